@@ -1,0 +1,88 @@
+/*
+ * The hub's RISC-V 64 CPU (one hart, Unicorn) and the interrupt controllers and poweroff device QEMU's `virt`
+ * machine has: CLINT (sifive,clint0), PLIC (sifive,plic-1.0.0) and the sifive,test0 finisher.
+ *
+ * This header is the contract between the CPU part (src/cpu/) and the machine (src/machine/).
+ * Single-threaded: the CPU runs on the hub's main thread; device service happens in the hooks below.
+ *
+ * Lifetime: every *_new allocates and the matching *_free releases (accepts NULL). The CPU must be freed after
+ * the controllers that point at it. The MemoryRegion a controller returns lives until that controller is freed;
+ * the machine adds it to the system memory and removes it before freeing.
+ */
+#ifndef PLEXUS_HUB_CPU_H
+#define PLEXUS_HUB_CPU_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <plexus/memory.h>
+
+#include "vclock.h"
+
+/* mip bit numbers */
+enum { HUB_IRQ_MSIP = 3, HUB_IRQ_MTIP = 7, HUB_IRQ_SEIP = 9, HUB_IRQ_MEIP = 11 };
+
+typedef struct hub_cpu hub_cpu;
+
+typedef struct hub_cpu_config {
+    AddressSpace *as;           /* the CPU follows this address space with a MemoryListener */
+    vclock *clock;
+    double insns_per_ns;        /* virtual time: executed instructions per virtual nanosecond (e.g. 0.1) */
+    bool wallclock;             /* virtual time follows the host's monotonic clock instead */
+    uint64_t reset_pc;
+    uint64_t a0, a1;            /* hart id and device tree address, as QEMU's virt passes them */
+    /* Called between execution slices: serve devices without blocking. */
+    void (*service)(void *opaque);
+    /*
+     * The hart waits for an interrupt (WFI) and none is pending. Virtual time has already jumped to the
+     * next timer deadline if there is one; if there is none (VCLOCK_NEVER), block until some outside event
+     * (a device message) may have raised an interrupt; return promptly when @timeout_ms runs out.
+     */
+    void (*idle)(void *opaque, int timeout_ms);
+    void *opaque;
+} hub_cpu_config;
+
+hub_cpu *hub_cpu_new(const hub_cpu_config *cfg, Error **errp);
+void hub_cpu_free(hub_cpu *cpu);
+
+/* Drive an interrupt-pending input (mip bit @bit, see HUB_IRQ_*). Takes effect before the next slice. */
+void hub_cpu_set_irq(hub_cpu *cpu, unsigned bit, int level);
+
+/*
+ * Run until hub_cpu_stop() (from a device model, the poweroff device, or a hook) or a fatal CPU error.
+ * Returns the stop status, or a negative errno with @errp set on a fatal error (e.g. an instruction fetch
+ * from unmapped memory with no trap vector).
+ */
+int hub_cpu_run(hub_cpu *cpu, Error **errp);
+void hub_cpu_stop(hub_cpu *cpu, int status);
+
+typedef struct hub_cpu_stats {
+    uint64_t instructions;
+    uint64_t traps;             /* exceptions and interrupts taken */
+    uint64_t mmio_reads, mmio_writes;
+} hub_cpu_stats;
+void hub_cpu_get_stats(const hub_cpu *cpu, hub_cpu_stats *out);
+
+/* CLINT: msip at 0x0, mtimecmp at 0x4000, mtime at 0xbff8; mtime counts at @timebase_hz of virtual time. */
+typedef struct hub_clint hub_clint;
+hub_clint *hub_clint_new(hub_cpu *cpu, vclock *clock, uint64_t timebase_hz);
+MemoryRegion *hub_clint_region(hub_clint *c);    /* 0x10000 bytes */
+void hub_clint_free(hub_clint *c);
+
+/* PLIC with @nsources sources (1..nsources; 0 is reserved), one hart with M and S contexts as in QEMU virt. */
+typedef struct hub_plic hub_plic;
+hub_plic *hub_plic_new(hub_cpu *cpu, unsigned nsources);
+MemoryRegion *hub_plic_region(hub_plic *p);      /* 0x4000000 bytes */
+void hub_plic_set_irq(hub_plic *p, unsigned source, int level);
+void hub_plic_free(hub_plic *p);
+
+/*
+ * sifive,test0 at its base: writing 0x5555 powers off with status 0, 0x3333 | (code << 16) with status code,
+ * 0x7777 resets (treated as poweroff with status 0 unless the machine handles reset). Stops @cpu.
+ */
+typedef struct hub_poweroff hub_poweroff;
+hub_poweroff *hub_poweroff_new(hub_cpu *cpu);
+MemoryRegion *hub_poweroff_region(hub_poweroff *p);   /* 0x1000 bytes */
+void hub_poweroff_free(hub_poweroff *p);
+
+#endif

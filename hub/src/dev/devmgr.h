@@ -1,0 +1,109 @@
+/*
+ * The hub's side of out-of-process devices: start (or accept) device processes, handshake, grant RAM, map
+ * each region the device declares into the system memory region as a proxy io region, and serve what devices
+ * send (IRQ, DMA by message, timers, log).
+ *
+ * This header is the contract between the device layer (src/dev/) and the machine (src/machine/).
+ * Single-threaded: call everything from the hub's main thread.
+ *
+ * Lifetime: hub_devmgr_new() allocates, hub_devmgr_free() shuts every device down in order (shutdown message,
+ * then wait, then SIGKILL after a grace period), unmaps its regions and frees everything. A hub_device pointer is
+ * valid until hub_devmgr_free(). Strings and arrays passed in configs are copied.
+ */
+#ifndef PLEXUS_HUB_DEVMGR_H
+#define PLEXUS_HUB_DEVMGR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <plexus/memory.h>
+
+#include "vclock.h"
+
+typedef struct hub_devmgr hub_devmgr;
+typedef struct hub_device hub_device;
+
+/* A block of guest RAM that devices may map. */
+typedef struct hub_ram_block {
+    const char *name;
+    uint64_t base;
+    uint64_t size;
+    int fd;                 /* the block's sealed memfd (memory_region_get_fd) */
+    bool readonly;
+} hub_ram_block;
+
+typedef struct hub_devmgr_env {
+    MemoryRegion *sysmem;   /* device regions become subregions of this container */
+    AddressSpace *as;       /* DMA by message is served through this address space */
+    vclock *clock;          /* virtual time stamped on requests; device timers run on it */
+    const hub_ram_block *ram;
+    size_t n_ram;
+    /* An IRQ line of a device changed: @irq is the hub-wide number from hub_irq_map.irq (a PLIC source). */
+    void (*set_irq)(void *opaque, unsigned irq, int level);
+    void *irq_opaque;
+    /* Log records from devices and the layer's own diagnostics. NULL: one line on stderr. */
+    void (*log)(void *opaque, const char *device, int level, const char *msg);
+    void *log_opaque;
+    const char *run_dir;    /* ipc endpoints and the attach socket live here; NULL: a private temporary dir */
+} hub_devmgr_env;
+
+typedef struct hub_prop { const char *key; const char *value; } hub_prop;
+/* Where a region the device declares (by name) appears in guest physical address space. */
+typedef struct hub_region_map { const char *region; uint64_t base; } hub_region_map;
+/* Device IRQ line @line (index in its declaration) drives hub irq @irq. */
+typedef struct hub_irq_map { unsigned line; unsigned irq; } hub_irq_map;
+
+typedef struct hub_device_config {
+    const char *name;               /* unique; used in every log line about this device */
+    const char *program;            /* executable to spawn, or NULL */
+    const char *plugin;             /* shared object run by plexus-device-runner, or NULL */
+    const char *const *argv;        /* extra arguments (NULL-terminated), or NULL */
+    const hub_prop *props;
+    size_t n_props;
+    const hub_region_map *regions;  /* every declared region must be placed */
+    size_t n_regions;
+    const hub_irq_map *irqs;
+    size_t n_irqs;
+    const char *const *ram_grants;  /* names of RAM blocks the device may map; NULL with n_ram_grants 0 = all */
+    size_t n_ram_grants;
+    unsigned timeout_ms;            /* per synchronous request; 0 = 1000 */
+    const char *endpoint;           /* NULL = ipc in run_dir; "tcp://host:port" = bind there (no fds: DMA by message) */
+    bool attach;                    /* do not spawn: wait for an external process to connect */
+    unsigned attach_timeout_ms;     /* 0 = 10000 */
+    int stdin_fd;                   /* child's stdin; -1 = /dev/null */
+    int stdout_fd;                  /* child's stdout; -1 = inherit the hub's */
+} hub_device_config;
+
+typedef struct hub_devmgr_stats {
+    uint64_t sync_reads;            /* read round trips */
+    uint64_t sync_writes;           /* write round trips */
+    uint64_t posted_writes;
+    uint64_t shadow_reads;          /* reads served from a shadow page */
+    uint64_t irq_events;
+    uint64_t dma_messages;
+} hub_devmgr_stats;
+
+hub_devmgr *hub_devmgr_new(const hub_devmgr_env *env, Error **errp);
+
+/*
+ * Start the device (or wait for it to attach), handshake, grant RAM, and map its regions into env->sysmem.
+ * Fails with a message naming the device if it cannot start, does not answer in time, declares something
+ * invalid, or leaves a declared region unplaced. Returns NULL on failure, with nothing left running.
+ */
+hub_device *hub_devmgr_add(hub_devmgr *m, const hub_device_config *cfg, Error **errp);
+
+/* Serve messages from devices for at most @timeout_ms (0: only what is ready, -1: until something arrives). */
+int hub_devmgr_poll(hub_devmgr *m, int timeout_ms);
+
+/* Orderly shutdown of every device, then free. Accepts NULL. */
+void hub_devmgr_free(hub_devmgr *m);
+
+const char *hub_device_name(const hub_device *d);
+/* Size of the declared region @region, or 0 if the device declared no such region. */
+uint64_t hub_device_region_size(const hub_device *d, const char *region);
+/* The endpoint external devices connect to (attach mode), and the UNIX socket path that hands out RAM fds. */
+const char *hub_devmgr_attach_socket(const hub_devmgr *m);
+void hub_devmgr_get_stats(const hub_devmgr *m, hub_devmgr_stats *out);
+
+#endif

@@ -1,0 +1,58 @@
+/*
+ * Virtual clock and timers of the hub.
+ *
+ * Virtual time is a count of nanoseconds that starts at 0 and only moves forward when its owner (the CPU loop)
+ * calls vclock_advance(). Timers fire from inside vclock_advance(), in deadline order, on the calling thread.
+ * Single-threaded: every function here must be called from the hub's main thread.
+ *
+ * Lifetime: the caller allocates vclock and vtimer (embed them). A vtimer must be deleted (vtimer_del) or
+ * never armed before its memory goes away. A callback may re-arm or delete any timer, itself included.
+ */
+#ifndef PLEXUS_HUB_VCLOCK_H
+#define PLEXUS_HUB_VCLOCK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define VCLOCK_NEVER UINT64_MAX
+
+typedef struct vtimer vtimer;
+typedef void vtimer_cb(void *opaque);
+
+struct vtimer {
+    uint64_t deadline;      /* VCLOCK_NEVER while not armed */
+    vtimer_cb *cb;
+    void *opaque;
+    struct vclock *clock;
+    vtimer *next;           /* private: the clock's list, sorted by deadline */
+};
+
+typedef struct vclock {
+    uint64_t now;
+    vtimer *head;           /* private */
+} vclock;
+
+void vclock_init(vclock *c);
+
+static inline uint64_t vclock_now(const vclock *c) { return c->now; }
+
+/* Deadline of the earliest armed timer, or VCLOCK_NEVER. */
+uint64_t vclock_next_deadline(const vclock *c);
+
+/*
+ * Move time forward to @ns (never backward: an earlier @ns is ignored), firing every timer whose deadline is
+ * <= @ns in deadline order. While a callback runs, vclock_now() is that timer's deadline.
+ */
+void vclock_advance(vclock *c, uint64_t ns);
+
+void vtimer_init(vtimer *t, vclock *c, vtimer_cb *cb, void *opaque);
+
+/* Arm (or re-arm) @t to fire at absolute virtual time @deadline. A deadline in the past fires at the next advance. */
+void vtimer_mod(vtimer *t, uint64_t deadline);
+
+/* Disarm @t; harmless if it is not armed. */
+void vtimer_del(vtimer *t);
+
+static inline bool vtimer_pending(const vtimer *t) { return t->deadline != VCLOCK_NEVER; }
+
+#endif
