@@ -1,0 +1,68 @@
+/*
+ * Framing helpers shared by the hub and the SDK: one protobuf-c Envelope per ZeroMQ frame.
+ *
+ * A plx_wire owns a reusable transmit buffer and an arena that backs decoded envelopes, so the hot path
+ * (MMIO request/reply) allocates nothing once warmed up. A decoded envelope is valid until the next
+ * plx_wire_recv*() or plx_wire_release() on the same wire.
+ *
+ * Lifetime: plx_wire_init() on caller-owned storage, plx_wire_fini() frees the buffers (not the socket).
+ */
+#ifndef PLEXUS_WIRE_H
+#define PLEXUS_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "plexus.pb-c.h"
+
+/* Frames larger than this are refused by both sides (ZMQ_MAXMSGSIZE). */
+#define PLX_WIRE_MAX_FRAME (4u << 20)
+/* Largest DMA payload in one DmaRequest / DmaReply. */
+#define PLX_WIRE_MAX_DMA (1u << 20)
+
+/* Shadow page header at offset 0 of every shadow mapping (docs/protocol.md, "Shadow pages"). */
+#define PLX_SHADOW_MAGIC 0x53584c50u   /* "PLXS" little-endian */
+#define PLX_SHADOW_VERSION 1u
+#define PLX_SHADOW_HEADER_SIZE 4096u
+struct plx_shadow_header {
+    uint32_t magic;
+    uint32_t version;
+    uint64_t applied_seq;   /* device: seq of the last MmioWrite it applied (release store) */
+    uint64_t region_size;   /* hub: bytes of register image after the header */
+};
+
+typedef struct plx_arena_extra plx_arena_extra;
+
+typedef struct plx_wire {
+    void *sock;                 /* ZeroMQ socket (not owned) */
+    uint8_t *tx;
+    size_t tx_cap;
+    uint8_t *arena;
+    size_t arena_cap, arena_used, arena_want;
+    plx_arena_extra *extra;     /* overflow allocations of the current message */
+    Plx__Envelope *cur;
+} plx_wire;
+
+void plx_wire_init(plx_wire *w, void *sock);
+void plx_wire_fini(plx_wire *w);
+
+/* Pack and send @env. Returns 0, -ENOMEM, or -errno of zmq_send (-EAGAIN with ZMQ_DONTWAIT). */
+int plx_wire_send(plx_wire *w, const Plx__Envelope *env, int zmq_flags);
+
+/*
+ * Receive one frame and decode it into *@out. @zmq_flags: 0 or ZMQ_DONTWAIT. Returns 0; -EAGAIN (nothing
+ * ready); -EBADMSG (the frame is not a valid Envelope or has no message set: the frame is consumed);
+ * -errno of zmq_msg_recv otherwise. Invalidates the previously decoded envelope.
+ */
+int plx_wire_recv(plx_wire *w, Plx__Envelope **out, int zmq_flags);
+
+/* Decode @len bytes at @data the same way (for frames the caller kept). */
+int plx_wire_decode(plx_wire *w, const void *data, size_t len, Plx__Envelope **out);
+
+/* Drop the decoded envelope and recycle its memory. */
+void plx_wire_release(plx_wire *w);
+
+/* Name of an envelope's message case, for diagnostics. */
+const char *plx_wire_msg_name(int msg_case);
+
+#endif

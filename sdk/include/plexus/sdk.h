@@ -1,0 +1,235 @@
+/*
+ * plexus device SDK: what a device model links to run as its own process next to the plexus hub.
+ *
+ * A device is a table of callbacks (plx_device_ops) plus the regions, IRQ lines and properties it declares.
+ * The SDK connects to the hub, performs the handshake (docs/protocol.md), maps the guest RAM blocks the hub
+ * grants, and then runs a single-threaded loop that turns hub messages into calls of the region callbacks,
+ * timer callbacks and fd callbacks. Every callback runs on that loop's thread, one at a time.
+ *
+ * Two ways to host a device:
+ *   - own main():   int main(int argc, char **argv) { return plx_dev_main(&my_ops, argc, argv); }
+ *   - plugin (.so): PLX_DEVICE_DEFINE(&my_ops); then `plexus-device-runner my_device.so [args]`.
+ *
+ * Build an out-of-tree device:  cc dev.c $(pkg-config --cflags --libs plexus-sdk)
+ *
+ * Lifetime: the SDK owns the plx_dev. It is valid from init() until fini() returns. The pointer the device
+ * stores in *opaque during init() is passed to every region callback, reset() and fini(); fini() frees it.
+ * Timers are owned by the device: plx_timer_free() each one (in fini() at the latest).
+ * Strings returned by plx_dev_prop() stay valid until fini() returns.
+ *
+ * Errors: int functions return 0 or a negative errno and leave out-parameters untouched on failure.
+ */
+#ifndef PLEXUS_SDK_H
+#define PLEXUS_SDK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The SDK library is built with -fvisibility=hidden; this marks its public entry points. */
+#define PLX_EXPORT __attribute__((visibility("default")))
+
+/* Version of struct plx_device_ops; bump when its layout changes. */
+#define PLX_DEVICE_OPS_VERSION 1
+
+/* Wire protocol version this SDK speaks (docs/protocol.md). */
+#define PLX_PROTOCOL_MAJOR 1
+#define PLX_PROTOCOL_MINOR 0
+
+/* The running device (opaque). */
+typedef struct plx_dev plx_dev;
+
+/* Byte order of a region's registers. Region callbacks always see and return plain integers. */
+enum plx_endian { PLX_LITTLE_ENDIAN = 0, PLX_BIG_ENDIAN = 1 };
+
+/*
+ * How the hub forwards guest accesses to a region:
+ *   PLX_REGION_IO      every read and write is a synchronous round trip (the guest waits for the device).
+ *   PLX_REGION_POSTED  writes are posted (the hub does not wait); reads are synchronous and ordered after every
+ *                      earlier write.
+ *   PLX_REGION_SHADOW  writes are posted; reads are served by the hub from a shared "shadow page" that the
+ *                      device keeps current with plx_shadow_store(), except reads inside the read_through
+ *                      ranges, which are synchronous round trips (registers whose reads have side effects).
+ *                      A shadow read issued after posted writes waits until the device has applied them.
+ */
+enum plx_region_kind { PLX_REGION_IO = 0, PLX_REGION_POSTED = 1, PLX_REGION_SHADOW = 2 };
+
+/* Access size and alignment rules (the meaning of QEMU's MemoryRegionOps.valid / .impl). Sizes in bytes:
+ * 1, 2, 4 or 8; 0 means "no bound" (min 1 / max 8 for valid, min 1 / max 4 for impl, as in QEMU). */
+typedef struct plx_access_rules {
+    unsigned min_access_size;
+    unsigned max_access_size;
+    bool unaligned;
+} plx_access_rules;
+
+/*
+ * Callbacks of one region. @addr is the offset inside the region, @size the access size in bytes. The hub
+ * splits and widens guest accesses so that the callbacks only ever see sizes within @impl (and aligned unless
+ * impl.unaligned); guest accesses outside @valid never reach the device (the guest gets a decode error).
+ * @read returns the register value (the low @size bytes count); @write receives it in @data.
+ * Either may be NULL: reads then return 0, writes are ignored.
+ */
+typedef struct plx_region_ops {
+    uint64_t (*read)(void *opaque, uint64_t addr, unsigned size);
+    void (*write)(void *opaque, uint64_t addr, uint64_t data, unsigned size);
+    enum plx_endian endianness;
+    plx_access_rules valid;     /* what the guest may do (hub rejects the rest: decode error) */
+    plx_access_rules impl;      /* what read/write handle (hub splits/widens) */
+} plx_region_ops;
+
+/* A byte range inside a region. */
+struct plx_range {
+    uint64_t offset;
+    uint64_t len;
+};
+
+typedef struct plx_region_info {
+    const char *name;           /* unique within the device; the machine description places it by this name */
+    uint64_t size;              /* bytes, > 0 */
+    enum plx_region_kind kind;
+    const plx_region_ops *ops;
+    /*
+     * SHADOW only: byte ranges whose reads still go to ops->read (reads with side effects), as {offset,len}
+     * pairs; every other read is served by the hub from the shadow page the device keeps current.
+     * Writes to POSTED and SHADOW regions are always posted (the hub does not wait for them).
+     */
+    const struct plx_range *read_through;
+    unsigned n_read_through;
+} plx_region_info;
+
+/* A property the device accepts from the machine description. */
+typedef struct plx_prop_info {
+    const char *name;
+    const char *default_value;  /* NULL: no default (plx_dev_prop returns NULL unless configured) */
+    const char *description;
+} plx_prop_info;
+
+typedef struct plx_device_ops {
+    uint32_t version;                   /* PLX_DEVICE_OPS_VERSION */
+    const char *model;                  /* e.g. "ns16550a" */
+    const plx_region_info *regions;
+    unsigned n_regions;
+    const char *const *irq_names;       /* IRQ line i is called irq_names[i] */
+    unsigned n_irqs;
+    const plx_prop_info *props;
+    unsigned n_props;                   /* unknown properties from the config are an error */
+    /*
+     * Called once after the handshake: properties, granted RAM and shadow pages are available. Store the
+     * device state in *@opaque. Return 0, or a negative errno after plx_log()ing why (the device then exits
+     * and the hub reports the failure with that message).
+     */
+    int (*init)(plx_dev *dev, void **opaque);
+    void (*reset)(void *opaque);        /* device reset requested by the hub; may be NULL */
+    void (*fini)(void *opaque);         /* orderly shutdown: free everything; may be NULL */
+} plx_device_ops;
+
+/*
+ * Run a device: parse the SDK's arguments, connect to the hub, handshake, init(), then serve requests until
+ * the hub shuts the device down or plx_dev_stop() is called. Returns the process exit status.
+ *
+ * Where the hub is: argument --plexus-endpoint=URL or env PLEXUS_ENDPOINT (the hub sets it when it spawns the
+ * device); or, for a device started by someone else, --plexus-attach=PATH (env PLEXUS_ATTACH) naming the hub's
+ * attach socket, with --plexus-name=NAME (env PLEXUS_DEVICE_NAME) saying which configured device this is.
+ * Arguments starting with --plexus- are consumed; the rest are ignored by the SDK.
+ */
+PLX_EXPORT int plx_dev_main(const plx_device_ops *ops, int argc, char **argv);
+
+/* Entry point a plugin exports; plexus-device-runner looks this symbol up with dlsym. */
+#define PLX_DEVICE_ENTRY_SYMBOL "plx_device_entry"
+typedef const plx_device_ops *plx_device_entry_fn(void);
+
+/* Put once in a plugin's source: PLX_DEVICE_DEFINE(&my_ops); */
+#define PLX_DEVICE_DEFINE(ops_ptr)                                                                            \
+    __attribute__((visibility("default"))) const plx_device_ops *plx_device_entry(void);                    \
+    __attribute__((visibility("default"))) const plx_device_ops *plx_device_entry(void) { return (ops_ptr); }
+
+/* --- properties ------------------------------------------------------------------------------------------- */
+
+/* The configured value of property @name, or its default; NULL if the device declared no such property (or it
+ * has no default and was not configured). */
+PLX_EXPORT const char *plx_dev_prop(plx_dev *dev, const char *name);
+
+/* Property @name as an unsigned integer (decimal, 0x hex, 0 octal; suffixes k/K, m/M, g/G multiply by 1024^n).
+ * Returns 0, or -EINVAL (missing or not a number; a log record through the hub names the property). */
+PLX_EXPORT int plx_dev_prop_u64(plx_dev *dev, const char *name, uint64_t *out);
+
+/* The device's name in the machine description (not its model). */
+PLX_EXPORT const char *plx_dev_name(plx_dev *dev);
+
+/* --- DMA into guest memory -------------------------------------------------------------------------------- */
+
+/*
+ * Copy between guest physical memory and @buf. Served from granted RAM mapped into this process when the whole
+ * range lies in one mapped block; otherwise by messages to the hub (which goes through its address space, so
+ * MMIO of other devices is reachable too). Returns 0, -EFAULT (the hub reported a bus error or the range is
+ * outside granted RAM and unmapped), -EACCES (write to a read-only grant), or -EIO (hub gone).
+ */
+PLX_EXPORT int plx_dma_read(plx_dev *dev, uint64_t addr, void *buf, size_t len);
+PLX_EXPORT int plx_dma_write(plx_dev *dev, uint64_t addr, const void *buf, size_t len);
+
+/* A direct pointer to guest RAM [@addr, @addr+@len) if it lies inside one mapped grant (writable if @write),
+ * else NULL. Valid until fini() returns. */
+PLX_EXPORT void *plx_dma_map(plx_dev *dev, uint64_t addr, size_t len, bool write);
+
+/* --- interrupts ------------------------------------------------------------------------------------------- */
+
+/* Drive IRQ line @line (index into ops->irq_names) to @level (0 or 1). Only changes are sent. */
+PLX_EXPORT void plx_irq_set(plx_dev *dev, unsigned line, int level);
+/* Raise and lower @line (an edge for edge-triggered controllers). */
+PLX_EXPORT void plx_irq_pulse(plx_dev *dev, unsigned line);
+
+/* --- virtual time ----------------------------------------------------------------------------------------- */
+
+/* Timers run on the hub's virtual clock: the hub fires them when guest time reaches the deadline. */
+typedef struct plx_timer plx_timer;
+
+/* A new, disarmed timer that calls @cb(@opaque) on the run loop thread. NULL on allocation failure. */
+PLX_EXPORT plx_timer *plx_timer_new(plx_dev *dev, void (*cb)(void *opaque), void *opaque);
+/* Arm (or re-arm) at absolute virtual time @deadline_ns. A deadline in the past fires as soon as the hub's
+ * clock next moves. */
+PLX_EXPORT void plx_timer_mod(plx_timer *t, uint64_t deadline_ns);
+/* Disarm; harmless if not armed. A fire already in flight for the old deadline is discarded. */
+PLX_EXPORT void plx_timer_del(plx_timer *t);
+/* Disarm and free. Accepts NULL. */
+PLX_EXPORT void plx_timer_free(plx_timer *t);
+/* Virtual time in ns as of the last message from the hub (inside a timer callback: the timer's deadline). */
+PLX_EXPORT uint64_t plx_now(plx_dev *dev);
+
+/* --- shadow register pages -------------------------------------------------------------------------------- */
+
+/* The shadow page of SHADOW region @region (index into ops->regions): a little-endian image of the region's
+ * registers, region-size bytes, shared with the hub. NULL if @region is not a SHADOW region. Prefer
+ * plx_shadow_store(), which publishes atomically. */
+PLX_EXPORT void *plx_shadow(plx_dev *dev, unsigned region);
+/* Store @value (@size = 1, 2, 4 or 8 bytes, little-endian) at @offset of the shadow page and publish it: guest
+ * reads served by the hub after this call see the new value. Out-of-range stores are ignored. */
+PLX_EXPORT void plx_shadow_store(plx_dev *dev, unsigned region, uint64_t offset, uint64_t value,
+                                 unsigned size);
+
+/* --- run loop --------------------------------------------------------------------------------------------- */
+
+/* Call @cb(@opaque, @fd) on the run loop whenever @fd is readable. Calling again with the same @fd replaces the
+ * callback; @cb NULL stops watching @fd. Returns 0, -EINVAL (fd < 0) or -ENOMEM. */
+PLX_EXPORT int plx_dev_watch_fd(plx_dev *dev, int fd, void (*cb)(void *opaque, int fd), void *opaque);
+
+/* Log levels (syslog numbering). */
+enum plx_log_level { PLX_LOG_ERR = 3, PLX_LOG_WARNING = 4, PLX_LOG_NOTICE = 5, PLX_LOG_INFO = 6, PLX_LOG_DEBUG = 7 };
+
+/* Send a log record to the hub (which prefixes the device's name). Before the connection is up, to stderr. */
+PLX_EXPORT void plx_log(plx_dev *dev, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Leave the run loop after the current callback; plx_dev_main() then calls fini() and returns @status. */
+PLX_EXPORT void plx_dev_stop(plx_dev *dev, int status);
+
+/* The opaque init() stored (NULL before init returns). */
+PLX_EXPORT void *plx_dev_opaque(plx_dev *dev);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

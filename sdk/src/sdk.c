@@ -1,0 +1,1273 @@
+/*
+ * The device side of the plexus protocol (docs/protocol.md): connection, handshake, RAM and shadow mappings,
+ * and the single-threaded run loop that dispatches hub messages to the device's callbacks.
+ */
+#define _GNU_SOURCE
+#include "plexus/sdk.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "plexus/wire.h"
+
+#define FD_BATCH_MAX 253    /* SCM_RIGHTS limit per message */
+
+struct ram_map {
+    uint64_t base, size;
+    uint8_t *ptr;           /* NULL: not mapped, DMA by message */
+    size_t map_len;
+    bool readonly;
+};
+
+struct shadow_map {
+    uint8_t *map;           /* whole mapping, header first */
+    size_t map_len;
+    uint8_t *data;
+    uint64_t size;
+    struct plx_shadow_header *hdr;
+};
+
+struct watch {
+    int fd;
+    void (*cb)(void *opaque, int fd);
+    void *opaque;
+};
+
+struct plx_timer {
+    plx_dev *dev;
+    void (*cb)(void *opaque);
+    void *opaque;
+    uint32_t id;
+    uint64_t generation;
+    bool armed;
+};
+
+/* A frame that arrived while a DMA reply was awaited; handled by the run loop afterwards. */
+struct pending {
+    struct pending *next;
+    zmq_msg_t msg;
+};
+
+struct plx_dev {
+    const plx_device_ops *ops;
+    void *opaque;
+    char *name;
+    void *zctx, *sock;
+    plx_wire wire;
+    int fdsock;                 /* UNIX socket that carries SCM_RIGHTS fds, or -1 */
+    bool connected, initialized;
+    uint64_t now;
+
+    char **prop_values;         /* configured value per declared prop, or NULL */
+
+    struct ram_map *ram;
+    unsigned n_ram;
+    struct shadow_map *shadows; /* one per declared region (unused unless SHADOW) */
+    unsigned n_shadows;
+    int8_t *irq_level;
+
+    plx_timer **timers;
+    unsigned n_timers;
+
+    struct watch *watches;
+    unsigned n_watches, cap_watches;
+    zmq_pollitem_t *items;
+    unsigned cap_items;
+
+    struct pending *pend_head, *pend_tail;
+    uint64_t dma_seq;
+    uint32_t max_dma_len;
+    bool stop;
+    int status;
+};
+
+/* ---- small helpers ---------------------------------------------------------------------------------------- */
+
+static const char *dev_label(plx_dev *dev)
+{
+    if (dev->name && dev->name[0])
+        return dev->name;
+    return dev->ops && dev->ops->model ? dev->ops->model : "device";
+}
+
+static int send_env(plx_dev *dev, Plx__Envelope *env)
+{
+    return plx_wire_send(&dev->wire, env, 0);
+}
+
+static void vlog_record(plx_dev *dev, int level, const char *fmt, va_list ap)
+{
+    char buf[1024];
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    if (!dev || !dev->connected) {
+        fprintf(stderr, "%s: %s\n", dev ? dev_label(dev) : "plexus-sdk", buf);
+        return;
+    }
+    Plx__Log lg = PLX__LOG__INIT;
+    lg.level = (uint32_t)level;
+    lg.text = buf;
+    Plx__Envelope env = PLX__ENVELOPE__INIT;
+    env.msg_case = PLX__ENVELOPE__MSG_LOG;
+    env.log = &lg;
+    if (send_env(dev, &env) < 0)
+        fprintf(stderr, "%s: %s\n", dev_label(dev), buf);
+}
+
+PLX_EXPORT void
+plx_log(plx_dev *dev, int level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog_record(dev, level, fmt, ap);
+    va_end(ap);
+}
+
+static void send_error(plx_dev *dev, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void send_error(plx_dev *dev, int code, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "%s: %s\n", dev_label(dev), buf);
+    if (!dev->sock)
+        return;
+    Plx__Error er = PLX__ERROR__INIT;
+    er.code = (uint32_t)code;
+    er.text = buf;
+    Plx__Envelope env = PLX__ENVELOPE__INIT;
+    env.msg_case = PLX__ENVELOPE__MSG_ERROR;
+    env.error = &er;
+    send_env(dev, &env);
+}
+
+/* ---- properties ------------------------------------------------------------------------------------------ */
+
+static int prop_index(plx_dev *dev, const char *name)
+{
+    for (unsigned i = 0; i < dev->ops->n_props; i++)
+        if (dev->ops->props[i].name && strcmp(dev->ops->props[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+PLX_EXPORT const char *
+plx_dev_prop(plx_dev *dev, const char *name)
+{
+    int i = name ? prop_index(dev, name) : -1;
+    if (i < 0)
+        return NULL;
+    if (dev->prop_values && dev->prop_values[i])
+        return dev->prop_values[i];
+    return dev->ops->props[i].default_value;
+}
+
+PLX_EXPORT int
+plx_dev_prop_u64(plx_dev *dev, const char *name, uint64_t *out)
+{
+    const char *v = plx_dev_prop(dev, name);
+    if (!v) {
+        plx_log(dev, PLX_LOG_ERR, "property '%s' is %s", name ? name : "(null)",
+                name && prop_index(dev, name) >= 0 ? "not set" : "not declared");
+        return -EINVAL;
+    }
+    while (isspace((unsigned char)*v))
+        v++;
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 0);
+    if (errno || end == v || *v == '-') {
+        plx_log(dev, PLX_LOG_ERR, "property '%s': '%s' is not an unsigned number", name, v);
+        return -EINVAL;
+    }
+    unsigned shift = 0;
+    switch (*end) {
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    default: break;
+    }
+    while (isspace((unsigned char)*end))
+        end++;
+    if (*end || (shift && x > (UINT64_MAX >> shift))) {
+        plx_log(dev, PLX_LOG_ERR, "property '%s': '%s' is not an unsigned number", name, v);
+        return -EINVAL;
+    }
+    *out = (uint64_t)x << shift;
+    return 0;
+}
+
+PLX_EXPORT const char *
+plx_dev_name(plx_dev *dev)
+{
+    return dev->name ? dev->name : "";
+}
+
+PLX_EXPORT void *
+plx_dev_opaque(plx_dev *dev)
+{
+    return dev->opaque;
+}
+
+PLX_EXPORT void
+plx_dev_stop(plx_dev *dev, int status)
+{
+    dev->stop = true;
+    dev->status = status;
+}
+
+PLX_EXPORT uint64_t
+plx_now(plx_dev *dev)
+{
+    return dev->now;
+}
+
+/* ---- run loop pieces ------------------------------------------------------------------------------------- */
+
+static void handle_env(plx_dev *dev, Plx__Envelope *env);
+
+/* Receive until a DmaReply with @seq arrives; frames of other kinds are queued for the run loop. */
+static int await_dma_reply(plx_dev *dev, uint64_t seq, Plx__Envelope **out)
+{
+    for (;;) {
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        if (zmq_msg_recv(&msg, dev->sock, 0) < 0) {
+            int e = errno;
+            zmq_msg_close(&msg);
+            if (e == EINTR)
+                continue;
+            return -EIO;
+        }
+        Plx__Envelope *env;
+        if (plx_wire_decode(&dev->wire, zmq_msg_data(&msg), zmq_msg_size(&msg), &env) < 0) {
+            zmq_msg_close(&msg);
+            continue;
+        }
+        if (env->now_ns > dev->now)
+            dev->now = env->now_ns;
+        if (env->msg_case == PLX__ENVELOPE__MSG_DMA_REPLY && env->dma_reply->seq == seq) {
+            zmq_msg_close(&msg);
+            *out = env;
+            return 0;
+        }
+        plx_wire_release(&dev->wire);
+        struct pending *p = malloc(sizeof(*p));
+        if (!p) {
+            zmq_msg_close(&msg);
+            return -ENOMEM;
+        }
+        p->next = NULL;
+        zmq_msg_init(&p->msg);
+        zmq_msg_move(&p->msg, &msg);
+        zmq_msg_close(&msg);
+        if (dev->pend_tail)
+            dev->pend_tail->next = p;
+        else
+            dev->pend_head = p;
+        dev->pend_tail = p;
+    }
+}
+
+static int dma_message(plx_dev *dev, uint64_t addr, void *rbuf, const void *wbuf, size_t len)
+{
+    if (!dev->connected)
+        return -EIO;
+    size_t chunk_max = dev->max_dma_len ? dev->max_dma_len : PLX_WIRE_MAX_DMA;
+    size_t done = 0;
+    while (done < len) {
+        size_t n = len - done < chunk_max ? len - done : chunk_max;
+        Plx__DmaRequest rq = PLX__DMA_REQUEST__INIT;
+        rq.seq = ++dev->dma_seq;
+        rq.addr = addr + done;
+        rq.len = (uint32_t)n;
+        if (wbuf) {
+            rq.write = true;
+            rq.data.data = (uint8_t *)wbuf + done;
+            rq.data.len = n;
+        }
+        Plx__Envelope env = PLX__ENVELOPE__INIT;
+        env.msg_case = PLX__ENVELOPE__MSG_DMA;
+        env.dma = &rq;
+        if (send_env(dev, &env) < 0)
+            return -EIO;
+        Plx__Envelope *rep;
+        int r = await_dma_reply(dev, rq.seq, &rep);
+        if (r < 0)
+            return r;
+        Plx__DmaReply *dr = rep->dma_reply;
+        if (dr->result != PLX__MEM_TX__MEMTX_OK) {
+            plx_wire_release(&dev->wire);
+            return -EFAULT;
+        }
+        if (rbuf) {
+            if (dr->data.len != n) {
+                plx_wire_release(&dev->wire);
+                return -EIO;
+            }
+            memcpy((uint8_t *)rbuf + done, dr->data.data, n);
+        }
+        plx_wire_release(&dev->wire);
+        done += n;
+    }
+    return 0;
+}
+
+static struct ram_map *ram_lookup(plx_dev *dev, uint64_t addr, size_t len)
+{
+    for (unsigned i = 0; i < dev->n_ram; i++) {
+        struct ram_map *r = &dev->ram[i];
+        if (r->ptr && addr >= r->base && addr - r->base <= r->size && len <= r->size - (addr - r->base))
+            return r;
+    }
+    return NULL;
+}
+
+PLX_EXPORT void *
+plx_dma_map(plx_dev *dev, uint64_t addr, size_t len, bool write)
+{
+    struct ram_map *r = ram_lookup(dev, addr, len);
+    if (!r || (write && r->readonly))
+        return NULL;
+    return r->ptr + (addr - r->base);
+}
+
+PLX_EXPORT int
+plx_dma_read(plx_dev *dev, uint64_t addr, void *buf, size_t len)
+{
+    if (len == 0)
+        return 0;
+    struct ram_map *r = ram_lookup(dev, addr, len);
+    if (r) {
+        memcpy(buf, r->ptr + (addr - r->base), len);
+        return 0;
+    }
+    return dma_message(dev, addr, buf, NULL, len);
+}
+
+PLX_EXPORT int
+plx_dma_write(plx_dev *dev, uint64_t addr, const void *buf, size_t len)
+{
+    if (len == 0)
+        return 0;
+    struct ram_map *r = ram_lookup(dev, addr, len);
+    if (r) {
+        if (r->readonly)
+            return -EACCES;
+        memcpy(r->ptr + (addr - r->base), buf, len);
+        return 0;
+    }
+    return dma_message(dev, addr, NULL, buf, len);
+}
+
+/* ---- IRQ ------------------------------------------------------------------------------------------------- */
+
+static void send_irq(plx_dev *dev, unsigned line, Plx__IrqOp op, int level)
+{
+    Plx__Irq irq = PLX__IRQ__INIT;
+    irq.line = line;
+    irq.op = op;
+    irq.level = level ? 1 : 0;
+    Plx__Envelope env = PLX__ENVELOPE__INIT;
+    env.msg_case = PLX__ENVELOPE__MSG_IRQ;
+    env.irq = &irq;
+    send_env(dev, &env);
+}
+
+PLX_EXPORT void
+plx_irq_set(plx_dev *dev, unsigned line, int level)
+{
+    if (line >= dev->ops->n_irqs || !dev->connected)
+        return;
+    level = level ? 1 : 0;
+    if (dev->irq_level[line] == level)
+        return;
+    dev->irq_level[line] = (int8_t)level;
+    send_irq(dev, line, PLX__IRQ_OP__IRQ_SET, level);
+}
+
+PLX_EXPORT void
+plx_irq_pulse(plx_dev *dev, unsigned line)
+{
+    if (line >= dev->ops->n_irqs || !dev->connected)
+        return;
+    dev->irq_level[line] = 0;
+    send_irq(dev, line, PLX__IRQ_OP__IRQ_PULSE, 1);
+}
+
+/* ---- timers ---------------------------------------------------------------------------------------------- */
+
+PLX_EXPORT plx_timer *
+plx_timer_new(plx_dev *dev, void (*cb)(void *opaque), void *opaque)
+{
+    unsigned id;
+    for (id = 0; id < dev->n_timers; id++)
+        if (!dev->timers[id])
+            break;
+    if (id == dev->n_timers) {
+        plx_timer **t = realloc(dev->timers, sizeof(*t) * (dev->n_timers + 8));
+        if (!t)
+            return NULL;
+        memset(t + dev->n_timers, 0, sizeof(*t) * 8);
+        dev->timers = t;
+        dev->n_timers += 8;
+    }
+    plx_timer *t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    t->dev = dev;
+    t->cb = cb;
+    t->opaque = opaque;
+    t->id = id;
+    dev->timers[id] = t;
+    return t;
+}
+
+PLX_EXPORT void
+plx_timer_mod(plx_timer *t, uint64_t deadline_ns)
+{
+    plx_dev *dev = t->dev;
+    t->generation++;
+    t->armed = true;
+    Plx__TimerArm ta = PLX__TIMER_ARM__INIT;
+    ta.id = t->id;
+    ta.deadline_ns = deadline_ns;
+    ta.generation = t->generation;
+    Plx__Envelope env = PLX__ENVELOPE__INIT;
+    env.msg_case = PLX__ENVELOPE__MSG_TIMER_ARM;
+    env.timer_arm = &ta;
+    send_env(dev, &env);
+}
+
+PLX_EXPORT void
+plx_timer_del(plx_timer *t)
+{
+    if (!t->armed)
+        return;
+    t->armed = false;
+    t->generation++;
+    Plx__TimerCancel tc = PLX__TIMER_CANCEL__INIT;
+    tc.id = t->id;
+    Plx__Envelope env = PLX__ENVELOPE__INIT;
+    env.msg_case = PLX__ENVELOPE__MSG_TIMER_CANCEL;
+    env.timer_cancel = &tc;
+    send_env(t->dev, &env);
+}
+
+PLX_EXPORT void
+plx_timer_free(plx_timer *t)
+{
+    if (!t)
+        return;
+    if (t->dev->connected)
+        plx_timer_del(t);
+    t->dev->timers[t->id] = NULL;
+    free(t);
+}
+
+static void timer_fire(plx_dev *dev, const Plx__TimerFire *f)
+{
+    if (f->id >= dev->n_timers || !dev->timers[f->id])
+        return;
+    plx_timer *t = dev->timers[f->id];
+    if (!t->armed || t->generation != f->generation)
+        return;     /* re-armed or cancelled after the hub sent this */
+    t->armed = false;
+    dev->now = f->deadline_ns;
+    t->cb(t->opaque);
+}
+
+/* ---- shadow pages ---------------------------------------------------------------------------------------- */
+
+PLX_EXPORT void *
+plx_shadow(plx_dev *dev, unsigned region)
+{
+    if (region >= dev->n_shadows)
+        return NULL;
+    return dev->shadows[region].data;
+}
+
+PLX_EXPORT void
+plx_shadow_store(plx_dev *dev, unsigned region, uint64_t offset, uint64_t value, unsigned size)
+{
+    if (region >= dev->n_shadows || !dev->shadows[region].data)
+        return;
+    struct shadow_map *s = &dev->shadows[region];
+    if ((size != 1 && size != 2 && size != 4 && size != 8) || offset > s->size || size > s->size - offset)
+        return;
+    uint8_t *p = s->data + offset;
+    if ((offset & (size - 1)) == 0) {
+        switch (size) {
+        case 1: __atomic_store_n(p, (uint8_t)value, __ATOMIC_RELEASE); return;
+        case 2: __atomic_store_n((uint16_t *)p, htole16((uint16_t)value), __ATOMIC_RELEASE); return;
+        case 4: __atomic_store_n((uint32_t *)p, htole32((uint32_t)value), __ATOMIC_RELEASE); return;
+        case 8: __atomic_store_n((uint64_t *)p, htole64(value), __ATOMIC_RELEASE); return;
+        }
+    }
+    for (unsigned i = 0; i < size; i++)
+        __atomic_store_n(p + i, (uint8_t)(value >> (8 * i)), __ATOMIC_RELAXED);
+    atomic_thread_fence(memory_order_release);
+}
+
+static void publish_applied(plx_dev *dev, uint64_t seq)
+{
+    for (unsigned i = 0; i < dev->n_shadows; i++)
+        if (dev->shadows[i].hdr)
+            __atomic_store_n(&dev->shadows[i].hdr->applied_seq, seq, __ATOMIC_RELEASE);
+}
+
+/* ---- fd watches ------------------------------------------------------------------------------------------ */
+
+PLX_EXPORT int
+plx_dev_watch_fd(plx_dev *dev, int fd, void (*cb)(void *opaque, int fd), void *opaque)
+{
+    if (fd < 0)
+        return -EINVAL;
+    for (unsigned i = 0; i < dev->n_watches; i++) {
+        if (dev->watches[i].fd != fd)
+            continue;
+        if (!cb) {
+            dev->watches[i] = dev->watches[--dev->n_watches];
+        } else {
+            dev->watches[i].cb = cb;
+            dev->watches[i].opaque = opaque;
+        }
+        return 0;
+    }
+    if (!cb)
+        return 0;
+    if (dev->n_watches == dev->cap_watches) {
+        unsigned cap = dev->cap_watches ? dev->cap_watches * 2 : 4;
+        struct watch *w = realloc(dev->watches, sizeof(*w) * cap);
+        if (!w)
+            return -ENOMEM;
+        dev->watches = w;
+        dev->cap_watches = cap;
+    }
+    dev->watches[dev->n_watches++] = (struct watch){ .fd = fd, .cb = cb, .opaque = opaque };
+    return 0;
+}
+
+/* ---- MMIO ------------------------------------------------------------------------------------------------ */
+
+static bool access_ok(plx_dev *dev, uint32_t region, uint64_t addr, uint32_t size)
+{
+    if (region >= dev->ops->n_regions)
+        return false;
+    if (size != 1 && size != 2 && size != 4 && size != 8)
+        return false;
+    uint64_t rsize = dev->ops->regions[region].size;
+    return addr < rsize && size <= rsize - addr;
+}
+
+static void reply(plx_dev *dev, uint64_t seq, uint64_t data, Plx__MemTx result)
+{
+    Plx__MmioReply rp = PLX__MMIO_REPLY__INIT;
+    rp.seq = seq;
+    rp.data = data;
+    rp.result = result;
+    Plx__Envelope env = PLX__ENVELOPE__INIT;
+    env.msg_case = PLX__ENVELOPE__MSG_REPLY;
+    env.reply = &rp;
+    send_env(dev, &env);
+}
+
+static void mmio_read(plx_dev *dev, const Plx__MmioRead *rd)
+{
+    uint64_t seq = rd->seq;
+    if (!access_ok(dev, rd->region, rd->addr, rd->size)) {
+        plx_log(dev, PLX_LOG_WARNING, "read of %u bytes at 0x%" PRIx64 " outside region %u", rd->size, rd->addr,
+                rd->region);
+        reply(dev, seq, UINT64_MAX, PLX__MEM_TX__MEMTX_DECODE_ERROR);
+        return;
+    }
+    const plx_region_ops *ops = dev->ops->regions[rd->region].ops;
+    uint32_t region = rd->region, size = rd->size;
+    uint64_t addr = rd->addr;
+    /* The callback may DMA by message, which reuses the decode arena: nothing of *rd is used after it. */
+    uint64_t v = ops && ops->read ? ops->read(dev->opaque, addr, size) : 0;
+    (void)region;
+    if (size < 8)
+        v &= (UINT64_C(1) << (8 * size)) - 1;
+    reply(dev, seq, v, PLX__MEM_TX__MEMTX_OK);
+}
+
+static void mmio_write(plx_dev *dev, const Plx__MmioWrite *wr)
+{
+    uint64_t seq = wr->seq, addr = wr->addr, data = wr->data;
+    uint32_t region = wr->region, size = wr->size;
+    bool posted = wr->posted;
+    if (!access_ok(dev, region, addr, size)) {
+        plx_log(dev, PLX_LOG_WARNING, "write of %u bytes at 0x%" PRIx64 " outside region %u", size, addr, region);
+        publish_applied(dev, seq);
+        if (!posted)
+            reply(dev, seq, 0, PLX__MEM_TX__MEMTX_DECODE_ERROR);
+        return;
+    }
+    const plx_region_ops *ops = dev->ops->regions[region].ops;
+    if (size < 8)
+        data &= (UINT64_C(1) << (8 * size)) - 1;
+    if (ops && ops->write)
+        ops->write(dev->opaque, addr, data, size);
+    publish_applied(dev, seq);
+    if (!posted)
+        reply(dev, seq, 0, PLX__MEM_TX__MEMTX_OK);
+}
+
+static void handle_env(plx_dev *dev, Plx__Envelope *env)
+{
+    if (env->now_ns > dev->now)
+        dev->now = env->now_ns;
+    switch (env->msg_case) {
+    case PLX__ENVELOPE__MSG_READ:
+        mmio_read(dev, env->read);
+        break;
+    case PLX__ENVELOPE__MSG_WRITE:
+        mmio_write(dev, env->write);
+        break;
+    case PLX__ENVELOPE__MSG_TIMER_FIRE: {
+        Plx__TimerFire f = *env->timer_fire;
+        timer_fire(dev, &f);
+        break;
+    }
+    case PLX__ENVELOPE__MSG_RESET:
+        for (unsigned i = 0; i < dev->ops->n_irqs; i++)
+            dev->irq_level[i] = -1;
+        if (dev->ops->reset)
+            dev->ops->reset(dev->opaque);
+        break;
+    case PLX__ENVELOPE__MSG_SHUTDOWN:
+        plx_dev_stop(dev, 0);
+        break;
+    case PLX__ENVELOPE__MSG_ERROR:
+        fprintf(stderr, "%s: hub reports: %s\n", dev_label(dev), env->error->text ? env->error->text : "");
+        break;
+    default:
+        plx_log(dev, PLX_LOG_WARNING, "unexpected %s message from the hub ignored",
+                plx_wire_msg_name(env->msg_case));
+        break;
+    }
+}
+
+static int serve_socket(plx_dev *dev)
+{
+    for (;;) {
+        while (dev->pend_head && !dev->stop) {
+            struct pending *p = dev->pend_head;
+            dev->pend_head = p->next;
+            if (!dev->pend_head)
+                dev->pend_tail = NULL;
+            Plx__Envelope *env;
+            if (plx_wire_decode(&dev->wire, zmq_msg_data(&p->msg), zmq_msg_size(&p->msg), &env) == 0) {
+                handle_env(dev, env);
+                plx_wire_release(&dev->wire);
+            }
+            zmq_msg_close(&p->msg);
+            free(p);
+        }
+        if (dev->stop)
+            return 0;
+        Plx__Envelope *env;
+        int r = plx_wire_recv(&dev->wire, &env, ZMQ_DONTWAIT);
+        if (r == -EAGAIN)
+            return 0;
+        if (r == -EBADMSG) {
+            plx_log(dev, PLX_LOG_WARNING, "undecodable frame from the hub dropped");
+            continue;
+        }
+        if (r == -EINTR)
+            continue;
+        if (r < 0)
+            return r;
+        handle_env(dev, env);
+        plx_wire_release(&dev->wire);
+    }
+}
+
+static int run_loop(plx_dev *dev)
+{
+    while (!dev->stop) {
+        if (dev->pend_head) {
+            if (serve_socket(dev) < 0)
+                return -EIO;
+            continue;
+        }
+        unsigned n = 1 + dev->n_watches;
+        if (n > dev->cap_items) {
+            zmq_pollitem_t *it = realloc(dev->items, sizeof(*it) * n);
+            if (!it)
+                return -ENOMEM;
+            dev->items = it;
+            dev->cap_items = n;
+        }
+        dev->items[0] = (zmq_pollitem_t){ .socket = dev->sock, .events = ZMQ_POLLIN };
+        for (unsigned i = 0; i < dev->n_watches; i++)
+            dev->items[1 + i] = (zmq_pollitem_t){ .fd = dev->watches[i].fd, .events = ZMQ_POLLIN };
+        if (zmq_poll(dev->items, (int)n, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            return -EIO;
+        }
+        if (dev->items[0].revents & ZMQ_POLLIN)
+            if (serve_socket(dev) < 0)
+                return -EIO;
+        /* Watches may change from inside callbacks: look each fd up again before calling it. */
+        for (unsigned i = 1; i < n && !dev->stop; i++) {
+            if (!(dev->items[i].revents & (ZMQ_POLLIN | ZMQ_POLLERR)))
+                continue;
+            int fd = dev->items[i].fd;
+            for (unsigned j = 0; j < dev->n_watches; j++) {
+                if (dev->watches[j].fd == fd) {
+                    dev->watches[j].cb(dev->watches[j].opaque, fd);
+                    break;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+/* ---- connection and handshake ---------------------------------------------------------------------------- */
+
+static const char *arg_value(int argc, char **argv, const char *key)
+{
+    size_t kl = strlen(key);
+    for (int i = 1; i < argc; i++)
+        if (strncmp(argv[i], key, kl) == 0 && argv[i][kl] == '=')
+            return argv[i] + kl + 1;
+    return NULL;
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Attach mode: ask the hub's attach socket for our channel; the socket then stays open to carry the fds. */
+static int attach(plx_dev *dev, const char *path, char *endpoint, size_t ep_len)
+{
+    if (!dev->name || !dev->name[0]) {
+        fprintf(stderr, "plexus-sdk: attach needs the device name (--plexus-name= or PLEXUS_DEVICE_NAME)\n");
+        return -EINVAL;
+    }
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return -ENAMETOOLONG;
+    strcpy(sa.sun_path, path);
+    uint64_t deadline = mono_ms() + 30000;
+    for (;;) {
+        int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        if (s < 0)
+            return -errno;
+        if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+            char req[300];
+            int n = snprintf(req, sizeof(req), "attach %s", dev->name);
+            char rep[512];
+            ssize_t got;
+            if (n < (int)sizeof(req) && send(s, req, (size_t)n, MSG_NOSIGNAL) == n &&
+                (got = recv(s, rep, sizeof(rep) - 1, 0)) > 0) {
+                rep[got] = 0;
+                if (strncmp(rep, "ok ", 3) == 0 && (size_t)got - 3 < ep_len) {
+                    strcpy(endpoint, rep + 3);
+                    dev->fdsock = s;
+                    return 0;
+                }
+                if (strncmp(rep, "retry", 5) != 0) {
+                    fprintf(stderr, "%s: attach refused: %s\n", dev->name, rep);
+                    close(s);
+                    return -ECONNREFUSED;
+                }
+            }
+        }
+        close(s);
+        if (mono_ms() > deadline) {
+            fprintf(stderr, "%s: no hub accepted the attach on %s\n", dev->name, path);
+            return -ETIMEDOUT;
+        }
+        usleep(50000);
+    }
+}
+
+static int recv_fds(plx_dev *dev, int *fds, unsigned n)
+{
+    if (dev->fdsock < 0 || n > FD_BATCH_MAX)
+        return -EBADF;
+    char data[16];
+    char cbuf[CMSG_SPACE(sizeof(int) * FD_BATCH_MAX)];
+    struct iovec iov = { data, sizeof(data) };
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+    ssize_t r = recvmsg(dev->fdsock, &mh, MSG_CMSG_CLOEXEC);
+    if (r < 0)
+        return -errno;
+    unsigned got = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        unsigned k = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        int tmp[FD_BATCH_MAX];
+        memcpy(tmp, CMSG_DATA(c), sizeof(int) * k);
+        for (unsigned i = 0; i < k; i++) {
+            if (got < n)
+                fds[got++] = tmp[i];
+            else
+                close(tmp[i]);
+        }
+    }
+    if (got != n) {
+        for (unsigned i = 0; i < got; i++)
+            close(fds[i]);
+        return -EPROTO;
+    }
+    return 0;
+}
+
+static int fd_for(Plx__FdKind kind, int32_t num, const int *passed, unsigned n_passed, bool *owned)
+{
+    *owned = true;
+    if (kind == PLX__FD_KIND__FD_INHERITED) {
+        return num >= 0 ? num : -1;
+    }
+    if (kind == PLX__FD_KIND__FD_PASSED && num >= 0 && (unsigned)num < n_passed) {
+        *owned = false;     /* closed with the batch */
+        return passed[num];
+    }
+    return -1;
+}
+
+static int send_hello_declare(plx_dev *dev)
+{
+    const plx_device_ops *ops = dev->ops;
+    Plx__Hello h = PLX__HELLO__INIT;
+    h.major = PLX_PROTOCOL_MAJOR;
+    h.minor = PLX_PROTOCOL_MINOR;
+    h.capabilities = PLX__CAPABILITY__CAP_SHADOW | PLX__CAPABILITY__CAP_RAM_FDS | PLX__CAPABILITY__CAP_DMA_MESSAGE;
+    h.name = dev->name ? dev->name : "";
+    h.model = (char *)(ops->model ? ops->model : "");
+    h.pid = (uint32_t)getpid();
+    Plx__Envelope env = PLX__ENVELOPE__INIT;
+    env.msg_case = PLX__ENVELOPE__MSG_HELLO;
+    env.hello = &h;
+    if (send_env(dev, &env) < 0)
+        return -EIO;
+
+    Plx__RegionDecl *rd = calloc(ops->n_regions ? ops->n_regions : 1, sizeof(*rd));
+    Plx__RegionDecl **rdp = calloc(ops->n_regions ? ops->n_regions : 1, sizeof(*rdp));
+    Plx__AccessRules *ar = calloc(2 * (ops->n_regions ? ops->n_regions : 1), sizeof(*ar));
+    unsigned n_rt = 0;
+    for (unsigned i = 0; i < ops->n_regions; i++)
+        n_rt += ops->regions[i].n_read_through;
+    Plx__Range *rt = calloc(n_rt ? n_rt : 1, sizeof(*rt));
+    Plx__Range **rtp = calloc(n_rt ? n_rt : 1, sizeof(*rtp));
+    Plx__PropDecl *pd = calloc(ops->n_props ? ops->n_props : 1, sizeof(*pd));
+    Plx__PropDecl **pdp = calloc(ops->n_props ? ops->n_props : 1, sizeof(*pdp));
+    int ret = -ENOMEM;
+    if (!rd || !rdp || !ar || !rt || !rtp || !pd || !pdp)
+        goto out;
+    unsigned k = 0;
+    for (unsigned i = 0; i < ops->n_regions; i++) {
+        const plx_region_info *ri = &ops->regions[i];
+        plx__region_decl__init(&rd[i]);
+        rd[i].name = (char *)(ri->name ? ri->name : "");
+        rd[i].size = ri->size;
+        rd[i].kind = (Plx__RegionKind)ri->kind;
+        if (ri->ops) {
+            rd[i].endianness = ri->ops->endianness == PLX_BIG_ENDIAN ? PLX__ENDIAN__BIG : PLX__ENDIAN__LITTLE;
+            plx__access_rules__init(&ar[2 * i]);
+            ar[2 * i].min_access_size = ri->ops->valid.min_access_size;
+            ar[2 * i].max_access_size = ri->ops->valid.max_access_size;
+            ar[2 * i].unaligned = ri->ops->valid.unaligned;
+            plx__access_rules__init(&ar[2 * i + 1]);
+            ar[2 * i + 1].min_access_size = ri->ops->impl.min_access_size;
+            ar[2 * i + 1].max_access_size = ri->ops->impl.max_access_size;
+            ar[2 * i + 1].unaligned = ri->ops->impl.unaligned;
+            rd[i].valid = &ar[2 * i];
+            rd[i].impl = &ar[2 * i + 1];
+            rd[i].has_read = ri->ops->read != NULL;
+            rd[i].has_write = ri->ops->write != NULL;
+        }
+        rd[i].read_through = &rtp[k];
+        rd[i].n_read_through = ri->n_read_through;
+        for (unsigned j = 0; j < ri->n_read_through; j++, k++) {
+            plx__range__init(&rt[k]);
+            rt[k].offset = ri->read_through[j].offset;
+            rt[k].len = ri->read_through[j].len;
+            rtp[k] = &rt[k];
+        }
+        rdp[i] = &rd[i];
+    }
+    for (unsigned i = 0; i < ops->n_props; i++) {
+        plx__prop_decl__init(&pd[i]);
+        pd[i].name = (char *)(ops->props[i].name ? ops->props[i].name : "");
+        pd[i].has_default = ops->props[i].default_value != NULL;
+        pd[i].default_value = (char *)(ops->props[i].default_value ? ops->props[i].default_value : "");
+        pd[i].description = (char *)(ops->props[i].description ? ops->props[i].description : "");
+        pdp[i] = &pd[i];
+    }
+    Plx__Declare d = PLX__DECLARE__INIT;
+    d.n_regions = ops->n_regions;
+    d.regions = rdp;
+    d.n_irqs = ops->n_irqs;
+    d.irqs = (char **)ops->irq_names;
+    d.n_props = ops->n_props;
+    d.props = pdp;
+    env.msg_case = PLX__ENVELOPE__MSG_DECLARE;
+    env.declare = &d;
+    ret = send_env(dev, &env) < 0 ? -EIO : 0;
+out:
+    free(rd);
+    free(rdp);
+    free(ar);
+    free(rt);
+    free(rtp);
+    free(pd);
+    free(pdp);
+    return ret;
+}
+
+/* Wait for one envelope from the hub during the handshake. */
+static int handshake_recv(plx_dev *dev, Plx__Envelope **out, Plx__Envelope__MsgCase want, int timeout_ms)
+{
+    zmq_pollitem_t it = { .socket = dev->sock, .events = ZMQ_POLLIN };
+    int r;
+    do {
+        r = zmq_poll(&it, 1, timeout_ms);
+    } while (r < 0 && errno == EINTR);
+    if (r <= 0) {
+        fprintf(stderr, "%s: the hub did not answer the handshake\n", dev_label(dev));
+        return -ETIMEDOUT;
+    }
+    Plx__Envelope *env;
+    r = plx_wire_recv(&dev->wire, &env, 0);
+    if (r < 0) {
+        fprintf(stderr, "%s: bad handshake frame from the hub\n", dev_label(dev));
+        return -EPROTO;
+    }
+    if (env->msg_case == PLX__ENVELOPE__MSG_ERROR) {
+        fprintf(stderr, "%s: hub refused the device: %s\n", dev_label(dev), env->error->text);
+        return -ECONNREFUSED;
+    }
+    if (env->msg_case != want) {
+        fprintf(stderr, "%s: expected %s from the hub, got %s\n", dev_label(dev), plx_wire_msg_name(want),
+                plx_wire_msg_name(env->msg_case));
+        return -EPROTO;
+    }
+    dev->now = env->now_ns;
+    *out = env;
+    return 0;
+}
+
+static int apply_config(plx_dev *dev, const Plx__Config *cfg)
+{
+    const plx_device_ops *ops = dev->ops;
+    if (cfg->name && cfg->name[0] && (!dev->name || strcmp(dev->name, cfg->name) != 0)) {
+        free(dev->name);
+        dev->name = strdup(cfg->name);
+        if (!dev->name)
+            return -ENOMEM;
+    }
+    dev->max_dma_len = cfg->max_dma_len;
+    for (size_t i = 0; i < cfg->n_props; i++) {
+        int k = prop_index(dev, cfg->props[i]->key);
+        if (k < 0) {
+            send_error(dev, EINVAL, "unknown property '%s' (model %s)", cfg->props[i]->key,
+                       ops->model ? ops->model : "?");
+            return -EINVAL;
+        }
+        free(dev->prop_values[k]);
+        dev->prop_values[k] = strdup(cfg->props[i]->value);
+        if (!dev->prop_values[k])
+            return -ENOMEM;
+    }
+
+    int passed[FD_BATCH_MAX];
+    unsigned n_passed = cfg->n_passed_fds;
+    if (n_passed) {
+        int r = recv_fds(dev, passed, n_passed);
+        if (r < 0) {
+            send_error(dev, -r, "did not receive the %u file descriptors the hub announced: %s", n_passed,
+                       strerror(-r));
+            return r;
+        }
+    }
+
+    int ret = 0;
+    dev->ram = calloc(cfg->n_ram ? cfg->n_ram : 1, sizeof(*dev->ram));
+    if (!dev->ram) {
+        ret = -ENOMEM;
+        goto out;
+    }
+    long page = sysconf(_SC_PAGESIZE);
+    for (size_t i = 0; i < cfg->n_ram; i++) {
+        const Plx__RamGrant *g = cfg->ram[i];
+        struct ram_map *m = &dev->ram[dev->n_ram++];
+        m->base = g->guest_base;
+        m->size = g->size;
+        m->readonly = g->readonly;
+        bool owned;
+        int fd = fd_for(g->fd_kind, g->fd, passed, n_passed, &owned);
+        if (fd < 0)
+            continue;
+        if (g->fd_offset % (uint64_t)page == 0 && g->size > 0) {
+            void *p = mmap(NULL, g->size, PROT_READ | (g->readonly ? 0 : PROT_WRITE), MAP_SHARED, fd,
+                           (off_t)g->fd_offset);
+            if (p != MAP_FAILED) {
+                m->ptr = p;
+                m->map_len = g->size;
+            } else {
+                plx_log(dev, PLX_LOG_WARNING, "cannot map RAM block '%s' (%s): DMA into it goes by message",
+                        g->name, strerror(errno));
+            }
+        }
+        if (owned)
+            close(fd);
+    }
+
+    dev->n_shadows = ops->n_regions;
+    dev->shadows = calloc(ops->n_regions ? ops->n_regions : 1, sizeof(*dev->shadows));
+    if (!dev->shadows) {
+        ret = -ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < cfg->n_shadows; i++) {
+        const Plx__ShadowGrant *g = cfg->shadows[i];
+        if (g->region >= ops->n_regions || ops->regions[g->region].kind != PLX_REGION_SHADOW ||
+            dev->shadows[g->region].map) {
+            send_error(dev, EPROTO, "shadow grant for region %u is invalid", g->region);
+            ret = -EPROTO;
+            goto out;
+        }
+        bool owned;
+        int fd = fd_for(g->fd_kind, g->fd, passed, n_passed, &owned);
+        uint64_t rsize = ops->regions[g->region].size;
+        if (fd < 0 || g->data_offset < sizeof(struct plx_shadow_header) || g->data_offset > g->map_size ||
+            rsize > g->map_size - g->data_offset) {
+            send_error(dev, EPROTO, "shadow grant for region '%s' has no usable fd or bad sizes",
+                       ops->regions[g->region].name);
+            ret = -EPROTO;
+            goto out;
+        }
+        void *p = mmap(NULL, g->map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        int e = errno;
+        if (owned)
+            close(fd);
+        if (p == MAP_FAILED) {
+            send_error(dev, e, "cannot map the shadow page of region '%s': %s", ops->regions[g->region].name,
+                       strerror(e));
+            ret = -e;
+            goto out;
+        }
+        struct shadow_map *s = &dev->shadows[g->region];
+        s->map = p;
+        s->map_len = g->map_size;
+        s->hdr = p;
+        s->data = (uint8_t *)p + g->data_offset;
+        s->size = rsize;
+    }
+    for (unsigned i = 0; i < ops->n_regions; i++) {
+        if (ops->regions[i].kind == PLX_REGION_SHADOW && !dev->shadows[i].map) {
+            send_error(dev, EPROTO, "the hub granted no shadow page for SHADOW region '%s'", ops->regions[i].name);
+            ret = -EPROTO;
+            goto out;
+        }
+    }
+out:
+    for (unsigned i = 0; i < n_passed; i++)
+        close(passed[i]);
+    return ret;
+}
+
+static int validate_ops(const plx_device_ops *ops)
+{
+    if (!ops) {
+        fprintf(stderr, "plexus-sdk: no device ops\n");
+        return -EINVAL;
+    }
+    if (ops->version != PLX_DEVICE_OPS_VERSION) {
+        fprintf(stderr, "plexus-sdk: device ops version %u, this SDK speaks %u\n", ops->version,
+                PLX_DEVICE_OPS_VERSION);
+        return -EINVAL;
+    }
+    if ((ops->n_regions && !ops->regions) || (ops->n_irqs && !ops->irq_names) || (ops->n_props && !ops->props)) {
+        fprintf(stderr, "plexus-sdk: %s: a declared array is NULL\n", ops->model ? ops->model : "device");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static void dev_free(plx_dev *dev)
+{
+    if (dev->prop_values) {
+        for (unsigned i = 0; i < dev->ops->n_props; i++)
+            free(dev->prop_values[i]);
+        free(dev->prop_values);
+    }
+    for (unsigned i = 0; i < dev->n_ram; i++)
+        if (dev->ram[i].ptr)
+            munmap(dev->ram[i].ptr, dev->ram[i].map_len);
+    free(dev->ram);
+    for (unsigned i = 0; i < dev->n_shadows; i++)
+        if (dev->shadows[i].map)
+            munmap(dev->shadows[i].map, dev->shadows[i].map_len);
+    free(dev->shadows);
+    for (unsigned i = 0; i < dev->n_timers; i++)
+        free(dev->timers[i]);
+    free(dev->timers);
+    while (dev->pend_head) {
+        struct pending *p = dev->pend_head;
+        dev->pend_head = p->next;
+        zmq_msg_close(&p->msg);
+        free(p);
+    }
+    free(dev->watches);
+    free(dev->items);
+    free(dev->irq_level);
+    plx_wire_fini(&dev->wire);
+    if (dev->sock)
+        zmq_close(dev->sock);
+    if (dev->zctx)
+        zmq_ctx_term(dev->zctx);
+    if (dev->fdsock >= 0)
+        close(dev->fdsock);
+    free(dev->name);
+}
+
+PLX_EXPORT int
+plx_dev_main(const plx_device_ops *ops, int argc, char **argv)
+{
+    if (validate_ops(ops) < 0)
+        return 2;
+    plx_dev devs = { .ops = ops, .fdsock = -1 }, *dev = &devs;
+    int status = 1;
+
+    const char *endpoint = arg_value(argc, argv, "--plexus-endpoint");
+    if (!endpoint)
+        endpoint = getenv("PLEXUS_ENDPOINT");
+    const char *attach_path = arg_value(argc, argv, "--plexus-attach");
+    if (!attach_path)
+        attach_path = getenv("PLEXUS_ATTACH");
+    const char *name = arg_value(argc, argv, "--plexus-name");
+    if (!name)
+        name = getenv("PLEXUS_DEVICE_NAME");
+    if (name && !(dev->name = strdup(name)))
+        return 1;
+    const char *fdsock = getenv("PLEXUS_FD_SOCKET");
+    if (fdsock && *fdsock) {
+        char *end;
+        long v = strtol(fdsock, &end, 10);
+        if (*end == 0 && v >= 0 && v < INT32_MAX) {
+            dev->fdsock = (int)v;
+            fcntl(dev->fdsock, F_SETFD, FD_CLOEXEC);
+        }
+    }
+    unsetenv("PLEXUS_FD_SOCKET");
+
+    dev->prop_values = calloc(ops->n_props ? ops->n_props : 1, sizeof(char *));
+    dev->irq_level = malloc(ops->n_irqs ? ops->n_irqs : 1);
+    if (!dev->prop_values || !dev->irq_level)
+        goto out;
+    memset(dev->irq_level, 0, ops->n_irqs ? ops->n_irqs : 1);
+
+    char ep[512];
+    if (!endpoint && attach_path) {
+        if (attach(dev, attach_path, ep, sizeof(ep)) < 0)
+            goto out;
+        endpoint = ep;
+    }
+    if (!endpoint) {
+        fprintf(stderr, "%s: no hub to talk to: set PLEXUS_ENDPOINT (or --plexus-endpoint=), or "
+                        "PLEXUS_ATTACH and PLEXUS_DEVICE_NAME\n", dev_label(dev));
+        goto out;
+    }
+
+    dev->zctx = zmq_ctx_new();
+    dev->sock = dev->zctx ? zmq_socket(dev->zctx, ZMQ_PAIR) : NULL;
+    if (!dev->sock) {
+        fprintf(stderr, "%s: cannot create a ZeroMQ socket: %s\n", dev_label(dev), zmq_strerror(errno));
+        goto out;
+    }
+    int64_t maxmsg = PLX_WIRE_MAX_FRAME;
+    int linger = 2000, hwm = 0;
+    zmq_setsockopt(dev->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
+    zmq_setsockopt(dev->sock, ZMQ_LINGER, &linger, sizeof(linger));
+    zmq_setsockopt(dev->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+    zmq_setsockopt(dev->sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+    if (zmq_connect(dev->sock, endpoint) < 0) {
+        fprintf(stderr, "%s: cannot connect to %s: %s\n", dev_label(dev), endpoint, zmq_strerror(errno));
+        goto out;
+    }
+    plx_wire_init(&dev->wire, dev->sock);
+
+    if (send_hello_declare(dev) < 0)
+        goto out;
+    Plx__Envelope *env;
+    if (handshake_recv(dev, &env, PLX__ENVELOPE__MSG_HELLO, 30000) < 0)
+        goto out;
+    if (env->hello->major != PLX_PROTOCOL_MAJOR) {
+        fprintf(stderr, "%s: hub speaks protocol %u.x, this SDK %u.x\n", dev_label(dev), env->hello->major,
+                PLX_PROTOCOL_MAJOR);
+        goto out;
+    }
+    plx_wire_release(&dev->wire);
+    if (handshake_recv(dev, &env, PLX__ENVELOPE__MSG_CONFIG, 30000) < 0)
+        goto out;
+    dev->connected = true;
+    if (apply_config(dev, env->config) < 0) {
+        plx_wire_release(&dev->wire);
+        goto out;
+    }
+    plx_wire_release(&dev->wire);
+    if (dev->fdsock >= 0) {
+        close(dev->fdsock);
+        dev->fdsock = -1;
+    }
+
+    if (ops->init) {
+        int r = ops->init(dev, &dev->opaque);
+        if (r < 0) {
+            send_error(dev, -r, "init failed: %s", strerror(-r));
+            goto out;
+        }
+    }
+    dev->initialized = true;
+    Plx__Ready rdy = PLX__READY__INIT;
+    Plx__Envelope renv = PLX__ENVELOPE__INIT;
+    renv.msg_case = PLX__ENVELOPE__MSG_READY;
+    renv.ready = &rdy;
+    if (send_env(dev, &renv) < 0)
+        goto out;
+
+    int r = run_loop(dev);
+    status = r < 0 ? 1 : dev->status;
+    if (r < 0)
+        fprintf(stderr, "%s: lost the connection to the hub\n", dev_label(dev));
+
+out:
+    if (dev->initialized && ops->fini)
+        ops->fini(dev->opaque);
+    if (dev->connected && dev->sock) {
+        Plx__Goodbye gb = PLX__GOODBYE__INIT;
+        gb.status = status;
+        Plx__Envelope genv = PLX__ENVELOPE__INIT;
+        genv.msg_case = PLX__ENVELOPE__MSG_GOODBYE;
+        genv.goodbye = &gb;
+        plx_wire_send(&dev->wire, &genv, ZMQ_DONTWAIT);
+    }
+    dev_free(dev);
+    return status;
+}
