@@ -1,0 +1,145 @@
+/*
+ * The machine: a description loaded from YAML (machine.yaml), the firmware loaders, the device tree, and the
+ * assembled machine that runs (RAM, CPU, CLINT, PLIC, poweroff, device processes, console).
+ *
+ * Errors: functions return 0 or a negative errno and set *@err to a malloc'd one-line message the caller
+ * prints and frees. Configuration errors read "FILE:LINE: key 'PATH': what was expected".
+ *
+ * Lifetime: hub_mconfig_load() allocates a description; hub_mconfig_free() releases it (accepts NULL).
+ */
+#ifndef PLEXUS_HUB_MACHINE_H
+#define PLEXUS_HUB_MACHINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ytree.h"
+
+typedef enum { HUB_FW_AUTO, HUB_FW_ELF, HUB_FW_RAW } hub_fw_format;
+typedef enum { HUB_TIME_VIRTUAL, HUB_TIME_WALLCLOCK } hub_time_mode;
+
+typedef struct hub_mc_prop { char *key; char *value; } hub_mc_prop;
+typedef struct hub_mc_region { char *region; uint64_t base; } hub_mc_region;     /* region NULL: the first */
+typedef struct hub_mc_irq { unsigned line; unsigned irq; } hub_mc_irq;
+
+typedef struct hub_mc_ram {
+    char *name;
+    uint64_t base, size;
+} hub_mc_ram;
+
+typedef struct hub_mc_firmware {
+    char *path;             /* resolved, readable */
+    hub_fw_format format;   /* never AUTO after loading the description */
+    bool has_address;
+    uint64_t address;       /* raw images: load address */
+} hub_mc_firmware;
+
+/* A device-tree property: a string list, a list of 32-bit cells, or empty (a flag). */
+typedef struct hub_dt_prop {
+    char *name;
+    enum { HUB_DT_EMPTY, HUB_DT_STRINGS, HUB_DT_CELLS } kind;
+    char **strings;
+    size_t n_strings;
+    uint32_t *cells;
+    size_t n_cells;
+} hub_dt_prop;
+
+typedef struct hub_mc_device {
+    char *name;
+    char *program;          /* resolved path, or NULL */
+    char *plugin;           /* resolved path, or NULL */
+    char **args;            /* NULL-terminated */
+    hub_mc_prop *props;
+    size_t n_props;
+    hub_mc_region *regions;
+    size_t n_regions;
+    hub_mc_irq *irqs;
+    size_t n_irqs;
+    char **ram_grants;
+    size_t n_ram_grants;
+    bool grants_given;      /* `ram:` present (an empty list grants nothing) */
+    unsigned timeout_ms;
+    unsigned attach_timeout_ms;
+    char *endpoint;
+    bool attach;
+    /* device tree */
+    char **dt_compatible;
+    size_t n_dt_compatible;
+    char *dt_node;
+    hub_dt_prop *dt_props;
+    size_t n_dt_props;
+    unsigned index;         /* position in `devices:` */
+} hub_mc_device;
+
+typedef struct hub_mconfig {
+    char *path;             /* the YAML file as given */
+    char *dir;              /* its folder */
+    char *name;
+    hub_mc_ram *ram;
+    size_t n_ram;
+    hub_mc_firmware *firmware;
+    size_t n_firmware;
+    bool has_reset_pc;
+    uint64_t reset_pc;
+    double insns_per_ns;
+    hub_time_mode time_mode;
+    uint64_t timebase_hz;
+    bool clint, plic, poweroff;         /* present */
+    uint64_t clint_base, plic_base, poweroff_base;
+    unsigned plic_sources;              /* riscv,ndev */
+    int console;                        /* index into devices, or -1 */
+    char *bootargs;
+    hub_mc_device *devices;
+    size_t n_devices;
+    ynode *tree;                        /* the document after overrides, for locations */
+} hub_mconfig;
+
+typedef struct hub_mconfig_opts {
+    const char *const *sets;        /* "key=value" overrides, applied in order */
+    size_t n_sets;
+    const char *firmware;           /* replaces `firmware:` with this one file (format by content) */
+    const char *exe_dir;            /* folder of the plexus binary: device programs are looked up there */
+    const char *source_dir;         /* source tree and build tree: firmware next to an in-tree YAML file is */
+    const char *build_dir;          /* also looked up in the same folder of the build tree */
+} hub_mconfig_opts;
+
+int hub_mconfig_load(const char *path, const hub_mconfig_opts *opts, hub_mconfig **out, char **err);
+void hub_mconfig_free(hub_mconfig *c);
+
+/*
+ * "FILE:LINE: key 'PATH'" for a key path like "devices.1.irqs.0" (indexes as numbers), walking as far as the
+ * document goes. Malloc'd.
+ */
+char *hub_mconfig_where(const hub_mconfig *c, const char *path);
+
+/* Parse "128M", "0x8000000", "4096", "1G", "64KiB". Returns 0 or -EINVAL. */
+int hub_parse_size(const char *s, uint64_t *out);
+
+/* Firmware loading: @write copies bytes into guest memory (0 or -errno, e.g. not RAM). */
+typedef int hub_load_write_fn(void *opaque, uint64_t addr, const void *buf, size_t len);
+typedef struct hub_load_range { uint64_t start, end; } hub_load_range;     /* [start, end) */
+typedef struct hub_load_result {
+    uint64_t entry;
+    bool has_entry;
+    hub_load_range *ranges;     /* malloc'd; what was written */
+    size_t n_ranges;
+} hub_load_result;
+
+int hub_load_elf(const char *path, hub_load_write_fn *write, void *opaque, hub_load_result *res, char **err);
+int hub_load_raw(const char *path, uint64_t addr, hub_load_write_fn *write, void *opaque, hub_load_result *res,
+                 char **err);
+void hub_load_result_clear(hub_load_result *res);
+
+/* The device tree: what the DTB generator needs beyond the description (known after the handshakes). */
+typedef struct hub_dt_device_info {
+    uint64_t base;          /* the first region's base and size (reg) */
+    uint64_t size;
+} hub_dt_device_info;
+
+/* Build the DTB for @c; @devs[i] describes c->devices[i]. *@dtb is malloc'd. */
+int hub_dtb_build(const hub_mconfig *c, const hub_dt_device_info *devs, void **dtb, size_t *size, char **err);
+/* QEMU's rule: the DTB sits at the end of the first RAM block (at most 3 GiB above its base), 2 MiB aligned. */
+uint64_t hub_dtb_address(const hub_mconfig *c, size_t dtb_size);
+
+#endif
