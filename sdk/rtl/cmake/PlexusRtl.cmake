@@ -71,7 +71,9 @@ function(plexus_verilate target)
   endforeach()
   set(cflags "-g -fPIC")
   if(PLEXUS_SANITIZE)
+    # -fno-sanitize=alignment: the trace code of Verilator < 5.012 (verilator issue 4201), see sdk/rtl/CMakeLists.txt
     string(APPEND cflags " -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined")
+    string(APPEND cflags " -fno-sanitize=alignment")
   endif()
   add_custom_command(
     OUTPUT ${archive} ${mdir}/${prefix}.h
