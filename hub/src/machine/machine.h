@@ -142,4 +142,38 @@ int hub_dtb_build(const hub_mconfig *c, const hub_dt_device_info *devs, void **d
 /* QEMU's rule: the DTB sits at the end of the first RAM block (at most 3 GiB above its base), 2 MiB aligned. */
 uint64_t hub_dtb_address(const hub_mconfig *c, size_t dtb_size);
 
+/* ---- the running machine (needs the memory, CPU and device parts) ---- */
+#include <stdio.h>
+
+typedef struct hub_machine hub_machine;
+
+typedef struct hub_machine_opts {
+    bool console;           /* give the console device the terminal (stdin through a pipe); else /dev/null */
+    bool verbose;           /* show every device log record, not only warnings and errors */
+} hub_machine_opts;
+
+/*
+ * Build the machine @c describes: RAM, firmware, CPU, CLINT, PLIC, poweroff, the device processes (started
+ * and handshaken), the overlap checks that need device region sizes, and the DTB in RAM. @c must outlive the
+ * machine. On failure nothing is left running.
+ */
+int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine **out, char **err);
+
+/* Run the CPU until the guest powers off, the user quits (Ctrl-A x) or a signal arrives. *@status: the exit
+ * status (the guest's poweroff code; 128+N after signal N). Returns 0, or -errno with *@err on a fatal error. */
+int hub_machine_run(hub_machine *m, int *status, char **err);
+
+/* Ask a running machine to stop with @status (async-signal-safe). */
+void hub_machine_request_stop(hub_machine *m, int status);
+
+/* The DTB as placed in RAM. */
+void hub_machine_dtb(const hub_machine *m, const void **dtb, size_t *size, uint64_t *addr);
+uint64_t hub_machine_reset_pc(const hub_machine *m);
+
+/* Instructions, device round trips, shadow reads, ... as "name value" lines. */
+void hub_machine_print_stats(const hub_machine *m, FILE *f);
+
+/* Shut devices down, free everything. Accepts NULL. */
+void hub_machine_free(hub_machine *m);
+
 #endif

@@ -1,0 +1,45 @@
+/*
+ * The hub's terminal: raw mode while the machine runs (restored on every exit path, signals included),
+ * keyboard input forwarded to the console device through a pipe, and the Ctrl-A escape commands.
+ *
+ * Lifetime: hub_console_open() .. hub_console_close(); one console per process.
+ */
+#ifndef PLEXUS_HUB_CONSOLE_H
+#define PLEXUS_HUB_CONSOLE_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+typedef struct hub_console hub_console;
+
+typedef enum {
+    HUB_CONSOLE_NONE = 0,
+    HUB_CONSOLE_QUIT,       /* Ctrl-A x */
+    HUB_CONSOLE_STATS,      /* Ctrl-A s */
+} hub_console_event;
+
+/* Exit status of `plexus run` when the user quits with Ctrl-A x. */
+#define HUB_CONSOLE_QUIT_STATUS 0
+
+/*
+ * Take the terminal on @in_fd (raw mode if it is a tty) and make the pipe whose read end the console device
+ * gets as its stdin (*@device_fd; the caller closes it after the device started). Returns NULL on failure.
+ */
+hub_console *hub_console_open(int in_fd, int *device_fd, char **err);
+
+/* Forward pending input without blocking; returns an escape command if one was typed. */
+hub_console_event hub_console_service(hub_console *c);
+
+/* The fd to poll for input, or -1 once input ended. */
+int hub_console_fd(const hub_console *c);
+
+/* Restore the terminal and close the pipe. Accepts NULL. */
+void hub_console_close(hub_console *c);
+
+/* Restore the terminal now (safe in a signal handler). */
+void hub_console_restore_tty(void);
+
+/* The escape help text. */
+void hub_console_help(FILE *f);
+
+#endif
