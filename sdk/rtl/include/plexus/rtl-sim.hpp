@@ -174,6 +174,16 @@ public:
             cycle();
     }
 
+    /*
+     * Advance the cycle counter by @n without clocking the model: for idle stretches of a peripheral whose state
+     * does not change while `active` is low. The VCD shows no change over the gap.
+     */
+    void skip(uint64_t n)
+    {
+        cycles_ += n;
+        ctx_->time(edge_ps(cycles_));
+    }
+
     /* Run until active drops or @max cycles pass; returns the cycles run. */
     uint64_t run_while_active(uint64_t max)
     {
