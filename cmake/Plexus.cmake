@@ -11,8 +11,11 @@ function(plexus_pkgconfig target)
     set(outname ${target})
   endif()
   string(REGEX REPLACE "^lib" "" outname "${outname}")
+  # Relocatable: the prefix is found from the .pc file's own place, so `cmake --install --prefix X` works.
+  file(RELATIVE_PATH pc_to_prefix "/p/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/p")
+  string(REGEX REPLACE "/$" "" pc_to_prefix "${pc_to_prefix}")
   file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/${P_NAME}.pc
-"prefix=${CMAKE_INSTALL_PREFIX}
+"prefix=\${pcfiledir}/${pc_to_prefix}
 libdir=\${prefix}/${CMAKE_INSTALL_LIBDIR}
 includedir=\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}
 
