@@ -1,0 +1,356 @@
+/* The machine description: values loaded, and every kind of bad input named by file, line and key. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+
+#include "common.h"
+#include "machine.h"
+
+static char *dir;
+static char *yaml_path;
+
+static void setup(void)
+{
+    dir = tmpdir_new();
+    /* what the descriptions below refer to */
+    free(write_file(dir, "fw.bin", "\x13\x00\x00\x00", 4, 0644));
+    free(write_file(dir, "plexus-fake-dev", "#!/bin/sh\nexit 0\n", 17, 0755));
+}
+
+static void teardown(void)
+{
+    free(yaml_path);
+    yaml_path = NULL;
+    tmpdir_remove(dir);
+}
+
+TestSuite(machine_config, .init = setup, .fini = teardown);
+
+static const char base_yaml[] =
+    "name: t\n"                                 /* 1 */
+    "ram:\n"                                    /* 2 */
+    "  - name: main\n"                          /* 3 */
+    "    base: 0x80000000\n"                    /* 4 */
+    "    size: 128M\n"                          /* 5 */
+    "firmware:\n"                               /* 6 */
+    "  - file: fw.bin\n"                        /* 7 */
+    "console: uart0\n"                          /* 8 */
+    "devices:\n"                                /* 9 */
+    "  - name: uart0\n"                         /* 10 */
+    "    program: plexus-fake-dev\n"            /* 11 */
+    "    base: 0x10000000\n"                    /* 12 */
+    "    irq: 10\n"                             /* 13 */
+    "    props:\n"                              /* 14 */
+    "      tx: stdout\n"                        /* 15 */
+    "      speed: 115200\n"                     /* 16 */
+    "    dt:\n"                                 /* 17 */
+    "      compatible: ns16550a\n"              /* 18 */
+    "      properties:\n"                       /* 19 */
+    "        clock-frequency: 3686400\n"        /* 20 */
+    "  - name: dma0\n"                          /* 21 */
+    "    program: ./plexus-fake-dev\n"          /* 22 */
+    "    regions:\n"                            /* 23 */
+    "      - name: regs\n"                      /* 24 */
+    "        base: 0x10010000\n"                /* 25 */
+    "    irqs: [12]\n"                          /* 26 */
+    "    ram: [main]\n";                        /* 27 */
+
+/* Load @text (written as m.yaml in the test folder) with @sets; returns the error message or NULL. */
+static char *load(const char *text, const char *const *sets, size_t n_sets, hub_mconfig **out)
+{
+    free(yaml_path);
+    yaml_path = write_file(dir, "m.yaml", text, strlen(text), 0644);
+    hub_mconfig_opts o = { .sets = sets, .n_sets = n_sets, .exe_dir = dir };
+    hub_mconfig *c = NULL;
+    char *err = NULL;
+    int r = hub_mconfig_load(yaml_path, &o, &c, &err);
+    if (r < 0) {
+        cr_assert_not_null(err);
+        cr_assert_eq(r, -EINVAL);
+        return err;
+    }
+    cr_assert_null(err);
+    if (out)
+        *out = c;
+    else
+        hub_mconfig_free(c);
+    return NULL;
+}
+
+/* Replace the first occurrence of @from in the base description. */
+static char *edited(const char *from, const char *to)
+{
+    const char *at = strstr(base_yaml, from);
+    cr_assert_not_null(at, "test bug: '%s' not in base_yaml", from);
+    char *s;
+    cr_assert(asprintf(&s, "%.*s%s%s", (int)(at - base_yaml), base_yaml, to, at + strlen(from)) > 0);
+    return s;
+}
+
+static void expect_error(const char *text, const char *const *sets, size_t n, const char *want_suffix)
+{
+    char *err = load(text, sets, n, NULL);
+    cr_assert_not_null(err, "expected an error ending with: %s", want_suffix);
+    char *want;
+    cr_assert(asprintf(&want, "%s%s", yaml_path, want_suffix) > 0);
+    cr_expect_str_eq(err, want);
+    free(want);
+    free(err);
+}
+
+Test(machine_config, loads_values)
+{
+    hub_mconfig *c = NULL;
+    cr_assert_null(load(base_yaml, NULL, 0, &c));
+    cr_assert_eq(c->n_ram, 1);
+    cr_expect_str_eq(c->ram[0].name, "main");
+    cr_expect_eq(c->ram[0].base, 0x80000000ULL);
+    cr_expect_eq(c->ram[0].size, 128ULL << 20);
+    cr_assert_eq(c->n_firmware, 1);
+    cr_expect_eq(c->firmware[0].format, HUB_FW_RAW);
+    cr_expect_eq(c->firmware[0].address, 0x80000000ULL);
+    cr_expect_eq(c->console, 0);
+    cr_expect_eq(c->clint_base, 0x2000000ULL);
+    cr_expect_eq(c->plic_base, 0xc000000ULL);
+    cr_expect_eq(c->poweroff_base, 0x100000ULL);
+    cr_expect_eq(c->plic_sources, 96);
+    cr_expect_eq(c->timebase_hz, 10000000ULL);
+    cr_expect_eq(c->time_mode, HUB_TIME_VIRTUAL);
+    cr_assert_eq(c->n_devices, 2);
+    const hub_mc_device *u = &c->devices[0];
+    cr_expect_str_eq(u->name, "uart0");
+    cr_assert_not_null(u->program);
+    cr_expect(strstr(u->program, "/plexus-fake-dev") != NULL);
+    cr_assert_eq(u->n_regions, 1);
+    cr_expect_null(u->regions[0].region);
+    cr_expect_eq(u->regions[0].base, 0x10000000ULL);
+    cr_assert_eq(u->n_irqs, 1);
+    cr_expect_eq(u->irqs[0].line, 0);
+    cr_expect_eq(u->irqs[0].irq, 10);
+    cr_assert_eq(u->n_props, 2);
+    cr_expect_str_eq(u->props[0].key, "tx");
+    cr_expect_str_eq(u->props[0].value, "stdout");
+    cr_expect_str_eq(u->props[1].value, "115200");
+    cr_assert_eq(u->n_dt_compatible, 1);
+    cr_expect_str_eq(u->dt_compatible[0], "ns16550a");
+    cr_expect_str_eq(u->dt_node, "serial");
+    cr_assert_eq(u->n_dt_props, 1);
+    cr_expect_eq(u->dt_props[0].kind, HUB_DT_CELLS);
+    cr_expect_eq(u->dt_props[0].cells[0], 3686400);
+    const hub_mc_device *d = &c->devices[1];
+    cr_assert_eq(d->n_regions, 1);
+    cr_expect_str_eq(d->regions[0].region, "regs");
+    cr_expect_eq(d->regions[0].base, 0x10010000ULL);
+    cr_expect_eq(d->irqs[0].irq, 12);
+    cr_expect(d->grants_given);
+    cr_assert_eq(d->n_ram_grants, 1);
+    cr_expect_str_eq(d->ram_grants[0], "main");
+    cr_expect_eq(d->n_dt_compatible, 0);
+    hub_mconfig_free(c);
+}
+
+Test(machine_config, sizes)
+{
+    uint64_t v;
+    cr_expect_eq(hub_parse_size("128M", &v), 0);
+    cr_expect_eq(v, 128ULL << 20);
+    cr_expect_eq(hub_parse_size("0x8000000", &v), 0);
+    cr_expect_eq(v, 0x8000000ULL);
+    cr_expect_eq(hub_parse_size("64KiB", &v), 0);
+    cr_expect_eq(v, 65536);
+    cr_expect_eq(hub_parse_size("2G", &v), 0);
+    cr_expect_eq(v, 2ULL << 30);
+    cr_expect_eq(hub_parse_size("4096", &v), 0);
+    cr_expect_eq(v, 4096);
+    cr_expect_eq(hub_parse_size("12Q", &v), -EINVAL);
+    cr_expect_eq(hub_parse_size("-1", &v), -EINVAL);
+    cr_expect_eq(hub_parse_size("", &v), -EINVAL);
+    cr_expect_eq(hub_parse_size("99999999999T", &v), -ERANGE);
+}
+
+Test(machine_config, set_overrides)
+{
+    const char *sets[] = { "cpu.insns_per_ns=0.5", "devices.uart0.props.tx=file:/tmp/x", "devices.1.irqs=[12, 13]",
+                           "ram.main.size=256M", "cpu.time=wallclock" };
+    hub_mconfig *c = NULL;
+    cr_assert_null(load(base_yaml, sets, 5, &c));
+    cr_expect_float_eq(c->insns_per_ns, 0.5, 1e-9);
+    cr_expect_str_eq(c->devices[0].props[0].value, "file:/tmp/x");
+    cr_assert_eq(c->devices[1].n_irqs, 2);
+    cr_expect_eq(c->devices[1].irqs[1].line, 1);
+    cr_expect_eq(c->devices[1].irqs[1].irq, 13);
+    cr_expect_eq(c->ram[0].size, 256ULL << 20);
+    cr_expect_eq(c->time_mode, HUB_TIME_WALLCLOCK);
+    hub_mconfig_free(c);
+}
+
+Test(machine_config, set_errors_name_the_override)
+{
+    const char *s1[] = { "devices.uart0.irq=abc" };
+    expect_error(base_yaml, s1, 1, " (devices.uart0.irq=abc): key 'devices[0].irq': expected an unsigned integer, "
+                 "got 'abc'");
+    const char *s2[] = { "devices.nosuch.irq=3" };
+    char *err = load(base_yaml, s2, 1, NULL);
+    cr_assert_not_null(err);
+    cr_expect_str_eq(err, "--set devices.nosuch.irq=3: no list entry 'nosuch' (use an index or an entry's name) in "
+                     "'devices.nosuch.irq'");
+    free(err);
+    const char *s3[] = { "novalue" };
+    err = load(base_yaml, s3, 1, NULL);
+    cr_expect_str_eq(err, "--set novalue: expected KEY=VALUE, e.g. --set cpu.insns_per_ns=0.5");
+    free(err);
+}
+
+Test(machine_config, unknown_key)
+{
+    char *y = edited("    irq: 10\n", "    irq: 10\n    colour: blue\n");
+    expect_error(y, NULL, 0, ":14: key 'devices[0].colour': unknown key 'colour'; expected one of: name, program, "
+                 "plugin, args, base, regions, irq, irqs, props, timeout_ms, endpoint, attach, attach_timeout_ms, "
+                 "ram, dt, sandbox, restart");
+    free(y);
+    y = edited("name: t\n", "name: t\nmemory: 3\n");
+    expect_error(y, NULL, 0, ":2: key 'memory': unknown key 'memory'; expected one of: name, ram, firmware, "
+                 "reset_pc, cpu, clint, plic, poweroff, console, bootargs, devices");
+    free(y);
+}
+
+Test(machine_config, wrong_type)
+{
+    char *y = edited("    irq: 10\n", "    irq: [10]\n");
+    expect_error(y, NULL, 0, ":13: key 'devices[0].irq': expected a number, got a list");
+    free(y);
+    y = edited("    irq: 10\n", "    irq: ten\n");
+    expect_error(y, NULL, 0, ":13: key 'devices[0].irq': expected an unsigned integer, got 'ten'");
+    free(y);
+    y = edited("console: uart0\n", "console: uart0\ncpu:\n  time: sometimes\n");
+    expect_error(y, NULL, 0, ":10: key 'cpu.time': expected one of: virtual, wallclock; got 'sometimes'");
+    free(y);
+    y = edited("      speed: 115200\n", "      speed: [1, 2]\n");
+    expect_error(y, NULL, 0, ":16: key 'devices[0].props.speed': expected a plain value (string or number), got a "
+                 "list");
+    free(y);
+}
+
+Test(machine_config, missing_required_key)
+{
+    char *y = edited("    base: 0x80000000\n", "");
+    expect_error(y, NULL, 0, ":3: key 'ram[0].base': missing required key 'base'");
+    free(y);
+    expect_error("devices: []\n", NULL, 0, ":1: key 'ram': missing required key 'ram'");
+}
+
+Test(machine_config, bad_size)
+{
+    char *y = edited("    size: 128M\n", "    size: 128Q\n");
+    expect_error(y, NULL, 0, ":5: key 'ram[0].size': expected an address or size such as 0x80000000, 4096 or 128M; "
+                 "got '128Q'");
+    free(y);
+    y = edited("    size: 128M\n", "    size: 1000\n");
+    expect_error(y, NULL, 0, ":5: key 'ram[0].size': expected a non-zero multiple of 4 KiB (e.g. 128M); got '1000'");
+    free(y);
+}
+
+Test(machine_config, overlapping_regions)
+{
+    char *y = edited("console: uart0\n", "console: uart0\nclint:\n  base: 0x80100000\n");
+    expect_error(y, NULL, 0, ":10: key 'clint.base': clint [0x80100000-0x8010ffff] overlaps RAM 'main' "
+                 "[0x80000000-0x87ffffff]");
+    free(y);
+    y = edited("    size: 128M\n", "    size: 128M\n  - name: more\n    base: 0x87fff000\n    size: 8K\n");
+    expect_error(y, NULL, 0, ":7: key 'ram[1].base': RAM 'more' [0x87fff000-0x88000fff] overlaps RAM 'main' "
+                 "[0x80000000-0x87ffffff]");
+    free(y);
+}
+
+Test(machine_config, missing_firmware_file)
+{
+    char *y = edited("  - file: fw.bin\n", "  - file: nothere.bin\n");
+    char *err = load(y, NULL, 0, NULL);
+    cr_assert_not_null(err);
+    char *want;
+    cr_assert(asprintf(&want, "%s:7: key 'firmware[0].file': firmware file 'nothere.bin' not found or not readable "
+                       "(looked in %s/nothere.bin)", yaml_path, dir) > 0);
+    cr_expect_str_eq(err, want);
+    free(want);
+    free(err);
+    free(y);
+}
+
+Test(machine_config, missing_program)
+{
+    char *y = edited("    program: ./plexus-fake-dev\n", "    program: ./plexus-nothing\n");
+    char *err = load(y, NULL, 0, NULL);
+    cr_assert_not_null(err);
+    cr_expect(strstr(err, ":22: key 'devices[1].program': program './plexus-nothing' not found (looked in ") != NULL,
+              "%s", err);
+    free(err);
+    free(y);
+}
+
+Test(machine_config, duplicate_device_names)
+{
+    char *y = edited("  - name: dma0\n", "  - name: uart0\n");
+    expect_error(y, NULL, 0, ":21: key 'devices[1].name': duplicate device name 'uart0' (also devices[0])");
+    free(y);
+}
+
+Test(machine_config, bad_irq)
+{
+    char *y = edited("    irq: 10\n", "    irq: 0\n");
+    expect_error(y, NULL, 0, ":13: key 'devices[0].irq': expected a PLIC source number 1..96 (0 is reserved); got 0");
+    free(y);
+    y = edited("    irq: 10\n", "    irq: 97\n");
+    expect_error(y, NULL, 0, ":13: key 'devices[0].irq': expected a PLIC source number 1..96 (0 is reserved); got 97");
+    free(y);
+    y = edited("    irqs: [12]\n", "    irqs: [10]\n");
+    expect_error(y, NULL, 0, ":26: key 'devices[1].irqs[0]': irq 10 is already used by device 'uart0'");
+    free(y);
+}
+
+Test(machine_config, yaml_syntax_error)
+{
+    char *y = edited("    irq: 10\n", "    irq: [10\n");
+    char *err = load(y, NULL, 0, NULL);
+    cr_assert_not_null(err);
+    cr_expect(strncmp(err, yaml_path, strlen(yaml_path)) == 0);
+    cr_expect(strstr(err, ": YAML syntax error: ") != NULL, "%s", err);
+    free(err);
+    free(y);
+}
+
+Test(machine_config, console_must_name_a_device)
+{
+    char *y = edited("console: uart0\n", "console: uart7\n");
+    expect_error(y, NULL, 0, ":8: key 'console': no device named 'uart7' (expected a device name or 'none')");
+    free(y);
+}
+
+Test(machine_config, reserved_keys_are_shape_checked)
+{
+    char *y = edited("    irq: 10\n", "    irq: 10\n    sandbox:\n      policy: default\n      allow: [clock_nanosleep]\n"
+                     "    restart:\n      policy: on-failure\n      max_restarts: 3\n");
+    cr_assert_null(load(y, NULL, 0, NULL));
+    free(y);
+    y = edited("    irq: 10\n", "    irq: 10\n    restart:\n      policy: sometimes\n");
+    expect_error(y, NULL, 0, ":15: key 'devices[0].restart.policy': expected one of: never, on-failure, always; got "
+                 "'sometimes'");
+    free(y);
+    y = edited("    irq: 10\n", "    irq: 10\n    sandbox: strict\n");
+    expect_error(y, NULL, 0, ":14: key 'devices[0].sandbox': expected a mapping (key: value lines), got a plain "
+                 "value");
+    free(y);
+}
+
+Test(machine_config, firmware_override)
+{
+    char *fw = write_file(dir, "other.bin", "abcd", 4, 0644);
+    hub_mconfig_opts o = { .firmware = fw, .exe_dir = dir };
+    yaml_path = write_file(dir, "m.yaml", base_yaml, strlen(base_yaml), 0644);
+    hub_mconfig *c = NULL;
+    char *err = NULL;
+    cr_assert_eq(hub_mconfig_load(yaml_path, &o, &c, &err), 0, "%s", err ? err : "");
+    cr_assert_eq(c->n_firmware, 1);
+    cr_expect(strstr(c->firmware[0].path, "/other.bin") != NULL);
+    hub_mconfig_free(c);
+    free(fw);
+}

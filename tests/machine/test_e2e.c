@@ -1,0 +1,271 @@
+/*
+ * The plexus program end to end: real hub, real device processes, real firmware. The hello machine boots and
+ * powers off with status 0; Debian's U-Boot reaches its prompt through a pty and answers `version`; bad
+ * descriptions fail with one line naming file, line and key; dtb and mtree see the devices' regions.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libfdt.h>
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "common.h"
+
+static char *plexus_bin(void)
+{
+    char *p;
+    cr_assert(asprintf(&p, "%s/bin/plexus", getenv("PLEXUS_BUILD_DIR")) > 0);
+    return p;
+}
+
+static char *source_path(const char *rel)
+{
+    char *p;
+    cr_assert(asprintf(&p, "%s/%s", getenv("PLEXUS_SOURCE_DIR"), rel) > 0);
+    return p;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Stop @pid's whole process group (plexus and its devices): SIGTERM, then SIGKILL. */
+static int reap(pid_t pid, double grace_s)
+{
+    int st;
+    double end = now_s() + grace_s;
+    while (now_s() < end) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid)
+            return st;
+        usleep(10000);
+    }
+    kill(-pid, SIGTERM);
+    end = now_s() + 5;
+    while (now_s() < end) {
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            return st;
+        usleep(10000);
+    }
+    kill(-pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    return st;
+}
+
+typedef struct run_result { char *out; size_t len; int status; bool timed_out; } run_result;
+
+/* Run argv with stdin from /dev/null, stdout+stderr captured, for at most @timeout_s. */
+static run_result run(char *const argv[], double timeout_s)
+{
+    int p[2];
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        setpgid(0, 0);
+        int nul = open("/dev/null", O_RDONLY);
+        dup2(nul, 0);
+        dup2(p[1], 1);
+        dup2(p[1], 2);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    setpgid(pid, pid);
+    close(p[1]);
+    run_result r = { 0 };
+    size_t cap = 0;
+    double end = now_s() + timeout_s;
+    for (;;) {
+        double left = end - now_s();
+        if (left <= 0) {
+            r.timed_out = true;
+            break;
+        }
+        struct pollfd pfd = { .fd = p[0], .events = POLLIN };
+        if (poll(&pfd, 1, (int)(left * 1000) + 1) <= 0)
+            continue;
+        if (r.len + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 65536;
+            r.out = realloc(r.out, cap);
+        }
+        ssize_t n = read(p[0], r.out + r.len, cap - r.len - 1);
+        if (n <= 0)
+            break;
+        r.len += (size_t)n;
+    }
+    if (!r.out)
+        r.out = calloc(1, 1);
+    r.out[r.len] = 0;
+    close(p[0]);
+    r.status = reap(pid, r.timed_out ? 0 : 30);
+    return r;
+}
+
+static int exit_code(int st)
+{
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+Test(machine_e2e, hello_boots_and_powers_off)
+{
+    char *bin = plexus_bin(), *yaml = source_path("examples/hello/machine.yaml");
+    char *argv[] = { bin, "run", yaml, "--stats", NULL };
+    run_result r = run(argv, 120);
+    cr_expect_not(r.timed_out, "plexus did not finish; output:\n%s", r.out);
+    cr_expect_eq(exit_code(r.status), 0, "exit status %d; output:\n%s", exit_code(r.status), r.out);
+    cr_expect(strstr(r.out, "hello: all checks passed") != NULL, "output:\n%s", r.out);
+    cr_expect(strstr(r.out, "plexus stats:") != NULL);
+    cr_expect(strstr(r.out, "instructions") != NULL);
+    free(r.out);
+    free(bin);
+    free(yaml);
+}
+
+Test(machine_e2e, bad_description_is_one_clear_line)
+{
+    char *dir = tmpdir_new();
+    static const char y[] = "ram:\n  - base: 0x80000000\n    size: 64M\n    colour: red\nfirmware: []\n";
+    char *p = write_file(dir, "bad.yaml", y, sizeof(y) - 1, 0644);
+    char *bin = plexus_bin();
+    char *argv[] = { bin, "run", p, NULL };
+    run_result r = run(argv, 30);
+    cr_expect_eq(exit_code(r.status), 1);
+    char *want;
+    cr_assert(asprintf(&want, "plexus: %s:4: key 'ram[0].colour': unknown key 'colour'; expected one of: name, base, "
+                       "size\n", p) > 0);
+    cr_expect_str_eq(r.out, want);
+    free(want);
+    free(r.out);
+    free(bin);
+    free(p);
+    tmpdir_remove(dir);
+}
+
+Test(machine_e2e, device_region_overlapping_ram_names_both)
+{
+    char *bin = plexus_bin(), *yaml = source_path("examples/hello/machine.yaml");
+    char *argv[] = { bin, "run", yaml, "--set", "devices.dma0.base=0x80001000", NULL };
+    run_result r = run(argv, 60);
+    cr_expect_eq(exit_code(r.status), 1, "output:\n%s", r.out);
+    cr_expect(strstr(r.out, "key 'devices[1].base': device 'dma0' region 'regs' [0x80001000-0x80001fff] overlaps "
+                     "RAM 'ram' [0x80000000-") != NULL, "output:\n%s", r.out);
+    free(r.out);
+    free(bin);
+    free(yaml);
+}
+
+Test(machine_e2e, dtb_has_handshaken_region_sizes)
+{
+    char *dir = tmpdir_new();
+    char *out;
+    cr_assert(asprintf(&out, "%s/hello.dtb", dir) > 0);
+    char *bin = plexus_bin(), *yaml = source_path("examples/hello/machine.yaml");
+    char *argv[] = { bin, "dtb", yaml, "-o", out, NULL };
+    run_result r = run(argv, 60);
+    cr_assert_eq(exit_code(r.status), 0, "output:\n%s", r.out);
+    FILE *f = fopen(out, "rb");
+    cr_assert_not_null(f);
+    static char dtb[65536];
+    size_t n = fread(dtb, 1, sizeof(dtb), f);
+    fclose(f);
+    cr_assert_gt(n, 0);
+    cr_assert_eq(fdt_check_header(dtb), 0);
+    int off = fdt_path_offset(dtb, "/soc/serial@10000000");
+    cr_assert_geq(off, 0);
+    int len;
+    const fdt32_t *reg = fdt_getprop(dtb, off, "reg", &len);
+    cr_assert_eq(len, 16);
+    cr_expect_eq(fdt32_to_cpu(reg[1]), 0x10000000);
+    cr_expect_eq(fdt32_to_cpu(reg[3]), 0x100, "uart region size from the handshake");
+    free(r.out);
+    free(bin);
+    free(yaml);
+    free(out);
+    tmpdir_remove(dir);
+}
+
+Test(machine_e2e, mtree_shows_devices)
+{
+    char *bin = plexus_bin(), *yaml = source_path("examples/hello/machine.yaml");
+    char *argv[] = { bin, "mtree", yaml, NULL };
+    run_result r = run(argv, 60);
+    cr_expect_eq(exit_code(r.status), 0, "output:\n%s", r.out);
+    cr_expect(strstr(r.out, "0000000010000000-00000000100000ff") != NULL, "output:\n%s", r.out);
+    cr_expect(strstr(r.out, "0000000080000000-") != NULL, "output:\n%s", r.out);
+    free(r.out);
+    free(bin);
+    free(yaml);
+}
+
+/* ---- U-Boot through a pty ---- */
+typedef struct pty_session { pid_t pid; int fd; char buf[1 << 16]; size_t len; } pty_session;
+
+/* Read until @needle appears (searching from @from) or @timeout_s passes; returns its offset or -1. */
+static long pty_expect(pty_session *s, size_t from, const char *needle, double timeout_s)
+{
+    double end = now_s() + timeout_s;
+    for (;;) {
+        s->buf[s->len] = 0;
+        char *hit = from <= s->len ? strstr(s->buf + from, needle) : NULL;
+        if (hit)
+            return hit - s->buf;
+        double left = end - now_s();
+        if (left <= 0)
+            return -1;
+        struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
+        if (poll(&pfd, 1, (int)(left * 1000) + 1) <= 0)
+            continue;
+        if (s->len + 1 >= sizeof(s->buf)) {     /* keep the last half */
+            size_t keep = sizeof(s->buf) / 2;
+            memmove(s->buf, s->buf + s->len - keep, keep);
+            from = from > s->len - keep ? from - (s->len - keep) : 0;
+            s->len = keep;
+        }
+        ssize_t n = read(s->fd, s->buf + s->len, sizeof(s->buf) - 1 - s->len);
+        if (n <= 0)
+            return -1;
+        s->len += (size_t)n;
+    }
+}
+
+Test(machine_e2e, uboot_prompt_and_version)
+{
+    const char *ub = "/usr/lib/u-boot/qemu-riscv64/u-boot.bin";
+    if (access(ub, R_OK) != 0)
+        cr_skip_test("%s not installed (Debian package u-boot-qemu)", ub);
+    char *bin = plexus_bin(), *yaml = source_path("examples/u-boot/machine.yaml");
+    pty_session *s = calloc(1, sizeof(*s));
+    s->pid = forkpty(&s->fd, NULL, NULL, NULL);
+    cr_assert_geq(s->pid, 0);
+    if (s->pid == 0) {
+        execl(bin, bin, "run", yaml, (char *)NULL);
+        _exit(127);
+    }
+    long at = pty_expect(s, 0, "Hit any key to stop autoboot", 120);
+    cr_assert_geq(at, 0, "no autoboot countdown; output:\n%s", s->buf);
+    cr_assert_eq(write(s->fd, " ", 1), 1);
+    at = pty_expect(s, (size_t)at, "=>", 60);
+    cr_assert_geq(at, 0, "no prompt; output:\n%s", s->buf);
+    size_t mark = s->len;
+    cr_assert_eq(write(s->fd, "version\r", 8), 8);
+    at = pty_expect(s, mark, "\nU-Boot 20", 30);
+    cr_expect_geq(at, 0, "no version line; output:\n%s", s->buf + mark);
+    at = pty_expect(s, (size_t)(at < 0 ? (long)mark : at), "=>", 30);
+    cr_expect_geq(at, 0, "no prompt after version");
+    cr_assert_eq(write(s->fd, "\x01x", 2), 2);     /* Ctrl-A x */
+    pty_expect(s, s->len, "quit", 10);
+    int st = reap(s->pid, 30);
+    cr_expect_eq(exit_code(st), 0, "Ctrl-A x should exit 0, got %d", exit_code(st));
+    close(s->fd);
+    free(s);
+    free(bin);
+    free(yaml);
+}
