@@ -49,7 +49,8 @@ typedef struct hub_devmgr_env {
 } hub_devmgr_env;
 
 typedef struct hub_prop { const char *key; const char *value; } hub_prop;
-/* Where a region the device declares (by name) appears in guest physical address space. */
+/* Where a region the device declares (by name; NULL = the first region it declares) appears in guest physical
+ * address space. */
 typedef struct hub_region_map { const char *region; uint64_t base; } hub_region_map;
 /* Device IRQ line @line (index in its declaration) drives hub irq @irq. */
 typedef struct hub_irq_map { unsigned line; unsigned irq; } hub_irq_map;
@@ -105,5 +106,20 @@ uint64_t hub_device_region_size(const hub_device *d, const char *region);
 /* The endpoint external devices connect to (attach mode), and the UNIX socket path that hands out RAM fds. */
 const char *hub_devmgr_attach_socket(const hub_devmgr *m);
 void hub_devmgr_get_stats(const hub_devmgr *m, hub_devmgr_stats *out);
+
+/* ---- extensions (device layer) ---- */
+
+/* The device's model as it declared it (e.g. "ns16550a"). */
+const char *hub_device_model(const hub_device *d);
+/* The endpoint of the device's channel (for tcp:// with port 0 or *, the port actually bound). */
+const char *hub_device_endpoint(const hub_device *d);
+/* Process id of a spawned device while it runs; 0 for attached devices or after it exited. */
+int hub_device_pid(const hub_device *d);
+/* True once the device died, timed out or broke the protocol: its accesses then fail with MEMTX_ERROR. */
+bool hub_device_failed(const hub_device *d);
+/* Ask the device to reset (ordered after every earlier access). Returns 0 or -EIO if the device failed. */
+int hub_device_reset(hub_device *d);
+/* Statistics of one device. */
+void hub_device_get_stats(const hub_device *d, hub_devmgr_stats *out);
 
 #endif

@@ -59,7 +59,7 @@ enum plx_endian { PLX_LITTLE_ENDIAN = 0, PLX_BIG_ENDIAN = 1 };
 enum plx_region_kind { PLX_REGION_IO = 0, PLX_REGION_POSTED = 1, PLX_REGION_SHADOW = 2 };
 
 /* Access size and alignment rules (the meaning of QEMU's MemoryRegionOps.valid / .impl). Sizes in bytes:
- * 1, 2, 4 or 8; 0 means "no bound" (min 1 / max 8 for valid, min 1 / max 4 for impl, as in QEMU). */
+ * 1, 2, 4 or 8; 0 means the default, as in QEMU: 1 for min_access_size, 4 for max_access_size. */
 typedef struct plx_access_rules {
     unsigned min_access_size;
     unsigned max_access_size;
@@ -202,8 +202,10 @@ PLX_EXPORT uint64_t plx_now(plx_dev *dev);
 /* --- shadow register pages -------------------------------------------------------------------------------- */
 
 /* The shadow page of SHADOW region @region (index into ops->regions): a little-endian image of the region's
- * registers, region-size bytes, shared with the hub. NULL if @region is not a SHADOW region. Prefer
- * plx_shadow_store(), which publishes atomically. */
+ * registers, region-size bytes, shared with the hub. NULL if @region is not a SHADOW region, or if the hub
+ * could not share a page (device over tcp://): the hub then sends every read to ops->read, so a SHADOW
+ * region's read callback must be able to answer every offset. Prefer plx_shadow_store(), which publishes
+ * atomically. */
 PLX_EXPORT void *plx_shadow(plx_dev *dev, unsigned region);
 /* Store @value (@size = 1, 2, 4 or 8 bytes, little-endian) at @offset of the shadow page and publish it: guest
  * reads served by the hub after this call see the new value. Out-of-range stores are ignored. */

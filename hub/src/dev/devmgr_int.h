@@ -1,0 +1,102 @@
+/* Private to the device layer: the structures behind hub_devmgr and hub_device. */
+#ifndef PLEXUS_HUB_DEVMGR_INT_H
+#define PLEXUS_HUB_DEVMGR_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <zmq.h>
+
+#include "dev/devmgr.h"
+#include "plexus/wire.h"
+
+#define PLX_HUB_PROTOCOL_MAJOR 1
+#define PLX_HUB_PROTOCOL_MINOR 0u
+#define HUB_IRQ_UNMAPPED UINT32_MAX
+#define HUB_MAX_TIMERS 256
+
+typedef struct hub_region {
+    hub_device *dev;
+    unsigned index;
+    char *name, *mr_name;
+    uint64_t size, base;
+    Plx__RegionKind kind;
+    bool placed, mapped;
+    MemoryRegionOps ops;
+    MemoryRegion mr;
+    struct { uint64_t offset, len; } *read_through;
+    unsigned n_read_through;
+    int shadow_fd;
+    void *shadow_map;
+    size_t shadow_len;
+    struct plx_shadow_header *shadow_hdr;
+    uint8_t *shadow_data;
+} hub_region;
+
+typedef struct hub_timer {
+    vtimer vt;
+    hub_device *d;
+    uint32_t id;
+    uint64_t generation;
+} hub_timer;
+
+struct hub_device {
+    hub_devmgr *m;
+    hub_device *next;
+    char *name, *model, *endpoint, *ipc_path;
+    void *sock;
+    plx_wire wire;
+    int fdsock;                 /* fd channel during the handshake (socketpair or attach connection) */
+    pid_t pid, peer_pid;
+    int pidfd;
+    bool spawned, tcp, failed, exited, said_goodbye, irq_unmapped_logged, dma_self_logged;
+    char exit_desc[96];
+    unsigned timeout_ms;
+    uint32_t capabilities, minor;
+
+    hub_region *regions;
+    unsigned n_regions;
+    char **irq_names;
+    unsigned *irq_map;
+    unsigned n_irqs;
+    char **props;
+    unsigned n_props;
+    hub_timer **timers;
+    unsigned n_timers;
+
+    uint64_t seq;               /* last request sequence number used */
+    uint64_t last_posted;       /* seq of the last posted write */
+    unsigned dma_depth;         /* > 0 while the hub serves this device's DMA (it is blocked waiting) */
+    hub_devmgr_stats stats;
+};
+
+struct hub_devmgr {
+    hub_devmgr_env env;         /* ram copied, run_dir in run_dir below */
+    char *run_dir;
+    bool own_run_dir, shutting_down;
+    char *attach_path;
+    int attach_fd;
+    void *zctx;
+    hub_device *devs;
+    unsigned n_devs, next_id;
+    hub_devmgr_stats stats;
+    zmq_pollitem_t *items;
+    hub_device **item_dev;
+    unsigned cap_items;
+    uint8_t *dma_buf;
+    size_t dma_cap;
+};
+
+uint64_t hub_now_ms(void);
+void hub_dev_log(hub_devmgr *m, const char *device, int level, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void hub_dev_fail(hub_device *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+bool hub_dev_reap(hub_device *d);
+int hub_dev_send(hub_device *d, Plx__Envelope *env);
+void hub_dev_serve(hub_device *d, Plx__Envelope *env);
+int hub_dev_drain(hub_device *d);
+
+/* proxy.c */
+void hub_proxy_init_ops(MemoryRegionOps *ops);
+
+#endif

@@ -1,0 +1,236 @@
+/*
+ * Proxy io regions: the MemoryRegionOps of every region a device declares. The memory API has already split
+ * and widened the guest access to the device's impl rules; here it becomes an MmioRead/MmioWrite on the
+ * device's channel, a posted write, or a load from the region's shadow page.
+ */
+#define _GNU_SOURCE
+#include "dev/devmgr_int.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <sched.h>
+#include <string.h>
+
+static uint64_t ones(unsigned size)
+{
+    return size >= 8 ? UINT64_MAX : (UINT64_C(1) << (8 * size)) - 1;
+}
+
+/* Why an access cannot go to the device now; NULL if it can. */
+static const char *refuse(hub_device *d)
+{
+    if (d->failed)
+        return "failed";
+    if (d->dma_depth) {
+        if (!d->dma_self_logged) {
+            d->dma_self_logged = true;
+            hub_dev_log(d->m, d->name, 4,
+                        "access to the device's registers while it waits for its own DMA: bus error");
+        }
+        return "busy";
+    }
+    return NULL;
+}
+
+/* Wait until the device's channel has something or the deadline passes; notice the process dying. */
+static int wait_channel(hub_device *d, uint64_t *deadline, const char *what)
+{
+    uint64_t now = hub_now_ms();
+    if (!*deadline)
+        *deadline = now + d->timeout_ms;
+    if (now >= *deadline) {
+        hub_dev_fail(d, "no answer to %s within %u ms", what, d->timeout_ms);
+        return -ETIMEDOUT;
+    }
+    zmq_pollitem_t it[2] = { { .socket = d->sock, .events = ZMQ_POLLIN },
+                             { .fd = d->pidfd, .events = ZMQ_POLLIN } };
+    int n = d->pidfd >= 0 ? 2 : 1;
+    if (zmq_poll(it, n, (long)(*deadline - now)) < 0)
+        return errno == EINTR ? 0 : -EIO;
+    if (n == 2 && (it[1].revents & ZMQ_POLLIN) && !(it[0].revents & ZMQ_POLLIN)) {
+        /* Frames written just before the process died may still be on their way. */
+        zmq_poll(it, 1, 20);
+        if (!(it[0].revents & ZMQ_POLLIN) && hub_dev_reap(d))
+            return -ECHILD;
+    }
+    return 0;
+}
+
+/* Wait for the MmioReply to @seq, serving everything else the device sends meanwhile. */
+static int wait_reply(hub_device *d, uint64_t seq, uint64_t *data, MemTxResult *res, const char *what)
+{
+    uint64_t deadline = 0;
+    for (;;) {
+        Plx__Envelope *env;
+        int r = plx_wire_recv(&d->wire, &env, ZMQ_DONTWAIT);
+        if (r == 0) {
+            if (env->msg_case == PLX__ENVELOPE__MSG_REPLY && env->reply->seq == seq) {
+                *data = env->reply->data;
+                switch (env->reply->result) {
+                case PLX__MEM_TX__MEMTX_OK: *res = MEMTX_OK; break;
+                case PLX__MEM_TX__MEMTX_DECODE_ERROR: *res = MEMTX_DECODE_ERROR; break;
+                default: *res = MEMTX_ERROR; break;
+                }
+                plx_wire_release(&d->wire);
+                return 0;
+            }
+            hub_dev_serve(d, env);
+            if (d->failed)
+                return -EIO;
+            continue;
+        }
+        if (r == -EBADMSG) {
+            hub_dev_log(d->m, d->name, 4, "undecodable frame dropped");
+            continue;
+        }
+        if (r != -EAGAIN && r != -EINTR) {
+            hub_dev_fail(d, "receive failed: %s", zmq_strerror(-r));
+            return -EIO;
+        }
+        r = wait_channel(d, &deadline, what);
+        if (r < 0 || d->failed)
+            return r < 0 ? r : -EIO;
+    }
+}
+
+/* Shadow reads must see every posted write sent before them: wait until the device published it. */
+static int wait_shadow(hub_device *d, hub_region *r)
+{
+    uint64_t deadline = 0;
+    unsigned spins = 0;
+    while (__atomic_load_n(&r->shadow_hdr->applied_seq, __ATOMIC_ACQUIRE) < d->last_posted) {
+        if (hub_dev_drain(d) && d->failed)
+            return -EIO;
+        if (d->failed)
+            return -EIO;
+        if (++spins < 64) {
+            sched_yield();
+            continue;
+        }
+        uint64_t now = hub_now_ms();
+        if (!deadline)
+            deadline = now + d->timeout_ms;
+        if (now >= deadline) {
+            hub_dev_fail(d, "posted writes not applied within %u ms", d->timeout_ms);
+            return -ETIMEDOUT;
+        }
+        zmq_pollitem_t it[2] = { { .socket = d->sock, .events = ZMQ_POLLIN },
+                                 { .fd = d->pidfd, .events = ZMQ_POLLIN } };
+        zmq_poll(it, d->pidfd >= 0 ? 2 : 1, 1);
+        if (d->pidfd >= 0 && (it[1].revents & ZMQ_POLLIN) && hub_dev_reap(d))
+            return -ECHILD;
+    }
+    return 0;
+}
+
+static bool in_read_through(const hub_region *r, uint64_t addr, unsigned size)
+{
+    for (unsigned i = 0; i < r->n_read_through; i++)
+        if (addr < r->read_through[i].offset + r->read_through[i].len && addr + size > r->read_through[i].offset)
+            return true;
+    return false;
+}
+
+static uint64_t shadow_load(const uint8_t *p, unsigned size)
+{
+    if (((uintptr_t)p & (size - 1)) == 0) {
+        switch (size) {
+        case 1: return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+        case 2: return le16toh(__atomic_load_n((const uint16_t *)p, __ATOMIC_ACQUIRE));
+        case 4: return le32toh(__atomic_load_n((const uint32_t *)p, __ATOMIC_ACQUIRE));
+        case 8: return le64toh(__atomic_load_n((const uint64_t *)p, __ATOMIC_ACQUIRE));
+        }
+    }
+    uint64_t v = 0;
+    for (unsigned i = 0; i < size; i++)
+        v |= (uint64_t)__atomic_load_n(p + i, __ATOMIC_RELAXED) << (8 * i);
+    return v;
+}
+
+static MemTxResult proxy_read(void *opaque, hwaddr addr, uint64_t *data, unsigned size, MemTxAttrs attrs)
+{
+    hub_region *r = opaque;
+    hub_device *d = r->dev;
+    hub_devmgr *m = d->m;
+    if (refuse(d) || (size != 1 && size != 2 && size != 4 && size != 8) || addr >= r->size ||
+        size > r->size - addr) {
+        *data = ones(size);
+        return d->failed || d->dma_depth ? MEMTX_ERROR : MEMTX_DECODE_ERROR;
+    }
+    if (r->shadow_data && !in_read_through(r, addr, size)) {
+        if (__atomic_load_n(&r->shadow_hdr->applied_seq, __ATOMIC_ACQUIRE) < d->last_posted &&
+            wait_shadow(d, r) < 0) {
+            *data = ones(size);
+            return MEMTX_ERROR;
+        }
+        *data = shadow_load(r->shadow_data + addr, size);
+        m->stats.shadow_reads++;
+        d->stats.shadow_reads++;
+        return MEMTX_OK;
+    }
+    Plx__MmioRead rd = PLX__MMIO_READ__INIT;
+    rd.seq = ++d->seq;
+    rd.region = r->index;
+    rd.addr = addr;
+    rd.size = size;
+    Plx__Envelope env = PLX__ENVELOPE__INIT;
+    env.msg_case = PLX__ENVELOPE__MSG_READ;
+    env.read = &rd;
+    m->stats.sync_reads++;
+    d->stats.sync_reads++;
+    MemTxResult res;
+    if (hub_dev_send(d, &env) < 0 || wait_reply(d, rd.seq, data, &res, "a read") < 0) {
+        *data = ones(size);
+        return MEMTX_ERROR;
+    }
+    if (res != MEMTX_OK)
+        *data = ones(size);
+    else
+        *data &= ones(size);
+    return res;
+}
+
+static MemTxResult proxy_write(void *opaque, hwaddr addr, uint64_t data, unsigned size, MemTxAttrs attrs)
+{
+    hub_region *r = opaque;
+    hub_device *d = r->dev;
+    hub_devmgr *m = d->m;
+    if (refuse(d) || (size != 1 && size != 2 && size != 4 && size != 8) || addr >= r->size ||
+        size > r->size - addr)
+        return d->failed || d->dma_depth ? MEMTX_ERROR : MEMTX_DECODE_ERROR;
+    bool posted = r->kind != PLX__REGION_KIND__REGION_IO;
+    Plx__MmioWrite wr = PLX__MMIO_WRITE__INIT;
+    wr.seq = ++d->seq;
+    wr.region = r->index;
+    wr.addr = addr;
+    wr.size = size;
+    wr.data = data & ones(size);
+    wr.posted = posted;
+    Plx__Envelope env = PLX__ENVELOPE__INIT;
+    env.msg_case = PLX__ENVELOPE__MSG_WRITE;
+    env.write = &wr;
+    if (hub_dev_send(d, &env) < 0)
+        return MEMTX_ERROR;
+    if (posted) {
+        d->last_posted = wr.seq;
+        m->stats.posted_writes++;
+        d->stats.posted_writes++;
+        return MEMTX_OK;
+    }
+    m->stats.sync_writes++;
+    d->stats.sync_writes++;
+    uint64_t ignored;
+    MemTxResult res;
+    if (wait_reply(d, wr.seq, &ignored, &res, "a write") < 0)
+        return MEMTX_ERROR;
+    return res;
+}
+
+void
+hub_proxy_init_ops(MemoryRegionOps *ops)
+{
+    memset(ops, 0, sizeof(*ops));
+    ops->read_with_attrs = proxy_read;
+    ops->write_with_attrs = proxy_write;
+}

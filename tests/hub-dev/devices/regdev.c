@@ -1,0 +1,249 @@
+/*
+ * Test device for the hub's device layer, built on the SDK. Regions:
+ *   0 "regs"   IO, 0x100, impl 4 bytes, valid 1..8: scratch u32 registers plus command registers (below).
+ *   1 "posted" POSTED, 0x100, impl 4: writes at 0x0 add to a sum and count; reads 0x0 sum, 0x4 count.
+ *   2 "shadow" SHADOW, 0x100, valid 1..4, impl 4, read-through 0x80..0x83: 4-byte writes to 0x00..0x3f store
+ *              the value in the shadow page; 0x40 holds the number of writes; a read of 0x80 counts read
+ *              callbacks.
+ *   3 "be"     IO, big-endian, 0x10, impl 4: 0x0 reads 0x11223344.
+ * IRQ lines "irq0", "irq1". Property "ident" (default 0x1234).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <plexus/sdk.h>
+
+enum {
+    R_SCRATCH = 0x00,   /* 0x00..0x7f */
+    R_WRITES = 0x80,    /* number of write callbacks */
+    R_LASTSIZE = 0x84,  /* size of the last write callback */
+    R_DMA_ADDR = 0x88,
+    R_DMA_LEN = 0x90,
+    R_DMA_CMD = 0x94,   /* 1: fill [addr,len) with i ^ 0x5a; 2: sum [addr,len) into R_DMA_RES */
+    R_DMA_RES = 0x98,   /* result of cmd 2, or 0xdead0000 | -errno */
+    R_IRQ = 0x9c,       /* write v: irq0 = v & 1; v == 2: pulse irq1 */
+    R_DMA_READ = 0xa0,  /* read: sum of R_DMA_LEN bytes at R_DMA_ADDR, by DMA during the read */
+    R_HANG = 0xa4,      /* read: never answers */
+    R_TIMER = 0xa8,     /* write v: arm the timer at now + v */
+    R_FIRES = 0xac,     /* timer fires so far */
+    R_FIRE_NOW = 0xb0,  /* low 32 bits of plx_now() at the last fire */
+    R_IDENT = 0xb4,     /* property ident */
+    R_READS = 0xb8,     /* number of read callbacks of "regs" */
+};
+
+struct st {
+    plx_dev *dev;
+    uint32_t scratch[32];
+    uint32_t writes, last_size, reads;
+    uint64_t dma_addr;
+    uint32_t dma_len, dma_res;
+    uint64_t ident;
+    plx_timer *timer;
+    uint32_t fires, fire_now;
+    uint64_t sum;
+    uint32_t count;
+    uint32_t shadow_writes, rt_reads;
+    uint32_t shadow_regs[0x44 / 4];   /* what the shadow page shows, for reads without a page (tcp) */
+};
+
+static uint32_t dma_sum(struct st *s, int *err)
+{
+    uint8_t *buf = malloc(s->dma_len ? s->dma_len : 1);
+    uint32_t sum = 0;
+    *err = buf ? plx_dma_read(s->dev, s->dma_addr, buf, s->dma_len) : -12;
+    if (*err == 0)
+        for (uint32_t i = 0; i < s->dma_len; i++)
+            sum += buf[i];
+    free(buf);
+    return sum;
+}
+
+static uint64_t regs_read(void *opaque, uint64_t addr, unsigned size)
+{
+    struct st *s = opaque;
+    s->reads++;
+    if (addr < 0x80)
+        return s->scratch[addr / 4];
+    switch (addr) {
+    case R_WRITES: return s->writes;
+    case R_LASTSIZE: return s->last_size;
+    case R_DMA_ADDR: return (uint32_t)s->dma_addr;
+    case R_DMA_ADDR + 4: return (uint32_t)(s->dma_addr >> 32);
+    case R_DMA_LEN: return s->dma_len;
+    case R_DMA_RES: return s->dma_res;
+    case R_DMA_READ: {
+        int err;
+        uint32_t sum = dma_sum(s, &err);
+        return err ? 0xdead0000u | (uint32_t)-err : sum;
+    }
+    case R_HANG:
+        for (;;)
+            pause();
+    case R_FIRES: return s->fires;
+    case R_FIRE_NOW: return s->fire_now;
+    case R_IDENT: return (uint32_t)s->ident;
+    case R_READS: return s->reads;
+    default: return 0;
+    }
+}
+
+static void regs_write(void *opaque, uint64_t addr, uint64_t data, unsigned size)
+{
+    struct st *s = opaque;
+    s->writes++;
+    s->last_size = size;
+    if (addr < 0x80) {
+        s->scratch[addr / 4] = (uint32_t)data;
+        return;
+    }
+    switch (addr) {
+    case R_DMA_ADDR: s->dma_addr = (s->dma_addr & ~0xffffffffull) | (uint32_t)data; break;
+    case R_DMA_ADDR + 4: s->dma_addr = (s->dma_addr & 0xffffffffull) | (data << 32); break;
+    case R_DMA_LEN: s->dma_len = (uint32_t)data; break;
+    case R_DMA_CMD:
+        if (data == 1) {
+            uint8_t *buf = malloc(s->dma_len ? s->dma_len : 1);
+            for (uint32_t i = 0; buf && i < s->dma_len; i++)
+                buf[i] = (uint8_t)(i ^ 0x5a);
+            int r = buf ? plx_dma_write(s->dev, s->dma_addr, buf, s->dma_len) : -12;
+            s->dma_res = r ? 0xdead0000u | (uint32_t)-r : 0;
+            free(buf);
+        } else if (data == 2) {
+            int err;
+            uint32_t sum = dma_sum(s, &err);
+            s->dma_res = err ? 0xdead0000u | (uint32_t)-err : sum;
+        }
+        break;
+    case R_IRQ:
+        if (data == 2)
+            plx_irq_pulse(s->dev, 1);
+        else
+            plx_irq_set(s->dev, 0, (int)(data & 1));
+        break;
+    case R_TIMER: plx_timer_mod(s->timer, plx_now(s->dev) + data); break;
+    default: break;
+    }
+}
+
+static uint64_t posted_read(void *opaque, uint64_t addr, unsigned size)
+{
+    struct st *s = opaque;
+    return addr == 0 ? (uint32_t)s->sum : addr == 4 ? s->count : 0;
+}
+
+static void posted_write(void *opaque, uint64_t addr, uint64_t data, unsigned size)
+{
+    struct st *s = opaque;
+    if (addr == 0) {
+        s->sum += data;
+        s->count++;
+    }
+}
+
+static uint64_t shadow_read(void *opaque, uint64_t addr, unsigned size)
+{
+    struct st *s = opaque;
+    if (addr == 0x80)
+        return ++s->rt_reads;
+    /* With a shadow page the hub serves these itself; without one (tcp) they come here. */
+    if (addr < 0x44 && size == 4)
+        return s->shadow_regs[addr / 4];
+    return 0;
+}
+
+static void shadow_write(void *opaque, uint64_t addr, uint64_t data, unsigned size)
+{
+    struct st *s = opaque;
+    if (addr < 0x40 && size == 4) {
+        s->shadow_regs[addr / 4] = (uint32_t)data;
+        plx_shadow_store(s->dev, 2, addr, data, size);
+    }
+    s->shadow_writes++;
+    s->shadow_regs[0x40 / 4] = s->shadow_writes;
+    plx_shadow_store(s->dev, 2, 0x40, s->shadow_writes, 4);
+}
+
+static uint64_t be_read(void *opaque, uint64_t addr, unsigned size)
+{
+    return addr == 0 ? 0x11223344 : 0;
+}
+
+static void on_timer(void *opaque)
+{
+    struct st *s = opaque;
+    s->fires++;
+    s->fire_now = (uint32_t)plx_now(s->dev);
+    plx_irq_pulse(s->dev, 1);
+}
+
+static const plx_region_ops regs_ops = {
+    .read = regs_read, .write = regs_write, .endianness = PLX_LITTLE_ENDIAN,
+    .valid = { .min_access_size = 1, .max_access_size = 8 },
+    .impl = { .min_access_size = 4, .max_access_size = 4 },
+};
+static const plx_region_ops posted_ops = {
+    .read = posted_read, .write = posted_write,
+    .valid = { 4, 4, false }, .impl = { 4, 4, false },
+};
+static const plx_region_ops shadow_ops = {
+    .read = shadow_read, .write = shadow_write,
+    .valid = { 1, 4, false }, .impl = { 4, 4, false },
+};
+static const plx_region_ops be_ops = {
+    .read = be_read, .endianness = PLX_BIG_ENDIAN,
+    .valid = { 4, 4, false }, .impl = { 4, 4, false },
+};
+static const struct plx_range shadow_rt[] = { { 0x80, 4 } };
+static const plx_region_info regions[] = {
+    { .name = "regs", .size = 0x100, .kind = PLX_REGION_IO, .ops = &regs_ops },
+    { .name = "posted", .size = 0x100, .kind = PLX_REGION_POSTED, .ops = &posted_ops },
+    { .name = "shadow", .size = 0x100, .kind = PLX_REGION_SHADOW, .ops = &shadow_ops,
+      .read_through = shadow_rt, .n_read_through = 1 },
+    { .name = "be", .size = 0x10, .kind = PLX_REGION_IO, .ops = &be_ops },
+};
+static const char *const irqs[] = { "irq0", "irq1" };
+static const plx_prop_info props[] = {
+    { "ident", "0x1234", "value of the IDENT register" },
+};
+
+static int init(plx_dev *dev, void **opaque)
+{
+    struct st *s = calloc(1, sizeof(*s));
+    if (!s)
+        return -12;
+    s->dev = dev;
+    if (plx_dev_prop_u64(dev, "ident", &s->ident) < 0) {
+        free(s);
+        return -22;
+    }
+    s->timer = plx_timer_new(dev, on_timer, s);
+    *opaque = s;
+    return 0;
+}
+
+static void fini(void *opaque)
+{
+    struct st *s = opaque;
+    plx_timer_free(s->timer);
+    free(s);
+}
+
+static const plx_device_ops ops = {
+    .version = PLX_DEVICE_OPS_VERSION,
+    .model = "plexus,test-regdev",
+    .regions = regions, .n_regions = 4,
+    .irq_names = irqs, .n_irqs = 2,
+    .props = props, .n_props = 1,
+    .init = init, .fini = fini,
+};
+
+#ifdef REGDEV_PLUGIN
+PLX_DEVICE_DEFINE(&ops);
+#else
+int main(int argc, char **argv)
+{
+    return plx_dev_main(&ops, argc, argv);
+}
+#endif

@@ -1,0 +1,158 @@
+/*
+ * A device that speaks the wire protocol by hand (no SDK), to check how the hub treats bad input.
+ * argv[1]: "garbage"  - valid handshake; before answering each MmioRead it sends malformed frames;
+ *                       reads answer 0xc0ffee.
+ *          "bad-decl" - declares a region of size 0.
+ *          "bad-major"- says protocol 9.0 in its Hello.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "plexus.pb-c.h"
+
+static void *sock;
+
+static void send_env(Plx__Envelope *env)
+{
+    uint8_t buf[4096];
+    size_t n = plx__envelope__pack(env, buf);
+    zmq_send(sock, buf, n, 0);
+}
+
+static Plx__Envelope *recv_env(void)
+{
+    uint8_t buf[65536];
+    int n = zmq_recv(sock, buf, sizeof(buf), 0);
+    if (n < 0)
+        exit(1);
+    return plx__envelope__unpack(NULL, (size_t)n, buf);
+}
+
+static void send_garbage(uint64_t seq)
+{
+    static const uint8_t junk[] = { 0xff, 0xff, 0xff, 0x0f, 0x12, 0x99, 0x01 };
+    zmq_send(sock, junk, sizeof(junk), 0);                  /* not a protobuf */
+    zmq_send(sock, "", 0, 0);                               /* empty envelope: no message set */
+
+    Plx__Envelope env = PLX__ENVELOPE__INIT;
+    Plx__Irq irq = PLX__IRQ__INIT;
+    irq.line = 99;
+    irq.level = 1;
+    env.msg_case = PLX__ENVELOPE__MSG_IRQ;
+    env.irq = &irq;
+    send_env(&env);                                         /* undeclared line */
+
+    Plx__DmaRequest dma = PLX__DMA_REQUEST__INIT;
+    dma.seq = 1;
+    dma.addr = 0x80000000;
+    dma.len = 64;
+    dma.write = 1;
+    dma.data.data = (uint8_t *)"short";
+    dma.data.len = 5;
+    env.msg_case = PLX__ENVELOPE__MSG_DMA;
+    env.dma = &dma;
+    send_env(&env);                                         /* len and data disagree */
+    Plx__Envelope *rep = recv_env();                        /* the hub answers with an error */
+    if (!rep || rep->msg_case != PLX__ENVELOPE__MSG_DMA_REPLY || rep->dma_reply->result == PLX__MEM_TX__MEMTX_OK)
+        fprintf(stderr, "rogue: expected a refused DmaReply\n");
+    plx__envelope__free_unpacked(rep, NULL);
+
+    Plx__MmioReply bad = PLX__MMIO_REPLY__INIT;
+    bad.seq = seq + 1000;
+    bad.data = 0xbad;
+    env.msg_case = PLX__ENVELOPE__MSG_REPLY;
+    env.reply = &bad;
+    send_env(&env);                                         /* wrong sequence number */
+
+    Plx__TimerArm ta = PLX__TIMER_ARM__INIT;
+    ta.id = 100000;
+    ta.deadline_ns = 5;
+    env.msg_case = PLX__ENVELOPE__MSG_TIMER_ARM;
+    env.timer_arm = &ta;
+    send_env(&env);                                         /* timer id out of range */
+
+    Plx__Hello h = PLX__HELLO__INIT;
+    env.msg_case = PLX__ENVELOPE__MSG_HELLO;
+    env.hello = &h;
+    send_env(&env);                                         /* handshake message after the handshake */
+}
+
+int main(int argc, char **argv)
+{
+    const char *mode = argc > 1 ? argv[1] : "garbage";
+    const char *ep = getenv("PLEXUS_ENDPOINT");
+    if (!ep)
+        return 2;
+    void *ctx = zmq_ctx_new();
+    sock = zmq_socket(ctx, ZMQ_PAIR);
+    int linger = 1000;
+    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger));
+    if (zmq_connect(sock, ep) < 0)
+        return 2;
+
+    Plx__Envelope env = PLX__ENVELOPE__INIT;
+    Plx__Hello h = PLX__HELLO__INIT;
+    h.major = strcmp(mode, "bad-major") == 0 ? 9 : 1;
+    h.model = "plexus,test-rogue";
+    env.msg_case = PLX__ENVELOPE__MSG_HELLO;
+    env.hello = &h;
+    send_env(&env);
+
+    Plx__AccessRules rules = PLX__ACCESS_RULES__INIT;
+    rules.min_access_size = 4;
+    rules.max_access_size = 4;
+    Plx__RegionDecl rd = PLX__REGION_DECL__INIT;
+    rd.name = "regs";
+    rd.size = strcmp(mode, "bad-decl") == 0 ? 0 : 0x10;
+    rd.valid = &rules;
+    rd.impl = &rules;
+    Plx__RegionDecl *rds[] = { &rd };
+    char *irqs[] = { "irq" };
+    Plx__Declare dc = PLX__DECLARE__INIT;
+    dc.n_regions = 1;
+    dc.regions = rds;
+    dc.n_irqs = 1;
+    dc.irqs = irqs;
+    env.msg_case = PLX__ENVELOPE__MSG_DECLARE;
+    env.declare = &dc;
+    send_env(&env);
+
+    for (;;) {
+        Plx__Envelope *in = recv_env();
+        if (!in)
+            continue;
+        switch (in->msg_case) {
+        case PLX__ENVELOPE__MSG_CONFIG: {
+            Plx__Ready rdy = PLX__READY__INIT;
+            Plx__Envelope out = PLX__ENVELOPE__INIT;
+            out.msg_case = PLX__ENVELOPE__MSG_READY;
+            out.ready = &rdy;
+            send_env(&out);
+            break;
+        }
+        case PLX__ENVELOPE__MSG_READ: {
+            send_garbage(in->read->seq);
+            Plx__MmioReply rp = PLX__MMIO_REPLY__INIT;
+            rp.seq = in->read->seq;
+            rp.data = 0xc0ffee;
+            Plx__Envelope out = PLX__ENVELOPE__INIT;
+            out.msg_case = PLX__ENVELOPE__MSG_REPLY;
+            out.reply = &rp;
+            send_env(&out);
+            break;
+        }
+        case PLX__ENVELOPE__MSG_ERROR:
+        case PLX__ENVELOPE__MSG_SHUTDOWN:
+            plx__envelope__free_unpacked(in, NULL);
+            zmq_close(sock);
+            zmq_ctx_term(ctx);
+            return 0;
+        default:
+            break;
+        }
+        plx__envelope__free_unpacked(in, NULL);
+    }
+}

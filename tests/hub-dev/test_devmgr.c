@@ -1,0 +1,572 @@
+/*
+ * The hub's device layer against real device processes: a system memory map with RAM, the device manager,
+ * devices spawned (or attached, or over tcp) and accesses through address_space_read/write.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <plexus/memory.h>
+
+#include "dev/devmgr.h"
+#include "vclock.h"
+
+#define RAM_BASE 0x80000000u
+#define RAM_SIZE (1u << 20)
+#define RAM2_BASE 0x90000000u
+#define DEV_BASE 0x10000000u
+#define POSTED_BASE 0x10001000u
+#define SHADOW_BASE 0x10002000u
+#define BE_BASE 0x10003000u
+
+static MemoryRegion sysmem, ram, ram2;
+static AddressSpace as;
+static vclock clk;
+static hub_ram_block blocks[2];
+static hub_devmgr *mgr;
+
+struct irq_event { unsigned irq; int level; };
+static struct irq_event irq_log[64];
+static unsigned n_irq;
+static char logbuf[16384];
+
+static void on_irq(void *opaque, unsigned irq, int level)
+{
+    if (n_irq < 64)
+        irq_log[n_irq++] = (struct irq_event){ irq, level };
+}
+
+static void on_log(void *opaque, const char *device, int level, const char *msg)
+{
+    size_t off = strlen(logbuf);
+    snprintf(logbuf + off, sizeof(logbuf) - off, "[%s] %s\n", device ? device : "-", msg);
+}
+
+static char *bin_path(const char *name)
+{
+    const char *b = getenv("PLEXUS_BUILD_DIR");
+    char *p;
+    cr_assert(b, "PLEXUS_BUILD_DIR is not set");
+    cr_assert(asprintf(&p, "%s/%s", b, name) > 0);
+    return p;
+}
+
+static void setup(void)
+{
+    Error *err = NULL;
+    memory_region_init(&sysmem, NULL, "system", UINT64_MAX);
+    memory_region_init_ram(&ram, NULL, "ram", RAM_SIZE, &err);
+    cr_assert_null(err);
+    memory_region_init_ram(&ram2, NULL, "ram2", 0x10000, &err);
+    cr_assert_null(err);
+    memory_region_add_subregion(&sysmem, RAM_BASE, &ram);
+    memory_region_add_subregion(&sysmem, RAM2_BASE, &ram2);
+    address_space_init(&as, &sysmem, "test");
+    vclock_init(&clk);
+    blocks[0] = (hub_ram_block){ "ram", RAM_BASE, RAM_SIZE, memory_region_get_fd(&ram), false };
+    blocks[1] = (hub_ram_block){ "ram2", RAM2_BASE, 0x10000, memory_region_get_fd(&ram2), false };
+    cr_assert_geq(blocks[0].fd, 0);
+    hub_devmgr_env env = {
+        .sysmem = &sysmem, .as = &as, .clock = &clk, .ram = blocks, .n_ram = 2,
+        .set_irq = on_irq, .log = on_log,
+    };
+    mgr = hub_devmgr_new(&env, &err);
+    cr_assert_not_null(mgr, "%s", err ? error_get_pretty(err) : "");
+    n_irq = 0;
+    logbuf[0] = 0;
+    char *runner = bin_path("bin/plexus-device-runner");
+    setenv("PLEXUS_DEVICE_RUNNER", runner, 1);
+    free(runner);
+}
+
+static void teardown(void)
+{
+    hub_devmgr_free(mgr);
+    address_space_destroy(&as);
+    memory_region_del_subregion(&sysmem, &ram);
+    memory_region_del_subregion(&sysmem, &ram2);
+    memory_region_destroy(&ram);
+    memory_region_destroy(&ram2);
+    memory_region_destroy(&sysmem);
+}
+
+static const hub_region_map regdev_regions[] = {
+    { "regs", DEV_BASE }, { "posted", POSTED_BASE }, { "shadow", SHADOW_BASE }, { "be", BE_BASE },
+};
+static const hub_irq_map regdev_irqs[] = { { 0, 5 }, { 1, 6 } };
+
+static hub_device_config regdev_config(const char *name)
+{
+    static char *prog;
+    if (!prog)
+        prog = bin_path("bin/hubdev-regdev");
+    return (hub_device_config){
+        .name = name, .program = prog, .regions = regdev_regions, .n_regions = 4,
+        .irqs = regdev_irqs, .n_irqs = 2, .stdin_fd = -1, .stdout_fd = -1, .timeout_ms = 5000,
+    };
+}
+
+static hub_device *add(const hub_device_config *cfg)
+{
+    Error *err = NULL;
+    hub_device *d = hub_devmgr_add(mgr, cfg, &err);
+    cr_assert_not_null(d, "add %s: %s", cfg->name, err ? error_get_pretty(err) : "?");
+    return d;
+}
+
+static uint32_t rd32(hwaddr a, MemTxResult *res)
+{
+    uint8_t b[4];
+    MemTxResult r = address_space_read(&as, a, MEMTXATTRS_UNSPECIFIED, b, 4);
+    if (res)
+        *res = r;
+    else
+        cr_assert_eq(r, MEMTX_OK, "read 0x%lx failed: %u", (unsigned long)a, r);
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+static void wr32(hwaddr a, uint32_t v)
+{
+    uint8_t b[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
+    cr_assert_eq(address_space_write(&as, a, MEMTXATTRS_UNSPECIFIED, b, 4), MEMTX_OK, "write 0x%lx", (unsigned long)a);
+}
+
+TestSuite(hub_dev, .init = setup, .fini = teardown, .timeout = 60);
+
+Test(hub_dev, register_write_then_read)
+{
+    hub_device_config c = regdev_config("regdev");
+    hub_device *d = add(&c);
+    cr_assert_str_eq(hub_device_model(d), "plexus,test-regdev");
+    cr_assert_eq(hub_device_region_size(d, "regs"), 0x100);
+    cr_assert_eq(hub_device_region_size(d, "nope"), 0);
+    wr32(DEV_BASE + 0x10, 0xdeadbeef);
+    wr32(DEV_BASE + 0x14, 0x01020304);
+    cr_assert_eq(rd32(DEV_BASE + 0x10, NULL), 0xdeadbeef);
+    cr_assert_eq(rd32(DEV_BASE + 0x14, NULL), 0x01020304);
+    cr_assert_eq(rd32(DEV_BASE + 0xb4, NULL), 0x1234, "default property value");
+    hub_devmgr_stats st;
+    hub_devmgr_get_stats(mgr, &st);
+    cr_assert_eq(st.sync_writes, 2);
+    cr_assert_geq(st.sync_reads, 3);
+}
+
+Test(hub_dev, property_reaches_device)
+{
+    hub_device_config c = regdev_config("regdev");
+    hub_prop p = { "ident", "0x77" };
+    c.props = &p;
+    c.n_props = 1;
+    add(&c);
+    cr_assert_eq(rd32(DEV_BASE + 0xb4, NULL), 0x77);
+}
+
+Test(hub_dev, unknown_property_is_an_error_naming_device)
+{
+    hub_device_config c = regdev_config("regdev");
+    hub_prop p = { "colour", "blue" };
+    c.props = &p;
+    c.n_props = 1;
+    Error *err = NULL;
+    cr_assert_null(hub_devmgr_add(mgr, &c, &err));
+    cr_assert_not_null(err);
+    cr_assert(strstr(error_get_pretty(err), "regdev") && strstr(error_get_pretty(err), "colour"), "%s",
+              error_get_pretty(err));
+    error_free(err);
+}
+
+Test(hub_dev, unplaced_region_is_an_error)
+{
+    hub_device_config c = regdev_config("regdev");
+    c.n_regions = 3;    /* "be" not placed */
+    Error *err = NULL;
+    cr_assert_null(hub_devmgr_add(mgr, &c, &err));
+    cr_assert(strstr(error_get_pretty(err), "'be'"), "%s", error_get_pretty(err));
+    error_free(err);
+}
+
+Test(hub_dev, split_and_widen_follow_impl)
+{
+    hub_device_config c = regdev_config("regdev");
+    add(&c);
+    /* An 8-byte write becomes two 4-byte callbacks. */
+    uint8_t b8[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+    cr_assert_eq(address_space_write(&as, DEV_BASE + 0x20, MEMTXATTRS_UNSPECIFIED, b8, 8), MEMTX_OK);
+    cr_assert_eq(rd32(DEV_BASE + 0x80, NULL), 2, "two write callbacks");
+    cr_assert_eq(rd32(DEV_BASE + 0x84, NULL), 4);
+    cr_assert_eq(rd32(DEV_BASE + 0x20, NULL), 0x04030201);
+    cr_assert_eq(rd32(DEV_BASE + 0x24, NULL), 0x08070605);
+    /* An 8-byte read is two callbacks combined. */
+    uint8_t r8[8];
+    cr_assert_eq(address_space_read(&as, DEV_BASE + 0x20, MEMTXATTRS_UNSPECIFIED, r8, 8), MEMTX_OK);
+    cr_assert_arr_eq(r8, b8, 8);
+    /* A 1-byte read is widened to the 4-byte register and the byte extracted. */
+    uint8_t one;
+    cr_assert_eq(address_space_read(&as, DEV_BASE + 0x22, MEMTXATTRS_UNSPECIFIED, &one, 1), MEMTX_OK);
+    cr_assert_eq(one, 3);
+    /* A 1-byte write reaches the device as a 4-byte callback. */
+    uint8_t v = 0xaa;
+    cr_assert_eq(address_space_write(&as, DEV_BASE + 0x30, MEMTXATTRS_UNSPECIFIED, &v, 1), MEMTX_OK);
+    cr_assert_eq(rd32(DEV_BASE + 0x84, NULL), 4, "widened write arrives with impl size");
+}
+
+Test(hub_dev, invalid_access_size_is_decode_error)
+{
+    hub_device_config c = regdev_config("regdev");
+    add(&c);
+    /* "posted" allows only 4-byte accesses. */
+    uint16_t h;
+    MemTxResult r = address_space_read(&as, POSTED_BASE, MEMTXATTRS_UNSPECIFIED, (uint8_t *)&h, 2);
+    cr_assert(r & MEMTX_DECODE_ERROR, "result %u", r);
+}
+
+Test(hub_dev, big_endian_region)
+{
+    hub_device_config c = regdev_config("regdev");
+    add(&c);
+    uint8_t b[4];
+    cr_assert_eq(address_space_read(&as, BE_BASE, MEMTXATTRS_UNSPECIFIED, b, 4), MEMTX_OK);
+    uint8_t want[4] = { 0x11, 0x22, 0x33, 0x44 };
+    cr_assert_arr_eq(b, want, 4);
+}
+
+Test(hub_dev, dma_into_granted_ram_is_direct)
+{
+    hub_device_config c = regdev_config("regdev");
+    add(&c);
+    wr32(DEV_BASE + 0x88, RAM_BASE + 0x1000);
+    wr32(DEV_BASE + 0x8c, 0);
+    wr32(DEV_BASE + 0x90, 300);
+    wr32(DEV_BASE + 0x94, 1);
+    cr_assert_eq(rd32(DEV_BASE + 0x98, NULL), 0);
+    uint8_t *host = memory_region_get_ram_ptr(&ram);
+    for (unsigned i = 0; i < 300; i++)
+        cr_assert_eq(host[0x1000 + i], (uint8_t)(i ^ 0x5a), "byte %u", i);
+    hub_devmgr_stats st;
+    hub_devmgr_get_stats(mgr, &st);
+    cr_assert_eq(st.dma_messages, 0, "mapped RAM needs no messages");
+}
+
+Test(hub_dev, dma_outside_grants_goes_by_message)
+{
+    hub_device_config c = regdev_config("regdev");
+    const char *grants[] = { "ram" };
+    c.ram_grants = grants;
+    c.n_ram_grants = 1;
+    add(&c);
+    uint8_t *host2 = memory_region_get_ram_ptr(&ram2);
+    uint32_t want = 0;
+    for (unsigned i = 0; i < 100; i++) {
+        host2[i] = (uint8_t)(i * 7);
+        want += (uint8_t)(i * 7);
+    }
+    wr32(DEV_BASE + 0x88, RAM2_BASE);
+    wr32(DEV_BASE + 0x8c, 0);
+    wr32(DEV_BASE + 0x90, 100);
+    wr32(DEV_BASE + 0x94, 2);
+    cr_assert_eq(rd32(DEV_BASE + 0x98, NULL), want);
+    hub_devmgr_stats st;
+    hub_devmgr_get_stats(mgr, &st);
+    cr_assert_geq(st.dma_messages, 1);
+}
+
+Test(hub_dev, device_dmas_while_answering_a_read)
+{
+    hub_device_config c = regdev_config("regdev");
+    const char *none[] = { NULL };
+    c.ram_grants = none;
+    c.n_ram_grants = 0;     /* non-NULL and empty: no RAM mapped, all DMA by message */
+    add(&c);
+    uint8_t *host = memory_region_get_ram_ptr(&ram);
+    uint32_t want = 0;
+    for (unsigned i = 0; i < 5000; i++) {
+        host[0x2000 + i] = (uint8_t)(i * 13 + 1);
+        want += (uint8_t)(i * 13 + 1);
+    }
+    wr32(DEV_BASE + 0x88, RAM_BASE + 0x2000);
+    wr32(DEV_BASE + 0x8c, 0);
+    wr32(DEV_BASE + 0x90, 5000);
+    cr_assert_eq(rd32(DEV_BASE + 0xa0, NULL), want, "sum computed by DMA inside the read callback");
+    hub_devmgr_stats st;
+    hub_devmgr_get_stats(mgr, &st);
+    cr_assert_geq(st.dma_messages, 1);
+}
+
+Test(hub_dev, irq_delivery)
+{
+    hub_device_config c = regdev_config("regdev");
+    add(&c);
+    wr32(DEV_BASE + 0x9c, 1);
+    wr32(DEV_BASE + 0x9c, 0);
+    wr32(DEV_BASE + 0x9c, 2);
+    (void)rd32(DEV_BASE + 0x80, NULL);   /* every IRQ message was sent before this reply */
+    for (int i = 0; i < 50 && n_irq < 4; i++)
+        hub_devmgr_poll(mgr, 10);
+    cr_assert_eq(n_irq, 4);
+    cr_assert_eq(irq_log[0].irq, 5);
+    cr_assert_eq(irq_log[0].level, 1);
+    cr_assert_eq(irq_log[1].irq, 5);
+    cr_assert_eq(irq_log[1].level, 0);
+    cr_assert_eq(irq_log[2].irq, 6);
+    cr_assert_eq(irq_log[2].level, 1);
+    cr_assert_eq(irq_log[3].irq, 6);
+    cr_assert_eq(irq_log[3].level, 0);
+}
+
+Test(hub_dev, unmapped_irq_line_is_ignored_and_logged)
+{
+    hub_device_config c = regdev_config("regdev");
+    c.n_irqs = 1;           /* only line 0 connected */
+    add(&c);
+    wr32(DEV_BASE + 0x9c, 2);   /* pulse line 1 */
+    (void)rd32(DEV_BASE + 0x80, NULL);
+    hub_devmgr_poll(mgr, 0);
+    cr_assert_eq(n_irq, 0);
+    cr_assert(strstr(logbuf, "[regdev]") && strstr(logbuf, "irq1"), "log: %s", logbuf);
+}
+
+Test(hub_dev, timers_run_on_virtual_time)
+{
+    hub_device_config c = regdev_config("regdev");
+    add(&c);
+    wr32(DEV_BASE + 0xa8, 1000);            /* fire at now + 1000 ns */
+    (void)rd32(DEV_BASE + 0xac, NULL);       /* the TimerArm is served by now */
+    vclock_advance(&clk, 999);
+    cr_assert_eq(rd32(DEV_BASE + 0xac, NULL), 0);
+    vclock_advance(&clk, 1500);
+    cr_assert_eq(rd32(DEV_BASE + 0xac, NULL), 1, "fired once");
+    cr_assert_eq(rd32(DEV_BASE + 0xb0, NULL), 1000, "device time inside the callback is the deadline");
+    for (int i = 0; i < 50 && n_irq < 2; i++)
+        hub_devmgr_poll(mgr, 10);
+    cr_assert_eq(n_irq, 2, "the callback pulsed irq1");
+}
+
+Test(hub_dev, posted_writes_are_ordered_before_a_read)
+{
+    hub_device_config c = regdev_config("regdev");
+    add(&c);
+    uint32_t sum = 0;
+    for (uint32_t i = 1; i <= 500; i++) {
+        wr32(POSTED_BASE, i);
+        sum += i;
+    }
+    cr_assert_eq(rd32(POSTED_BASE + 4, NULL), 500);
+    cr_assert_eq(rd32(POSTED_BASE, NULL), sum);
+    hub_devmgr_stats st;
+    hub_devmgr_get_stats(mgr, &st);
+    cr_assert_eq(st.posted_writes, 500);
+    cr_assert_eq(st.sync_writes, 0);
+}
+
+Test(hub_dev, shadow_reads_have_no_round_trip_and_see_posted_writes)
+{
+    hub_device_config c = regdev_config("regdev");
+    add(&c);
+    for (uint32_t i = 1; i <= 200; i++)
+        wr32(SHADOW_BASE + 0x8, i);
+    hub_devmgr_stats before, after;
+    hub_devmgr_get_stats(mgr, &before);
+    cr_assert_eq(rd32(SHADOW_BASE + 0x8, NULL), 200, "coherent with the last posted write");
+    cr_assert_eq(rd32(SHADOW_BASE + 0x40, NULL), 200, "all 200 writes applied");
+    uint8_t b;
+    cr_assert_eq(address_space_read(&as, SHADOW_BASE + 0x8, MEMTXATTRS_UNSPECIFIED, &b, 1), MEMTX_OK);
+    cr_assert_eq(b, 200);
+    hub_devmgr_get_stats(mgr, &after);
+    cr_assert_eq(after.sync_reads, before.sync_reads, "no round trip");
+    cr_assert_eq(after.shadow_reads, before.shadow_reads + 3);
+    /* Read-through ranges go to the device. */
+    cr_assert_eq(rd32(SHADOW_BASE + 0x80, NULL), 1);
+    cr_assert_eq(rd32(SHADOW_BASE + 0x80, NULL), 2);
+    hub_devmgr_get_stats(mgr, &after);
+    cr_assert_eq(after.sync_reads, before.sync_reads + 2);
+}
+
+Test(hub_dev, plugin_through_the_runner)
+{
+    hub_device_config c = regdev_config("plug");
+    c.program = NULL;
+    char *so = bin_path("lib/hubdev-regdev-plugin.so");
+    c.plugin = so;
+    add(&c);
+    wr32(DEV_BASE + 0x4, 42);
+    cr_assert_eq(rd32(DEV_BASE + 0x4, NULL), 42);
+    free(so);
+}
+
+Test(hub_dev, attached_device_gets_fds_over_the_unix_socket)
+{
+    char *prog = bin_path("bin/hubdev-regdev");
+    pid_t pid = fork();
+    if (pid == 0) {
+        setenv("PLEXUS_ATTACH", hub_devmgr_attach_socket(mgr), 1);
+        setenv("PLEXUS_DEVICE_NAME", "outside", 1);
+        unsetenv("PLEXUS_ENDPOINT");
+        execl(prog, prog, (char *)NULL);
+        _exit(127);
+    }
+    hub_device_config c = regdev_config("outside");
+    c.program = NULL;
+    c.attach = true;
+    c.attach_timeout_ms = 20000;
+    hub_device *d = add(&c);
+    cr_assert_eq(hub_device_pid(d), 0);
+    wr32(DEV_BASE + 0x88, RAM_BASE + 0x4000);
+    wr32(DEV_BASE + 0x8c, 0);
+    wr32(DEV_BASE + 0x90, 64);
+    wr32(DEV_BASE + 0x94, 1);
+    cr_assert_eq(rd32(DEV_BASE + 0x98, NULL), 0);
+    uint8_t *host = memory_region_get_ram_ptr(&ram);
+    for (unsigned i = 0; i < 64; i++)
+        cr_assert_eq(host[0x4000 + i], (uint8_t)(i ^ 0x5a));
+    /* The shadow page came over the socket too. */
+    wr32(SHADOW_BASE, 77);
+    cr_assert_eq(rd32(SHADOW_BASE, NULL), 77);
+    hub_devmgr_stats st;
+    hub_devmgr_get_stats(mgr, &st);
+    cr_assert_eq(st.dma_messages, 0, "RAM fd received and mapped");
+    cr_assert_eq(st.shadow_reads, 1);
+    hub_devmgr_free(mgr);
+    mgr = NULL;
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "attached device exits cleanly on shutdown");
+    free(prog);
+}
+
+Test(hub_dev, tcp_device_does_dma_by_message)
+{
+    hub_device_config c = regdev_config("remote");
+    c.endpoint = "tcp://127.0.0.1:0";
+    hub_device *d = add(&c);
+    cr_assert(strncmp(hub_device_endpoint(d), "tcp://127.0.0.1:", 16) == 0, "%s", hub_device_endpoint(d));
+    wr32(DEV_BASE + 0x88, RAM_BASE + 0x8000);
+    wr32(DEV_BASE + 0x8c, 0);
+    wr32(DEV_BASE + 0x90, 4096);
+    wr32(DEV_BASE + 0x94, 1);
+    cr_assert_eq(rd32(DEV_BASE + 0x98, NULL), 0);
+    uint8_t *host = memory_region_get_ram_ptr(&ram);
+    for (unsigned i = 0; i < 4096; i++)
+        cr_assert_eq(host[0x8000 + i], (uint8_t)(i ^ 0x5a));
+    hub_devmgr_stats st;
+    hub_devmgr_get_stats(mgr, &st);
+    cr_assert_geq(st.dma_messages, 1);
+    /* Without shared memory a SHADOW region is served by round trips, still coherent. */
+    wr32(SHADOW_BASE + 4, 9);
+    uint64_t sr = st.sync_reads;
+    cr_assert_eq(rd32(SHADOW_BASE + 4, NULL), 9, "over tcp the device's read callback answers");
+    cr_assert_eq(rd32(SHADOW_BASE + 0x40, NULL), 1);
+    hub_devmgr_get_stats(mgr, &st);
+    cr_assert_eq(st.sync_reads, sr + 2);
+    cr_assert_eq(st.shadow_reads, 0);
+}
+
+Test(hub_dev, killed_device_fails_accesses_and_hub_survives)
+{
+    hub_device_config c = regdev_config("victim");
+    hub_device *d = add(&c);
+    wr32(DEV_BASE, 5);
+    cr_assert_eq(rd32(DEV_BASE, NULL), 5);
+    int pid = hub_device_pid(d);
+    cr_assert_gt(pid, 0);
+    cr_assert_eq(kill(pid, SIGKILL), 0);
+    MemTxResult r;
+    uint32_t v = rd32(DEV_BASE, &r);
+    cr_assert_eq(r, MEMTX_ERROR);
+    cr_assert_eq(v, 0xffffffffu);
+    cr_assert(hub_device_failed(d));
+    v = rd32(SHADOW_BASE, &r);
+    cr_assert_eq(r, MEMTX_ERROR);
+    cr_assert_eq(v, 0xffffffffu);
+    cr_assert(strstr(logbuf, "[victim]") && strstr(logbuf, "signal 9"), "log: %s", logbuf);
+    /* Other devices keep working. */
+    hub_device_config c2 = regdev_config("other");
+    hub_region_map other[] = { { "regs", 0x20000000 }, { "posted", 0x20001000 }, { "shadow", 0x20002000 },
+                               { "be", 0x20003000 } };
+    c2.regions = other;
+    add(&c2);
+    wr32(0x20000000, 6);
+    cr_assert_eq(rd32(0x20000000, NULL), 6);
+}
+
+Test(hub_dev, hanging_device_times_out)
+{
+    hub_device_config c = regdev_config("sleepy");
+    c.timeout_ms = 300;
+    hub_device *d = add(&c);
+    MemTxResult r;
+    uint32_t v = rd32(DEV_BASE + 0xa4, &r);
+    cr_assert_eq(r, MEMTX_ERROR);
+    cr_assert_eq(v, 0xffffffffu);
+    cr_assert(hub_device_failed(d));
+    cr_assert(strstr(logbuf, "[sleepy]") && strstr(logbuf, "300 ms"), "log: %s", logbuf);
+    /* Later accesses fail at once instead of waiting again. */
+    v = rd32(DEV_BASE, &r);
+    cr_assert_eq(r, MEMTX_ERROR);
+}
+
+Test(hub_dev, malformed_messages_are_dropped_and_logged)
+{
+    char *prog = bin_path("bin/hubdev-rogue");
+    static const hub_region_map rm[] = { { NULL, DEV_BASE } };
+    const char *argv[] = { "garbage", NULL };
+    hub_device_config c = { .name = "rogue", .program = prog, .argv = argv, .regions = rm, .n_regions = 1,
+                            .stdin_fd = -1, .stdout_fd = -1, .timeout_ms = 5000 };
+    hub_device *d = add(&c);
+    cr_assert_eq(rd32(DEV_BASE, NULL), 0xc0ffee);
+    cr_assert_not(hub_device_failed(d));
+    cr_assert(strstr(logbuf, "[rogue] undecodable frame"), "log: %s", logbuf);
+    cr_assert(strstr(logbuf, "line 99"), "log: %s", logbuf);
+    cr_assert(strstr(logbuf, "malformed DmaRequest"), "log: %s", logbuf);
+    cr_assert(strstr(logbuf, "MmioReply with seq"), "log: %s", logbuf);
+    cr_assert(strstr(logbuf, "TimerArm with id 100000"), "log: %s", logbuf);
+    cr_assert(strstr(logbuf, "unexpected Hello"), "log: %s", logbuf);
+    cr_assert_eq(n_irq, 0);
+    cr_assert_eq(rd32(DEV_BASE, NULL), 0xc0ffee, "still served after the garbage");
+    free(prog);
+}
+
+Test(hub_dev, invalid_declaration_is_refused)
+{
+    char *prog = bin_path("bin/hubdev-rogue");
+    static const hub_region_map rm[] = { { NULL, DEV_BASE } };
+    const char *argv[] = { "bad-decl", NULL };
+    hub_device_config c = { .name = "baddecl", .program = prog, .argv = argv, .regions = rm, .n_regions = 1,
+                            .stdin_fd = -1, .stdout_fd = -1 };
+    Error *err = NULL;
+    cr_assert_null(hub_devmgr_add(mgr, &c, &err));
+    cr_assert(strstr(error_get_pretty(err), "baddecl") && strstr(error_get_pretty(err), "size"), "%s",
+              error_get_pretty(err));
+    error_free(err);
+    free(prog);
+}
+
+Test(hub_dev, protocol_major_mismatch_is_refused)
+{
+    char *prog = bin_path("bin/hubdev-rogue");
+    static const hub_region_map rm[] = { { NULL, DEV_BASE } };
+    const char *argv[] = { "bad-major", NULL };
+    hub_device_config c = { .name = "future", .program = prog, .argv = argv, .regions = rm, .n_regions = 1,
+                            .stdin_fd = -1, .stdout_fd = -1 };
+    Error *err = NULL;
+    cr_assert_null(hub_devmgr_add(mgr, &c, &err));
+    cr_assert(strstr(error_get_pretty(err), "future") && strstr(error_get_pretty(err), "protocol 9.0"), "%s",
+              error_get_pretty(err));
+    error_free(err);
+    free(prog);
+}
+
+Test(hub_dev, missing_program_is_reported)
+{
+    hub_device_config c = regdev_config("ghost");
+    c.program = "/nonexistent/plexus-ghost";
+    Error *err = NULL;
+    cr_assert_null(hub_devmgr_add(mgr, &c, &err));
+    cr_assert(strstr(error_get_pretty(err), "ghost"), "%s", error_get_pretty(err));
+    error_free(err);
+}
