@@ -1,0 +1,177 @@
+/*
+ * End to end: `plexus run` boots examples/rtl's crc32 firmware once with the Verilog accelerator
+ * (plexus-rtl-crc32, Verilator in a device process) and once with its C model (plexus-crc32-model); both runs
+ * must pass and print the same guest output. Also: the RTL device writes a VCD when asked, and still passes with
+ * a timer step of one cycle and with DMA latency.
+ */
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define OUT_MAX (1 << 16)
+#define RUN_TIMEOUT_MS 120000
+
+typedef struct run {
+    char out[OUT_MAX];      /* stdout and stderr, NUL-terminated, without '\r' */
+    size_t len;
+    int status;             /* exit status; 128+signal if killed; -1 on timeout */
+} run;
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static const char *dir_env(const char *name)
+{
+    const char *v = getenv(name);
+    cr_assert_not_null(v, "%s is not set (run through ctest)", name);
+    return v;
+}
+
+/* plexus run <machine> --firmware <build>/examples/rtl/crc32.elf [extra...] */
+static void run_machine(const char *machine, const char *const *extra, run *r)
+{
+    char plexus[PATH_MAX], yaml[PATH_MAX], fw[PATH_MAX];
+    snprintf(plexus, sizeof plexus, "%s/bin/plexus", dir_env("PLEXUS_BUILD_DIR"));
+    snprintf(yaml, sizeof yaml, "%s/examples/rtl/%s", dir_env("PLEXUS_SOURCE_DIR"), machine);
+    snprintf(fw, sizeof fw, "%s/examples/rtl/crc32.elf", dir_env("PLEXUS_BUILD_DIR"));
+    const char *argv[16] = { plexus, "run", yaml, "--firmware", fw };
+    size_t argc = 5;
+    for (; extra && *extra && argc < 15; extra++)
+        argv[argc++] = *extra;
+    argv[argc] = NULL;
+
+    memset(r, 0, sizeof(*r));
+    int p[2];
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_RDONLY);
+        dup2(devnull, 0);
+        dup2(p[1], 1);
+        dup2(p[1], 2);
+        setpgid(0, 0);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(p[1]);
+    long long deadline = now_ms() + RUN_TIMEOUT_MS;
+    bool timed_out = false;
+    for (;;) {
+        long long left = deadline - now_ms();
+        if (left <= 0) {
+            timed_out = true;
+            break;
+        }
+        struct pollfd pfd = { .fd = p[0], .events = POLLIN };
+        int n = poll(&pfd, 1, (int)left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            timed_out = n == 0;
+            break;
+        }
+        char buf[4096];
+        ssize_t got = read(p[0], buf, sizeof buf);
+        if (got <= 0)
+            break;
+        for (ssize_t i = 0; i < got; i++)
+            if (buf[i] != '\r' && r->len < OUT_MAX - 1)
+                r->out[r->len++] = buf[i];
+    }
+    close(p[0]);
+    if (timed_out)
+        kill(-pid, SIGKILL);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    kill(-pid, SIGKILL);        /* device processes left behind, if any */
+    r->out[r->len] = 0;
+    r->status = timed_out ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* The guest's own lines: those the firmware prints, all starting with "crc32: ". */
+static void guest_lines(const char *out, char *dst, size_t cap)
+{
+    size_t n = 0;
+    for (const char *l = out; *l;) {
+        const char *e = strchr(l, '\n');
+        size_t len = e ? (size_t)(e - l) : strlen(l);
+        if (len >= 7 && !strncmp(l, "crc32: ", 7) && n + len + 2 < cap) {
+            memcpy(dst + n, l, len);
+            n += len;
+            dst[n++] = '\n';
+        }
+        l += len + (e ? 1 : 0);
+    }
+    dst[n] = 0;
+}
+
+static run rtl_run, model_run;
+static char rtl_lines[OUT_MAX], model_lines[OUT_MAX];
+
+Test(rtl_e2e, rtl_and_c_model_print_the_same)
+{
+    run_machine("machine.yaml", NULL, &rtl_run);
+    cr_assert_eq(rtl_run.status, 0, "RTL machine exited %d:\n%s", rtl_run.status, rtl_run.out);
+    cr_assert(strstr(rtl_run.out, "crc32: all checks passed"), "%s", rtl_run.out);
+
+    run_machine("machine-model.yaml", NULL, &model_run);
+    cr_assert_eq(model_run.status, 0, "C-model machine exited %d:\n%s", model_run.status, model_run.out);
+
+    guest_lines(rtl_run.out, rtl_lines, sizeof rtl_lines);
+    guest_lines(model_run.out, model_lines, sizeof model_lines);
+    cr_assert_str_eq(rtl_lines, model_lines, "RTL:\n%s\nC model:\n%s", rtl_lines, model_lines);
+    cr_assert(strstr(rtl_lines, "crc32: check string: 9 bytes, accelerator 0xcbf43926, software 0xcbf43926 ok"),
+              "%s", rtl_lines);
+    cr_assert(strstr(rtl_lines, "crc32: DMA error reported with an interrupt ok"), "%s", rtl_lines);
+}
+
+Test(rtl_e2e, rtl_device_writes_a_vcd)
+{
+    char vcd[] = "/tmp/plexus-rtl-e2e-XXXXXX";
+    int fd = mkstemp(vcd);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    char set[PATH_MAX + 64];
+    snprintf(set, sizeof set, "devices.crc0.props.vcd=%s", vcd);
+    const char *extra[] = { "--set", set, NULL };
+    run_machine("machine.yaml", extra, &rtl_run);
+    cr_assert_eq(rtl_run.status, 0, "exited %d:\n%s", rtl_run.status, rtl_run.out);
+
+    FILE *f = fopen(vcd, "r");
+    cr_assert_not_null(f);
+    static char text[1 << 20];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = 0;
+    fclose(f);
+    unlink(vcd);
+    cr_assert(strstr(text, "$enddefinitions"), "not a VCD");
+    cr_assert(strstr(text, " dma_req "), "no dma_req signal in the VCD");
+    cr_assert(strstr(text, " irq "), "no irq signal in the VCD");
+}
+
+Test(rtl_e2e, rtl_passes_with_fine_steps_and_slow_memory)
+{
+    const char *extra[] = { "--set", "devices.crc0.props.step_cycles=7", "--set", "devices.crc0.props.dma_latency=9",
+                            NULL };
+    run_machine("machine.yaml", extra, &rtl_run);
+    cr_assert_eq(rtl_run.status, 0, "exited %d:\n%s", rtl_run.status, rtl_run.out);
+    guest_lines(rtl_run.out, rtl_lines, sizeof rtl_lines);
+    run_machine("machine-model.yaml", NULL, &model_run);
+    guest_lines(model_run.out, model_lines, sizeof model_lines);
+    cr_assert_str_eq(rtl_lines, model_lines);
+}
