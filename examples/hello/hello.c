@@ -3,6 +3,7 @@
  *
  *   1. prints through the ns16550a UART (polling LSR.THRE)         - out-of-process device, shadow page
  *   2. checks the UART scratch register reads back what it wrote   - shadow read ordered after a posted write
+ *      and loops bytes back through the UART (MCR.LOOP)           - receive path, RBR read-through
  *   3. takes a CLINT timer interrupt (mtimecmp, MTIE)
  *   4. takes a UART THR-empty interrupt through the PLIC (MEIE, claim/complete)
  *   5. copies buffers with the DMA engine, polled and by interrupt, checking them byte for byte
@@ -168,6 +169,37 @@ static void check_uart_scratch(void)
     printf("hello: uart scratch register ok\n");
 }
 
+static void check_uart_loopback(void)
+{
+    static const char text[] = "loop";
+    uint64_t deadline;
+    uint8_t msr;
+
+    while (mmio_read8(UART_BASE + UART_LSR) & UART_LSR_DR)     /* nothing received may be mistaken for ours */
+        (void)mmio_read8(UART_BASE + UART_RBR);
+    mmio_write8(UART_BASE + UART_MCR, UART_MCR_LOOP | UART_MCR_RTS);
+    msr = mmio_read8(UART_BASE + UART_MSR);
+    for (const char *p = text; *p; p++) {
+        mmio_write8(UART_BASE + UART_THR, (uint8_t)*p);
+        deadline = mtime() + TIMEOUT_TICKS;
+        while (!(mmio_read8(UART_BASE + UART_LSR) & UART_LSR_DR)) {
+            if (mtime() > deadline) {
+                mmio_write8(UART_BASE + UART_MCR, 0);
+                FAIL("uart loopback: '%c' did not come back", *p);
+            }
+        }
+        uint8_t got = mmio_read8(UART_BASE + UART_RBR);
+        if (got != (uint8_t)*p) {
+            mmio_write8(UART_BASE + UART_MCR, 0);
+            FAIL("uart loopback: sent '%c', received 0x%02x", *p, got);
+        }
+    }
+    mmio_write8(UART_BASE + UART_MCR, 0);   /* back to the line before printing again */
+    if ((msr & 0xf0) != UART_MSR_CTS)
+        FAIL("uart loopback: MSR 0x%02x, expected CTS (from RTS) only", msr);
+    printf("hello: uart loopback ok\n");
+}
+
 static void check_timer_interrupt(void)
 {
     uint64_t target = mtime() + TIMEBASE_HZ / 1000;     /* 1 ms */
@@ -280,6 +312,7 @@ hello_main(unsigned long hartid, const void *dtb)
     printf("hello: plexus hello firmware\n");
     check_device_tree(hartid, dtb);
     check_uart_scratch();
+    check_uart_loopback();
 
     mmio_write32(PLIC_THRESHOLD, 0);
     csr_set(mie, MIE_MEIE);

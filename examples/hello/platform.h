@@ -38,14 +38,20 @@
 #define UART_IIR 2
 #define UART_FCR 2
 #define UART_LCR 3
+#define UART_MCR 4
 #define UART_LSR 5
+#define UART_MSR 6
 #define UART_SCR 7
 #define UART_IER_ETBEI 0x02
 #define UART_IIR_ID    0x0f
 #define UART_IIR_THRI  0x02
 #define UART_LCR_DLAB  0x80
 #define UART_LCR_8N1   0x03
+#define UART_MCR_RTS   0x02
+#define UART_MCR_LOOP  0x10
+#define UART_LSR_DR    0x01
 #define UART_LSR_THRE  0x20
+#define UART_MSR_CTS   0x10
 #define UART_CLOCK_HZ  3686400
 
 /* plexus DMA engine registers and bits */

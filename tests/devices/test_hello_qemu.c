@@ -12,6 +12,7 @@
 static const char *const expected[] = {
     "hello: plexus hello firmware\n",
     "hello: uart scratch register ok\n",
+    "hello: uart loopback ok\n",
     "hello: timer interrupt ok",
     "hello: uart THR-empty interrupt through the PLIC ok\n",
     "hello: dma checks skipped (built without the DMA engine)\n",
