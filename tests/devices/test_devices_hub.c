@@ -36,7 +36,7 @@ static struct rig {
     char log[16384];
     size_t log_len;
     int out[2], in[2];      /* the UART's stdout and stdin */
-    char path[3][4096];
+    char path[4][4096];
 } R;
 
 static void on_irq(void *o, unsigned irq, int level)
@@ -85,6 +85,7 @@ static void rig_up(bool grant_ram)
     snprintf(R.path[0], sizeof(R.path[0]), "%s/bin/plexus-uart16550", build);
     snprintf(R.path[1], sizeof(R.path[1]), "%s/lib/plexus-uart16550.so", build);
     snprintf(R.path[2], sizeof(R.path[2]), "%s/bin/plexus-dma", build);
+    snprintf(R.path[3], sizeof(R.path[3]), "%s/lib/plexus-dma.so", build);
     if (!getenv("PLEXUS_DEVICE_RUNNER")) {
         char runner[4200];
 
@@ -129,12 +130,14 @@ static hub_device *add_uart(bool plugin, const hub_prop *props, size_t n_props, 
     return hub_devmgr_add(R.m, &cfg, errp);
 }
 
-static hub_device *add_dma(const hub_prop *props, size_t n_props)
+static hub_device *add_dma_as(bool plugin, const hub_prop *props, size_t n_props)
 {
     static const hub_region_map reg = { .region = "regs", .base = DMA_BASE };
     static const hub_irq_map irq = { .line = 0, .irq = DMA_IRQ };
     hub_device_config cfg = {
-        .name = "dma0", .program = R.path[2],
+        .name = "dma0",
+        .program = plugin ? NULL : R.path[2],
+        .plugin = plugin ? R.path[3] : NULL,
         .props = props, .n_props = n_props,
         .regions = &reg, .n_regions = 1,
         .irqs = &irq, .n_irqs = 1,
@@ -145,6 +148,11 @@ static hub_device *add_dma(const hub_prop *props, size_t n_props)
 
     cr_assert_not_null(d, "dma: %s\nlog:\n%s", err ? error_get_pretty(err) : "", R.log);
     return d;
+}
+
+static hub_device *add_dma(const hub_prop *props, size_t n_props)
+{
+    return add_dma_as(false, props, n_props);
 }
 
 /* --- guest accesses -------------------------------------------------------------------------------------- */
@@ -525,6 +533,21 @@ Test(devices_hub, dma_status_read_is_ordered_after_posted_start)
         cr_assert_eq(memcmp(ram(RAM_BASE + 0x8000 + i), ram(RAM_BASE + 0x1000), 512), 0, "round %u", i);
     }
     cr_assert_eq(rd32(DMA_BASE + 0x24), 20);
+    rig_down();
+}
+
+Test(devices_hub, dma_plugin_copies)
+{
+    hub_prop props[] = { { "latency-ns", "0" }, { "ns-per-byte", "0" } };
+
+    rig_up(true);
+    add_dma_as(true, props, 2);
+    cr_assert_eq(rd32(DMA_BASE + 0x00), 0x504c444d);
+    fill(RAM_BASE + 0x3000, 300, 77);
+    dma_start(RAM_BASE + 0x5000, RAM_BASE + 0x3000, 300, 2);
+    cr_assert_eq(rd32(DMA_BASE + 0x20), 2);
+    expect_irq(DMA_IRQ, 1);
+    cr_assert_eq(memcmp(ram(RAM_BASE + 0x5000), ram(RAM_BASE + 0x3000), 300), 0);
     rig_down();
 }
 
