@@ -61,6 +61,11 @@ struct pending {
     zmq_msg_t msg;
 };
 
+struct batched {
+    uint64_t seq, addr, data;
+    uint32_t region, size;
+};
+
 struct plx_dev {
     const plx_device_ops *ops;
     void *opaque;
@@ -88,6 +93,8 @@ struct plx_dev {
     unsigned cap_items;
 
     struct pending *pend_head, *pend_tail;
+    struct batched *batch;
+    size_t batch_cap;
     uint64_t dma_seq;
     uint32_t max_dma_len;
     bool stop;
@@ -606,11 +613,9 @@ static void mmio_read(plx_dev *dev, const Plx__MmioRead *rd)
     reply(dev, seq, v, PLX__MEM_TX__MEMTX_OK);
 }
 
-static void mmio_write(plx_dev *dev, const Plx__MmioWrite *wr)
+static void mmio_write(plx_dev *dev, uint64_t seq, uint32_t region, uint64_t addr, uint32_t size, uint64_t data,
+                       bool posted)
 {
-    uint64_t seq = wr->seq, addr = wr->addr, data = wr->data;
-    uint32_t region = wr->region, size = wr->size;
-    bool posted = wr->posted;
     if (!access_ok(dev, region, addr, size)) {
         plx_log(dev, PLX_LOG_WARNING, "write of %u bytes at 0x%" PRIx64 " outside region %u", size, addr, region);
         publish_applied(dev, seq);
@@ -636,9 +641,31 @@ static void handle_env(plx_dev *dev, Plx__Envelope *env)
     case PLX__ENVELOPE__MSG_READ:
         mmio_read(dev, env->read);
         break;
-    case PLX__ENVELOPE__MSG_WRITE:
-        mmio_write(dev, env->write);
+    case PLX__ENVELOPE__MSG_WRITE: {
+        const Plx__MmioWrite *w = env->write;
+        mmio_write(dev, w->seq, w->region, w->addr, w->size, w->data, w->posted);
         break;
+    }
+    case PLX__ENVELOPE__MSG_WRITE_BATCH: {
+        /* Copy first: a write callback may DMA by message, which reuses the decode arena. */
+        size_t n = env->write_batch->n_writes;
+        if (n > dev->batch_cap) {
+            struct batched *b = realloc(dev->batch, sizeof(*b) * n);
+            if (!b)
+                break;
+            dev->batch = b;
+            dev->batch_cap = n;
+        }
+        for (size_t i = 0; i < n; i++) {
+            const Plx__MmioWrite *w = env->write_batch->writes[i];
+            dev->batch[i] = (struct batched){ w->seq, w->addr, w->data, w->region, w->size };
+        }
+        for (size_t i = 0; i < n && !dev->stop; i++) {
+            struct batched *b = &dev->batch[i];
+            mmio_write(dev, b->seq, b->region, b->addr, b->size, b->data, true);
+        }
+        break;
+    }
     case PLX__ENVELOPE__MSG_TIMER_FIRE: {
         Plx__TimerFire f = *env->timer_fire;
         timer_fire(dev, &f);
@@ -856,7 +883,8 @@ static int send_hello_declare(plx_dev *dev)
     Plx__Hello h = PLX__HELLO__INIT;
     h.major = PLX_PROTOCOL_MAJOR;
     h.minor = PLX_PROTOCOL_MINOR;
-    h.capabilities = PLX__CAPABILITY__CAP_SHADOW | PLX__CAPABILITY__CAP_RAM_FDS | PLX__CAPABILITY__CAP_DMA_MESSAGE;
+    h.capabilities = PLX__CAPABILITY__CAP_SHADOW | PLX__CAPABILITY__CAP_RAM_FDS |
+                     PLX__CAPABILITY__CAP_DMA_MESSAGE | PLX__CAPABILITY__CAP_WRITE_BATCH;
     h.name = dev->name ? dev->name : "";
     h.model = (char *)(ops->model ? ops->model : "");
     h.pid = (uint32_t)getpid();
@@ -1131,6 +1159,7 @@ static void dev_free(plx_dev *dev)
     }
     free(dev->watches);
     free(dev->items);
+    free(dev->batch);
     free(dev->irq_level);
     plx_wire_fini(&dev->wire);
     if (dev->sock)

@@ -364,6 +364,32 @@ Test(hub_dev, posted_writes_are_ordered_before_a_read)
     cr_assert_eq(st.sync_writes, 0);
 }
 
+Test(hub_dev, held_posted_writes_go_out_on_poll)
+{
+    hub_device_config c = regdev_config("regdev");
+    add(&c);
+    wr32(POSTED_BASE + 8, 1);       /* the device pulses irq0 when it applies this write */
+    for (int i = 0; i < 100 && n_irq < 2; i++)
+        hub_devmgr_poll(mgr, 10);
+    cr_assert_eq(n_irq, 2, "the posted write reached the device without any later access");
+    cr_assert_eq(irq_log[0].irq, 5);
+}
+
+Test(hub_dev, posted_writes_keep_their_virtual_time)
+{
+    hub_device_config c = regdev_config("regdev");
+    add(&c);
+    /* Each posted write is applied at the time it was made: a timer armed relative to "now" in a write. */
+    vclock_advance(&clk, 5000);
+    wr32(POSTED_BASE, 1);
+    vclock_advance(&clk, 6000);
+    wr32(DEV_BASE + 0xa8, 100);     /* sync write: device arms at its now (6000) + 100 */
+    vclock_advance(&clk, 6100);
+    cr_assert_eq(rd32(DEV_BASE + 0xac, NULL), 1);
+    cr_assert_eq(rd32(DEV_BASE + 0xb0, NULL), 6100);
+    cr_assert_eq(rd32(POSTED_BASE + 4, NULL), 1);
+}
+
 Test(hub_dev, shadow_reads_have_no_round_trip_and_see_posted_writes)
 {
     hub_device_config c = regdev_config("regdev");

@@ -108,6 +108,8 @@ hub_dev_reap(hub_device *d)
 int
 hub_dev_send(hub_device *d, Plx__Envelope *env)
 {
+    if (d->batch_n)
+        hub_dev_flush(d);
     env->now_ns = vclock_now(d->m->env.clock);
     int r = plx_wire_send(&d->wire, env, ZMQ_DONTWAIT);
     /* The queue is unbounded: EAGAIN means the device is no longer connected. */
@@ -1219,6 +1221,7 @@ static void device_destroy(hub_device *d)
     for (unsigned i = 0; i < d->n_props; i++)
         free(d->props[i]);
     free(d->props);
+    free(d->batch);
     plx_wire_fini(&d->wire);
     if (d->sock)
         zmq_close(d->sock);
@@ -1349,6 +1352,13 @@ hub_devmgr_add(hub_devmgr *m, const hub_device_config *cfg, Error **errp)
         close(d->fdsock);
         d->fdsock = -1;
     }
+    if (d->capabilities & PLX__CAPABILITY__CAP_WRITE_BATCH) {
+        d->batch = malloc(HUB_BATCH_HEAD + HUB_BATCH_MAX * HUB_BATCH_ENTRY_MAX);
+        if (!d->batch) {
+            error_setg(errp, "device '%s': out of memory", d->name);
+            goto fail;
+        }
+    }
     if (map_regions(d, errp) < 0)
         goto fail;
     d->next = m->devs;
@@ -1377,6 +1387,7 @@ hub_devmgr_poll(hub_devmgr *m, int timeout_ms)
             return -ENOMEM;
         m->cap_items = n;
     }
+    hub_devmgr_flush(m);
     unsigned k = 0;
     for (hub_device *d = m->devs; d; d = d->next) {
         if (d->failed)
@@ -1409,6 +1420,14 @@ hub_devmgr_poll(hub_devmgr *m, int timeout_ms)
             hub_dev_reap(d);
     }
     return served;
+}
+
+void
+hub_devmgr_flush(hub_devmgr *m)
+{
+    for (hub_device *d = m->devs; d; d = d->next)
+        if (d->batch_n)
+            hub_dev_flush(d);
 }
 
 void

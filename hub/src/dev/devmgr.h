@@ -97,6 +97,13 @@ hub_device *hub_devmgr_add(hub_devmgr *m, const hub_device_config *cfg, Error **
 /* Serve messages from devices for at most @timeout_ms (0: only what is ready, -1: until something arrives). */
 int hub_devmgr_poll(hub_devmgr *m, int timeout_ms);
 
+/*
+ * Posted writes to a device may be held briefly and sent coalesced in one frame. They go out before any other
+ * message to that device (so a later read or shadow read sees them), when virtual time moves, in
+ * hub_devmgr_poll(), and here. Call hub_devmgr_poll() or this from the CPU loop between execution slices.
+ */
+void hub_devmgr_flush(hub_devmgr *m);
+
 /* Orderly shutdown of every device, then free. Accepts NULL. */
 void hub_devmgr_free(hub_devmgr *m);
 

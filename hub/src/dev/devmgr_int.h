@@ -14,6 +14,10 @@
 #define PLX_HUB_PROTOCOL_MINOR 0u
 #define HUB_IRQ_UNMAPPED UINT32_MAX
 #define HUB_MAX_TIMERS 256
+/* Posted writes coalesced into one MmioWriteBatch frame (devices with CAP_WRITE_BATCH). */
+#define HUB_BATCH_MAX 64
+#define HUB_BATCH_HEAD 24           /* room for the Envelope header in front of the batch */
+#define HUB_BATCH_ENTRY_MAX 48      /* one encoded MmioWrite with its tag and length */
 
 typedef struct hub_region {
     hub_device *dev;
@@ -67,6 +71,10 @@ struct hub_device {
     uint64_t seq;               /* last request sequence number used */
     uint64_t last_posted;       /* seq of the last posted write */
     unsigned dma_depth;         /* > 0 while the hub serves this device's DMA (it is blocked waiting) */
+    uint8_t *batch;             /* HUB_BATCH_HEAD + encoded writes */
+    size_t batch_len;           /* bytes of encoded writes */
+    unsigned batch_n;
+    uint64_t batch_time;        /* virtual time of the batched writes */
     hub_devmgr_stats stats;
 };
 
@@ -98,5 +106,7 @@ int hub_dev_drain(hub_device *d);
 
 /* proxy.c */
 void hub_proxy_init_ops(MemoryRegionOps *ops);
+/* Send the posted writes held for @d. Called before anything else goes to the device. */
+void hub_dev_flush(hub_device *d);
 
 #endif

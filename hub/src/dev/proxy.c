@@ -159,6 +159,8 @@ static MemTxResult proxy_read(void *opaque, hwaddr addr, uint64_t *data, unsigne
         return d->failed || d->dma_depth ? MEMTX_ERROR : MEMTX_DECODE_ERROR;
     }
     if (r->shadow_data && !in_read_through(r, addr, size)) {
+        if (d->batch_n)
+            hub_dev_flush(d);
         if (__atomic_load_n(&r->shadow_hdr->applied_seq, __ATOMIC_ACQUIRE) < d->last_posted &&
             wait_shadow(d, r) < 0) {
             *data = ones(size);
@@ -191,6 +193,65 @@ static MemTxResult proxy_read(void *opaque, hwaddr addr, uint64_t *data, unsigne
     return res;
 }
 
+/* ---- posted-write batches: MmioWriteBatch frames encoded by hand (same bytes protobuf would produce) ---- */
+
+static uint8_t *put_varint(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+/* Field @field of wire type varint, omitted when zero (proto3). */
+static uint8_t *put_uint(uint8_t *p, unsigned field, uint64_t v)
+{
+    if (!v)
+        return p;
+    *p++ = (uint8_t)(field << 3);
+    return put_varint(p, v);
+}
+
+static void batch_add(hub_device *d, uint64_t seq, uint32_t region, uint64_t addr, uint32_t size, uint64_t data)
+{
+    uint8_t body[HUB_BATCH_ENTRY_MAX], *q = body;
+    q = put_uint(q, 1, seq);
+    q = put_uint(q, 2, region);
+    q = put_uint(q, 3, addr);
+    q = put_uint(q, 4, size);
+    q = put_uint(q, 5, data);
+    q = put_uint(q, 6, 1);                     /* posted */
+    uint8_t *p = d->batch + HUB_BATCH_HEAD + d->batch_len;
+    *p++ = (1 << 3) | 2;                       /* MmioWriteBatch.writes, length-delimited */
+    *p++ = (uint8_t)(q - body);                /* < 128 */
+    memcpy(p, body, (size_t)(q - body));
+    d->batch_len += (size_t)(q - body) + 2;
+    d->batch_n++;
+}
+
+void
+hub_dev_flush(hub_device *d)
+{
+    if (!d->batch_n)
+        return;
+    uint8_t head[HUB_BATCH_HEAD], *p = head;
+    p = put_uint(p, 1, d->batch_time);         /* Envelope.now_ns */
+    p = put_varint(p, (20 << 3) | 2);          /* Envelope.write_batch */
+    p = put_varint(p, d->batch_len);
+    size_t hl = (size_t)(p - head);
+    uint8_t *frame = d->batch + HUB_BATCH_HEAD - hl;
+    memcpy(frame, head, hl);
+    size_t len = hl + d->batch_len;
+    d->batch_n = 0;
+    d->batch_len = 0;
+    if (d->failed)
+        return;
+    if (zmq_send(d->sock, frame, len, ZMQ_DONTWAIT) < 0 && !d->m->shutting_down)
+        hub_dev_fail(d, "cannot send posted writes: %s", zmq_strerror(errno));
+}
+
 static MemTxResult proxy_write(void *opaque, hwaddr addr, uint64_t data, unsigned size, MemTxAttrs attrs)
 {
     hub_region *r = opaque;
@@ -200,6 +261,19 @@ static MemTxResult proxy_write(void *opaque, hwaddr addr, uint64_t data, unsigne
         size > r->size - addr)
         return d->failed || d->dma_depth ? MEMTX_ERROR : MEMTX_DECODE_ERROR;
     bool posted = r->kind != PLX__REGION_KIND__REGION_IO;
+    if (posted && d->batch) {
+        uint64_t now = vclock_now(m->env.clock);
+        if (d->batch_n && d->batch_time != now)
+            hub_dev_flush(d);
+        d->batch_time = now;
+        d->last_posted = ++d->seq;
+        batch_add(d, d->seq, r->index, addr, size, data & ones(size));
+        if (d->batch_n == HUB_BATCH_MAX)
+            hub_dev_flush(d);
+        m->stats.posted_writes++;
+        d->stats.posted_writes++;
+        return d->failed ? MEMTX_ERROR : MEMTX_OK;
+    }
     Plx__MmioWrite wr = PLX__MMIO_WRITE__INIT;
     wr.seq = ++d->seq;
     wr.region = r->index;

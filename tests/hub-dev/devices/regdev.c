@@ -1,7 +1,8 @@
 /*
  * Test device for the hub's device layer, built on the SDK. Regions:
  *   0 "regs"   IO, 0x100, impl 4 bytes, valid 1..8: scratch u32 registers plus command registers (below).
- *   1 "posted" POSTED, 0x100, impl 4: writes at 0x0 add to a sum and count; reads 0x0 sum, 0x4 count.
+ *   1 "posted" POSTED, 0x100, impl 4: writes at 0x0 add to a sum and count; reads 0x0 sum, 0x4 count;
+ *              a write at 0x8 pulses irq0.
  *   2 "shadow" SHADOW, 0x100, valid 1..4, impl 4, read-through 0x80..0x83: 4-byte writes to 0x00..0x3f store
  *              the value in the shadow page; 0x40 holds the number of writes; a read of 0x80 counts read
  *              callbacks.
@@ -139,6 +140,8 @@ static void posted_write(void *opaque, uint64_t addr, uint64_t data, unsigned si
     if (addr == 0) {
         s->sum += data;
         s->count++;
+    } else if (addr == 8) {
+        plx_irq_pulse(s->dev, 0);
     }
 }
 
