@@ -71,6 +71,7 @@ struct plx_dev {
     void *opaque;
     char *name;
     void *zctx, *sock;
+    void *mon;                  /* monitor of sock: tells when the hub goes away */
     plx_wire wire;
     int fdsock;                 /* UNIX socket that carries SCM_RIGHTS fds, or -1 */
     bool connected, initialized;
@@ -669,14 +670,20 @@ static void handle_env(plx_dev *dev, Plx__Envelope *env)
     case PLX__ENVELOPE__MSG_TIMER_FIRE: {
         Plx__TimerFire f = *env->timer_fire;
         timer_fire(dev, &f);
+        if (f.seq)
+            publish_applied(dev, f.seq);
         break;
     }
-    case PLX__ENVELOPE__MSG_RESET:
+    case PLX__ENVELOPE__MSG_RESET: {
+        uint64_t seq = env->reset->seq;
         for (unsigned i = 0; i < dev->ops->n_irqs; i++)
             dev->irq_level[i] = -1;
         if (dev->ops->reset)
             dev->ops->reset(dev->opaque);
+        if (seq)
+            publish_applied(dev, seq);
         break;
+    }
     case PLX__ENVELOPE__MSG_SHUTDOWN:
         plx_dev_stop(dev, 0);
         break;
@@ -725,6 +732,29 @@ static int serve_socket(plx_dev *dev)
     }
 }
 
+/* A monitor event arrived: true if it says the connection to the hub is gone. */
+static bool hub_gone(plx_dev *dev)
+{
+    bool gone = false;
+    for (;;) {
+        zmq_msg_t ev, addr;
+        zmq_msg_init(&ev);
+        if (zmq_msg_recv(&ev, dev->mon, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&ev);
+            return gone;
+        }
+        uint16_t id = 0;
+        if (zmq_msg_size(&ev) >= 2)
+            memcpy(&id, zmq_msg_data(&ev), 2);
+        zmq_msg_close(&ev);
+        zmq_msg_init(&addr);
+        zmq_msg_recv(&addr, dev->mon, 0);   /* second frame: the endpoint */
+        zmq_msg_close(&addr);
+        if (id == ZMQ_EVENT_DISCONNECTED)
+            gone = true;
+    }
+}
+
 static int run_loop(plx_dev *dev)
 {
     while (!dev->stop) {
@@ -733,7 +763,7 @@ static int run_loop(plx_dev *dev)
                 return -EIO;
             continue;
         }
-        unsigned n = 1 + dev->n_watches;
+        unsigned n = 2 + dev->n_watches;
         if (n > dev->cap_items) {
             zmq_pollitem_t *it = realloc(dev->items, sizeof(*it) * n);
             if (!it)
@@ -742,8 +772,9 @@ static int run_loop(plx_dev *dev)
             dev->cap_items = n;
         }
         dev->items[0] = (zmq_pollitem_t){ .socket = dev->sock, .events = ZMQ_POLLIN };
+        dev->items[1] = (zmq_pollitem_t){ .socket = dev->mon, .events = dev->mon ? ZMQ_POLLIN : 0 };
         for (unsigned i = 0; i < dev->n_watches; i++)
-            dev->items[1 + i] = (zmq_pollitem_t){ .fd = dev->watches[i].fd, .events = ZMQ_POLLIN };
+            dev->items[2 + i] = (zmq_pollitem_t){ .fd = dev->watches[i].fd, .events = ZMQ_POLLIN };
         if (zmq_poll(dev->items, (int)n, -1) < 0) {
             if (errno == EINTR)
                 continue;
@@ -752,8 +783,10 @@ static int run_loop(plx_dev *dev)
         if (dev->items[0].revents & ZMQ_POLLIN)
             if (serve_socket(dev) < 0)
                 return -EIO;
+        if ((dev->items[1].revents & ZMQ_POLLIN) && hub_gone(dev))
+            return -ECONNRESET;
         /* Watches may change from inside callbacks: look each fd up again before calling it. */
-        for (unsigned i = 1; i < n && !dev->stop; i++) {
+        for (unsigned i = 2; i < n && !dev->stop; i++) {
             if (!(dev->items[i].revents & (ZMQ_POLLIN | ZMQ_POLLERR)))
                 continue;
             int fd = dev->items[i].fd;
@@ -1162,6 +1195,10 @@ static void dev_free(plx_dev *dev)
     free(dev->batch);
     free(dev->irq_level);
     plx_wire_fini(&dev->wire);
+    if (dev->mon) {
+        zmq_socket_monitor(dev->sock, NULL, 0);
+        zmq_close(dev->mon);
+    }
     if (dev->sock)
         zmq_close(dev->sock);
     if (dev->zctx)
@@ -1236,6 +1273,15 @@ plx_dev_main(const plx_device_ops *ops, int argc, char **argv)
         goto out;
     }
     plx_wire_init(&dev->wire, dev->sock);
+    char mon_ep[64];
+    snprintf(mon_ep, sizeof(mon_ep), "inproc://plx-monitor-%p", (void *)dev);
+    if (zmq_socket_monitor(dev->sock, mon_ep, ZMQ_EVENT_DISCONNECTED) == 0) {
+        dev->mon = zmq_socket(dev->zctx, ZMQ_PAIR);
+        if (dev->mon && zmq_connect(dev->mon, mon_ep) < 0) {
+            zmq_close(dev->mon);
+            dev->mon = NULL;
+        }
+    }
 
     if (send_hello_declare(dev) < 0)
         goto out;
@@ -1278,8 +1324,10 @@ plx_dev_main(const plx_device_ops *ops, int argc, char **argv)
 
     int r = run_loop(dev);
     status = r < 0 ? 1 : dev->status;
-    if (r < 0)
+    if (r < 0) {
         fprintf(stderr, "%s: lost the connection to the hub\n", dev_label(dev));
+        dev->connected = false;     /* nobody to say Goodbye to */
+    }
 
 out:
     if (dev->initialized && ops->fini)

@@ -347,6 +347,50 @@ Test(hub_dev, timers_run_on_virtual_time)
     cr_assert_eq(n_irq, 2, "the callback pulsed irq1");
 }
 
+Test(hub_dev, shadow_reads_see_timer_effects)
+{
+    hub_device_config c = regdev_config("regdev");
+    add(&c);
+    for (uint32_t i = 1; i <= 20; i++) {
+        wr32(DEV_BASE + 0xa8, 10);              /* arm at now + 10 */
+        vclock_advance(&clk, vclock_now(&clk) + 10);
+        /* The fire went out in vclock_advance; the shadow read waits until the device handled it. */
+        cr_assert_eq(rd32(SHADOW_BASE + 0x3c, NULL), i);
+    }
+    hub_devmgr_stats st;
+    hub_devmgr_get_stats(mgr, &st);
+    cr_assert_eq(st.shadow_reads, 20);
+}
+
+Test(hub_dev, device_exits_when_the_hub_goes_away)
+{
+    char *prog = bin_path("bin/hubdev-regdev");
+    pid_t pid = fork();
+    if (pid == 0) {
+        setenv("PLEXUS_ATTACH", hub_devmgr_attach_socket(mgr), 1);
+        setenv("PLEXUS_DEVICE_NAME", "orphan", 1);
+        unsetenv("PLEXUS_ENDPOINT");
+        execl(prog, prog, (char *)NULL);
+        _exit(127);
+    }
+    /* A hub in a child process: it adds the attached device, then dies without a word. */
+    pid_t hub = fork();
+    if (hub == 0) {
+        hub_device_config c = regdev_config("orphan");
+        c.program = NULL;
+        c.attach = true;
+        c.attach_timeout_ms = 20000;
+        Error *err = NULL;
+        _exit(hub_devmgr_add(mgr, &c, &err) ? 0 : 3);
+    }
+    int st;
+    cr_assert_eq(waitpid(hub, &st, 0), hub);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the hub child added the device");
+    cr_assert_eq(waitpid(pid, &st, 0), pid, "the device noticed and exited");
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "status %d", st);
+    free(prog);
+}
+
 Test(hub_dev, posted_writes_are_ordered_before_a_read)
 {
     hub_device_config c = regdev_config("regdev");

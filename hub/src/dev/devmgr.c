@@ -149,6 +149,8 @@ static void timer_cb(void *opaque)
     f.id = t->id;
     f.deadline_ns = vclock_now(d->m->env.clock);   /* inside a vtimer callback: the deadline */
     f.generation = t->generation;
+    /* Shadow reads after this fire must see its effects, as they see posted writes. */
+    f.seq = d->last_posted = ++d->seq;
     Plx__Envelope env = PLX__ENVELOPE__INIT;
     env.msg_case = PLX__ENVELOPE__MSG_TIMER_FIRE;
     env.timer_fire = &f;
@@ -1445,6 +1447,9 @@ hub_devmgr_free(hub_devmgr *m)
         env.shutdown = &sd;
         hub_dev_send(d, &env);
     }
+    for (hub_device *d = m->devs; d; d = d->next)
+        if (d->failed && d->pid > 0)
+            kill(d->pid, SIGKILL);     /* hung or broken: no grace */
     uint64_t deadline = hub_now_ms() + SHUTDOWN_GRACE_MS;
     for (;;) {
         bool waiting = false;
@@ -1552,6 +1557,9 @@ hub_device_reset(hub_device *d)
     if (d->failed)
         return -EIO;
     Plx__Reset rs = PLX__RESET__INIT;
+    if (d->batch_n)
+        hub_dev_flush(d);
+    rs.seq = d->last_posted = ++d->seq;
     Plx__Envelope env = PLX__ENVELOPE__INIT;
     env.msg_case = PLX__ENVELOPE__MSG_RESET;
     env.reset = &rs;

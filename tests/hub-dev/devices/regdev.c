@@ -28,7 +28,7 @@ enum {
     R_DMA_READ = 0xa0,  /* read: sum of R_DMA_LEN bytes at R_DMA_ADDR, by DMA during the read */
     R_HANG = 0xa4,      /* read: never answers */
     R_TIMER = 0xa8,     /* write v: arm the timer at now + v */
-    R_FIRES = 0xac,     /* timer fires so far */
+    R_FIRES = 0xac,     /* timer fires so far (also at 0x3c of the shadow region) */
     R_FIRE_NOW = 0xb0,  /* low 32 bits of plx_now() at the last fire */
     R_IDENT = 0xb4,     /* property ident */
     R_READS = 0xb8,     /* number of read callbacks of "regs" */
@@ -178,6 +178,8 @@ static void on_timer(void *opaque)
     struct st *s = opaque;
     s->fires++;
     s->fire_now = (uint32_t)plx_now(s->dev);
+    s->shadow_regs[0x3c / 4] = s->fires;
+    plx_shadow_store(s->dev, 2, 0x3c, s->fires, 4);
     plx_irq_pulse(s->dev, 1);
 }
 
