@@ -127,7 +127,7 @@ static uint32_t rd32(hwaddr a, MemTxResult *res)
     if (res)
         *res = r;
     else
-        cr_assert_eq(r, MEMTX_OK, "read 0x%lx failed: %u", (unsigned long)a, r);
+        cr_assert_eq(r, MEMTX_OK, "read 0x%lx failed: %u\nlog:\n%.3000s", (unsigned long)a, r, logbuf);
     return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
 }
 
@@ -599,6 +599,36 @@ Test(hub_dev, malformed_messages_are_dropped_and_logged)
     cr_assert_eq(n_irq, 0);
     cr_assert_eq(rd32(DEV_BASE, NULL), 0xc0ffee, "still served after the garbage");
     free(prog);
+}
+
+Test(hub_dev, randomly_damaged_frames_do_not_hurt_the_hub)
+{
+    char *prog = bin_path("bin/hubdev-rogue");
+    static const hub_region_map rm[] = { { NULL, DEV_BASE } };
+    static const hub_irq_map im[] = { { 0, 3 } };
+    const char *argv[] = { "fuzz", NULL };
+    hub_device_config c = { .name = "fuzzer", .program = prog, .argv = argv, .regions = rm, .n_regions = 1,
+                            .irqs = im, .n_irqs = 1, .stdin_fd = -1, .stdout_fd = -1, .timeout_ms = 20000 };
+    hub_device *d = add(&c);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(rd32(DEV_BASE, NULL), 0xc0ffee);
+    cr_assert_not(hub_device_failed(d));
+    for (unsigned i = 0; i < n_irq; i++)
+        cr_assert_eq(irq_log[i].irq, 3, "only the connected line reaches set_irq");
+    vclock_advance(&clk, UINT64_MAX / 2);     /* whatever timers the damaged frames armed fire harmlessly */
+    cr_assert_eq(rd32(DEV_BASE, NULL), 0xc0ffee);
+    free(prog);
+}
+
+Test(hub_dev, reset_reaches_the_device_in_order)
+{
+    hub_device_config c = regdev_config("regdev");
+    hub_device *d = add(&c);
+    wr32(DEV_BASE + 0x8, 0x55);
+    wr32(SHADOW_BASE + 0x8, 0x66);
+    cr_assert_eq(hub_device_reset(d), 0);
+    cr_assert_eq(rd32(DEV_BASE + 0x8, NULL), 0, "scratch cleared by reset");
+    cr_assert_eq(rd32(SHADOW_BASE + 0x8, NULL), 0, "shadow image cleared, seen without a round trip");
 }
 
 Test(hub_dev, invalid_declaration_is_refused)

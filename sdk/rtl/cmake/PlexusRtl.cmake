@@ -77,7 +77,9 @@ function(plexus_verilate target)
   endif()
   add_custom_command(
     OUTPUT ${archive} ${mdir}/${prefix}.h
-    COMMAND ${VERILATOR_EXECUTABLE} --cc --build --build-jobs 1 --no-timing --trace
+    # Verilator's own make must not inherit the outer make's jobserver flags: it builds with one job.
+    COMMAND ${CMAKE_COMMAND} -E env --unset=MAKEFLAGS --unset=MFLAGS --unset=MAKELEVEL
+            ${VERILATOR_EXECUTABLE} --cc --build --build-jobs 1 --no-timing --trace
             --timescale-override 1ps/1ps -Wall --top-module ${V_TOP} --prefix ${prefix} -Mdir ${mdir}
             -CFLAGS ${cflags}
             -MAKEFLAGS "OPT_FAST=-O1 OPT_SLOW=-O1 OPT_GLOBAL=-O1 CXX=${CMAKE_CXX_COMPILER}"

@@ -228,6 +228,16 @@ static int init(plx_dev *dev, void **opaque)
     return 0;
 }
 
+static void reset(void *opaque)
+{
+    struct st *s = opaque;
+    memset(s->scratch, 0, sizeof(s->scratch));
+    for (unsigned i = 0; i < 0x44 / 4; i++) {
+        s->shadow_regs[i] = 0;
+        plx_shadow_store(s->dev, 2, 4 * i, 0, 4);
+    }
+}
+
 static void fini(void *opaque)
 {
     struct st *s = opaque;
@@ -241,7 +251,7 @@ static const plx_device_ops ops = {
     .regions = regions, .n_regions = 4,
     .irq_names = irqs, .n_irqs = 2,
     .props = props, .n_props = 1,
-    .init = init, .fini = fini,
+    .init = init, .reset = reset, .fini = fini,
 };
 
 #ifdef REGDEV_PLUGIN

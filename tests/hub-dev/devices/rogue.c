@@ -4,7 +4,9 @@
  *                       reads answer 0xc0ffee.
  *          "bad-decl" - declares a region of size 0.
  *          "bad-major"- says protocol 9.0 in its Hello.
+ *          "fuzz"     - valid handshake; before answering each MmioRead it sends 3000 randomly damaged frames.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,8 +82,65 @@ static void send_garbage(uint64_t seq)
     send_env(&env);                                         /* handshake message after the handshake */
 }
 
+/* Valid frames of kinds a device may send, with random bytes changed. The hub must stay up and keep serving. */
+static void send_mutants(unsigned count, unsigned *rng)
+{
+    uint8_t seeds[5][128];
+    size_t lens[5];
+    Plx__Envelope env = PLX__ENVELOPE__INIT;
+    Plx__Irq irq = PLX__IRQ__INIT;
+    irq.line = 0;
+    irq.level = 1;
+    env.msg_case = PLX__ENVELOPE__MSG_IRQ;
+    env.irq = &irq;
+    lens[0] = plx__envelope__pack(&env, seeds[0]);
+    Plx__TimerArm ta = PLX__TIMER_ARM__INIT;
+    ta.id = 3;
+    ta.deadline_ns = 123456;
+    ta.generation = 7;
+    env.msg_case = PLX__ENVELOPE__MSG_TIMER_ARM;
+    env.timer_arm = &ta;
+    lens[1] = plx__envelope__pack(&env, seeds[1]);
+    Plx__Log lg = PLX__LOG__INIT;
+    lg.level = 6;
+    lg.text = "a log line from the rogue device";
+    env.msg_case = PLX__ENVELOPE__MSG_LOG;
+    env.log = &lg;
+    lens[2] = plx__envelope__pack(&env, seeds[2]);
+    Plx__MmioReply rp = PLX__MMIO_REPLY__INIT;
+    rp.seq = 99999;
+    rp.data = 5;
+    env.msg_case = PLX__ENVELOPE__MSG_REPLY;
+    env.reply = &rp;
+    lens[3] = plx__envelope__pack(&env, seeds[3]);
+    Plx__TimerCancel tc = PLX__TIMER_CANCEL__INIT;
+    tc.id = 3;
+    env.msg_case = PLX__ENVELOPE__MSG_TIMER_CANCEL;
+    env.timer_cancel = &tc;
+    lens[4] = plx__envelope__pack(&env, seeds[4]);
+    for (unsigned i = 0; i < count; i++) {
+        unsigned k = rand_r(rng) % 5;
+        uint8_t f[128];
+        size_t n = lens[k];
+        memcpy(f, seeds[k], n);
+        for (unsigned j = 0, flips = 1 + rand_r(rng) % 3; j < flips; j++)
+            f[rand_r(rng) % n] = (uint8_t)rand_r(rng);
+        if (rand_r(rng) % 8 == 0)
+            n = (size_t)rand_r(rng) % n;      /* truncated */
+        Plx__Envelope *e = plx__envelope__unpack(NULL, n, f);
+        /* Skip what would legitimately change the outcome: a Goodbye, a reply that happens to carry the
+         * pending request's seq, a DMA that would wait for an answer. */
+        bool skip = e && (e->msg_case == PLX__ENVELOPE__MSG_GOODBYE || e->msg_case == PLX__ENVELOPE__MSG_DMA ||
+                          e->msg_case == PLX__ENVELOPE__MSG_REPLY);
+        plx__envelope__free_unpacked(e, NULL);
+        if (!skip)
+            zmq_send(sock, f, n, 0);
+    }
+}
+
 int main(int argc, char **argv)
 {
+    unsigned rng = 12345;
     const char *mode = argc > 1 ? argv[1] : "garbage";
     const char *ep = getenv("PLEXUS_ENDPOINT");
     if (!ep)
@@ -134,7 +193,10 @@ int main(int argc, char **argv)
             break;
         }
         case PLX__ENVELOPE__MSG_READ: {
-            send_garbage(in->read->seq);
+            if (strcmp(mode, "fuzz") == 0)
+                send_mutants(3000, &rng);
+            else
+                send_garbage(in->read->seq);
             Plx__MmioReply rp = PLX__MMIO_REPLY__INIT;
             rp.seq = in->read->seq;
             rp.data = 0xc0ffee;
