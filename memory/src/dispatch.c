@@ -77,42 +77,41 @@ static inline bool dev_big(const MemoryRegionOps *ops)
 
 /* ---- callbacks ---- */
 
-static MemTxResult cb_read(MemoryRegion *mr, hwaddr addr, unsigned size, uint64_t *v, MemTxAttrs attrs)
+static MemTxResult cb_read(const MemoryRegionOps *ops, void *opaque, hwaddr addr, unsigned size, uint64_t *v,
+                           MemTxAttrs attrs)
 {
-    const MemoryRegionOps *ops = mr->ops;
     MemTxResult r = MEMTX_OK;
     *v = 0;
     if (ops->read_with_attrs)
-        r = ops->read_with_attrs(mr->opaque, addr, v, size, attrs);
+        r = ops->read_with_attrs(opaque, addr, v, size, attrs);
     else if (ops->read)
-        *v = ops->read(mr->opaque, addr, size);
+        *v = ops->read(opaque, addr, size);
     else if (size <= 4 && ops->old_mmio.read[size >> 1])
-        *v = ops->old_mmio.read[size >> 1](mr->opaque, addr);
+        *v = ops->old_mmio.read[size >> 1](opaque, addr);
     else
         r = MEMTX_DECODE_ERROR;
     *v &= size_mask(size);
     return r;
 }
 
-static MemTxResult cb_write(MemoryRegion *mr, hwaddr addr, unsigned size, uint64_t v, MemTxAttrs attrs)
+static MemTxResult cb_write(const MemoryRegionOps *ops, void *opaque, hwaddr addr, unsigned size, uint64_t v,
+                            MemTxAttrs attrs)
 {
-    const MemoryRegionOps *ops = mr->ops;
     if (ops->write_with_attrs)
-        return ops->write_with_attrs(mr->opaque, addr, v, size, attrs);
+        return ops->write_with_attrs(opaque, addr, v, size, attrs);
     if (ops->write) {
-        ops->write(mr->opaque, addr, v, size);
+        ops->write(opaque, addr, v, size);
         return MEMTX_OK;
     }
     if (size <= 4 && ops->old_mmio.write[size >> 1]) {
-        ops->old_mmio.write[size >> 1](mr->opaque, addr, (uint32_t)v);
+        ops->old_mmio.write[size >> 1](opaque, addr, (uint32_t)v);
         return MEMTX_OK;
     }
     return MEMTX_DECODE_ERROR;
 }
 
-static bool ops_valid(MemoryRegion *mr, hwaddr addr, unsigned size, bool is_write)
+static bool ops_valid(const MemoryRegionOps *ops, void *opaque, hwaddr addr, unsigned size, bool is_write)
 {
-    const MemoryRegionOps *ops = mr->ops;
     if (!ops)
         return false;
     unsigned vmin = ops->valid.min_access_size ? ops->valid.min_access_size : 1;
@@ -121,16 +120,15 @@ static bool ops_valid(MemoryRegion *mr, hwaddr addr, unsigned size, bool is_writ
         return false;
     if (!ops->valid.unaligned && (addr & (size - 1)))
         return false;
-    if (ops->valid.accepts && !ops->valid.accepts(mr->opaque, addr, size, is_write))
+    if (ops->valid.accepts && !ops->valid.accepts(opaque, addr, size, is_write))
         return false;
     return true;
 }
 
 /* Carry out a valid access with the impl rules: split, widen, align. */
-static MemTxResult io_access(MemoryRegion *mr, hwaddr addr, uint8_t *buf, unsigned size, bool is_write,
-                             MemTxAttrs attrs)
+static MemTxResult io_access(const MemoryRegionOps *ops, void *opaque, hwaddr addr, uint8_t *buf, unsigned size,
+                             bool is_write, MemTxAttrs attrs)
 {
-    const MemoryRegionOps *ops = mr->ops;
     unsigned imin = ops->impl.min_access_size ? ops->impl.min_access_size : 1;
     unsigned imax = ops->impl.max_access_size ? ops->impl.max_access_size : 4;
     unsigned a = size < imin ? imin : size > imax ? imax : size;
@@ -140,8 +138,8 @@ static MemTxResult io_access(MemoryRegion *mr, hwaddr addr, uint8_t *buf, unsign
 
     if (a == size && (ops->impl.unaligned || !(addr & (a - 1)))) {
         if (is_write)
-            return cb_write(mr, addr, a, bytes_to_val(buf, a, big), attrs);
-        r = cb_read(mr, addr, a, &v, attrs);
+            return cb_write(ops, opaque, addr, a, bytes_to_val(buf, a, big), attrs);
+        r = cb_read(ops, opaque, addr, a, &v, attrs);
         val_to_bytes(v, buf, a, big);
         return r;
     }
@@ -160,9 +158,9 @@ static MemTxResult io_access(MemoryRegion *mr, hwaddr addr, uint8_t *buf, unsign
             for (unsigned k = 0; k < a; k++)
                 if (w + k >= addr && w + k < (u128)addr + size)
                     word[k] = buf[(size_t)(w + k - addr)];
-            r |= cb_write(mr, (hwaddr)w, a, bytes_to_val(word, a, big), attrs);
+            r |= cb_write(ops, opaque, (hwaddr)w, a, bytes_to_val(word, a, big), attrs);
         } else {
-            r |= cb_read(mr, (hwaddr)w, a, &v, attrs);
+            r |= cb_read(ops, opaque, (hwaddr)w, a, &v, attrs);
             val_to_bytes(v, word, a, big);
             for (unsigned k = 0; k < a; k++)
                 if (w + k >= addr && w + k < (u128)addr + size)
@@ -222,12 +220,15 @@ MemTxResult
 mr_dispatch_bytes(MemoryRegion *mr, const FlatRange *fr, hwaddr addr, uint8_t *buf, unsigned size, bool is_write,
                   MemTxAttrs attrs)
 {
-    if (mr->ram_device && mr->ram_block) {
+    if (fr ? fr->ram_device : (mr->ram_device && mr->ram_block)) {
         if (is_write && fr && fr->readonly)
             return MEMTX_OK;
-        return ram_device_access(mr->ram_block->host + addr, buf, size, is_write);
+        uint8_t *host = fr ? fr->host - fr->offset_in_region : mr->ram_block->host;
+        return ram_device_access(host + addr, buf, size, is_write);
     }
-    if (!ops_valid(mr, addr, size, is_write)) {
+    const MemoryRegionOps *ops = fr ? fr->ops : mr->ops;
+    void *opaque = fr ? fr->opaque : mr->opaque;
+    if (!ops_valid(ops, opaque, addr, size, is_write)) {
         if (!is_write)
             memset(buf, 0, size);
         return MEMTX_DECODE_ERROR;
@@ -235,7 +236,7 @@ mr_dispatch_bytes(MemoryRegion *mr, const FlatRange *fr, hwaddr addr, uint8_t *b
     if (is_write) {
         const MemoryRegionIoeventfd *ev = fr ? fr->ioev : mr->ioeventfds;
         unsigned nr = fr ? fr->nr_ioev : mr->ioeventfd_nb;
-        if (nr && ioeventfd_hit(ev, nr, mr->ops, addr, buf, size))
+        if (nr && ioeventfd_hit(ev, nr, ops, addr, buf, size))
             return MEMTX_OK;
     }
     if ((fr ? fr->flush_coalesced : mr->flush_coalesced_mmio) && mem_coalesced_flush)
@@ -243,7 +244,7 @@ mr_dispatch_bytes(MemoryRegion *mr, const FlatRange *fr, hwaddr addr, uint8_t *b
     bool locked = (fr ? fr->global_locking : mr->global_locking) && global_lock;
     if (locked)
         global_lock();
-    MemTxResult r = io_access(mr, addr, buf, size, is_write, attrs);
+    MemTxResult r = io_access(ops, opaque, addr, buf, size, is_write, attrs);
     if (locked && global_unlock)
         global_unlock();
     return r;
@@ -318,11 +319,11 @@ memory_region_dispatch_write(MemoryRegion *mr, hwaddr addr, uint64_t data, unsig
 /* ---- address-space accesses ---- */
 
 /* Largest piece for an access to an I/O region at region offset @off with @rem bytes left. */
-static unsigned piece_size(MemoryRegion *mr, hwaddr off, uint64_t rem)
+static unsigned piece_size(const FlatRange *fr, hwaddr off, uint64_t rem)
 {
-    const MemoryRegionOps *ops = mr->ops;
-    uint64_t max = mr->ram_device ? 8 : ops && ops->valid.max_access_size ? ops->valid.max_access_size : 4;
-    bool unaligned = !mr->ram_device && ops && ops->valid.unaligned;
+    const MemoryRegionOps *ops = fr->ops;
+    uint64_t max = fr->ram_device ? 8 : ops && ops->valid.max_access_size ? ops->valid.max_access_size : 4;
+    bool unaligned = !fr->ram_device && ops && ops->valid.unaligned;
     uint64_t p = rem < max ? rem : max;
     if (!unaligned && off) {
         uint64_t align = off & -off;
@@ -379,13 +380,13 @@ static MemTxResult fv_rw(FlatView *fv, const FlatRange *fr, hwaddr addr, MemTxAt
                 }
             } else if (is_write && fr->ignore_write) {
                 /* ROM: guest writes vanish */
-            } else if (!fr->mr->ops && !fr->mr->ram_device) {
+            } else if (!fr->ops && !fr->ram_device) {
                 if (!is_write)
                     memset(buf, 0, l);
                 res |= MEMTX_DECODE_ERROR;
             } else {
                 for (uint64_t done = 0; done < l;) {
-                    unsigned p = piece_size(fr->mr, off + done, l - done);
+                    unsigned p = piece_size(fr, off + done, l - done);
                     res |= mr_dispatch_bytes(fr->mr, fr, off + done, buf + done, p, is_write, attrs);
                     done += p;
                 }
@@ -676,11 +677,11 @@ address_space_access_valid(AddressSpace *as, hwaddr addr, int len, bool is_write
         }
         uint64_t avail = fr->last - addr;
         uint64_t l = rem - 1 < avail ? rem : avail + 1;
-        if (!(is_write ? fr->direct_write || fr->ignore_write : fr->direct_read) && !fr->mr->ram_device) {
+        if (!(is_write ? fr->direct_write || fr->ignore_write : fr->direct_read) && !fr->ram_device) {
             hwaddr off = fr->offset_in_region + (addr - fr->start);
             for (uint64_t done = 0; done < l && ok;) {
-                unsigned p = piece_size(fr->mr, off + done, l - done);
-                ok = ops_valid(fr->mr, off + done, p, is_write);
+                unsigned p = piece_size(fr, off + done, l - done);
+                ok = ops_valid(fr->ops, fr->opaque, off + done, p, is_write);
                 done += p;
             }
         }

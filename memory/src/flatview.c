@@ -230,6 +230,9 @@ flatview_render(MemoryRegion *root)
         fr->last = (hwaddr)(s->hi - 1);
         fr->mr = mr;
         fr->offset_in_region = (hwaddr)(s->lo - s->p->base);
+        fr->ops = mr->ops;
+        fr->opaque = mr->opaque;
+        fr->ram_device = mr->ram_device && mr->ram_block;
         fr->readonly = s->p->readonly;
         fr->romd = mr->rom_device && mr->romd_mode;
         fr->nonvolatile = mr->nonvolatile;
@@ -272,7 +275,7 @@ flatview_free(void *p)
 FlatView *
 as_view(AddressSpace *as)
 {
-    return __atomic_load_n(&as->current_map, __ATOMIC_ACQUIRE);
+    return __atomic_load_n(&as->current_map, __ATOMIC_SEQ_CST);
 }
 
 const FlatRange *
@@ -539,7 +542,7 @@ flatview_publish_all(void)
     for (AddressSpace *as = mem_address_spaces; as; as = as->address_spaces_next) {
         FlatView *o = as_view(as);
         FlatView *n = flatview_render(as->root);
-        __atomic_store_n(&as->current_map, n, __ATOMIC_RELEASE);
+        __atomic_store_n(&as->current_map, n, __ATOMIC_SEQ_CST);
         LSet ls;
         lset_get(&ls, as);
         topology_diff(&ls, as, o, n);

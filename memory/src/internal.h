@@ -57,11 +57,14 @@ typedef struct FlatRange {
     hwaddr last;
     MemoryRegion *mr;
     hwaddr offset_in_region;
+    const MemoryRegionOps *ops; /* copies of mr's, to save a cache miss per I/O access */
+    void *opaque;
     uint8_t *host;          /* host address of start when RAM-backed, else NULL */
     bool direct_read;       /* reads are a memcpy from host */
     bool direct_write;      /* writes are a memcpy to host */
     bool ignore_write;      /* ROM: writes vanish */
     bool readonly;
+    bool ram_device;
     bool romd;
     bool nonvolatile;
     bool flush_coalesced;

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 
 #define NREADERS 3
-#define CHANGES 20000
+#define CHANGES 4000
 
 static MemoryRegion sys, ram_a, ram_b, under, over, mover;
 static AddressSpace as;

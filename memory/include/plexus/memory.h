@@ -744,8 +744,10 @@ void memory_set_global_lock_hooks(void (*lock)(void), void (*unlock)(void));
 
 /*
  * memory_region_add_eventfd: a guest write of @size bytes (0: any size) at @addr in @mr, with value @data
- * when @match_data, signals @e instead of calling the region's write callback. Listeners get eventfd_add
- * with the address-space location.
+ * when @match_data (compared with the value the write callback would have received, i.e. in the region's
+ * endianness), signals @e instead of calling the region's write callback. This happens in the software
+ * dispatch path (address-space accessors and memory_region_dispatch_write). Listeners get eventfd_add with
+ * the address-space location. The region only keeps the pointer: @e must outlive the registration.
  */
 void memory_region_add_eventfd(MemoryRegion *mr, hwaddr addr, unsigned size, bool match_data, uint64_t data,
                                EventNotifier *e);
