@@ -25,8 +25,8 @@
  *
  * Timing model. Cycle n of the model happens at virtual time n / clock_hz. Before every register access, and on
  * every timer step, the model is clocked up to the cycle that matches plx_now(); a register transfer then takes
- * its own bus cycles (setup, wait states, access), so the model may run a few cycles ahead of the hub's clock,
- * never behind it. While the model's `active` output is high, a virtual-time timer fires every step_cycles
+ * its own bus cycles (setup, wait states, access) that the hub's clock does not see, so back-to-back accesses
+ * move the model ahead of the hub's clock by those cycles; it is never behind it. While the model's `active` output is high, a virtual-time timer fires every step_cycles
  * cycles so that the work completes, and interrupts rise, as guest time passes even when the guest does not touch
  * the device (e.g. it waits in WFI): an interrupt is seen by the hub at most step_cycles after the cycle that
  * raised it (exactly at the access when the guest polls). With idle_skip, cycles with `active` low are not
