@@ -16,6 +16,7 @@ static pthread_mutex_t map_lock;
 static pthread_once_t map_lock_once = PTHREAD_ONCE_INIT;
 static unsigned transaction_depth;
 static bool update_pending;
+static bool publishing;
 bool mem_global_dirty_log;
 MemoryListener *mem_listeners;
 AddressSpace *mem_address_spaces;
@@ -80,9 +81,14 @@ memory_region_transaction_commit(void)
 {
     if (transaction_depth == 0)
         fatal("memory_region_transaction_commit without begin");
-    if (--transaction_depth == 0 && update_pending) {
-        update_pending = false;
-        flatview_publish_all();
+    /* A change made by a listener while we publish is picked up by the loop, not published recursively. */
+    if (--transaction_depth == 0 && !publishing) {
+        publishing = true;
+        while (update_pending) {
+            update_pending = false;
+            flatview_publish_all();
+        }
+        publishing = false;
     }
     mem_unlock();
 }

@@ -381,3 +381,33 @@ Test(listener, resize_is_reported)
     memory_region_del_subregion(&sys, &big);
     memory_region_destroy(&big);
 }
+
+/* A listener that maps a region when it sees another one appear. */
+static MemoryRegion shadow;
+static int rounds;
+static void chain_add(MemoryListener *l, MemoryRegionSection *s)
+{
+    if (s->mr == &io && !shadow.container)
+        memory_region_add_subregion(&sys, 0x90000, &shadow);
+}
+static void chain_begin(MemoryListener *l)
+{
+    rounds++;
+}
+
+Test(listener, change_from_a_callback_becomes_a_second_round)
+{
+    memory_region_init_ram(&shadow, NULL, "shadow", 0x1000, &error_abort);
+    MemoryListener l = { .region_add = chain_add, .begin = chain_begin };
+    memory_listener_register(&l, &as);
+    rounds = 0;
+    memory_region_add_subregion(&sys, 0x20000, &io);
+    cr_assert_eq(rounds, 2);
+    cr_assert(memory_region_present(&sys, 0x90000));
+    MemTxResult r;
+    address_space_ldub(&as, 0x90000, ATTR, &r);
+    cr_assert_eq(r, MEMTX_OK);
+    memory_listener_unregister(&l);
+    memory_region_del_subregion(&sys, &shadow);
+    memory_region_destroy(&shadow);
+}

@@ -396,9 +396,10 @@ struct IOMMUMemoryRegion {
  * log_stop, eventfd_del, coalesced_mmio_del and log_global_stop ("lower = earlier during add, later during
  * del"); equal priorities keep registration order.
  *
- * Callbacks run with the map lock held: they may make accesses and read region state, and may call
- * memory_region_ref/unref, but must not change the map. The MemoryRegionSection passed is only valid
- * during the call.
+ * Callbacks run with the map lock held: they may make accesses, read region state and call
+ * memory_region_ref/unref. A map change made from a callback is not published in the middle of the
+ * notification: it becomes a further begin..commit round right after the current one. The
+ * MemoryRegionSection passed is only valid during the call.
  */
 struct MemoryListener {
     void (*begin)(MemoryListener *listener);
