@@ -146,6 +146,14 @@ Test(hub_dev, register_write_then_read)
     cr_assert_str_eq(hub_device_model(d), "plexus,test-regdev");
     cr_assert_eq(hub_device_region_size(d, "regs"), 0x100);
     cr_assert_eq(hub_device_region_size(d, "nope"), 0);
+    cr_assert_eq(hub_device_n_regions(d), 4);
+    const char *rn;
+    uint64_t base, size;
+    cr_assert_eq(hub_device_region_info(d, 2, &rn, &base, &size), 0);
+    cr_assert_str_eq(rn, "shadow");
+    cr_assert_eq(base, SHADOW_BASE);
+    cr_assert_eq(size, 0x100);
+    cr_assert_eq(hub_device_region_info(d, 4, &rn, &base, &size), -ENOENT);
     wr32(DEV_BASE + 0x10, 0xdeadbeef);
     wr32(DEV_BASE + 0x14, 0x01020304);
     cr_assert_eq(rd32(DEV_BASE + 0x10, NULL), 0xdeadbeef);

@@ -1500,6 +1500,26 @@ hub_device_name(const hub_device *d)
     return d->name;
 }
 
+unsigned
+hub_device_n_regions(const hub_device *d)
+{
+    return d->n_regions;
+}
+
+int
+hub_device_region_info(const hub_device *d, unsigned i, const char **name, uint64_t *base, uint64_t *size)
+{
+    if (i >= d->n_regions)
+        return -ENOENT;
+    if (name)
+        *name = d->regions[i].name;
+    if (base)
+        *base = d->regions[i].base;
+    if (size)
+        *size = d->regions[i].size;
+    return 0;
+}
+
 const char *
 hub_device_model(const hub_device *d)
 {

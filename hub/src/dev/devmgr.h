@@ -116,6 +116,11 @@ void hub_devmgr_get_stats(const hub_devmgr *m, hub_devmgr_stats *out);
 
 /* ---- extensions (device layer) ---- */
 
+/* Number of regions the device declared. */
+unsigned hub_device_n_regions(const hub_device *d);
+/* Region @i in declaration order: its name (valid until hub_devmgr_free), guest base and size. Any out-pointer
+ * may be NULL. Returns 0, or -ENOENT when @i is past the end. */
+int hub_device_region_info(const hub_device *d, unsigned i, const char **name, uint64_t *base, uint64_t *size);
 /* The device's model as it declared it (e.g. "ns16550a"). */
 const char *hub_device_model(const hub_device *d);
 /* The endpoint of the device's channel (for tcp:// with port 0 or *, the port actually bound). */
