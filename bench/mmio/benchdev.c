@@ -33,8 +33,9 @@ static void run(struct st *s, uint32_t cmd)
 {
     free(s->a);
     free(s->b);
-    s->a = malloc(s->len);
-    s->b = malloc(s->len);
+    /* Page-aligned like guest RAM, so every copy below has the same alignment. */
+    s->a = aligned_alloc(4096, ((size_t)s->len + 4095) & ~(size_t)4095);
+    s->b = aligned_alloc(4096, ((size_t)s->len + 4095) & ~(size_t)4095);
     if (!s->a || !s->b)
         return;
     memset(s->a, 0x5a, s->len);
