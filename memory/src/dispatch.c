@@ -407,6 +407,12 @@ flatview_read_full(FlatView *fv, hwaddr addr, MemTxAttrs attrs, uint8_t *buf, in
 }
 
 MemTxResult
+flatview_read(FlatView *fv, hwaddr addr, MemTxAttrs attrs, uint8_t *buf, int len)
+{
+    return flatview_read_full(fv, addr, attrs, buf, len);
+}
+
+MemTxResult
 flatview_read_continue(FlatView *fv, hwaddr addr, MemTxAttrs attrs, uint8_t *buf, int len, hwaddr addr1,
                        hwaddr l, MemoryRegion *mr)
 {
@@ -446,6 +452,9 @@ static inline uint64_t as_load(AddressSpace *as, hwaddr addr, unsigned size, boo
     const FlatRange *fr = flatview_lookup(fv, addr);
     if (fr && fr->direct_read && fr->last - addr >= size - 1)
         memcpy(b, fr->host + (addr - fr->start), size);
+    else if (fr && fr->ops && fr->last - addr >= size - 1 &&
+             piece_size(fr, fr->offset_in_region + (addr - fr->start), size) == size)
+        r = mr_dispatch_bytes(fr->mr, fr, fr->offset_in_region + (addr - fr->start), b, size, false, attrs);
     else
         r = fv_rw(fv, fr, addr, attrs, b, size, false);
     mem_read_unlock();
@@ -468,6 +477,9 @@ static inline void as_store(AddressSpace *as, hwaddr addr, uint64_t val, unsigne
     const FlatRange *fr = flatview_lookup(fv, addr);
     if (fr && fr->direct_write && !fr->dirty_log_mask && fr->last - addr >= size - 1)
         memcpy(fr->host + (addr - fr->start), b, size);
+    else if (fr && fr->ops && !fr->direct_write && !fr->ignore_write && fr->last - addr >= size - 1 &&
+             piece_size(fr, fr->offset_in_region + (addr - fr->start), size) == size)
+        r = mr_dispatch_bytes(fr->mr, fr, fr->offset_in_region + (addr - fr->start), b, size, true, attrs);
     else
         r = fv_rw(fv, fr, addr, attrs, b, size, true);
     mem_read_unlock();

@@ -412,3 +412,33 @@ Test(dispatch, ram_device_accesses_are_sized_host_accesses)
     memory_region_del_subregion(&sys, &rd);
     memory_region_destroy(&rd);
 }
+
+Test(dispatch, widen_straddling_an_impl_boundary_uses_two_callbacks)
+{
+    setup_with(&ops_unaligned_valid_aligned_impl, true, false);
+    memcpy(dev.mem, "\x00\x01\x02\x03\x04\x05\x06\x07", 8);
+    uint64_t v;
+    cr_assert_eq(memory_region_dispatch_read(&io, 3, &v, 2, ATTR), MEMTX_OK);
+    cr_assert_eq(v, 0x0403);
+    ASSERT_ACCESS(&dev, 0, false, 0, 4, 0x03020100);
+    ASSERT_ACCESS(&dev, 1, false, 4, 4, 0x07060504);
+    dev_reset(&dev);
+    cr_assert_eq(memory_region_dispatch_write(&io, 3, 0xbbaa, 2, ATTR), MEMTX_OK);
+    ASSERT_ACCESS(&dev, 0, true, 0, 4, 0xaa000000);
+    ASSERT_ACCESS(&dev, 1, true, 4, 4, 0x000000bb);
+}
+
+Test(dispatch, dispatch_on_ram_rom_and_alias)
+{
+    setup_with(&ops_default, false, false);
+    uint64_t v;
+    cr_assert_eq(memory_region_dispatch_write(&ram, 0x10, 0x1122334455667788ULL, 8, ATTR), MEMTX_OK);
+    cr_assert_eq(memory_region_dispatch_read(&ram, 0x10, &v, 8, ATTR), MEMTX_OK);
+    cr_assert_eq(v, 0x1122334455667788ULL);
+    cr_assert_eq(memory_region_dispatch_read(&ram, 0xffe, &v, 4, ATTR), MEMTX_DECODE_ERROR, "beyond the end");
+    MemoryRegion alias;
+    memory_region_init_alias(&alias, NULL, "alias", &ram, 0x10, 0x10);
+    cr_assert_eq(memory_region_dispatch_read(&alias, 4, &v, 4, ATTR), MEMTX_OK);
+    cr_assert_eq(v, 0x11223344);
+    memory_region_destroy(&alias);
+}

@@ -434,3 +434,53 @@ Test(ram, event_notifier_basics)
     event_notifier_cleanup(&e);
     cr_assert_eq(event_notifier_get_fd(&e), -1);
 }
+
+Test(ram, directory_fd_is_rejected)
+{
+    int fd = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    MemoryRegion r;
+    Error *err = NULL;
+    memory_region_init_ram_from_fd(&r, NULL, "dir", 0x1000, true, fd, &err);
+    cr_assert_not_null(err);
+    cr_assert_not_null(strstr(error_get_pretty(err), "not a mappable file"), "%s", error_get_pretty(err));
+    error_free(err);
+    close(fd);
+}
+
+Test(ram, ram_ptr_uses_caller_memory)
+{
+    static uint8_t mem[0x2000];
+    MemoryRegion r;
+    memory_region_init_ram_ptr(&r, NULL, "ptr", sizeof(mem), mem);
+    cr_assert_eq(memory_region_get_ram_ptr(&r), mem);
+    cr_assert_eq(memory_region_get_fd(&r), -1);
+    ram_addr_t off;
+    cr_assert_eq(memory_region_from_host(mem + 5, &off), &r);
+    cr_assert_eq(off, 5);
+    memory_region_add_subregion(&sys, 0x7000, &r);
+    stl_le_phys(&as, 0x7100, 0x01020304);
+    cr_assert_eq(mem[0x100], 4);
+    memory_region_del_subregion(&sys, &r);
+    memory_region_destroy(&r);
+    cr_assert_eq(mem[0x100], 4, "caller memory must survive destroy");
+}
+
+Test(ram, cache_follows_map_changes)
+{
+    MemoryRegion a, b;
+    memory_region_init_ram(&a, NULL, "a", 0x1000, &error_abort);
+    memory_region_init_ram(&b, NULL, "b", 0x1000, &error_abort);
+    memset(memory_region_get_ram_ptr(&a), 0xaa, 0x1000);
+    memset(memory_region_get_ram_ptr(&b), 0xbb, 0x1000);
+    memory_region_add_subregion(&sys, 0x9000, &a);
+    MemoryRegionCache c;
+    cr_assert_eq(address_space_cache_init(&c, &as, 0x9000, 0x100, false), 0x100);
+    cr_assert_eq(ldub_phys_cached(&c, 0), 0xaa);
+    memory_region_add_subregion_overlap(&sys, 0x9000, &b, 1);
+    cr_assert_eq(ldub_phys_cached(&c, 0), 0xbb);
+    address_space_cache_destroy(&c);
+    memory_region_del_subregion(&sys, &a);
+    memory_region_del_subregion(&sys, &b);
+    memory_region_destroy(&a);
+    memory_region_destroy(&b);
+}

@@ -387,10 +387,11 @@ struct IOMMUMemoryRegion {
  * Unused callbacks are NULL. The caller fills the callbacks and @priority, then registers it.
  *
  * Order: each committed change that alters any address space is bracketed by exactly one begin() and one
- * commit() per listener. Within it, for each address space: removed ranges first (region_del, preceded by
- * coalesced_mmio_del for their coalesced parts), then ranges present before and after (region_nop, plus
- * log_start/log_stop when their dirty-log mask changed), then new ranges (region_add followed by
- * coalesced_mmio_add), then eventfd_del/eventfd_add for the ioeventfds that went away/appeared.
+ * commit() per listener. Within it, for each address space: first every removed range in address order
+ * (region_del, preceded by coalesced_mmio_del for its coalesced parts); then, in address order, region_nop
+ * for each range that stayed (plus log_start/log_stop when its dirty-log mask changed) and region_add for
+ * each new range (followed by coalesced_mmio_add); then eventfd_del/eventfd_add for the ioeventfds that went
+ * away/appeared. The new flat view is already visible to accesses when these calls are made.
  * Listeners are called in ascending @priority for begin, region_add, region_nop, log_start, eventfd_add,
  * coalesced_mmio_add, log_sync, log_global_start and commit, and in descending @priority for region_del,
  * log_stop, eventfd_del, coalesced_mmio_del and log_global_stop ("lower = earlier during add, later during
@@ -1020,14 +1021,15 @@ void *address_space_map(AddressSpace *as, hwaddr addr, hwaddr *plen, bool is_wri
 void address_space_unmap(AddressSpace *as, void *buffer, hwaddr len, int is_write, hwaddr access_len);
 
 /*
- * Pieces of address_space_read(), public as in the seed: flatview_read_full() reads @len bytes at @addr of
- * @fv; flatview_read_continue() does the same when the caller already translated @addr to @mr at offset
+ * Pieces of address_space_read(), public as in the seed: flatview_read() and flatview_read_full() read @len
+ * bytes at @addr of @fv; flatview_read_continue() does the same when the caller already translated @addr to @mr at offset
  * @addr1 with @l bytes inside it; qemu_map_ram_ptr() is the host address of offset @addr of a RAM block.
  * Hold memory_rcu_read_lock() around them.
  */
 MemTxResult flatview_read_continue(FlatView *fv, hwaddr addr, MemTxAttrs attrs, uint8_t *buf, int len,
                                    hwaddr addr1, hwaddr l, MemoryRegion *mr);
 MemTxResult flatview_read_full(FlatView *fv, hwaddr addr, MemTxAttrs attrs, uint8_t *buf, int len);
+MemTxResult flatview_read(FlatView *fv, hwaddr addr, MemTxAttrs attrs, uint8_t *buf, int len);
 void *qemu_map_ram_ptr(RAMBlock *ram_block, ram_addr_t addr);
 
 /* memory_access_is_direct: accesses of this kind to @mr are a host memory copy. */
