@@ -40,6 +40,11 @@ typedef struct hub_cpu_config {
      */
     void (*idle)(void *opaque, int timeout_ms);
     void *opaque;
+    /*
+     * Instructions per execution slice (0: 10000). Interrupts raised from outside are taken between slices;
+     * a smaller slice answers faster, a larger one runs faster. Timer deadlines always end a slice on time.
+     */
+    uint64_t slice_insns;
 } hub_cpu_config;
 
 hub_cpu *hub_cpu_new(const hub_cpu_config *cfg, Error **errp);
@@ -57,9 +62,12 @@ int hub_cpu_run(hub_cpu *cpu, Error **errp);
 void hub_cpu_stop(hub_cpu *cpu, int status);
 
 typedef struct hub_cpu_stats {
-    uint64_t instructions;
+    uint64_t instructions;      /* instructions charged to virtual time (a slice cut short by WFI counts whole) */
     uint64_t traps;             /* exceptions and interrupts taken */
     uint64_t mmio_reads, mmio_writes;
+    uint64_t mmio_errors;       /* accesses the address space answered with an error (reads gave 0) */
+    uint64_t slices;            /* uc_emu_start calls */
+    uint64_t wfi_waits;         /* WFIs that found nothing pending */
 } hub_cpu_stats;
 void hub_cpu_get_stats(const hub_cpu *cpu, hub_cpu_stats *out);
 

@@ -1,0 +1,1016 @@
+/*
+ * The hart: Unicorn RISC-V 64 driven in slices of instructions, following the address space with a
+ * MemoryListener, with the architectural trap entry done here because Unicorn does not do it.
+ *
+ * What Unicorn 2.0.x does and does not do for RISC-V (measured, see docs/cpu.md):
+ *  - Synchronous exceptions are reported to UC_HOOK_INTR with the QEMU cause number; ecall is always
+ *    reported as cause 8 whatever the privilege. Before calling the hook Unicorn adds 4 to the pc (also for
+ *    16-bit instructions), so the faulting pc is pc - 4. No trap state (xepc, xcause, xtval, xstatus, pc,
+ *    privilege) is changed: the trap entry is ours.
+ *  - Nothing exposes the privilege level, and CSR reads and writes through uc_reg_read/write are checked
+ *    against the current privilege (an M-mode CSR read from S-mode returns garbage). The privilege, the mip
+ *    word and the bad-address word are located inside the uc_context image once per process (calibrate())
+ *    and changed through uc_context_save/restore.
+ *  - Interrupt-pending bits written into mip are not taken by Unicorn unless its own interrupt request
+ *    flag happens to be set, so interrupts are taken here, between slices.
+ *  - WFI ends uc_emu_start early with the pc after the WFI.
+ *  - A load, store or fetch to unmapped memory ends uc_emu_start with UC_ERR_*_UNMAPPED and the pc at the
+ *    faulting instruction; the address comes from the UC_HOOK_MEM_UNMAPPED hook.
+ */
+#define _GNU_SOURCE
+#include "cpu.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <unicorn/unicorn.h>
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the MMIO path copies guest (little-endian) values straight into host integers"
+#endif
+
+#define PAGE_SIZE 4096ull
+#define PAGE_MASK (~(PAGE_SIZE - 1))
+#define DEFAULT_SLICE 10000
+#define IDLE_POLL_MS 100
+
+enum { PRV_U = 0, PRV_S = 1, PRV_M = 3 };
+
+#define MSTATUS_SIE (1ull << 1)
+#define MSTATUS_MIE (1ull << 3)
+#define MSTATUS_SPIE (1ull << 5)
+#define MSTATUS_MPIE (1ull << 7)
+#define MSTATUS_SPP (1ull << 8)
+#define MSTATUS_MPP_SHIFT 11
+#define MSTATUS_MPP (3ull << MSTATUS_MPP_SHIFT)
+
+#define CAUSE_IRQ (1ull << 63)
+#define EXC_INSN_ACCESS 1
+#define EXC_BREAKPOINT 3
+#define EXC_LOAD_ACCESS 5
+#define EXC_STORE_ACCESS 7
+#define EXC_ECALL_U 8
+
+#define INSN_WFI 0x10500073u
+
+/* Interrupts the hub drives; the others (SSIP, STIP) belong to the guest. */
+#define EXT_IRQ_MASK ((1ull << HUB_IRQ_MSIP) | (1ull << HUB_IRQ_MTIP) | (1ull << HUB_IRQ_SEIP) | \
+                      (1ull << HUB_IRQ_MEIP))
+
+typedef struct cpu_section {
+    hwaddr base, size;
+    MemoryRegion *mr;
+    hwaddr offset_within_region;
+    bool readonly;
+} cpu_section;
+
+/* One Unicorn mapping. */
+typedef struct cpu_map {
+    hwaddr start, end;
+    bool mmio;
+    uint8_t *host;          /* direct mappings */
+    uint32_t perms;
+    struct cpu_mmio *ctx;   /* mmio mappings */
+} cpu_map;
+
+typedef struct cpu_mmio {
+    hub_cpu *cpu;
+    hwaddr start;
+} cpu_mmio;
+
+typedef struct range {
+    hwaddr start, end;
+} range;
+
+struct hub_cpu {
+    hub_cpu_config cfg;
+    uc_engine *uc;
+    uc_context *ctx;
+    uint8_t *ctx_bytes;
+    size_t off_priv, off_mip, off_badaddr;
+    uc_hook h_intr, h_unmapped, h_prot;
+    MemoryListener listener;
+    bool listening;
+
+    cpu_section *secs;
+    size_t nsecs, capsecs;
+    cpu_map *maps;
+    size_t nmaps, capmaps;
+
+    uint64_t mip_ext;       /* levels driven through hub_cpu_set_irq */
+    bool mip_dirty;         /* mip_ext changed since it was last written into the hart */
+
+    bool stop;
+    int stop_status;
+    bool fatal;
+    char fatal_msg[192];
+
+    /* memory fault recorded by a hook, turned into a trap after uc_emu_start returns */
+    uc_mem_type fault_type;
+    uint64_t fault_addr;
+    bool fault_seen;
+
+    /* virtual time: time = base_ns + insns_since_base / insns_per_ns */
+    uint64_t base_ns;
+    uint64_t insns_since_base;
+    uint64_t wall_origin;
+    uint64_t slice;
+
+    hub_cpu_stats stats;
+};
+
+/* ------------------------------------------------------------------------------------------------------ */
+/* Registers and privilege                                                                                */
+/* ------------------------------------------------------------------------------------------------------ */
+
+static uint64_t reg_get(hub_cpu *cpu, int reg)
+{
+    uint64_t v = 0;
+    uc_reg_read(cpu->uc, reg, &v);
+    return v;
+}
+
+static void reg_set(hub_cpu *cpu, int reg, uint64_t v)
+{
+    uc_reg_write(cpu->uc, reg, &v);
+}
+
+static uint64_t ctx_get(const hub_cpu *cpu, size_t off)
+{
+    uint64_t v;
+    memcpy(&v, cpu->ctx_bytes + off, sizeof(v));
+    return v;
+}
+
+static void ctx_set(hub_cpu *cpu, size_t off, uint64_t v)
+{
+    memcpy(cpu->ctx_bytes + off, &v, sizeof(v));
+}
+
+/* Write the hub-driven interrupt levels into the hart's mip word of the saved context. */
+static void ctx_sync_mip(hub_cpu *cpu)
+{
+    uint64_t mip = ctx_get(cpu, cpu->off_mip);
+    ctx_set(cpu, cpu->off_mip, (mip & ~EXT_IRQ_MASK) | cpu->mip_ext);
+    cpu->mip_dirty = false;
+}
+
+/*
+ * Make the live hart M-mode so that every CSR can be read and written through uc_reg_*; also brings mip up
+ * to date. Returns the privilege the hart had, for m_view_leave().
+ */
+static unsigned m_view_enter(hub_cpu *cpu)
+{
+    uc_context_save(cpu->uc, cpu->ctx);
+    unsigned priv = (unsigned)ctx_get(cpu, cpu->off_priv);
+    bool dirty = cpu->mip_dirty;
+    if (dirty)
+        ctx_sync_mip(cpu);
+    if (priv != PRV_M || dirty) {
+        ctx_set(cpu, cpu->off_priv, PRV_M);
+        uc_context_restore(cpu->uc, cpu->ctx);
+    }
+    return priv;
+}
+
+static void set_priv(hub_cpu *cpu, unsigned priv)
+{
+    if (priv == PRV_M)
+        return;
+    uc_context_save(cpu->uc, cpu->ctx);
+    ctx_set(cpu, cpu->off_priv, priv);
+    uc_context_restore(cpu->uc, cpu->ctx);
+}
+
+/*
+ * Enter a trap as the privileged spec says: to S-mode when the hart is in S or U and the cause is delegated,
+ * else to M-mode. The live hart must be in the M view (m_view_enter) with @priv its real privilege.
+ */
+static void take_trap(hub_cpu *cpu, unsigned priv, bool irq, uint64_t cause, uint64_t epc, uint64_t tval)
+{
+    uint64_t deleg = reg_get(cpu, irq ? UC_RISCV_REG_MIDELEG : UC_RISCV_REG_MEDELEG);
+    uint64_t mstatus = reg_get(cpu, UC_RISCV_REG_MSTATUS);
+    uint64_t code = cause | (irq ? CAUSE_IRQ : 0);
+    uint64_t tvec, pc;
+    unsigned target;
+
+    if (priv <= PRV_S && cause < 64 && ((deleg >> cause) & 1)) {
+        target = PRV_S;
+        mstatus = (mstatus & ~MSTATUS_SPIE) | ((mstatus & MSTATUS_SIE) ? MSTATUS_SPIE : 0);
+        mstatus = (mstatus & ~MSTATUS_SPP) | (priv == PRV_S ? MSTATUS_SPP : 0);
+        mstatus &= ~MSTATUS_SIE;
+        reg_set(cpu, UC_RISCV_REG_SEPC, epc);
+        reg_set(cpu, UC_RISCV_REG_SCAUSE, code);
+        reg_set(cpu, UC_RISCV_REG_STVAL, tval);
+        tvec = reg_get(cpu, UC_RISCV_REG_STVEC);
+    } else {
+        target = PRV_M;
+        mstatus = (mstatus & ~MSTATUS_MPIE) | ((mstatus & MSTATUS_MIE) ? MSTATUS_MPIE : 0);
+        mstatus = (mstatus & ~MSTATUS_MPP) | ((uint64_t)priv << MSTATUS_MPP_SHIFT);
+        mstatus &= ~MSTATUS_MIE;
+        reg_set(cpu, UC_RISCV_REG_MEPC, epc);
+        reg_set(cpu, UC_RISCV_REG_MCAUSE, code);
+        reg_set(cpu, UC_RISCV_REG_MTVAL, tval);
+        tvec = reg_get(cpu, UC_RISCV_REG_MTVEC);
+    }
+    reg_set(cpu, UC_RISCV_REG_MSTATUS, mstatus);
+    pc = tvec & ~3ull;
+    if (irq && (tvec & 3) == 1)
+        pc += 4 * cause;
+    reg_set(cpu, UC_RISCV_REG_PC, pc);
+    set_priv(cpu, target);
+    cpu->stats.traps++;
+}
+
+static void __attribute__((format(printf, 2, 3))) set_fatal(hub_cpu *cpu, const char *fmt, ...)
+{
+    if (cpu->fatal)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cpu->fatal_msg, sizeof(cpu->fatal_msg), fmt, ap);
+    va_end(ap);
+    cpu->fatal = true;
+    cpu->stop = true;
+    uc_emu_stop(cpu->uc);
+}
+
+/* Causes whose xtval is the faulting address. */
+static bool cause_has_addr(uint32_t cause)
+{
+    switch (cause) {
+    case 0: case 1: case 4: case 5: case 6: case 7: case 12: case 13: case 15:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* A synchronous exception reported by Unicorn: enter the guest's trap handler right away. */
+static void on_exception(uc_engine *uc, uint32_t intno, void *opaque)
+{
+    hub_cpu *cpu = opaque;
+    uint64_t epc = reg_get(cpu, UC_RISCV_REG_PC) - 4;
+    unsigned priv = m_view_enter(cpu);
+    uint64_t cause = intno;
+    uint64_t tval = 0;
+
+    if (cause_has_addr(intno))
+        tval = ctx_get(cpu, cpu->off_badaddr);
+    else if (intno == EXC_BREAKPOINT)
+        tval = epc;
+    if (cause == EXC_ECALL_U)
+        cause = EXC_ECALL_U + priv;     /* 8 from U, 9 from S, 11 from M */
+    if (cause >= 16) {
+        set_fatal(cpu, "unexpected CPU exception %" PRIu64 " at pc 0x%" PRIx64, cause, epc);
+        set_priv(cpu, priv);
+        return;
+    }
+    take_trap(cpu, priv, false, cause, epc, tval);
+}
+
+static bool on_bad_access(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, int64_t value,
+                          void *opaque)
+{
+    hub_cpu *cpu = opaque;
+    cpu->fault_seen = true;
+    cpu->fault_type = type;
+    cpu->fault_addr = addr;
+    return false;
+}
+
+/* Interrupts in the order the privileged spec takes them. */
+static const uint8_t irq_priority[] = { 11, 3, 7, 9, 1, 5 };
+
+static int pick_irq(uint64_t set)
+{
+    for (size_t i = 0; i < sizeof(irq_priority); i++)
+        if (set & (1ull << irq_priority[i]))
+            return irq_priority[i];
+    return set ? __builtin_ctzll(set) : -1;
+}
+
+/* Between slices: take the highest-priority enabled pending interrupt, if any. */
+static void deliver_interrupts(hub_cpu *cpu)
+{
+    if (!cpu->mip_ext && !cpu->mip_dirty)
+        return;     /* interrupts the guest raises itself (SSIP, STIP) are taken by Unicorn */
+    unsigned priv = m_view_enter(cpu);
+    uint64_t pending = reg_get(cpu, UC_RISCV_REG_MIP) & reg_get(cpu, UC_RISCV_REG_MIE);
+    uint64_t mideleg = reg_get(cpu, UC_RISCV_REG_MIDELEG);
+    uint64_t mstatus = reg_get(cpu, UC_RISCV_REG_MSTATUS);
+    bool m_on = priv < PRV_M || (mstatus & MSTATUS_MIE);
+    bool s_on = priv < PRV_S || (priv == PRV_S && (mstatus & MSTATUS_SIE));
+    uint64_t to_m = m_on ? pending & ~mideleg : 0;
+    uint64_t to_s = s_on ? pending & mideleg : 0;
+    int irq = pick_irq(to_m);
+    if (irq < 0)
+        irq = pick_irq(to_s);
+    if (irq < 0) {
+        set_priv(cpu, priv);
+        return;
+    }
+    take_trap(cpu, priv, true, (uint64_t)irq, reg_get(cpu, UC_RISCV_REG_PC), 0);
+}
+
+static bool irq_pending(hub_cpu *cpu)
+{
+    unsigned priv = m_view_enter(cpu);
+    bool any = (reg_get(cpu, UC_RISCV_REG_MIP) & reg_get(cpu, UC_RISCV_REG_MIE)) != 0;
+    set_priv(cpu, priv);
+    return any;
+}
+
+/* ------------------------------------------------------------------------------------------------------ */
+/* Calibration: where Unicorn keeps the privilege, mip and the bad address inside its context image      */
+/* ------------------------------------------------------------------------------------------------------ */
+
+static const uint32_t calib_code[] = {
+    0x30200073,     /* 0x1000: mret           M -> S */
+    0x10200073,     /* 0x1004: sret           S -> U */
+    0x0007a02f,     /* 0x1008: amoadd.w zero, zero, (a5)   misaligned: records the bad address */
+};
+
+typedef struct calib {
+    uc_context *ctx;
+    size_t n;
+    uint64_t *snap;
+} calib;
+
+static void calib_intr(uc_engine *uc, uint32_t intno, void *opaque)
+{
+    calib *c = opaque;
+    uint64_t zero = 0;
+    uc_reg_write(uc, UC_RISCV_REG_A5, &zero);
+    uc_context_save(uc, c->ctx);
+    memcpy(c->snap, c->ctx, c->n * 8);
+    uc_emu_stop(uc);
+}
+
+/* Offset of the one word that held a[i] in snapshot i for all i, or -1 if not exactly one. */
+static long find_word(uint64_t *const snaps[], const uint64_t *vals, int nsnaps, size_t nwords)
+{
+    long found = -1;
+    for (size_t w = 0; w < nwords; w++) {
+        int i;
+        for (i = 0; i < nsnaps && snaps[i][w] == vals[i]; i++)
+            ;
+        if (i == nsnaps) {
+            if (found >= 0)
+                return -1;
+            found = (long)w;
+        }
+    }
+    return found;
+}
+
+static int calibrate(size_t *off_priv, size_t *off_mip, size_t *off_badaddr, Error **errp)
+{
+    static bool done;
+    static size_t cp, cm, cb;
+    if (done) {
+        *off_priv = cp, *off_mip = cm, *off_badaddr = cb;
+        return 0;
+    }
+
+    uc_engine *uc;
+    uc_hook h;
+    calib c = { 0 };
+    uint64_t *s[6] = { 0 };
+    int ret = -EIO;
+
+    if (uc_open(UC_ARCH_RISCV, UC_MODE_RISCV64, &uc) != UC_ERR_OK) {
+        error_setg(errp, "cpu: cannot open a Unicorn RISC-V 64 engine");
+        return -EIO;
+    }
+    uc_ctl_set_cpu_model(uc, UC_CPU_RISCV64_SIFIVE_U54);
+    c.n = uc_context_size(uc) / 8;
+    for (int i = 0; i < 6; i++)
+        s[i] = calloc(c.n, 8);
+    if (uc_context_alloc(uc, &c.ctx) != UC_ERR_OK || !s[5])
+        goto out;
+    uc_mem_map(uc, 0x1000, PAGE_SIZE, UC_PROT_ALL);
+    uc_mem_write(uc, 0x1000, calib_code, sizeof(calib_code));
+    uc_hook_add(uc, &h, UC_HOOK_INTR, calib_intr, &c, 1, 0);
+
+    uint64_t v;
+#define SNAP(i) (uc_context_save(uc, c.ctx), memcpy(s[i], c.ctx, c.n * 8))
+    SNAP(0);                                              /* priv 3, mip 0 */
+    v = 0x222, uc_reg_write(uc, UC_RISCV_REG_MIP, &v);    /* SSIP | STIP | SEIP: writable from M */
+    SNAP(1);
+    v = 0, uc_reg_write(uc, UC_RISCV_REG_MIP, &v);
+    v = 1ull << MSTATUS_MPP_SHIFT, uc_reg_write(uc, UC_RISCV_REG_MSTATUS, &v);   /* MPP = S, SPP = U */
+    v = 0x1004, uc_reg_write(uc, UC_RISCV_REG_MEPC, &v);
+    v = 0x1008, uc_reg_write(uc, UC_RISCV_REG_SEPC, &v);
+    uc_emu_start(uc, 0x1000, UINT64_MAX, 0, 1);
+    SNAP(2);                                              /* priv 1 */
+    uc_emu_start(uc, 0x1004, UINT64_MAX, 0, 1);
+    SNAP(3);                                              /* priv 0 */
+    c.snap = s[4];
+    v = 0x1ab3, uc_reg_write(uc, UC_RISCV_REG_A5, &v);
+    uc_emu_start(uc, 0x1008, UINT64_MAX, 0, 1);
+    c.snap = s[5];
+    v = 0x1c15, uc_reg_write(uc, UC_RISCV_REG_A5, &v);
+    uc_emu_start(uc, 0x1008, UINT64_MAX, 0, 1);
+#undef SNAP
+
+    uint64_t *ps[] = { s[0], s[2], s[3] }, pv[] = { 3, 1, 0 };
+    uint64_t *ms[] = { s[0], s[1] }, mv[] = { 0, 0x222 };
+    uint64_t *bs[] = { s[4], s[5] }, bv[] = { 0x1ab3, 0x1c15 };
+    long p = find_word(ps, pv, 3, c.n), m = find_word(ms, mv, 2, c.n), b = find_word(bs, bv, 2, c.n);
+    if (p < 0 || m < 0 || b < 0) {
+        error_setg(errp, "cpu: this Unicorn build keeps its RISC-V state in an unknown layout "
+                   "(privilege %ld, mip %ld, badaddr %ld)", p, m, b);
+        goto out;
+    }
+    cp = *off_priv = (size_t)p * 8;
+    cm = *off_mip = (size_t)m * 8;
+    cb = *off_badaddr = (size_t)b * 8;
+    done = true;
+    ret = 0;
+out:
+    for (int i = 0; i < 6; i++)
+        free(s[i]);
+    if (c.ctx)
+        uc_context_free(c.ctx);
+    uc_close(uc);
+    return ret;
+}
+
+/* ------------------------------------------------------------------------------------------------------ */
+/* Memory map                                                                                             */
+/* ------------------------------------------------------------------------------------------------------ */
+
+/*
+ * One guest access as the CPU makes it: a single access of @size to the region at @addr with that region's
+ * valid rules (a 4-byte load from a byte-wide register is rejected, not split), as QEMU's TCG does.
+ * Accesses straddling two regions, or hitting nothing, go through the address space.
+ */
+static MemTxResult cpu_access(hub_cpu *cpu, hwaddr addr, uint64_t *val, unsigned size, bool is_write)
+{
+    hwaddr xlat, len = size;
+    MemTxResult r;
+    memory_rcu_read_lock();
+    MemoryRegion *mr = address_space_translate(cpu->cfg.as, addr, &xlat, &len, is_write);
+    if (mr && len == size) {
+        r = is_write ? memory_region_dispatch_write(mr, xlat, *val, size, MEMTXATTRS_UNSPECIFIED)
+                     : memory_region_dispatch_read(mr, xlat, val, size, MEMTXATTRS_UNSPECIFIED);
+    } else {
+        r = address_space_rw(cpu->cfg.as, addr, MEMTXATTRS_UNSPECIFIED, (uint8_t *)val, (int)size, is_write);
+    }
+    memory_rcu_read_unlock();
+    return r;
+}
+
+static uint64_t mmio_read(uc_engine *uc, uint64_t offset, unsigned size, void *opaque)
+{
+    cpu_mmio *m = opaque;
+    uint64_t v = 0;
+    m->cpu->stats.mmio_reads++;
+    if (cpu_access(m->cpu, m->start + offset, &v, size, false) != MEMTX_OK) {
+        m->cpu->stats.mmio_errors++;
+        v = 0;
+    }
+    return v;
+}
+
+static void mmio_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t value, void *opaque)
+{
+    cpu_mmio *m = opaque;
+    m->cpu->stats.mmio_writes++;
+    if (cpu_access(m->cpu, m->start + offset, &value, size, true) != MEMTX_OK)
+        m->cpu->stats.mmio_errors++;
+}
+
+static bool section_direct(const cpu_section *s, uint8_t **host)
+{
+    MemoryRegion *mr = s->mr;
+    if (!memory_region_is_ram(mr) || mr->rom_device || memory_region_is_ram_device(mr))
+        return false;
+    uint8_t *p = memory_region_get_ram_ptr(mr);
+    if (!p)
+        return false;
+    *host = p + s->offset_within_region;
+    /* zero-copy needs the host page boundaries to line up with the guest's */
+    return (((uintptr_t)*host ^ s->base) & (PAGE_SIZE - 1)) == 0;
+}
+
+static int range_cmp(const void *a, const void *b)
+{
+    const range *x = a, *y = b;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static bool push_range(range **v, size_t *n, size_t *cap, hwaddr start, hwaddr end)
+{
+    if (start >= end)
+        return true;
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 16;
+        range *nv = realloc(*v, nc * sizeof(**v));
+        if (!nv)
+            return false;
+        *v = nv, *cap = nc;
+    }
+    (*v)[(*n)++] = (range){ start, end };
+    return true;
+}
+
+static bool push_map(cpu_map **v, size_t *n, size_t *cap, cpu_map m)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 16;
+        cpu_map *nv = realloc(*v, nc * sizeof(**v));
+        if (!nv)
+            return false;
+        *v = nv, *cap = nc;
+    }
+    (*v)[(*n)++] = m;
+    return true;
+}
+
+static bool map_equal(const cpu_map *a, const cpu_map *b)
+{
+    return a->start == b->start && a->end == b->end && a->mmio == b->mmio &&
+           (a->mmio || (a->host == b->host && a->perms == b->perms));
+}
+
+static void unmap_one(hub_cpu *cpu, cpu_map *m)
+{
+    uc_mem_unmap(cpu->uc, m->start, m->end - m->start);
+    free(m->ctx);
+    m->ctx = NULL;
+}
+
+static hwaddr page_up(hwaddr a)
+{
+    return a > UINT64_MAX - (PAGE_SIZE - 1) ? UINT64_MAX & PAGE_MASK : (a + PAGE_SIZE - 1) & PAGE_MASK;
+}
+
+/*
+ * Bring the Unicorn mappings in line with the sections: RAM page-aligned and zero-copy, everything else
+ * (I/O, ROM devices, partial pages) as MMIO pages dispatched through the address space.
+ */
+static void resync(hub_cpu *cpu)
+{
+    range *io = NULL;
+    size_t nio = 0, capio = 0;
+    cpu_map *want = NULL;
+    size_t nwant = 0, capwant = 0;
+    bool ok = true;
+
+    /* 1. pages that must go through the address space */
+    for (size_t i = 0; i < cpu->nsecs && ok; i++) {
+        const cpu_section *s = &cpu->secs[i];
+        hwaddr end = s->base + s->size;
+        uint8_t *host;
+        if (section_direct(s, &host)) {
+            hwaddr a = page_up(s->base), b = end & PAGE_MASK;
+            if (a >= b) {
+                ok = push_range(&io, &nio, &capio, s->base & PAGE_MASK, page_up(end));
+            } else {
+                ok = push_range(&io, &nio, &capio, s->base & PAGE_MASK, a) &&
+                     push_range(&io, &nio, &capio, b, page_up(end));
+            }
+        } else {
+            ok = push_range(&io, &nio, &capio, s->base & PAGE_MASK, page_up(end));
+        }
+    }
+    if (nio)
+        qsort(io, nio, sizeof(*io), range_cmp);
+    size_t merged = 0;
+    for (size_t i = 0; i < nio; i++) {
+        if (merged && io[i].start <= io[merged - 1].end) {
+            if (io[i].end > io[merged - 1].end)
+                io[merged - 1].end = io[i].end;
+        } else {
+            io[merged++] = io[i];
+        }
+    }
+    nio = merged;
+
+    /* 2. direct RAM pieces: aligned RAM minus the MMIO pages */
+    for (size_t i = 0; i < cpu->nsecs && ok; i++) {
+        const cpu_section *s = &cpu->secs[i];
+        uint8_t *host;
+        if (!section_direct(s, &host))
+            continue;
+        hwaddr a = page_up(s->base), b = (s->base + s->size) & PAGE_MASK;
+        uint32_t perms = s->readonly ? UC_PROT_READ | UC_PROT_EXEC : UC_PROT_ALL;
+        for (size_t j = 0; j < nio && a < b; j++) {
+            if (io[j].end <= a || io[j].start >= b)
+                continue;
+            if (io[j].start > a)
+                ok = ok && push_map(&want, &nwant, &capwant, (cpu_map){ .start = a, .end = io[j].start,
+                                    .host = host + (a - s->base), .perms = perms });
+            a = io[j].end;
+        }
+        if (a < b)
+            ok = ok && push_map(&want, &nwant, &capwant, (cpu_map){ .start = a, .end = b,
+                                .host = host + (a - s->base), .perms = perms });
+    }
+    for (size_t j = 0; j < nio && ok; j++)
+        ok = push_map(&want, &nwant, &capwant, (cpu_map){ .start = io[j].start, .end = io[j].end, .mmio = true });
+    free(io);
+    if (!ok) {
+        free(want);
+        set_fatal(cpu, "cpu: out of memory while following the memory map");
+        return;
+    }
+
+    /* 3. drop what changed, add what is new */
+    size_t keep = 0;
+    for (size_t i = 0; i < cpu->nmaps; i++) {
+        bool found = false;
+        for (size_t j = 0; j < nwant && !found; j++)
+            found = map_equal(&cpu->maps[i], &want[j]);
+        if (found)
+            cpu->maps[keep++] = cpu->maps[i];
+        else
+            unmap_one(cpu, &cpu->maps[i]);
+    }
+    cpu->nmaps = keep;
+    for (size_t j = 0; j < nwant; j++) {
+        bool found = false;
+        for (size_t i = 0; i < keep && !found; i++)
+            found = map_equal(&cpu->maps[i], &want[j]);
+        if (found)
+            continue;
+        cpu_map m = want[j];
+        uc_err err;
+        if (m.mmio) {
+            m.ctx = malloc(sizeof(*m.ctx));
+            if (!m.ctx) {
+                set_fatal(cpu, "cpu: out of memory while following the memory map");
+                break;
+            }
+            *m.ctx = (cpu_mmio){ cpu, m.start };
+            err = uc_mmio_map(cpu->uc, m.start, m.end - m.start, mmio_read, m.ctx, mmio_write, m.ctx);
+        } else {
+            err = uc_mem_map_ptr(cpu->uc, m.start, m.end - m.start, m.perms, m.host);
+        }
+        if (err != UC_ERR_OK) {
+            free(m.ctx);
+            set_fatal(cpu, "cpu: cannot map [0x%" PRIx64 ", 0x%" PRIx64 ") into the CPU", m.start, m.end);
+            continue;
+        }
+        if (!push_map(&cpu->maps, &cpu->nmaps, &cpu->capmaps, m)) {
+            unmap_one(cpu, &m);
+            set_fatal(cpu, "cpu: out of memory while following the memory map");
+        }
+    }
+    free(want);
+}
+
+static hub_cpu *listener_cpu(MemoryListener *l)
+{
+    return (hub_cpu *)((char *)l - offsetof(hub_cpu, listener));
+}
+
+static void on_region_add(MemoryListener *l, MemoryRegionSection *sec)
+{
+    hub_cpu *cpu = listener_cpu(l);
+    uint64_t size = int128_get64(int128_min(sec->size, int128_make64(UINT64_MAX)));
+    if (!sec->mr || !size)
+        return;
+    if (cpu->nsecs == cpu->capsecs) {
+        size_t nc = cpu->capsecs ? cpu->capsecs * 2 : 16;
+        cpu_section *nv = realloc(cpu->secs, nc * sizeof(*nv));
+        if (!nv) {
+            set_fatal(cpu, "cpu: out of memory while following the memory map");
+            return;
+        }
+        cpu->secs = nv, cpu->capsecs = nc;
+    }
+    cpu->secs[cpu->nsecs++] = (cpu_section){
+        .base = sec->offset_within_address_space, .size = size, .mr = sec->mr,
+        .offset_within_region = sec->offset_within_region, .readonly = sec->readonly,
+    };
+}
+
+static void on_region_del(MemoryListener *l, MemoryRegionSection *sec)
+{
+    hub_cpu *cpu = listener_cpu(l);
+    for (size_t i = 0; i < cpu->nsecs; i++) {
+        cpu_section *s = &cpu->secs[i];
+        if (s->base == sec->offset_within_address_space && s->mr == sec->mr &&
+            s->offset_within_region == sec->offset_within_region) {
+            *s = cpu->secs[--cpu->nsecs];
+            return;
+        }
+    }
+}
+
+static void on_commit(MemoryListener *l)
+{
+    resync(listener_cpu(l));
+}
+
+/* ------------------------------------------------------------------------------------------------------ */
+/* Life cycle                                                                                             */
+/* ------------------------------------------------------------------------------------------------------ */
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+hub_cpu *
+hub_cpu_new(const hub_cpu_config *cfg, Error **errp)
+{
+    if (!cfg || !cfg->as || !cfg->clock) {
+        error_setg(errp, "cpu: the configuration needs an address space and a clock");
+        return NULL;
+    }
+    if (!cfg->wallclock && !(cfg->insns_per_ns > 0 && isfinite(cfg->insns_per_ns))) {
+        error_setg(errp, "cpu: insns_per_ns must be a positive number (got %g)", cfg->insns_per_ns);
+        return NULL;
+    }
+
+    hub_cpu *cpu = calloc(1, sizeof(*cpu));
+    if (!cpu) {
+        error_setg(errp, "cpu: out of memory");
+        return NULL;
+    }
+    cpu->cfg = *cfg;
+    cpu->slice = cfg->slice_insns ? cfg->slice_insns : DEFAULT_SLICE;
+    if (calibrate(&cpu->off_priv, &cpu->off_mip, &cpu->off_badaddr, errp) < 0)
+        goto fail;
+    if (uc_open(UC_ARCH_RISCV, UC_MODE_RISCV64, &cpu->uc) != UC_ERR_OK) {
+        error_setg(errp, "cpu: cannot open a Unicorn RISC-V 64 engine");
+        goto fail;
+    }
+    /* rv64imafdc with S and U modes and Sv39: what U-Boot, OpenSBI and Linux expect */
+    if (uc_ctl_set_cpu_model(cpu->uc, UC_CPU_RISCV64_SIFIVE_U54) != UC_ERR_OK ||
+        uc_context_alloc(cpu->uc, &cpu->ctx) != UC_ERR_OK) {
+        error_setg(errp, "cpu: cannot set up the Unicorn CPU");
+        goto fail;
+    }
+    cpu->ctx_bytes = (uint8_t *)cpu->ctx;
+    if (uc_hook_add(cpu->uc, &cpu->h_intr, UC_HOOK_INTR, on_exception, cpu, 1, 0) != UC_ERR_OK ||
+        uc_hook_add(cpu->uc, &cpu->h_unmapped, UC_HOOK_MEM_UNMAPPED, on_bad_access, cpu, 1, 0) != UC_ERR_OK ||
+        uc_hook_add(cpu->uc, &cpu->h_prot, UC_HOOK_MEM_PROT, on_bad_access, cpu, 1, 0) != UC_ERR_OK) {
+        error_setg(errp, "cpu: cannot install the Unicorn hooks");
+        goto fail;
+    }
+
+    reg_set(cpu, UC_RISCV_REG_PC, cfg->reset_pc);
+    reg_set(cpu, UC_RISCV_REG_A0, cfg->a0);
+    reg_set(cpu, UC_RISCV_REG_A1, cfg->a1);
+    reg_set(cpu, UC_RISCV_REG_MHARTID, cfg->a0);
+
+    cpu->listener = (MemoryListener){
+        .region_add = on_region_add,
+        .region_del = on_region_del,
+        .commit = on_commit,
+        .priority = 10,
+    };
+    memory_listener_register(&cpu->listener, cfg->as);
+    cpu->listening = true;
+    resync(cpu);
+    if (cpu->fatal) {
+        error_setg(errp, "%s", cpu->fatal_msg);
+        goto fail;
+    }
+    cpu->base_ns = vclock_now(cfg->clock);
+    cpu->wall_origin = mono_ns() - vclock_now(cfg->clock);
+    return cpu;
+
+fail:
+    hub_cpu_free(cpu);
+    return NULL;
+}
+
+void
+hub_cpu_free(hub_cpu *cpu)
+{
+    if (!cpu)
+        return;
+    if (cpu->listening)
+        memory_listener_unregister(&cpu->listener);
+    for (size_t i = 0; i < cpu->nmaps; i++)
+        free(cpu->maps[i].ctx);
+    if (cpu->ctx)
+        uc_context_free(cpu->ctx);
+    if (cpu->uc)
+        uc_close(cpu->uc);
+    free(cpu->maps);
+    free(cpu->secs);
+    free(cpu);
+}
+
+void
+hub_cpu_set_irq(hub_cpu *cpu, unsigned bit, int level)
+{
+    if (bit >= 64)
+        return;
+    uint64_t old = cpu->mip_ext;
+    if (level)
+        cpu->mip_ext |= 1ull << bit;
+    else
+        cpu->mip_ext &= ~(1ull << bit);
+    if (cpu->mip_ext != old)
+        cpu->mip_dirty = true;
+}
+
+void
+hub_cpu_stop(hub_cpu *cpu, int status)
+{
+    cpu->stop = true;
+    cpu->stop_status = status;
+    uc_emu_stop(cpu->uc);
+}
+
+void
+hub_cpu_get_stats(const hub_cpu *cpu, hub_cpu_stats *out)
+{
+    *out = cpu->stats;
+}
+
+/* ------------------------------------------------------------------------------------------------------ */
+/* Running                                                                                                */
+/* ------------------------------------------------------------------------------------------------------ */
+
+static uint64_t slice_budget(hub_cpu *cpu)
+{
+    if (cpu->cfg.wallclock)
+        return cpu->slice;
+    uint64_t dl = vclock_next_deadline(cpu->cfg.clock);
+    if (dl == VCLOCK_NEVER)
+        return cpu->slice;
+    if (dl <= cpu->base_ns)
+        return 1;
+    double need = ceil((double)(dl - cpu->base_ns) * cpu->cfg.insns_per_ns) - (double)cpu->insns_since_base;
+    if (need < 1)
+        return 1;
+    return need < (double)cpu->slice ? (uint64_t)need : cpu->slice;
+}
+
+static void advance_time(hub_cpu *cpu, uint64_t insns)
+{
+    vclock *c = cpu->cfg.clock;
+    if (cpu->cfg.wallclock) {
+        vclock_advance(c, mono_ns() - cpu->wall_origin);
+        return;
+    }
+    cpu->insns_since_base += insns;
+    uint64_t t = cpu->base_ns + (uint64_t)((double)cpu->insns_since_base / cpu->cfg.insns_per_ns);
+    vclock_advance(c, t);
+}
+
+/* Time jumps (WFI): instruction counting restarts from the new time. */
+static void rebase_time(hub_cpu *cpu)
+{
+    cpu->base_ns = vclock_now(cpu->cfg.clock);
+    cpu->insns_since_base = 0;
+}
+
+static bool after_wfi(hub_cpu *cpu, uint64_t pc)
+{
+    uint32_t insn = 0;
+    return pc >= 4 && uc_mem_read(cpu->uc, pc - 4, &insn, sizeof(insn)) == UC_ERR_OK && insn == INSN_WFI;
+}
+
+/*
+ * The hart executed WFI. Resume as soon as an interrupt is pending (enabled in mie, whatever the global
+ * enables); until then let time run to the next timer, or wait for the outside world. Returns after at most
+ * one idle wait even if nothing became pending: a spurious wake-up is allowed by the spec, and the guest's
+ * WFI loop comes straight back here.
+ */
+static void wait_for_interrupt(hub_cpu *cpu)
+{
+    vclock *c = cpu->cfg.clock;
+    bool counted = false;
+    for (;;) {
+        if (cpu->stop || irq_pending(cpu))
+            return;
+        if (!counted) {
+            cpu->stats.wfi_waits++;
+            counted = true;
+        }
+        uint64_t dl = vclock_next_deadline(c);
+        if (!cpu->cfg.wallclock) {
+            if (dl != VCLOCK_NEVER) {
+                vclock_advance(c, dl);
+                rebase_time(cpu);
+                continue;
+            }
+            if (cpu->cfg.idle)
+                cpu->cfg.idle(cpu->cfg.opaque, IDLE_POLL_MS);
+            if (cpu->cfg.service)
+                cpu->cfg.service(cpu->cfg.opaque);
+            return;
+        }
+        uint64_t now = mono_ns() - cpu->wall_origin;
+        if (dl != VCLOCK_NEVER && dl <= now) {
+            vclock_advance(c, now);
+            continue;
+        }
+        int ms = IDLE_POLL_MS;
+        if (dl != VCLOCK_NEVER && (dl - now) / 1000000 < (uint64_t)ms)
+            ms = (int)((dl - now) / 1000000);
+        if (cpu->cfg.idle)
+            cpu->cfg.idle(cpu->cfg.opaque, ms);
+        if (cpu->cfg.service)
+            cpu->cfg.service(cpu->cfg.opaque);
+        vclock_advance(c, mono_ns() - cpu->wall_origin);
+        if (dl == VCLOCK_NEVER)
+            return;
+    }
+}
+
+/* uc_emu_start stopped on a memory fault: deliver an access fault, unless the hart can never get past it. */
+static void memory_fault(hub_cpu *cpu, uc_err err)
+{
+    uint64_t pc = reg_get(cpu, UC_RISCV_REG_PC);
+    uint64_t addr = cpu->fault_seen ? cpu->fault_addr : pc;
+    uint64_t cause;
+    switch (err) {
+    case UC_ERR_FETCH_UNMAPPED:
+    case UC_ERR_FETCH_PROT:
+        cause = EXC_INSN_ACCESS;
+        break;
+    case UC_ERR_WRITE_UNMAPPED:
+    case UC_ERR_WRITE_PROT:
+        cause = EXC_STORE_ACCESS;
+        break;
+    default:
+        cause = EXC_LOAD_ACCESS;
+        break;
+    }
+    cpu->fault_seen = false;
+    unsigned priv = m_view_enter(cpu);
+    uint64_t deleg = reg_get(cpu, UC_RISCV_REG_MEDELEG);
+    bool to_s = priv <= PRV_S && ((deleg >> cause) & 1);
+    uint64_t tvec = reg_get(cpu, to_s ? UC_RISCV_REG_STVEC : UC_RISCV_REG_MTVEC) & ~3ull;
+    if (cause == EXC_INSN_ACCESS && tvec == addr) {
+        set_priv(cpu, priv);
+        set_fatal(cpu, "instruction fetch from 0x%" PRIx64 " failed and the trap vector is that same address",
+                  addr);
+        return;
+    }
+    take_trap(cpu, priv, false, cause, pc, addr);
+}
+
+/* Unicorn stops uc_emu_start on ebreak (and c.ebreak) with UC_ERR_INSN_INVALID, pc at the instruction. */
+static void breakpoint(hub_cpu *cpu)
+{
+    uint64_t pc = reg_get(cpu, UC_RISCV_REG_PC);
+    unsigned priv = m_view_enter(cpu);
+    take_trap(cpu, priv, false, EXC_BREAKPOINT, pc, pc);
+}
+
+int
+hub_cpu_run(hub_cpu *cpu, Error **errp)
+{
+    cpu->stop = false;
+    cpu->fatal = false;
+    if (cpu->cfg.wallclock)
+        cpu->wall_origin = mono_ns() - vclock_now(cpu->cfg.clock);
+    rebase_time(cpu);
+
+    while (!cpu->stop) {
+        deliver_interrupts(cpu);
+        uint64_t budget = slice_budget(cpu);
+        uint64_t pc = reg_get(cpu, UC_RISCV_REG_PC);
+        cpu->fault_seen = false;
+        uc_err err = uc_emu_start(cpu->uc, pc, UINT64_MAX, 0, budget);
+        cpu->stats.slices++;
+        cpu->stats.instructions += budget;
+        if (cpu->fatal)
+            break;
+        if (err != UC_ERR_OK) {
+            switch (err) {
+            case UC_ERR_READ_UNMAPPED: case UC_ERR_WRITE_UNMAPPED: case UC_ERR_FETCH_UNMAPPED:
+            case UC_ERR_READ_PROT: case UC_ERR_WRITE_PROT: case UC_ERR_FETCH_PROT:
+                memory_fault(cpu, err);
+                break;
+            case UC_ERR_INSN_INVALID:
+                breakpoint(cpu);
+                break;
+            default:
+                set_fatal(cpu, "CPU stopped at pc 0x%" PRIx64 ": Unicorn error %" PRIu64,
+                          reg_get(cpu, UC_RISCV_REG_PC), (uint64_t)err);
+                break;
+            }
+            if (cpu->fatal)
+                break;
+        }
+        if (cpu->cfg.service)
+            cpu->cfg.service(cpu->cfg.opaque);
+        advance_time(cpu, budget);
+        if (err == UC_ERR_OK && !cpu->stop && after_wfi(cpu, reg_get(cpu, UC_RISCV_REG_PC)))
+            wait_for_interrupt(cpu);
+    }
+    if (cpu->fatal) {
+        error_setg(errp, "%s", cpu->fatal_msg);
+        return -EFAULT;
+    }
+    return cpu->stop_status;
+}

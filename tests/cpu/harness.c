@@ -1,0 +1,110 @@
+#include "harness.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Test device: reads return a pattern made of the offset; writes to 0x100 drive PLIC source 5. */
+static uint64_t testdev_read(void *opaque, hwaddr addr, unsigned size)
+{
+    test_machine *m = opaque;
+    uint64_t v = 0x1122334455667788ull ^ (addr * 0x0101010101010101ull);
+    if (size < 8)
+        v &= (1ull << (size * 8)) - 1;
+    if (m->nlog < TM_LOG_MAX)
+        m->log[m->nlog++] = (tm_access){ addr, size, v, 0 };
+    return v;
+}
+
+static void testdev_write(void *opaque, hwaddr addr, uint64_t data, unsigned size)
+{
+    test_machine *m = opaque;
+    if (m->nlog < TM_LOG_MAX)
+        m->log[m->nlog++] = (tm_access){ addr, size, data, 1 };
+    if (addr == 0x100)
+        hub_plic_set_irq(m->plic, 5, data != 0);
+}
+
+static const MemoryRegionOps testdev_ops = {
+    .read = testdev_read,
+    .write = testdev_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = { .min_access_size = 1, .max_access_size = 8 },
+    .impl = { .min_access_size = 1, .max_access_size = 8 },
+};
+
+void tm_init(test_machine *m, const char *prog, const hub_cpu_config *extra)
+{
+    Error *err = NULL;
+    memset(m, 0, sizeof(*m));
+    vclock_init(&m->clock);
+    memory_region_init(&m->root, NULL, "system", UINT64_MAX);
+    memory_region_init_ram(&m->ram, NULL, "ram", TM_RAM_SIZE, &err);
+    cr_assert_null(err, "RAM: %s", err ? error_get_pretty(err) : "");
+    memory_region_add_subregion(&m->root, TM_RAM_BASE, &m->ram);
+    memory_region_init_io(&m->testdev, NULL, &testdev_ops, m, "testdev", 0x1000);
+    memory_region_add_subregion(&m->root, TM_TESTDEV, &m->testdev);
+    address_space_init(&m->as, &m->root, "memory");
+    m->ram_ptr = memory_region_get_ram_ptr(&m->ram);
+
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", PROGS_DIR, prog);
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "cannot open %s", path);
+    size_t n = fread(m->ram_ptr, 1, TM_RAM_SIZE, f);
+    fclose(f);
+    cr_assert_gt(n, 0, "%s is empty", path);
+
+    hub_cpu_config cfg = extra ? *extra : (hub_cpu_config){ 0 };
+    cfg.as = &m->as;
+    cfg.clock = &m->clock;
+    if (!cfg.insns_per_ns && !cfg.wallclock)
+        cfg.insns_per_ns = 0.1;
+    cfg.reset_pc = TM_RAM_BASE;
+    m->cpu = hub_cpu_new(&cfg, &err);
+    cr_assert_not_null(m->cpu, "hub_cpu_new: %s", err ? error_get_pretty(err) : "");
+
+    m->clint = hub_clint_new(m->cpu, &m->clock, TM_TIMEBASE);
+    m->plic = hub_plic_new(m->cpu, TM_PLIC_SOURCES);
+    m->poweroff = hub_poweroff_new(m->cpu);
+    cr_assert(m->clint && m->plic && m->poweroff);
+    memory_region_transaction_begin();
+    memory_region_add_subregion(&m->root, TM_CLINT, hub_clint_region(m->clint));
+    memory_region_add_subregion(&m->root, TM_PLIC, hub_plic_region(m->plic));
+    memory_region_add_subregion(&m->root, TM_POWEROFF, hub_poweroff_region(m->poweroff));
+    memory_region_transaction_commit();
+}
+
+void tm_fini(test_machine *m)
+{
+    memory_region_transaction_begin();
+    memory_region_del_subregion(&m->root, hub_clint_region(m->clint));
+    memory_region_del_subregion(&m->root, hub_plic_region(m->plic));
+    memory_region_del_subregion(&m->root, hub_poweroff_region(m->poweroff));
+    memory_region_transaction_commit();
+    hub_clint_free(m->clint);
+    hub_plic_free(m->plic);
+    hub_poweroff_free(m->poweroff);
+    hub_cpu_free(m->cpu);
+    address_space_destroy(&m->as);
+    memory_region_del_subregion(&m->root, &m->testdev);
+    memory_region_del_subregion(&m->root, &m->ram);
+    memory_region_destroy(&m->testdev);
+    memory_region_destroy(&m->ram);
+    memory_region_destroy(&m->root);
+}
+
+int tm_run(test_machine *m)
+{
+    Error *err = NULL;
+    int r = hub_cpu_run(m->cpu, &err);
+    cr_assert_geq(r, 0, "hub_cpu_run: %s", err ? error_get_pretty(err) : "");
+    return r;
+}
+
+uint64_t tm_result(test_machine *m, unsigned slot)
+{
+    uint64_t v;
+    memcpy(&v, m->ram_ptr + (TM_RESULTS - TM_RAM_BASE) + 8 * slot, sizeof(v));
+    return v;
+}

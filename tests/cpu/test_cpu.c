@@ -1,0 +1,210 @@
+/* The hub's CPU, CLINT, PLIC and finisher, driven by small RISC-V programs (progs/) and by direct accesses. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "harness.h"
+
+static test_machine M;
+
+static void fini(void)
+{
+    tm_fini(&M);
+}
+
+Test(cpu, arithmetic_results_reach_ram, .fini = fini)
+{
+    tm_init(&M, "arith.bin", NULL);
+    cr_assert_eq(tm_run(&M), 0);
+    cr_assert_eq(tm_result(&M, 0), 5050);
+    cr_assert_eq(tm_result(&M, 1), 1307674368000ull);
+    cr_assert_eq((int64_t)tm_result(&M, 2), -1000000007ll / 97);
+    cr_assert_eq((int64_t)tm_result(&M, 3), -1000000007ll % 97);
+    cr_assert_eq(tm_result(&M, 4), 40);
+}
+
+static uint64_t pattern(uint64_t addr, unsigned size)
+{
+    uint64_t v = 0x1122334455667788ull ^ (addr * 0x0101010101010101ull);
+    return size < 8 ? v & ((1ull << (size * 8)) - 1) : v;
+}
+
+Test(cpu, mmio_reaches_io_region_with_address_size_and_data, .fini = fini)
+{
+    tm_init(&M, "mmio.bin", NULL);
+    cr_assert_eq(tm_run(&M), 0);
+    /* Unicorn hands 8-byte MMIO accesses over as two 4-byte halves, low address first */
+    static const tm_access want[] = {
+        { 0x01, 1, 0xab, 1 }, { 0x12, 2, 0xbeef, 1 }, { 0x24, 4, 0xdeadbeef, 1 },
+        { 0x38, 4, 0x89abcdef, 1 }, { 0x3c, 4, 0x01234567, 1 },
+        { 0x40, 1, 0, 0 }, { 0x42, 2, 0, 0 }, { 0x44, 4, 0, 0 }, { 0x48, 4, 0, 0 }, { 0x4c, 4, 0, 0 },
+    };
+    for (unsigned i = 0; i < M.nlog; i++)
+        cr_log_info("access %u: %s 0x%lx size %u data 0x%lx", i, M.log[i].is_write ? "write" : "read",
+                    M.log[i].addr, M.log[i].size, M.log[i].data);
+    cr_assert_eq(M.nlog, 10, "%u accesses", M.nlog);
+    for (unsigned i = 0; i < 10; i++) {
+        uint64_t data = want[i].is_write ? want[i].data : pattern(want[i].addr, want[i].size);
+        cr_assert_eq(M.log[i].addr, want[i].addr, "access %u addr 0x%lx", i, M.log[i].addr);
+        cr_assert_eq(M.log[i].size, want[i].size, "access %u size %u", i, M.log[i].size);
+        cr_assert_eq(M.log[i].is_write, want[i].is_write, "access %u", i);
+        cr_assert_eq(M.log[i].data, data, "access %u data 0x%lx", i, M.log[i].data);
+    }
+    for (unsigned i = 0; i < 3; i++)
+        cr_assert_eq(tm_result(&M, i), pattern(want[5 + i].addr, want[5 + i].size), "load %u", i);
+    cr_assert_eq(tm_result(&M, 3), pattern(0x48, 4) | pattern(0x4c, 4) << 32);
+    hub_cpu_stats st;
+    hub_cpu_get_stats(M.cpu, &st);
+    cr_assert_eq(st.mmio_reads, 5);
+    cr_assert_geq(st.mmio_writes, 6);   /* 5 to the test device, 1 to the finisher */
+}
+
+Test(cpu, ecall_and_ebreak_trap_with_mcause_and_mepc, .fini = fini)
+{
+    tm_init(&M, "ecall.bin", NULL);
+    cr_assert_eq(tm_run(&M), 0);
+    cr_assert_eq(tm_result(&M, 0), 11, "ecall from M: mcause %lu", tm_result(&M, 0));
+    cr_assert_eq(tm_result(&M, 1), tm_result(&M, 6));
+    cr_assert_eq(tm_result(&M, 2), 3, "ebreak: mcause %lu", tm_result(&M, 2));
+    cr_assert_eq(tm_result(&M, 3), tm_result(&M, 7));
+    cr_assert_eq(tm_result(&M, 4), 3);
+    cr_assert_eq(tm_result(&M, 5), tm_result(&M, 8), "c.ebreak mepc 0x%lx", tm_result(&M, 5));
+}
+
+Test(cpu, csr_probe_traps_illegal_instruction_and_resumes, .fini = fini)
+{
+    tm_init(&M, "csrprobe.bin", NULL);
+    cr_assert_eq(tm_run(&M), 0);
+    cr_assert_eq(tm_result(&M, 0), 2);
+    cr_assert_eq(tm_result(&M, 1), tm_result(&M, 5));
+    cr_assert_eq(tm_result(&M, 2), 2);
+    cr_assert_eq(tm_result(&M, 3), tm_result(&M, 6));
+    cr_assert_eq(tm_result(&M, 4), 0x77, "the probed CSR's destination changed: 0x%lx", tm_result(&M, 4));
+    cr_assert_eq(tm_result(&M, 7), 0x600d);
+}
+
+Test(cpu, s_mode_ecall_reaches_m_mode_and_delegated_trap_reaches_s_mode, .fini = fini)
+{
+    tm_init(&M, "smode.bin", NULL);
+    cr_assert_eq(tm_run(&M), 0);
+    cr_assert_eq(tm_result(&M, 0), 9, "ecall from S: mcause %lu", tm_result(&M, 0));
+    cr_assert_eq((tm_result(&M, 1) >> 11) & 3, 1, "MPP after the S ecall: mstatus 0x%lx", tm_result(&M, 1));
+    cr_assert_eq(tm_result(&M, 7), tm_result(&M, 2));
+    cr_assert_eq(tm_result(&M, 3), 2, "delegated illegal instruction: scause %lu", tm_result(&M, 3));
+    cr_assert_eq(tm_result(&M, 4), tm_result(&M, 6));
+    cr_assert(tm_result(&M, 5) & (1 << 8), "SPP should say S: sstatus 0x%lx", tm_result(&M, 5));
+    cr_assert_eq(tm_result(&M, 8), 9);
+}
+
+Test(cpu, clint_timer_interrupt_at_mtimecmp, .fini = fini)
+{
+    tm_init(&M, "timer.bin", NULL);
+    cr_assert_eq(tm_run(&M), 0);
+    uint64_t cmp = tm_result(&M, 0), seen = tm_result(&M, 1);
+    cr_assert_eq(tm_result(&M, 2), 0x8000000000000007ull, "mcause 0x%lx", tm_result(&M, 2));
+    cr_assert_geq(seen, cmp);
+    /* deadlines end a slice on time: the handler runs within a tick (100 ns = 10 instructions) or two */
+    cr_assert_leq(seen - cmp, 2, "interrupt taken %lu ticks late", seen - cmp);
+    cr_assert(tm_result(&M, 4) & (1 << 7), "mip.MTIP 0x%lx", tm_result(&M, 4));
+    cr_assert_gt(tm_result(&M, 3), 100);
+}
+
+Test(cpu, wfi_jumps_virtual_time_to_the_timer, .fini = fini)
+{
+    tm_init(&M, "wfi.bin", NULL);
+    cr_assert_eq(tm_run(&M), 0);
+    cr_assert_geq(tm_result(&M, 1), tm_result(&M, 0));
+    cr_assert_geq(vclock_now(&M.clock), 1000000000ull);
+    hub_cpu_stats st;
+    hub_cpu_get_stats(M.cpu, &st);
+    /* one second of virtual time at 0.1 instructions/ns would be 1e8 instructions without the jump */
+    cr_assert_lt(st.instructions, 1000000, "%lu instructions", st.instructions);
+    cr_assert_geq(st.wfi_waits, 1);
+}
+
+Test(cpu, plic_external_interrupt_claim_and_complete, .fini = fini)
+{
+    tm_init(&M, "plic.bin", NULL);
+    cr_assert_eq(tm_run(&M), 0);
+    cr_assert_eq(tm_result(&M, 0), 0x800000000000000bull, "mcause 0x%lx", tm_result(&M, 0));
+    cr_assert_eq(tm_result(&M, 1), 5);
+    cr_assert_eq(tm_result(&M, 2), 0);
+    cr_assert_eq(tm_result(&M, 3), 0);
+}
+
+Test(cpu, unmapped_access_faults_and_poweroff_fail_code, .fini = fini)
+{
+    tm_init(&M, "fault.bin", NULL);
+    cr_assert_eq(tm_run(&M), 42);
+    cr_assert_eq(tm_result(&M, 0), 5, "load: mcause %lu", tm_result(&M, 0));
+    cr_assert_eq(tm_result(&M, 1), tm_result(&M, 6), "mepc 0x%lx", tm_result(&M, 1));
+    cr_assert_eq(tm_result(&M, 2), 0x30000008, "mtval 0x%lx", tm_result(&M, 2));
+    cr_assert_eq(tm_result(&M, 3), 7, "store: mcause %lu", tm_result(&M, 3));
+    cr_assert_eq(tm_result(&M, 4), tm_result(&M, 7), "mepc 0x%lx", tm_result(&M, 4));
+    cr_assert_eq(tm_result(&M, 5), 0x30000010, "mtval 0x%lx", tm_result(&M, 5));
+}
+
+/* ---- controllers through the address space, without running the hart ---- */
+
+static uint32_t rd32(hwaddr a)
+{
+    return address_space_ldl_le(&M.as, a, MEMTXATTRS_UNSPECIFIED, NULL);
+}
+
+static void wr32(hwaddr a, uint32_t v)
+{
+    address_space_stl_le(&M.as, a, v, MEMTXATTRS_UNSPECIFIED, NULL);
+}
+
+#define PLIC_CLAIM0 (TM_PLIC + 0x200004)
+
+Test(plic, claim_order_threshold_and_level_rearm, .fini = fini)
+{
+    tm_init(&M, "arith.bin", NULL);
+    wr32(TM_PLIC + 4 * 3, 2);
+    wr32(TM_PLIC + 4 * 7, 5);
+    wr32(TM_PLIC + 4 * 9, 5);
+    wr32(TM_PLIC + 0x2000, (1 << 3) | (1 << 7) | (1 << 9));
+    hub_plic_set_irq(M.plic, 3, 1);
+    hub_plic_set_irq(M.plic, 9, 1);
+    hub_plic_set_irq(M.plic, 7, 1);
+    cr_assert_eq(rd32(TM_PLIC + 0x1000), (1u << 3) | (1u << 7) | (1u << 9));
+    cr_assert_eq(rd32(PLIC_CLAIM0), 7, "equal priorities: lowest id first");
+    cr_assert_eq(rd32(PLIC_CLAIM0), 9);
+    wr32(TM_PLIC + 0x200000, 2);                /* threshold 2 hides source 3 (priority 2) */
+    cr_assert_eq(rd32(PLIC_CLAIM0), 0);
+    wr32(TM_PLIC + 0x200000, 1);
+    cr_assert_eq(rd32(PLIC_CLAIM0), 3);
+    cr_assert_eq(rd32(TM_PLIC + 0x1000), 0, "claimed sources are not pending");
+    hub_plic_set_irq(M.plic, 9, 0);
+    wr32(PLIC_CLAIM0, 7);                       /* line 7 still high: pending again */
+    wr32(PLIC_CLAIM0, 9);                       /* line 9 low: stays idle */
+    cr_assert_eq(rd32(TM_PLIC + 0x1000), 1u << 7);
+    cr_assert_eq(rd32(PLIC_CLAIM0), 7);
+}
+
+Test(plic, s_context_has_its_own_enables, .fini = fini)
+{
+    tm_init(&M, "arith.bin", NULL);
+    wr32(TM_PLIC + 4 * 4, 1);
+    wr32(TM_PLIC + 0x2080, 1 << 4);             /* context 1 (S) only */
+    hub_plic_set_irq(M.plic, 4, 1);
+    cr_assert_eq(rd32(PLIC_CLAIM0), 0);
+    cr_assert_eq(rd32(TM_PLIC + 0x201004), 4);
+    cr_assert_eq(rd32(TM_PLIC + 0x2080), 1 << 4);
+}
+
+Test(clint, mtime_counts_in_halves_and_accepts_writes, .fini = fini)
+{
+    tm_init(&M, "arith.bin", NULL);
+    vclock_advance(&M.clock, 1000000000ull * 3 + 500);  /* 3 s + 500 ns = 30000005 ticks at 10 MHz */
+    uint64_t mt = address_space_ldq_le(&M.as, TM_CLINT + 0xbff8, MEMTXATTRS_UNSPECIFIED, NULL);
+    cr_assert_eq(mt, 30000005);
+    cr_assert_eq(rd32(TM_CLINT + 0xbff8), 30000005);
+    cr_assert_eq(rd32(TM_CLINT + 0xbffc), 0);
+    wr32(TM_CLINT + 0xbffc, 1);                         /* mtime += 2^32 via the high half */
+    mt = address_space_ldq_le(&M.as, TM_CLINT + 0xbff8, MEMTXATTRS_UNSPECIFIED, NULL);
+    cr_assert_eq(mt, (1ull << 32) | 30000005);
+    wr32(TM_CLINT + 0x4000, 0xffffffff);                /* low half of mtimecmp */
+    cr_assert_eq(address_space_ldq_le(&M.as, TM_CLINT + 0x4000, MEMTXATTRS_UNSPECIFIED, NULL),
+                 UINT64_MAX);
+}
