@@ -131,6 +131,7 @@ const char *plx_wire_msg_name(int msg_case)
         [PLX__ENVELOPE__MSG_TIMER_FIRE] = "TimerFire", [PLX__ENVELOPE__MSG_LOG] = "Log",
         [PLX__ENVELOPE__MSG_SHUTDOWN] = "Shutdown",    [PLX__ENVELOPE__MSG_GOODBYE] = "Goodbye",
         [PLX__ENVELOPE__MSG_ERROR] = "Error",          [PLX__ENVELOPE__MSG_RESET] = "Reset",
+        [PLX__ENVELOPE__MSG_WRITE_BATCH] = "MmioWriteBatch", [PLX__ENVELOPE__MSG_TIMER_DONE] = "TimerDone",
     };
     if (msg_case < 0 || (size_t)msg_case >= sizeof(names) / sizeof(names[0]) || !names[msg_case])
         return "unknown";

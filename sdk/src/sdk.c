@@ -670,8 +670,15 @@ static void handle_env(plx_dev *dev, Plx__Envelope *env)
     case PLX__ENVELOPE__MSG_TIMER_FIRE: {
         Plx__TimerFire f = *env->timer_fire;
         timer_fire(dev, &f);
-        if (f.seq)
+        if (f.seq) {
             publish_applied(dev, f.seq);
+            Plx__TimerDone td = PLX__TIMER_DONE__INIT;
+            td.seq = f.seq;
+            Plx__Envelope out = PLX__ENVELOPE__INIT;
+            out.msg_case = PLX__ENVELOPE__MSG_TIMER_DONE;
+            out.timer_done = &td;
+            send_env(dev, &out);
+        }
         break;
     }
     case PLX__ENVELOPE__MSG_RESET: {
@@ -917,7 +924,8 @@ static int send_hello_declare(plx_dev *dev)
     h.major = PLX_PROTOCOL_MAJOR;
     h.minor = PLX_PROTOCOL_MINOR;
     h.capabilities = PLX__CAPABILITY__CAP_SHADOW | PLX__CAPABILITY__CAP_RAM_FDS |
-                     PLX__CAPABILITY__CAP_DMA_MESSAGE | PLX__CAPABILITY__CAP_WRITE_BATCH;
+                     PLX__CAPABILITY__CAP_DMA_MESSAGE | PLX__CAPABILITY__CAP_WRITE_BATCH |
+                     PLX__CAPABILITY__CAP_TIMER_DONE;
     h.name = dev->name ? dev->name : "";
     h.model = (char *)(ops->model ? ops->model : "");
     h.pid = (uint32_t)getpid();

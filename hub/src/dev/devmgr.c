@@ -154,7 +154,15 @@ static void timer_cb(void *opaque)
     Plx__Envelope env = PLX__ENVELOPE__INIT;
     env.msg_case = PLX__ENVELOPE__MSG_TIMER_FIRE;
     env.timer_fire = &f;
-    hub_dev_send(d, &env);
+    if (hub_dev_send(d, &env) < 0)
+        return;
+    /*
+     * Wait until the callback ran, so that what it does (IRQ changes, DMA, new timers) happens at this virtual
+     * time and not whenever the hub next polls: device timing stays deterministic. Not from inside another
+     * wait on the same device (it could not answer).
+     */
+    if ((d->capabilities & PLX__CAPABILITY__CAP_TIMER_DONE) && !d->in_wait && !d->dma_depth)
+        hub_dev_wait_timer_done(d, f.seq);
 }
 
 static void timer_arm(hub_device *d, const Plx__TimerArm *a)
@@ -326,6 +334,8 @@ hub_dev_serve(hub_device *d, Plx__Envelope *env)
         hub_dev_log(d->m, d->name, 4, "MmioReply with seq %" PRIu64 " that no request is waiting for: dropped",
                     env->reply->seq);
         break;
+    case PLX__ENVELOPE__MSG_TIMER_DONE:
+        break;      /* for a fire the hub did not wait for (sent from inside another wait) */
     default:
         hub_dev_log(d->m, d->name, 4, "unexpected %s message after the handshake: dropped",
                     plx_wire_msg_name(env->msg_case));
@@ -829,7 +839,9 @@ static int handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello
     Plx__Hello h = PLX__HELLO__INIT;
     h.major = PLX_HUB_PROTOCOL_MAJOR;
     h.minor = d->minor;
-    h.capabilities = PLX__CAPABILITY__CAP_SHADOW | PLX__CAPABILITY__CAP_RAM_FDS | PLX__CAPABILITY__CAP_DMA_MESSAGE;
+    h.capabilities = PLX__CAPABILITY__CAP_SHADOW | PLX__CAPABILITY__CAP_RAM_FDS |
+                     PLX__CAPABILITY__CAP_DMA_MESSAGE | PLX__CAPABILITY__CAP_WRITE_BATCH |
+                     PLX__CAPABILITY__CAP_TIMER_DONE;
     Plx__Envelope out = PLX__ENVELOPE__INIT;
     out.msg_case = PLX__ENVELOPE__MSG_HELLO;
     out.hello = &h;

@@ -71,6 +71,7 @@ struct hub_device {
     uint64_t seq;               /* last request sequence number used */
     uint64_t last_posted;       /* seq of the last posted write */
     unsigned dma_depth;         /* > 0 while the hub serves this device's DMA (it is blocked waiting) */
+    unsigned in_wait;           /* > 0 while the hub waits for this device's answer */
     uint8_t *batch;             /* HUB_BATCH_HEAD + encoded writes */
     size_t batch_len;           /* bytes of encoded writes */
     unsigned batch_n;
@@ -108,5 +109,7 @@ int hub_dev_drain(hub_device *d);
 void hub_proxy_init_ops(MemoryRegionOps *ops);
 /* Send the posted writes held for @d. Called before anything else goes to the device. */
 void hub_dev_flush(hub_device *d);
+/* Wait until the device answered TimerFire @seq with TimerDone, serving its other messages. */
+int hub_dev_wait_timer_done(hub_device *d, uint64_t seq);
 
 #endif

@@ -65,7 +65,11 @@ static int wait_reply(hub_device *d, uint64_t seq, uint64_t *data, MemTxResult *
         Plx__Envelope *env;
         int r = plx_wire_recv(&d->wire, &env, ZMQ_DONTWAIT);
         if (r == 0) {
-            if (env->msg_case == PLX__ENVELOPE__MSG_REPLY && env->reply->seq == seq) {
+            if (env->msg_case == PLX__ENVELOPE__MSG_TIMER_DONE && !data && env->timer_done->seq == seq) {
+                plx_wire_release(&d->wire);
+                return 0;
+            }
+            if (data && env->msg_case == PLX__ENVELOPE__MSG_REPLY && env->reply->seq == seq) {
                 *data = env->reply->data;
                 switch (env->reply->result) {
                 case PLX__MEM_TX__MEMTX_OK: *res = MEMTX_OK; break;
@@ -166,6 +170,15 @@ static MemTxResult proxy_read(void *opaque, hwaddr addr, uint64_t *data, unsigne
     return proxy_read_slow(r, addr, data, size);
 }
 
+int
+hub_dev_wait_timer_done(hub_device *d, uint64_t seq)
+{
+    d->in_wait++;
+    int r = wait_reply(d, seq, NULL, NULL, "a timer fire");
+    d->in_wait--;
+    return r;
+}
+
 static MemTxResult proxy_read_slow(hub_region *r, hwaddr addr, uint64_t *data, unsigned size)
 {
     hub_device *d = r->dev;
@@ -199,7 +212,13 @@ static MemTxResult proxy_read_slow(hub_region *r, hwaddr addr, uint64_t *data, u
     m->stats.sync_reads++;
     d->stats.sync_reads++;
     MemTxResult res;
-    if (hub_dev_send(d, &env) < 0 || wait_reply(d, rd.seq, data, &res, "a read") < 0) {
+    int wr = hub_dev_send(d, &env);
+    if (wr == 0) {
+        d->in_wait++;
+        wr = wait_reply(d, rd.seq, data, &res, "a read");
+        d->in_wait--;
+    }
+    if (wr < 0) {
         *data = ones(size);
         return MEMTX_ERROR;
     }
@@ -313,9 +332,10 @@ static MemTxResult proxy_write(void *opaque, hwaddr addr, uint64_t data, unsigne
     d->stats.sync_writes++;
     uint64_t ignored;
     MemTxResult res;
-    if (wait_reply(d, wr.seq, &ignored, &res, "a write") < 0)
-        return MEMTX_ERROR;
-    return res;
+    d->in_wait++;
+    int wres = wait_reply(d, wr.seq, &ignored, &res, "a write");
+    d->in_wait--;
+    return wres < 0 ? MEMTX_ERROR : res;
 }
 
 void
