@@ -23,26 +23,31 @@
  *    memory_region_ref().
  *
  * Concurrency (the precise rule)
- *  - "Map changes" are every function that changes a region or the tree (init, add/del_subregion, set_*,
- *    transactions, listener (un)registration, coalescing, eventfds, resize, destroy, address_space_init and
- *    destroy). They are serialised by one internal recursive lock: any thread may make them, one at a time;
- *    memory_region_transaction_begin() takes the lock and the matching outermost commit releases it, so a
- *    transaction is atomic with respect to other threads' map changes too.
+ *  - "Map changes" are the functions that change a region, the tree, listeners or address spaces (region
+ *    init_alias, add/del_subregion, set_*, transactions, listener (un)registration, coalescing,
+ *    eventfds, set_log, resize, destroy, address_space_init/destroy). They are serialised by one internal
+ *    recursive lock, so any thread may make them. memory_region_transaction_begin() takes that lock and the
+ *    matching outermost commit releases it: a transaction is atomic with respect to other threads' map
+ *    changes, which wait for it. memory_region_find(), memory_region_present() and mtree_info() take the
+ *    lock briefly too.
  *  - "Accesses" are the address_space_* accessors (rw/read/write, ld and st, map/unmap, caches,
- *    access_valid, translate), memory_region_dispatch_read/write, memory_region_find and the dirty-bitmap
- *    functions. They take no lock and may run on any number of threads at once, concurrently with map
- *    changes. (memory_region_find() and memory_region_present() take the map lock briefly.) An access sees either the map before or after a committed change, never a mixture, and never
- *    a change whose transaction is still open. Accessor threads need NO registration: the read side is a
- *    lock-free reader count kept by the library.
- *  - Old FlatViews are reclaimed once no access that may still use them is running. Device callbacks run
- *    inside an access and may themselves make accesses and map changes (a BAR remap from a register write
- *    is fine).
- *  - memory_region_destroy() and address_space_destroy() wait until accesses that started before them have
- *    finished (accesses on the calling thread itself are not waited for). Do not call them from the
- *    callbacks of the region being destroyed.
- *  - Pointers returned by address_space_translate()/flatview_translate()/address_space_to_flatview() are only
- *    valid while the caller holds memory_rcu_read_lock(); the returned MemoryRegion stays valid as long as it
- *    is not destroyed.
+ *    access_valid, translate, get_iotlb_entry), the ld*_phys family, memory_region_dispatch_read/write and the
+ *    dirty-bitmap functions. They take no lock and may run on any number of threads at once, concurrently with
+ *    map changes. An access uses one published flat view from start to end: it sees the map entirely before
+ *    or entirely after a committed change, never a mixture, never an open transaction's changes.
+ *  - Accessor threads need NO registration and no per-thread setup or teardown: the first access made by a
+ *    thread gives it a reader record automatically, recycled when the thread exits.
+ *  - A replaced flat view is freed once every thread is outside accesses or entered them after the
+ *    replacement; this never blocks the thread that changes the map. So device callbacks, which run inside an
+ *    access, may make further accesses and map changes (a BAR remap from a register write is fine).
+ *  - memory_region_destroy() and address_space_destroy() wait until accesses that other threads started
+ *    before the call have finished (the calling thread's own accesses are not waited for). Do not call them
+ *    from a callback of the region being destroyed, inside a transaction (it aborts), or while another thread
+ *    inside an access waits for the calling thread.
+ *  - Pointers returned by address_space_translate()/flatview_translate()/address_space_to_flatview() are valid
+ *    while the caller holds memory_rcu_read_lock() (any thread, nestable, no registration); the MemoryRegion
+ *    returned stays valid until it is destroyed.
+ *  - Listener callbacks run with the map lock held (see MemoryListener).
  *
  * Guest ("native") endianness is little-endian. hwaddr is 64 bits; a region size of UINT64_MAX stands for
  * 2^64 (a root container that covers the whole address space).
