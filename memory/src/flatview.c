@@ -278,16 +278,23 @@ as_view(AddressSpace *as)
     return __atomic_load_n(&as->current_map, __ATOMIC_SEQ_CST);
 }
 
+static __thread unsigned lookup_hint __attribute__((tls_model("initial-exec")));
+
 const FlatRange *
 flatview_lookup(FlatView *fv, hwaddr addr)
 {
     unsigned n = fv->nr;
     if (!n)
         return NULL;
-    unsigned h = __atomic_load_n(&fv->hint, __ATOMIC_RELAXED);
-    const FlatRange *fr = &fv->ranges[h];
-    if (addr - fr->start <= fr->last - fr->start)
-        return fr;
+    /* Per-thread last hit: no shared cache line is written on the read path. Only an index is kept, checked
+     * against the view it is used with, so a stale one is merely a miss. */
+    unsigned h = lookup_hint;
+    const FlatRange *fr;
+    if (h < n) {
+        fr = &fv->ranges[h];
+        if (addr - fr->start <= fr->last - fr->start)
+            return fr;
+    }
     const hwaddr *s = fv->starts;
     unsigned lo = 0, len = n;
     while (len > 1) {
@@ -298,7 +305,7 @@ flatview_lookup(FlatView *fv, hwaddr addr)
     fr = &fv->ranges[lo];
     if (addr < fr->start || addr > fr->last)
         return NULL;
-    __atomic_store_n(&fv->hint, lo, __ATOMIC_RELAXED);
+    lookup_hint = lo;
     return fr;
 }
 

@@ -81,7 +81,6 @@ struct FlatView {
     hwaddr *starts;          /* starts[i] == ranges[i].start, for the search */
     FlatRange *ranges;
     MemoryRegion *root;
-    unsigned hint;           /* last index found (relaxed atomic) */
     MemoryRegionIoeventfd *ioev_pool;
 };
 
