@@ -1027,6 +1027,12 @@ static int spawn(hub_device *d, const hub_device_config *cfg, Error **errp)
     if (pid == 0) {
         /* Child: only async-signal-safe calls until execve. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        /* Its own process group: a Ctrl-C at the terminal reaches the hub, which shuts devices down in order. */
+        setpgid(0, 0);
+        static const int dfl[] = { SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGCHLD, SIGPIPE };
+        struct sigaction sa = { .sa_handler = SIG_DFL };
+        for (unsigned i = 0; i < sizeof(dfl) / sizeof(dfl[0]); i++)
+            sigaction(dfl[i], &sa, NULL);
         if (in_fd >= 0 && in_fd != 0)
             dup2(in_fd, 0);
         if (out_fd >= 0 && out_fd != 1)
