@@ -8,6 +8,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -170,11 +171,12 @@ static MemTxResult io_access(const MemoryRegionOps *ops, void *opaque, hwaddr ad
     return r;
 }
 
+/* @nr entries, or up to the entry with a NULL notifier when @nr is UINT_MAX (a region's live array). */
 static bool ioeventfd_hit(const MemoryRegionIoeventfd *ev, unsigned nr, const MemoryRegionOps *ops, hwaddr addr,
                           const uint8_t *buf, unsigned size)
 {
     uint64_t v = bytes_to_val(buf, size, dev_big(ops));
-    for (unsigned i = 0; i < nr; i++) {
+    for (unsigned i = 0; i < nr && ev[i].e; i++) {
         const MemoryRegionIoeventfd *e = &ev[i];
         if (e->addr == addr && (!e->size || e->size == size) && (!e->match_data || e->data == v)) {
             event_notifier_set(e->e);
@@ -234,9 +236,9 @@ mr_dispatch_bytes(MemoryRegion *mr, const FlatRange *fr, hwaddr addr, uint8_t *b
         return MEMTX_DECODE_ERROR;
     }
     if (is_write) {
-        const MemoryRegionIoeventfd *ev = fr ? fr->ioev : mr->ioeventfds;
-        unsigned nr = fr ? fr->nr_ioev : mr->ioeventfd_nb;
-        if (nr && ioeventfd_hit(ev, nr, ops, addr, buf, size))
+        const MemoryRegionIoeventfd *ev = fr ? fr->ioev : __atomic_load_n(&mr->ioeventfds, __ATOMIC_ACQUIRE);
+        unsigned nr = fr ? fr->nr_ioev : UINT_MAX;
+        if (ev && nr && ioeventfd_hit(ev, nr, ops, addr, buf, size))
             return MEMTX_OK;
     }
     if ((fr ? fr->flush_coalesced : mr->flush_coalesced_mmio) && mem_coalesced_flush)

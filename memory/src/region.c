@@ -751,6 +751,35 @@ memory_region_clear_global_locking(MemoryRegion *mr)
         MAP_CHANGE(mr->global_locking = false);
 }
 
+/*
+ * memory_region_dispatch_write() reads a region's eventfd array without the map lock, so the array is never
+ * changed in place: a new one (ending with an entry whose e is NULL) replaces it and the old one is retired.
+ */
+static void ioeventfds_replace(MemoryRegion *mr, const MemoryRegionIoeventfd *add, const MemoryRegionIoeventfd *del)
+{
+    unsigned n = mr->ioeventfd_nb;
+    MemoryRegionIoeventfd *v = calloc(n + 2, sizeof(*v)), *old = mr->ioeventfds;
+    unsigned k = 0;
+    bool removed = false;
+    if (!v)
+        fatal("out of memory");
+    for (unsigned i = 0; i < n; i++) {
+        const MemoryRegionIoeventfd *x = &old[i];
+        if (del && !removed && x->addr == del->addr && x->size == del->size && x->match_data == del->match_data &&
+            x->data == del->data && x->e == del->e) {
+            removed = true;
+            continue;
+        }
+        v[k++] = *x;
+    }
+    if (add)
+        v[k++] = *add;
+    mr->ioeventfd_nb = k;
+    __atomic_store_n(&mr->ioeventfds, v, __ATOMIC_RELEASE);
+    if (old)
+        mem_retire(old, free);
+}
+
 void
 memory_region_add_eventfd(MemoryRegion *mr, hwaddr addr, unsigned size, bool match_data, uint64_t data,
                           EventNotifier *e)
@@ -758,13 +787,10 @@ memory_region_add_eventfd(MemoryRegion *mr, hwaddr addr, unsigned size, bool mat
     check_mr(mr, "memory_region_add_eventfd");
     if (size > 8 || (size & (size - 1)))
         fatal("memory_region_add_eventfd('%s'): invalid size %u", mr->name, size);
-    MAP_CHANGE({
-        MemoryRegionIoeventfd *v = realloc(mr->ioeventfds, (mr->ioeventfd_nb + 1) * sizeof(*v));
-        if (!v)
-            fatal("out of memory");
-        v[mr->ioeventfd_nb++] = (MemoryRegionIoeventfd){ addr, size, match_data, match_data ? data : 0, e, mr };
-        mr->ioeventfds = v;
-    });
+    if (!e)
+        fatal("memory_region_add_eventfd('%s'): no EventNotifier", mr->name);
+    MemoryRegionIoeventfd ev = { addr, size, match_data, match_data ? data : 0, e, mr };
+    MAP_CHANGE(ioeventfds_replace(mr, &ev, NULL));
 }
 
 void
@@ -772,17 +798,8 @@ memory_region_del_eventfd(MemoryRegion *mr, hwaddr addr, unsigned size, bool mat
                           EventNotifier *e)
 {
     check_mr(mr, "memory_region_del_eventfd");
-    MAP_CHANGE({
-        for (unsigned i = 0; i < mr->ioeventfd_nb; i++) {
-            MemoryRegionIoeventfd *v = &mr->ioeventfds[i];
-            if (v->addr == addr && v->size == size && v->match_data == match_data &&
-                (!match_data || v->data == data) && v->e == e) {
-                memmove(v, v + 1, (mr->ioeventfd_nb - i - 1) * sizeof(*v));
-                mr->ioeventfd_nb--;
-                break;
-            }
-        }
-    });
+    MemoryRegionIoeventfd ev = { addr, size, match_data, match_data ? data : 0, e, mr };
+    MAP_CHANGE(ioeventfds_replace(mr, NULL, &ev));
 }
 
 /* ---- the tree ---- */

@@ -8,15 +8,18 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #define NREADERS 3
 #ifdef __SANITIZE_ADDRESS__
-#define CHANGES 1000 /* sanitizer builds are ~20x slower */
+#define CHANGES 500 /* sanitizer builds are ~20x slower */
 #else
-#define CHANGES 4000
+#define CHANGES 2000
 #endif
 
-static MemoryRegion sys, ram_a, ram_b, under, over, mover;
+static MemoryRegion sys, ram_a, ram_b, under, over, mover, doorbell;
+static EventNotifier bell;
+static atomic_ulong bell_writes;
 static AddressSpace as;
 static atomic_bool done;
 static atomic_ulong bad, reads;
@@ -32,6 +35,11 @@ static uint64_t mover_read(void *opaque, hwaddr addr, unsigned size)
 }
 static const MemoryRegionOps c_ops = { .read = c_read, .endianness = DEVICE_LITTLE_ENDIAN };
 static const MemoryRegionOps mover_ops = { .read = mover_read, .endianness = DEVICE_LITTLE_ENDIAN };
+static void bell_write(void *opaque, hwaddr addr, uint64_t v, unsigned size)
+{
+    atomic_fetch_add(&bell_writes, 1);
+}
+static const MemoryRegionOps bell_ops = { .read = mover_read, .write = bell_write, .endianness = DEVICE_LITTLE_ENDIAN };
 
 static void fail(const char *what, uint64_t v, MemTxResult r)
 {
@@ -60,7 +68,11 @@ static void *reader(void *arg)
         r = address_space_read(&as, 0xffc, ATTR, buf, 8); /* unassigned then swap region */
         if (r != MEMTX_DECODE_ERROR || (buf[4] != 0xaa && buf[4] != 0xbb) || buf[0] != 0)
             fail("span", buf[4], r);
-        n += 5;
+        /* direct dispatch while the eventfds of the region change */
+        r = memory_region_dispatch_write(&doorbell, 0x10, 1, 4, ATTR);
+        if (r != MEMTX_OK)
+            fail("doorbell", 1, r);
+        n += 6;
     }
     atomic_fetch_add(&reads, n);
     return NULL;
@@ -80,6 +92,8 @@ Test(concurrency, readers_see_only_legal_values_while_the_map_changes)
     ram_fill(&under, "under", 0x11);
     ram_fill(&over, "over", 0x22);
     memory_region_init_io(&mover, NULL, &mover_ops, NULL, "mover", 0x1000);
+    memory_region_init_io(&doorbell, NULL, &bell_ops, NULL, "doorbell", 0x100);
+    cr_assert_eq(event_notifier_init(&bell, 0), 0);
     memory_region_add_subregion(&sys, 0x1000, &ram_a);
     memory_region_add_subregion_overlap(&sys, 0x10000, &under, 0);
     memory_region_add_subregion_overlap(&sys, 0x10000, &over, 1);
@@ -103,6 +117,10 @@ Test(concurrency, readers_see_only_legal_values_while_the_map_changes)
         memory_region_transaction_commit();
         memory_region_set_enabled(&over, i & 1);
         memory_region_set_address(&mover, (i & 1) ? 0x40000 : 0x50000);
+        if (i & 1)
+            memory_region_del_eventfd(&doorbell, 0x10, 4, false, 0, &bell);
+        else
+            memory_region_add_eventfd(&doorbell, 0x10, 4, false, 0, &bell);
         MemoryRegion *c = malloc(sizeof(*c));
         memory_region_init_io(c, NULL, &c_ops, &c_val, "transient", 0x1000);
         memory_region_add_subregion(&sys, 0x30000, c);
@@ -126,6 +144,13 @@ Test(concurrency, readers_see_only_legal_values_while_the_map_changes)
     memory_region_destroy(&under);
     memory_region_destroy(&over);
     memory_region_destroy(&mover);
+    uint64_t signalled = 0;
+    if (read(event_notifier_get_fd(&bell), &signalled, 8) != 8)
+        signalled = 0;
+    cr_assert_gt(signalled + atomic_load(&bell_writes), 0);
+    memory_region_del_eventfd(&doorbell, 0x10, 4, false, 0, &bell);
+    memory_region_destroy(&doorbell);
+    event_notifier_cleanup(&bell);
     memory_region_destroy(&sys);
 }
 
