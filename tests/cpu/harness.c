@@ -33,6 +33,25 @@ static const MemoryRegionOps testdev_ops = {
     .impl = { .min_access_size = 1, .max_access_size = 8 },
 };
 
+/* A byte-wide register (like a 16550's): wider accesses are refused by the memory API. */
+static uint64_t bytereg_read(void *opaque, hwaddr addr, unsigned size)
+{
+    return testdev_read(opaque, 0x800 + addr, size);
+}
+
+static void bytereg_write(void *opaque, hwaddr addr, uint64_t data, unsigned size)
+{
+    testdev_write(opaque, 0x800 + addr, data, size);
+}
+
+static const MemoryRegionOps bytereg_ops = {
+    .read = bytereg_read,
+    .write = bytereg_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = { .min_access_size = 1, .max_access_size = 1 },
+    .impl = { .min_access_size = 1, .max_access_size = 1 },
+};
+
 void tm_init(test_machine *m, const char *prog, const hub_cpu_config *extra)
 {
     Error *err = NULL;
@@ -44,6 +63,8 @@ void tm_init(test_machine *m, const char *prog, const hub_cpu_config *extra)
     memory_region_add_subregion(&m->root, TM_RAM_BASE, &m->ram);
     memory_region_init_io(&m->testdev, NULL, &testdev_ops, m, "testdev", 0x1000);
     memory_region_add_subregion(&m->root, TM_TESTDEV, &m->testdev);
+    memory_region_init_io(&m->bytereg, NULL, &bytereg_ops, m, "bytereg", 8);
+    memory_region_add_subregion(&m->root, TM_BYTEREG, &m->bytereg);
     address_space_init(&m->as, &m->root, "memory");
     m->ram_ptr = memory_region_get_ram_ptr(&m->ram);
 
@@ -88,8 +109,10 @@ void tm_fini(test_machine *m)
     hub_cpu_free(m->cpu);
     address_space_destroy(&m->as);
     memory_region_del_subregion(&m->root, &m->testdev);
+    memory_region_del_subregion(&m->root, &m->bytereg);
     memory_region_del_subregion(&m->root, &m->ram);
     memory_region_destroy(&m->testdev);
+    memory_region_destroy(&m->bytereg);
     memory_region_destroy(&m->ram);
     memory_region_destroy(&m->root);
 }

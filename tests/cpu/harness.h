@@ -13,6 +13,7 @@
 #define TM_RAM_SIZE (16ull << 20)
 #define TM_RESULTS 0x80010000ull
 #define TM_TESTDEV 0x10000000ull
+#define TM_BYTEREG 0x10001000ull
 #define TM_POWEROFF 0x100000ull
 #define TM_CLINT 0x2000000ull
 #define TM_PLIC 0xc000000ull
@@ -29,7 +30,7 @@ typedef struct tm_access {
 
 typedef struct test_machine {
     AddressSpace as;
-    MemoryRegion root, ram, testdev;
+    MemoryRegion root, ram, testdev, bytereg;
     vclock clock;
     hub_cpu *cpu;
     hub_clint *clint;

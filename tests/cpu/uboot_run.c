@@ -2,10 +2,12 @@
  * plexus-cpu-uboot: boot Debian's U-Boot (qemu-riscv64, M-mode) on the hub's CPU in QEMU virt's map with an
  * in-process 16550 console, to see how far real firmware gets and how fast.
  *
- *   plexus-cpu-uboot <u-boot.bin> <virt.dtb> [seconds] [--wallclock]
+ *   plexus-cpu-uboot <u-boot.bin> <virt.dtb> [seconds] [--wallclock] [--no-key]
  *   (qemu-system-riscv64 -M virt,dumpdtb=virt.dtb -m 128M makes the device tree)
  *
  * When U-Boot offers to stop autoboot, a key is typed; at the prompt "version" is typed, then the run ends.
+ * With --no-key nothing is typed: U-Boot counts down, tries its boot commands and waits at its prompt until
+ * the time limit (wall seconds, default 60).
  * Prints the console, then instructions, MMIO accesses and their rates.
  */
 #include <stdio.h>
@@ -30,6 +32,7 @@ typedef struct run {
     char out[1 << 16];
     size_t nout;
     int stage;
+    bool no_key;
     double start, limit;
 } run;
 
@@ -112,7 +115,7 @@ static const MemoryRegionOps fill_ops = {
 static void service(void *opaque)
 {
     run *r = opaque;
-    if (r->stage == 0 && strstr(r->out, "autoboot")) {
+    if (r->stage == 0 && !r->no_key && strstr(r->out, "autoboot")) {
         r->u.input = " ";
         r->stage = 1;
     } else if (r->stage == 1 && strstr(r->out, "=> ")) {
@@ -151,8 +154,16 @@ int main(int argc, char **argv)
         return 1;
     }
     static run r;
-    r.limit = argc > 3 ? atof(argv[3]) : 60;
-    bool wall = argc > 4 && !strcmp(argv[4], "--wallclock");
+    bool wall = false;
+    r.limit = 60;
+    for (int i = 3; i < argc; i++) {
+        if (!strcmp(argv[i], "--wallclock"))
+            wall = true;
+        else if (!strcmp(argv[i], "--no-key"))
+            r.no_key = true;
+        else
+            r.limit = atof(argv[i]);
+    }
     Error *err = NULL;
     vclock clock;
     vclock_init(&clock);
@@ -208,5 +219,23 @@ int main(int argc, char **argv)
     printf("mmio reads %lu (%.2f M/s), writes %lu, errors %lu, slices %lu, wfi waits %lu\n",
            (unsigned long)s.mmio_reads, (double)s.mmio_reads / dt / 1e6, (unsigned long)s.mmio_writes,
            (unsigned long)s.mmio_errors, (unsigned long)s.slices, (unsigned long)s.wfi_waits);
+    error_free(err);
+
+    memory_region_transaction_begin();
+    memory_region_del_subregion(&root, hub_clint_region(clint));
+    memory_region_del_subregion(&root, hub_plic_region(plic));
+    memory_region_del_subregion(&root, hub_poweroff_region(poff));
+    memory_region_transaction_commit();
+    hub_clint_free(clint);
+    hub_plic_free(plic);
+    hub_poweroff_free(poff);
+    hub_cpu_free(r.cpu);
+    address_space_destroy(&as);
+    MemoryRegion *subs[] = { &ram, &uartmr, &low, &ecam };
+    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+        memory_region_del_subregion(&root, subs[i]);
+        memory_region_destroy(subs[i]);
+    }
+    memory_region_destroy(&root);
     return st == 0 ? 0 : 1;
 }

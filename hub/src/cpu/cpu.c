@@ -466,14 +466,27 @@ static MemTxResult cpu_access(hub_cpu *cpu, hwaddr addr, uint64_t *val, unsigned
     return r;
 }
 
+/*
+ * The address space refused an MMIO access (nothing there, or the device does not take that size): an access
+ * fault, precise because inside an MMIO callback Unicorn knows the pc of the access and writing the pc
+ * abandons the instruction (its destination register is left alone).
+ */
+static void mmio_fault(hub_cpu *cpu, hwaddr addr, bool is_write)
+{
+    cpu->stats.mmio_errors++;
+    uint64_t pc = reg_get(cpu, UC_RISCV_REG_PC);
+    unsigned priv = m_view_enter(cpu);
+    take_trap(cpu, priv, false, is_write ? EXC_STORE_ACCESS : EXC_LOAD_ACCESS, pc, addr);
+}
+
 static uint64_t mmio_read(uc_engine *uc, uint64_t offset, unsigned size, void *opaque)
 {
     cpu_mmio *m = opaque;
     uint64_t v = 0;
     m->cpu->stats.mmio_reads++;
     if (cpu_access(m->cpu, m->start + offset, &v, size, false) != MEMTX_OK) {
-        m->cpu->stats.mmio_errors++;
-        v = 0;
+        mmio_fault(m->cpu, m->start + offset, false);
+        return 0;
     }
     return v;
 }
@@ -483,7 +496,7 @@ static void mmio_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t v
     cpu_mmio *m = opaque;
     m->cpu->stats.mmio_writes++;
     if (cpu_access(m->cpu, m->start + offset, &value, size, true) != MEMTX_OK)
-        m->cpu->stats.mmio_errors++;
+        mmio_fault(m->cpu, m->start + offset, true);
 }
 
 static bool section_direct(const cpu_section *s, uint8_t **host)

@@ -2,6 +2,7 @@
 #define RAM_BASE 0x80000000
 #define RESULTS 0x80010000          /* programs store what the test checks here, 8 bytes per slot */
 #define TESTDEV 0x10000000          /* the test's I/O region */
+#define BYTEREG 0x10001000          /* a register that only takes 1-byte accesses */
 #define POWEROFF 0x100000
 #define CLINT 0x2000000
 #define CLINT_MTIMECMP (CLINT + 0x4000)

@@ -1,4 +1,5 @@
-/* A load from unmapped memory is a load access fault with mtval = the address; a store, a store fault. */
+/* Access faults: a load and a store to unmapped memory, and a word load from a byte-wide register that
+ * the device does not accept; mtval = the address, mepc = the instruction. Ends with a fail code. */
 #include "common.h"
     .globl _start
 _start:
@@ -6,15 +7,23 @@ _start:
     csrw mtvec, t0
     li s1, 0
     li a0, 0x30000000
+    li a2, BYTEREG
+    li a3, 0x5a
     .option push
     .option norvc
 f1: ld a1, 8(a0)
-    la t0, f1
-    RESULT 6, t0
 f2: sw a1, 16(a0)
+f3: lw a3, 0(a2)            # a3 must keep 0x5a
     .option pop
+    la t0, f1
+    RESULT 10, t0
     la t0, f2
-    RESULT 7, t0
+    RESULT 11, t0
+    la t0, f3
+    RESULT 12, t0
+    RESULT 13, a3
+    li t0, 0x77
+    sb t0, 0(a2)            # the byte access is fine
     POWEROFF_FAIL 42
 
     .balign 4
