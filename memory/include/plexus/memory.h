@@ -91,7 +91,7 @@ typedef uint64_t ram_addr_t;
 #define DIRTY_MEMORY_NUM 3
 
 /* 128-bit integer for sizes up to 2^64 inclusive. */
-typedef __int128 Int128;
+__extension__ typedef __int128 Int128;
 
 static inline Int128 int128_make64(uint64_t a) { return (Int128)a; }
 static inline Int128 int128_makes64(int64_t a) { return (Int128)a; }
