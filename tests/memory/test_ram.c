@@ -484,3 +484,112 @@ Test(ram, cache_follows_map_changes)
     memory_region_destroy(&a);
     memory_region_destroy(&b);
 }
+
+/* ---- a second process gets the RAM fd over a UNIX socket, as a device process does ---- */
+
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+static void send_fd(int sock, int fd)
+{
+    char byte = 'F';
+    struct iovec iov = { &byte, 1 };
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } u;
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    cr_assert_eq(sendmsg(sock, &msg, 0), 1);
+}
+
+static int recv_fd(int sock)
+{
+    char byte;
+    struct iovec iov = { &byte, 1 };
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } u;
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+    if (recvmsg(sock, &msg, 0) != 1)
+        return -1;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    int fd = -1;
+    if (c && c->cmsg_type == SCM_RIGHTS)
+        memcpy(&fd, CMSG_DATA(c), sizeof(int));
+    return fd;
+}
+
+/* Child: map the received fd as RAM at 0x1000 of its own address space (shared or private), write a marker,
+ * report what it reads back at 0x1000+0x10 (written by the parent), then exit. */
+static int device_process(int sock, bool share)
+{
+    int fd = recv_fd(sock);
+    if (fd < 0)
+        return 10;
+    MemoryRegion root, ram;
+    AddressSpace das;
+    Error *err = NULL;
+    memory_region_init(&root, NULL, "device-view", UINT64_MAX);
+    memory_region_init_ram_from_fd(&ram, NULL, "guest-ram", 0x4000, share, fd, &err);
+    if (err)
+        return 11;
+    memory_region_add_subregion(&root, 0x1000, &ram);
+    address_space_init(&das, &root, "dma");
+    stl_le_phys(&das, 0x1000 + 0x100, 0xd00dfeed); /* DMA write */
+    uint32_t seen = ldl_le_phys(&das, 0x1000 + 0x10);
+    if (write(sock, &seen, sizeof(seen)) != sizeof(seen))
+        return 12;
+    address_space_destroy(&das);
+    memory_region_del_subregion(&root, &ram);
+    memory_region_destroy(&ram);
+    memory_region_destroy(&root);
+    return 0;
+}
+
+static void run_device(bool share, uint32_t *child_saw, uint32_t *parent_sees)
+{
+    MemoryRegion ram;
+    memory_region_init_ram(&ram, NULL, "guest-ram", 0x4000, &error_abort);
+    memory_region_add_subregion(&sys, 0x80000000, &ram);
+    stl_le_phys(&as, 0x80000010, 0x600dcafe);
+    int sv[2];
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        close(sv[0]);
+        _exit(device_process(sv[1], share));
+    }
+    close(sv[1]);
+    send_fd(sv[0], memory_region_get_fd(&ram));
+    cr_assert_eq(read(sv[0], child_saw, sizeof(*child_saw)), (ssize_t)sizeof(*child_saw));
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "device process status 0x%x", status);
+    close(sv[0]);
+    *parent_sees = ldl_le_phys(&as, 0x80000100);
+    memory_region_del_subregion(&sys, &ram);
+    memory_region_destroy(&ram);
+}
+
+Test(ram, device_process_shares_guest_ram_through_the_fd)
+{
+    uint32_t child_saw = 0, parent_sees = 0;
+    run_device(true, &child_saw, &parent_sees);
+    cr_assert_eq(child_saw, 0x600dcafe, "the device did not see the hub's write");
+    cr_assert_eq(parent_sees, 0xd00dfeed, "the hub did not see the device's DMA write");
+}
+
+Test(ram, device_process_private_mapping_keeps_writes_private)
+{
+    uint32_t child_saw = 0, parent_sees = 1;
+    run_device(false, &child_saw, &parent_sees);
+    cr_assert_eq(child_saw, 0x600dcafe);
+    cr_assert_eq(parent_sees, 0, "a MAP_PRIVATE write reached the shared RAM");
+}
