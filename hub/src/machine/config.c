@@ -450,7 +450,7 @@ static char *translate_cyaml_error(const hub_mconfig *c, const ynode *tree, cons
     }
 
     char what[1024];
-    char extra[64] = "";
+    const char *unknown = NULL;
     const char *arg;
     if (missing) {
         arg = msg + 32;
@@ -458,7 +458,7 @@ static char *translate_cyaml_error(const hub_mconfig *c, const ynode *tree, cons
     } else if (!strncmp(msg, "Unexpected key: ", 16)) {
         arg = msg + 16;
         char *keys = schema_keys(schema_at(&p));
-        snprintf(extra, sizeof(extra), "%s", arg);
+        unknown = arg;
         snprintf(what, sizeof(what), "unknown key '%s'; expected one of: %s", arg, keys);
         free(keys);
     } else if (strstr(msg, "Invalid ENUM value: ") ||
@@ -496,8 +496,8 @@ static char *translate_cyaml_error(const hub_mconfig *c, const ynode *tree, cons
     }
 
     kpath lp = p;
-    if (extra[0])
-        kpath_push_key(&lp, extra);     /* point at the unknown key itself */
+    if (unknown)
+        kpath_push_key(&lp, unknown);     /* point at the unknown key itself */
     else if (missing)
         kpath_push_key(&lp, msg + 32);
     char *w = where(c, tree, &lp);

@@ -116,13 +116,6 @@ static void dev_log(void *opaque, const char *device, int level, const char *msg
     fprintf(stderr, "plexus: %s: %s: %s\n", device ? device : "devices", ln, msg);
 }
 
-static void print_stats_now(hub_machine *m)
-{
-    if (m->console)
-        hub_console_restore_tty();
-    hub_machine_print_stats(m, stderr);
-}
-
 static void service_console(hub_machine *m)
 {
     switch (hub_console_service(m->console)) {

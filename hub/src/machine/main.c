@@ -105,13 +105,15 @@ static void print_usage(FILE *f, const char *cmd)
 }
 
 static hub_machine *volatile g_machine;
-static volatile sig_atomic_t g_signals;
+static volatile sig_atomic_t g_signal;
 
+/* First signal: stop in order (devices shut down); a second one: leave at once. */
 static void on_signal(int sig)
 {
-    if (g_machine && !g_signals) {
-        g_signals++;
-        hub_machine_request_stop(g_machine, 128 + sig);
+    if (!g_signal) {
+        g_signal = sig;
+        if (g_machine)
+            hub_machine_request_stop(g_machine, 128 + sig);
         return;
     }
     hub_console_restore_tty();
@@ -252,7 +254,9 @@ int main(int argc, char **argv)
         goto out;
     }
     g_machine = m;
-    if (!strcmp(cmd, "run")) {
+    if (g_signal) {             /* arrived while the devices were starting */
+        status = 128 + g_signal;
+    } else if (!strcmp(cmd, "run")) {
         int gs = 0;
         if (hub_machine_run(m, &gs, &err) < 0) {
             fprintf(stderr, "plexus: %s\n", err);
