@@ -131,6 +131,33 @@ Test(cpu, plic_external_interrupt_claim_and_complete, .fini = fini)
     cr_assert_eq(tm_result(&M, 3), 0);
 }
 
+Test(cpu, simultaneous_interrupts_are_taken_in_spec_priority, .fini = fini)
+{
+    tm_init(&M, "irqprio.bin", NULL);
+    cr_assert_eq(tm_run(&M), 0);
+    cr_assert_eq(tm_result(&M, 0), 0x800000000000000bull, "first: mcause 0x%lx", tm_result(&M, 0));
+    cr_assert_eq(tm_result(&M, 1), 0x8000000000000007ull, "second: mcause 0x%lx", tm_result(&M, 1));
+}
+
+Test(cpu, delegated_supervisor_external_interrupt_reaches_s_mode, .fini = fini)
+{
+    tm_init(&M, "sirq.bin", NULL);
+    cr_assert_eq(tm_run(&M), 0);
+    cr_assert_eq(tm_result(&M, 0), 0x8000000000000009ull, "scause 0x%lx", tm_result(&M, 0));
+    cr_assert_geq(tm_result(&M, 1), TM_RAM_BASE, "sepc 0x%lx", tm_result(&M, 1));
+    cr_assert_eq(tm_result(&M, 2), 5, "claimed %lu on the S context", tm_result(&M, 2));
+    cr_assert_eq(tm_result(&M, 3), 9, "ecall from S: mcause %lu", tm_result(&M, 3));
+}
+
+Test(cpu, wallclock_mode_waits_for_the_timer, .fini = fini)
+{
+    hub_cpu_config cfg = { .wallclock = true };
+    tm_init(&M, "wfishort.bin", &cfg);
+    cr_assert_eq(tm_run(&M), 0);
+    cr_assert_geq(tm_result(&M, 1), tm_result(&M, 0));
+    cr_assert_geq(vclock_now(&M.clock), 20000000ull, "virtual time %lu ns", vclock_now(&M.clock));
+}
+
 Test(cpu, access_faults_and_poweroff_fail_code, .fini = fini)
 {
     tm_init(&M, "fault.bin", NULL);

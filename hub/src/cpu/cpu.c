@@ -884,6 +884,18 @@ static void rebase_time(hub_cpu *cpu)
     cpu->insns_since_base = 0;
 }
 
+static void wait_outside(hub_cpu *cpu, int ms)
+{
+    if (cpu->cfg.idle) {
+        cpu->cfg.idle(cpu->cfg.opaque, ms);
+    } else if (ms > 0) {
+        struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+    if (cpu->cfg.service)
+        cpu->cfg.service(cpu->cfg.opaque);
+}
+
 static bool after_wfi(hub_cpu *cpu, uint64_t pc)
 {
     uint32_t insn = 0;
@@ -915,9 +927,7 @@ static void wait_for_interrupt(hub_cpu *cpu)
                 continue;
             }
             if (cpu->cfg.idle)
-                cpu->cfg.idle(cpu->cfg.opaque, IDLE_POLL_MS);
-            if (cpu->cfg.service)
-                cpu->cfg.service(cpu->cfg.opaque);
+                wait_outside(cpu, IDLE_POLL_MS);
             return;
         }
         uint64_t now = mono_ns() - cpu->wall_origin;
@@ -928,10 +938,7 @@ static void wait_for_interrupt(hub_cpu *cpu)
         int ms = IDLE_POLL_MS;
         if (dl != VCLOCK_NEVER && (dl - now) / 1000000 < (uint64_t)ms)
             ms = (int)((dl - now) / 1000000);
-        if (cpu->cfg.idle)
-            cpu->cfg.idle(cpu->cfg.opaque, ms);
-        if (cpu->cfg.service)
-            cpu->cfg.service(cpu->cfg.opaque);
+        wait_outside(cpu, ms);
         vclock_advance(c, mono_ns() - cpu->wall_origin);
         if (dl == VCLOCK_NEVER)
             return;
