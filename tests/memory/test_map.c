@@ -515,3 +515,89 @@ Test(map, iommu_is_reported_unsupported, .signal = SIGABRT)
     IOMMUMemoryRegion im;
     memory_region_init_iommu(&im, sizeof(im), "x", NULL, "iommu", 0x1000);
 }
+
+Test(map, many_regions_added_in_any_order_render_correctly)
+{
+    enum { N = 600 };
+    static MemoryRegion win[N], top[N / 10];
+    MemoryRegion backing;
+    memory_region_init_ram(&backing, NULL, "backing", 0x10000, &error_abort);
+    uint8_t *h = memory_region_get_ram_ptr(&backing);
+    for (int p = 0; p < 16; p++)
+        memset(h + p * 0x1000, p, 0x1000);
+    unsigned perm[N];
+    for (unsigned i = 0; i < N; i++)
+        perm[i] = i;
+    srand(7);
+    for (unsigned i = N - 1; i > 0; i--) {
+        unsigned j = (unsigned)rand() % (i + 1), t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    memory_region_transaction_begin();
+    for (unsigned k = 0; k < N; k++) {
+        unsigned i = perm[k];
+        memory_region_init_alias(&win[i], NULL, "win", &backing, (i % 16) * 0x1000, 0x1000);
+        memory_region_add_subregion(&sys, 0x1000000 + i * 0x1000ull, &win[i]); /* adjacent, no gaps */
+    }
+    /* every tenth window covered, in its second half, by a higher-priority window onto page 15 */
+    for (unsigned k = 0; k < N / 10; k++) {
+        memory_region_init_alias(&top[k], NULL, "top", &backing, 15 * 0x1000, 0x800);
+        memory_region_add_subregion_overlap(&sys, 0x1000000 + k * 10 * 0x1000ull + 0x800, &top[k], 1);
+    }
+    memory_region_transaction_commit();
+    for (unsigned i = 0; i < N; i++) {
+        hwaddr a = 0x1000000 + i * 0x1000ull;
+        cr_assert_eq(ldub_phys(&as, a), i % 16, "window %u", i);
+        cr_assert_eq(ldub_phys(&as, a + 0x7ff), i % 16, "window %u end of first half", i);
+        cr_assert_eq(ldub_phys(&as, a + 0x800), i % 10 == 0 ? 15 : i % 16, "window %u second half", i);
+    }
+    memory_region_transaction_begin();
+    for (unsigned i = 0; i < N; i++)
+        memory_region_del_subregion(&sys, &win[i]);
+    for (unsigned k = 0; k < N / 10; k++)
+        memory_region_del_subregion(&sys, &top[k]);
+    memory_region_transaction_commit();
+    for (unsigned i = 0; i < N; i++)
+        memory_region_destroy(&win[i]);
+    for (unsigned k = 0; k < N / 10; k++)
+        memory_region_destroy(&top[k]);
+    memory_region_destroy(&backing);
+}
+
+Test(map, no_overlap_map_in_random_order)
+{
+    enum { N = 500 };
+    static MemoryRegion win[N];
+    MemoryRegion backing;
+    memory_region_init_ram(&backing, NULL, "backing", 0x10000, &error_abort);
+    uint8_t *h = memory_region_get_ram_ptr(&backing);
+    for (int p = 0; p < 16; p++)
+        memset(h + p * 0x1000, 0x40 + p, 0x1000);
+    srand(11);
+    bool used[N] = { false };
+    memory_region_transaction_begin();
+    for (unsigned k = 0; k < N; k++) {
+        unsigned i;
+        do
+            i = (unsigned)rand() % N;
+        while (used[i]);
+        used[i] = true;
+        memory_region_init_alias(&win[i], NULL, "w", &backing, (i % 16) * 0x1000, 0x1000);
+        memory_region_add_subregion(&sys, 0x4000000 + i * 0x2000ull, &win[i]); /* gaps between */
+    }
+    memory_region_transaction_commit();
+    MemTxResult r;
+    for (unsigned i = 0; i < N; i++) {
+        cr_assert_eq(ldub_phys(&as, 0x4000000 + i * 0x2000ull + 0x123), 0x40 + i % 16, "window %u", i);
+        address_space_ldub(&as, 0x4000000 + i * 0x2000ull + 0x1000, ATTR, &r);
+        cr_assert_eq(r, MEMTX_DECODE_ERROR, "gap after window %u", i);
+    }
+    memory_region_transaction_begin();
+    for (unsigned i = 0; i < N; i++)
+        memory_region_del_subregion(&sys, &win[i]);
+    memory_region_transaction_commit();
+    for (unsigned i = 0; i < N; i++)
+        memory_region_destroy(&win[i]);
+    memory_region_destroy(&backing);
+}
