@@ -154,7 +154,8 @@ int main(int argc, char **argv)
         insns = stat_value(s.buf, "instructions");
         reads = stat_value(s.buf, "mmio reads");
         free(s.buf);
-        fprintf(stderr, "run %d: qemu %.3f s, plexus %.3f s\n", i + 1, tq[i], tp[i]);
+        printf("run %d: qemu %.3f s, plexus %.3f s\n", i + 1, tq[i], tp[i]);
+        fflush(stdout);
     }
     qsort(tq, (size_t)runs, sizeof(double), cmp_d);
     qsort(tp, (size_t)runs, sizeof(double), cmp_d);
