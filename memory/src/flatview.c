@@ -257,7 +257,9 @@ flatview_render(MemoryRegion *root)
     fv->root = root;
     fv->nr = (unsigned)ss.n;
     fv->starts = xrealloc(NULL, ss.n * sizeof(hwaddr));
-    fv->ranges = xrealloc(NULL, ss.n * sizeof(FlatRange));
+    fv->ranges = aligned_alloc(64, ((ss.n ? ss.n : 1) * sizeof(FlatRange) + 63) & ~(size_t)63);
+    if (!fv->ranges)
+        abort();
     size_t nioev = 0;
     for (size_t i = 0; i < ss.n; i++)
         nioev += ss.v[i].p->mr->ioeventfd_nb;

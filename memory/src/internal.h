@@ -51,7 +51,8 @@ struct DirtyBitmapSnapshot {
     unsigned long dirty[];
 };
 
-/* One piece of a flat view: [start, last] shows mr at offset_in_region. Immutable once published. */
+/* One piece of a flat view: [start, last] shows mr at offset_in_region. Immutable once published. The first
+ * 64 bytes hold everything an access needs (the ranges array is cache-line aligned). */
 typedef struct FlatRange {
     hwaddr start;
     hwaddr last;
@@ -63,13 +64,14 @@ typedef struct FlatRange {
     bool direct_read;       /* reads are a memcpy from host */
     bool direct_write;      /* writes are a memcpy to host */
     bool ignore_write;      /* ROM: writes vanish */
-    bool readonly;
     bool ram_device;
-    bool romd;
-    bool nonvolatile;
     bool flush_coalesced;
     bool global_locking;
     uint8_t dirty_log_mask;
+    bool readonly;
+    /* second cache line: listeners, eventfds */
+    bool romd;
+    bool nonvolatile;
     bool has_coalesced;
     unsigned coalesced_gen;
     unsigned nr_ioev;

@@ -344,7 +344,12 @@ memory_region_init_ram_from_file(MemoryRegion *mr, struct Object *owner, const c
         error_setg(errp, "memory region '%s': no file path", name ? name : "");
         return;
     }
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    struct stat st;
+    int fd;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        fd = open(path, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600); /* a directory: anonymous file inside it */
+    else
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
         error_setg(errp, "memory region '%s': cannot open '%s': %s", name ? name : "", path, strerror(errno));
         return;

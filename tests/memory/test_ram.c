@@ -188,6 +188,12 @@ Test(ram, from_file_honours_share_and_align)
     cr_assert_eq(fread(buf, 1, sizeof(buf), f), sizeof(buf));
     fclose(f);
     cr_assert_eq(memcmp(buf + 0x10, "dcba", 4), 0);
+    memory_region_init_ram_from_file(&r, NULL, "in-dir", 0x2000, 0, true, "/tmp", &error_abort);
+    memory_region_add_subregion(&sys, 0, &r);
+    stl_le_phys(&as, 0x1ffc, 0x55aa55aa);
+    cr_assert_eq(ldl_le_phys(&as, 0x1ffc), 0x55aa55aa);
+    memory_region_del_subregion(&sys, &r);
+    memory_region_destroy(&r);
     Error *err = NULL;
     memory_region_init_ram_from_file(&r, NULL, "nofile", 0x1000, 0, true, "/nonexistent/dir/x", &err);
     cr_assert_not_null(err);

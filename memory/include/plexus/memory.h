@@ -533,7 +533,7 @@ void memory_region_init_resizeable_ram(MemoryRegion *mr, struct Object *owner, c
 
 /*
  * memory_region_init_ram_from_file: RAM backed by the file at @path (created 0600 if missing, grown to @size
- * if shorter). @share: MAP_SHARED (writes reach the file) or MAP_PRIVATE. @align: 0 or a power of two for the
+ * if shorter; when @path is a directory, e.g. a hugetlbfs mount, an unnamed file inside it). @share: MAP_SHARED (writes reach the file) or MAP_PRIVATE. @align: 0 or a power of two for the
  * host address alignment.
  */
 void memory_region_init_ram_from_file(MemoryRegion *mr, struct Object *owner, const char *name,
