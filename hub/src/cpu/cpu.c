@@ -2,9 +2,9 @@
  * The hart: Unicorn RISC-V 64 driven in slices of instructions, following the address space with a
  * MemoryListener, with the architectural trap entry done here because Unicorn does not do it.
  *
- * What Unicorn 2.0.x does and does not do for RISC-V (measured, see docs/cpu.md):
- *  - Synchronous exceptions are reported to UC_HOOK_INTR with the QEMU cause number; ecall is always
- *    reported as cause 8 whatever the privilege. Before calling the hook Unicorn adds 4 to the pc (also for
+ * What Unicorn 2.0.x does and does not do for RISC-V (measured; README.md has the whole list):
+ *  - Synchronous exceptions are reported to UC_HOOK_INTR with the QEMU cause number (ebreak excepted: it
+ *    ends uc_emu_start with UC_ERR_INSN_INVALID, pc on the ebreak); ecall is always cause 8. Before calling the hook Unicorn adds 4 to the pc (also for
  *    16-bit instructions), so the faulting pc is pc - 4. No trap state (xepc, xcause, xtval, xstatus, pc,
  *    privilege) is changed: the trap entry is ours.
  *  - Nothing exposes the privilege level, and CSR reads and writes through uc_reg_read/write are checked
@@ -688,6 +688,9 @@ static void on_region_add(MemoryListener *l, MemoryRegionSection *sec)
 {
     hub_cpu *cpu = listener_cpu(l);
     uint64_t size = int128_get64(int128_min(sec->size, int128_make64(UINT64_MAX)));
+    hwaddr base = sec->offset_within_address_space;
+    if (size > (UINT64_MAX & PAGE_MASK) - base)
+        size = base < (UINT64_MAX & PAGE_MASK) ? (UINT64_MAX & PAGE_MASK) - base : 0;    /* the top page */
     if (!sec->mr || !size)
         return;
     if (cpu->nsecs == cpu->capsecs) {
