@@ -129,6 +129,21 @@ Test(machine_e2e, hello_boots_and_powers_off)
     free(yaml);
 }
 
+Test(machine_e2e, exit_status_is_the_guest_poweroff_code)
+{
+    char *bin = plexus_bin(), *yaml = source_path("examples/hello/machine.yaml"), *fw;
+    cr_assert(asprintf(&fw, "%s/tests/machine/poweroff.elf", getenv("PLEXUS_BUILD_DIR")) > 0);
+    /* poweroff.elf checks a1 for the FDT magic (status 9 if absent) and powers off with status 7 */
+    char *argv[] = { bin, "run", yaml, "--firmware", fw, NULL };
+    run_result r = run(argv, 60);
+    cr_expect_not(r.timed_out);
+    cr_expect_eq(exit_code(r.status), 7, "exit status %d; output:\n%s", exit_code(r.status), r.out);
+    free(r.out);
+    free(fw);
+    free(bin);
+    free(yaml);
+}
+
 Test(machine_e2e, bad_description_is_one_clear_line)
 {
     char *dir = tmpdir_new();
@@ -260,6 +275,19 @@ Test(machine_e2e, uboot_prompt_and_version)
     cr_expect_geq(at, 0, "no version line; output:\n%s", s->buf + mark);
     at = pty_expect(s, (size_t)(at < 0 ? (long)mark : at), "=>", 30);
     cr_expect_geq(at, 0, "no prompt after version");
+
+    /* Ctrl-A h prints the escape help (the hub's, not the guest's) */
+    mark = s->len;
+    cr_assert_eq(write(s->fd, "\x01h", 2), 2);
+    cr_expect_geq(pty_expect(s, mark, "Ctrl-A x    quit plexus", 10), 0, "no escape help; output:\n%s",
+                  s->buf + mark);
+    /* Ctrl-A Ctrl-A sends one Ctrl-A: U-Boot's line editor moves to the start of the line, so typing
+     * "ersion", Ctrl-A, "v" runs `version` */
+    mark = s->len;
+    cr_assert_eq(write(s->fd, "ersion\x01\x01v\r", 10), 10);
+    cr_expect_geq(pty_expect(s, mark, "\nU-Boot 20", 30), 0, "Ctrl-A Ctrl-A did not reach the guest; output:\n%s",
+                  s->buf + mark);
+    pty_expect(s, mark, "=>", 10);
     cr_assert_eq(write(s->fd, "\x01x", 2), 2);     /* Ctrl-A x */
     pty_expect(s, s->len, "quit", 10);
     int st = reap(s->pid, 30);
