@@ -132,6 +132,10 @@ static MemTxResult io_access(const MemoryRegionOps *ops, void *opaque, hwaddr ad
 {
     unsigned imin = ops->impl.min_access_size ? ops->impl.min_access_size : 1;
     unsigned imax = ops->impl.max_access_size ? ops->impl.max_access_size : 4;
+    if (imax > 8)
+        imax = 8;
+    if (imin > imax)
+        imin = imax;
     unsigned a = size < imin ? imin : size > imax ? imax : size;
     bool big = dev_big(ops);
     MemTxResult r = MEMTX_OK;
@@ -326,6 +330,8 @@ static unsigned piece_size(const FlatRange *fr, hwaddr off, uint64_t rem)
     const MemoryRegionOps *ops = fr->ops;
     uint64_t max = fr->ram_device ? 8 : ops && ops->valid.max_access_size ? ops->valid.max_access_size : 4;
     bool unaligned = !fr->ram_device && ops && ops->valid.unaligned;
+    if (max > 8)
+        max = 8; /* values are 64-bit at most */
     uint64_t p = rem < max ? rem : max;
     if (!unaligned && off) {
         uint64_t align = off & -off;

@@ -121,10 +121,25 @@ memory_region_init(MemoryRegion *mr, struct Object *owner, const char *name, uin
     mr->global_locking = true;
 }
 
+/* Access sizes in an ops table must be 0 (default) or 1, 2, 4, 8; min <= max. */
+static void check_ops(const MemoryRegionOps *ops, const char *name)
+{
+    if (!ops)
+        return;
+    unsigned v[4] = { ops->valid.min_access_size, ops->valid.max_access_size, ops->impl.min_access_size,
+                      ops->impl.max_access_size };
+    for (int i = 0; i < 4; i++)
+        if (v[i] > 8 || (v[i] & (v[i] - 1)))
+            fatal("region '%s': access size %u in its MemoryRegionOps is not 1, 2, 4 or 8", name ? name : "", v[i]);
+    if ((v[0] && v[1] && v[0] > v[1]) || (v[2] && v[3] && v[2] > v[3]))
+        fatal("region '%s': min_access_size above max_access_size in its MemoryRegionOps", name ? name : "");
+}
+
 void
 memory_region_init_io(MemoryRegion *mr, struct Object *owner, const MemoryRegionOps *ops, void *opaque,
                       const char *name, uint64_t size)
 {
+    check_ops(ops, name);
     memory_region_init(mr, owner, name, size);
     mr->ops = ops;
     mr->opaque = opaque;
@@ -409,6 +424,7 @@ void
 memory_region_init_rom_device_nomigrate(MemoryRegion *mr, struct Object *owner, const MemoryRegionOps *ops,
                                         void *opaque, const char *name, uint64_t size, Error **errp)
 {
+    check_ops(ops, name);
     memory_region_init(mr, owner, name, size);
     if (!ram_alloc(mr, size, size, true, false, errp)) {
         init_failed(mr);

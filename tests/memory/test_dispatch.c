@@ -37,6 +37,8 @@ static void setup_with(const MemoryRegionOps *ops, bool backed, bool big)
     address_space_init(&as, &sys, "test");
 }
 
+static void noop_fini(void) {}
+
 TestSuite(dispatch, .fini = teardown);
 
 static const MemoryRegionOps ops_2_4 = {
@@ -441,4 +443,14 @@ Test(dispatch, dispatch_on_ram_rom_and_alias)
     cr_assert_eq(memory_region_dispatch_read(&alias, 4, &v, 4, ATTR), MEMTX_OK);
     cr_assert_eq(v, 0x11223344);
     memory_region_destroy(&alias);
+}
+
+static const MemoryRegionOps ops_bad_size = {
+    .read = dev_read, .endianness = DEVICE_LITTLE_ENDIAN, .valid = { .max_access_size = 3 },
+};
+
+Test(dispatch, invalid_access_sizes_in_ops_are_refused, .signal = SIGABRT, .fini = noop_fini)
+{
+    MemoryRegion bad;
+    memory_region_init_io(&bad, NULL, &ops_bad_size, NULL, "bad", 0x100);
 }

@@ -240,6 +240,8 @@ struct MemoryRegionMmio {
  *  - When !impl.unaligned, callbacks are always aligned to their size: an unaligned access (allowed by
  *    valid.unaligned) is carried out as the aligned callbacks covering it, extracting (reads) or
  *    zero-filling (writes) as for widening.
+ * Every access size in valid and impl is 0 (the default) or 1, 2, 4 or 8, with min <= max; init functions
+ * abort with a message naming the region otherwise.
  * read_with_attrs/write_with_attrs take precedence over read/write when set; read/write take precedence
  * over old_mmio. A region with no usable callback answers MEMTX_DECODE_ERROR (reads give 0).
  * request_ptr: optional; see memory_region_request_mmio_ptr().
