@@ -144,6 +144,46 @@ Test(machine_e2e, exit_status_is_the_guest_poweroff_code)
     free(yaml);
 }
 
+Test(machine_e2e, hello_with_plugins_run_by_the_device_runner)
+{
+    char *dir = tmpdir_new(), *yaml;
+    cr_assert(asprintf(&yaml,
+        "ram:\n  - base: 0x80000000\n    size: 128M\n"
+        "firmware:\n  - file: %s/examples/hello/hello.elf\n"
+        "console: uart0\n"
+        "devices:\n"
+        "  - name: uart0\n    plugin: plexus-uart16550.so\n    base: 0x10000000\n    irq: 10\n"
+        "    dt: {compatible: ns16550a, properties: {clock-frequency: 3686400}}\n"
+        "  - name: dma0\n    plugin: plexus-dma.so\n    base: 0x10010000\n    irq: 12\n",
+        getenv("PLEXUS_BUILD_DIR")) > 0);
+    char *p = write_file(dir, "plugins.yaml", yaml, strlen(yaml), 0644);
+    char *bin = plexus_bin();
+    char *argv[] = { bin, "run", p, NULL };
+    run_result r = run(argv, 120);
+    cr_expect_eq(exit_code(r.status), 0, "output:\n%s", r.out);
+    cr_expect(strstr(r.out, "hello: all checks passed") != NULL, "output:\n%s", r.out);
+    free(r.out);
+    free(bin);
+    free(p);
+    free(yaml);
+    tmpdir_remove(dir);
+}
+
+Test(machine_e2e, dma_over_tcp_goes_by_message)
+{
+    char *bin = plexus_bin(), *yaml = source_path("examples/hello/machine.yaml");
+    char *argv[] = { bin, "run", yaml, "--set", "devices.dma0.endpoint=tcp://127.0.0.1:0", "--stats", NULL };
+    run_result r = run(argv, 120);
+    cr_expect_eq(exit_code(r.status), 0, "output:\n%s", r.out);
+    cr_expect(strstr(r.out, "hello: dma polled copy of 4096 bytes ok") != NULL, "output:\n%s", r.out);
+    const char *dm = strstr(r.out, "dma messages");
+    cr_assert_not_null(dm, "output:\n%s", r.out);
+    cr_expect_gt(strtoull(dm + strlen("dma messages"), NULL, 10), 0, "a tcp device has no RAM fds: DMA by message");
+    free(r.out);
+    free(bin);
+    free(yaml);
+}
+
 Test(machine_e2e, bad_description_is_one_clear_line)
 {
     char *dir = tmpdir_new();
