@@ -22,6 +22,7 @@
 #include <zmq.h>
 
 #include "plexus/wire.h"
+#include "sandbox.h"
 
 #define FD_BATCH_MAX 253    /* SCM_RIGHTS limit per message */
 
@@ -96,6 +97,10 @@ struct plx_dev {
     struct pending *pend_head, *pend_tail;
     struct batched *batch;
     size_t batch_cap;
+    bool sandbox;
+    char *sandbox_policy;
+    char **sandbox_allow;
+    size_t n_sandbox_allow;
     uint64_t dma_seq;
     uint32_t max_dma_len;
     bool stop;
@@ -1051,6 +1056,18 @@ static int apply_config(plx_dev *dev, const Plx__Config *cfg)
             return -ENOMEM;
     }
     dev->max_dma_len = cfg->max_dma_len;
+    if (cfg->sandbox && cfg->sandbox->enabled) {
+        dev->sandbox = true;
+        dev->sandbox_policy = strdup(cfg->sandbox->policy ? cfg->sandbox->policy : "");
+        dev->sandbox_allow = calloc(cfg->sandbox->n_allow ? cfg->sandbox->n_allow : 1, sizeof(char *));
+        if (!dev->sandbox_policy || !dev->sandbox_allow)
+            return -ENOMEM;
+        for (size_t i = 0; i < cfg->sandbox->n_allow; i++) {
+            if (!(dev->sandbox_allow[i] = strdup(cfg->sandbox->allow[i])))
+                return -ENOMEM;
+            dev->n_sandbox_allow++;
+        }
+    }
     for (size_t i = 0; i < cfg->n_props; i++) {
         int k = prop_index(dev, cfg->props[i]->key);
         if (k < 0) {
@@ -1201,6 +1218,10 @@ static void dev_free(plx_dev *dev)
     free(dev->watches);
     free(dev->items);
     free(dev->batch);
+    for (size_t i = 0; i < dev->n_sandbox_allow; i++)
+        free(dev->sandbox_allow[i]);
+    free(dev->sandbox_allow);
+    free(dev->sandbox_policy);
     free(dev->irq_level);
     plx_wire_fini(&dev->wire);
     if (dev->mon) {
@@ -1310,7 +1331,7 @@ plx_dev_main(const plx_device_ops *ops, int argc, char **argv)
         goto out;
     }
     plx_wire_release(&dev->wire);
-    if (dev->fdsock >= 0) {
+    if (dev->fdsock >= 0 && !dev->sandbox) {
         close(dev->fdsock);
         dev->fdsock = -1;
     }
@@ -1323,6 +1344,15 @@ plx_dev_main(const plx_device_ops *ops, int argc, char **argv)
         }
     }
     dev->initialized = true;
+    if (dev->sandbox) {
+        /* The fd socket stays open: the sandbox reports a denied call on it. */
+        char why[256];
+        if (plx_sandbox_apply(dev->sandbox_policy, dev->sandbox_allow, dev->n_sandbox_allow, dev->fdsock, why,
+                              sizeof(why)) < 0) {
+            send_error(dev, EPERM, "%s", why);
+            goto out;
+        }
+    }
     Plx__Ready rdy = PLX__READY__INIT;
     Plx__Envelope renv = PLX__ENVELOPE__INIT;
     renv.msg_case = PLX__ENVELOPE__MSG_READY;

@@ -640,6 +640,69 @@ Test(hub_dev, reset_reaches_the_device_in_order)
     cr_assert_eq(rd32(SHADOW_BASE + 0x8, NULL), 0, "shadow image cleared, seen without a round trip");
 }
 
+Test(hub_dev, sandboxed_device_keeps_working)
+{
+    hub_device_config c = regdev_config("boxed");
+    c.sandbox = true;
+    add(&c);
+    wr32(DEV_BASE + 0x10, 0x1234abcd);
+    cr_assert_eq(rd32(DEV_BASE + 0x10, NULL), 0x1234abcd);
+    wr32(DEV_BASE + 0x88, RAM_BASE + 0x100);
+    wr32(DEV_BASE + 0x8c, 0);
+    wr32(DEV_BASE + 0x90, 256);
+    wr32(DEV_BASE + 0x94, 1);
+    cr_assert_eq(rd32(DEV_BASE + 0x98, NULL), 0, "DMA into mapped RAM");
+    wr32(SHADOW_BASE, 5);
+    cr_assert_eq(rd32(SHADOW_BASE, NULL), 5);
+    wr32(DEV_BASE + 0xa8, 10);
+    vclock_advance(&clk, 20);
+    cr_assert_eq(rd32(DEV_BASE + 0xac, NULL), 1, "timer fired");
+    cr_assert_eq(n_irq, 2);
+    hub_devmgr_free(mgr);   /* an orderly exit works inside the sandbox too */
+    mgr = NULL;
+    cr_assert_null(strstr(logbuf, "sandbox"), "log: %s", logbuf);
+    cr_assert_null(strstr(logbuf, "killed"), "log: %s", logbuf);
+}
+
+Test(hub_dev, sandbox_reports_a_denied_call_by_name)
+{
+    hub_device_config c = regdev_config("boxed");
+    c.sandbox = true;
+    hub_device *d = add(&c);
+    MemTxResult r;
+    uint32_t v = rd32(DEV_BASE + 0xbc, &r);
+    cr_assert_eq(r, MEMTX_ERROR);
+    cr_assert_eq(v, 0xffffffffu);
+    cr_assert(hub_device_failed(d));
+    cr_assert(strstr(logbuf, "[boxed]") && strstr(logbuf, "denied system call socket"), "log: %s", logbuf);
+}
+
+Test(hub_dev, sandbox_allow_list_extends_the_policy)
+{
+    hub_device_config c = regdev_config("boxed");
+    const char *allow[] = { "socket" };
+    c.sandbox = true;
+    c.sandbox_allow = allow;
+    c.n_sandbox_allow = 1;
+    hub_device *d = add(&c);
+    cr_assert_eq(rd32(DEV_BASE + 0xbc, NULL), 1);
+    cr_assert_not(hub_device_failed(d));
+}
+
+Test(hub_dev, sandbox_with_an_unknown_call_fails_the_add)
+{
+    hub_device_config c = regdev_config("boxed");
+    const char *allow[] = { "no_such_call" };
+    c.sandbox = true;
+    c.sandbox_allow = allow;
+    c.n_sandbox_allow = 1;
+    Error *err = NULL;
+    cr_assert_null(hub_devmgr_add(mgr, &c, &err));
+    cr_assert(strstr(error_get_pretty(err), "boxed") && strstr(error_get_pretty(err), "no_such_call"), "%s",
+              error_get_pretty(err));
+    error_free(err);
+}
+
 Test(hub_dev, invalid_declaration_is_refused)
 {
     char *prog = bin_path("bin/hubdev-rogue");

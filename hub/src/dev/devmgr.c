@@ -98,6 +98,19 @@ hub_dev_reap(hub_device *d)
                  strsignal(WTERMSIG(st)));
     else
         snprintf(d->exit_desc, sizeof(d->exit_desc), "exited with status %d", WEXITSTATUS(st));
+    if (d->fdsock >= 0) {
+        /* A sandboxed device says on its fd socket which system call ended it. */
+        char words[128];
+        ssize_t n = recv(d->fdsock, words, sizeof(words) - 1, MSG_DONTWAIT);
+        if (n > 0) {
+            words[n] = 0;
+            for (ssize_t i = 0; i < n; i++)
+                if (!isprint((unsigned char)words[i]))
+                    words[i] = '?';
+            size_t l = strlen(d->exit_desc);
+            snprintf(d->exit_desc + l, sizeof(d->exit_desc) - l, " (%s)", words);
+        }
+    }
     if (!d->m->shutting_down)
         hub_dev_fail(d, "device process %s", d->exit_desc);
     return true;
@@ -835,6 +848,14 @@ static int handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello
     c.n_passed_fds = n_passed;
     c.timeout_ms = d->timeout_ms;
     c.max_dma_len = PLX_WIRE_MAX_DMA;
+    Plx__Sandbox sb = PLX__SANDBOX__INIT;
+    if (cfg->sandbox) {
+        sb.enabled = true;
+        sb.policy = (char *)(cfg->sandbox_policy ? cfg->sandbox_policy : "");
+        sb.allow = (char **)cfg->sandbox_allow;
+        sb.n_allow = cfg->sandbox_allow ? cfg->n_sandbox_allow : 0;
+        c.sandbox = &sb;
+    }
 
     Plx__Hello h = PLX__HELLO__INIT;
     h.major = PLX_HUB_PROTOCOL_MAJOR;
@@ -1368,7 +1389,7 @@ hub_devmgr_add(hub_devmgr *m, const hub_device_config *cfg, Error **errp)
     }
     if (handshake(d, cfg, deadline, errp) < 0)
         goto fail;
-    if (d->fdsock >= 0) {
+    if (d->fdsock >= 0 && !cfg->sandbox) {
         close(d->fdsock);
         d->fdsock = -1;
     }

@@ -74,6 +74,12 @@ typedef struct hub_device_config {
     unsigned attach_timeout_ms;     /* 0 = 10000 */
     int stdin_fd;                   /* child's stdin; -1 = /dev/null */
     int stdout_fd;                  /* child's stdout; -1 = inherit the hub's */
+    /* Confine the device process with a system-call allowlist (seccomp) once its init() is done: the SDK's
+     * "default" policy plus @sandbox_allow (names). A call outside it ends the device; the log names it. */
+    bool sandbox;
+    const char *sandbox_policy;     /* NULL or "default" */
+    const char *const *sandbox_allow;
+    size_t n_sandbox_allow;
 } hub_device_config;
 
 typedef struct hub_devmgr_stats {

@@ -50,11 +50,12 @@ struct hub_device {
     char *name, *model, *endpoint, *ipc_path;
     void *sock;
     plx_wire wire;
-    int fdsock;                 /* fd channel during the handshake (socketpair or attach connection) */
+    int fdsock;                 /* fd channel of the handshake (socketpair or attach connection); kept open for
+                                   a sandboxed device, which reports a denied system call on it */
     pid_t pid, peer_pid;
     int pidfd;
     bool spawned, tcp, failed, exited, said_goodbye, irq_unmapped_logged, dma_self_logged;
-    char exit_desc[96];
+    char exit_desc[224];
     unsigned timeout_ms;
     uint32_t capabilities, minor;
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <plexus/sdk.h>
@@ -32,6 +33,7 @@ enum {
     R_FIRE_NOW = 0xb0,  /* low 32 bits of plx_now() at the last fire */
     R_IDENT = 0xb4,     /* property ident */
     R_READS = 0xb8,     /* number of read callbacks of "regs" */
+    R_SOCKET = 0xbc,    /* read: open and close an AF_INET socket; 1 if that worked */
 };
 
 struct st {
@@ -86,6 +88,13 @@ static uint64_t regs_read(void *opaque, uint64_t addr, unsigned size)
     case R_FIRE_NOW: return s->fire_now;
     case R_IDENT: return (uint32_t)s->ident;
     case R_READS: return s->reads;
+    case R_SOCKET: {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0)
+            return 0;
+        close(fd);
+        return 1;
+    }
     default: return 0;
     }
 }
