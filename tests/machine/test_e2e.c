@@ -184,6 +184,55 @@ Test(machine_e2e, dma_over_tcp_goes_by_message)
     free(yaml);
 }
 
+Test(machine_e2e, attached_device_started_by_someone_else)
+{
+    char *dir = tmpdir_new(), *sock, *dev;
+    cr_assert(asprintf(&sock, "--plexus-attach=%s/attach.sock", dir) > 0);
+    cr_assert(asprintf(&dev, "%s/bin/plexus-uart16550", getenv("PLEXUS_BUILD_DIR")) > 0);
+    /* the device first: it retries until a hub listens on the attach socket */
+    int p[2];
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+    pid_t dpid = fork();
+    cr_assert_geq(dpid, 0);
+    if (dpid == 0) {
+        setpgid(0, 0);
+        dup2(p[1], 1);
+        execl(dev, dev, sock, "--plexus-name=uart0", (char *)NULL);
+        _exit(127);
+    }
+    setpgid(dpid, dpid);
+    close(p[1]);
+    char *bin = plexus_bin(), *yaml = source_path("examples/hello/machine.yaml");
+    char *argv[] = { bin, "run", yaml, "--set", "devices.uart0.attach=true", "--run-dir", dir, NULL };
+    run_result r = run(argv, 120);
+    cr_expect_eq(exit_code(r.status), 0, "output:\n%s", r.out);
+    cr_expect(strstr(r.out, "to attach: start it with --plexus-attach=") != NULL, "output:\n%s", r.out);
+    /* the attached UART printed the firmware's lines on its own stdout */
+    static char out[16384];
+    size_t n = 0;
+    double end = now_s() + 30;
+    while (n < sizeof(out) - 1 && now_s() < end) {
+        struct pollfd pfd = { .fd = p[0], .events = POLLIN };
+        if (poll(&pfd, 1, 100) <= 0)
+            continue;
+        ssize_t k = read(p[0], out + n, sizeof(out) - 1 - n);
+        if (k <= 0)
+            break;
+        n += (size_t)k;
+    }
+    out[n] = 0;
+    close(p[0]);
+    cr_expect(strstr(out, "hello: all checks passed") != NULL, "device output:\n%s", out);
+    int st = reap(dpid, 10);
+    cr_expect_eq(exit_code(st), 0, "the attached device should end when the hub shuts it down");
+    free(r.out);
+    free(bin);
+    free(yaml);
+    free(sock);
+    free(dev);
+    tmpdir_remove(dir);
+}
+
 Test(machine_e2e, bad_description_is_one_clear_line)
 {
     char *dir = tmpdir_new();

@@ -231,6 +231,13 @@ static int add_devices(hub_machine *m, char **err)
             dc.ram_grants = none;
             dc.n_ram_grants = 0;
         }
+        if (d->attach && !d->endpoint)
+            fprintf(stderr, "plexus: waiting %u ms for device '%s' to attach: start it with "
+                    "--plexus-attach=%s --plexus-name=%s\n", d->attach_timeout_ms ? d->attach_timeout_ms : 10000,
+                    d->name, hub_devmgr_attach_socket(m->devmgr), d->name);
+        else if (d->attach)
+            fprintf(stderr, "plexus: waiting %u ms for device '%s' to connect to %s\n",
+                    d->attach_timeout_ms ? d->attach_timeout_ms : 10000, d->name, d->endpoint);
         m->devs[i] = hub_devmgr_add(m->devmgr, &dc, &e);
         if (!m->devs[i]) {
             char *w = wheref(c, "devices.%zu.name", i);
@@ -445,6 +452,7 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
         .irq_opaque = m,
         .log = dev_log,
         .log_opaque = m,
+        .run_dir = m->opts.run_dir,
     };
     m->devmgr = hub_devmgr_new(&env, &e);
     if (!m->devmgr) {

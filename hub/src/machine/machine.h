@@ -150,6 +150,7 @@ typedef struct hub_machine hub_machine;
 typedef struct hub_machine_opts {
     bool console;           /* give the console device the terminal (stdin through a pipe); else /dev/null */
     bool verbose;           /* show every device log record, not only warnings and errors */
+    const char *run_dir;    /* where device endpoints and the attach socket live; NULL: a private temporary dir */
 } hub_machine_opts;
 
 /*

@@ -41,7 +41,10 @@ static const char usage_common[] =
     "                    VALUE is YAML: [10, 11] is a list. May be repeated; applied in order.\n"
     "  --firmware FILE   boot FILE instead of the description's firmware list (ELF, or raw\n"
     "                    at the first RAM block's base)\n"
-    "  -v, --verbose     show every log record of the devices (default: warnings and errors)\n";
+    "  -v, --verbose     show every log record of the devices (default: warnings and errors)\n"
+    "  --run-dir DIR     keep device endpoints and the attach socket (DIR/attach.sock) in DIR\n"
+    "                    (default: a private temporary folder); devices with `attach: true` are\n"
+    "                    started by you with --plexus-attach=DIR/attach.sock --plexus-name=NAME\n";
 
 static const char usage_run[] =
     "Usage: plexus run MACHINE.yaml [--firmware FILE] [--set KEY=VALUE]... [--stats] [-v]\n"
@@ -170,12 +173,13 @@ int main(int argc, char **argv)
         { "stats", no_argument, NULL, 'S' },
         { "output", required_argument, NULL, 'o' },
         { "verbose", no_argument, NULL, 'v' },
+        { "run-dir", required_argument, NULL, 'r' },
         { "help", no_argument, NULL, 'h' },
         { 0 }
     };
     const char **sets = calloc((size_t)argc, sizeof(char *));
     size_t n_sets = 0;
-    const char *firmware = NULL, *output = NULL, *file = NULL;
+    const char *firmware = NULL, *output = NULL, *file = NULL, *run_dir = NULL;
     bool stats = false, verbose = false;
     optind = 2;
     int ch;
@@ -193,6 +197,7 @@ int main(int argc, char **argv)
         case 'S': stats = true; break;
         case 'o': output = optarg; break;
         case 'v': verbose = true; break;
+        case 'r': run_dir = optarg; break;
         case 'h': print_usage(stdout, cmd); return 0;
         default:
             fprintf(stderr, "Try 'plexus help %s'.\n", cmd);
@@ -257,7 +262,7 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
 
-    hub_machine_opts ho = { .console = !strcmp(cmd, "run"), .verbose = verbose };
+    hub_machine_opts ho = { .console = !strcmp(cmd, "run"), .verbose = verbose, .run_dir = run_dir };
     hub_machine *m = NULL;
     if (hub_machine_new(cfg, &ho, &m, &err) < 0) {
         fprintf(stderr, "plexus: %s\n", err);
