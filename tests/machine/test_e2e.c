@@ -11,6 +11,8 @@
 #include <poll.h>
 #include <pty.h>
 #include <signal.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -382,6 +384,52 @@ Test(machine_e2e, uboot_prompt_and_version)
     int st = reap(s->pid, 30);
     cr_expect_eq(exit_code(st), 0, "Ctrl-A x should exit 0, got %d", exit_code(st));
     close(s->fd);
+    free(s);
+    free(bin);
+    free(yaml);
+}
+
+Test(machine_e2e, terminal_raw_while_running_and_restored_after_a_signal)
+{
+    const char *ub = "/usr/lib/u-boot/qemu-riscv64/u-boot.bin";
+    if (access(ub, R_OK) != 0)
+        cr_skip_test("%s not installed (Debian package u-boot-qemu)", ub);
+    int master, slave;
+    cr_assert_eq(openpty(&master, &slave, NULL, NULL, NULL), 0);
+    struct termios before;
+    cr_assert_eq(tcgetattr(slave, &before), 0);
+    cr_assert(before.c_lflag & ICANON);
+    char *bin = plexus_bin(), *yaml = source_path("examples/u-boot/machine.yaml");
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        setsid();
+        ioctl(slave, TIOCSCTTY, 0);
+        dup2(slave, 0);
+        dup2(slave, 1);
+        dup2(slave, 2);
+        close(master);
+        close(slave);
+        execl(bin, bin, "run", yaml, (char *)NULL);
+        _exit(127);
+    }
+    pty_session *s = calloc(1, sizeof(*s));
+    s->pid = pid;
+    s->fd = master;
+    cr_assert_geq(pty_expect(s, 0, "Hit any key to stop autoboot", 120), 0, "output:\n%s", s->buf);
+    struct termios during;
+    cr_assert_eq(tcgetattr(slave, &during), 0);
+    cr_expect_not(during.c_lflag & ICANON, "the hub should put the terminal in raw mode");
+    cr_expect_not(during.c_lflag & ECHO);
+    kill(pid, SIGTERM);
+    int st = reap(pid, 30);
+    cr_expect_eq(exit_code(st), 128 + SIGTERM);
+    struct termios after;
+    cr_assert_eq(tcgetattr(slave, &after), 0);
+    cr_expect(after.c_lflag & ICANON, "terminal not restored after SIGTERM");
+    cr_expect(after.c_lflag & ECHO, "terminal not restored after SIGTERM");
+    close(master);
+    close(slave);
     free(s);
     free(bin);
     free(yaml);
