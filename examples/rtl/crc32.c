@@ -109,17 +109,21 @@ trap_handler(unsigned long mcause, unsigned long mepc, unsigned long mtval)
     poweroff(2);
 }
 
-/* Sleep in WFI until *@counter moves past @seen, or 100 ms of machine time pass (then fail). */
+/*
+ * Sleep in WFI until *@counter moves past @seen, or 100 ms of machine time pass (then fail). Interrupts stay
+ * globally enabled during the loop (the hub delivers them between execution slices, so a one-instruction MIE
+ * window would not do): if the interrupt lands between the check and the WFI, the timeout ends the wait and the
+ * counter is checked once more.
+ */
 static void wait_irq(volatile unsigned *counter, unsigned seen, const char *what)
 {
     mmio_write64(CLINT_MTIMECMP, mmio_read64(CLINT_MTIME) + TIMEBASE_HZ / 10);
     unsigned timeouts = timer_irqs;
     csr_set(mie, MIE_MEIE | MIE_MTIE);
-    while (*counter == seen && timer_irqs == timeouts) {
+    csr_set(mstatus, MSTATUS_MIE);
+    while (*counter == seen && timer_irqs == timeouts)
         __asm__ volatile("wfi");
-        csr_set(mstatus, MSTATUS_MIE);      /* take the pending interrupt here, with the check above atomic */
-        csr_clear(mstatus, MSTATUS_MIE);
-    }
+    csr_clear(mstatus, MSTATUS_MIE);
     csr_clear(mie, MIE_MEIE | MIE_MTIE);
     mmio_write64(CLINT_MTIMECMP, UINT64_MAX);
     if (*counter == seen)

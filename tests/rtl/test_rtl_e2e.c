@@ -4,6 +4,7 @@
  * must pass and print the same guest output. Also: the RTL device writes a VCD when asked, and still passes with
  * a timer step of one cycle and with DMA latency.
  */
+#define _GNU_SOURCE
 #include <criterion/criterion.h>
 
 #include <errno.h>
