@@ -609,11 +609,10 @@ static void mmio_read(plx_dev *dev, const Plx__MmioRead *rd)
         return;
     }
     const plx_region_ops *ops = dev->ops->regions[rd->region].ops;
-    uint32_t region = rd->region, size = rd->size;
+    uint32_t size = rd->size;
     uint64_t addr = rd->addr;
     /* The callback may DMA by message, which reuses the decode arena: nothing of *rd is used after it. */
     uint64_t v = ops && ops->read ? ops->read(dev->opaque, addr, size) : 0;
-    (void)region;
     if (size < 8)
         v &= (UINT64_C(1) << (8 * size)) - 1;
     reply(dev, seq, v, PLX__MEM_TX__MEMTX_OK);

@@ -306,6 +306,36 @@ Test(hub_dev, device_dmas_while_answering_a_read)
     cr_assert_geq(st.dma_messages, 1);
 }
 
+Test(hub_dev, dma_by_message_reaches_another_device_that_dmas_itself)
+{
+    /* a DMA-reads 4 bytes of b's register 0xa0; b answers that read by DMA from RAM: nested services. */
+    const char *none[] = { NULL };
+    hub_device_config ca = regdev_config("a");
+    ca.ram_grants = none;
+    add(&ca);
+    hub_device_config cb = regdev_config("b");
+    hub_region_map rb[] = { { "regs", 0x20000000 }, { "posted", 0x20001000 }, { "shadow", 0x20002000 },
+                            { "be", 0x20003000 } };
+    cb.regions = rb;
+    cb.ram_grants = none;
+    add(&cb);
+    uint8_t *host = memory_region_get_ram_ptr(&ram);
+    uint32_t sum_b = 0;
+    for (unsigned i = 0; i < 16; i++) {
+        host[0x3000 + i] = (uint8_t)(0x40 + i);
+        sum_b += (uint8_t)(0x40 + i);
+    }
+    wr32(0x20000000 + 0x88, RAM_BASE + 0x3000);
+    wr32(0x20000000 + 0x8c, 0);
+    wr32(0x20000000 + 0x90, 16);
+    wr32(DEV_BASE + 0x88, 0x20000000 + 0xa0);
+    wr32(DEV_BASE + 0x8c, 0);
+    wr32(DEV_BASE + 0x90, 4);
+    wr32(DEV_BASE + 0x94, 2);
+    uint32_t want = (sum_b & 0xff) + ((sum_b >> 8) & 0xff) + ((sum_b >> 16) & 0xff) + (sum_b >> 24);
+    cr_assert_eq(rd32(DEV_BASE + 0x98, NULL), want);
+}
+
 Test(hub_dev, irq_delivery)
 {
     hub_device_config c = regdev_config("regdev");

@@ -268,16 +268,17 @@ static void serve_dma(hub_device *d, const Plx__DmaRequest *rq)
         if (write) {
             res = address_space_write(m->env.as, addr, MEMTXATTRS_UNSPECIFIED, rq->data.data, (int)len);
         } else {
-            if (len > m->dma_cap) {
-                uint8_t *b = realloc(m->dma_buf, len);
+            /* Per device: serving this read may serve another device's DMA (nested accesses). */
+            if (len > d->dma_cap) {
+                uint8_t *b = realloc(d->dma_buf, len);
                 if (!b) {
                     d->dma_depth--;
                     goto reply;
                 }
-                m->dma_buf = b;
-                m->dma_cap = len;
+                d->dma_buf = b;
+                d->dma_cap = len;
             }
-            res = address_space_read(m->env.as, addr, MEMTXATTRS_UNSPECIFIED, m->dma_buf, (int)len);
+            res = address_space_read(m->env.as, addr, MEMTXATTRS_UNSPECIFIED, d->dma_buf, (int)len);
         }
         d->dma_depth--;
         m->stats.dma_messages++;
@@ -285,7 +286,7 @@ static void serve_dma(hub_device *d, const Plx__DmaRequest *rq)
         if (res == MEMTX_OK) {
             rp.result = PLX__MEM_TX__MEMTX_OK;
             if (!write) {
-                rp.data.data = m->dma_buf;
+                rp.data.data = d->dma_buf;
                 rp.data.len = len;
             }
         } else {
@@ -1263,6 +1264,7 @@ static void device_destroy(hub_device *d)
         free(d->props[i]);
     free(d->props);
     free(d->batch);
+    free(d->dma_buf);
     plx_wire_fini(&d->wire);
     if (d->sock)
         zmq_close(d->sock);
@@ -1513,7 +1515,6 @@ hub_devmgr_free(hub_devmgr *m)
     }
     free(m->items);
     free(m->item_dev);
-    free(m->dma_buf);
     if (m->zctx)
         zmq_ctx_term(m->zctx);
     if (m->attach_fd >= 0)

@@ -77,6 +77,8 @@ struct hub_device {
     size_t batch_len;           /* bytes of encoded writes */
     unsigned batch_n;
     uint64_t batch_time;        /* virtual time of the batched writes */
+    uint8_t *dma_buf;           /* data of DMA reads by message */
+    size_t dma_cap;
     hub_devmgr_stats stats;
 };
 
@@ -93,8 +95,6 @@ struct hub_devmgr {
     zmq_pollitem_t *items;
     hub_device **item_dev;
     unsigned cap_items;
-    uint8_t *dma_buf;
-    size_t dma_cap;
 };
 
 uint64_t hub_now_ms(void);
