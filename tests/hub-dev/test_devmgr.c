@@ -603,6 +603,77 @@ Test(hub_dev, killed_device_fails_accesses_and_hub_survives)
     cr_assert_eq(rd32(0x20000000, NULL), 6);
 }
 
+Test(hub_dev, failed_device_lowers_its_raised_lines)
+{
+    hub_device_config c = regdev_config("victim");
+    hub_device *d = add(&c);
+    wr32(DEV_BASE + 0x9c, 1);           /* irq0 (hub irq 5) high */
+    cr_assert_eq(n_irq, 1);
+    cr_assert_eq(irq_log[0].level, 1);
+    kill(hub_device_pid(d), SIGKILL);
+    MemTxResult r;
+    rd32(DEV_BASE, &r);
+    cr_assert_eq(r, MEMTX_ERROR);
+    cr_assert_eq(n_irq, 2);
+    cr_assert_eq(irq_log[1].irq, 5);
+    cr_assert_eq(irq_log[1].level, 0, "a dead device does not hold its line high");
+}
+
+static bool wait_back(hub_device *d)
+{
+    for (int i = 0; i < 500 && hub_device_failed(d); i++)
+        hub_devmgr_poll(mgr, 10);
+    return !hub_device_failed(d);
+}
+
+Test(hub_dev, failed_device_is_restarted_fresh)
+{
+    hub_device_config c = regdev_config("phoenix");
+    c.max_restarts = 2;
+    c.restart_backoff_ms = 20;
+    hub_device *d = add(&c);
+    wr32(DEV_BASE + 0x10, 5);
+    wr32(SHADOW_BASE, 6);
+    cr_assert_eq(rd32(SHADOW_BASE, NULL), 6);
+    int pid = hub_device_pid(d);
+    kill(pid, SIGKILL);
+    MemTxResult r;
+    rd32(DEV_BASE + 0x10, &r);
+    cr_assert_eq(r, MEMTX_ERROR);
+    cr_assert(wait_back(d), "restarted; log: %s", logbuf);
+    cr_assert_eq(hub_device_restarts(d), 1);
+    cr_assert_neq(hub_device_pid(d), pid);
+    cr_assert_eq(rd32(DEV_BASE + 0x10, NULL), 0, "a fresh device");
+    cr_assert_eq(rd32(SHADOW_BASE, NULL), 0, "a blank shadow page");
+    wr32(DEV_BASE + 0x10, 7);
+    cr_assert_eq(rd32(DEV_BASE + 0x10, NULL), 7);
+    wr32(SHADOW_BASE, 8);
+    cr_assert_eq(rd32(SHADOW_BASE, NULL), 8, "posted write and shadow read in the new instance");
+    wr32(DEV_BASE + 0xa8, 10);
+    vclock_advance(&clk, vclock_now(&clk) + 10);
+    cr_assert_eq(rd32(DEV_BASE + 0xac, NULL), 1, "timers work again");
+    cr_assert(strstr(logbuf, "[phoenix] restarted (1 of 2)"), "log: %s", logbuf);
+}
+
+Test(hub_dev, restarts_stop_at_the_limit)
+{
+    hub_device_config c = regdev_config("phoenix");
+    c.max_restarts = 1;
+    c.restart_backoff_ms = 10;
+    c.timeout_ms = 300;
+    hub_device *d = add(&c);
+    kill(hub_device_pid(d), SIGKILL);
+    MemTxResult r;
+    rd32(DEV_BASE, &r);
+    cr_assert(wait_back(d));
+    rd32(DEV_BASE + 0xa4, &r);          /* hangs: times out, fails again */
+    cr_assert_eq(r, MEMTX_ERROR);
+    for (int i = 0; i < 20; i++)
+        hub_devmgr_poll(mgr, 10);
+    cr_assert(hub_device_failed(d), "no second restart");
+    cr_assert_eq(hub_device_restarts(d), 1);
+}
+
 Test(hub_dev, hanging_device_times_out)
 {
     hub_device_config c = regdev_config("sleepy");

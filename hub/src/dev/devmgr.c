@@ -71,10 +71,20 @@ hub_dev_fail(hub_device *d, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
-    hub_dev_log(d->m, d->name, 3, "%s; its accesses now fail", buf);
+    hub_dev_log(d->m, d->name, 3, "%s; its accesses now fail%s", buf,
+                d->cfg && d->restarts < d->max_restarts ? " until it is restarted" : "");
+    d->failed_at = hub_now_ms();
     for (unsigned i = 0; i < d->n_timers; i++)
         if (d->timers[i])
             vtimer_del(&d->timers[i]->vt);
+    /* Nobody drives its lines any more. */
+    for (unsigned i = 0; i < d->n_irqs; i++) {
+        if (d->irq_level && d->irq_level[i] > 0) {
+            d->irq_level[i] = 0;
+            if (d->irq_map[i] != HUB_IRQ_UNMAPPED && d->m->env.set_irq && !d->m->shutting_down)
+                d->m->env.set_irq(d->m->env.irq_opaque, d->irq_map[i], 0);
+        }
+    }
 }
 
 /* Reap the process if it exited. Returns true if it is gone. */
@@ -240,9 +250,11 @@ static void serve_irq(hub_device *d, const Plx__Irq *irq)
     if (!d->m->env.set_irq)
         return;
     if (irq->op == PLX__IRQ_OP__IRQ_PULSE) {
+        d->irq_level[irq->line] = 0;
         d->m->env.set_irq(d->m->env.irq_opaque, hub_irq, 1);
         d->m->env.set_irq(d->m->env.irq_opaque, hub_irq, 0);
     } else {
+        d->irq_level[irq->line] = irq->level ? 1 : 0;
         d->m->env.set_irq(d->m->env.irq_opaque, hub_irq, irq->level ? 1 : 0);
     }
 }
@@ -477,7 +489,8 @@ static int take_declaration(hub_device *d, const Plx__Declare *dc, Error **errp)
     d->irq_names = calloc(dc->n_irqs ? dc->n_irqs : 1, sizeof(char *));
     d->irq_map = malloc(sizeof(unsigned) * (dc->n_irqs ? dc->n_irqs : 1));
     d->props = calloc(dc->n_props ? dc->n_props : 1, sizeof(char *));
-    if (!d->regions || !d->irq_names || !d->irq_map || !d->props) {
+    d->irq_level = calloc(dc->n_irqs ? dc->n_irqs : 1, 1);
+    if (!d->regions || !d->irq_names || !d->irq_map || !d->props || !d->irq_level) {
         error_setg(errp, "device '%s': out of memory", d->name);
         return -ENOMEM;
     }
@@ -720,7 +733,43 @@ static int send_fds(int sock, const int *fds, unsigned n)
 }
 
 /* Hello + Declare in, Hello + Config (+ fds) out, Ready in. */
-static int handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello_deadline, Error **errp)
+/* Free what take_declaration() allocated in a device that was never mapped. */
+static void free_declaration(hub_device *d)
+{
+    for (unsigned i = 0; i < d->n_regions; i++) {
+        free(d->regions[i].name);
+        free(d->regions[i].read_through);
+    }
+    free(d->regions);
+    for (unsigned i = 0; i < d->n_irqs; i++)
+        free(d->irq_names[i]);
+    free(d->irq_names);
+    free(d->irq_map);
+    free(d->irq_level);
+    for (unsigned i = 0; i < d->n_props; i++)
+        free(d->props[i]);
+    free(d->props);
+}
+
+/* A restarted device must declare what its first instance did: its regions stay mapped. */
+static bool same_declaration(const hub_device *a, const hub_device *b)
+{
+    if (a->n_regions != b->n_regions || a->n_irqs != b->n_irqs)
+        return false;
+    for (unsigned i = 0; i < a->n_regions; i++) {
+        const hub_region *x = &a->regions[i], *y = &b->regions[i];
+        if (strcmp(x->name, y->name) || x->size != y->size || x->kind != y->kind ||
+            x->ops.endianness != y->ops.endianness || x->n_read_through != y->n_read_through ||
+            memcmp(&x->ops.valid, &y->ops.valid, sizeof(x->ops.valid)) ||
+            memcmp(&x->ops.impl, &y->ops.impl, sizeof(x->ops.impl)) ||
+            memcmp(x->read_through, y->read_through, sizeof(*x->read_through) * x->n_read_through))
+            return false;
+    }
+    return true;
+}
+
+static int handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello_deadline, bool restart,
+                     Error **errp)
 {
     hub_devmgr *m = d->m;
     Plx__Envelope *env;
@@ -734,6 +783,7 @@ static int handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello
     }
     uint32_t major = env->hello->major, minor = env->hello->minor;
     d->capabilities = env->hello->capabilities;
+    free(d->model);
     d->model = strdup(name_ok(env->hello->model) ? env->hello->model : "unknown");
     plx_wire_release(&d->wire);
     if (!d->model)
@@ -759,10 +809,21 @@ static int handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello
         plx_wire_release(&d->wire);
         return -EPROTO;
     }
-    r = take_declaration(d, env->declare, errp);
-    plx_wire_release(&d->wire);
-    if (r == 0)
-        r = check_config(d, cfg, errp);
+    if (restart) {
+        hub_device tmp = { .m = m, .name = d->name };
+        r = take_declaration(&tmp, env->declare, errp);
+        plx_wire_release(&d->wire);
+        if (r == 0 && !same_declaration(d, &tmp)) {
+            error_setg(errp, "device '%s' declares other regions or IRQ lines than before its restart", d->name);
+            r = -EINVAL;
+        }
+        free_declaration(&tmp);
+    } else {
+        r = take_declaration(d, env->declare, errp);
+        plx_wire_release(&d->wire);
+        if (r == 0)
+            r = check_config(d, cfg, errp);
+    }
     if (r < 0) {
         send_error(d, EINVAL, errp && *errp ? error_get_pretty(*errp) : "declaration refused");
         return r;
@@ -829,12 +890,25 @@ static int handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello
     c.ram = rgp;
     for (unsigned i = 0; i < d->n_regions; i++) {
         hub_region *reg = &d->regions[i];
-        if (reg->kind != PLX__REGION_KIND__REGION_SHADOW || !local || d->fdsock < 0 ||
-            !(d->capabilities & PLX__CAPABILITY__CAP_SHADOW))
+        if (reg->kind != PLX__REGION_KIND__REGION_SHADOW)
+            continue;
+        if (!local || d->fdsock < 0 || !(d->capabilities & PLX__CAPABILITY__CAP_SHADOW)) {
+            if (reg->shadow_fd >= 0) {
+                error_setg(errp, "device '%s' came back without support for its shadow page", d->name);
+                r = -EPROTO;
+                goto out;
+            }
             continue;   /* without a shared page a SHADOW region behaves as POSTED: reads are round trips */
-        r = make_shadow(d, reg, errp);
-        if (r < 0)
-            goto out;
+        }
+        if (reg->shadow_fd < 0) {
+            r = make_shadow(d, reg, errp);
+            if (r < 0)
+                goto out;
+        } else {
+            /* A restarted device starts from a blank page and sequence 0. */
+            memset(reg->shadow_data, 0, reg->size);
+            __atomic_store_n(&reg->shadow_hdr->applied_seq, 0, __ATOMIC_RELEASE);
+        }
         Plx__ShadowGrant *g = &sg[c.n_shadows];
         plx__shadow_grant__init(g);
         g->region = i;
@@ -1224,6 +1298,8 @@ fail_quiet:
     return NULL;
 }
 
+static void cfg_free(hub_device_config *c);
+
 static void device_destroy(hub_device *d)
 {
     hub_devmgr *m = d->m;
@@ -1260,9 +1336,11 @@ static void device_destroy(hub_device *d)
         free(d->irq_names[i]);
     free(d->irq_names);
     free(d->irq_map);
+    free(d->irq_level);
     for (unsigned i = 0; i < d->n_props; i++)
         free(d->props[i]);
     free(d->props);
+    cfg_free(d->cfg);
     free(d->batch);
     free(d->dma_buf);
     plx_wire_fini(&d->wire);
@@ -1346,6 +1424,217 @@ static int map_regions(hub_device *d, Error **errp)
     return 0;
 }
 
+/* ---- supervision ----------------------------------------------------------------------------------------- */
+
+static char *dup_or_null(const char *s, bool *ok)
+{
+    if (!s)
+        return NULL;
+    char *c = strdup(s);
+    if (!c)
+        *ok = false;
+    return c;
+}
+
+static char **dup_strv(const char *const *v, size_t n, bool *ok)
+{
+    if (!v)
+        return NULL;
+    char **c = calloc(n + 1, sizeof(char *));
+    if (!c) {
+        *ok = false;
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        c[i] = dup_or_null(v[i], ok);
+    return c;
+}
+
+static void free_strv(char **v, size_t n)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static size_t argv_len(const char *const *v)
+{
+    size_t n = 0;
+    while (v && v[n])
+        n++;
+    return n;
+}
+
+static void cfg_free(hub_device_config *c)
+{
+    if (!c)
+        return;
+    free((char *)c->name);
+    free((char *)c->program);
+    free((char *)c->plugin);
+    free_strv((char **)c->argv, argv_len(c->argv));
+    for (size_t i = 0; c->props && i < c->n_props; i++) {
+        free((char *)c->props[i].key);
+        free((char *)c->props[i].value);
+    }
+    free((void *)c->props);
+    for (size_t i = 0; c->regions && i < c->n_regions; i++)
+        free((char *)c->regions[i].region);
+    free((void *)c->regions);
+    free((void *)c->irqs);
+    free_strv((char **)c->ram_grants, c->n_ram_grants);
+    free((char *)c->endpoint);
+    free((char *)c->sandbox_policy);
+    free_strv((char **)c->sandbox_allow, c->n_sandbox_allow);
+    free(c);
+}
+
+/* A deep copy of @src, for starting the device again later. */
+static hub_device_config *cfg_dup(const hub_device_config *src)
+{
+    hub_device_config *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    bool ok = true;
+    *c = *src;
+    c->name = dup_or_null(src->name, &ok);
+    c->program = dup_or_null(src->program, &ok);
+    c->plugin = dup_or_null(src->plugin, &ok);
+    c->argv = (const char *const *)dup_strv(src->argv, argv_len(src->argv), &ok);
+    c->props = NULL;
+    c->regions = NULL;
+    c->irqs = NULL;
+    if (src->n_props) {
+        hub_prop *p = calloc(src->n_props, sizeof(*p));
+        ok = ok && p;
+        for (size_t i = 0; p && i < src->n_props; i++) {
+            p[i].key = dup_or_null(src->props[i].key, &ok);
+            p[i].value = dup_or_null(src->props[i].value, &ok);
+        }
+        c->props = p;
+    }
+    if (src->n_regions) {
+        hub_region_map *r = calloc(src->n_regions, sizeof(*r));
+        ok = ok && r;
+        for (size_t i = 0; r && i < src->n_regions; i++) {
+            r[i].region = dup_or_null(src->regions[i].region, &ok);
+            r[i].base = src->regions[i].base;
+        }
+        c->regions = r;
+    }
+    if (src->n_irqs) {
+        hub_irq_map *q = calloc(src->n_irqs, sizeof(*q));
+        ok = ok && q;
+        if (q)
+            memcpy(q, src->irqs, sizeof(*q) * src->n_irqs);
+        c->irqs = q;
+    }
+    c->ram_grants = (const char *const *)dup_strv(src->ram_grants, src->n_ram_grants, &ok);
+    c->endpoint = dup_or_null(src->endpoint, &ok);
+    c->sandbox_policy = dup_or_null(src->sandbox_policy, &ok);
+    c->sandbox_allow = (const char *const *)dup_strv(src->sandbox_allow, src->n_sandbox_allow, &ok);
+    if (!ok) {
+        cfg_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* Start a failed device again: a fresh process behind the same, still mapped, regions. */
+static void restart_device(hub_device *d)
+{
+    hub_devmgr *m = d->m;
+    const hub_device_config *cfg = d->cfg;
+    d->restarts++;
+    if (d->pid > 0) {
+        kill(d->pid, SIGKILL);
+        waitpid(d->pid, NULL, 0);
+        d->pid = 0;
+    }
+    if (d->pidfd >= 0)
+        close(d->pidfd);
+    if (d->fdsock >= 0)
+        close(d->fdsock);
+    d->pidfd = d->fdsock = -1;
+    for (unsigned i = 0; i < d->n_timers; i++) {
+        if (d->timers[i]) {
+            vtimer_del(&d->timers[i]->vt);
+            free(d->timers[i]);
+        }
+    }
+    free(d->timers);
+    d->timers = NULL;
+    d->n_timers = 0;
+    plx_wire_fini(&d->wire);
+    if (d->sock)
+        zmq_close(d->sock);
+    d->sock = NULL;
+    if (d->ipc_path) {
+        unlink(d->ipc_path);
+        free(d->ipc_path);
+        d->ipc_path = NULL;
+    }
+    free(d->endpoint);
+    d->endpoint = NULL;
+    d->seq = d->last_posted = 0;
+    d->batch_n = 0;
+    d->batch_len = 0;
+    d->exited = d->said_goodbye = d->spawned = false;
+    d->exit_desc[0] = 0;
+
+    Error *err = NULL;
+    uint64_t deadline = hub_now_ms() + SPAWN_HELLO_TIMEOUT_MS;
+    int r = bind_channel(d, cfg, &err);
+    if (r == 0 && cfg->attach) {
+        deadline = hub_now_ms() + (cfg->attach_timeout_ms ? cfg->attach_timeout_ms : 10000);
+        if (!d->tcp)
+            r = accept_attach(d, deadline, &err);
+    } else if (r == 0) {
+        r = spawn(d, cfg, &err);
+    }
+    if (r == 0)
+        r = handshake(d, cfg, deadline, true, &err);
+    if (r == 0 && d->fdsock >= 0 && !cfg->sandbox) {
+        close(d->fdsock);
+        d->fdsock = -1;
+    }
+    if (r == 0 && (d->capabilities & PLX__CAPABILITY__CAP_WRITE_BATCH) && !d->batch &&
+        !(d->batch = malloc(HUB_BATCH_HEAD + HUB_BATCH_MAX * HUB_BATCH_ENTRY_MAX)))
+        r = -ENOMEM;
+    if (r < 0) {
+        hub_dev_log(m, d->name, 3, "restart %u of %u failed: %s", d->restarts, d->max_restarts,
+                    err ? error_get_pretty(err) : strerror(-r));
+        error_free(err);
+        if (d->pid > 0) {
+            kill(d->pid, SIGKILL);
+            waitpid(d->pid, NULL, 0);
+            d->pid = 0;
+        }
+        d->failed_at = hub_now_ms();
+        return;
+    }
+    d->failed = false;
+    d->dma_self_logged = false;
+    hub_dev_log(m, d->name, 5, "restarted (%u of %u)", d->restarts, d->max_restarts);
+}
+
+static void supervise(hub_devmgr *m)
+{
+    if (m->shutting_down)
+        return;
+    uint64_t now = 0;
+    for (hub_device *d = m->devs; d; d = d->next) {
+        if (!d->failed || !d->cfg || d->restarts >= d->max_restarts)
+            continue;
+        if (!now)
+            now = hub_now_ms();
+        if (now >= d->failed_at + d->backoff_ms)
+            restart_device(d);
+    }
+}
+
 hub_device *
 hub_devmgr_add(hub_devmgr *m, const hub_device_config *cfg, Error **errp)
 {
@@ -1372,7 +1661,17 @@ hub_devmgr_add(hub_devmgr *m, const hub_device_config *cfg, Error **errp)
     d->pidfd = -1;
     d->name = strdup(cfg->name);
     d->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 1000;
+    if (cfg->max_restarts) {
+        d->max_restarts = cfg->max_restarts;
+        d->backoff_ms = cfg->restart_backoff_ms ? cfg->restart_backoff_ms : 100;
+        d->cfg = cfg_dup(cfg);
+        if (!d->cfg) {
+            free(d->name);
+            d->name = NULL;
+        }
+    }
     if (!d->name) {
+        cfg_free(d->cfg);
         free(d);
         error_setg(errp, "device '%s': out of memory", cfg->name);
         return NULL;
@@ -1389,7 +1688,7 @@ hub_devmgr_add(hub_devmgr *m, const hub_device_config *cfg, Error **errp)
             goto fail;
         deadline = hub_now_ms() + SPAWN_HELLO_TIMEOUT_MS;
     }
-    if (handshake(d, cfg, deadline, errp) < 0)
+    if (handshake(d, cfg, deadline, false, errp) < 0)
         goto fail;
     if (d->fdsock >= 0 && !cfg->sandbox) {
         close(d->fdsock);
@@ -1416,6 +1715,7 @@ fail:
 int
 hub_devmgr_poll(hub_devmgr *m, int timeout_ms)
 {
+    supervise(m);
     unsigned n = 0;
     for (hub_device *d = m->devs; d; d = d->next)
         n += 2;
@@ -1576,6 +1876,12 @@ int
 hub_device_pid(const hub_device *d)
 {
     return d->pid > 0 ? d->pid : 0;
+}
+
+unsigned
+hub_device_restarts(const hub_device *d)
+{
+    return d->restarts;
 }
 
 bool

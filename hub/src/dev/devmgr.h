@@ -80,6 +80,13 @@ typedef struct hub_device_config {
     const char *sandbox_policy;     /* NULL or "default" */
     const char *const *sandbox_allow;
     size_t n_sandbox_allow;
+    /* Supervision: a device that failed (died, hung, broke the protocol) is started again, fresh, from
+     * hub_devmgr_poll() after @restart_backoff_ms (0 = 100), at most @max_restarts times (0 = never). Its
+     * regions stay mapped (accesses fail until it is back); the new process must declare the same regions
+     * and IRQ lines. Lines the old process had raised are lowered when it fails. (An attach-mode device is
+     * waited for again, up to attach_timeout_ms, inside that hub_devmgr_poll() call.) */
+    unsigned max_restarts;
+    unsigned restart_backoff_ms;
 } hub_device_config;
 
 typedef struct hub_devmgr_stats {
@@ -137,6 +144,8 @@ int hub_device_pid(const hub_device *d);
 bool hub_device_failed(const hub_device *d);
 /* Ask the device to reset (ordered after every earlier access). Returns 0 or -EIO if the device failed. */
 int hub_device_reset(hub_device *d);
+/* How many times the device was restarted after failing. */
+unsigned hub_device_restarts(const hub_device *d);
 /* Statistics of one device. */
 void hub_device_get_stats(const hub_device *d, hub_devmgr_stats *out);
 

@@ -69,6 +69,11 @@ struct hub_device {
     hub_timer **timers;
     unsigned n_timers;
 
+    int8_t *irq_level;          /* last level the device drove on each line */
+    hub_device_config *cfg;     /* own copy, kept for restarts (NULL if never restarted) */
+    unsigned restarts, max_restarts, backoff_ms;
+    uint64_t failed_at;         /* hub_now_ms() of the failure */
+
     uint64_t seq;               /* last request sequence number used */
     uint64_t last_posted;       /* seq of the last posted write */
     unsigned dma_depth;         /* > 0 while the hub serves this device's DMA (it is blocked waiting) */
