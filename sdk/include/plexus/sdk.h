@@ -120,7 +120,8 @@ typedef struct plx_device_ops {
     /*
      * Called once after the handshake: properties, granted RAM and shadow pages are available. Store the
      * device state in *@opaque. Return 0, or a negative errno after plx_log()ing why (the device then exits
-     * and the hub reports the failure with that message).
+     * and the hub reports the failure with that message). If the machine sandboxes the device, a system-call
+     * allowlist is installed right after init returns (docs/sdk.md): open files, ptys and sockets here.
      */
     int (*init)(plx_dev *dev, void **opaque);
     void (*reset)(void *opaque);        /* device reset requested by the hub; may be NULL */
