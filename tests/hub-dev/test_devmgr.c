@@ -804,6 +804,39 @@ Test(hub_dev, sandbox_with_an_unknown_call_fails_the_add)
     error_free(err);
 }
 
+static void count_only_log(void *opaque, const char *device, int level, const char *msg)
+{
+    (*(unsigned *)opaque)++;
+    if (level <= 4)
+        on_log(NULL, device, level, msg);
+}
+
+Test(hub_dev, flooding_device_still_times_out)
+{
+    /* Keep the log quiet: the flood is tens of thousands of records. */
+    hub_devmgr_free(mgr);
+    unsigned records = 0;
+    Error *err = NULL;
+    hub_devmgr_env env = { .sysmem = &sysmem, .as = &as, .clock = &clk, .ram = blocks, .n_ram = 2,
+                           .set_irq = on_irq, .log = count_only_log, .log_opaque = &records };
+    mgr = hub_devmgr_new(&env, &err);
+    cr_assert_not_null(mgr);
+    char *prog = bin_path("bin/hubdev-rogue");
+    static const hub_region_map rm[] = { { NULL, DEV_BASE } };
+    const char *argv[] = { "flood", NULL };
+    hub_device_config c = { .name = "flood", .program = prog, .argv = argv, .regions = rm, .n_regions = 1,
+                            .stdin_fd = -1, .stdout_fd = -1, .timeout_ms = 300 };
+    hub_device *d = add(&c);
+    MemTxResult r;
+    uint32_t v = rd32(DEV_BASE, &r);
+    cr_assert_eq(r, MEMTX_ERROR);
+    cr_assert_eq(v, 0xffffffffu);
+    cr_assert(hub_device_failed(d));
+    cr_assert_gt(records, 100, "the hub served the flood while waiting");
+    cr_assert(strstr(logbuf, "[flood] no answer to a read within 300 ms"), "log: %.2000s", logbuf);
+    free(prog);
+}
+
 Test(hub_dev, invalid_declaration_is_refused)
 {
     char *prog = bin_path("bin/hubdev-rogue");

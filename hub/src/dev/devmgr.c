@@ -370,12 +370,13 @@ hub_dev_serve(hub_device *d, Plx__Envelope *env)
     plx_wire_release(&d->wire);
 }
 
-/* Serve everything the device has queued, without blocking. Returns the number of messages served. */
+/* Serve what the device has queued, without blocking, up to a bound (a flooding device must not starve the
+ * hub). Returns the number of messages served. */
 int
 hub_dev_drain(hub_device *d)
 {
     int n = 0;
-    while (!d->failed || d->m->shutting_down) {
+    while ((!d->failed || d->m->shutting_down) && n < 4096) {
         Plx__Envelope *env;
         int r = plx_wire_recv(&d->wire, &env, ZMQ_DONTWAIT);
         if (r == -EAGAIN)
@@ -407,6 +408,10 @@ static int hs_recv(hub_device *d, uint64_t deadline, Plx__Envelope **out, Error 
             if (env->msg_case == PLX__ENVELOPE__MSG_LOG) {
                 serve_log(d, env->log);
                 plx_wire_release(&d->wire);
+                if (hub_now_ms() >= deadline) {
+                    error_setg(errp, "device '%s': no %s within the handshake timeout", d->name, what);
+                    return -ETIMEDOUT;
+                }
                 continue;
             }
             if (env->msg_case == PLX__ENVELOPE__MSG_ERROR) {

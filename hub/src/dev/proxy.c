@@ -34,6 +34,17 @@ static const char *refuse(hub_device *d)
 }
 
 /* Wait until the device's channel has something or the deadline passes; notice the process dying. */
+static bool wait_expired(hub_device *d, uint64_t *deadline, const char *what)
+{
+    uint64_t now = hub_now_ms();
+    if (!*deadline)
+        *deadline = now + d->timeout_ms;
+    if (now < *deadline)
+        return false;
+    hub_dev_fail(d, "no answer to %s within %u ms", what, d->timeout_ms);
+    return true;
+}
+
 static int wait_channel(hub_device *d, uint64_t *deadline, const char *what)
 {
     uint64_t now = hub_now_ms();
@@ -61,7 +72,11 @@ static int wait_channel(hub_device *d, uint64_t *deadline, const char *what)
 static int wait_reply(hub_device *d, uint64_t seq, uint64_t *data, MemTxResult *res, const char *what)
 {
     uint64_t deadline = 0;
+    unsigned other = 0;
     for (;;) {
+        /* A device flooding other messages must not keep the hub here past the timeout. */
+        if (++other % 64 == 0 && wait_expired(d, &deadline, what))
+            return -ETIMEDOUT;
         Plx__Envelope *env;
         int r = plx_wire_recv(&d->wire, &env, ZMQ_DONTWAIT);
         if (r == 0) {

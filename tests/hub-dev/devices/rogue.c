@@ -5,6 +5,7 @@
  *          "bad-decl" - declares a region of size 0.
  *          "bad-major"- says protocol 9.0 in its Hello.
  *          "fuzz"     - valid handshake; before answering each MmioRead it sends 3000 randomly damaged frames.
+ *          "flood"    - valid handshake; answers a read with an endless stream of Log messages.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -193,6 +194,17 @@ int main(int argc, char **argv)
             break;
         }
         case PLX__ENVELOPE__MSG_READ: {
+            if (strcmp(mode, "flood") == 0) {
+                /* Never answer; keep the hub busy with messages it must serve. */
+                Plx__Log lg = PLX__LOG__INIT;
+                lg.level = 7;
+                lg.text = "flood";
+                Plx__Envelope out = PLX__ENVELOPE__INIT;
+                out.msg_case = PLX__ENVELOPE__MSG_LOG;
+                out.log = &lg;
+                for (;;)
+                    send_env(&out);
+            }
             if (strcmp(mode, "fuzz") == 0)
                 send_mutants(3000, &rng);
             else
