@@ -457,6 +457,29 @@ Test(devices_hub, uart_tx_to_pty)
     rig_down();
 }
 
+Test(devices_hub, uart_declaration_and_reset)
+{
+    Error *err = NULL;
+    hub_device *d;
+
+    rig_up(true);
+    d = add_uart(false, NULL, 0, &err);
+    cr_assert_not_null(d, "%s", err ? error_get_pretty(err) : "");
+    cr_assert_str_eq(hub_device_model(d), "ns16550a");
+    cr_assert_eq(hub_device_region_size(d, "regs"), 0x100);
+    wr8(UART_BASE + 7, 0x99);
+    wr8(UART_BASE + 3, 0x1b);
+    wr8(UART_BASE + 1, 0x02);
+    expect_irq(UART_IRQ, 1);
+    cr_assert_eq(hub_device_reset(d), 0);
+    cr_assert_eq(rd8(UART_BASE + 7), 0, "SCR (shadow) after reset");
+    cr_assert_eq(rd8(UART_BASE + 3), 0, "LCR (shadow) after reset");
+    cr_assert_eq(rd8(UART_BASE + 1), 0, "IER after reset");
+    cr_assert_eq(rd8(UART_BASE + 2), 0x01, "IIR after reset");
+    expect_irq(UART_IRQ, 0);
+    rig_down();
+}
+
 Test(devices_hub, uart_bad_property_fails_add_with_a_reason)
 {
     Error *err = NULL;
@@ -535,6 +558,27 @@ Test(devices_hub, dma_status_read_is_ordered_after_posted_start)
         cr_assert_eq(memcmp(ram(RAM_BASE + 0x8000 + i), ram(RAM_BASE + 0x1000), 512), 0, "round %u", i);
     }
     cr_assert_eq(rd32(DMA_BASE + 0x24), 20);
+    rig_down();
+}
+
+Test(devices_hub, dma_reset_cancels_a_running_transfer)
+{
+    hub_device *d;
+
+    rig_up(true);
+    d = add_dma(NULL, 0);
+    cr_assert_str_eq(hub_device_model(d), "plexus,dma");
+    cr_assert_eq(hub_device_region_size(d, "regs"), 0x1000);
+    dma_start(RAM_BASE + 0x10000, RAM_BASE, 256, 2);
+    cr_assert_eq(rd32(DMA_BASE + 0x20), 1);
+    cr_assert_eq(hub_device_reset(d), 0);
+    cr_assert_eq(rd32(DMA_BASE + 0x20), 0, "idle after reset");
+    cr_assert_eq(rd32(DMA_BASE + 0x1c), 0, "CTRL cleared");
+    vclock_advance(&R.clock, vclock_now(&R.clock) + 100000);
+    hub_devmgr_poll(R.m, 20);
+    cr_assert_eq(rd32(DMA_BASE + 0x20), 0, "the cancelled transfer never completes");
+    cr_assert_eq(rd32(DMA_BASE + 0x24), 0);
+    cr_assert_eq(R.raised[DMA_IRQ], 0);
     rig_down();
 }
 

@@ -212,3 +212,40 @@ Test(dma_regs, reset_cancels_transfer)
     cr_assert_eq(dma_read(&d, DMA_STATUS), 0, "a late completion after reset is ignored");
     cr_assert_eq(p.irq, 0);
 }
+
+/* Random register writes, completions and resets (fixed seed): the interrupt line always equals
+ * IE && (DONE || ERROR), BUSY always has an armed completion, and BUSY/DONE/ERROR are exclusive. */
+Test(dma_regs, invariants_hold_under_random_accesses)
+{
+    static const uint64_t offs[] = { DMA_SRC_LO, DMA_SRC_HI, DMA_DST_LO, DMA_DST_HI, DMA_LEN, DMA_CTRL, DMA_STATUS };
+    unsigned seed = 777;
+
+    for (int step = 0; step < 100000; step++) {
+        unsigned r = rand_r(&seed), what = r % 16;
+        uint32_t v = (uint32_t)rand_r(&seed);
+
+        if (what < 9) {
+            uint64_t off = offs[what % 7];
+            if (off == DMA_SRC_LO || off == DMA_DST_LO)
+                v = (uint32_t)RAM_BASE + v % (RAM_SIZE + 64);      /* mostly inside the fake RAM */
+            else if (off == DMA_SRC_HI || off == DMA_DST_HI)
+                v = v % 16 == 0 ? v : 0;
+            else if (off == DMA_LEN)
+                v %= 128;
+            dma_write(&d, off, v);
+        } else if (what < 14) {
+            dma_read(&d, offs[what % 7]);
+        } else if (what == 14 && p.armed) {
+            fire();
+        } else if (what == 15 && r % 64 == 0) {
+            dma_reset(&d);
+        }
+
+        uint32_t st = dma_read(&d, DMA_STATUS), ctrl = dma_read(&d, DMA_CTRL);
+        int want = (ctrl & DMA_CTRL_IE) && (st & (DMA_STATUS_DONE | DMA_STATUS_ERROR));
+        cr_assert_eq(p.irq, want, "step %d: irq %d, CTRL 0x%x STATUS 0x%x", step, p.irq, ctrl, st);
+        cr_assert_leq(__builtin_popcount(st), 1, "step %d: STATUS 0x%x", step, st);
+        if (st & DMA_STATUS_BUSY)
+            cr_assert(p.armed, "step %d: BUSY without a completion armed", step);
+    }
+}

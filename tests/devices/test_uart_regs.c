@@ -251,3 +251,34 @@ Test(uart_regs, reset_drops_state_and_lowers_irq)
     cr_assert_eq(p.shadow[UART_SCR], 0);
     cr_assert_eq(uart_read(&u, UART_IER), 0);
 }
+
+/* Random guest accesses and line input (fixed seed): after every step the interrupt line, the shadowed
+ * registers and LSR.DR must agree with the model's state. */
+Test(uart_regs, invariants_hold_under_random_accesses)
+{
+    unsigned seed = 12345;
+
+    for (int step = 0; step < 200000; step++) {
+        unsigned r = rand_r(&seed), reg = r % 8, kind = (r >> 3) % 4;
+        uint8_t val = (uint8_t)(r >> 8);
+
+        if (reg == UART_MCR)
+            val &= 0x0f | (((r >> 16) % 8 == 0) ? UART_MCR_LOOP : 0);   /* mostly out of loopback */
+        if (kind == 0)
+            uart_write(&u, reg, val);
+        else if (kind == 1)
+            uart_read(&u, reg);
+        else if (uart_rx_room(&u))
+            uart_rx_push(&u, val);
+
+        uint8_t iir = uart_peek_iir(&u);
+        cr_assert_eq(p.irq, !(iir & UART_IIR_NO_INT), "step %d: irq %d but IIR 0x%02x", step, p.irq, iir);
+        cr_assert_eq(p.shadow[UART_LSR], u.lsr, "step %d", step);
+        cr_assert_eq(p.shadow[UART_LCR], u.lcr, "step %d", step);
+        cr_assert_eq(p.shadow[UART_MCR], u.mcr, "step %d", step);
+        cr_assert_eq(p.shadow[UART_SCR], u.scr, "step %d", step);
+        cr_assert_eq(!!(u.lsr & UART_LSR_DR), u.rx_count > 0, "step %d", step);
+        cr_assert_leq(u.rx_count, (u.fcr & UART_FCR_ENABLE) ? UART_FIFO_SIZE : 1u, "step %d", step);
+        cr_assert_eq(u.lsr & (UART_LSR_THRE | UART_LSR_TEMT), UART_LSR_THRE | UART_LSR_TEMT);
+    }
+}
