@@ -37,6 +37,7 @@ static struct rig {
     size_t log_len;
     int out[2], in[2];      /* the UART's stdout and stdin */
     char path[4][4096];
+    bool sandbox;           /* devices added from now on confine themselves with the default seccomp policy */
 } R;
 
 static void on_irq(void *o, unsigned irq, int level)
@@ -113,6 +114,23 @@ static void rig_down(void)
     }
 }
 
+/* The seccomp mode of process @pid (0 none, 2 filter), from /proc. */
+static int seccomp_mode(int pid)
+{
+    char path[64], line[256];
+    int mode = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/status", pid);
+    f = fopen(path, "r");
+    cr_assert_not_null(f, "%s", path);
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "Seccomp: %d", &mode) == 1)
+            break;
+    fclose(f);
+    return mode;
+}
+
 static hub_device *add_uart(bool plugin, const hub_prop *props, size_t n_props, Error **errp)
 {
     static const hub_region_map reg = { .region = "regs", .base = UART_BASE };
@@ -125,6 +143,7 @@ static hub_device *add_uart(bool plugin, const hub_prop *props, size_t n_props, 
         .regions = &reg, .n_regions = 1,
         .irqs = &irq, .n_irqs = 1,
         .stdin_fd = R.in[0], .stdout_fd = R.out[1],
+        .sandbox = R.sandbox,
     };
 
     return hub_devmgr_add(R.m, &cfg, errp);
@@ -142,6 +161,7 @@ static hub_device *add_dma_as(bool plugin, const hub_prop *props, size_t n_props
         .regions = &reg, .n_regions = 1,
         .irqs = &irq, .n_irqs = 1,
         .stdin_fd = -1, .stdout_fd = -1,
+        .sandbox = R.sandbox,
     };
     Error *err = NULL;
     hub_device *d = hub_devmgr_add(R.m, &cfg, &err);
@@ -457,6 +477,33 @@ Test(devices_hub, uart_tx_to_pty)
     rig_down();
 }
 
+Test(devices_hub, uart_runs_in_the_default_sandbox)
+{
+    Error *err = NULL;
+    hub_device *d;
+    char out[16];
+
+    rig_up(true);
+    R.sandbox = true;
+    d = add_uart(false, NULL, 0, &err);
+    cr_assert_not_null(d, "%s\n%s", err ? error_get_pretty(err) : "", R.log);
+    for (const char *p = "boxed\n"; *p; p++)
+        wr8(UART_BASE, (uint8_t)*p);
+    cr_assert_eq(uart_output(out, 6), 6, "got \"%s\"\nlog:\n%s", out, R.log);
+    cr_assert_str_eq(out, "boxed\n");
+    wr8(UART_BASE + 2, 0x07);
+    wr8(UART_BASE + 1, 0x01);
+    cr_assert_eq(write(R.in[1], "k", 1), 1);
+    expect_irq(UART_IRQ, 1);
+    cr_assert_eq(rd8(UART_BASE), 'k');
+    cr_assert_eq(hub_device_reset(d), 0);
+    cr_assert_eq(rd8(UART_BASE + 5), 0x60);
+    cr_assert_eq(seccomp_mode(hub_device_pid(d)), 2, "the device runs under a seccomp filter");
+    cr_assert_not(hub_device_failed(d), "log:\n%s", R.log);
+    cr_assert_null(strstr(R.log, "denied"), "%s", R.log);
+    rig_down();
+}
+
 Test(devices_hub, uart_declaration_and_reset)
 {
     Error *err = NULL;
@@ -579,6 +626,27 @@ Test(devices_hub, dma_reset_cancels_a_running_transfer)
     cr_assert_eq(rd32(DMA_BASE + 0x20), 0, "the cancelled transfer never completes");
     cr_assert_eq(rd32(DMA_BASE + 0x24), 0);
     cr_assert_eq(R.raised[DMA_IRQ], 0);
+    rig_down();
+}
+
+Test(devices_hub, dma_runs_in_the_default_sandbox)
+{
+    hub_device *d;
+
+    rig_up(true);
+    R.sandbox = true;
+    d = add_dma(NULL, 0);
+    fill(RAM_BASE, 2048, 1);
+    dma_start(RAM_BASE + 0x8000, RAM_BASE, 2048, 2);
+    cr_assert_eq(rd32(DMA_BASE + 0x20), 1);
+    vclock_advance(&R.clock, vclock_now(&R.clock) + 1000 + 2048);
+    expect_irq(DMA_IRQ, 1);
+    cr_assert_eq(memcmp(ram(RAM_BASE + 0x8000), ram(RAM_BASE), 2048), 0);
+    dma_start(RAM_BASE, 0x1000, 8, 0);      /* by message, failing */
+    cr_assert_eq(rd32(DMA_BASE + 0x20), 4);
+    cr_assert_eq(seccomp_mode(hub_device_pid(d)), 2, "the device runs under a seccomp filter");
+    cr_assert_not(hub_device_failed(d), "log:\n%s", R.log);
+    cr_assert_null(strstr(R.log, "denied"), "%s", R.log);
     rig_down();
 }
 
