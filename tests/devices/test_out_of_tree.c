@@ -2,13 +2,15 @@
  * An out-of-tree device builds against an installed SDK: `cmake --install` this build tree into a temporary
  * prefix, build examples/out-of-tree-device with its Makefile and nothing but PKG_CONFIG_PATH pointing into that
  * prefix, then run the program and the plugin (through the installed plexus-device-runner). With no hub they
- * must start, and stop with the SDK's "no hub" message.
+ * must start, and stop with the SDK's "no hub" message. Then the program runs behind the hub's device layer and
+ * its registers answer guest accesses.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "dev/devmgr.h"
 #include "run_capture.h"
 
 #ifndef PLEXUS_INSTALL_LIBDIR
@@ -51,6 +53,42 @@ static void copy_file(const char *from, const char *to)
 }
 
 TestSuite(out_of_tree, .init = setup, .fini = teardown);
+
+/* The counter device behind a hub: ID, scratch write/read, count of scratch writes, clear. */
+static void run_behind_hub(const char *prog)
+{
+    MemoryRegion sysmem;
+    AddressSpace as;
+    vclock clock;
+    Error *err = NULL;
+    MemTxResult r;
+
+    memory_region_init(&sysmem, NULL, "system", UINT64_MAX);
+    address_space_init(&as, &sysmem, "memory");
+    vclock_init(&clock);
+    hub_devmgr_env env = { .sysmem = &sysmem, .as = &as, .clock = &clock };
+    hub_devmgr *m = hub_devmgr_new(&env, &err);
+    cr_assert_not_null(m, "%s", err ? error_get_pretty(err) : "");
+    hub_region_map reg = { .region = "regs", .base = 0x20000000 };
+    hub_device_config cfg = { .name = "counter0", .program = prog, .regions = &reg, .n_regions = 1,
+                              .stdin_fd = -1, .stdout_fd = -1 };
+    hub_device *d = hub_devmgr_add(m, &cfg, &err);
+    cr_assert_not_null(d, "%s", err ? error_get_pretty(err) : "");
+    cr_assert_str_eq(hub_device_model(d), "example,counter");
+
+    cr_assert_eq(address_space_ldl_le(&as, 0x20000000, MEMTXATTRS_UNSPECIFIED, &r), 0x434e5452);
+    for (uint32_t i = 1; i <= 5; i++)
+        address_space_stl_le(&as, 0x20000004, i * 0x1111, MEMTXATTRS_UNSPECIFIED, &r);
+    cr_assert_eq(address_space_ldl_le(&as, 0x20000004, MEMTXATTRS_UNSPECIFIED, &r), 5 * 0x1111);
+    cr_assert_eq(address_space_ldl_le(&as, 0x20000008, MEMTXATTRS_UNSPECIFIED, &r), 5);
+    address_space_stl_le(&as, 0x2000000c, 1, MEMTXATTRS_UNSPECIFIED, &r);
+    cr_assert_eq(address_space_ldl_le(&as, 0x20000008, MEMTXATTRS_UNSPECIFIED, &r), 0);
+    cr_assert_eq(r, MEMTX_OK);
+
+    hub_devmgr_free(m);
+    address_space_destroy(&as);
+    memory_region_destroy(&sysmem);
+}
 
 Test(out_of_tree, builds_against_installed_sdk_and_runs)
 {
@@ -101,6 +139,9 @@ Test(out_of_tree, builds_against_installed_sdk_and_runs)
     cr_assert_neq(r->status, 0, "counter-device without a hub exited 0:\n%s", r->out);
     cr_assert_lt(r->status, 128, "counter-device crashed (status %d):\n%s", r->status, r->out);
     cr_assert_not_null(strstr(r->out, "PLEXUS_ENDPOINT"), "unexpected output:\n%s", r->out);
+
+    /* 4. with a hub */
+    run_behind_hub(prog);
 
     snprintf(runner, sizeof(runner), "%s/bin/plexus-device-runner", prefix);
     snprintf(plugin, sizeof(plugin), "%s/counter-device.so", srcdir);
