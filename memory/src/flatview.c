@@ -42,7 +42,7 @@ mr_size128(const MemoryRegion *mr)
 
 static void render(Pieces *ps, MemoryRegion *mr, s128 base, s128 clo, s128 chi, bool readonly)
 {
-    if (!mr->enabled)
+    if (!mr->enabled || mr->rendering)
         return;
     s128 lo = clo > base ? clo : base;
     s128 end = base + mr->size;
@@ -50,12 +50,15 @@ static void render(Pieces *ps, MemoryRegion *mr, s128 base, s128 clo, s128 chi, 
     if (lo >= hi)
         return;
     readonly |= mr->readonly;
+    mr->rendering = true;
     if (mr->alias) {
         render(ps, mr->alias, base - (s128)mr->alias_offset, lo, hi, readonly);
+        mr->rendering = false;
         return;
     }
     for (MemoryRegion *c = mr->subregions_first; c; c = c->subregions_next)
         render(ps, c, base + (s128)c->addr, lo, hi, readonly);
+    mr->rendering = false;
     if (mr->terminates) {
         if (ps->n == ps->cap) {
             ps->cap = ps->cap ? ps->cap * 2 : 64;

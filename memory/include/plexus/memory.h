@@ -378,6 +378,7 @@ struct MemoryRegion {
     MemoryRegion *mmio_ptr_regions; /* created by memory_region_request_mmio_ptr() */
     MemoryRegion *mmio_ptr_next;
     unsigned magic;            /* set by init, cleared by destroy */
+    bool rendering;            /* on the current rendering path (alias cycle guard) */
 };
 
 struct IOMMUMemoryRegion {
@@ -567,7 +568,8 @@ void memory_region_init_ram_device_ptr(MemoryRegion *mr, struct Object *owner, c
 /*
  * memory_region_init_alias: a window of @size bytes onto @orig starting at @offset within @orig. Accessing
  * the alias at x accesses @orig at @offset + x (see memory_region_set_alias_offset()). @orig must stay
- * initialised while the alias exists.
+ * initialised while the alias exists. An alias that leads back to a region containing it (a cycle) shows
+ * nothing at the point where the cycle closes.
  */
 void memory_region_init_alias(MemoryRegion *mr, struct Object *owner, const char *name, MemoryRegion *orig,
                               hwaddr offset, uint64_t size);
