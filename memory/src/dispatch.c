@@ -143,9 +143,12 @@ static MemTxResult io_access(const MemoryRegionOps *ops, void *opaque, hwaddr ad
 
     if (a == size && (ops->impl.unaligned || !(addr & (a - 1)))) {
         if (is_write)
-            return cb_write(ops, opaque, addr, a, bytes_to_val(buf, a, big), attrs);
+            return cb_write(ops, opaque, addr, a, big ? bytes_to_val(buf, a, true) : load_le(buf, a), attrs);
         r = cb_read(ops, opaque, addr, a, &v, attrs);
-        val_to_bytes(v, buf, a, big);
+        if (big)
+            val_to_bytes(v, buf, a, true);
+        else
+            store_le(buf, v, a);
         return r;
     }
     u128 start, end;
