@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #define OUT_MAX (1 << 16)
-#define RUN_TIMEOUT_MS 120000
+#define RUN_TIMEOUT_MS 60000
 
 typedef struct run {
     char out[OUT_MAX];      /* stdout and stderr, NUL-terminated, without '\r' */
