@@ -166,6 +166,18 @@ Test(machine_dtb, placed_at_top_of_ram_2mib_aligned)
     cr_expect_eq(a % (2ULL << 20), 0);
 }
 
+Test(machine_dtb, small_ram_gets_a_page_aligned_dtb)
+{
+    hub_mconfig small = *cfg;
+    hub_mc_ram r = { .name = "tiny", .base = 0x80000000ULL, .size = 1ULL << 20 };
+    small.ram = &r;
+    small.n_ram = 1;
+    uint64_t a = hub_dtb_address(&small, dtb_size);
+    cr_expect_geq(a, r.base);
+    cr_expect_leq(a + dtb_size, r.base + r.size);
+    cr_expect_eq(a % 4096, 0);
+}
+
 Test(machine_dtb, dtc_reads_it)
 {
     char *p = write_file(dir, "out.dtb", dtb, dtb_size, 0644);

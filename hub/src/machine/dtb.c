@@ -254,5 +254,8 @@ uint64_t hub_dtb_address(const hub_mconfig *c, size_t dtb_size)
     const uint64_t three_gib = 3ULL << 30, two_mib = 2ULL << 20;
     uint64_t span = c->ram[0].size < three_gib ? c->ram[0].size : three_gib;
     uint64_t end = c->ram[0].base + span;
-    return (end - dtb_size) & ~(two_mib - 1);
+    uint64_t at = (end - dtb_size) & ~(two_mib - 1);
+    if (at < c->ram[0].base || dtb_size > span)     /* a RAM block under 2 MiB: page-align instead */
+        at = (end - dtb_size) & ~0xfffULL;
+    return at;
 }

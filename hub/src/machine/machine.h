@@ -139,7 +139,8 @@ typedef struct hub_dt_device_info {
 
 /* Build the DTB for @c; @devs[i] describes c->devices[i]. *@dtb is malloc'd. */
 int hub_dtb_build(const hub_mconfig *c, const hub_dt_device_info *devs, void **dtb, size_t *size, char **err);
-/* QEMU's rule: the DTB sits at the end of the first RAM block (at most 3 GiB above its base), 2 MiB aligned. */
+/* QEMU's rule: the DTB sits at the end of the first RAM block (at most 3 GiB above its base), 2 MiB aligned
+ * (4 KiB aligned in a block too small for that). */
 uint64_t hub_dtb_address(const hub_mconfig *c, size_t dtb_size);
 
 /* ---- the running machine (needs the memory, CPU and device parts) ---- */

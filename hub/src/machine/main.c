@@ -64,7 +64,12 @@ static const char usage_run[] =
     "\n"
     "Exit status: the guest's poweroff code (sifive,test0: 0x5555 -> 0, 0x3333|code<<16 -> code);\n"
     "1 when plexus itself fails (bad description, a device that does not start, a CPU fault);\n"
-    "2 for a bad command line; 128+N after signal N.\n";
+    "2 for a bad command line; 128+N after signal N.\n"
+    "\n"
+    "Examples:\n"
+    "  plexus run examples/hello/machine.yaml\n"
+    "  plexus run examples/u-boot/machine.yaml --stats\n"
+    "  plexus run examples/hello/machine.yaml --set devices.uart0.props.tx=file:/tmp/uart.txt\n";
 
 static const char usage_mtree[] =
     "Usage: plexus mtree MACHINE.yaml [--set KEY=VALUE]...\n"
