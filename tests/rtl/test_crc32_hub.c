@@ -83,6 +83,8 @@ static void rig_down(void)
     memory_region_destroy(&R.sysmem);
 }
 
+static hub_device *dev;
+
 static void rig_up(const char *program, const hub_prop *props, size_t n_props)
 {
     Error *err = NULL;
@@ -113,8 +115,8 @@ static void rig_up(const char *program, const hub_prop *props, size_t n_props)
         .name = "crc0", .program = path, .props = props, .n_props = n_props,
         .regions = &reg, .n_regions = 1, .irqs = &irq, .n_irqs = 1, .stdin_fd = -1, .stdout_fd = -1,
     };
-    cr_assert_not_null(hub_devmgr_add(R.m, &cfg, &err), "%s: %s\nlog:\n%s", program,
-                       err ? error_get_pretty(err) : "", R.log);
+    dev = hub_devmgr_add(R.m, &cfg, &err);
+    cr_assert_not_null(dev, "%s: %s\nlog:\n%s", program, err ? error_get_pretty(err) : "", R.log);
 }
 
 static uint32_t rd(uint64_t reg)
@@ -257,6 +259,40 @@ Test(crc32_hub, unmapped_register_is_logged_as_guest_error)
         while (!strstr(R.log, "offset 0x40") && now_ms() < deadline)
             hub_devmgr_poll(R.m, 10);
         cr_assert(strstr(R.log, "offset 0x40"), "%s\nlog:\n%s", programs[i], R.log);
+        rig_down();
+    }
+}
+
+Test(crc32_hub, reset_abandons_the_operation_and_drops_the_irq)
+{
+    for (size_t i = 0; i < 2; i++) {
+        rig_up(programs[i], NULL, 0);
+        put(RAM_BASE, "123456789", 9);
+        start(RAM_BASE, 9, 0, 2);
+        cr_assert_eq(poll_idle(10, NULL), ST_DONE, "%s", programs[i]);
+        long long deadline = now_ms() + 5000;
+        while (!R.level && now_ms() < deadline)
+            hub_devmgr_poll(R.m, 1);
+        cr_assert_eq(R.level, 1, "%s: IRQ up before the reset", programs[i]);
+        wr(R_LEN, 4096);
+        start(RAM_BASE, 4096, 0, 2);                  /* busy when the reset comes */
+        cr_assert_eq(rd(R_STATUS) & ST_BUSY, ST_BUSY, "%s", programs[i]);
+        cr_assert_eq(hub_device_reset(dev), 0);
+        cr_assert_eq(rd(R_STATUS), 0u, "%s: idle after reset", programs[i]);
+        cr_assert_eq(rd(R_CTRL), 0u, "%s", programs[i]);
+        cr_assert_eq(rd(R_LEN), 0u, "%s", programs[i]);
+        cr_assert_eq(rd(R_RESULT), 0u, "%s", programs[i]);
+        deadline = now_ms() + 5000;
+        while (R.level && now_ms() < deadline)
+            hub_devmgr_poll(R.m, 1);
+        cr_assert_eq(R.level, 0, "%s: reset drops the IRQ", programs[i]);
+        vclock_advance(&R.clock, vclock_now(&R.clock) + 1000000);
+        hub_devmgr_poll(R.m, 10);
+        cr_assert_eq(rd(R_STATUS), 0u, "%s: the abandoned operation never completes", programs[i]);
+        /* and the device works again */
+        start(RAM_BASE, 9, 0, 0);
+        cr_assert_eq(poll_idle(10, NULL), ST_DONE, "%s", programs[i]);
+        cr_assert_eq(rd(R_RESULT), 0xCBF43926u, "%s", programs[i]);
         rig_down();
     }
 }
