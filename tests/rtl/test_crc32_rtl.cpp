@@ -324,3 +324,18 @@ Test(rtl_crc32, open_vcd_reports_errors)
     cr_assert_lt(b.sim.open_vcd("/nonexistent-dir/x.vcd"), 0);
     cr_assert_eq(b.rd(R_ID), 0x43523332u);
 }
+
+Test(rtl_crc32, transfer_without_pready_times_out)
+{
+    plexus::rtl::SimOptions opt;
+    opt.max_wait = 0;                               /* one access cycle: reads need two (a wait state) */
+    Bench b(opt);
+    uint64_t v = 0x1234;
+    cr_assert_eq(b.sim.read(R_ID, &v), -ETIMEDOUT);
+    cr_assert_eq(v, 0x1234u, "no data on failure");
+    cr_assert_eq(b.sim.write(R_LEN, 7), 0, "writes need no wait state");
+    b.sim.run(2);                                   /* the abandoned read's wait state flop settles */
+    opt.max_wait = 1;
+    Bench c(opt);
+    cr_assert_eq(c.rd(R_ID), 0x43523332u);
+}
