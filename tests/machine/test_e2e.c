@@ -235,6 +235,32 @@ Test(machine_e2e, attached_device_started_by_someone_else)
     tmpdir_remove(dir);
 }
 
+Test(machine_e2e, command_line)
+{
+    char *bin = plexus_bin(), *yaml = source_path("examples/u-boot/machine.yaml");
+    char *a1[] = { bin, "check", yaml, NULL };
+    run_result r = run(a1, 30);
+    cr_expect_eq(exit_code(r.status), 0, "output:\n%s", r.out);
+    cr_expect(strstr(r.out, "ok: ") == r.out && strstr(r.out, "1 device(s)") != NULL, "output:\n%s", r.out);
+    free(r.out);
+    char *a2[] = { bin, "help", "run", NULL };
+    r = run(a2, 30);
+    cr_expect_eq(exit_code(r.status), 0);
+    cr_expect(strstr(r.out, "Ctrl-A x") != NULL && strstr(r.out, "--set KEY=VALUE") != NULL, "output:\n%s", r.out);
+    free(r.out);
+    char *a3[] = { bin, "frobnicate", NULL };
+    r = run(a3, 30);
+    cr_expect_eq(exit_code(r.status), 2);
+    cr_expect(strstr(r.out, "plexus: unknown command 'frobnicate'") != NULL, "output:\n%s", r.out);
+    free(r.out);
+    char *a4[] = { bin, "run", yaml, "--no-such-option", NULL };
+    r = run(a4, 30);
+    cr_expect_eq(exit_code(r.status), 2);
+    free(r.out);
+    free(bin);
+    free(yaml);
+}
+
 Test(machine_e2e, bad_description_is_one_clear_line)
 {
     char *dir = tmpdir_new();
