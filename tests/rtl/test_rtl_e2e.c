@@ -24,8 +24,10 @@
 #define RUN_TIMEOUT_MS 60000
 
 typedef struct run {
-    char out[OUT_MAX];      /* stdout and stderr, NUL-terminated, without '\r' */
+    char out[OUT_MAX];      /* stdout (the console: guest output), NUL-terminated, without '\r' */
     size_t len;
+    char err[OUT_MAX];      /* stderr (the hub's and devices' messages, --stats) */
+    size_t err_len;
     int status;             /* exit status; 128+signal if killed; -1 on timeout */
 } run;
 
@@ -43,7 +45,15 @@ static const char *dir_env(const char *name)
     return v;
 }
 
-/* plexus run <machine> --firmware <build>/examples/rtl/crc32.elf [extra...] */
+static void append(char *dst, size_t *len, const char *src, ssize_t n)
+{
+    for (ssize_t i = 0; i < n; i++)
+        if (src[i] != '\r' && *len < OUT_MAX - 1)
+            dst[(*len)++] = src[i];
+    dst[*len] = 0;
+}
+
+/* plexus run <machine> --firmware <build>/examples/rtl/crc32.elf [extra...], stdout and stderr apart. */
 static void run_machine(const char *machine, const char *const *extra, run *r)
 {
     char plexus[PATH_MAX], yaml[PATH_MAX], fw[PATH_MAX];
@@ -57,51 +67,61 @@ static void run_machine(const char *machine, const char *const *extra, run *r)
     argv[argc] = NULL;
 
     memset(r, 0, sizeof(*r));
-    int p[2];
-    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+    int po[2], pe[2];
+    cr_assert_eq(pipe2(po, O_CLOEXEC), 0);
+    cr_assert_eq(pipe2(pe, O_CLOEXEC), 0);
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
     if (pid == 0) {
         int devnull = open("/dev/null", O_RDONLY);
         dup2(devnull, 0);
-        dup2(p[1], 1);
-        dup2(p[1], 2);
+        dup2(po[1], 1);
+        dup2(pe[1], 2);
         setpgid(0, 0);
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }
-    close(p[1]);
+    close(po[1]);
+    close(pe[1]);
     long long deadline = now_ms() + RUN_TIMEOUT_MS;
     bool timed_out = false;
-    for (;;) {
+    struct pollfd pfd[2] = { { .fd = po[0], .events = POLLIN }, { .fd = pe[0], .events = POLLIN } };
+    while (pfd[0].fd >= 0 || pfd[1].fd >= 0) {
         long long left = deadline - now_ms();
         if (left <= 0) {
             timed_out = true;
             break;
         }
-        struct pollfd pfd = { .fd = p[0], .events = POLLIN };
-        int n = poll(&pfd, 1, (int)left);
+        int n = poll(pfd, 2, (int)left);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
             timed_out = n == 0;
             break;
         }
-        char buf[4096];
-        ssize_t got = read(p[0], buf, sizeof buf);
-        if (got <= 0)
-            break;
-        for (ssize_t i = 0; i < got; i++)
-            if (buf[i] != '\r' && r->len < OUT_MAX - 1)
-                r->out[r->len++] = buf[i];
+        for (int i = 0; i < 2; i++) {
+            if (pfd[i].fd < 0 || !pfd[i].revents)
+                continue;
+            char buf[4096];
+            ssize_t got = read(pfd[i].fd, buf, sizeof buf);
+            if (got <= 0) {
+                close(pfd[i].fd);
+                pfd[i].fd = -1;
+            } else if (i == 0) {
+                append(r->out, &r->len, buf, got);
+            } else {
+                append(r->err, &r->err_len, buf, got);
+            }
+        }
     }
-    close(p[0]);
+    for (int i = 0; i < 2; i++)
+        if (pfd[i].fd >= 0)
+            close(pfd[i].fd);
     if (timed_out)
         kill(-pid, SIGKILL);
     int st = 0;
     waitpid(pid, &st, 0);
     kill(-pid, SIGKILL);        /* device processes left behind, if any */
-    r->out[r->len] = 0;
     r->status = timed_out ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
@@ -128,11 +148,11 @@ static char rtl_lines[OUT_MAX], model_lines[OUT_MAX];
 Test(rtl_e2e, rtl_and_c_model_print_the_same)
 {
     run_machine("machine.yaml", NULL, &rtl_run);
-    cr_assert_eq(rtl_run.status, 0, "RTL machine exited %d:\n%s", rtl_run.status, rtl_run.out);
+    cr_assert_eq(rtl_run.status, 0, "RTL machine exited %d:\n%s\n%s", rtl_run.status, rtl_run.out, rtl_run.err);
     cr_assert(strstr(rtl_run.out, "crc32: all checks passed"), "%s", rtl_run.out);
 
     run_machine("machine-model.yaml", NULL, &model_run);
-    cr_assert_eq(model_run.status, 0, "C-model machine exited %d:\n%s", model_run.status, model_run.out);
+    cr_assert_eq(model_run.status, 0, "C-model machine exited %d:\n%s\n%s", model_run.status, model_run.out, model_run.err);
 
     guest_lines(rtl_run.out, rtl_lines, sizeof rtl_lines);
     guest_lines(model_run.out, model_lines, sizeof model_lines);
@@ -152,7 +172,7 @@ Test(rtl_e2e, rtl_device_writes_a_vcd)
     snprintf(set, sizeof set, "devices.crc0.props.vcd=%s", vcd);
     const char *extra[] = { "--set", set, NULL };
     run_machine("machine.yaml", extra, &rtl_run);
-    cr_assert_eq(rtl_run.status, 0, "exited %d:\n%s", rtl_run.status, rtl_run.out);
+    cr_assert_eq(rtl_run.status, 0, "exited %d:\n%s\n%s", rtl_run.status, rtl_run.out, rtl_run.err);
 
     FILE *f = fopen(vcd, "r");
     cr_assert_not_null(f);
@@ -171,7 +191,7 @@ Test(rtl_e2e, rtl_passes_with_fine_steps_and_slow_memory)
     const char *extra[] = { "--set", "devices.crc0.props.step_cycles=7", "--set", "devices.crc0.props.dma_latency=9",
                             NULL };
     run_machine("machine.yaml", extra, &rtl_run);
-    cr_assert_eq(rtl_run.status, 0, "exited %d:\n%s", rtl_run.status, rtl_run.out);
+    cr_assert_eq(rtl_run.status, 0, "exited %d:\n%s\n%s", rtl_run.status, rtl_run.out, rtl_run.err);
     guest_lines(rtl_run.out, rtl_lines, sizeof rtl_lines);
     run_machine("machine-model.yaml", NULL, &model_run);
     guest_lines(model_run.out, model_lines, sizeof model_lines);
@@ -193,14 +213,14 @@ Test(rtl_e2e, rtl_runs_are_reproducible)
 {
     const char *extra[] = { "--stats", NULL };
     run_machine("machine.yaml", extra, &rtl_run);
-    cr_assert_eq(rtl_run.status, 0, "exited %d:\n%s", rtl_run.status, rtl_run.out);
+    cr_assert_eq(rtl_run.status, 0, "exited %d:\n%s\n%s", rtl_run.status, rtl_run.out, rtl_run.err);
     run_machine("machine.yaml", extra, &model_run);
-    cr_assert_eq(model_run.status, 0, "exited %d:\n%s", model_run.status, model_run.out);
-    unsigned long long insns = stat_value(rtl_run.out, "instructions");
+    cr_assert_eq(model_run.status, 0, "exited %d:\n%s\n%s", model_run.status, model_run.out, model_run.err);
+    unsigned long long insns = stat_value(rtl_run.err, "instructions");
     cr_assert_gt(insns, 0ull);
-    cr_assert_eq(insns, stat_value(model_run.out, "instructions"));
-    cr_assert_eq(stat_value(rtl_run.out, "virtual time ns"), stat_value(model_run.out, "virtual time ns"));
-    cr_assert_eq(stat_value(rtl_run.out, "device round trips"), stat_value(model_run.out, "device round trips"));
+    cr_assert_eq(insns, stat_value(model_run.err, "instructions"));
+    cr_assert_eq(stat_value(rtl_run.err, "virtual time ns"), stat_value(model_run.err, "virtual time ns"));
+    cr_assert_eq(stat_value(rtl_run.err, "device round trips"), stat_value(model_run.err, "device round trips"));
 }
 
 /* Skipping idle cycles is an optimisation only: clocking every cycle gives the same run, instruction for
@@ -210,12 +230,12 @@ Test(rtl_e2e, idle_skip_changes_nothing_the_guest_sees)
     const char *skip[] = { "--stats", NULL };
     const char *noskip[] = { "--stats", "--set", "devices.crc0.props.idle_skip=0", NULL };
     run_machine("machine.yaml", skip, &rtl_run);
-    cr_assert_eq(rtl_run.status, 0, "exited %d:\n%s", rtl_run.status, rtl_run.out);
+    cr_assert_eq(rtl_run.status, 0, "exited %d:\n%s\n%s", rtl_run.status, rtl_run.out, rtl_run.err);
     run_machine("machine.yaml", noskip, &model_run);
-    cr_assert_eq(model_run.status, 0, "exited %d:\n%s", model_run.status, model_run.out);
+    cr_assert_eq(model_run.status, 0, "exited %d:\n%s\n%s", model_run.status, model_run.out, model_run.err);
     guest_lines(rtl_run.out, rtl_lines, sizeof rtl_lines);
     guest_lines(model_run.out, model_lines, sizeof model_lines);
     cr_assert_str_eq(rtl_lines, model_lines);
-    cr_assert_eq(stat_value(rtl_run.out, "instructions"), stat_value(model_run.out, "instructions"));
-    cr_assert_eq(stat_value(rtl_run.out, "virtual time ns"), stat_value(model_run.out, "virtual time ns"));
+    cr_assert_eq(stat_value(rtl_run.err, "instructions"), stat_value(model_run.err, "instructions"));
+    cr_assert_eq(stat_value(rtl_run.err, "virtual time ns"), stat_value(model_run.err, "virtual time ns"));
 }

@@ -8,7 +8,10 @@
  *             psel, penable, pwrite, paddr, pwdata, prdata, pready   APB-like register port (see below)
  *   optional  pslverr                        a transfer error: the access fails with -EIO
  *             dma_req, dma_addr, dma_ack, dma_rdata, dma_err
- *                                            DMA read master, one dma_rdata word (4 or 8 bytes) per transfer
+ *                                            DMA master, one dma_rdata word (4 or 8 bytes) per transfer
+ *             dma_we, dma_wdata [, dma_wstrb]
+ *                                            with dma_we=1 the request writes dma_wdata (same width as
+ *                                            dma_rdata), only the byte lanes set in dma_wstrb if present
  *             irq                            interrupt outputs, bit n = IRQ line n (levels)
  *             active                         1 while the peripheral has work in flight (keep the clock running)
  *
@@ -20,9 +23,10 @@
  * pready within max_wait access cycles is abandoned (-ETIMEDOUT).
  *
  * DMA port: in a cycle where dma_req=1 and no ack is pending, the request is accepted; after dma_latency more
- * cycles the driver reads the word through the DmaRead callback and drives dma_ack=1 with dma_rdata (or dma_err=1
- * if the callback failed) for exactly that one cycle. The peripheral must drop dma_req on the ack edge unless it
- * starts a new request there.
+ * cycles the driver reads the word through the DmaRead callback (or, with dma_we=1, writes dma_wdata's enabled
+ * byte lanes through DmaWrite, one call per run of consecutive lanes) and drives dma_ack=1 with dma_rdata (or
+ * dma_err=1 if the callback failed) for exactly that one cycle. The peripheral must drop dma_req on the ack edge
+ * unless it starts a new request there.
  *
  * VCD time is in picoseconds: cycle n's rising edge is at n * 1e12 / clock_hz ps (the model is verilated with a
  * 1 ps time unit). With clock cycles aligned to virtual time, as <plexus/sdk-rtl.hpp> does, VCD time is the
@@ -56,6 +60,8 @@ PLEXUS_RTL_HAS_PORT(pslverr)
 PLEXUS_RTL_HAS_PORT(dma_req)
 PLEXUS_RTL_HAS_PORT(irq)
 PLEXUS_RTL_HAS_PORT(active)
+PLEXUS_RTL_HAS_PORT(dma_we)
+PLEXUS_RTL_HAS_PORT(dma_wstrb)
 #undef PLEXUS_RTL_HAS_PORT
 } // namespace detail
 
@@ -73,9 +79,13 @@ public:
     static constexpr bool has_irq = detail::has_irq<Top>::value;
     static constexpr bool has_active = detail::has_active<Top>::value;
     static constexpr bool has_pslverr = detail::has_pslverr<Top>::value;
+    static constexpr bool has_dma_write = detail::has_dma_we<Top>::value;
+    static constexpr bool has_dma_wstrb = detail::has_dma_wstrb<Top>::value;
 
     /* Read @len bytes of memory at @addr into @buf: 0 or a negative errno. */
     using DmaRead = std::function<int(uint64_t addr, void *buf, size_t len)>;
+    /* Write @len bytes of @buf to memory at @addr: 0 or a negative errno. */
+    using DmaWrite = std::function<int(uint64_t addr, const void *buf, size_t len)>;
     /* IRQ line @line changed to @level (reported after the edge that changed it). */
     using IrqChanged = std::function<void(unsigned line, int level)>;
 
@@ -115,6 +125,7 @@ public:
     uint64_t cycles() const { return cycles_; }
 
     void on_dma_read(DmaRead fn) { dma_read_ = std::move(fn); }
+    void on_dma_write(DmaWrite fn) { dma_write_ = std::move(fn); }
     void on_irq(IrqChanged fn) { irq_changed_ = std::move(fn); }
 
     /* Start writing a VCD of every signal to @path (truncated). Returns 0 or -errno. */
@@ -310,15 +321,58 @@ private:
         static_assert(sizeof(Word) <= 8, "dma_rdata wider than 64 bits is not supported");
         constexpr size_t bytes = sizeof(Word) == 8 ? 8 : 4;
         uint8_t buf[8] = {0};
-        int r = dma_read_ ? dma_read_(top_->dma_addr, buf, bytes) : -ENODEV;
         uint64_t word = 0;
-        for (size_t i = 0; i < bytes; i++)          /* the DMA port is little-endian */
-            word |= (uint64_t)buf[i] << (8 * i);
+        int r;
+        if (dma_write_request()) {
+            r = dma_write_word(bytes);
+        } else {
+            r = dma_read_ ? dma_read_(top_->dma_addr, buf, bytes) : -ENODEV;
+            for (size_t i = 0; i < bytes; i++)      /* the DMA port is little-endian */
+                word |= (uint64_t)buf[i] << (8 * i);
+        }
         top_->dma_rdata = r == 0 ? (Word)word : 0;
         top_->dma_err = r != 0;
         top_->dma_ack = 1;
         dma_pending_ = false;
         top_->eval();
+    }
+
+    bool dma_write_request() const
+    {
+        if constexpr (has_dma_write)
+            return top_->dma_we != 0;
+        else
+            return false;
+    }
+
+    /* Write the enabled byte lanes of dma_wdata, one callback per run of consecutive lanes. */
+    int dma_write_word(size_t bytes)
+    {
+        if constexpr (has_dma_write) {
+            uint64_t data = top_->dma_wdata;
+            uint64_t strb = ~0ull;
+            if constexpr (has_dma_wstrb)
+                strb = top_->dma_wstrb;
+            uint8_t buf[8];
+            for (size_t i = 0; i < bytes; i++)
+                buf[i] = (uint8_t)(data >> (8 * i));
+            for (size_t i = 0; i < bytes;) {
+                if (!((strb >> i) & 1)) {
+                    i++;
+                    continue;
+                }
+                size_t j = i;
+                while (j < bytes && ((strb >> j) & 1))
+                    j++;
+                int r = dma_write_ ? dma_write_(top_->dma_addr + i, buf + i, j - i) : -ENODEV;
+                if (r < 0)
+                    return r;
+                i = j;
+            }
+            return 0;
+        } else {
+            return -ENODEV;
+        }
     }
 
     SimOptions opt_;
@@ -330,6 +384,7 @@ private:
     bool dma_pending_ = false;
     unsigned dma_wait_ = 0;
     DmaRead dma_read_;
+    DmaWrite dma_write_;
     IrqChanged irq_changed_;
 };
 

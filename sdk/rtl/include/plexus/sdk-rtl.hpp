@@ -33,7 +33,8 @@
  * evaluated: the peripheral must not change state on its own while idle (true of bus-driven peripherals; turn
  * it off for free-running timers or models without an `active` port, which are then clocked cycle by cycle).
  *
- * DMA requests are served through plx_dma_read() at the cycle the ack is driven; a failed read drives dma_err.
+ * DMA requests are served through plx_dma_read() / plx_dma_write() at the cycle the ack is driven; a failed
+ * transfer drives dma_err.
  * IRQ output bit n drives line n through plx_irq_set() after the edge that changed it.
  *
  * Lifetime: main() builds the SDK tables (static storage) and runs plx_dev_main(); the Device object lives from
@@ -119,6 +120,13 @@ private:
             int r = plx_dma_read(dev_, addr, buf, len);
             if (r < 0)
                 plx_log(dev_, PLX_LOG_WARNING, "DMA read of %zu bytes at 0x%" PRIx64 " failed: %s", len, addr,
+                        strerror(-r));
+            return r;
+        });
+        sim_.on_dma_write([this](uint64_t addr, const void *buf, size_t len) -> int {
+            int r = plx_dma_write(dev_, addr, buf, len);
+            if (r < 0)
+                plx_log(dev_, PLX_LOG_WARNING, "DMA write of %zu bytes at 0x%" PRIx64 " failed: %s", len, addr,
                         strerror(-r));
             return r;
         });
