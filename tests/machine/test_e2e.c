@@ -235,6 +235,23 @@ Test(machine_e2e, attached_device_started_by_someone_else)
     tmpdir_remove(dir);
 }
 
+Test(machine_e2e, cpu_fault_is_an_error)
+{
+    char *dir = tmpdir_new();
+    char *fw = write_file(dir, "jr0.bin", "\x67\x00\x00\x00", 4, 0644);     /* jr zero: jump to 0 */
+    char *bin = plexus_bin(), *yaml = source_path("examples/u-boot/machine.yaml");
+    char *argv[] = { bin, "run", yaml, "--firmware", fw, NULL };
+    run_result r = run(argv, 60);
+    cr_expect_eq(exit_code(r.status), 1, "output:\n%s", r.out);
+    cr_expect(strncmp(r.out, "plexus: CPU stopped: ", 21) == 0, "output:\n%s", r.out);
+    cr_expect(strstr(r.out, "0x0") != NULL, "output:\n%s", r.out);
+    free(r.out);
+    free(bin);
+    free(yaml);
+    free(fw);
+    tmpdir_remove(dir);
+}
+
 Test(machine_e2e, command_line)
 {
     char *bin = plexus_bin(), *yaml = source_path("examples/u-boot/machine.yaml");
