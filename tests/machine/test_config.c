@@ -171,14 +171,14 @@ Test(machine_config, sizes)
 Test(machine_config, set_overrides)
 {
     const char *sets[] = { "cpu.insns_per_ns=0.5", "devices.uart0.props.tx=file:/tmp/x", "devices.1.irqs=[12, 13]",
-                           "ram.main.size=256M", "cpu.time=wallclock" };
+                           "ram.main.size=256M", "cpu.time=wallclock", "devices.dma0.irqs.1=14" };
     hub_mconfig *c = NULL;
-    cr_assert_null(load(base_yaml, sets, 5, &c));
+    cr_assert_null(load(base_yaml, sets, 6, &c));
     cr_expect_float_eq(c->insns_per_ns, 0.5, 1e-9);
     cr_expect_str_eq(c->devices[0].props[0].value, "file:/tmp/x");
     cr_assert_eq(c->devices[1].n_irqs, 2);
     cr_expect_eq(c->devices[1].irqs[1].line, 1);
-    cr_expect_eq(c->devices[1].irqs[1].irq, 13);
+    cr_expect_eq(c->devices[1].irqs[1].irq, 14);
     cr_expect_eq(c->ram[0].size, 256ULL << 20);
     cr_expect_eq(c->time_mode, HUB_TIME_WALLCLOCK);
     hub_mconfig_free(c);

@@ -270,6 +270,14 @@ int ytree_set(ynode *root, const char *path, const char *value, const char *orig
                 r = set_err(err, "no list entry '%s' (use an index or an entry's name) in '%s'", comp, path);
                 goto out;
             }
+            if (!next && found->kind == YNODE_SCALAR) {     /* an entry of a list of plain values */
+                for (size_t i = 0; i < cur->n_items; i++)
+                    if (cur->items[i] == found)
+                        cur->items[i] = v;
+                ytree_free(found);
+                v = NULL;
+                break;
+            }
             if (!next) {
                 r = set_err(err, "'%s' selects a whole list entry; name a key inside it ('%s.KEY')", path, path);
                 goto out;
