@@ -95,6 +95,22 @@ Test(cpu, s_mode_ecall_reaches_m_mode_and_delegated_trap_reaches_s_mode, .fini =
     cr_assert_eq(tm_result(&M, 8), 9);
 }
 
+Test(cpu, sv39_translation_faults_devices_and_u_mode_ecall, .fini = fini)
+{
+    tm_init(&M, "paging.bin", NULL);
+    cr_assert_eq(tm_run(&M), 0);
+    cr_assert_eq(tm_result(&M, 0), 13, "page fault: scause %lu", tm_result(&M, 0));
+    cr_assert_eq(tm_result(&M, 1), 0x40000018, "page fault: stval 0x%lx", tm_result(&M, 1));
+    cr_assert_eq(tm_result(&M, 2), tm_result(&M, 8), "page fault: sepc 0x%lx", tm_result(&M, 2));
+    cr_assert_eq(tm_result(&M, 7), pattern(0x40, 1), "device load through a page: 0x%lx", tm_result(&M, 7));
+    cr_assert_eq(tm_result(&M, 3), 5, "unassigned: scause %lu", tm_result(&M, 3));
+    /* the MMIO path only knows the physical address (see README.md) */
+    cr_assert_eq(tm_result(&M, 4), 0x20000008ull, "unassigned: stval 0x%lx", tm_result(&M, 4));
+    cr_assert_eq(tm_result(&M, 5), tm_result(&M, 9), "unassigned: sepc 0x%lx", tm_result(&M, 5));
+    cr_assert_eq(tm_result(&M, 10), 8, "ecall from U: mcause %lu", tm_result(&M, 10));
+    cr_assert_geq(tm_result(&M, 11), 0xC0000000ull, "mepc 0x%lx is the user alias", tm_result(&M, 11));
+}
+
 Test(cpu, clint_timer_interrupt_at_mtimecmp, .fini = fini)
 {
     tm_init(&M, "timer.bin", NULL);

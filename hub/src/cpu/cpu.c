@@ -35,6 +35,10 @@
 
 #define PAGE_SIZE 4096ull
 #define PAGE_MASK (~(PAGE_SIZE - 1))
+#define ADDR_TOP (UINT64_MAX & PAGE_MASK)  /* Unicorn cannot map the last page */
+#define HOLE_CHUNK (2ull << 20)             /* unmapping costs ~100 ns per page in Unicorn: keep holes small */
+#define HOLE_PIECE (256ull << 20)
+#define PHYS_PREMAP_MAX (64ull << 30)
 #define DEFAULT_SLICE 10000
 #define IDLE_POLL_MS 100
 
@@ -47,6 +51,7 @@ enum { PRV_U = 0, PRV_S = 1, PRV_M = 3 };
 #define MSTATUS_SPP (1ull << 8)
 #define MSTATUS_MPP_SHIFT 11
 #define MSTATUS_MPP (3ull << MSTATUS_MPP_SHIFT)
+#define MSTATUS_MPRV (1ull << 17)
 
 #define CAUSE_IRQ (1ull << 63)
 #define EXC_INSN_ACCESS 1
@@ -56,6 +61,8 @@ enum { PRV_U = 0, PRV_S = 1, PRV_M = 3 };
 #define EXC_ECALL_U 8
 
 #define INSN_WFI 0x10500073u
+
+#define unlikely(x) __builtin_expect(!!(x), 0)
 
 /* Interrupts the hub drives; the others (SSIP, STIP) belong to the guest. */
 #define EXT_IRQ_MASK ((1ull << HUB_IRQ_MSIP) | (1ull << HUB_IRQ_MTIP) | (1ull << HUB_IRQ_SEIP) | \
@@ -75,6 +82,7 @@ typedef struct cpu_map {
     uint8_t *host;          /* direct mappings */
     uint32_t perms;
     struct cpu_mmio *ctx;   /* mmio mappings */
+    bool hole;              /* mmio mapping of unassigned addresses, see map_hole() */
 } cpu_map;
 
 typedef struct cpu_mmio {
@@ -113,6 +121,9 @@ struct hub_cpu {
     uc_mem_type fault_type;
     uint64_t fault_addr;
     bool fault_seen;
+    hwaddr fault_half;      /* see mmio_fault(); UINT64_MAX when none */
+    uint64_t fault_half_pc;
+    bool retry;             /* a hole was mapped for the access that stopped the slice: run it again */
 
     /* virtual time: time = base_ns + insns_since_base / insns_per_ns */
     uint64_t base_ns;
@@ -176,6 +187,8 @@ static unsigned m_view_enter(hub_cpu *cpu)
     }
     return priv;
 }
+
+static bool map_hole(hub_cpu *cpu, hwaddr addr);
 
 static void set_priv(hub_cpu *cpu, unsigned priv)
 {
@@ -273,10 +286,52 @@ static void on_exception(uc_engine *uc, uint32_t intno, void *opaque)
     take_trap(cpu, priv, false, cause, epc, tval);
 }
 
+/* Does the hart translate this access through satp? */
+static bool access_is_translated(hub_cpu *cpu, uc_mem_type type)
+{
+    uc_context_save(cpu->uc, cpu->ctx);
+    unsigned priv = (unsigned)ctx_get(cpu, cpu->off_priv);
+    if (priv == PRV_M) {
+        uint64_t mstatus = reg_get(cpu, UC_RISCV_REG_MSTATUS);
+        if (type == UC_MEM_FETCH_PROT || type == UC_MEM_FETCH_UNMAPPED || !(mstatus & MSTATUS_MPRV) ||
+            ((mstatus & MSTATUS_MPP) >> MSTATUS_MPP_SHIFT) == PRV_M)
+            return false;
+        return (reg_get(cpu, UC_RISCV_REG_SATP) >> 60) != 0;
+    }
+    /* satp cannot be read from below M through uc_reg_read: look at it as M, then put the privilege back */
+    ctx_set(cpu, cpu->off_priv, PRV_M);
+    uc_context_restore(cpu->uc, cpu->ctx);
+    uint64_t satp = reg_get(cpu, UC_RISCV_REG_SATP);
+    ctx_set(cpu, cpu->off_priv, priv);
+    uc_context_restore(cpu->uc, cpu->ctx);
+    return (satp >> 60) != 0;
+}
+
+/*
+ * Unicorn 2.0 checks the *virtual* address of an access against its own (physical) map before the MMU
+ * translates it (Unicorn issue #1718): with paging on, a virtual address that is not also a mapped physical
+ * one lands here, and so does a fetch from a virtual address that is numerically an MMIO page or a store to
+ * one that is numerically ROM. When the hart translates the access, make the check pass (map the hole
+ * around @addr as MMIO, then retry; physical accesses there still fault, from the MMIO callback) and let
+ * the MMU do the real work, page faults included. Otherwise it is a fault on a physical address: record
+ * it; uc_emu_start then returns with the pc on the instruction.
+ */
 static bool on_bad_access(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, int64_t value,
                           void *opaque)
 {
     hub_cpu *cpu = opaque;
+    if (access_is_translated(cpu, type)) {
+        if (type != UC_MEM_READ_UNMAPPED && type != UC_MEM_WRITE_UNMAPPED && type != UC_MEM_FETCH_UNMAPPED)
+            return true;
+        /*
+         * Mapping flushes Unicorn's TLB under the access in flight, which then goes wrong if we said "handled":
+         * refuse it instead; uc_emu_start returns with the pc on the instruction and the run loop retries it.
+         */
+        if (map_hole(cpu, addr)) {
+            cpu->retry = true;
+            return false;
+        }
+    }
     cpu->fault_seen = true;
     cpu->fault_type = type;
     cpu->fault_addr = addr;
@@ -477,15 +532,29 @@ static void mmio_fault(hub_cpu *cpu, hwaddr addr, bool is_write)
     uint64_t pc = reg_get(cpu, UC_RISCV_REG_PC);
     unsigned priv = m_view_enter(cpu);
     take_trap(cpu, priv, false, is_write ? EXC_STORE_ACCESS : EXC_LOAD_ACCESS, pc, addr);
+    /* Unicorn still makes the high half of a split 8-byte access: it belongs to the abandoned instruction */
+    cpu->fault_half = addr + 4;
+    cpu->fault_half_pc = reg_get(cpu, UC_RISCV_REG_PC);
+}
+
+static bool is_abandoned_half(hub_cpu *cpu, hwaddr addr)
+{
+    if (addr != cpu->fault_half)
+        return false;
+    cpu->fault_half = UINT64_MAX;
+    return reg_get(cpu, UC_RISCV_REG_PC) == cpu->fault_half_pc;
 }
 
 static uint64_t mmio_read(uc_engine *uc, uint64_t offset, unsigned size, void *opaque)
 {
     cpu_mmio *m = opaque;
+    hub_cpu *cpu = m->cpu;
     uint64_t v = 0;
-    m->cpu->stats.mmio_reads++;
-    if (cpu_access(m->cpu, m->start + offset, &v, size, false) != MEMTX_OK) {
-        mmio_fault(m->cpu, m->start + offset, false);
+    if (unlikely(cpu->fault_half != UINT64_MAX) && is_abandoned_half(cpu, m->start + offset))
+        return 0;
+    cpu->stats.mmio_reads++;
+    if (cpu_access(cpu, m->start + offset, &v, size, false) != MEMTX_OK) {
+        mmio_fault(cpu, m->start + offset, false);
         return 0;
     }
     return v;
@@ -494,9 +563,12 @@ static uint64_t mmio_read(uc_engine *uc, uint64_t offset, unsigned size, void *o
 static void mmio_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t value, void *opaque)
 {
     cpu_mmio *m = opaque;
-    m->cpu->stats.mmio_writes++;
-    if (cpu_access(m->cpu, m->start + offset, &value, size, true) != MEMTX_OK)
-        mmio_fault(m->cpu, m->start + offset, true);
+    hub_cpu *cpu = m->cpu;
+    if (unlikely(cpu->fault_half != UINT64_MAX) && is_abandoned_half(cpu, m->start + offset))
+        return;
+    cpu->stats.mmio_writes++;
+    if (cpu_access(cpu, m->start + offset, &value, size, true) != MEMTX_OK)
+        mmio_fault(cpu, m->start + offset, true);
 }
 
 static bool section_direct(const cpu_section *s, uint8_t **host)
@@ -628,6 +700,47 @@ static void resync(hub_cpu *cpu)
     }
     for (size_t j = 0; j < nio && ok; j++)
         ok = push_map(&want, &nwant, &capwant, (cpu_map){ .start = io[j].start, .end = io[j].end, .mmio = true });
+    /*
+     * 3. holes. Below phys_top (the last section, rounded up) every hole is mapped as MMIO in aligned pieces,
+     * so that a translated access to an unassigned physical address reaches the MMIO callback and faults
+     * (Unicorn would answer it with 0). Unicorn unmaps page by page (~100 ns a page): pieces stay small
+     * enough that a new section costs a few milliseconds. Above phys_top, holes made by map_hole() for
+     * virtual addresses stay while nothing else wants their pages.
+     */
+    size_t nsec = nwant;
+    hwaddr phys_top = 0;
+    for (size_t j = 0; j < nsec; j++)
+        if (want[j].end > phys_top)
+            phys_top = want[j].end;
+    phys_top = phys_top > PHYS_PREMAP_MAX - HOLE_PIECE ? PHYS_PREMAP_MAX
+                                                        : (phys_top + HOLE_PIECE - 1) & ~(HOLE_PIECE - 1);
+    for (size_t i = 0; i < cpu->nmaps && ok; i++) {
+        const cpu_map *h = &cpu->maps[i];
+        bool clash = h->start < phys_top;
+        if (!h->hole)
+            continue;
+        for (size_t j = 0; j < nsec && !clash; j++)
+            clash = h->start < want[j].end && want[j].start < h->end;
+        if (!clash)
+            ok = push_map(&want, &nwant, &capwant, (cpu_map){ .start = h->start, .end = h->end, .mmio = true,
+                                                              .hole = true });
+    }
+    for (hwaddr at = 0; at < phys_top && ok;) {
+        hwaddr end = (at & ~(HOLE_PIECE - 1)) + HOLE_PIECE;
+        for (size_t j = 0; j < nsec; j++) {
+            if (want[j].start <= at && at < want[j].end) {
+                end = 0;
+                at = want[j].end;
+                break;
+            }
+            if (want[j].start > at && want[j].start < end)
+                end = want[j].start;
+        }
+        if (!end)
+            continue;
+        ok = push_map(&want, &nwant, &capwant, (cpu_map){ .start = at, .end = end, .mmio = true, .hole = true });
+        at = end;
+    }
     free(io);
     if (!ok) {
         free(want);
@@ -677,6 +790,42 @@ static void resync(hub_cpu *cpu)
         }
     }
     free(want);
+}
+
+/*
+ * Map the unmapped part of the HOLE_CHUNK around @addr as MMIO (see on_bad_access). Returns whether a new
+ * mapping now covers @addr.
+ */
+static bool map_hole(hub_cpu *cpu, hwaddr addr)
+{
+    if (addr >= ADDR_TOP)
+        return false;
+    hwaddr start = addr & ~(HOLE_CHUNK - 1), end = start + HOLE_CHUNK;
+    if (end > ADDR_TOP || end < start)
+        end = ADDR_TOP;
+    for (size_t i = 0; i < cpu->nmaps; i++) {
+        const cpu_map *m = &cpu->maps[i];
+        if (m->end <= addr && m->end > start)
+            start = m->end;
+        if (m->start > addr && m->start < end)
+            end = m->start;
+        if (m->start <= addr && addr < m->end)
+            return false;   /* mapped already: this is a real fault */
+    }
+    cpu_map m = { .start = start, .end = end, .mmio = true, .hole = true };
+    m.ctx = malloc(sizeof(*m.ctx));
+    if (!m.ctx)
+        return false;
+    *m.ctx = (cpu_mmio){ cpu, m.start };
+    if (uc_mmio_map(cpu->uc, m.start, m.end - m.start, mmio_read, m.ctx, mmio_write, m.ctx) != UC_ERR_OK) {
+        free(m.ctx);
+        return false;
+    }
+    if (!push_map(&cpu->maps, &cpu->nmaps, &cpu->capmaps, m)) {
+        unmap_one(cpu, &m);
+        return false;
+    }
+    return true;
 }
 
 static hub_cpu *listener_cpu(MemoryListener *l)
@@ -755,6 +904,7 @@ hub_cpu_new(const hub_cpu_config *cfg, Error **errp)
         return NULL;
     }
     cpu->cfg = *cfg;
+    cpu->fault_half = UINT64_MAX;
     cpu->slice = cfg->slice_insns ? cfg->slice_insns : DEFAULT_SLICE;
     if (calibrate(&cpu->off_priv, &cpu->off_mip, &cpu->off_badaddr, errp) < 0)
         goto fail;
@@ -1003,6 +1153,8 @@ hub_cpu_run(hub_cpu *cpu, Error **errp)
         uint64_t budget = slice_budget(cpu);
         uint64_t pc = reg_get(cpu, UC_RISCV_REG_PC);
         cpu->fault_seen = false;
+        cpu->retry = false;
+        cpu->fault_half = UINT64_MAX;
         uc_err err = uc_emu_start(cpu->uc, pc, UINT64_MAX, 0, budget);
         cpu->stats.slices++;
         cpu->stats.instructions += budget;
@@ -1012,7 +1164,8 @@ hub_cpu_run(hub_cpu *cpu, Error **errp)
             switch (err) {
             case UC_ERR_READ_UNMAPPED: case UC_ERR_WRITE_UNMAPPED: case UC_ERR_FETCH_UNMAPPED:
             case UC_ERR_READ_PROT: case UC_ERR_WRITE_PROT: case UC_ERR_FETCH_PROT:
-                memory_fault(cpu, err);
+                if (!cpu->retry)
+                    memory_fault(cpu, err);
                 break;
             case UC_ERR_INSN_INVALID:
                 breakpoint(cpu);
