@@ -103,6 +103,7 @@ struct hub_cpu {
     uc_hook h_intr, h_unmapped, h_prot;
     MemoryListener listener;
     bool listening;
+    bool closing;
 
     cpu_section *secs;
     size_t nsecs, capsecs;
@@ -872,7 +873,9 @@ static void on_region_del(MemoryListener *l, MemoryRegionSection *sec)
 
 static void on_commit(MemoryListener *l)
 {
-    resync(listener_cpu(l));
+    hub_cpu *cpu = listener_cpu(l);
+    if (!cpu->closing)
+        resync(cpu);
 }
 
 /* ------------------------------------------------------------------------------------------------------ */
@@ -958,6 +961,8 @@ hub_cpu_free(hub_cpu *cpu)
 {
     if (!cpu)
         return;
+    /* uc_close drops every mapping at once; unmapping one by one first would take Unicorn ages */
+    cpu->closing = true;
     if (cpu->listening)
         memory_listener_unregister(&cpu->listener);
     for (size_t i = 0; i < cpu->nmaps; i++)
