@@ -37,7 +37,7 @@
 #define PAGE_MASK (~(PAGE_SIZE - 1))
 #define ADDR_TOP (UINT64_MAX & PAGE_MASK)  /* Unicorn cannot map the last page */
 #define HOLE_CHUNK (2ull << 20)             /* unmapping costs ~100 ns per page in Unicorn: keep holes small */
-#define HOLE_PIECE (256ull << 20)
+#define HOLE_PIECE (64ull << 20)
 #define PHYS_PREMAP_MAX (64ull << 30)
 #define DEFAULT_SLICE 10000
 #define IDLE_POLL_MS 100
