@@ -182,7 +182,7 @@ int main(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { 0 }
     };
-    const char **sets = calloc((size_t)argc, sizeof(char *));
+    const char *sets[argc];
     size_t n_sets = 0;
     const char *firmware = NULL, *output = NULL, *file = NULL, *run_dir = NULL;
     bool stats = false, verbose = false;
@@ -310,6 +310,5 @@ out:
     free(err);
     hub_mconfig_free(cfg);
     free(exe_dir);
-    free(sets);
     return status & 0xff;
 }
