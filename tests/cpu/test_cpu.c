@@ -80,6 +80,11 @@ Test(cpu, csr_probe_traps_illegal_instruction_and_resumes, .fini = fini)
     cr_assert_eq(tm_result(&M, 3), tm_result(&M, 6));
     cr_assert_eq(tm_result(&M, 4), 0x77, "the probed CSR's destination changed: 0x%lx", tm_result(&M, 4));
     cr_assert_eq(tm_result(&M, 7), 0x600d);
+    cr_assert_leq(tm_result(&M, 8), tm_result(&M, 9), "rdtime %lu before mtime %lu", tm_result(&M, 9),
+                  tm_result(&M, 8));
+    cr_assert_leq(tm_result(&M, 9), tm_result(&M, 10));
+    cr_assert_gt(tm_result(&M, 9), 0);
+    cr_assert_eq(tm_result(&M, 11), 2, "rdtime must not reach the trap handler");
 }
 
 Test(cpu, s_mode_ecall_reaches_m_mode_and_delegated_trap_reaches_s_mode, .fini = fini)

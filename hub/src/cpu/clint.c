@@ -52,6 +52,11 @@ static void update(hub_clint *c)
         vtimer_mod(&c->timer, (uint64_t)ns);
 }
 
+static uint64_t read_time(void *opaque)
+{
+    return mtime(opaque);
+}
+
 static void timer_fired(void *opaque)
 {
     update(opaque);
@@ -131,6 +136,7 @@ hub_clint_new(hub_cpu *cpu, vclock *clock, uint64_t timebase_hz)
     c->mtimecmp = UINT64_MAX;
     vtimer_init(&c->timer, clock, timer_fired, c);
     memory_region_init_io(&c->mr, NULL, &clint_ops, c, "clint", CLINT_SIZE);
+    hub_cpu_set_time_source(cpu, read_time, c);
     return c;
 }
 
@@ -146,6 +152,7 @@ hub_clint_free(hub_clint *c)
     if (!c)
         return;
     vtimer_del(&c->timer);
+    hub_cpu_set_time_source(c->cpu, NULL, NULL);
     memory_region_destroy(&c->mr);
     free(c);
 }

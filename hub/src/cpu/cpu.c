@@ -61,6 +61,10 @@ enum { PRV_U = 0, PRV_S = 1, PRV_M = 3 };
 #define EXC_ECALL_U 8
 
 #define INSN_WFI 0x10500073u
+#define INSN_RDTIME_MASK 0xfffff07fu    /* csrrs rd, time, x0 */
+#define INSN_RDTIME 0xc0102073u
+#define COUNTEREN_TM (1u << 1)
+#define EXC_ILLEGAL 2
 
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
@@ -131,6 +135,9 @@ struct hub_cpu {
     uint64_t insns_since_base;
     uint64_t wall_origin;
     uint64_t slice;
+
+    uint64_t (*read_time)(void *opaque);
+    void *time_opaque;
 
     hub_cpu_stats stats;
 };
@@ -264,6 +271,31 @@ static bool cause_has_addr(uint32_t cause)
     }
 }
 
+/*
+ * rdtime: Unicorn has no time CSR. In the M view (@priv the real privilege): if the instruction at @epc
+ * reads time and the counter-enable bits allow it at @priv, write the time into rd and step over it.
+ * The instruction is read from physical memory, so only when the fetch is not translated.
+ */
+static bool emulate_rdtime(hub_cpu *cpu, unsigned priv, uint64_t epc)
+{
+    uint32_t insn = 0;
+    if (!cpu->read_time)
+        return false;
+    if (priv < PRV_M && (reg_get(cpu, UC_RISCV_REG_SATP) >> 60) != 0)
+        return false;
+    if (uc_mem_read(cpu->uc, epc, &insn, sizeof(insn)) != UC_ERR_OK || (insn & INSN_RDTIME_MASK) != INSN_RDTIME)
+        return false;
+    if (priv < PRV_M && !(reg_get(cpu, UC_RISCV_REG_MCOUNTEREN) & COUNTEREN_TM))
+        return false;
+    if (priv == PRV_U && !(reg_get(cpu, UC_RISCV_REG_SCOUNTEREN) & COUNTEREN_TM))
+        return false;
+    unsigned rd = (insn >> 7) & 31;
+    if (rd)
+        reg_set(cpu, UC_RISCV_REG_X0 + (int)rd, cpu->read_time(cpu->time_opaque));
+    reg_set(cpu, UC_RISCV_REG_PC, epc + 4);
+    return true;
+}
+
 /* A synchronous exception reported by Unicorn: enter the guest's trap handler right away. */
 static void on_exception(uc_engine *uc, uint32_t intno, void *opaque)
 {
@@ -279,6 +311,10 @@ static void on_exception(uc_engine *uc, uint32_t intno, void *opaque)
         tval = epc;
     if (cause == EXC_ECALL_U)
         cause = EXC_ECALL_U + priv;     /* 8 from U, 9 from S, 11 from M */
+    if (cause == EXC_ILLEGAL && emulate_rdtime(cpu, priv, epc)) {
+        set_priv(cpu, priv);
+        return;
+    }
     if (cause >= 16) {
         set_fatal(cpu, "unexpected CPU exception %" PRIu64 " at pc 0x%" PRIx64, cause, epc);
         set_priv(cpu, priv);
@@ -988,6 +1024,13 @@ hub_cpu_set_irq(hub_cpu *cpu, unsigned bit, int level)
         cpu->mip_ext &= ~(1ull << bit);
     if (cpu->mip_ext != old)
         cpu->mip_dirty = true;
+}
+
+void
+hub_cpu_set_time_source(hub_cpu *cpu, uint64_t (*read_time)(void *opaque), void *opaque)
+{
+    cpu->read_time = read_time;
+    cpu->time_opaque = opaque;
 }
 
 void

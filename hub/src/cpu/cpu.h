@@ -71,7 +71,15 @@ typedef struct hub_cpu_stats {
 } hub_cpu_stats;
 void hub_cpu_get_stats(const hub_cpu *cpu, hub_cpu_stats *out);
 
-/* CLINT: msip at 0x0, mtimecmp at 0x4000, mtime at 0xbff8; mtime counts at @timebase_hz of virtual time. */
+/*
+ * The `time` CSR (rdtime): Unicorn has none, so the hart emulates it with @read_time (counter value at the
+ * current virtual time), honouring mcounteren/scounteren. Without a source rdtime is an illegal instruction.
+ * hub_clint_new() installs the CLINT's mtime as the source.
+ */
+void hub_cpu_set_time_source(hub_cpu *cpu, uint64_t (*read_time)(void *opaque), void *opaque);
+
+/* CLINT: msip at 0x0, mtimecmp at 0x4000, mtime at 0xbff8; mtime counts at @timebase_hz of virtual time.
+ * Also the hart's time CSR source (hub_cpu_set_time_source); hub_clint_free() removes it. */
 typedef struct hub_clint hub_clint;
 hub_clint *hub_clint_new(hub_cpu *cpu, vclock *clock, uint64_t timebase_hz);
 MemoryRegion *hub_clint_region(hub_clint *c);    /* 0x10000 bytes */

@@ -16,6 +16,17 @@ p2: .hword 0x0000
     RESULT 6, t0
     li t0, 0x600d
     RESULT 7, t0
+    li t0, 50000                # let some time pass (time moves between slices of 10000 instructions)
+2:  addi t0, t0, -1
+    bnez t0, 2b
+    li s0, CLINT_MTIME          # the time CSR counts with the CLINT's mtime
+    ld t1, 0(s0)
+    rdtime t2
+    ld t3, 0(s0)
+    RESULT 8, t1
+    RESULT 9, t2
+    RESULT 10, t3
+    RESULT 11, s1               # traps taken: the two probes, not rdtime
     POWEROFF_PASS
 
     .balign 4
