@@ -34,7 +34,7 @@ extern char **environ;
 #define MAX_REGIONS 64
 #define MAX_IRQS 1024
 #define MAX_PROPS 256
-#define MAX_READ_THROUGH 64
+#define MAX_READ_THROUGH HUB_MAX_READ_THROUGH
 #define MAX_REGION_SIZE (UINT64_C(1) << 40)
 #define MAX_NAME 128
 
@@ -245,7 +245,6 @@ static void serve_irq(hub_device *d, const Plx__Irq *irq)
         }
         return;
     }
-    d->m->stats.irq_events++;
     d->stats.irq_events++;
     if (!d->m->env.set_irq)
         return;
@@ -293,7 +292,6 @@ static void serve_dma(hub_device *d, const Plx__DmaRequest *rq)
             res = address_space_read(m->env.as, addr, MEMTXATTRS_UNSPECIFIED, d->dma_buf, (int)len);
         }
         d->dma_depth--;
-        m->stats.dma_messages++;
         d->stats.dma_messages++;
         if (res == MEMTX_OK) {
             rp.result = PLX__MEM_TX__MEMTX_OK;
@@ -550,9 +548,6 @@ static int take_declaration(hub_device *d, const Plx__Declare *dc, Error **errp)
                        rd->n_read_through, MAX_READ_THROUGH);
             return -EINVAL;
         }
-        r->read_through = calloc(rd->n_read_through ? rd->n_read_through : 1, sizeof(*r->read_through));
-        if (!r->read_through)
-            return -ENOMEM;
         for (size_t j = 0; j < rd->n_read_through; j++) {
             const Plx__Range *rg = rd->read_through[j];
             if (rg->len == 0 || rg->offset >= r->size || rg->len > r->size - rg->offset) {
@@ -743,7 +738,6 @@ static void free_declaration(hub_device *d)
 {
     for (unsigned i = 0; i < d->n_regions; i++) {
         free(d->regions[i].name);
-        free(d->regions[i].read_through);
     }
     free(d->regions);
     for (unsigned i = 0; i < d->n_irqs; i++)
@@ -1334,7 +1328,6 @@ static void device_destroy(hub_device *d)
             close(r->shadow_fd);
         free(r->name);
         free(r->mr_name);
-        free(r->read_through);
     }
     free(d->regions);
     for (unsigned i = 0; i < d->n_irqs; i++)
@@ -1913,7 +1906,16 @@ hub_devmgr_attach_socket(const hub_devmgr *m)
 void
 hub_devmgr_get_stats(const hub_devmgr *m, hub_devmgr_stats *out)
 {
-    *out = m->stats;
+    /* The manager's figures are the sum over its devices (keeps the access paths to one counter). */
+    memset(out, 0, sizeof(*out));
+    for (const hub_device *d = m->devs; d; d = d->next) {
+        out->sync_reads += d->stats.sync_reads;
+        out->sync_writes += d->stats.sync_writes;
+        out->posted_writes += d->stats.posted_writes;
+        out->shadow_reads += d->stats.shadow_reads;
+        out->irq_events += d->stats.irq_events;
+        out->dma_messages += d->stats.dma_messages;
+    }
 }
 
 void

@@ -19,22 +19,26 @@
 #define HUB_BATCH_HEAD 24           /* room for the Envelope header in front of the batch */
 #define HUB_BATCH_ENTRY_MAX 48      /* one encoded MmioWrite with its tag and length */
 
+#define HUB_MAX_READ_THROUGH 64
+
 typedef struct hub_region {
+    /* What a shadow read touches comes first, read-through ranges inline: few cache lines per poll. */
+    uint8_t *shadow_data;
+    struct plx_shadow_header *shadow_hdr;
     hub_device *dev;
+    uint64_t size;
+    unsigned n_read_through;
+    struct { uint64_t offset, len; } read_through[HUB_MAX_READ_THROUGH];
     unsigned index;
     char *name, *mr_name;
-    uint64_t size, base;
+    uint64_t base;
     Plx__RegionKind kind;
     bool placed, mapped;
     MemoryRegionOps ops;
     MemoryRegion mr;
-    struct { uint64_t offset, len; } *read_through;
-    unsigned n_read_through;
     int shadow_fd;
     void *shadow_map;
     size_t shadow_len;
-    struct plx_shadow_header *shadow_hdr;
-    uint8_t *shadow_data;
 } hub_region;
 
 typedef struct hub_timer {
@@ -45,6 +49,12 @@ typedef struct hub_timer {
 } hub_timer;
 
 struct hub_device {
+    /* Checked on every access: together at the start. */
+    bool failed;
+    unsigned dma_depth;         /* > 0 while the hub serves this device's DMA (it is blocked waiting) */
+    unsigned batch_n;
+    uint64_t last_posted;       /* seq of the last posted write, timer fire or reset */
+    hub_devmgr_stats stats;
     hub_devmgr *m;
     hub_device *next;
     char *name, *model, *endpoint, *ipc_path;
@@ -54,7 +64,7 @@ struct hub_device {
                                    a sandboxed device, which reports a denied system call on it */
     pid_t pid, peer_pid;
     int pidfd;
-    bool spawned, tcp, failed, exited, said_goodbye, irq_unmapped_logged, dma_self_logged;
+    bool spawned, tcp, exited, said_goodbye, irq_unmapped_logged, dma_self_logged;
     char exit_desc[224];
     unsigned timeout_ms;
     uint32_t capabilities, minor;
@@ -75,16 +85,12 @@ struct hub_device {
     uint64_t failed_at;         /* hub_now_ms() of the failure */
 
     uint64_t seq;               /* last request sequence number used */
-    uint64_t last_posted;       /* seq of the last posted write */
-    unsigned dma_depth;         /* > 0 while the hub serves this device's DMA (it is blocked waiting) */
     unsigned in_wait;           /* > 0 while the hub waits for this device's answer */
     uint8_t *batch;             /* HUB_BATCH_HEAD + encoded writes */
     size_t batch_len;           /* bytes of encoded writes */
-    unsigned batch_n;
     uint64_t batch_time;        /* virtual time of the batched writes */
     uint8_t *dma_buf;           /* data of DMA reads by message */
     size_t dma_cap;
-    hub_devmgr_stats stats;
 };
 
 struct hub_devmgr {
@@ -96,7 +102,6 @@ struct hub_devmgr {
     void *zctx;
     hub_device *devs;
     unsigned n_devs, next_id;
-    hub_devmgr_stats stats;
     zmq_pollitem_t *items;
     hub_device **item_dev;
     unsigned cap_items;

@@ -178,7 +178,6 @@ static MemTxResult proxy_read(void *opaque, hwaddr addr, uint64_t *data, unsigne
         __atomic_load_n(&r->shadow_hdr->applied_seq, __ATOMIC_ACQUIRE) >= d->last_posted &&
         addr < r->size && size <= r->size - addr && !in_read_through(r, addr, size)) {
         *data = shadow_load(r->shadow_data + addr, size);
-        d->m->stats.shadow_reads++;
         d->stats.shadow_reads++;
         return MEMTX_OK;
     }
@@ -197,7 +196,6 @@ hub_dev_wait_timer_done(hub_device *d, uint64_t seq)
 static MemTxResult proxy_read_slow(hub_region *r, hwaddr addr, uint64_t *data, unsigned size)
 {
     hub_device *d = r->dev;
-    hub_devmgr *m = d->m;
     if (refuse(d) || (size != 1 && size != 2 && size != 4 && size != 8) || addr >= r->size ||
         size > r->size - addr) {
         *data = ones(size);
@@ -212,7 +210,6 @@ static MemTxResult proxy_read_slow(hub_region *r, hwaddr addr, uint64_t *data, u
             return MEMTX_ERROR;
         }
         *data = shadow_load(r->shadow_data + addr, size);
-        m->stats.shadow_reads++;
         d->stats.shadow_reads++;
         return MEMTX_OK;
     }
@@ -224,7 +221,6 @@ static MemTxResult proxy_read_slow(hub_region *r, hwaddr addr, uint64_t *data, u
     Plx__Envelope env = PLX__ENVELOPE__INIT;
     env.msg_case = PLX__ENVELOPE__MSG_READ;
     env.read = &rd;
-    m->stats.sync_reads++;
     d->stats.sync_reads++;
     MemTxResult res;
     int wr = hub_dev_send(d, &env);
@@ -321,7 +317,6 @@ static MemTxResult proxy_write(void *opaque, hwaddr addr, uint64_t data, unsigne
         batch_add(d, d->seq, r->index, addr, size, data & ones(size));
         if (d->batch_n == HUB_BATCH_MAX)
             hub_dev_flush(d);
-        m->stats.posted_writes++;
         d->stats.posted_writes++;
         return d->failed ? MEMTX_ERROR : MEMTX_OK;
     }
@@ -339,11 +334,9 @@ static MemTxResult proxy_write(void *opaque, hwaddr addr, uint64_t data, unsigne
         return MEMTX_ERROR;
     if (posted) {
         d->last_posted = wr.seq;
-        m->stats.posted_writes++;
         d->stats.posted_writes++;
         return MEMTX_OK;
     }
-    m->stats.sync_writes++;
     d->stats.sync_writes++;
     uint64_t ignored;
     MemTxResult res;
