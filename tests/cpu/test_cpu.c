@@ -22,6 +22,16 @@ Test(cpu, arithmetic_results_reach_ram, .fini = fini)
     cr_assert_eq(tm_result(&M, 4), 40);
 }
 
+Test(cpu, stop_before_run_is_returned_then_run_resumes, .fini = fini)
+{
+    tm_init(&M, "arith.bin", NULL);
+    hub_cpu_stop(M.cpu, 7);
+    cr_assert_eq(tm_run(&M), 7);
+    cr_assert_eq(tm_result(&M, 0), 0, "the program must not have run yet");
+    cr_assert_eq(tm_run(&M), 0);
+    cr_assert_eq(tm_result(&M, 0), 5050);
+}
+
 static uint64_t pattern(uint64_t addr, unsigned size)
 {
     uint64_t v = 0x1122334455667788ull ^ (addr * 0x0101010101010101ull);

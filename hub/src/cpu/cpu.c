@@ -1190,7 +1190,11 @@ static void breakpoint(hub_cpu *cpu)
 int
 hub_cpu_run(hub_cpu *cpu, Error **errp)
 {
-    cpu->stop = false;
+    if (cpu->stop) {
+        /* stopped before it ran (e.g. from a signal while devices started): consume the request */
+        cpu->stop = false;
+        return cpu->stop_status;
+    }
     cpu->fatal = false;
     if (cpu->cfg.wallclock)
         cpu->wall_origin = mono_ns() - vclock_now(cpu->cfg.clock);
@@ -1232,6 +1236,7 @@ hub_cpu_run(hub_cpu *cpu, Error **errp)
         if (err == UC_ERR_OK && !cpu->stop && after_wfi(cpu, reg_get(cpu, UC_RISCV_REG_PC)))
             wait_for_interrupt(cpu);
     }
+    cpu->stop = false;
     if (cpu->fatal) {
         error_setg(errp, "%s", cpu->fatal_msg);
         return -EFAULT;

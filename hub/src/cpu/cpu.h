@@ -56,7 +56,8 @@ void hub_cpu_set_irq(hub_cpu *cpu, unsigned bit, int level);
 /*
  * Run until hub_cpu_stop() (from a device model, the poweroff device, or a hook) or a fatal CPU error.
  * Returns the stop status, or a negative errno with @errp set on a fatal error (e.g. an instruction fetch
- * from unmapped memory with no trap vector).
+ * from unmapped memory with no trap vector). A stop requested while the CPU is not running makes the next
+ * hub_cpu_run() return its status at once. Each stop is consumed by the run it ends; running again resumes.
  */
 int hub_cpu_run(hub_cpu *cpu, Error **errp);
 void hub_cpu_stop(hub_cpu *cpu, int status);
