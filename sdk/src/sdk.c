@@ -774,7 +774,7 @@ static int run_loop(plx_dev *dev)
                 return -EIO;
             continue;
         }
-        unsigned n = 2 + dev->n_watches;
+        unsigned n = 1 + dev->n_watches;
         if (n > dev->cap_items) {
             zmq_pollitem_t *it = realloc(dev->items, sizeof(*it) * n);
             if (!it)
@@ -783,21 +783,25 @@ static int run_loop(plx_dev *dev)
             dev->cap_items = n;
         }
         dev->items[0] = (zmq_pollitem_t){ .socket = dev->sock, .events = ZMQ_POLLIN };
-        dev->items[1] = (zmq_pollitem_t){ .socket = dev->mon, .events = dev->mon ? ZMQ_POLLIN : 0 };
         for (unsigned i = 0; i < dev->n_watches; i++)
-            dev->items[2 + i] = (zmq_pollitem_t){ .fd = dev->watches[i].fd, .events = ZMQ_POLLIN };
-        if (zmq_poll(dev->items, (int)n, -1) < 0) {
+            dev->items[1 + i] = (zmq_pollitem_t){ .fd = dev->watches[i].fd, .events = ZMQ_POLLIN };
+        /* The disconnect monitor is looked at when the loop is idle, not on every wake-up (latency). */
+        int ready = zmq_poll(dev->items, (int)n, dev->mon ? 500 : -1);
+        if (ready < 0) {
             if (errno == EINTR)
                 continue;
             return -EIO;
         }
+        if (ready == 0) {
+            if (hub_gone(dev))
+                return -ECONNRESET;
+            continue;
+        }
         if (dev->items[0].revents & ZMQ_POLLIN)
             if (serve_socket(dev) < 0)
                 return -EIO;
-        if ((dev->items[1].revents & ZMQ_POLLIN) && hub_gone(dev))
-            return -ECONNRESET;
         /* Watches may change from inside callbacks: look each fd up again before calling it. */
-        for (unsigned i = 2; i < n && !dev->stop; i++) {
+        for (unsigned i = 1; i < n && !dev->stop; i++) {
             if (!(dev->items[i].revents & (ZMQ_POLLIN | ZMQ_POLLERR)))
                 continue;
             int fd = dev->items[i].fd;

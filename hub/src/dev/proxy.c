@@ -73,6 +73,10 @@ static int wait_reply(hub_device *d, uint64_t seq, uint64_t *data, MemTxResult *
 {
     uint64_t deadline = 0;
     unsigned other = 0;
+    /* The answer cannot be there yet: wait first, then receive. */
+    int w = wait_channel(d, &deadline, what);
+    if (w < 0 || d->failed)
+        return w < 0 ? w : -EIO;
     for (;;) {
         /* A device flooding other messages must not keep the hub here past the timeout. */
         if (++other % 64 == 0 && wait_expired(d, &deadline, what))
