@@ -8,10 +8,12 @@
 #include <errno.h>
 #include <seccomp.h>
 #include <stdbool.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -34,6 +36,9 @@ static const char *const default_policy[] = {
     /* signals and exit */
     "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "tgkill", "restart_syscall", "exit",
     "exit_group", "set_robust_list", "rseq",
+    /* ZeroMQ's threads may still be starting when the filter goes on: they read their scheduling
+     * parameters (and name themselves: prctl, allowed for PR_SET_NAME only, below) */
+    "sched_getparam", "sched_getscheduler",
 };
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -124,6 +129,13 @@ plx_sandbox_apply(const char *policy, char *const *allow, size_t n_allow, int re
     int r = 0;
     for (size_t i = 0; i < sizeof(default_policy) / sizeof(default_policy[0]) && r == 0; i++)
         r = allow_name(ctx, default_policy[i], false, err, errlen);
+    if (r == 0 && (r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
+                                        SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME))) < 0)
+        snprintf(err, errlen, "sandbox: cannot allow prctl(PR_SET_NAME): %s", strerror(-r));
+    /* ... and re-apply the normal policy to themselves: SCHED_OTHER only, nothing real-time. */
+    if (r == 0 && (r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sched_setscheduler), 1,
+                                        SCMP_A1(SCMP_CMP_EQ, SCHED_OTHER))) < 0)
+        snprintf(err, errlen, "sandbox: cannot allow sched_setscheduler(SCHED_OTHER): %s", strerror(-r));
 #ifdef PLX_SANITIZER
     for (size_t i = 0; i < sizeof(sanitizer_extra) / sizeof(sanitizer_extra[0]) && r == 0; i++)
         r = allow_name(ctx, sanitizer_extra[i], false, err, errlen);

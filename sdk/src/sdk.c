@@ -25,6 +25,7 @@
 #include "sandbox.h"
 
 #define FD_BATCH_MAX 253    /* SCM_RIGHTS limit per message */
+#define RECV_IDLE_MS 500    /* how often an idle device checks that the hub is still there */
 
 struct ram_map {
     uint64_t base, size;
@@ -252,6 +253,7 @@ plx_now(plx_dev *dev)
 /* ---- run loop pieces ------------------------------------------------------------------------------------- */
 
 static void handle_env(plx_dev *dev, Plx__Envelope *env);
+static bool hub_gone(plx_dev *dev);
 
 /* Receive until a DmaReply with @seq arrives; frames of other kinds are queued for the run loop. */
 static int await_dma_reply(plx_dev *dev, uint64_t seq, Plx__Envelope **out)
@@ -264,6 +266,11 @@ static int await_dma_reply(plx_dev *dev, uint64_t seq, Plx__Envelope **out)
             zmq_msg_close(&msg);
             if (e == EINTR)
                 continue;
+            if (e == EAGAIN) {      /* the receive timeout: is the hub still there? */
+                if (dev->mon && hub_gone(dev))
+                    return -EIO;
+                continue;
+            }
             return -EIO;
         }
         Plx__Envelope *env;
@@ -774,6 +781,26 @@ static int run_loop(plx_dev *dev)
                 return -EIO;
             continue;
         }
+        if (dev->n_watches == 0) {
+            /* Only the hub to listen to: block in the receive itself, as cheap as a round trip gets. The
+             * receive timeout (RECV_IDLE_MS) lets the idle loop notice a hub that went away. */
+            Plx__Envelope *env;
+            int r = plx_wire_recv(&dev->wire, &env, 0);
+            if (r == 0) {
+                handle_env(dev, env);
+                plx_wire_release(&dev->wire);
+                if (serve_socket(dev) < 0)
+                    return -EIO;
+            } else if (r == -EAGAIN) {
+                if (dev->mon && hub_gone(dev))
+                    return -ECONNRESET;
+            } else if (r == -EBADMSG) {
+                plx_log(dev, PLX_LOG_WARNING, "undecodable frame from the hub dropped");
+            } else if (r != -EINTR) {
+                return -EIO;
+            }
+            continue;
+        }
         unsigned n = 1 + dev->n_watches;
         if (n > dev->cap_items) {
             zmq_pollitem_t *it = realloc(dev->items, sizeof(*it) * n);
@@ -786,7 +813,7 @@ static int run_loop(plx_dev *dev)
         for (unsigned i = 0; i < dev->n_watches; i++)
             dev->items[1 + i] = (zmq_pollitem_t){ .fd = dev->watches[i].fd, .events = ZMQ_POLLIN };
         /* The disconnect monitor is looked at when the loop is idle, not on every wake-up (latency). */
-        int ready = zmq_poll(dev->items, (int)n, dev->mon ? 500 : -1);
+        int ready = zmq_poll(dev->items, (int)n, dev->mon ? RECV_IDLE_MS : -1);
         if (ready < 0) {
             if (errno == EINTR)
                 continue;
@@ -1300,6 +1327,8 @@ plx_dev_main(const plx_device_ops *ops, int argc, char **argv)
     zmq_setsockopt(dev->sock, ZMQ_LINGER, &linger, sizeof(linger));
     zmq_setsockopt(dev->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm));
     zmq_setsockopt(dev->sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+    int rcvtimeo = RECV_IDLE_MS;
+    zmq_setsockopt(dev->sock, ZMQ_RCVTIMEO, &rcvtimeo, sizeof(rcvtimeo));
     if (zmq_connect(dev->sock, endpoint) < 0) {
         fprintf(stderr, "%s: cannot connect to %s: %s\n", dev_label(dev), endpoint, zmq_strerror(errno));
         goto out;
