@@ -46,40 +46,6 @@ static uint64_t median(uint64_t *v, int n)
 
 /* ---- floors ---------------------------------------------------------------------------------------------- */
 
-static uint64_t floor_zmq_rtt(int n, const char *ep)
-{
-    pid_t pid = fork();
-    if (pid == 0) {
-        void *ctx = zmq_ctx_new(), *s = zmq_socket(ctx, ZMQ_PAIR);
-        char buf[64];
-        zmq_bind(s, ep);
-        for (int i = 0; i < n + WARMUP; i++) {
-            int r = zmq_recv(s, buf, sizeof(buf), 0);
-            zmq_send(s, buf, (size_t)r, 0);
-        }
-        zmq_close(s);
-        zmq_ctx_term(ctx);
-        _exit(0);
-    }
-    void *ctx = zmq_ctx_new(), *s = zmq_socket(ctx, ZMQ_PAIR);
-    char buf[64] = { 0 };
-    uint64_t *v = malloc(sizeof(*v) * (size_t)n);
-    zmq_connect(s, ep);
-    for (int i = 0; i < n + WARMUP; i++) {
-        uint64_t t = now_ns();
-        zmq_send(s, buf, 24, 0);
-        zmq_recv(s, buf, sizeof(buf), 0);
-        if (i >= WARMUP)
-            v[i - WARMUP] = now_ns() - t;
-    }
-    uint64_t m = median(v, n);
-    zmq_close(s);
-    zmq_ctx_term(ctx);
-    waitpid(pid, NULL, 0);
-    free(v);
-    return m;
-}
-
 static double floor_zmq_pipelined(int n, const char *ep)
 {
     pid_t pid = fork();
@@ -215,16 +181,55 @@ int main(int argc, char **argv)
 
     printf("plexus-bench-mmio: %d iterations per figure\n", n);
 
-    /* 1. read round trip */
-    uint64_t zrtt = floor_zmq_rtt(n, ep);
-    uint64_t *v = malloc(sizeof(*v) * (size_t)n);
-    for (int i = 0; i < n + WARMUP; i++) {
-        uint64_t t = now_ns();
-        (void)rd32(IO_BASE);
-        if (i >= WARMUP)
-            v[i - WARMUP] = now_ns() - t;
+    /* 1. read round trip, interleaved in blocks with the floor so that load changes hit both alike */
+    uint64_t zrtt, rtt;
+    uint64_t *v = malloc(sizeof(*v) * (size_t)n), *fv = malloc(sizeof(*fv) * (size_t)n);
+    {
+        pid_t pid = fork();
+        if (pid == 0) {
+            void *ctx = zmq_ctx_new(), *s = zmq_socket(ctx, ZMQ_PAIR);
+            char buf[64];
+            zmq_bind(s, ep);
+            for (int i = 0; i < n + WARMUP; i++) {
+                int r = zmq_recv(s, buf, sizeof(buf), 0);
+                zmq_send(s, buf, (size_t)r, 0);
+            }
+            zmq_close(s);
+            zmq_ctx_term(ctx);
+            _exit(0);
+        }
+        void *ctx = zmq_ctx_new(), *s = zmq_socket(ctx, ZMQ_PAIR);
+        char buf[64] = { 0 };
+        zmq_connect(s, ep);
+        for (int i = 0; i < WARMUP; i++) {
+            zmq_send(s, buf, 24, 0);
+            zmq_recv(s, buf, sizeof(buf), 0);
+            (void)rd32(IO_BASE);
+        }
+        const int blocks = 20;
+        int done = 0;
+        for (int b = 0; b < blocks; b++) {
+            int k = (n - done) / (blocks - b);
+            for (int i = 0; i < k; i++) {
+                uint64_t t0 = now_ns();
+                zmq_send(s, buf, 24, 0);
+                zmq_recv(s, buf, sizeof(buf), 0);
+                fv[done + i] = now_ns() - t0;
+            }
+            for (int i = 0; i < k; i++) {
+                uint64_t t0 = now_ns();
+                (void)rd32(IO_BASE);
+                v[done + i] = now_ns() - t0;
+            }
+            done += k;
+        }
+        zmq_close(s);
+        zmq_ctx_term(ctx);
+        waitpid(pid, NULL, 0);
+        zrtt = median(fv, n);
+        rtt = median(v, n);
     }
-    uint64_t rtt = median(v, n);
+    free(fv);
     char a[32], b[32];
     snprintf(a, sizeof(a), "%.1f us", rtt / 1e3);
     snprintf(b, sizeof(b), "%.1f us", zrtt / 1e3);

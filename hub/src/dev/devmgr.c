@@ -1370,6 +1370,8 @@ static int bind_channel(hub_device *d, const hub_device_config *cfg, Error **err
     zmq_setsockopt(d->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm));
     zmq_setsockopt(d->sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
     zmq_setsockopt(d->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
+    int slice = HUB_RECV_SLICE_MS;
+    zmq_setsockopt(d->sock, ZMQ_RCVTIMEO, &slice, sizeof(slice));
     plx_wire_init(&d->wire, d->sock);
     char ep[600];
     if (cfg->endpoint && strncmp(cfg->endpoint, "tcp://", 6) == 0) {

@@ -14,6 +14,7 @@
 #define PLX_HUB_PROTOCOL_MINOR 0u
 #define HUB_IRQ_UNMAPPED UINT32_MAX
 #define HUB_MAX_TIMERS 256
+#define HUB_RECV_SLICE_MS 20        /* receive timeout of device sockets: how often a wait looks around */
 /* Posted writes coalesced into one MmioWriteBatch frame (devices with CAP_WRITE_BATCH). */
 #define HUB_BATCH_MAX 64
 #define HUB_BATCH_HEAD 24           /* room for the Envelope header in front of the batch */

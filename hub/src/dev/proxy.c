@@ -9,6 +9,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <sched.h>
 #include <string.h>
 
@@ -33,7 +34,7 @@ static const char *refuse(hub_device *d)
     return NULL;
 }
 
-/* Wait until the device's channel has something or the deadline passes; notice the process dying. */
+/* True (and the device failed) once the deadline of a wait passed. */
 static bool wait_expired(hub_device *d, uint64_t *deadline, const char *what)
 {
     uint64_t now = hub_now_ms();
@@ -45,44 +46,20 @@ static bool wait_expired(hub_device *d, uint64_t *deadline, const char *what)
     return true;
 }
 
-static int wait_channel(hub_device *d, uint64_t *deadline, const char *what)
-{
-    uint64_t now = hub_now_ms();
-    if (!*deadline)
-        *deadline = now + d->timeout_ms;
-    if (now >= *deadline) {
-        hub_dev_fail(d, "no answer to %s within %u ms", what, d->timeout_ms);
-        return -ETIMEDOUT;
-    }
-    zmq_pollitem_t it[2] = { { .socket = d->sock, .events = ZMQ_POLLIN },
-                             { .fd = d->pidfd, .events = ZMQ_POLLIN } };
-    int n = d->pidfd >= 0 ? 2 : 1;
-    if (zmq_poll(it, n, (long)(*deadline - now)) < 0)
-        return errno == EINTR ? 0 : -EIO;
-    if (n == 2 && (it[1].revents & ZMQ_POLLIN) && !(it[0].revents & ZMQ_POLLIN)) {
-        /* Frames written just before the process died may still be on their way. */
-        zmq_poll(it, 1, 20);
-        if (!(it[0].revents & ZMQ_POLLIN) && hub_dev_reap(d))
-            return -ECHILD;
-    }
-    return 0;
-}
-
-/* Wait for the MmioReply to @seq, serving everything else the device sends meanwhile. */
+/* Wait for the MmioReply to @seq (or the TimerDone to @seq when @data is NULL), serving everything else the
+ * device sends meanwhile. */
 static int wait_reply(hub_device *d, uint64_t seq, uint64_t *data, MemTxResult *res, const char *what)
 {
-    uint64_t deadline = 0;
+    uint64_t deadline = hub_now_ms() + d->timeout_ms;
     unsigned other = 0;
-    /* The answer cannot be there yet: wait first, then receive. */
-    int w = wait_channel(d, &deadline, what);
-    if (w < 0 || d->failed)
-        return w < 0 ? w : -EIO;
     for (;;) {
         /* A device flooding other messages must not keep the hub here past the timeout. */
         if (++other % 64 == 0 && wait_expired(d, &deadline, what))
             return -ETIMEDOUT;
+        /* Block in the receive itself (the socket's receive timeout is HUB_RECV_SLICE_MS): cheaper than a
+         * poll followed by a receive. Between slices: the deadline and the process. */
         Plx__Envelope *env;
-        int r = plx_wire_recv(&d->wire, &env, ZMQ_DONTWAIT);
+        int r = plx_wire_recv(&d->wire, &env, 0);
         if (r == 0) {
             if (env->msg_case == PLX__ENVELOPE__MSG_TIMER_DONE && !data && env->timer_done->seq == seq) {
                 plx_wire_release(&d->wire);
@@ -107,13 +84,24 @@ static int wait_reply(hub_device *d, uint64_t seq, uint64_t *data, MemTxResult *
             hub_dev_log(d->m, d->name, 4, "undecodable frame dropped");
             continue;
         }
-        if (r != -EAGAIN && r != -EINTR) {
+        if (r == -EINTR)
+            continue;
+        if (r != -EAGAIN) {
             hub_dev_fail(d, "receive failed: %s", zmq_strerror(-r));
             return -EIO;
         }
-        r = wait_channel(d, &deadline, what);
-        if (r < 0 || d->failed)
-            return r < 0 ? r : -EIO;
+        if (wait_expired(d, &deadline, what))
+            return -ETIMEDOUT;
+        if (d->pidfd >= 0) {
+            struct pollfd p = { .fd = d->pidfd, .events = POLLIN };
+            if (poll(&p, 1, 0) > 0) {
+                /* Frames written just before the process died may still be on their way. */
+                zmq_pollitem_t it = { .socket = d->sock, .events = ZMQ_POLLIN };
+                zmq_poll(&it, 1, 20);
+                if (!(it.revents & ZMQ_POLLIN) && hub_dev_reap(d))
+                    return -ECHILD;
+            }
+        }
     }
 }
 
