@@ -117,11 +117,18 @@ static int allow_name(scmp_filter_ctx ctx, const char *name, bool must_exist, ch
 int
 plx_sandbox_apply(const char *policy, char *const *allow, size_t n_allow, int rep_fd, char *err, size_t errlen)
 {
-    if (policy && *policy && strcmp(policy, "default") != 0) {
-        snprintf(err, errlen, "sandbox: unknown policy '%s' (known: default)", policy);
+    bool log_only = policy && !strcmp(policy, "log");
+    if (policy && *policy && strcmp(policy, "default") != 0 && !log_only) {
+        snprintf(err, errlen, "sandbox: unknown policy '%s' (known: default, log)", policy);
         return -EINVAL;
     }
-    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
+    /* "log": the same allowlist, but a call outside it is let through and logged by the kernel (audit log /
+     * dmesg "type=1326"), for finding what a device needs. Needs seccomp API level 3 (Linux 4.14). */
+    if (log_only && seccomp_api_get() < 3) {
+        snprintf(err, errlen, "sandbox: policy 'log' needs SECCOMP_RET_LOG, which this kernel lacks");
+        return -ENOTSUP;
+    }
+    scmp_filter_ctx ctx = seccomp_init(log_only ? SCMP_ACT_LOG : SCMP_ACT_TRAP);
     if (!ctx) {
         snprintf(err, errlen, "sandbox: seccomp_init failed");
         return -ENOMEM;

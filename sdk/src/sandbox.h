@@ -5,9 +5,9 @@
 #include <stddef.h>
 
 /*
- * Confine this process (every thread) to the system calls of @policy ("" or "default") plus @allow. A call
- * outside them prints "sandbox: denied system call NAME" to stderr, sends the same text on @report_fd
- * (if >= 0) and ends the process with status 128 + SIGSYS. Returns 0, or a negative errno with a reason in
+ * Confine this process (every thread) to the system calls of @policy ("", "default" or "log") plus @allow. A
+ * call outside them prints "sandbox: denied system call NAME" to stderr, sends the same text on @report_fd
+ * (if >= 0) and ends the process with status 128 + SIGSYS; under "log" it is allowed and the kernel logs it. Returns 0, or a negative errno with a reason in
  * @err (unknown policy or system-call name, or the kernel refused the filter).
  */
 int plx_sandbox_apply(const char *policy, char *const *allow, size_t n_allow, int report_fd, char *err,

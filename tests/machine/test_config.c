@@ -354,3 +354,65 @@ Test(machine_config, firmware_override)
     hub_mconfig_free(c);
     free(fw);
 }
+
+Test(machine_config, sandbox_and_restart_values)
+{
+    hub_mconfig *c;
+    char *y = edited("    ram: [main]\n", "    ram: [main]\n    sandbox:\n      policy: log\n      allow: [openat, socket]\n"
+                     "    restart:\n      policy: on-failure\n      backoff_ms: 20\n");
+    cr_assert_null(load(y, NULL, 0, &c));
+    free(y);
+    const hub_mc_device *u = &c->devices[0], *d = &c->devices[1];
+    cr_expect_not(u->sandbox);
+    cr_expect_eq(u->max_restarts, 0);
+    cr_expect(d->sandbox, "the sandbox mapping alone turns it on");
+    cr_expect_str_eq(d->sandbox_policy, "log");
+    cr_assert_eq(d->n_sandbox_allow, 2);
+    cr_expect_str_eq(d->sandbox_allow[0], "openat");
+    cr_expect_str_eq(d->sandbox_allow[1], "socket");
+    cr_expect_eq(d->max_restarts, 3, "on-failure defaults to 3 restarts");
+    cr_expect_eq(d->restart_backoff_ms, 20);
+    hub_mconfig_free(c);
+
+    y = edited("    ram: [main]\n", "    ram: [main]\n    sandbox:\n      enabled: false\n    restart:\n      policy: never\n");
+    cr_assert_null(load(y, NULL, 0, &c));
+    free(y);
+    cr_expect_not(c->devices[1].sandbox);
+    cr_expect_eq(c->devices[1].max_restarts, 0);
+    hub_mconfig_free(c);
+
+    y = edited("    ram: [main]\n", "    ram: [main]\n    restart:\n      max_restarts: 5\n");
+    cr_assert_null(load(y, NULL, 0, &c));
+    free(y);
+    cr_expect_eq(c->devices[1].max_restarts, 5, "max_restarts alone means on-failure");
+    hub_mconfig_free(c);
+}
+
+Test(machine_config, sandbox_and_restart_errors)
+{
+    char *y = edited("    ram: [main]\n", "    ram: [main]\n    sandbox:\n      policy: strict\n");
+    expect_error(y, NULL, 0, ":29: key 'devices[1].sandbox.policy': expected one of: default, log; got 'strict'");
+    free(y);
+    y = edited("    ram: [main]\n", "    ram: [main]\n    sandbox:\n      allow:\n        - read\n        - no_such_call\n");
+    expect_error(y, NULL, 0, ":31: key 'devices[1].sandbox.allow[1]': expected a system call name of this "
+                 "architecture (e.g. openat); got 'no_such_call'");
+    free(y);
+    y = edited("    ram: [main]\n", "    ram: [main]\n    sandbox:\n      enabled: maybe\n");
+    expect_error(y, NULL, 0, ":29: key 'devices[1].sandbox.enabled': expected true or false; got 'maybe'");
+    free(y);
+    y = edited("    ram: [main]\n", "    ram: [main]\n    restart:\n      policy: sometimes\n");
+    expect_error(y, NULL, 0, ":29: key 'devices[1].restart.policy': expected one of: never, on-failure, always; "
+                 "got 'sometimes'");
+    free(y);
+    y = edited("    ram: [main]\n", "    ram: [main]\n    restart:\n      policy: never\n      max_restarts: 2\n");
+    expect_error(y, NULL, 0, ":30: key 'devices[1].restart.max_restarts': policy 'never' restarts nothing; remove "
+                 "max_restarts or use policy on-failure");
+    free(y);
+    y = edited("    ram: [main]\n", "    ram: [main]\n    restart:\n      max_restarts: 0\n");
+    expect_error(y, NULL, 0, ":29: key 'devices[1].restart.max_restarts': expected at least 1 with policy "
+                 "on-failure (or policy: never)");
+    free(y);
+    y = edited("    ram: [main]\n", "    ram: [main]\n    restart:\n      backoff_ms: 999999\n");
+    expect_error(y, NULL, 0, ":29: key 'devices[1].restart.backoff_ms': expected 0..60000 ms; got 999999");
+    free(y);
+}

@@ -9,6 +9,7 @@
 #include <cyaml/cyaml.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <seccomp.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
@@ -773,6 +774,60 @@ static int parse_dt_value(const hub_mconfig *c, char **err, const char *path, co
     return 0;
 }
 
+#define RESTART_DEFAULT_MAX 3
+#define RESTART_BACKOFF_MAX_MS 60000
+
+/* `sandbox:` and `restart:` become the device layer's sandbox and supervision settings. */
+static int convert_isolation(hub_mconfig *c, const struct raw_dev *rd, const ynode *dnode, size_t i,
+                             hub_mc_device *d, char **err)
+{
+    char path[96];
+#define Q(...) (snprintf(path, sizeof(path), __VA_ARGS__), path)
+    if (rd->sandbox) {
+        const struct raw_sandbox *sb = rd->sandbox;
+        const ynode *en = ytree_map_get(ytree_map_get(dnode, "sandbox"), "enabled");
+        if (en && (en->kind != YNODE_SCALAR || (strcmp(en->scalar, "true") && strcmp(en->scalar, "false"))))
+            return cfg_err(c, err, Q("devices.%zu.sandbox.enabled", i), "expected true or false; got '%s'",
+                           en->kind == YNODE_SCALAR ? en->scalar : "a list or mapping");
+        d->sandbox = sb->enabled ? *sb->enabled : true;     /* the mapping alone turns it on */
+        const char *pol = sb->policy ? sb->policy : "default";
+        if (strcmp(pol, "default") && strcmp(pol, "log"))
+            return cfg_err(c, err, Q("devices.%zu.sandbox.policy", i), "expected one of: default, log; got '%s'",
+                           pol);
+        d->sandbox_policy = strdup(pol);
+        d->sandbox_allow = calloc(sb->allow_count + 1, sizeof(char *));
+        for (unsigned j = 0; j < sb->allow_count; j++) {
+            if (seccomp_syscall_resolve_name(sb->allow[j]) == __NR_SCMP_ERROR)
+                return cfg_err(c, err, Q("devices.%zu.sandbox.allow.%u", i, j),
+                               "expected a system call name of this architecture (e.g. openat); got '%s'",
+                               sb->allow[j]);
+            d->sandbox_allow[d->n_sandbox_allow++] = strdup(sb->allow[j]);
+        }
+    }
+    if (rd->restart) {
+        const struct raw_restart *rs = rd->restart;
+        raw_restart_policy pol = rs->policy ? *rs->policy : RAW_RESTART_ON_FAILURE;
+        if (pol == RAW_RESTART_NEVER) {
+            if (rs->max_restarts && *rs->max_restarts)
+                return cfg_err(c, err, Q("devices.%zu.restart.max_restarts", i),
+                               "policy 'never' restarts nothing; remove max_restarts or use policy on-failure");
+            d->max_restarts = 0;
+        } else {
+            d->max_restarts = rs->max_restarts ? *rs->max_restarts : RESTART_DEFAULT_MAX;
+            if (!d->max_restarts)
+                return cfg_err(c, err, Q("devices.%zu.restart.max_restarts", i),
+                               "expected at least 1 with policy %s (or policy: never)",
+                               pol == RAW_RESTART_ALWAYS ? "always" : "on-failure");
+        }
+        if (rs->backoff_ms && *rs->backoff_ms > RESTART_BACKOFF_MAX_MS)
+            return cfg_err(c, err, Q("devices.%zu.restart.backoff_ms", i), "expected 0..%u ms; got %u",
+                           RESTART_BACKOFF_MAX_MS, *rs->backoff_ms);
+        d->restart_backoff_ms = rs->backoff_ms ? *rs->backoff_ms : 0;
+    }
+#undef Q
+    return 0;
+}
+
 static int convert_device(hub_mconfig *c, const hub_mconfig_opts *o, struct raw_dev *rd, const ynode *dnode,
                           size_t i, hub_mc_device *d, char **err)
 {
@@ -891,6 +946,9 @@ static int convert_device(hub_mconfig *c, const hub_mconfig_opts *o, struct raw_
             return cfg_err(c, err, P("endpoint"), "expected 'ipc' or 'tcp://HOST:PORT'; got '%s'", rd->endpoint);
         d->endpoint = strdup(rd->endpoint);
     }
+
+    if ((r = convert_isolation(c, rd, dnode, i, d, err)) < 0)
+        return r;
 
     if (rd->ram) {
         d->grants_given = true;
@@ -1275,6 +1333,10 @@ void hub_mconfig_free(hub_mconfig *c)
             free(d->ram_grants[j]);
         free(d->ram_grants);
         free(d->endpoint);
+        free(d->sandbox_policy);
+        for (size_t j = 0; j < d->n_sandbox_allow; j++)
+            free(d->sandbox_allow[j]);
+        free(d->sandbox_allow);
         for (size_t j = 0; j < d->n_dt_compatible; j++)
             free(d->dt_compatible[j]);
         free(d->dt_compatible);

@@ -224,6 +224,12 @@ static int add_devices(hub_machine *m, char **err)
             .attach_timeout_ms = d->attach_timeout_ms,
             .stdin_fd = (int)i == c->console ? console_fd : -1,
             .stdout_fd = -1,
+            .sandbox = d->sandbox,
+            .sandbox_policy = d->sandbox_policy,
+            .sandbox_allow = (const char *const *)d->sandbox_allow,
+            .n_sandbox_allow = d->n_sandbox_allow,
+            .max_restarts = d->max_restarts,
+            .restart_backoff_ms = d->restart_backoff_ms,
         };
         if (d->grants_given && !d->n_ram_grants) {
             /* an empty `ram: []` grants nothing: name a block no device can match */

@@ -63,6 +63,13 @@ typedef struct hub_mc_device {
     unsigned attach_timeout_ms;
     char *endpoint;
     bool attach;
+    /* fault isolation (`sandbox:` and `restart:`) */
+    bool sandbox;           /* seccomp allowlist once the device's init() is done */
+    char *sandbox_policy;   /* "default" (a call outside the list ends the device) or "log" (it is only logged) */
+    char **sandbox_allow;   /* extra system calls by name, checked against this architecture */
+    size_t n_sandbox_allow;
+    unsigned max_restarts;  /* 0 = never restart */
+    unsigned restart_backoff_ms;
     /* device tree */
     char **dt_compatible;
     size_t n_dt_compatible;
