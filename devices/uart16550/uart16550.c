@@ -17,7 +17,8 @@
 
 typedef struct uart_dev {
     plx_dev *dev;
-    uart regs;
+    uart *regs;             /* in the device's state block: survives a restart */
+    bool restored;          /* this process resumed a failed one */
     int tx_fd;              /* -1: transmitted bytes are dropped */
     int rx_fd;              /* -1: nothing is ever received */
     int pty_master, pty_slave, file_tx, file_rx;    /* fds this device opened, -1 if none */
@@ -42,7 +43,7 @@ static void on_rx(void *opaque, int fd)
 {
     uart_dev *s = opaque;
     uint8_t buf[UART_FIFO_SIZE];
-    unsigned room = uart_rx_room(&s->regs);
+    unsigned room = uart_rx_room(s->regs);
     ssize_t n;
 
     if (!room) {
@@ -60,8 +61,8 @@ static void on_rx(void *opaque, int fd)
         return;
     }
     for (ssize_t i = 0; i < n; i++)
-        uart_rx_push(&s->regs, buf[i]);
-    if (!uart_rx_room(&s->regs))
+        uart_rx_push(s->regs, buf[i]);
+    if (!uart_rx_room(s->regs))
         rx_watch(s, false);
 }
 
@@ -110,14 +111,14 @@ static uint64_t region_read(void *opaque, uint64_t addr, unsigned size)
 {
     uart_dev *s = opaque;
 
-    return uart_read(&s->regs, (unsigned)addr);
+    return uart_read(s->regs, (unsigned)addr);
 }
 
 static void region_write(void *opaque, uint64_t addr, uint64_t data, unsigned size)
 {
     uart_dev *s = opaque;
 
-    uart_write(&s->regs, (unsigned)addr, (uint8_t)data);
+    uart_write(s->regs, (unsigned)addr, (uint8_t)data);
 }
 
 static const plx_region_ops region_ops = {
@@ -193,7 +194,8 @@ static int setup_tx(uart_dev *s, const char *spec)
             return r;
         s->tx_fd = s->pty_master;
     } else if (!strncmp(spec, "file:", 5) && spec[5]) {
-        s->file_tx = open(spec + 5, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        /* a restarted device goes on writing where its previous process stopped */
+        s->file_tx = open(spec + 5, O_WRONLY | O_CREAT | O_CLOEXEC | (s->restored ? O_APPEND : O_TRUNC), 0644);
         if (s->file_tx < 0) {
             int e = errno;
 
@@ -269,14 +271,23 @@ static int uart_init_dev(plx_dev *dev, void **opaque)
     s->dev = dev;
     s->tx_fd = s->rx_fd = -1;
     s->pty_master = s->pty_slave = s->file_tx = s->file_rx = -1;
+    s->regs = plx_dev_state(dev, sizeof(*s->regs), &s->restored);
+    if (!s->regs) {
+        free(s);
+        return -ENOMEM;
+    }
     tx = plx_dev_prop(dev, "tx");
     rx = plx_dev_prop(dev, "rx");
     if ((r = setup_tx(s, tx ? tx : "stdout")) < 0 || (r = setup_rx(s, rx ? rx : "stdin")) < 0) {
         uart_fini(s);
         return r;
     }
-    uart_init(&s->regs, &hooks, s);
-    uart_reset(&s->regs);
+    if (s->restored) {
+        uart_resume(s->regs, &hooks, s);
+    } else {
+        uart_init(s->regs, &hooks, s);
+        uart_reset(s->regs);
+    }
     rx_watch(s, true);
     *opaque = s;
     return 0;
@@ -286,7 +297,7 @@ static void uart_reset_dev(void *opaque)
 {
     uart_dev *s = opaque;
 
-    uart_reset(&s->regs);
+    uart_reset(s->regs);
     rx_watch(s, true);
 }
 

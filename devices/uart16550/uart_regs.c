@@ -167,6 +167,16 @@ uart_reset(uart *u)
     settle(u, room_before);
 }
 
+void
+uart_resume(uart *u, const uart_hooks *hooks, void *opaque)
+{
+    u->hooks = hooks;
+    u->opaque = opaque;
+    u->shadow_valid = false;
+    u->irq_level = -1;
+    settle(u, uart_rx_room(u));
+}
+
 static void transmit(uart *u, uint8_t byte)
 {
     if (loopback(u))

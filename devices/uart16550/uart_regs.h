@@ -75,6 +75,9 @@ typedef struct uart {
 void uart_init(uart *u, const uart_hooks *hooks, void *opaque);
 /* Power-on state; reports every shadowed register and the interrupt level through the hooks. */
 void uart_reset(uart *u);
+/* Carry on with registers a previous process left in @u (a restart): new hooks; every shadowed register and
+ * the interrupt level are reported again through them. */
+void uart_resume(uart *u, const uart_hooks *hooks, void *opaque);
 
 /* Guest access to register @reg (0..7); other offsets read 0 and ignore writes. */
 uint8_t uart_read(uart *u, unsigned reg);

@@ -98,6 +98,9 @@ struct plx_dev {
     struct pending *pend_head, *pend_tail;
     struct batched *batch;
     size_t batch_cap;
+    struct plx_state_header *state_hdr;     /* hub-owned state block, or NULL */
+    void *state_own;                        /* the state when there is no block */
+    bool state_claimed;
     bool sandbox;
     char *sandbox_policy;
     char **sandbox_allow;
@@ -545,6 +548,8 @@ plx_shadow_store(plx_dev *dev, unsigned region, uint64_t offset, uint64_t value,
 
 static void publish_applied(plx_dev *dev, uint64_t seq)
 {
+    if (dev->state_hdr)
+        __atomic_store_n(&dev->state_hdr->applied_seq, seq, __ATOMIC_RELEASE);
     for (unsigned i = 0; i < dev->n_shadows; i++)
         if (dev->shadows[i].hdr)
             __atomic_store_n(&dev->shadows[i].hdr->applied_seq, seq, __ATOMIC_RELEASE);
@@ -638,6 +643,8 @@ static void mmio_write(plx_dev *dev, uint64_t seq, uint32_t region, uint64_t add
     const plx_region_ops *ops = dev->ops->regions[region].ops;
     if (size < 8)
         data &= (UINT64_C(1) << (8 * size)) - 1;
+    if (dev->state_hdr)
+        __atomic_store_n(&dev->state_hdr->applying_seq, seq, __ATOMIC_RELEASE);
     if (ops && ops->write)
         ops->write(dev->opaque, addr, data, size);
     publish_applied(dev, seq);
@@ -1221,8 +1228,44 @@ static int validate_ops(const plx_device_ops *ops)
     return 0;
 }
 
+PLX_EXPORT void *
+plx_dev_state(plx_dev *dev, size_t size, bool *restored)
+{
+    if (restored)
+        *restored = false;
+    if (!size || size > PLX_STATE_MAX) {
+        errno = EINVAL;
+        return NULL;
+    }
+    struct plx_state_header *h = dev->state_hdr;
+    if (!h) {
+        if (!dev->state_own)
+            dev->state_own = calloc(1, PLX_STATE_MAX);
+        return dev->state_own;
+    }
+    uint8_t *data = (uint8_t *)h + PLX_STATE_HEADER_SIZE;
+    if (dev->state_claimed && h->size == size)
+        return data;
+    dev->state_claimed = true;
+    if (h->magic == PLX_STATE_MAGIC && h->version == PLX_STATE_VERSION && h->size == size) {
+        if (restored)
+            *restored = true;
+        return data;
+    }
+    memset(data, 0, PLX_STATE_BLOCK_SIZE - PLX_STATE_HEADER_SIZE);
+    h->size = size;
+    h->version = PLX_STATE_VERSION;
+    __atomic_store_n(&h->magic, PLX_STATE_MAGIC, __ATOMIC_RELEASE);
+    return data;
+}
+
 static void dev_free(plx_dev *dev)
 {
+    if (dev->state_hdr)
+        munmap(dev->state_hdr, PLX_STATE_BLOCK_SIZE);
+    dev->state_hdr = NULL;
+    free(dev->state_own);
+    dev->state_own = NULL;
     if (dev->prop_values) {
         for (unsigned i = 0; i < dev->ops->n_props; i++)
             free(dev->prop_values[i]);
@@ -1296,6 +1339,18 @@ plx_dev_main(const plx_device_ops *ops, int argc, char **argv)
         }
     }
     unsetenv("PLEXUS_FD_SOCKET");
+    const char *statefd = getenv("PLEXUS_STATE_FD");
+    if (statefd && *statefd) {
+        char *end;
+        long v = strtol(statefd, &end, 10);
+        if (*end == 0 && v > 2 && v < INT32_MAX) {
+            void *p = mmap(NULL, PLX_STATE_BLOCK_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, (int)v, 0);
+            if (p != MAP_FAILED)
+                dev->state_hdr = p;
+            close((int)v);
+        }
+    }
+    unsetenv("PLEXUS_STATE_FD");
 
     dev->prop_values = calloc(ops->n_props ? ops->n_props : 1, sizeof(char *));
     dev->irq_level = malloc(ops->n_irqs ? ops->n_irqs : 1);

@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libfdt.h>
@@ -591,6 +592,124 @@ Test(machine_e2e, denied_system_call_names_device_and_call)
     free(r.out);
     free(yaml);
     free(bin);
+    free(fw);
+    tmpdir_remove(dir);
+}
+
+/* Pid of a live child of @parent whose command name starts with @comm, other than @not; 0 if none. */
+static pid_t find_child(pid_t parent, const char *comm, pid_t not)
+{
+    DIR *proc = opendir("/proc");
+    pid_t found = 0;
+    struct dirent *e;
+    while (proc && !found && (e = readdir(proc))) {
+        char path[64], buf[512];
+        pid_t pid = (pid_t)atoi(e->d_name);
+        if (pid <= 0 || pid == not)
+            continue;
+        snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        char *open = strchr(buf, '('), *close = strrchr(buf, ')');
+        char state;
+        int ppid;
+        if (!open || !close || sscanf(close + 1, " %c %d", &state, &ppid) != 2)
+            continue;
+        if (ppid == parent && state != 'Z' && !strncmp(open + 1, comm, strlen(comm)))
+            found = pid;
+    }
+    if (proc)
+        closedir(proc);
+    return found;
+}
+
+Test(machine_e2e, uart_killed_mid_run_is_restarted_and_output_is_complete)
+{
+    char *dir = tmpdir_new(), *fw, *uart, *text;
+    const char *b = getenv("PLEXUS_BUILD_DIR");
+    cr_assert(asprintf(&fw, "%s/tests/machine/chatter.elf", b) > 0);
+    cr_assert(asprintf(&uart, "%s/bin/plexus-uart16550", b) > 0);
+    cr_assert(asprintf(&text, "name: chatter\nram:\n  - name: ram\n    base: 0x80000000\n    size: 16M\n"
+                       "firmware:\n  - file: %s\ndevices:\n  - name: uart0\n    program: %s\n    base: 0x10000000\n"
+                       "    irq: 10\n    restart: { policy: on-failure, max_restarts: 5, backoff_ms: 10 }\n",
+                       fw, uart) > 0);
+    char *yaml = write_file(dir, "chatter.yaml", text, strlen(text), 0644), *errpath;
+    cr_assert(asprintf(&errpath, "%s/stderr.txt", dir) > 0);
+    char *bin = plexus_bin();
+
+    int p[2];
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        setpgid(0, 0);
+        int nul = open("/dev/null", O_RDONLY), err = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(nul, 0);
+        dup2(p[1], 1);
+        dup2(err, 2);
+        execl(bin, bin, "run", yaml, (char *)NULL);
+        _exit(127);
+    }
+    setpgid(pid, pid);
+    close(p[1]);
+    /* kill the UART process when the guest has printed lines 5, 20 and 35 */
+    static const char *const marks[] = { "line 005", "line 020", "line 035" };
+    unsigned kills = 0;
+    pid_t last = 0;
+    char out[8192];
+    size_t len = 0;
+    double end = now_s() + 60;
+    while (now_s() < end) {
+        struct pollfd pfd = { .fd = p[0], .events = POLLIN };
+        if (poll(&pfd, 1, 100) <= 0)
+            continue;
+        ssize_t n = read(p[0], out + len, sizeof(out) - 1 - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        out[len] = 0;
+        while (kills < 3 && strstr(out, marks[kills])) {
+            pid_t u = 0;
+            for (int tries = 0; tries < 500 && !(u = find_child(pid, "plexus-uart1655", last)); tries++)
+                usleep(10000);
+            cr_assert_gt(u, 0, "no UART process to kill after %s", marks[kills]);
+            cr_assert_eq(kill(u, SIGKILL), 0);
+            last = u;
+            kills++;
+        }
+    }
+    close(p[0]);
+    int st = reap(pid, 30);
+    cr_expect_eq(kills, 3, "killed %u times; output:\n%s", kills, out);
+    cr_expect_eq(exit_code(st), 0, "exit status %d", exit_code(st));
+
+    /* every line exactly once, with the registers the guest programmed before the kills */
+    char want[8192];
+    size_t wl = 0;
+    for (unsigned i = 0; i < 60; i++)
+        wl += (size_t)snprintf(want + wl, sizeof(want) - wl, "line %03u lcr=03 scr=5a iir=c1\n", i);
+    cr_expect_str_eq(out, want);
+
+    FILE *f = fopen(errpath, "r");
+    cr_assert_not_null(f);
+    char log[8192];
+    size_t ln = fread(log, 1, sizeof(log) - 1, f);
+    fclose(f);
+    log[ln] = 0;
+    unsigned killed = 0;
+    /* one failure per kill, seen as the death itself or as the channel gone, whichever the hub noticed first */
+    for (const char *s = log; (s = strstr(s, "plexus: uart0: error: ")); s++)
+        killed++;
+    cr_expect_eq(killed, 3, "hub log:\n%s", log);
+    free(bin);
+    free(errpath);
+    free(yaml);
+    free(text);
+    free(uart);
     free(fw);
     tmpdir_remove(dir);
 }

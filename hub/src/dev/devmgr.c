@@ -1041,6 +1041,27 @@ static char *resolve_program(const char *prog)
     return NULL;
 }
 
+/* The device's state block (see struct plx_state_header), made once and kept across restarts. Without one
+ * (no memfd here) the device keeps its state privately and a restart starts it fresh. */
+static void make_state_block(hub_device *d)
+{
+    if (d->state_fd >= 0)
+        return;
+    int fd = memfd_create("plexus-state", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return;
+    void *p = MAP_FAILED;
+    if (ftruncate(fd, PLX_STATE_BLOCK_SIZE) == 0 &&
+        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == 0)
+        p = mmap(NULL, PLX_STATE_BLOCK_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        close(fd);
+        return;
+    }
+    d->state_fd = fd;
+    d->state_hdr = p;
+}
+
 static int spawn(hub_device *d, const hub_device_config *cfg, Error **errp)
 {
     hub_devmgr *m = d->m;
@@ -1074,8 +1095,12 @@ static int spawn(hub_device *d, const hub_device_config *cfg, Error **errp)
     size_t n_env = 0;
     while (environ[n_env])
         n_env++;
-    char **envp = calloc(n_env + 5, sizeof(char *));
-    char *e_ep = NULL, *e_name = NULL, *e_fd = NULL;
+    char **envp = calloc(n_env + 6, sizeof(char *));
+    char *e_ep = NULL, *e_name = NULL, *e_fd = NULL, *e_state = NULL;
+    if (!d->tcp)
+        make_state_block(d);
+    if (d->state_fd >= 0 && asprintf(&e_state, "PLEXUS_STATE_FD=%d", d->state_fd) < 0)
+        e_state = NULL;
     int devnull = -1, ret = -ENOMEM;
     if (!argv || !envp || asprintf(&e_ep, "PLEXUS_ENDPOINT=%s", d->endpoint) < 0 ||
         asprintf(&e_name, "PLEXUS_DEVICE_NAME=%s", d->name) < 0 ||
@@ -1092,12 +1117,15 @@ static int spawn(hub_device *d, const hub_device_config *cfg, Error **errp)
     size_t k = 0;
     for (size_t i = 0; i < n_env; i++)
         if (strncmp(environ[i], "PLEXUS_ENDPOINT=", 16) && strncmp(environ[i], "PLEXUS_DEVICE_NAME=", 19) &&
-            strncmp(environ[i], "PLEXUS_FD_SOCKET=", 17) && strncmp(environ[i], "PLEXUS_ATTACH=", 14))
+            strncmp(environ[i], "PLEXUS_FD_SOCKET=", 17) && strncmp(environ[i], "PLEXUS_ATTACH=", 14) &&
+            strncmp(environ[i], "PLEXUS_STATE_FD=", 16))
             envp[k++] = environ[i];
     envp[k++] = e_ep;
     envp[k++] = e_name;
     if (sv[1] >= 0)
         envp[k++] = e_fd;
+    if (e_state)
+        envp[k++] = e_state;
     int in_fd = cfg->stdin_fd;
     if (in_fd < 0) {
         devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -1112,6 +1140,8 @@ static int spawn(hub_device *d, const hub_device_config *cfg, Error **errp)
                 inherit[n_inherit++] = m->env.ram[i].fd;
     if (sv[1] >= 0)
         inherit[n_inherit++] = sv[1];
+    if (e_state)
+        inherit[n_inherit++] = d->state_fd;
 
     pid_t pid = fork();
     if (pid < 0) {
@@ -1160,6 +1190,7 @@ out:
     free(e_ep);
     free(e_name);
     free(e_fd);
+    free(e_state);
     free(argv);
     free(envp);
     free(runner);
@@ -1307,6 +1338,11 @@ static void device_destroy(hub_device *d)
         waitpid(d->pid, NULL, 0);
         d->pid = 0;
     }
+    if (d->state_hdr)
+        munmap(d->state_hdr, PLX_STATE_BLOCK_SIZE);
+    if (d->state_fd >= 0)
+        close(d->state_fd);
+    free(d->plog);
     if (d->pidfd >= 0)
         close(d->pidfd);
     for (unsigned i = 0; i < d->n_timers; i++) {
@@ -1543,11 +1579,114 @@ static hub_device_config *cfg_dup(const hub_device_config *src)
 }
 
 /* Start a failed device again: a fresh process behind the same, still mapped, regions. */
+/* Seq of the last posted write the device's current process applied, as it published it; 0 if unknown. */
+static uint64_t applied_seq(const hub_device *d)
+{
+    if (d->state_hdr)
+        return __atomic_load_n(&d->state_hdr->applied_seq, __ATOMIC_ACQUIRE);
+    uint64_t a = 0;
+    for (unsigned i = 0; i < d->n_regions; i++)
+        if (d->regions[i].shadow_hdr) {
+            uint64_t v = __atomic_load_n(&d->regions[i].shadow_hdr->applied_seq, __ATOMIC_ACQUIRE);
+            a = v > a ? v : a;
+        }
+    return a;
+}
+
+static void plog_drop_until(hub_device *d, uint64_t seq)
+{
+    while (d->plog_n && d->plog[d->plog_head].seq <= seq) {
+        d->plog_head = (d->plog_head + 1) % HUB_PLOG_MAX;
+        d->plog_n--;
+    }
+}
+
+void
+hub_dev_log_posted(hub_device *d, uint64_t seq, uint32_t region, uint64_t addr, uint32_t size, uint64_t data)
+{
+    if (!d->cfg || !d->max_restarts)
+        return;     /* never restarted: nothing to deliver again */
+    if (!d->plog && !(d->plog = calloc(HUB_PLOG_MAX, sizeof(*d->plog)))) {
+        d->plog_dropped++;
+        return;
+    }
+    plog_drop_until(d, applied_seq(d));
+    if (d->plog_n == HUB_PLOG_MAX) {
+        d->plog_head = (d->plog_head + 1) % HUB_PLOG_MAX;
+        d->plog_n--;
+        d->plog_dropped++;
+    }
+    d->plog[(d->plog_head + d->plog_n++) % HUB_PLOG_MAX] =
+        (struct hub_posted){ .seq = seq, .addr = addr, .data = data, .region = region, .size = size };
+}
+
+void
+hub_dev_confirm(hub_device *d, uint64_t seq)
+{
+    if (seq)
+        plog_drop_until(d, seq - 1);
+}
+
+/* Deliver again, to the new process, the posted writes the old one had not applied. */
+static void redeliver(hub_device *d, struct hub_posted *w, unsigned n, uint64_t dropped)
+{
+    for (unsigned i = 0; i < n && !d->failed; i++) {
+        Plx__MmioWrite wr = PLX__MMIO_WRITE__INIT;
+        wr.seq = ++d->seq;
+        wr.region = w[i].region;
+        wr.addr = w[i].addr;
+        wr.size = w[i].size;
+        wr.data = w[i].data;
+        wr.posted = true;
+        Plx__Envelope env = PLX__ENVELOPE__INIT;
+        env.msg_case = PLX__ENVELOPE__MSG_WRITE;
+        env.write = &wr;
+        hub_dev_log_posted(d, wr.seq, wr.region, wr.addr, wr.size, wr.data);
+        if (hub_dev_send(d, &env) == 0)
+            d->last_posted = wr.seq;
+    }
+    if (n)
+        hub_dev_log(d->m, d->name, 5, "delivered again %u posted write%s the failed process had not applied", n,
+                    n == 1 ? "" : "s");
+    if (dropped)
+        hub_dev_log(d->m, d->name, 4, "%" PRIu64 " posted write%s may be lost (more than %u were unconfirmed)",
+                    dropped, dropped == 1 ? "" : "s", HUB_PLOG_MAX);
+}
+
 static void restart_device(hub_device *d)
 {
     hub_devmgr *m = d->m;
     const hub_device_config *cfg = d->cfg;
     d->restarts++;
+    /* What the old process applied decides what goes again to the new one; then the block is the new one's. A
+     * write whose callback was running when the process died may have taken effect (a byte sent, say): it is
+     * not delivered again, and the log says so. */
+    uint64_t applied = applied_seq(d), in_doubt = 0;
+    plog_drop_until(d, applied);
+    if (d->state_hdr) {
+        uint64_t applying = __atomic_load_n(&d->state_hdr->applying_seq, __ATOMIC_ACQUIRE);
+        if (applying > applied && d->plog_n && d->plog[d->plog_head].seq == applying) {
+            const struct hub_posted *w = &d->plog[d->plog_head];
+            hub_dev_log(m, d->name, 4, "a posted write (region %u, offset 0x%" PRIx64 ", %u bytes, 0x%" PRIx64
+                        ") was being applied when the process failed; it is not delivered again", w->region,
+                        w->addr, w->size, w->data);
+            in_doubt = applying;
+        }
+        __atomic_store_n(&d->state_hdr->applying_seq, 0, __ATOMIC_RELEASE);
+    }
+    plog_drop_until(d, in_doubt);
+    struct hub_posted *pending = NULL;
+    unsigned n_pending = d->plog_n;
+    if (n_pending && (pending = malloc(n_pending * sizeof(*pending))))
+        for (unsigned i = 0; i < n_pending; i++)
+            pending[i] = d->plog[(d->plog_head + i) % HUB_PLOG_MAX];
+    uint64_t dropped = d->plog_dropped + (pending ? 0 : n_pending);
+    d->plog_n = d->plog_head = 0;
+    d->plog_dropped = 0;
+    if (d->state_hdr) {
+        __atomic_store_n(&d->state_hdr->applied_seq, 0, __ATOMIC_RELEASE);
+        d->state_hdr->incarnation++;
+    }
     if (d->pid > 0) {
         kill(d->pid, SIGKILL);
         waitpid(d->pid, NULL, 0);
@@ -1613,11 +1752,35 @@ static void restart_device(hub_device *d)
             d->pid = 0;
         }
         d->failed_at = hub_now_ms();
+        /* the next process gets them */
+        for (unsigned i = 0; pending && i < n_pending; i++)
+            hub_dev_log_posted(d, pending[i].seq, pending[i].region, pending[i].addr, pending[i].size,
+                               pending[i].data);
+        d->plog_dropped += dropped;
+        free(pending);
         return;
     }
     d->failed = false;
     d->dma_self_logged = false;
     hub_dev_log(m, d->name, 5, "restarted (%u of %u)", d->restarts, d->max_restarts);
+    redeliver(d, pending, pending ? n_pending : 0, dropped);
+    free(pending);
+}
+
+bool
+hub_dev_await_restart(hub_device *d)
+{
+    hub_devmgr *m = d->m;
+    while (d->failed && d->cfg && d->restarts < d->max_restarts && !m->shutting_down && !d->in_wait &&
+           !d->dma_depth) {
+        uint64_t due = d->failed_at + d->backoff_ms, now = hub_now_ms();
+        if (now < due) {
+            struct timespec ts = { (time_t)((due - now) / 1000), (long)((due - now) % 1000) * 1000000 };
+            nanosleep(&ts, NULL);
+        }
+        restart_device(d);
+    }
+    return !d->failed;
 }
 
 static void supervise(hub_devmgr *m)
@@ -1659,6 +1822,7 @@ hub_devmgr_add(hub_devmgr *m, const hub_device_config *cfg, Error **errp)
     d->m = m;
     d->fdsock = -1;
     d->pidfd = -1;
+    d->state_fd = -1;
     d->name = strdup(cfg->name);
     d->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 1000;
     if (cfg->max_restarts) {

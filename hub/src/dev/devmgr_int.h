@@ -92,7 +92,18 @@ struct hub_device {
     uint64_t batch_time;        /* virtual time of the batched writes */
     uint8_t *dma_buf;           /* data of DMA reads by message */
     size_t dma_cap;
+
+    /* Restarts keep state: the state block outlives the process, and posted writes the process may not have
+     * applied are logged until it has, to be delivered again to the next process. */
+    int state_fd;               /* memfd of PLX_STATE_BLOCK_SIZE, -1 if none */
+    struct plx_state_header *state_hdr;
+    struct hub_posted *plog;    /* ring of HUB_PLOG_MAX */
+    unsigned plog_head, plog_n;
+    uint64_t plog_dropped;      /* posted writes that fell out of the log unconfirmed */
 };
+
+#define HUB_PLOG_MAX 256
+struct hub_posted { uint64_t seq, addr, data; uint32_t region, size; };
 
 struct hub_devmgr {
     hub_devmgr_env env;         /* ram copied, run_dir in run_dir below */
@@ -116,6 +127,14 @@ bool hub_dev_reap(hub_device *d);
 int hub_dev_send(hub_device *d, Plx__Envelope *env);
 void hub_dev_serve(hub_device *d, Plx__Envelope *env);
 int hub_dev_drain(hub_device *d);
+
+/* A failed device that may still be restarted is restarted now (after the rest of its backoff), so an access
+ * waits for it rather than failing. True if the device is up. */
+bool hub_dev_await_restart(hub_device *d);
+/* Remember a posted write until the device has applied it. */
+void hub_dev_log_posted(hub_device *d, uint64_t seq, uint32_t region, uint64_t addr, uint32_t size, uint64_t data);
+/* The device answered request @seq: every posted write before it was applied. */
+void hub_dev_confirm(hub_device *d, uint64_t seq);
 
 /* proxy.c */
 void hub_proxy_init_ops(MemoryRegionOps *ops);

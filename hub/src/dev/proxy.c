@@ -185,7 +185,7 @@ hub_dev_wait_timer_done(hub_device *d, uint64_t seq)
     return r;
 }
 
-static MemTxResult proxy_read_slow(hub_region *r, hwaddr addr, uint64_t *data, unsigned size)
+static MemTxResult read_once(hub_region *r, hwaddr addr, uint64_t *data, unsigned size)
 {
     hub_device *d = r->dev;
     if (refuse(d) || (size != 1 && size != 2 && size != 4 && size != 8) || addr >= r->size ||
@@ -196,10 +196,12 @@ static MemTxResult proxy_read_slow(hub_region *r, hwaddr addr, uint64_t *data, u
     if (r->shadow_data && !in_read_through(r, addr, size)) {
         if (d->batch_n)
             hub_dev_flush(d);
-        if (__atomic_load_n(&r->shadow_hdr->applied_seq, __ATOMIC_ACQUIRE) < d->last_posted &&
-            wait_shadow(d, r) < 0) {
-            *data = ones(size);
-            return MEMTX_ERROR;
+        if (__atomic_load_n(&r->shadow_hdr->applied_seq, __ATOMIC_ACQUIRE) < d->last_posted) {
+            if (wait_shadow(d, r) < 0) {
+                *data = ones(size);
+                return MEMTX_ERROR;
+            }
+            hub_dev_confirm(d, d->last_posted + 1);
         }
         *data = shadow_load(r->shadow_data + addr, size);
         d->stats.shadow_reads++;
@@ -225,10 +227,23 @@ static MemTxResult proxy_read_slow(hub_region *r, hwaddr addr, uint64_t *data, u
         *data = ones(size);
         return MEMTX_ERROR;
     }
+    hub_dev_confirm(d, rd.seq);
     if (res != MEMTX_OK)
         *data = ones(size);
     else
         *data &= ones(size);
+    return res;
+}
+
+/* A device that fails and will be restarted is waited for: the access goes to the new process. */
+static MemTxResult proxy_read_slow(hub_region *r, hwaddr addr, uint64_t *data, unsigned size)
+{
+    hub_device *d = r->dev;
+    if (d->failed)
+        hub_dev_await_restart(d);
+    MemTxResult res = read_once(r, addr, data, size);
+    if (res == MEMTX_ERROR && d->failed && hub_dev_await_restart(d))
+        res = read_once(r, addr, data, size);
     return res;
 }
 
@@ -291,9 +306,8 @@ hub_dev_flush(hub_device *d)
         hub_dev_fail(d, "cannot send posted writes: %s", zmq_strerror(errno));
 }
 
-static MemTxResult proxy_write(void *opaque, hwaddr addr, uint64_t data, unsigned size, MemTxAttrs attrs)
+static MemTxResult write_once(hub_region *r, hwaddr addr, uint64_t data, unsigned size)
 {
-    hub_region *r = opaque;
     hub_device *d = r->dev;
     hub_devmgr *m = d->m;
     if (refuse(d) || (size != 1 && size != 2 && size != 4 && size != 8) || addr >= r->size ||
@@ -306,6 +320,7 @@ static MemTxResult proxy_write(void *opaque, hwaddr addr, uint64_t data, unsigne
             hub_dev_flush(d);
         d->batch_time = now;
         d->last_posted = ++d->seq;
+        hub_dev_log_posted(d, d->seq, r->index, addr, size, data & ones(size));
         batch_add(d, d->seq, r->index, addr, size, data & ones(size));
         if (d->batch_n == HUB_BATCH_MAX)
             hub_dev_flush(d);
@@ -322,6 +337,8 @@ static MemTxResult proxy_write(void *opaque, hwaddr addr, uint64_t data, unsigne
     Plx__Envelope env = PLX__ENVELOPE__INIT;
     env.msg_case = PLX__ENVELOPE__MSG_WRITE;
     env.write = &wr;
+    if (posted)
+        hub_dev_log_posted(d, wr.seq, wr.region, addr, size, wr.data);
     if (hub_dev_send(d, &env) < 0)
         return MEMTX_ERROR;
     if (posted) {
@@ -335,7 +352,24 @@ static MemTxResult proxy_write(void *opaque, hwaddr addr, uint64_t data, unsigne
     d->in_wait++;
     int wres = wait_reply(d, wr.seq, &ignored, &res, "a write");
     d->in_wait--;
-    return wres < 0 ? MEMTX_ERROR : res;
+    if (wres < 0)
+        return MEMTX_ERROR;
+    hub_dev_confirm(d, wr.seq);
+    return res;
+}
+
+/* As for reads; a posted write that was taken is in the device's log and goes to the new process. */
+static MemTxResult proxy_write(void *opaque, hwaddr addr, uint64_t data, unsigned size, MemTxAttrs attrs)
+{
+    hub_region *r = opaque;
+    hub_device *d = r->dev;
+    if (d->failed)
+        hub_dev_await_restart(d);
+    bool taken = !d->failed && !d->dma_depth;
+    MemTxResult res = write_once(r, addr, data, size);
+    if (res == MEMTX_ERROR && taken && d->failed && hub_dev_await_restart(d))
+        res = r->kind != PLX__REGION_KIND__REGION_IO ? MEMTX_OK : write_once(r, addr, data, size);
+    return res;
 }
 
 void

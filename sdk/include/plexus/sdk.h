@@ -161,6 +161,19 @@ PLX_EXPORT int plx_dev_prop_u64(plx_dev *dev, const char *name, uint64_t *out);
 /* The device's name in the machine description (not its model). */
 PLX_EXPORT const char *plx_dev_name(plx_dev *dev);
 
+/* --- state that survives a restart ------------------------------------------------------------------------ */
+
+#define PLX_STATE_MAX ((64u << 10) - 64u)
+/*
+ * @size bytes (1..PLX_STATE_MAX) for the device's state, zeroed, or as the previous process of this device
+ * left them when the hub restarted it after a failure (then *@restored is true). Keep there everything the
+ * guest can observe (registers it programmed, FIFOs) and no pointers; on a restore, re-publish shadow
+ * registers and IRQ levels (the hub cleared them). The block belongs to the hub (a memfd that outlives the
+ * process); a device the hub did not spawn, or an older hub, gets private memory and never *@restored. Call
+ * from init(); the same pointer is returned again for the same @size. NULL with errno EINVAL for a bad size.
+ */
+PLX_EXPORT void *plx_dev_state(plx_dev *dev, size_t size, bool *restored);
+
 /* --- DMA into guest memory -------------------------------------------------------------------------------- */
 
 /*
