@@ -11,6 +11,8 @@ One IO region "regs" (0x100 bytes, 4-byte accesses), one IRQ line "done":
                  then raise IRQ line 0
   0x18 STATUS    MemTx result of the last DMA (0 = OK)
   0x1c IRQ_ACK   write: lower IRQ line 0
+  0x20 BASE      guest physical base of "regs" (low 32 bits) from Config.placement
+  0x24 RAM       number of RAM grants in Config (all FD_NONE: this device does not announce CAP_RAM_FDS)
 Anything else is a decode error. Usage: pydev.py [--done FILE] (FILE gets "goodbye" after a clean shutdown).
 """
 import collections
@@ -99,6 +101,16 @@ class Device:
 
     def configure(self, cfg):
         self.max_dma_len = cfg.max_dma_len
+        self.base = 0
+        for pl in cfg.placement:
+            if pl.region == 0:
+                self.base = pl.guest_base
+        self.n_ram = len(cfg.ram)
+        for g in cfg.ram:
+            if g.fd_kind != P.FD_NONE or cfg.n_passed_fds:
+                self.send(error=P.Error(code=22, text="RAM grant '%s' carries a descriptor without CAP_RAM_FDS"
+                                        % g.name))
+                raise SystemExit(1)
         for p in cfg.props:
             if p.key == "ident":
                 try:
@@ -123,6 +135,10 @@ class Device:
             return self.dma_len, P.MEMTX_OK
         if addr == 0x18:
             return self.status, P.MEMTX_OK
+        if addr == 0x20:
+            return self.base & 0xffffffff, P.MEMTX_OK
+        if addr == 0x24:
+            return self.n_ram, P.MEMTX_OK
         return 0, P.MEMTX_DECODE_ERROR
 
     def write(self, addr, value):

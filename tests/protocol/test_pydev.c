@@ -30,6 +30,8 @@
 #define REG_DMA_GO 0x14
 #define REG_STATUS 0x18
 #define REG_IRQ_ACK 0x1c
+#define REG_BASE 0x20
+#define REG_RAM 0x24
 
 static MemoryRegion sysmem, ram;
 static AddressSpace as;
@@ -134,6 +136,8 @@ Test(protocol_pydev, registers_dma_irq_and_clean_shutdown)
     cr_assert_gt(pid, 0);
 
     cr_assert_eq(rd32(DEV_BASE + REG_ID, NULL), 0x50594456, "ID register (property default)");
+    cr_assert_eq(rd32(DEV_BASE + REG_BASE, NULL), DEV_BASE, "Config.placement names the region's base");
+    cr_assert_eq(rd32(DEV_BASE + REG_RAM, NULL), 1, "Config.ram has the one block, without a descriptor");
 
     cr_assert_eq(wr32(DEV_BASE + REG_SCRATCH, 0xa5c3f00d), MEMTX_OK);
     cr_assert_eq(rd32(DEV_BASE + REG_SCRATCH, NULL), 0xa5c3f00d);
@@ -196,4 +200,19 @@ Test(protocol_pydev, property_sets_id_register)
     add_pydev(&p, 1);
     cr_assert_eq(rd32(DEV_BASE + REG_ID, NULL), 0xc0ffee);
     cr_assert(strstr(logbuf, "id 0x00c0ffee"), "the device's Log reached the hub\nlog:\n%.3000s", logbuf);
+}
+
+Test(protocol_pydev, error_instead_of_ready_fails_the_add_with_its_text)
+{
+    hub_prop p = { "ident", "bogus" };
+    hub_device_config c = {
+        .name = "pydev", .program = PYDEV_WRAPPER, .props = &p, .n_props = 1, .regions = regions, .n_regions = 1,
+        .irqs = irqs, .n_irqs = 1, .stdin_fd = -1, .stdout_fd = -1, .timeout_ms = 5000,
+    };
+    Error *err = NULL;
+    cr_assert_null(hub_devmgr_add(mgr, &c, &err));
+    cr_assert_not_null(err);
+    cr_assert(strstr(error_get_pretty(err), "not a number"), "%s", error_get_pretty(err));
+    cr_assert(strstr(error_get_pretty(err), "pydev"), "%s", error_get_pretty(err));
+    error_free(err);
 }
