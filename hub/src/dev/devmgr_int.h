@@ -136,6 +136,15 @@ void hub_dev_log_posted(hub_device *d, uint64_t seq, uint32_t region, uint64_t a
 /* The device answered request @seq: every posted write before it was applied. */
 void hub_dev_confirm(hub_device *d, uint64_t seq);
 
+/* For the fuzzer (tests/fuzz): a device with no process whose channel is a ZMQ_PAIR bound at @endpoint (e.g.
+ * inproc://x in m->zctx), @n_irqs lines (even ones connected); frames fed to it are decoded, checked and
+ * served as hub_devmgr_poll() would serve them after the handshake. hub_dev_feed_declaration() runs the
+ * handshake's checks of a Declare. */
+hub_device *hub_dev_new_detached(hub_devmgr *m, const char *name, unsigned n_irqs, const char *endpoint);
+int hub_dev_feed(hub_device *d, const void *frame, size_t len);
+int hub_dev_feed_declaration(hub_device *d, const void *frame, size_t len);
+void hub_dev_free_detached(hub_device *d);
+
 /* proxy.c */
 void hub_proxy_init_ops(MemoryRegionOps *ops);
 /* Send the posted writes held for @d. Called before anything else goes to the device. */
