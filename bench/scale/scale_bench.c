@@ -1,0 +1,267 @@
+/*
+ * plexus-bench-scale [seconds] [round_trips]: what 64 idle devices cost a hub.
+ *   Idle CPU of the hub plus 64 idle device processes while the hub sits in hub_devmgr_poll(m, 20) as an idle
+ *   machine does (20 ms slices), over @seconds (default 10): CPU seconds of the hub (getrusage) and of the
+ *   devices (/proc/<pid>/stat utime+stime), and the share of one core. Floor: the same loop of 20 ms waits
+ *   with no device layer (poll() on nothing), measured in the same run. Goal: about zero.
+ *   MMIO read round trip (median) on one device with 63 others idle  vs  the same device alone.
+ * Uses the test device plexus-test-scaledev (tests/scale), found next to this program.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <plexus/memory.h>
+
+#include "dev/devmgr.h"
+#include "vclock.h"
+
+#define N_DEV 64
+#define RAM_BASE 0x80000000u
+#define RAM_SIZE (1u << 20)
+#define DEV_BASE 0x10000000u
+#define DEV_STRIDE 0x1000u
+#define IDLE_SLICE_MS 20
+#define WARMUP 200
+
+static MemoryRegion sysmem, ram;
+static AddressSpace as;
+static vclock clk;
+
+static uint64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double tv_s(struct timeval t)
+{
+    return (double)t.tv_sec + (double)t.tv_usec / 1e6;
+}
+
+static double self_cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return tv_s(ru.ru_utime) + tv_s(ru.ru_stime);
+}
+
+/* utime + stime of process @pid in seconds; -1 if it cannot be read. */
+static double proc_cpu_s(int pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    unsigned long ut, st;
+    /* after the command: state(3) ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime stime */
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static uint32_t rd32(hwaddr a)
+{
+    uint32_t v;
+    if (address_space_read(&as, a, MEMTXATTRS_UNSPECIFIED, (uint8_t *)&v, 4) != MEMTX_OK) {
+        fprintf(stderr, "bench: read at 0x%lx failed\n", (unsigned long)a);
+        exit(1);
+    }
+    return v;
+}
+
+static void wr32(hwaddr a, uint32_t v)
+{
+    if (address_space_write(&as, a, MEMTXATTRS_UNSPECIFIED, (uint8_t *)&v, 4) != MEMTX_OK) {
+        fprintf(stderr, "bench: write at 0x%lx failed\n", (unsigned long)a);
+        exit(1);
+    }
+}
+
+static char *sibling(const char *name)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0)
+        return strdup(name);
+    self[n] = 0;
+    *strrchr(self, '/') = 0;
+    char *p;
+    if (asprintf(&p, "%s/%s", self, name) < 0)
+        return NULL;
+    return p;
+}
+
+/* Median read round trip on device 0's scratch register, in ns. */
+static uint64_t read_rtt(int n)
+{
+    uint64_t *v = malloc(sizeof(*v) * (size_t)n);
+    if (!v) {
+        fprintf(stderr, "bench: out of memory\n");
+        exit(1);
+    }
+    wr32(DEV_BASE, 0x1234);
+    for (int i = 0; i < WARMUP; i++)
+        rd32(DEV_BASE);
+    for (int i = 0; i < n; i++) {
+        uint64_t t = now_ns();
+        if (rd32(DEV_BASE) != 0x1234) {
+            fprintf(stderr, "bench: device 0 read back a wrong value\n");
+            exit(1);
+        }
+        v[i] = now_ns() - t;
+    }
+    qsort(v, (size_t)n, sizeof(*v), cmp_u64);
+    uint64_t med = v[n / 2];
+    free(v);
+    return med;
+}
+
+static hub_device *add(hub_devmgr *m, const char *prog, int i)
+{
+    static hub_region_map maps[N_DEV][2];
+    static char names[N_DEV][16];
+    snprintf(names[i], sizeof(names[i]), "scale%02d", i);
+    maps[i][0] = (hub_region_map){ "regs", DEV_BASE + (hwaddr)i * DEV_STRIDE };
+    maps[i][1] = (hub_region_map){ "busy", DEV_BASE + (hwaddr)i * DEV_STRIDE + 0x800 };
+    hub_device_config c = { .name = names[i], .program = prog, .regions = maps[i], .n_regions = 2,
+                            .stdin_fd = -1, .stdout_fd = -1, .timeout_ms = 10000 };
+    Error *err = NULL;
+    hub_device *d = hub_devmgr_add(m, &c, &err);
+    if (!d) {
+        fprintf(stderr, "bench: adding device %d of %d: %s\n", i + 1, N_DEV, err ? error_get_pretty(err) : "?");
+        exit(1);
+    }
+    return d;
+}
+
+int main(int argc, char **argv)
+{
+    double secs = argc > 1 ? atof(argv[1]) : 10.0;
+    int n = argc > 2 ? atoi(argv[2]) : 5000;
+    if (secs <= 0)
+        secs = 10.0;
+    if (n < 100)
+        n = 100;
+
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+
+    Error *err = NULL;
+    memory_region_init(&sysmem, NULL, "system", UINT64_MAX);
+    memory_region_init_ram(&ram, NULL, "ram", RAM_SIZE, &err);
+    if (err) {
+        fprintf(stderr, "bench: %s\n", error_get_pretty(err));
+        return 1;
+    }
+    memory_region_add_subregion(&sysmem, RAM_BASE, &ram);
+    address_space_init(&as, &sysmem, "bench");
+    vclock_init(&clk);
+    hub_ram_block blk = { "ram", RAM_BASE, RAM_SIZE, memory_region_get_fd(&ram), false };
+    hub_devmgr_env env = { .sysmem = &sysmem, .as = &as, .clock = &clk, .ram = &blk, .n_ram = 1 };
+    hub_devmgr *m = hub_devmgr_new(&env, &err);
+    if (!m) {
+        fprintf(stderr, "bench: %s\n", error_get_pretty(err));
+        return 1;
+    }
+    char *prog = sibling("plexus-test-scaledev");
+    hub_device *devs[N_DEV];
+
+    printf("plexus-bench-scale: %d devices, %.1f s idle, %d round trips per figure\n", N_DEV, secs, n);
+
+    /* Round trip on device 0 alone. */
+    devs[0] = add(m, prog, 0);
+    uint64_t rtt_alone = read_rtt(n);
+
+    for (int i = 1; i < N_DEV; i++)
+        devs[i] = add(m, prog, i);
+    for (int i = 0; i < N_DEV; i++) {
+        wr32(DEV_BASE + (hwaddr)i * DEV_STRIDE + 4, (uint32_t)i);
+        if (rd32(DEV_BASE + (hwaddr)i * DEV_STRIDE + 4) != (uint32_t)i) {
+            fprintf(stderr, "bench: device %d read back a wrong value\n", i);
+            return 1;
+        }
+    }
+    uint64_t rtt_busy = read_rtt(n);
+
+    /* Let start-up work settle, then idle. */
+    for (uint64_t end = now_ns() + 500000000ull; now_ns() < end;)
+        hub_devmgr_poll(m, IDLE_SLICE_MS);
+
+    /* Floor: 20 ms waits on nothing, same duration. */
+    double f0 = self_cpu_s();
+    uint64_t wakeups_floor = 0;
+    for (uint64_t end = now_ns() + (uint64_t)(secs * 1e9); now_ns() < end; wakeups_floor++)
+        poll(NULL, 0, IDLE_SLICE_MS);
+    double floor_cpu = self_cpu_s() - f0;
+
+    double dev0[N_DEV], hub0 = self_cpu_s();
+    for (int i = 0; i < N_DEV; i++)
+        dev0[i] = proc_cpu_s(hub_device_pid(devs[i]));
+    uint64_t t0 = now_ns(), polls = 0;
+    hub_devmgr_stats st0, st1;
+    hub_devmgr_get_stats(m, &st0);
+    for (uint64_t end = t0 + (uint64_t)(secs * 1e9); now_ns() < end; polls++)
+        hub_devmgr_poll(m, IDLE_SLICE_MS);
+    double wall = (double)(now_ns() - t0) / 1e9;
+    double hub_cpu = self_cpu_s() - hub0, dev_cpu = 0, dev_max = 0;
+    int unreadable = 0;
+    for (int i = 0; i < N_DEV; i++) {
+        double c = proc_cpu_s(hub_device_pid(devs[i]));
+        if (c < 0 || dev0[i] < 0) {
+            unreadable++;
+            continue;
+        }
+        dev_cpu += c - dev0[i];
+        if (c - dev0[i] > dev_max)
+            dev_max = c - dev0[i];
+    }
+    hub_devmgr_get_stats(m, &st1);
+    double total = hub_cpu + dev_cpu;
+
+    printf("idle %.2f s, hub in hub_devmgr_poll(m, %d): %llu polls (%.1f per s)\n", wall, IDLE_SLICE_MS,
+           (unsigned long long)polls, polls / wall);
+    printf("  hub process CPU        %9.4f s  (%.3f%% of one core)\n", hub_cpu, 100 * hub_cpu / wall);
+    printf("  %d device processes    %9.4f s  (%.3f%% of one core; busiest device %.4f s)%s\n", N_DEV, dev_cpu,
+           100 * dev_cpu / wall, dev_max, unreadable ? "  [some /proc/<pid>/stat unreadable]" : "");
+    printf("  total                  %9.4f s  (%.3f%% of one core)   goal: about zero\n", total,
+           100 * total / wall);
+    printf("  floor: %llu waits of %d ms on nothing: %.4f s CPU (%.3f%% of one core); total / floor = %.1fx\n",
+           (unsigned long long)wakeups_floor, IDLE_SLICE_MS, floor_cpu, 100 * floor_cpu / secs,
+           floor_cpu > 0 ? total / floor_cpu : 0.0);
+    printf("  messages from devices while idle: irq %llu, dma %llu\n",
+           (unsigned long long)(st1.irq_events - st0.irq_events),
+           (unsigned long long)(st1.dma_messages - st0.dma_messages));
+    printf("MMIO read round trip (median): %.1f us with %d others idle | %.1f us alone | ratio %.2fx (goal ~1x)\n",
+           rtt_busy / 1e3, N_DEV - 1, rtt_alone / 1e3, (double)rtt_busy / (double)rtt_alone);
+
+    hub_devmgr_free(m);
+    free(prog);
+    address_space_destroy(&as);
+    memory_region_del_subregion(&sysmem, &ram);
+    memory_region_destroy(&ram);
+    memory_region_destroy(&sysmem);
+    return 0;
+}
