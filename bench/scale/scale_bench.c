@@ -139,7 +139,7 @@ static uint64_t read_rtt(int n)
 static hub_device *add(hub_devmgr *m, const char *prog, int i)
 {
     static hub_region_map maps[N_DEV][2];
-    static char names[N_DEV][16];
+    static char names[N_DEV][24];
     snprintf(names[i], sizeof(names[i]), "scale%02d", i);
     maps[i][0] = (hub_region_map){ "regs", DEV_BASE + (hwaddr)i * DEV_STRIDE };
     maps[i][1] = (hub_region_map){ "busy", DEV_BASE + (hwaddr)i * DEV_STRIDE + 0x800 };

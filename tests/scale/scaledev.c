@@ -8,8 +8,9 @@
  *       0x54       write v: IRQ line 0 = v & 1
  *       0x58       number of completed "busy" writes
  *       0x5c       property ident
- *   1 "busy" POSTED, 0x10, impl 4, valid 4: a write at 0x0 blocks the device until one byte arrives on its stdin
- *       (or stdin ends), then counts a completed busy write. Stands for a device busy inside a callback.
+ *   1 "busy" POSTED, 0x10, impl 4, valid 4: a write at 0x0 writes 'B' to the device's stdout, then blocks the
+ *       device until one byte arrives on its stdin (or stdin ends), then counts a completed busy write. Stands
+ *       for a device busy inside a callback.
  * IRQ line "irq0". Property "ident" (default 0).
  */
 #include <errno.h>
@@ -85,6 +86,8 @@ static void busy_write(void *opaque, uint64_t addr, uint64_t data, unsigned size
     char c;
     if (addr != 0)
         return;
+    while (write(STDOUT_FILENO, "B", 1) < 0 && errno == EINTR)
+        ;
     while (read(STDIN_FILENO, &c, 1) < 0 && errno == EINTR)
         ;
     s->busy_done++;

@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,12 +200,12 @@ static int wait_irqs(int level, unsigned ms)
     }
 }
 
-/* Start the 64 devices; device 0's stdin is @stdin0 (its "busy" register waits on it). */
-static void add_all(int stdin0)
+/* Start the 64 devices; device 0's stdin is @stdin0 (its "busy" register waits on it), its stdout @stdout0. */
+static void add_all(int stdin0, int stdout0)
 {
     static hub_region_map maps[N_DEV][2];
     static hub_irq_map irqs[N_DEV];
-    static char names[N_DEV][16], idents[N_DEV][16];
+    static char names[N_DEV][24], idents[N_DEV][24];
     static hub_prop props[N_DEV];
     char *prog = bin_path("bin/plexus-test-scaledev");
     for (int i = 0; i < N_DEV; i++) {
@@ -217,7 +218,7 @@ static void add_all(int stdin0)
         hub_device_config c = {
             .name = names[i], .program = prog, .props = &props[i], .n_props = 1,
             .regions = maps[i], .n_regions = 2, .irqs = &irqs[i], .n_irqs = 1,
-            .stdin_fd = i == 0 ? stdin0 : -1, .stdout_fd = -1, .timeout_ms = 10000,
+            .stdin_fd = i == 0 ? stdin0 : -1, .stdout_fd = i == 0 ? stdout0 : -1, .timeout_ms = 10000,
         };
         Error *err = NULL;
         devs[i] = hub_devmgr_add(mgr, &c, &err);
@@ -231,15 +232,17 @@ TestSuite(scale, .init = setup, .fini = teardown, .timeout = 120);
 
 Test(scale, sixty_four_devices_on_one_hub)
 {
-    int busy_pipe[2];
+    int busy_pipe[2], note_pipe[2];
     cr_assert_eq(pipe2(busy_pipe, O_CLOEXEC), 0);
+    cr_assert_eq(pipe2(note_pipe, O_CLOEXEC), 0);
 
     long rss0 = rss_kib(0);
     int fds0 = count_fds(), thr0 = count_threads();
     uint64_t t0 = now_ms();
-    add_all(busy_pipe[0]);
+    add_all(busy_pipe[0], note_pipe[1]);
     uint64_t t_add = now_ms() - t0;
     close(busy_pipe[0]);
+    close(note_pipe[1]);
     hub_devmgr_poll(mgr, 0);
     long rss1 = rss_kib(0);
     int fds1 = count_fds(), thr1 = count_threads();
@@ -309,6 +312,11 @@ Test(scale, sixty_four_devices_on_one_hub)
      * (the hub does not wait for it), and device 0 completes once released. */
     wr32(regs(0) + BUSY_OFF, 1);
     hub_devmgr_flush(mgr);
+    struct pollfd pn = { .fd = note_pipe[0], .events = POLLIN };
+    cr_assert_eq(poll(&pn, 1, 20000), 1, "device 0 did not enter its busy callback");
+    char note = 0;
+    cr_assert_eq(read(note_pipe[0], &note, 1), 1);
+    cr_assert_eq(note, 'B', "device 0 wrote '%c' on stdout", note);
     for (int i = 1; i < N_DEV; i++) {
         wr32(regs(i) + 0x4, 0x5100u + (uint32_t)i);
         cr_assert_eq(rd32(regs(i) + 0x4), 0x5100u + (uint32_t)i, "device %d while device 0 is busy", i);
@@ -319,6 +327,7 @@ Test(scale, sixty_four_devices_on_one_hub)
     cr_assert_eq(write(busy_pipe[1], "x", 1), 1);
     cr_assert_eq(rd32(regs(0) + 0x58), 1, "device 0 finished its busy write");
     close(busy_pipe[1]);
+    close(note_pipe[0]);
     for (int i = 0; i < N_DEV; i++)
         cr_assert_not(hub_device_failed(devs[i]), "device %d failed\nlog:\n%.3000s", i, logbuf);
 
