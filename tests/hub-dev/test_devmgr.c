@@ -876,3 +876,95 @@ Test(hub_dev, missing_program_is_reported)
     cr_assert(strstr(error_get_pretty(err), "ghost"), "%s", error_get_pretty(err));
     error_free(err);
 }
+
+/* ---- crashes and misbehaviour of real device processes (docs/reliability.md) ---- */
+
+Test(hub_dev, device_crashing_while_answering_a_read)
+{
+    hub_device_config c = regdev_config("crashy");
+    hub_device *d = add(&c);
+    MemTxResult r;
+    uint32_t v = rd32(DEV_BASE + 0xc0, &r);       /* the device aborts inside its read callback */
+    cr_assert_eq(r, MEMTX_ERROR);
+    cr_assert_eq(v, 0xffffffffu);
+    cr_assert(hub_device_failed(d));
+    cr_assert(strstr(logbuf, "[crashy] device process "), "log: %s", logbuf);
+    cr_assert(strstr(logbuf, "its accesses now fail"), "log: %s", logbuf);
+    v = rd32(DEV_BASE, &r);
+    cr_assert_eq(r, MEMTX_ERROR, "later accesses fail at once");
+}
+
+Test(hub_dev, device_crashing_while_receiving_a_write)
+{
+    hub_device_config c = regdev_config("crashy");
+    hub_device *d = add(&c);
+    uint8_t one[4] = { 1, 0, 0, 0 };
+    cr_assert_eq(address_space_write(&as, DEV_BASE + 0xc4, MEMTXATTRS_UNSPECIFIED, one, 4), MEMTX_ERROR,
+                 "a synchronous write to a device that dies fails");
+    cr_assert(hub_device_failed(d));
+    cr_assert(strstr(logbuf, "[crashy] device process "), "log: %s", logbuf);
+}
+
+Test(hub_dev, device_crashing_while_idle)
+{
+    hub_device_config c = regdev_config("crashy");
+    hub_device *d = add(&c);
+    cr_assert_eq(kill(hub_device_pid(d), SIGSEGV), 0);     /* a fault while it waits for the hub */
+    for (int i = 0; i < 100 && !hub_device_failed(d); i++)
+        hub_devmgr_poll(mgr, 10);
+    cr_assert(hub_device_failed(d), "noticed without an access; log: %s", logbuf);
+    cr_assert(strstr(logbuf, "[crashy] device process was killed by signal 11"), "log: %s", logbuf);
+    MemTxResult r;
+    cr_assert_eq(rd32(DEV_BASE, &r), 0xffffffffu);
+    cr_assert_eq(r, MEMTX_ERROR);
+}
+
+Test(hub_dev, device_closing_its_channel_times_out)
+{
+    char *prog = bin_path("bin/hubdev-rogue");
+    static const hub_region_map rm[] = { { NULL, DEV_BASE } };
+    const char *argv[] = { "close", NULL };
+    hub_device_config c = { .name = "closer", .program = prog, .argv = argv, .regions = rm, .n_regions = 1,
+                            .stdin_fd = -1, .stdout_fd = -1, .timeout_ms = 300 };
+    hub_device *d = add(&c);
+    MemTxResult r;
+    uint32_t v = rd32(DEV_BASE, &r);
+    cr_assert_eq(r, MEMTX_ERROR);
+    cr_assert_eq(v, 0xffffffffu);
+    cr_assert(hub_device_failed(d));
+    cr_assert(strstr(logbuf, "[closer] no answer to a read within 300 ms"), "log: %s", logbuf);
+    free(prog);
+}
+
+Test(hub_dev, oversized_frame_is_dropped_by_the_channel)
+{
+    char *prog = bin_path("bin/hubdev-rogue");
+    static const hub_region_map rm[] = { { NULL, DEV_BASE } };
+    const char *argv[] = { "oversized", NULL };
+    hub_device_config c = { .name = "big", .program = prog, .argv = argv, .regions = rm, .n_regions = 1,
+                            .stdin_fd = -1, .stdout_fd = -1, .timeout_ms = 2000 };
+    hub_device *d = add(&c);
+    /* each read is preceded by a frame above PLX_WIRE_MAX_FRAME: ZeroMQ refuses it (ZMQ_MAXMSGSIZE) before
+     * the hub allocates or decodes anything, and the answer behind it still arrives */
+    for (int i = 0; i < 3; i++) {
+        MemTxResult r;
+        uint32_t v = rd32(DEV_BASE, &r);
+        cr_assert_eq(r, MEMTX_OK, "log: %s", logbuf);
+        cr_assert_eq(v, 0xc0ffee);
+    }
+    cr_assert_not(hub_device_failed(d));
+    free(prog);
+}
+
+Test(hub_dev, device_cannot_resize_guest_ram)
+{
+    hub_device_config c = regdev_config("cutter");
+    hub_device *d = add(&c);
+    uint8_t pattern[4] = { 0xfe, 0xca, 0x0d, 0x60 };
+    cr_assert_eq(address_space_write(&as, RAM_BASE + 0x40, MEMTXATTRS_UNSPECIFIED, pattern, 4), MEMTX_OK);
+    cr_assert_eq(rd32(DEV_BASE + 0xc8, NULL), EPERM, "the RAM memfd is sealed against shrinking");
+    cr_assert_not(hub_device_failed(d));
+    uint8_t back[4] = { 0 };
+    cr_assert_eq(address_space_read(&as, RAM_BASE + 0x40, MEMTXATTRS_UNSPECIFIED, back, 4), MEMTX_OK);
+    cr_assert_arr_eq(back, pattern, 4, "guest RAM is intact");
+}

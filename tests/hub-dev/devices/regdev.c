@@ -9,6 +9,9 @@
  *   3 "be"     IO, big-endian, 0x10, impl 4: 0x0 reads 0x11223344.
  * IRQ lines "irq0", "irq1". Property "ident" (default 0x1234).
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +37,9 @@ enum {
     R_IDENT = 0xb4,     /* property ident */
     R_READS = 0xb8,     /* number of read callbacks of "regs" */
     R_SOCKET = 0xbc,    /* read: open and close an AF_INET socket; 1 if that worked */
+    R_ABORT = 0xc0,     /* read: abort() while answering */
+    R_SEGV = 0xc4,      /* write: a segmentation fault while receiving the write */
+    R_TRUNCATE = 0xc8,  /* read: ftruncate the mapped guest RAM's memfd to 0; errno (0 if it worked) */
 };
 
 struct st {
@@ -63,6 +69,33 @@ static uint32_t dma_sum(struct st *s, int *err)
     return sum;
 }
 
+/* The guest RAM mapping (a memfd the hub created) reopened through /proc and cut to 0 bytes: the hub's seals
+ * must refuse it. Returns the errno, 0 if the cut went through, or 0xffff if no RAM is mapped. */
+static uint32_t truncate_ram(void)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[512];
+    uint32_t res = 0xffff;
+    while (f && fgets(line, sizeof(line), f)) {
+        unsigned long lo, hi;
+        if (!strstr(line, "memfd:ram") || sscanf(line, "%lx-%lx", &lo, &hi) != 2)
+            continue;
+        char path[96];
+        snprintf(path, sizeof(path), "/proc/self/map_files/%lx-%lx", lo, hi);
+        int fd = open(path, O_RDWR | O_CLOEXEC);
+        if (fd < 0) {
+            res = (uint32_t)errno | 0x10000;
+            break;
+        }
+        res = ftruncate(fd, 0) < 0 ? (uint32_t)errno : 0;
+        close(fd);
+        break;
+    }
+    if (f)
+        fclose(f);
+    return res;
+}
+
 static uint64_t regs_read(void *opaque, uint64_t addr, unsigned size)
 {
     struct st *s = opaque;
@@ -88,6 +121,10 @@ static uint64_t regs_read(void *opaque, uint64_t addr, unsigned size)
     case R_FIRE_NOW: return s->fire_now;
     case R_IDENT: return (uint32_t)s->ident;
     case R_READS: return s->reads;
+    case R_ABORT:
+        abort();
+    case R_TRUNCATE:
+        return truncate_ram();
     case R_SOCKET: {
         int fd = socket(AF_INET, SOCK_STREAM, 0);
         if (fd < 0)
@@ -109,6 +146,9 @@ static void regs_write(void *opaque, uint64_t addr, uint64_t data, unsigned size
         return;
     }
     switch (addr) {
+    case R_SEGV:
+        raise(SIGSEGV);
+        break;
     case R_DMA_ADDR: s->dma_addr = (s->dma_addr & ~0xffffffffull) | (uint32_t)data; break;
     case R_DMA_ADDR + 4: s->dma_addr = (s->dma_addr & 0xffffffffull) | (data << 32); break;
     case R_DMA_LEN: s->dma_len = (uint32_t)data; break;

@@ -6,7 +6,10 @@
  *          "bad-major"- says protocol 9.0 in its Hello.
  *          "fuzz"     - valid handshake; before answering each MmioRead it sends 3000 randomly damaged frames.
  *          "flood"    - valid handshake; answers a read with an endless stream of Log messages.
+ *          "close"    - valid handshake; on the first MmioRead it closes its channel and stays alive.
+ *          "oversized"- valid handshake; answers each MmioRead after a frame above PLX_WIRE_MAX_FRAME.
  */
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,7 +208,19 @@ int main(int argc, char **argv)
                 for (;;)
                     send_env(&out);
             }
-            if (strcmp(mode, "fuzz") == 0)
+            if (strcmp(mode, "close") == 0) {
+                plx__envelope__free_unpacked(in, NULL);
+                zmq_close(sock);
+                for (;;)
+                    pause();
+            }
+            if (strcmp(mode, "oversized") == 0) {
+                size_t big = (4u << 20) + 64;
+                uint8_t *junk = calloc(1, big);
+                if (junk)
+                    zmq_send(sock, junk, big, 0);
+                free(junk);
+            } else if (strcmp(mode, "fuzz") == 0)
                 send_mutants(3000, &rng);
             else
                 send_garbage(in->read->seq);
