@@ -970,3 +970,20 @@ Test(hub_dev, device_cannot_resize_guest_ram)
     cr_assert_eq(address_space_read(&as, RAM_BASE + 0x40, MEMTXATTRS_UNSPECIFIED, back, 4), MEMTX_OK);
     cr_assert_arr_eq(back, pattern, 4, "guest RAM is intact");
 }
+
+Test(hub_dev, dma_outside_the_address_map_fails_in_the_device)
+{
+    hub_device_config c = regdev_config("stray");
+    const char *grants[] = { "ram" };
+    c.ram_grants = grants;
+    c.n_ram_grants = 1;
+    hub_device *d = add(&c);
+    wr32(DEV_BASE + 0x88, 0x40000000);     /* nothing there */
+    wr32(DEV_BASE + 0x8c, 0);
+    wr32(DEV_BASE + 0x90, 64);
+    wr32(DEV_BASE + 0x94, 2);              /* read by DMA: goes by message, the hub finds no region */
+    cr_assert_eq(rd32(DEV_BASE + 0x98, NULL), 0xdead0000u | EFAULT);
+    wr32(DEV_BASE + 0x94, 1);              /* write by DMA */
+    cr_assert_eq(rd32(DEV_BASE + 0x98, NULL), 0xdead0000u | EFAULT);
+    cr_assert_not(hub_device_failed(d), "a bus error is the device's to handle");
+}
