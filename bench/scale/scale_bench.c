@@ -3,8 +3,10 @@
  *   Idle CPU of the hub plus 64 idle device processes while the hub sits in hub_devmgr_poll(m, 20) as an idle
  *   machine does (20 ms slices), over @seconds (default 10): CPU seconds of the hub (getrusage) and of the
  *   devices (/proc/<pid>/stat utime+stime), and the share of one core. Floor: the same loop of 20 ms waits
- *   with no device layer (poll() on nothing), measured in the same run. Goal: about zero.
- *   MMIO read round trip (median) on one device with 63 others idle  vs  the same device alone.
+ *   with no device layer (poll() on nothing), measured in the same run. Goal: about zero. Device CPU comes
+ *   from /proc in clock ticks (usually 10 ms), so a device under one tick over the run shows as zero.
+ *   MMIO read round trip (median) on one device with 63 others idle  vs  a device alone on its own manager,
+ *   in alternating blocks; also the alone figure measured before any other device existed.
  * Uses the test device plexus-test-scaledev (tests/scale), found next to this program.
  */
 #define _GNU_SOURCE
@@ -28,6 +30,7 @@
 #define RAM_SIZE (1u << 20)
 #define DEV_BASE 0x10000000u
 #define DEV_STRIDE 0x1000u
+#define SOLO_BASE 0x20000000u
 #define IDLE_SLICE_MS 20
 #define WARMUP 200
 
@@ -111,38 +114,43 @@ static char *sibling(const char *name)
     return p;
 }
 
-/* Median read round trip on device 0's scratch register, in ns. */
-static uint64_t read_rtt(int n)
+/* Read round trips on the scratch register at @a (expected to hold @want): @n samples into @v. */
+static void sample_reads(hwaddr a, uint32_t want, uint64_t *v, int n)
+{
+    for (int i = 0; i < n; i++) {
+        uint64_t t = now_ns();
+        if (rd32(a) != want) {
+            fprintf(stderr, "bench: read at 0x%lx returned a wrong value\n", (unsigned long)a);
+            exit(1);
+        }
+        v[i] = now_ns() - t;
+    }
+}
+
+static uint64_t median(uint64_t *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(*v), cmp_u64);
+    return v[n / 2];
+}
+
+static uint64_t *alloc_samples(int n)
 {
     uint64_t *v = malloc(sizeof(*v) * (size_t)n);
     if (!v) {
         fprintf(stderr, "bench: out of memory\n");
         exit(1);
     }
-    wr32(DEV_BASE, 0x1234);
-    for (int i = 0; i < WARMUP; i++)
-        rd32(DEV_BASE);
-    for (int i = 0; i < n; i++) {
-        uint64_t t = now_ns();
-        if (rd32(DEV_BASE) != 0x1234) {
-            fprintf(stderr, "bench: device 0 read back a wrong value\n");
-            exit(1);
-        }
-        v[i] = now_ns() - t;
-    }
-    qsort(v, (size_t)n, sizeof(*v), cmp_u64);
-    uint64_t med = v[n / 2];
-    free(v);
-    return med;
+    return v;
 }
 
-static hub_device *add(hub_devmgr *m, const char *prog, int i)
+/* Device @i of a manager, at @base + i * DEV_STRIDE. */
+static hub_device *add(hub_devmgr *m, const char *prog, hwaddr base, int i)
 {
     static hub_region_map maps[N_DEV][2];
     static char names[N_DEV][24];
     snprintf(names[i], sizeof(names[i]), "scale%02d", i);
-    maps[i][0] = (hub_region_map){ "regs", DEV_BASE + (hwaddr)i * DEV_STRIDE };
-    maps[i][1] = (hub_region_map){ "busy", DEV_BASE + (hwaddr)i * DEV_STRIDE + 0x800 };
+    maps[i][0] = (hub_region_map){ "regs", base + (hwaddr)i * DEV_STRIDE };
+    maps[i][1] = (hub_region_map){ "busy", base + (hwaddr)i * DEV_STRIDE + 0x800 };
     hub_device_config c = { .name = names[i], .program = prog, .regions = maps[i], .n_regions = 2,
                             .stdin_fd = -1, .stdout_fd = -1, .timeout_ms = 10000 };
     Error *err = NULL;
@@ -191,12 +199,21 @@ int main(int argc, char **argv)
 
     printf("plexus-bench-scale: %d devices, %.1f s idle, %d round trips per figure\n", N_DEV, secs, n);
 
-    /* Round trip on device 0 alone. */
-    devs[0] = add(m, prog, 0);
-    uint64_t rtt_alone = read_rtt(n);
+    /* Round trip on one device while it is the only one (a manager of its own, before any other exists). */
+    hub_devmgr *solo_m = hub_devmgr_new(&env, &err);
+    if (!solo_m) {
+        fprintf(stderr, "bench: %s\n", error_get_pretty(err));
+        return 1;
+    }
+    add(solo_m, prog, SOLO_BASE, 0);
+    uint64_t *va = alloc_samples(n), *vb = alloc_samples(n);
+    wr32(SOLO_BASE, 0x1234);
+    sample_reads(SOLO_BASE, 0x1234, va, WARMUP);
+    sample_reads(SOLO_BASE, 0x1234, va, n);
+    uint64_t rtt_first = median(va, n);
 
-    for (int i = 1; i < N_DEV; i++)
-        devs[i] = add(m, prog, i);
+    for (int i = 0; i < N_DEV; i++)
+        devs[i] = add(m, prog, DEV_BASE, i);
     for (int i = 0; i < N_DEV; i++) {
         wr32(DEV_BASE + (hwaddr)i * DEV_STRIDE + 4, (uint32_t)i);
         if (rd32(DEV_BASE + (hwaddr)i * DEV_STRIDE + 4) != (uint32_t)i) {
@@ -204,7 +221,20 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    uint64_t rtt_busy = read_rtt(n);
+    /* Then, in alternating blocks so that load changes hit both alike: the solo device (its manager has no
+     * other device) and device 0 of the manager with 64. */
+    wr32(DEV_BASE, 0x1234);
+    sample_reads(DEV_BASE, 0x1234, vb, WARMUP);
+    enum { BLOCKS = 10 };
+    int per = n / BLOCKS;
+    for (int b = 0; b < BLOCKS; b++) {
+        sample_reads(SOLO_BASE, 0x1234, va + b * per, per);
+        sample_reads(DEV_BASE, 0x1234, vb + b * per, per);
+    }
+    uint64_t rtt_alone = median(va, per * BLOCKS), rtt_busy = median(vb, per * BLOCKS);
+    free(va);
+    free(vb);
+    hub_devmgr_free(solo_m);
 
     /* Let start-up work settle, then idle. */
     for (uint64_t end = now_ns() + 500000000ull; now_ns() < end;)
@@ -243,19 +273,22 @@ int main(int argc, char **argv)
 
     printf("idle %.2f s, hub in hub_devmgr_poll(m, %d): %llu polls (%.1f per s)\n", wall, IDLE_SLICE_MS,
            (unsigned long long)polls, polls / wall);
-    printf("  hub process CPU        %9.4f s  (%.3f%% of one core)\n", hub_cpu, 100 * hub_cpu / wall);
+    printf("  hub process CPU        %9.4f s  (%.3f%% of one core; %.1f us per poll)\n", hub_cpu,
+           100 * hub_cpu / wall, polls ? hub_cpu * 1e6 / (double)polls : 0.0);
     printf("  %d device processes    %9.4f s  (%.3f%% of one core; busiest device %.4f s)%s\n", N_DEV, dev_cpu,
            100 * dev_cpu / wall, dev_max, unreadable ? "  [some /proc/<pid>/stat unreadable]" : "");
     printf("  total                  %9.4f s  (%.3f%% of one core)   goal: about zero\n", total,
            100 * total / wall);
-    printf("  floor: %llu waits of %d ms on nothing: %.4f s CPU (%.3f%% of one core); total / floor = %.1fx\n",
-           (unsigned long long)wakeups_floor, IDLE_SLICE_MS, floor_cpu, 100 * floor_cpu / secs,
+    printf("  floor: %llu waits of %d ms on nothing: %.4f s CPU (%.3f%% of one core, %.1f us per wait); "
+           "total / floor = %.1fx\n", (unsigned long long)wakeups_floor, IDLE_SLICE_MS, floor_cpu,
+           100 * floor_cpu / secs, wakeups_floor ? floor_cpu * 1e6 / (double)wakeups_floor : 0.0,
            floor_cpu > 0 ? total / floor_cpu : 0.0);
     printf("  messages from devices while idle: irq %llu, dma %llu\n",
            (unsigned long long)(st1.irq_events - st0.irq_events),
            (unsigned long long)(st1.dma_messages - st0.dma_messages));
     printf("MMIO read round trip (median): %.1f us with %d others idle | %.1f us alone | ratio %.2fx (goal ~1x)\n",
            rtt_busy / 1e3, N_DEV - 1, rtt_alone / 1e3, (double)rtt_busy / (double)rtt_alone);
+    printf("  (alone, measured before any other device existed: %.1f us)\n", rtt_first / 1e3);
 
     hub_devmgr_free(m);
     free(prog);
