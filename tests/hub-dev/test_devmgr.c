@@ -987,3 +987,50 @@ Test(hub_dev, dma_outside_the_address_map_fails_in_the_device)
     cr_assert_eq(rd32(DEV_BASE + 0x98, NULL), 0xdead0000u | EFAULT);
     cr_assert_not(hub_device_failed(d), "a bus error is the device's to handle");
 }
+
+static bool same_ns(int pid, const char *kind)
+{
+    char a[64], b[64], pa[64], pb[64];
+    snprintf(pa, sizeof(pa), "/proc/%d/ns/%s", pid, kind);
+    snprintf(pb, sizeof(pb), "/proc/self/ns/%s", kind);
+    ssize_t na = readlink(pa, a, sizeof(a) - 1), nb = readlink(pb, b, sizeof(b) - 1);
+    cr_assert(na > 0 && nb > 0, "readlink %s", pa);
+    a[na] = b[nb] = 0;
+    return strcmp(a, b) == 0;
+}
+
+Test(hub_dev, device_in_its_own_namespaces_keeps_working)
+{
+    hub_device_config c = regdev_config("hermit");
+    c.namespaces = HUB_NS_NET | HUB_NS_MOUNT | HUB_NS_PID;
+    c.sandbox = true;
+    hub_device *d = add(&c);
+    int pid = hub_device_pid(d);
+    cr_assert_not(same_ns(pid, "net"), "its own network namespace");
+    cr_assert_not(same_ns(pid, "mnt"), "its own mount namespace");
+    cr_assert_not(same_ns(pid, "pid"), "its own pid namespace");
+    wr32(DEV_BASE + 0x10, 0x1234abcd);
+    cr_assert_eq(rd32(DEV_BASE + 0x10, NULL), 0x1234abcd);
+    wr32(DEV_BASE + 0x88, RAM_BASE + 0x100);
+    wr32(DEV_BASE + 0x8c, 0);
+    wr32(DEV_BASE + 0x90, 256);
+    wr32(DEV_BASE + 0x94, 1);
+    cr_assert_eq(rd32(DEV_BASE + 0x98, NULL), 0, "DMA into mapped RAM");
+    wr32(SHADOW_BASE, 5);
+    cr_assert_eq(rd32(SHADOW_BASE, NULL), 5);
+    hub_devmgr_free(mgr);   /* an orderly exit */
+    mgr = NULL;
+    cr_assert_null(strstr(logbuf, "killed"), "log: %s", logbuf);
+}
+
+Test(hub_dev, namespaces_need_a_spawned_ipc_device)
+{
+    hub_device_config c = regdev_config("hermit");
+    c.namespaces = HUB_NS_NET;
+    c.endpoint = "tcp://127.0.0.1:0";
+    Error *err = NULL;
+    cr_assert_null(hub_devmgr_add(mgr, &c, &err));
+    cr_assert(strstr(error_get_pretty(err), "hermit") && strstr(error_get_pretty(err), "namespaces"), "%s",
+              error_get_pretty(err));
+    error_free(err);
+}

@@ -372,6 +372,13 @@ Test(machine_config, sandbox_and_restart_values)
     cr_expect_str_eq(d->sandbox_allow[1], "socket");
     cr_expect_eq(d->max_restarts, 3, "on-failure defaults to 3 restarts");
     cr_expect_eq(d->restart_backoff_ms, 20);
+    cr_expect_eq(d->namespaces, 0);
+    hub_mconfig_free(c);
+
+    y = edited("    ram: [main]\n", "    ram: [main]\n    sandbox:\n      namespaces: [net, pid, mount]\n");
+    cr_assert_null(load(y, NULL, 0, &c));
+    free(y);
+    cr_expect_eq(c->devices[1].namespaces, HUB_MC_NS_NET | HUB_MC_NS_MOUNT | HUB_MC_NS_PID);
     hub_mconfig_free(c);
 
     y = edited("    ram: [main]\n", "    ram: [main]\n    sandbox:\n      enabled: false\n    restart:\n      policy: never\n");
@@ -411,6 +418,15 @@ Test(machine_config, sandbox_and_restart_errors)
     y = edited("    ram: [main]\n", "    ram: [main]\n    restart:\n      max_restarts: 0\n");
     expect_error(y, NULL, 0, ":29: key 'devices[1].restart.max_restarts': expected at least 1 with policy "
                  "on-failure (or policy: never)");
+    free(y);
+    y = edited("    ram: [main]\n", "    ram: [main]\n    sandbox:\n      namespaces: [net, user]\n");
+    expect_error(y, NULL, 0, ":29: key 'devices[1].sandbox.namespaces[1]': expected one of: net, mount, pid; got "
+                 "'user'");
+    free(y);
+    y = edited("    ram: [main]\n", "    ram: [main]\n    endpoint: tcp://127.0.0.1:0\n    sandbox:\n"
+               "      namespaces: [net]\n");
+    expect_error(y, NULL, 0, ":30: key 'devices[1].sandbox.namespaces': namespaces need the ipc channel (a tcp "
+                 "endpoint is not reachable from a new network namespace)");
     free(y);
     y = edited("    ram: [main]\n", "    ram: [main]\n    restart:\n      backoff_ms: 999999\n");
     expect_error(y, NULL, 0, ":29: key 'devices[1].restart.backoff_ms': expected 0..60000 ms; got 999999");

@@ -528,7 +528,7 @@ Test(machine_e2e, sandboxed_devices_run_hello)
     cr_assert(asprintf(&fw, "%s/examples/hello/hello.elf", getenv("PLEXUS_BUILD_DIR")) > 0);
     /* both devices confined; the firmware by absolute path */
     char *t1 = replaced(text, "file: hello.elf", "file: ", fw);
-    char *t2 = replaced(t1, "    dt:\n      compatible: ns16550a", "    sandbox: { enabled: true, policy: default }\n",
+    char *t2 = replaced(t1, "    dt:\n      compatible: ns16550a", "    sandbox: { enabled: true, policy: default, namespaces: [net, mount, pid] }\n",
                         "    dt:\n      compatible: ns16550a");
     char *boxed = replaced(t2, "    ram: [ram]", "    sandbox: { policy: default, allow: [openat] }\n", "    ram: [ram]");
     free(t1);

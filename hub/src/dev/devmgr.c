@@ -17,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1143,7 +1145,25 @@ static int spawn(hub_device *d, const hub_device_config *cfg, Error **errp)
     if (e_state)
         inherit[n_inherit++] = d->state_fd;
 
-    pid_t pid = fork();
+    pid_t pid;
+    if (cfg->namespaces) {
+        /* clone() with no new stack behaves as fork(), in new namespaces; unprivileged: with a user namespace */
+        unsigned long fl = SIGCHLD | (cfg->namespaces & HUB_NS_NET ? CLONE_NEWNET : 0) |
+                           (cfg->namespaces & HUB_NS_MOUNT ? CLONE_NEWNS : 0) |
+                           (cfg->namespaces & HUB_NS_PID ? CLONE_NEWPID : 0);
+        pid = (pid_t)syscall(SYS_clone, fl, NULL, NULL, NULL, NULL);
+        if (pid < 0 && errno == EPERM)
+            pid = (pid_t)syscall(SYS_clone, fl | CLONE_NEWUSER, NULL, NULL, NULL, NULL);
+        if (pid < 0) {
+            error_setg(errp, "device '%s': the kernel refuses new namespaces (%s%s%s): %s", d->name,
+                       cfg->namespaces & HUB_NS_NET ? " net" : "", cfg->namespaces & HUB_NS_MOUNT ? " mount" : "",
+                       cfg->namespaces & HUB_NS_PID ? " pid" : "", strerror(errno));
+            ret = -errno;
+            goto out;
+        }
+    } else {
+        pid = fork();
+    }
     if (pid < 0) {
         error_setg(errp, "device '%s': fork: %s", d->name, strerror(errno));
         ret = -errno;
@@ -1151,6 +1171,8 @@ static int spawn(hub_device *d, const hub_device_config *cfg, Error **errp)
     }
     if (pid == 0) {
         /* Child: only async-signal-safe calls until execve. */
+        if (cfg->namespaces & HUB_NS_MOUNT)
+            mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);   /* nothing it mounts leaks out */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         /* Its own process group: a Ctrl-C at the terminal reaches the hub, which shuts devices down in order. */
         setpgid(0, 0);
@@ -1812,6 +1834,11 @@ hub_devmgr_add(hub_devmgr *m, const hub_device_config *cfg, Error **errp)
         }
     if (!cfg->attach && !cfg->program && !cfg->plugin) {
         error_setg(errp, "device '%s': give a program, a plugin, or attach mode", cfg->name);
+        return NULL;
+    }
+    if (cfg->namespaces && (cfg->attach || (cfg->endpoint && strncmp(cfg->endpoint, "ipc://", 6)))) {
+        error_setg(errp, "device '%s': namespaces apply to devices the hub spawns on an ipc channel only",
+                   cfg->name);
         return NULL;
     }
     hub_device *d = calloc(1, sizeof(*d));

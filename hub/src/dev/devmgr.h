@@ -87,7 +87,15 @@ typedef struct hub_device_config {
      * waited for again, up to attach_timeout_ms, inside that hub_devmgr_poll() call.) */
     unsigned max_restarts;
     unsigned restart_backoff_ms;
+    /* Start a spawned device in new namespaces (HUB_NS_* bits): no network (only loopback, down), a private
+     * mount table, its own pid space. Without privileges a user namespace is added. If the kernel refuses,
+     * hub_devmgr_add() fails and says so. Not with tcp endpoints or attach mode. */
+    unsigned namespaces;
 } hub_device_config;
+
+#define HUB_NS_NET 1u
+#define HUB_NS_MOUNT 2u
+#define HUB_NS_PID 4u
 
 typedef struct hub_devmgr_stats {
     uint64_t sync_reads;            /* read round trips */

@@ -42,7 +42,8 @@ struct raw_cpu { char *isa; double *insns_per_ns; raw_time *time; char *timebase
 struct raw_builtin { char *base; bool *enabled; unsigned *sources; };
 struct raw_region { char *name; char *base; };
 struct raw_dt { char *node; };
-struct raw_sandbox { char *policy; char **allow; unsigned allow_count; bool *enabled; };
+struct raw_sandbox { char *policy; char **allow; unsigned allow_count; bool *enabled; char **namespaces;
+                     unsigned namespaces_count; };
 struct raw_restart { raw_restart_policy *policy; unsigned *max_restarts; unsigned *backoff_ms; };
 struct raw_dev {
     char *name;
@@ -149,6 +150,8 @@ static const cyaml_schema_field_t sandbox_fields[] = {
     CYAML_FIELD_BOOL_PTR("enabled", OPT, struct raw_sandbox, enabled),
     STR_PTR("policy", OPT, struct raw_sandbox, policy),
     CYAML_FIELD_SEQUENCE("allow", CYAML_FLAG_POINTER | OPT, struct raw_sandbox, allow, &string_entry, 0,
+                         CYAML_UNLIMITED),
+    CYAML_FIELD_SEQUENCE("namespaces", CYAML_FLAG_POINTER | OPT, struct raw_sandbox, namespaces, &string_entry, 0,
                          CYAML_UNLIMITED),
     CYAML_FIELD_END
 };
@@ -803,6 +806,27 @@ static int convert_isolation(hub_mconfig *c, const struct raw_dev *rd, const yno
                                sb->allow[j]);
             d->sandbox_allow[d->n_sandbox_allow++] = strdup(sb->allow[j]);
         }
+        static const struct { const char *name; unsigned bit; } ns[] = {
+            { "net", HUB_MC_NS_NET }, { "mount", HUB_MC_NS_MOUNT }, { "pid", HUB_MC_NS_PID },
+        };
+        for (unsigned j = 0; j < sb->namespaces_count; j++) {
+            unsigned bit = 0;
+            for (size_t k = 0; k < sizeof(ns) / sizeof(ns[0]); k++)
+                if (!strcmp(sb->namespaces[j], ns[k].name))
+                    bit = ns[k].bit;
+            if (!bit)
+                return cfg_err(c, err, Q("devices.%zu.sandbox.namespaces.%u", i, j),
+                               "expected one of: net, mount, pid; got '%s'", sb->namespaces[j]);
+            if (d->sandbox)
+                d->namespaces |= bit;
+        }
+        if (d->namespaces && (rd->attach && *rd->attach))
+            return cfg_err(c, err, Q("devices.%zu.sandbox.namespaces", i),
+                           "namespaces apply to devices plexus starts, not to attached ones");
+        if (d->namespaces && rd->endpoint && strcmp(rd->endpoint, "ipc"))
+            return cfg_err(c, err, Q("devices.%zu.sandbox.namespaces", i),
+                           "namespaces need the ipc channel (a tcp endpoint is not reachable from a new network "
+                           "namespace)");
     }
     if (rd->restart) {
         const struct raw_restart *rs = rd->restart;

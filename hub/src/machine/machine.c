@@ -104,6 +104,9 @@ static void set_irq(void *opaque, unsigned irq, int level)
     hub_plic_set_irq(m->plic, irq, level);
 }
 
+_Static_assert(HUB_MC_NS_NET == HUB_NS_NET && HUB_MC_NS_MOUNT == HUB_NS_MOUNT && HUB_MC_NS_PID == HUB_NS_PID,
+               "the description's namespace bits are the device layer's");
+
 static void dev_log(void *opaque, const char *device, int level, const char *msg)
 {
     hub_machine *m = opaque;
@@ -228,6 +231,7 @@ static int add_devices(hub_machine *m, char **err)
             .sandbox_policy = d->sandbox_policy,
             .sandbox_allow = (const char *const *)d->sandbox_allow,
             .n_sandbox_allow = d->n_sandbox_allow,
+            .namespaces = d->namespaces,
             .max_restarts = d->max_restarts,
             .restart_backoff_ms = d->restart_backoff_ms,
         };

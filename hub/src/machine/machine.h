@@ -45,6 +45,8 @@ typedef struct hub_dt_prop {
     size_t n_cells;
 } hub_dt_prop;
 
+enum { HUB_MC_NS_NET = 1, HUB_MC_NS_MOUNT = 2, HUB_MC_NS_PID = 4 };  /* = HUB_NS_* of the device layer */
+
 typedef struct hub_mc_device {
     char *name;
     char *program;          /* resolved path, or NULL */
@@ -68,6 +70,7 @@ typedef struct hub_mc_device {
     char *sandbox_policy;   /* "default" (a call outside the list ends the device) or "log" (it is only logged) */
     char **sandbox_allow;   /* extra system calls by name, checked against this architecture */
     size_t n_sandbox_allow;
+    unsigned namespaces;    /* HUB_MC_NS_* bits: new namespaces for the device process */
     unsigned max_restarts;  /* 0 = never restart */
     unsigned restart_backoff_ms;
     /* device tree */
