@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -28,8 +29,8 @@ static const char *const default_policy[] = {
     /* sockets already connected (the hub channel, the fd socket) */
     "recvfrom", "sendto", "recvmsg", "sendmsg", "getsockopt", "setsockopt", "getsockname", "getpeername",
     "shutdown",
-    /* memory */
-    "mmap", "munmap", "mremap", "mprotect", "brk", "madvise",
+    /* memory (mmap and mprotect only without PROT_EXEC: see below) */
+    "munmap", "mremap", "brk", "madvise",
     /* time, identity, randomness */
     "clock_gettime", "clock_getres", "gettimeofday", "time", "getpid", "gettid", "getppid", "getuid", "geteuid",
     "getgid", "getegid", "getrandom", "uname",
@@ -139,6 +140,13 @@ plx_sandbox_apply(const char *policy, char *const *allow, size_t n_allow, int re
     if (r == 0 && (r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
                                         SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME))) < 0)
         snprintf(err, errlen, "sandbox: cannot allow prctl(PR_SET_NAME): %s", strerror(-r));
+    /* No executable mappings: a device cannot load or generate code once it runs. */
+    if (r == 0 && (r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
+                                        SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0))) < 0)
+        snprintf(err, errlen, "sandbox: cannot allow mmap without PROT_EXEC: %s", strerror(-r));
+    if (r == 0 && (r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
+                                        SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0))) < 0)
+        snprintf(err, errlen, "sandbox: cannot allow mprotect without PROT_EXEC: %s", strerror(-r));
     /* ... and re-apply the normal policy to themselves: SCHED_OTHER only, nothing real-time. */
     if (r == 0 && (r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sched_setscheduler), 1,
                                         SCMP_A1(SCMP_CMP_EQ, SCHED_OTHER))) < 0)

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <plexus/sdk.h>
@@ -40,6 +41,7 @@ enum {
     R_ABORT = 0xc0,     /* read: abort() while answering */
     R_SEGV = 0xc4,      /* write: a segmentation fault while receiving the write */
     R_TRUNCATE = 0xc8,  /* read: ftruncate the mapped guest RAM's memfd to 0; errno (0 if it worked) */
+    R_EXEC_MAP = 0xcc,  /* read: map an anonymous page PROT_READ|PROT_EXEC; 1 if that worked */
 };
 
 struct st {
@@ -125,6 +127,13 @@ static uint64_t regs_read(void *opaque, uint64_t addr, unsigned size)
         abort();
     case R_TRUNCATE:
         return truncate_ram();
+    case R_EXEC_MAP: {
+        void *p = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+            return 0;
+        munmap(p, 4096);
+        return 1;
+    }
     case R_SOCKET: {
         int fd = socket(AF_INET, SOCK_STREAM, 0);
         if (fd < 0)
