@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -776,6 +777,20 @@ Test(hub_dev, sandbox_reports_a_denied_call_by_name)
     cr_assert_eq(v, 0xffffffffu);
     cr_assert(hub_device_failed(d));
     cr_assert(strstr(logbuf, "[boxed]") && strstr(logbuf, "denied system call socket"), "log: %s", logbuf);
+}
+
+Test(hub_dev, device_gets_no_descriptor_it_was_not_granted)
+{
+    /* A descriptor the hub holds without O_CLOEXEC must not reach the device. */
+    int leak = open("/dev/null", O_RDONLY);
+    cr_assert_geq(leak, 3);
+    hub_device_config c = regdev_config("fds");
+    add(&c);
+    wr32(DEV_BASE + 0xd0, 1);
+    cr_assert_eq(rd32(DEV_BASE + 0xd0, NULL), 1, "the probe sees stdout");
+    wr32(DEV_BASE + 0xd0, (uint32_t)leak);
+    cr_assert_eq(rd32(DEV_BASE + 0xd0, NULL), 0, "descriptor %d leaked into the device", leak);
+    close(leak);
 }
 
 Test(hub_dev, executable_mapping_works_without_the_sandbox)

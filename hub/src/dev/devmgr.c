@@ -1137,13 +1137,19 @@ static int spawn(hub_device *d, const hub_device_config *cfg, Error **errp)
     int inherit[64];
     unsigned n_inherit = 0;
     if (!d->tcp)
-        for (size_t i = 0; i < m->env.n_ram && n_inherit < 63; i++)
+        for (size_t i = 0; i < m->env.n_ram && n_inherit < 62; i++)
             if (ram_granted(cfg, &m->env.ram[i]) && m->env.ram[i].fd > 2)
                 inherit[n_inherit++] = m->env.ram[i].fd;
     if (sv[1] >= 0)
         inherit[n_inherit++] = sv[1];
     if (e_state)
         inherit[n_inherit++] = d->state_fd;
+    for (unsigned i = 1; i < n_inherit; i++)        /* ascending, for closing the gaps in the child */
+        for (unsigned j = i; j > 0 && inherit[j - 1] > inherit[j]; j--) {
+            int t = inherit[j];
+            inherit[j] = inherit[j - 1];
+            inherit[j - 1] = t;
+        }
 
     pid_t pid;
     if (cfg->namespaces) {
@@ -1184,6 +1190,16 @@ static int spawn(hub_device *d, const hub_device_config *cfg, Error **errp)
             dup2(in_fd, 0);
         if (out_fd >= 0 && out_fd != 1)
             dup2(out_fd, 1);
+        /* Every descriptor the device is not granted is closed before its code runs, whatever the hub
+           process holds without O_CLOEXEC (stdio stays). inherit[] is sorted ascending above. */
+        unsigned lo = 3;
+        for (unsigned i = 0; i < n_inherit; i++) {
+            if ((unsigned)inherit[i] > lo)
+                syscall(SYS_close_range, lo, (unsigned)inherit[i] - 1, 0);
+            if ((unsigned)inherit[i] + 1 > lo)
+                lo = (unsigned)inherit[i] + 1;
+        }
+        syscall(SYS_close_range, lo, ~0u, 0);
         for (unsigned i = 0; i < n_inherit; i++)
             fcntl(inherit[i], F_SETFD, 0);
         sigset_t none;

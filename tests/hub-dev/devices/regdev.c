@@ -42,12 +42,14 @@ enum {
     R_SEGV = 0xc4,      /* write: a segmentation fault while receiving the write */
     R_TRUNCATE = 0xc8,  /* read: ftruncate the mapped guest RAM's memfd to 0; errno (0 if it worked) */
     R_EXEC_MAP = 0xcc,  /* read: map an anonymous page PROT_READ|PROT_EXEC; 1 if that worked */
+    R_FD_OPEN = 0xd0,   /* write n: remember descriptor n; read: 1 if descriptor n is open */
 };
 
 struct st {
     plx_dev *dev;
     uint32_t scratch[32];
     uint32_t writes, last_size, reads;
+    uint32_t probe_fd;
     uint64_t dma_addr;
     uint32_t dma_len, dma_res;
     uint64_t ident;
@@ -127,6 +129,7 @@ static uint64_t regs_read(void *opaque, uint64_t addr, unsigned size)
         abort();
     case R_TRUNCATE:
         return truncate_ram();
+    case R_FD_OPEN: return fcntl((int)s->probe_fd, F_GETFD) >= 0;
     case R_EXEC_MAP: {
         void *p = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED)
@@ -158,6 +161,7 @@ static void regs_write(void *opaque, uint64_t addr, uint64_t data, unsigned size
     case R_SEGV:
         raise(SIGSEGV);
         break;
+    case R_FD_OPEN: s->probe_fd = (uint32_t)data; break;
     case R_DMA_ADDR: s->dma_addr = (s->dma_addr & ~0xffffffffull) | (uint32_t)data; break;
     case R_DMA_ADDR + 4: s->dma_addr = (s->dma_addr & 0xffffffffull) | (data << 32); break;
     case R_DMA_LEN: s->dma_len = (uint32_t)data; break;
