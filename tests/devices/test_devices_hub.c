@@ -38,6 +38,7 @@ static struct rig {
     int out[2], in[2];      /* the UART's stdout and stdin */
     char path[4][4096];
     bool sandbox;           /* devices added from now on confine themselves with the default seccomp policy */
+    bool by_message;        /* devices added from now on get RAM windows without descriptors */
 } R;
 
 static void on_irq(void *o, unsigned irq, int level)
@@ -162,6 +163,7 @@ static hub_device *add_dma_as(bool plugin, const hub_prop *props, size_t n_props
         .irqs = &irq, .n_irqs = 1,
         .stdin_fd = -1, .stdout_fd = -1,
         .sandbox = R.sandbox,
+        .ram_by_message = R.by_message,
     };
     Error *err = NULL;
     hub_device *d = hub_devmgr_add(R.m, &cfg, &err);
@@ -689,7 +691,8 @@ Test(devices_hub, dma_without_granted_ram_copies_by_message)
     hub_prop props[] = { { "latency-ns", "0" }, { "ns-per-byte", "0" } };
     hub_devmgr_stats st;
 
-    rig_up(false);
+    rig_up(true);
+    R.by_message = true;    /* the RAM is its window, but not mapped */
     add_dma(props, 2);
     fill(RAM_BASE + 0x100, 10000, 3);
     dma_start(RAM_BASE + 0x4000, RAM_BASE + 0x100, 10000, 0);

@@ -262,35 +262,40 @@ Test(hub_dev, dma_into_granted_ram_is_direct)
     cr_assert_eq(st.dma_messages, 0, "mapped RAM needs no messages");
 }
 
-Test(hub_dev, dma_outside_grants_goes_by_message)
+Test(hub_dev, dma_outside_grants_is_refused_and_logged)
 {
-    hub_device_config c = regdev_config("regdev");
+    hub_device_config c = regdev_config("scoped");
     const char *grants[] = { "ram" };
     c.ram_grants = grants;
     c.n_ram_grants = 1;
-    add(&c);
+    hub_device *d = add(&c);
     uint8_t *host2 = memory_region_get_ram_ptr(&ram2);
-    uint32_t want = 0;
-    for (unsigned i = 0; i < 100; i++) {
-        host2[i] = (uint8_t)(i * 7);
-        want += (uint8_t)(i * 7);
-    }
-    wr32(DEV_BASE + 0x88, RAM2_BASE);
+    memset(host2, 0x11, 100);
+    wr32(DEV_BASE + 0x88, RAM2_BASE);       /* ram2 exists but is not granted: not mapped, not reachable */
     wr32(DEV_BASE + 0x8c, 0);
     wr32(DEV_BASE + 0x90, 100);
-    wr32(DEV_BASE + 0x94, 2);
-    cr_assert_eq(rd32(DEV_BASE + 0x98, NULL), want);
+    wr32(DEV_BASE + 0x94, 2);               /* read by DMA */
+    uint32_t res = rd32(DEV_BASE + 0x98, NULL);
+    cr_assert_eq(res, 0xdead0000u | EFAULT, "result 0x%x; log: %s", res, logbuf);
+    wr32(DEV_BASE + 0x94, 1);               /* write by DMA */
+    cr_assert_eq(rd32(DEV_BASE + 0x98, NULL), 0xdead0000u | EFAULT);
+    for (unsigned i = 0; i < 100; i++)
+        cr_assert_eq(host2[i], 0x11, "ram2[%u] changed by a device without a grant", i);
+    cr_assert(strstr(logbuf, "[scoped]") && strstr(logbuf, "outside its RAM grants: refused"), "log: %s", logbuf);
     hub_devmgr_stats st;
-    hub_devmgr_get_stats(mgr, &st);
-    cr_assert_geq(st.dma_messages, 1);
+    hub_device_get_stats(d, &st);
+    cr_assert_eq(st.dma_refused, 2);
+    cr_assert_not(hub_device_failed(d), "a refused DMA is the device's to handle");
+    /* The granted block is still reachable. */
+    wr32(DEV_BASE + 0x88, RAM_BASE + 0x100);
+    wr32(DEV_BASE + 0x94, 1);
+    cr_assert_eq(rd32(DEV_BASE + 0x98, NULL) & 0xffff0000u, 0, "DMA into the granted block");
 }
 
 Test(hub_dev, device_dmas_while_answering_a_read)
 {
     hub_device_config c = regdev_config("regdev");
-    const char *none[] = { NULL };
-    c.ram_grants = none;
-    c.n_ram_grants = 0;     /* non-NULL and empty: no RAM mapped, all DMA by message */
+    c.ram_by_message = true;    /* RAM granted but not mapped: all DMA by message */
     add(&c);
     uint8_t *host = memory_region_get_ram_ptr(&ram);
     uint32_t want = 0;
@@ -307,34 +312,29 @@ Test(hub_dev, device_dmas_while_answering_a_read)
     cr_assert_geq(st.dma_messages, 1);
 }
 
-Test(hub_dev, dma_by_message_reaches_another_device_that_dmas_itself)
+Test(hub_dev, dma_into_another_device_is_refused)
 {
-    /* a DMA-reads 4 bytes of b's register 0xa0; b answers that read by DMA from RAM: nested services. */
-    const char *none[] = { NULL };
+    /* Device regions are never DMA windows: a DMA-reads b's register 0xa0, whose read would itself DMA. */
     hub_device_config ca = regdev_config("a");
-    ca.ram_grants = none;
+    ca.ram_by_message = true;
     add(&ca);
     hub_device_config cb = regdev_config("b");
     hub_region_map rb[] = { { "regs", 0x20000000 }, { "posted", 0x20001000 }, { "shadow", 0x20002000 },
                             { "be", 0x20003000 } };
     cb.regions = rb;
-    cb.ram_grants = none;
+    cb.ram_by_message = true;
     add(&cb);
-    uint8_t *host = memory_region_get_ram_ptr(&ram);
-    uint32_t sum_b = 0;
-    for (unsigned i = 0; i < 16; i++) {
-        host[0x3000 + i] = (uint8_t)(0x40 + i);
-        sum_b += (uint8_t)(0x40 + i);
-    }
     wr32(0x20000000 + 0x88, RAM_BASE + 0x3000);
     wr32(0x20000000 + 0x8c, 0);
     wr32(0x20000000 + 0x90, 16);
+    uint32_t reads_b = rd32(0x20000000 + 0xb8, NULL);
     wr32(DEV_BASE + 0x88, 0x20000000 + 0xa0);
     wr32(DEV_BASE + 0x8c, 0);
     wr32(DEV_BASE + 0x90, 4);
     wr32(DEV_BASE + 0x94, 2);
-    uint32_t want = (sum_b & 0xff) + ((sum_b >> 8) & 0xff) + ((sum_b >> 16) & 0xff) + (sum_b >> 24);
-    cr_assert_eq(rd32(DEV_BASE + 0x98, NULL), want);
+    cr_assert_eq(rd32(DEV_BASE + 0x98, NULL), 0xdead0000u | EFAULT);
+    cr_assert_eq(rd32(0x20000000 + 0xb8, NULL), reads_b + 1, "b saw no read but this one: %s", logbuf);
+    cr_assert(strstr(logbuf, "[a]") && strstr(logbuf, "outside its RAM grants"), "log: %s", logbuf);
 }
 
 Test(hub_dev, irq_delivery)

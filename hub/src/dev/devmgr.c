@@ -260,6 +260,19 @@ static void serve_irq(hub_device *d, const Plx__Irq *irq)
     }
 }
 
+/* Whether [addr, addr+len) lies inside one RAM block granted to @d: its DMA windows. */
+static bool in_dma_window(const hub_device *d, uint64_t addr, uint64_t len)
+{
+    const hub_devmgr *m = d->m;
+    for (size_t i = 0; i < m->env.n_ram; i++) {
+        const hub_ram_block *b = &m->env.ram[i];
+        if ((!d->dma_window || d->dma_window[i]) && addr >= b->base && addr - b->base <= b->size &&
+            len <= b->size - (addr - b->base))
+            return true;
+    }
+    return false;
+}
+
 static void serve_dma(hub_device *d, const Plx__DmaRequest *rq)
 {
     hub_devmgr *m = d->m;
@@ -272,6 +285,12 @@ static void serve_dma(hub_device *d, const Plx__DmaRequest *rq)
                     rq->addr, rq->len, rq->data.len);
     } else if (!m->env.as) {
         hub_dev_log(m, d->name, 4, "DMA by message without an address space: refused");
+    } else if (!in_dma_window(d, rq->addr, rq->len)) {
+        d->stats.dma_refused++;
+        if (d->stats.dma_refused <= 8)
+            hub_dev_log(m, d->name, 4, "DMA %s 0x%" PRIx64 "+0x%x outside its RAM grants: refused%s",
+                        rq->write ? "write to" : "read from", rq->addr, rq->len,
+                        d->stats.dma_refused == 8 ? " (further refusals are counted, not logged)" : "");
     } else {
         uint64_t addr = rq->addr;
         uint32_t len = rq->len;
@@ -831,7 +850,7 @@ static int handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello
     }
 
     /* Build the Config. */
-    bool local = !d->tcp;
+    bool local = !d->tcp && !cfg->ram_by_message;
     int passed[253];
     unsigned n_passed = 0;
     Plx__RamGrant *rg = calloc(m->env.n_ram ? m->env.n_ram : 1, sizeof(*rg));
@@ -1136,7 +1155,7 @@ static int spawn(hub_device *d, const hub_device_config *cfg, Error **errp)
     int out_fd = cfg->stdout_fd;
     int inherit[64];
     unsigned n_inherit = 0;
-    if (!d->tcp)
+    if (!d->tcp && !cfg->ram_by_message)
         for (size_t i = 0; i < m->env.n_ram && n_inherit < 62; i++)
             if (ram_granted(cfg, &m->env.ram[i]) && m->env.ram[i].fd > 2)
                 inherit[n_inherit++] = m->env.ram[i].fd;
@@ -1415,6 +1434,7 @@ static void device_destroy(hub_device *d)
     cfg_free(d->cfg);
     free(d->batch);
     free(d->dma_buf);
+    free(d->dma_window);
     plx_wire_fini(&d->wire);
     if (d->sock)
         zmq_close(d->sock);
@@ -1883,6 +1903,13 @@ hub_devmgr_add(hub_devmgr *m, const hub_device_config *cfg, Error **errp)
         error_setg(errp, "device '%s': out of memory", cfg->name);
         return NULL;
     }
+    d->dma_window = calloc(m->env.n_ram ? m->env.n_ram : 1, sizeof(bool));
+    if (!d->dma_window) {
+        error_setg(errp, "device '%s': out of memory", cfg->name);
+        goto fail;
+    }
+    for (size_t i = 0; i < m->env.n_ram; i++)
+        d->dma_window[i] = ram_granted(cfg, &m->env.ram[i]);
     uint64_t deadline;
     if (bind_channel(d, cfg, errp) < 0)
         goto fail;
@@ -2124,6 +2151,7 @@ hub_devmgr_get_stats(const hub_devmgr *m, hub_devmgr_stats *out)
         out->shadow_reads += d->stats.shadow_reads;
         out->irq_events += d->stats.irq_events;
         out->dma_messages += d->stats.dma_messages;
+        out->dma_refused += d->stats.dma_refused;
     }
 }
 

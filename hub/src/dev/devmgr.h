@@ -66,7 +66,10 @@ typedef struct hub_device_config {
     size_t n_regions;
     const hub_irq_map *irqs;
     size_t n_irqs;
-    const char *const *ram_grants;  /* names of RAM blocks the device may map; NULL with n_ram_grants 0 = all */
+    /* The device's DMA windows: names of the RAM blocks it may map and reach by message; NULL with
+     * n_ram_grants 0 = all blocks; non-NULL and empty = none. DMA anywhere else (another RAM block, a device
+     * region, a hole), by mapping or by message, is refused (the device sees a bus error) and logged. */
+    const char *const *ram_grants;
     size_t n_ram_grants;
     unsigned timeout_ms;            /* per synchronous request; 0 = 1000 */
     const char *endpoint;           /* NULL = ipc in run_dir; "tcp://host:port" = bind there (no fds: DMA by message) */
@@ -91,6 +94,9 @@ typedef struct hub_device_config {
      * mount table, its own pid space. Without privileges a user namespace is added. If the kernel refuses,
      * hub_devmgr_add() fails and says so. Not with tcp endpoints or attach mode. */
     unsigned namespaces;
+    /* Grant the RAM windows without their descriptors: the device maps nothing and every DMA goes by
+     * message (what a tcp device gets anyway). */
+    bool ram_by_message;
 } hub_device_config;
 
 #define HUB_NS_NET 1u
@@ -104,6 +110,7 @@ typedef struct hub_devmgr_stats {
     uint64_t shadow_reads;          /* reads served from a shadow page */
     uint64_t irq_events;
     uint64_t dma_messages;
+    uint64_t dma_refused;           /* DMA by message outside the device's RAM grants */
 } hub_devmgr_stats;
 
 hub_devmgr *hub_devmgr_new(const hub_devmgr_env *env, Error **errp);

@@ -58,6 +58,7 @@ struct hub_device {
     hub_devmgr_stats stats;
     hub_devmgr *m;
     hub_device *next;
+    bool *dma_window;           /* per env RAM block: granted (DMA by message allowed); NULL = all (detached) */
     char *name, *model, *endpoint, *ipc_path;
     void *sock;
     plx_wire wire;

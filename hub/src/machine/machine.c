@@ -558,6 +558,8 @@ void hub_machine_print_stats(const hub_machine *m, FILE *f)
     fprintf(f, "  shadow reads       %" PRIu64 "\n", ds.shadow_reads);
     fprintf(f, "  irq events         %" PRIu64 "\n", ds.irq_events);
     fprintf(f, "  dma messages       %" PRIu64 "\n", ds.dma_messages);
+    if (ds.dma_refused)
+        fprintf(f, "  dma refused        %" PRIu64 "\n", ds.dma_refused);
     for (size_t i = 0; m->devs && i < m->cfg->n_devices; i++) {
         if (!m->devs[i])
             continue;
