@@ -782,8 +782,12 @@ Test(hub_dev, sandbox_reports_a_denied_call_by_name)
 Test(hub_dev, device_gets_no_descriptor_it_was_not_granted)
 {
     /* A descriptor the hub holds without O_CLOEXEC must not reach the device. */
-    int leak = open("/dev/null", O_RDONLY);
-    cr_assert_geq(leak, 3);
+    /* A high number: the device's own libraries (ZeroMQ, sanitizers) open low ones for themselves. */
+    int tmp = open("/dev/null", O_RDONLY);
+    cr_assert_geq(tmp, 3);
+    int leak = dup2(tmp, 900);
+    close(tmp);
+    cr_assert_eq(leak, 900);
     hub_device_config c = regdev_config("fds");
     add(&c);
     wr32(DEV_BASE + 0xd0, 1);
