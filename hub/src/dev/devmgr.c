@@ -753,8 +753,7 @@ static int send_fds(int sock, const int *fds, unsigned n)
     return sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
 }
 
-/* Hello + Declare in, Hello + Config (+ fds) out, Ready in. */
-/* Free what take_declaration() allocated in a device that was never mapped. */
+/* Free what take_declaration() allocated: region names, IRQ names and lines, properties. */
 static void free_declaration(hub_device *d)
 {
     for (unsigned i = 0; i < d->n_regions; i++) {
@@ -788,6 +787,7 @@ static bool same_declaration(const hub_device *a, const hub_device *b)
     return true;
 }
 
+/* Hello + Declare in, Hello + Config (+ fds) out, Ready in. */
 static int handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello_deadline, bool restart,
                      Error **errp)
 {
@@ -1419,18 +1419,9 @@ static void device_destroy(hub_device *d)
             munmap(r->shadow_map, r->shadow_len);
         if (r->shadow_fd >= 0)
             close(r->shadow_fd);
-        free(r->name);
         free(r->mr_name);
     }
-    free(d->regions);
-    for (unsigned i = 0; i < d->n_irqs; i++)
-        free(d->irq_names[i]);
-    free(d->irq_names);
-    free(d->irq_map);
-    free(d->irq_level);
-    for (unsigned i = 0; i < d->n_props; i++)
-        free(d->props[i]);
-    free(d->props);
+    free_declaration(d);
     cfg_free(d->cfg);
     free(d->batch);
     free(d->dma_buf);
