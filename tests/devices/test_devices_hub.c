@@ -57,7 +57,7 @@ static void on_log(void *o, const char *device, int level, const char *msg)
         R.log_len += (size_t)n;
 }
 
-static void rig_up(bool grant_ram)
+static void rig_up(void)
 {
     Error *err = NULL;
     const char *build = getenv("PLEXUS_BUILD_DIR");
@@ -76,7 +76,7 @@ static void rig_up(bool grant_ram)
 
     hub_devmgr_env env = {
         .sysmem = &R.sysmem, .as = &R.as, .clock = &R.clock,
-        .ram = grant_ram ? &R.block : NULL, .n_ram = grant_ram ? 1 : 0,
+        .ram = &R.block, .n_ram = 1,
         .set_irq = on_irq, .log = on_log,
     };
     R.m = hub_devmgr_new(&env, &err);
@@ -270,7 +270,7 @@ static void uart_transmit_and_receive(bool plugin)
     Error *err = NULL;
     char out[64];
 
-    rig_up(true);
+    rig_up();
     cr_assert_not_null(add_uart(plugin, NULL, 0, &err), "uart: %s\nlog:\n%s", err ? error_get_pretty(err) : "",
                        R.log);
     cr_assert_eq(rd8(UART_BASE + 5), 0x60, "LSR after reset: THRE|TEMT");
@@ -312,7 +312,7 @@ Test(devices_hub, uart_lsr_polling_is_served_from_the_shadow_page)
     hub_devmgr_stats before, after;
     Error *err = NULL;
 
-    rig_up(true);
+    rig_up();
     cr_assert_not_null(add_uart(false, NULL, 0, &err), "%s", err ? error_get_pretty(err) : "");
     hub_devmgr_get_stats(R.m, &before);
     for (int i = 0; i < 1000; i++)
@@ -331,7 +331,7 @@ Test(devices_hub, uart_shadow_read_sees_preceding_posted_writes)
 {
     Error *err = NULL;
 
-    rig_up(true);
+    rig_up();
     cr_assert_not_null(add_uart(false, NULL, 0, &err), "%s", err ? error_get_pretty(err) : "");
     for (unsigned v = 0; v < 256; v += 7) {
         wr8(UART_BASE + 7, (uint8_t)v);
@@ -352,7 +352,7 @@ Test(devices_hub, uart_interrupts_reach_the_hub)
 {
     Error *err = NULL;
 
-    rig_up(true);
+    rig_up();
     cr_assert_not_null(add_uart(false, NULL, 0, &err), "%s", err ? error_get_pretty(err) : "");
     cr_assert_eq(R.level[UART_IRQ], 0);
 
@@ -375,7 +375,7 @@ Test(devices_hub, uart_does_not_lose_input_larger_than_its_fifo)
     Error *err = NULL;
     char text[200], got[200];
 
-    rig_up(true);
+    rig_up();
     cr_assert_not_null(add_uart(false, NULL, 0, &err), "%s", err ? error_get_pretty(err) : "");
     wr8(UART_BASE + 2, 0x07);
     rd8(UART_BASE + 2);
@@ -400,7 +400,7 @@ Test(devices_hub, uart_wide_access_is_rejected)
     Error *err = NULL;
     MemTxResult r;
 
-    rig_up(true);
+    rig_up();
     cr_assert_not_null(add_uart(false, NULL, 0, &err), "%s", err ? error_get_pretty(err) : "");
     /* One 4-byte access of the device's region, as a CPU load dispatches it. */
     MemoryRegionSection sec = memory_region_find(&R.sysmem, UART_BASE, 1);
@@ -426,7 +426,7 @@ Test(devices_hub, uart_tx_to_file)
     cr_assert_geq(fd, 0);
     snprintf(prop, sizeof(prop), "file:%s", path);
     hub_prop props[] = { { "tx", prop }, { "rx", "none" } };
-    rig_up(true);
+    rig_up();
     cr_assert_not_null(add_uart(false, props, 2, &err), "%s\n%s", err ? error_get_pretty(err) : "", R.log);
     for (const char *p = "to a file"; *p; p++)
         wr8(UART_BASE, (uint8_t)*p);
@@ -447,7 +447,7 @@ Test(devices_hub, uart_tx_to_pty)
     int fd;
     struct termios t;
 
-    rig_up(true);
+    rig_up();
     cr_assert_not_null(add_uart(false, props, 2, &err), "%s\n%s", err ? error_get_pretty(err) : "", R.log);
     long long deadline = run_now_ms() + 5000;
     while (!(at = strstr(R.log, "serial console on pty ")) && run_now_ms() < deadline)
@@ -485,7 +485,7 @@ Test(devices_hub, uart_runs_in_the_default_sandbox)
     hub_device *d;
     char out[16];
 
-    rig_up(true);
+    rig_up();
     R.sandbox = true;
     d = add_uart(false, NULL, 0, &err);
     cr_assert_not_null(d, "%s\n%s", err ? error_get_pretty(err) : "", R.log);
@@ -514,7 +514,7 @@ Test(devices_hub, uart_declaration_and_reset)
     Error *err = NULL;
     hub_device *d;
 
-    rig_up(true);
+    rig_up();
     d = add_uart(false, NULL, 0, &err);
     cr_assert_not_null(d, "%s", err ? error_get_pretty(err) : "");
     cr_assert_str_eq(hub_device_model(d), "ns16550a");
@@ -537,7 +537,7 @@ Test(devices_hub, uart_bad_property_fails_add_with_a_reason)
     Error *err = NULL;
     hub_prop props[] = { { "tx", "printer" } };
 
-    rig_up(true);
+    rig_up();
     cr_assert_null(add_uart(false, props, 1, &err));
     cr_assert_not_null(err);
     cr_assert_not_null(strstr(error_get_pretty(err), "tx") ? error_get_pretty(err) : strstr(R.log, "tx"),
@@ -568,7 +568,7 @@ Test(devices_hub, dma_copies_in_virtual_time_and_interrupts)
 {
     hub_devmgr_stats st;
 
-    rig_up(true);
+    rig_up();
     add_dma(NULL, 0);       /* defaults: 1000 ns + 1 ns per byte */
     cr_assert_eq(rd32(DMA_BASE + 0x00), 0x504c444d);
     fill(RAM_BASE, 4096, 5);
@@ -601,7 +601,7 @@ Test(devices_hub, dma_status_read_is_ordered_after_posted_start)
 {
     hub_prop props[] = { { "latency-ns", "0" }, { "ns-per-byte", "0" } };
 
-    rig_up(true);
+    rig_up();
     add_dma(props, 2);
     for (unsigned i = 0; i < 20; i++) {
         fill(RAM_BASE + 0x1000, 512, i);
@@ -617,7 +617,7 @@ Test(devices_hub, dma_reset_cancels_a_running_transfer)
 {
     hub_device *d;
 
-    rig_up(true);
+    rig_up();
     d = add_dma(NULL, 0);
     cr_assert_str_eq(hub_device_model(d), "plexus,dma");
     cr_assert_eq(hub_device_region_size(d, "regs"), 0x1000);
@@ -638,7 +638,7 @@ Test(devices_hub, dma_runs_in_the_default_sandbox)
 {
     hub_device *d;
 
-    rig_up(true);
+    rig_up();
     R.sandbox = true;
     d = add_dma(NULL, 0);
     fill(RAM_BASE, 2048, 1);
@@ -659,7 +659,7 @@ Test(devices_hub, dma_plugin_copies)
 {
     hub_prop props[] = { { "latency-ns", "0" }, { "ns-per-byte", "0" } };
 
-    rig_up(true);
+    rig_up();
     add_dma_as(true, props, 2);
     cr_assert_eq(rd32(DMA_BASE + 0x00), 0x504c444d);
     fill(RAM_BASE + 0x3000, 300, 77);
@@ -672,7 +672,7 @@ Test(devices_hub, dma_plugin_copies)
 
 Test(devices_hub, dma_from_unmapped_address_reports_error)
 {
-    rig_up(true);
+    rig_up();
     add_dma(NULL, 0);
     dma_start(RAM_BASE, 0x1000, 64, 2);
     cr_assert_eq(rd32(DMA_BASE + 0x20), 4, "ERROR at once");
@@ -691,7 +691,7 @@ Test(devices_hub, dma_without_granted_ram_copies_by_message)
     hub_prop props[] = { { "latency-ns", "0" }, { "ns-per-byte", "0" } };
     hub_devmgr_stats st;
 
-    rig_up(true);
+    rig_up();
     R.by_message = true;    /* the RAM is its window, but not mapped */
     add_dma(props, 2);
     fill(RAM_BASE + 0x100, 10000, 3);
@@ -717,7 +717,7 @@ Test(devices_hub, dma_bad_property_fails_add)
     hub_prop props[] = { { "ns-per-byte", "lots" } };
     Error *err = NULL;
 
-    rig_up(true);
+    rig_up();
     hub_device_config cfg = {
         .name = "dma0", .program = R.path[2], .props = props, .n_props = 1,
         .regions = &reg, .n_regions = 1, .stdin_fd = -1, .stdout_fd = -1,
