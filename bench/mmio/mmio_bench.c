@@ -315,14 +315,12 @@ int main(int argc, char **argv)
          best_dmar >= best_cpy * 0.9);
 
     /* 5. for information: DMA by message (a device given no RAM), and the cost of an idle poll */
-    const char *none[] = { NULL };
     hub_region_map maps2[] = { { "io", IO_BASE + 0x10000 }, { "posted", POSTED_BASE + 0x10000 },
                                { "shadow", SHADOW_BASE + 0x10000 } };
     hub_device_config cfg2 = cfg;
     cfg2.name = "bench-nomap";
     cfg2.regions = maps2;
-    cfg2.ram_grants = none;
-    cfg2.n_ram_grants = 0;
+    cfg2.ram_by_message = true;     /* RAM is its window but not mapped: DMA by message */
     if (!hub_devmgr_add(m, &cfg2, &err)) {
         fprintf(stderr, "bench: %s\n", error_get_pretty(err));
         return 1;
