@@ -1,11 +1,10 @@
-/* Envelope framing over ZeroMQ with a recycled arena for decoding (see include/plexus/wire.h). */
+/* Envelope framing over a device channel with a recycled arena for decoding (see include/plexus/wire.h). */
 #include "plexus/wire.h"
 
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zmq.h>
 
 struct plx_arena_extra {
     plx_arena_extra *next;
@@ -36,10 +35,10 @@ static void arena_free(void *data, void *ptr)
     (void)ptr;  /* everything goes at once in plx_wire_release() */
 }
 
-void plx_wire_init(plx_wire *w, void *sock)
+void plx_wire_init(plx_wire *w, plx_chan *chan)
 {
     memset(w, 0, sizeof(*w));
-    w->sock = sock;
+    w->chan = chan;
 }
 
 void plx_wire_release(plx_wire *w)
@@ -74,7 +73,7 @@ void plx_wire_fini(plx_wire *w)
     w->tx_cap = w->arena_cap = 0;
 }
 
-int plx_wire_send(plx_wire *w, const Plx__Envelope *env, int zmq_flags)
+int plx_wire_send(plx_wire *w, const Plx__Envelope *env, int flags)
 {
     size_t len = plx__envelope__get_packed_size(env);
     if (len > w->tx_cap) {
@@ -86,9 +85,7 @@ int plx_wire_send(plx_wire *w, const Plx__Envelope *env, int zmq_flags)
         w->tx_cap = cap;
     }
     plx__envelope__pack(env, w->tx);
-    if (zmq_send(w->sock, w->tx, len, zmq_flags) < 0)
-        return -errno;
-    return 0;
+    return plx_chan_send(w->chan, w->tx, len, flags);
 }
 
 int plx_wire_decode(plx_wire *w, const void *data, size_t len, Plx__Envelope **out)
@@ -105,18 +102,14 @@ int plx_wire_decode(plx_wire *w, const void *data, size_t len, Plx__Envelope **o
     return 0;
 }
 
-int plx_wire_recv(plx_wire *w, Plx__Envelope **out, int zmq_flags)
+int plx_wire_recv(plx_wire *w, Plx__Envelope **out, int timeout_ms)
 {
-    zmq_msg_t msg;
-    zmq_msg_init(&msg);
-    if (zmq_msg_recv(&msg, w->sock, zmq_flags) < 0) {
-        int e = errno;
-        zmq_msg_close(&msg);
-        return -e;
-    }
-    int r = plx_wire_decode(w, zmq_msg_data(&msg), zmq_msg_size(&msg), out);
-    zmq_msg_close(&msg);
-    return r;
+    const void *data;
+    size_t len;
+    int r = plx_chan_recv(w->chan, &data, &len, timeout_ms);
+    if (r < 0)
+        return r;
+    return plx_wire_decode(w, data, len, out);
 }
 
 const char *plx_wire_msg_name(int msg_case)

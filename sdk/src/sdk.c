@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -60,7 +61,8 @@ struct plx_timer {
 /* A frame that arrived while a DMA reply was awaited; handled by the run loop afterwards. */
 struct pending {
     struct pending *next;
-    zmq_msg_t msg;
+    size_t len;
+    uint8_t data[];
 };
 
 struct batched {
@@ -72,8 +74,10 @@ struct plx_dev {
     const plx_device_ops *ops;
     void *opaque;
     char *name;
-    void *zctx, *sock;
+    void *zctx, *sock;          /* ZeroMQ context and socket; NULL on the ring */
     void *mon;                  /* monitor of sock: tells when the hub goes away */
+    plx_chan *chan;
+    bool ring;                  /* the channel is a shared-memory ring; fdsock's hang-up says the hub is gone */
     plx_wire wire;
     int fdsock;                 /* UNIX socket that carries SCM_RIGHTS fds, or -1 */
     bool connected, initialized;
@@ -96,6 +100,7 @@ struct plx_dev {
     unsigned cap_items;
 
     struct pending *pend_head, *pend_tail;
+    struct pending *reply_frame;            /* bytes of the DmaReply being used */
     struct batched *batch;
     size_t batch_cap;
     struct plx_state_header *state_hdr;     /* hub-owned state block, or NULL */
@@ -161,7 +166,7 @@ static void send_error(plx_dev *dev, int code, const char *fmt, ...)
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
     fprintf(stderr, "%s: %s\n", dev_label(dev), buf);
-    if (!dev->sock)
+    if (!dev->chan)
         return;
     Plx__Error er = PLX__ERROR__INIT;
     er.code = (uint32_t)code;
@@ -262,42 +267,40 @@ static bool hub_gone(plx_dev *dev);
 static int await_dma_reply(plx_dev *dev, uint64_t seq, Plx__Envelope **out)
 {
     for (;;) {
-        zmq_msg_t msg;
-        zmq_msg_init(&msg);
-        if (zmq_msg_recv(&msg, dev->sock, 0) < 0) {
-            int e = errno;
-            zmq_msg_close(&msg);
-            if (e == EINTR)
-                continue;
-            if (e == EAGAIN) {      /* the receive timeout: is the hub still there? */
-                if (dev->mon && hub_gone(dev))
-                    return -EIO;
-                continue;
-            }
-            return -EIO;
+        const void *data;
+        size_t len;
+        int r = plx_chan_recv(dev->chan, &data, &len, RECV_IDLE_MS);
+        if (r == -EINTR)
+            continue;
+        if (r == -EAGAIN) {     /* the receive timeout: is the hub still there? */
+            if (hub_gone(dev))
+                return -EIO;
+            continue;
         }
+        if (r < 0)
+            return -EIO;
+        /* Keep a copy: decoding the reply below must not invalidate a queued frame. */
+        struct pending *p = malloc(sizeof(*p) + len);
+        if (!p)
+            return -ENOMEM;
+        p->next = NULL;
+        p->len = len;
+        memcpy(p->data, data, len);
         Plx__Envelope *env;
-        if (plx_wire_decode(&dev->wire, zmq_msg_data(&msg), zmq_msg_size(&msg), &env) < 0) {
-            zmq_msg_close(&msg);
+        if (plx_wire_decode(&dev->wire, p->data, p->len, &env) < 0) {
+            free(p);
             continue;
         }
         if (env->now_ns > dev->now)
             dev->now = env->now_ns;
         if (env->msg_case == PLX__ENVELOPE__MSG_DMA_REPLY && env->dma_reply->seq == seq) {
-            zmq_msg_close(&msg);
+            /* The decoded reply points into p->data: keep it until the reply is released. */
+            free(dev->reply_frame);
+            dev->reply_frame = p;
             *out = env;
             return 0;
         }
         plx_wire_release(&dev->wire);
-        struct pending *p = malloc(sizeof(*p));
-        if (!p) {
-            zmq_msg_close(&msg);
-            return -ENOMEM;
-        }
-        p->next = NULL;
-        zmq_msg_init(&p->msg);
-        zmq_msg_move(&p->msg, &msg);
-        zmq_msg_close(&msg);
         if (dev->pend_tail)
             dev->pend_tail->next = p;
         else
@@ -731,17 +734,16 @@ static int serve_socket(plx_dev *dev)
             if (!dev->pend_head)
                 dev->pend_tail = NULL;
             Plx__Envelope *env;
-            if (plx_wire_decode(&dev->wire, zmq_msg_data(&p->msg), zmq_msg_size(&p->msg), &env) == 0) {
+            if (plx_wire_decode(&dev->wire, p->data, p->len, &env) == 0) {
                 handle_env(dev, env);
                 plx_wire_release(&dev->wire);
             }
-            zmq_msg_close(&p->msg);
             free(p);
         }
         if (dev->stop)
             return 0;
         Plx__Envelope *env;
-        int r = plx_wire_recv(&dev->wire, &env, ZMQ_DONTWAIT);
+        int r = plx_wire_recv(&dev->wire, &env, 0);
         if (r == -EAGAIN)
             return 0;
         if (r == -EBADMSG) {
@@ -757,9 +759,15 @@ static int serve_socket(plx_dev *dev)
     }
 }
 
-/* A monitor event arrived: true if it says the connection to the hub is gone. */
+/* True if the connection to the hub is gone: the ring's fd socket hung up, or the ZeroMQ monitor says so. */
 static bool hub_gone(plx_dev *dev)
 {
+    if (dev->ring) {
+        struct pollfd p = { .fd = dev->fdsock, .events = POLLIN };
+        return dev->fdsock < 0 || (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLIN)));
+    }
+    if (!dev->mon)
+        return false;
     bool gone = false;
     for (;;) {
         zmq_msg_t ev, addr;
@@ -792,15 +800,17 @@ static int run_loop(plx_dev *dev)
             /* Only the hub to listen to: block in the receive itself, as cheap as a round trip gets. The
              * receive timeout (RECV_IDLE_MS) lets the idle loop notice a hub that went away. */
             Plx__Envelope *env;
-            int r = plx_wire_recv(&dev->wire, &env, 0);
+            int r = plx_wire_recv(&dev->wire, &env, RECV_IDLE_MS);
             if (r == 0) {
                 handle_env(dev, env);
                 plx_wire_release(&dev->wire);
                 if (serve_socket(dev) < 0)
                     return -EIO;
             } else if (r == -EAGAIN) {
-                if (dev->mon && hub_gone(dev))
+                if (hub_gone(dev))
                     return -ECONNRESET;
+            } else if (r == -EPIPE) {
+                return -ECONNRESET;
             } else if (r == -EBADMSG) {
                 plx_log(dev, PLX_LOG_WARNING, "undecodable frame from the hub dropped");
             } else if (r != -EINTR) {
@@ -816,13 +826,19 @@ static int run_loop(plx_dev *dev)
             dev->items = it;
             dev->cap_items = n;
         }
-        dev->items[0] = (zmq_pollitem_t){ .socket = dev->sock, .events = ZMQ_POLLIN };
+        bool have = plx_chan_poll_prepare(dev->chan, &dev->items[0]);
         for (unsigned i = 0; i < dev->n_watches; i++)
             dev->items[1 + i] = (zmq_pollitem_t){ .fd = dev->watches[i].fd, .events = ZMQ_POLLIN };
-        /* The disconnect monitor is looked at when the loop is idle, not on every wake-up (latency). */
-        int ready = zmq_poll(dev->items, (int)n, dev->mon ? RECV_IDLE_MS : -1);
+        /* Whether the hub is gone is looked at when the loop is idle, not on every wake-up (latency). */
+        int ready = zmq_poll(dev->items, (int)n, have ? 0 : dev->mon || dev->ring ? RECV_IDLE_MS : -1);
+        int e = errno;
+        plx_chan_poll_done(dev->chan);
+        if (have) {
+            dev->items[0].revents |= ZMQ_POLLIN;
+            ready = ready < 0 ? 1 : ready + 1;
+        }
         if (ready < 0) {
-            if (errno == EINTR)
+            if (e == EINTR)
                 continue;
             return -EIO;
         }
@@ -967,7 +983,7 @@ static int send_hello_declare(plx_dev *dev)
     h.minor = PLX_PROTOCOL_MINOR;
     h.capabilities = PLX__CAPABILITY__CAP_SHADOW | PLX__CAPABILITY__CAP_RAM_FDS |
                      PLX__CAPABILITY__CAP_DMA_MESSAGE | PLX__CAPABILITY__CAP_WRITE_BATCH |
-                     PLX__CAPABILITY__CAP_TIMER_DONE;
+                     PLX__CAPABILITY__CAP_TIMER_DONE | (dev->fdsock >= 0 ? PLX__CAPABILITY__CAP_RING : 0);
     h.name = dev->name ? dev->name : "";
     h.model = (char *)(ops->model ? ops->model : "");
     h.pid = (uint32_t)getpid();
@@ -1054,17 +1070,15 @@ out:
 /* Wait for one envelope from the hub during the handshake. */
 static int handshake_recv(plx_dev *dev, Plx__Envelope **out, Plx__Envelope__MsgCase want, int timeout_ms)
 {
-    zmq_pollitem_t it = { .socket = dev->sock, .events = ZMQ_POLLIN };
+    Plx__Envelope *env;
     int r;
     do {
-        r = zmq_poll(&it, 1, timeout_ms);
-    } while (r < 0 && errno == EINTR);
-    if (r <= 0) {
+        r = plx_wire_recv(&dev->wire, &env, timeout_ms);
+    } while (r == -EINTR);
+    if (r == -EAGAIN || r == -EPIPE) {
         fprintf(stderr, "%s: the hub did not answer the handshake\n", dev_label(dev));
         return -ETIMEDOUT;
     }
-    Plx__Envelope *env;
-    r = plx_wire_recv(&dev->wire, &env, 0);
     if (r < 0) {
         fprintf(stderr, "%s: bad handshake frame from the hub\n", dev_label(dev));
         return -EPROTO;
@@ -1285,9 +1299,9 @@ static void dev_free(plx_dev *dev)
     while (dev->pend_head) {
         struct pending *p = dev->pend_head;
         dev->pend_head = p->next;
-        zmq_msg_close(&p->msg);
         free(p);
     }
+    free(dev->reply_frame);
     free(dev->watches);
     free(dev->items);
     free(dev->batch);
@@ -1297,6 +1311,7 @@ static void dev_free(plx_dev *dev)
     free(dev->sandbox_policy);
     free(dev->irq_level);
     plx_wire_fini(&dev->wire);
+    plx_chan_close(dev->chan);
     if (dev->mon) {
         zmq_socket_monitor(dev->sock, NULL, 0);
         zmq_close(dev->mon);
@@ -1308,6 +1323,74 @@ static void dev_free(plx_dev *dev)
     if (dev->fdsock >= 0)
         close(dev->fdsock);
     free(dev->name);
+}
+
+/* The hub's Config says the channel moves to the shared-memory ring: its descriptors are the first message on
+ * the fd socket. The ZeroMQ socket is closed; the fd socket stays open: its hang-up says the hub is gone. */
+static int move_to_ring(plx_dev *dev)
+{
+    int fds[PLX_RING_FDS];
+    struct pollfd p = { .fd = dev->fdsock, .events = POLLIN };
+    if (dev->fdsock < 0 || poll(&p, 1, 30000) <= 0 || recv_fds(dev, fds, PLX_RING_FDS) < 0) {
+        fprintf(stderr, "%s: the hub's ring did not arrive on the fd socket\n", dev_label(dev));
+        return -EPROTO;
+    }
+    char err[200];
+    plx_chan *ring = plx_chan_ring_open(fds, err, sizeof(err));
+    if (!ring) {
+        fprintf(stderr, "%s: cannot use the hub's ring: %s\n", dev_label(dev), err);
+        return -EPROTO;
+    }
+    plx_chan_set_peer_fd(ring, dev->fdsock);
+    plx_chan_close(dev->chan);
+    dev->chan = ring;
+    dev->wire.chan = ring;      /* the Config being applied stays decoded in the wire's arena */
+    dev->ring = true;
+    if (dev->mon) {
+        zmq_socket_monitor(dev->sock, NULL, 0);
+        zmq_close(dev->mon);
+        dev->mon = NULL;
+    }
+    zmq_close(dev->sock);
+    dev->sock = NULL;
+    return 0;
+}
+
+/* The handshake's channel: a ZeroMQ socket connected to @endpoint. */
+static int connect_hub(plx_dev *dev, const char *endpoint)
+{
+    dev->zctx = zmq_ctx_new();
+    dev->sock = dev->zctx ? zmq_socket(dev->zctx, ZMQ_PAIR) : NULL;
+    if (!dev->sock) {
+        fprintf(stderr, "%s: cannot create a ZeroMQ socket: %s\n", dev_label(dev), zmq_strerror(errno));
+        return -EIO;
+    }
+    int64_t maxmsg = PLX_WIRE_MAX_FRAME;
+    int linger = 2000, hwm = 0;
+    zmq_setsockopt(dev->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
+    zmq_setsockopt(dev->sock, ZMQ_LINGER, &linger, sizeof(linger));
+    zmq_setsockopt(dev->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+    zmq_setsockopt(dev->sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+    int rcvtimeo = RECV_IDLE_MS;
+    zmq_setsockopt(dev->sock, ZMQ_RCVTIMEO, &rcvtimeo, sizeof(rcvtimeo));
+    if (zmq_connect(dev->sock, endpoint) < 0) {
+        fprintf(stderr, "%s: cannot connect to %s: %s\n", dev_label(dev), endpoint, zmq_strerror(errno));
+        return -EIO;
+    }
+    dev->chan = plx_chan_zmq(dev->sock);
+    if (!dev->chan)
+        return -ENOMEM;
+    plx_wire_init(&dev->wire, dev->chan);
+    char mon_ep[64];
+    snprintf(mon_ep, sizeof(mon_ep), "inproc://plx-monitor-%p", (void *)dev);
+    if (zmq_socket_monitor(dev->sock, mon_ep, ZMQ_EVENT_DISCONNECTED) == 0) {
+        dev->mon = zmq_socket(dev->zctx, ZMQ_PAIR);
+        if (dev->mon && zmq_connect(dev->mon, mon_ep) < 0) {
+            zmq_close(dev->mon);
+            dev->mon = NULL;
+        }
+    }
+    return 0;
 }
 
 PLX_EXPORT int
@@ -1370,34 +1453,8 @@ plx_dev_main(const plx_device_ops *ops, int argc, char **argv)
         goto out;
     }
 
-    dev->zctx = zmq_ctx_new();
-    dev->sock = dev->zctx ? zmq_socket(dev->zctx, ZMQ_PAIR) : NULL;
-    if (!dev->sock) {
-        fprintf(stderr, "%s: cannot create a ZeroMQ socket: %s\n", dev_label(dev), zmq_strerror(errno));
+    if (connect_hub(dev, endpoint) < 0)
         goto out;
-    }
-    int64_t maxmsg = PLX_WIRE_MAX_FRAME;
-    int linger = 2000, hwm = 0;
-    zmq_setsockopt(dev->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
-    zmq_setsockopt(dev->sock, ZMQ_LINGER, &linger, sizeof(linger));
-    zmq_setsockopt(dev->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm));
-    zmq_setsockopt(dev->sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
-    int rcvtimeo = RECV_IDLE_MS;
-    zmq_setsockopt(dev->sock, ZMQ_RCVTIMEO, &rcvtimeo, sizeof(rcvtimeo));
-    if (zmq_connect(dev->sock, endpoint) < 0) {
-        fprintf(stderr, "%s: cannot connect to %s: %s\n", dev_label(dev), endpoint, zmq_strerror(errno));
-        goto out;
-    }
-    plx_wire_init(&dev->wire, dev->sock);
-    char mon_ep[64];
-    snprintf(mon_ep, sizeof(mon_ep), "inproc://plx-monitor-%p", (void *)dev);
-    if (zmq_socket_monitor(dev->sock, mon_ep, ZMQ_EVENT_DISCONNECTED) == 0) {
-        dev->mon = zmq_socket(dev->zctx, ZMQ_PAIR);
-        if (dev->mon && zmq_connect(dev->mon, mon_ep) < 0) {
-            zmq_close(dev->mon);
-            dev->mon = NULL;
-        }
-    }
 
     if (send_hello_declare(dev) < 0)
         goto out;
@@ -1413,12 +1470,16 @@ plx_dev_main(const plx_device_ops *ops, int argc, char **argv)
     if (handshake_recv(dev, &env, PLX__ENVELOPE__MSG_CONFIG, 30000) < 0)
         goto out;
     dev->connected = true;
+    if (env->config->ring && move_to_ring(dev) < 0) {
+        plx_wire_release(&dev->wire);
+        goto out;
+    }
     if (apply_config(dev, env->config) < 0) {
         plx_wire_release(&dev->wire);
         goto out;
     }
     plx_wire_release(&dev->wire);
-    if (dev->fdsock >= 0 && !dev->sandbox) {
+    if (dev->fdsock >= 0 && !dev->sandbox && !dev->ring) {
         close(dev->fdsock);
         dev->fdsock = -1;
     }
@@ -1457,13 +1518,13 @@ plx_dev_main(const plx_device_ops *ops, int argc, char **argv)
 out:
     if (dev->initialized && ops->fini)
         ops->fini(dev->opaque);
-    if (dev->connected && dev->sock) {
+    if (dev->connected && dev->chan) {
         Plx__Goodbye gb = PLX__GOODBYE__INIT;
         gb.status = status;
         Plx__Envelope genv = PLX__ENVELOPE__INIT;
         genv.msg_case = PLX__ENVELOPE__MSG_GOODBYE;
         genv.goodbye = &gb;
-        plx_wire_send(&dev->wire, &genv, ZMQ_DONTWAIT);
+        plx_wire_send(&dev->wire, &genv, PLX_CHAN_DONTWAIT);
     }
     dev_free(dev);
     return status;

@@ -136,18 +136,51 @@ hub_dev_send(hub_device *d, Plx__Envelope *env)
     if (d->batch_n)
         hub_dev_flush(d);
     env->now_ns = vclock_now(d->m->env.clock);
-    int r = plx_wire_send(&d->wire, env, ZMQ_DONTWAIT);
-    /* The queue is unbounded: EAGAIN means the device is no longer connected. */
-    if (r < 0 && !d->m->shutting_down && !d->failed) {
-        if (d->pidfd >= 0) {
-            /* Most likely the process died: say so rather than "not connected". */
-            struct pollfd p = { .fd = d->pidfd, .events = POLLIN };
-            if (poll(&p, 1, 100) > 0 && hub_dev_reap(d))
-                return r;
-        }
-        hub_dev_fail(d, "cannot send to the device: %s", r == -EAGAIN ? "not connected" : strerror(-r));
-    }
+    int r = plx_wire_send(&d->wire, env, 0);
+    if (r < 0)
+        hub_dev_send_failed(d, r);
     return r;
+}
+
+const char *
+hub_dev_chan_strerror(hub_device *d, int r)
+{
+    if (r == -EPROTO && plx_chan_get_kind(d->chan) == PLX_CHAN_RING)
+        return plx_chan_error(d->chan);
+    if (r == -ETIMEDOUT)
+        return "the device takes no frames (its ring stays full)";
+    return zmq_strerror(-r);
+}
+
+void
+hub_dev_send_failed(hub_device *d, int r)
+{
+    if (d->m->shutting_down || d->failed)
+        return;
+    if (d->pidfd >= 0) {
+        /* Most likely the process died: say so rather than "not connected". */
+        struct pollfd p = { .fd = d->pidfd, .events = POLLIN };
+        if (poll(&p, 1, 100) > 0 && hub_dev_reap(d))
+            return;
+    }
+    /* ZeroMQ's queue is unbounded: EAGAIN means the device is no longer connected. */
+    hub_dev_fail(d, "cannot send to the device: %s", r == -EAGAIN ? "not connected" : hub_dev_chan_strerror(d, r));
+}
+
+int
+hub_dev_wait(hub_device *d, int timeout_ms)
+{
+    zmq_pollitem_t it[2];
+    bool ready = plx_chan_poll_prepare(d->chan, &it[0]);
+    it[1] = (zmq_pollitem_t){ .fd = d->pidfd, .events = ZMQ_POLLIN };
+    int n = d->pidfd >= 0 ? 2 : 1;
+    int r = zmq_poll(it, n, ready ? 0 : timeout_ms);
+    plx_chan_poll_done(d->chan);
+    if (r < 0)
+        return errno == EINTR ? 0 : -errno;
+    if (ready || (it[0].revents & ZMQ_POLLIN))
+        return 1;
+    return n == 2 && (it[1].revents & ZMQ_POLLIN) ? 2 : 0;
 }
 
 static void send_error(hub_device *d, int code, const char *text)
@@ -159,7 +192,7 @@ static void send_error(hub_device *d, int code, const char *text)
     env.msg_case = PLX__ENVELOPE__MSG_ERROR;
     env.error = &er;
     env.now_ns = vclock_now(d->m->env.clock);
-    plx_wire_send(&d->wire, &env, ZMQ_DONTWAIT);
+    plx_wire_send(&d->wire, &env, PLX_CHAN_DONTWAIT);
 }
 
 /* ---- timers ---------------------------------------------------------------------------------------------- */
@@ -397,7 +430,7 @@ hub_dev_drain(hub_device *d)
     int n = 0;
     while ((!d->failed || d->m->shutting_down) && n < 4096) {
         Plx__Envelope *env;
-        int r = plx_wire_recv(&d->wire, &env, ZMQ_DONTWAIT);
+        int r = plx_wire_recv(&d->wire, &env, 0);
         if (r == -EAGAIN)
             break;
         if (r == -EINTR)
@@ -407,8 +440,11 @@ hub_dev_drain(hub_device *d)
             n++;
             continue;
         }
-        if (r < 0)
+        if (r < 0) {
+            if (r == -EPROTO && !d->failed)
+                hub_dev_fail(d, "%s", hub_dev_chan_strerror(d, r));
             break;
+        }
         hub_dev_serve(d, env);
         n++;
     }
@@ -422,7 +458,7 @@ static int hs_recv(hub_device *d, uint64_t deadline, Plx__Envelope **out, Error 
 {
     for (;;) {
         Plx__Envelope *env;
-        int r = plx_wire_recv(&d->wire, &env, ZMQ_DONTWAIT);
+        int r = plx_wire_recv(&d->wire, &env, 0);
         if (r == 0) {
             if (env->msg_case == PLX__ENVELOPE__MSG_LOG) {
                 serve_log(d, env->log);
@@ -446,7 +482,7 @@ static int hs_recv(hub_device *d, uint64_t deadline, Plx__Envelope **out, Error 
             return -EPROTO;
         }
         if (r != -EAGAIN && r != -EINTR) {
-            error_setg(errp, "device '%s': receive failed: %s", d->name, zmq_strerror(-r));
+            error_setg(errp, "device '%s': receive failed: %s", d->name, hub_dev_chan_strerror(d, r));
             return r;
         }
         uint64_t now = hub_now_ms();
@@ -457,21 +493,16 @@ static int hs_recv(hub_device *d, uint64_t deadline, Plx__Envelope **out, Error 
                 error_setg(errp, "device '%s': no %s within the handshake timeout", d->name, what);
             return -ETIMEDOUT;
         }
-        zmq_pollitem_t it[2] = { { .socket = d->sock, .events = ZMQ_POLLIN },
-                                 { .fd = d->pidfd, .events = ZMQ_POLLIN } };
-        int n = d->pidfd >= 0 ? 2 : 1;
         uint64_t left = deadline - now;
-        if (zmq_poll(it, n, (long)(left > 100 ? 100 : left)) < 0 && errno != EINTR) {
-            error_setg(errp, "device '%s': poll failed: %s", d->name, zmq_strerror(errno));
+        int w = hub_dev_wait(d, (int)(left > 100 ? 100 : left));
+        if (w < 0) {
+            error_setg(errp, "device '%s': poll failed: %s", d->name, strerror(-w));
             return -EIO;
         }
-        if (n == 2 && (it[1].revents & ZMQ_POLLIN) && !(it[0].revents & ZMQ_POLLIN)) {
-            /* Give frames the process wrote before dying a moment to arrive. */
-            zmq_poll(it, 1, 50);
-            if (!(it[0].revents & ZMQ_POLLIN) && hub_dev_reap(d)) {
-                error_setg(errp, "device '%s': process %s before sending %s", d->name, d->exit_desc, what);
-                return -ECHILD;
-            }
+        /* Give frames the process wrote before dying a moment to arrive. */
+        if (w == 2 && hub_dev_wait(d, 50) != 1 && hub_dev_reap(d)) {
+            error_setg(errp, "device '%s': process %s before sending %s", d->name, d->exit_desc, what);
+            return -ECHILD;
         }
     }
 }
@@ -793,6 +824,8 @@ static int handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello
 {
     hub_devmgr *m = d->m;
     Plx__Envelope *env;
+    plx_chan *ring = NULL, *zchan = NULL;
+    void *zsock = NULL;
     int r = hs_recv(d, hello_deadline, &env, errp, "its Hello");
     if (r < 0)
         return r;
@@ -952,12 +985,35 @@ static int handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello
         c.sandbox = &sb;
     }
 
+    if (d->ring_wanted && d->fdsock >= 0 && (d->capabilities & PLX__CAPABILITY__CAP_RING)) {
+        int rfds[PLX_RING_FDS];
+        uint64_t spin = cfg->ring_spin_us ? (uint64_t)cfg->ring_spin_us * 1000u : HUB_RING_SPIN_NS;
+        ring = plx_chan_ring_create(cfg->ring_slots, spin, rfds);
+        if (!ring) {
+            error_setg(errp, "device '%s': cannot create its ring: %s", d->name, strerror(errno));
+            r = -EIO;
+            goto out;
+        }
+        if ((r = send_fds(d->fdsock, rfds, PLX_RING_FDS)) < 0) {
+            error_setg(errp, "device '%s': cannot pass the ring's descriptors: %s", d->name, strerror(-r));
+            plx_chan_close(ring);
+            goto out;
+        }
+        c.ring = true;
+    } else if (d->ring_required) {
+        error_setg(errp, "device '%s': transport 'ring' asked for, but %s", d->name,
+                   d->fdsock < 0 ? "the device has no fd socket (not started or attached on this host)"
+                                 : "the device does not offer it (no CAP_RING in its Hello)");
+        r = -EPROTO;
+        goto out;
+    }
+
     Plx__Hello h = PLX__HELLO__INIT;
     h.major = PLX_HUB_PROTOCOL_MAJOR;
     h.minor = d->minor;
     h.capabilities = PLX__CAPABILITY__CAP_SHADOW | PLX__CAPABILITY__CAP_RAM_FDS |
                      PLX__CAPABILITY__CAP_DMA_MESSAGE | PLX__CAPABILITY__CAP_WRITE_BATCH |
-                     PLX__CAPABILITY__CAP_TIMER_DONE;
+                     PLX__CAPABILITY__CAP_TIMER_DONE | PLX__CAPABILITY__CAP_RING;
     Plx__Envelope out = PLX__ENVELOPE__INIT;
     out.msg_case = PLX__ENVELOPE__MSG_HELLO;
     out.hello = &h;
@@ -967,8 +1023,30 @@ static int handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello
     }
     out.msg_case = PLX__ENVELOPE__MSG_CONFIG;
     out.config = &c;
-    if ((r = hub_dev_send(d, &out)) < 0) {
+    r = hub_dev_send(d, &out);
+    if (ring) {
+        /* From here on the ring. The ZeroMQ socket is closed once Ready shows the Config arrived (closing
+         * drops what is still queued). */
+        plx_chan_set_send_timeout(ring, (int)d->timeout_ms);
+        plx_chan_set_peer_fd(ring, d->pidfd >= 0 ? d->pidfd : d->fdsock);
+        zchan = d->chan;
+        zsock = d->sock;
+        d->sock = NULL;
+        plx_wire_fini(&d->wire);
+        d->chan = ring;
+        d->ring = true;
+        plx_wire_init(&d->wire, d->chan);
+        free(d->endpoint);
+        d->endpoint = strdup("ring");
+        if (d->ipc_path) {
+            unlink(d->ipc_path);
+            free(d->ipc_path);
+            d->ipc_path = NULL;
+        }
+    }
+    if (r < 0 || !d->endpoint) {
         error_setg(errp, "device '%s': cannot send Config", d->name);
+        r = r < 0 ? r : -ENOMEM;
         goto out;
     }
     if (n_passed && (r = send_fds(d->fdsock, passed, n_passed)) < 0) {
@@ -988,6 +1066,9 @@ static int handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello
     plx_wire_release(&d->wire);
     r = 0;
 out:
+    plx_chan_close(zchan);
+    if (zsock)
+        zmq_close(zsock);
     free(rg);
     free(rgp);
     free(sg);
@@ -1386,6 +1467,7 @@ fail_quiet:
 }
 
 static void cfg_free(hub_device_config *c);
+static void close_channel(hub_device *d);
 
 static void device_destroy(hub_device *d)
 {
@@ -1426,9 +1508,7 @@ static void device_destroy(hub_device *d)
     free(d->batch);
     free(d->dma_buf);
     free(d->dma_window);
-    plx_wire_fini(&d->wire);
-    if (d->sock)
-        zmq_close(d->sock);
+    close_channel(d);
     if (d->fdsock >= 0)
         close(d->fdsock);
     if (d->ipc_path) {
@@ -1441,9 +1521,43 @@ static void device_destroy(hub_device *d)
     free(d);
 }
 
+static void close_channel(hub_device *d)
+{
+    plx_wire_fini(&d->wire);
+    plx_chan_close(d->chan);
+    d->chan = NULL;
+    d->ring = false;
+    if (d->sock)
+        zmq_close(d->sock);
+    d->sock = NULL;
+}
+
+/* Whether the device moves to the ring after the handshake: on this host unless the config or PLEXUS_TRANSPORT
+ * says otherwise (and if the device can; see handshake()); never for tcp:// and explicit endpoints. */
+static int choose_transport(hub_device *d, const hub_device_config *cfg, Error **errp)
+{
+    bool remote = cfg->endpoint && strncmp(cfg->endpoint, "tcp://", 6) == 0;
+    hub_transport t = cfg->transport;
+    if (t == HUB_TRANSPORT_AUTO) {
+        const char *e = getenv("PLEXUS_TRANSPORT");
+        t = remote || cfg->endpoint ? HUB_TRANSPORT_ZMQ
+            : e && strcmp(e, "zmq") == 0 ? HUB_TRANSPORT_ZMQ : HUB_TRANSPORT_RING;
+    }
+    if (t == HUB_TRANSPORT_RING && cfg->endpoint) {
+        error_setg(errp, "device '%s': the ring transport is for devices on this host; endpoint '%s' is ZeroMQ",
+                   d->name, cfg->endpoint);
+        return -EINVAL;
+    }
+    d->ring_wanted = t == HUB_TRANSPORT_RING;
+    d->ring_required = cfg->transport == HUB_TRANSPORT_RING;
+    return 0;
+}
+
 static int bind_channel(hub_device *d, const hub_device_config *cfg, Error **errp)
 {
     hub_devmgr *m = d->m;
+    if (choose_transport(d, cfg, errp) < 0)
+        return -EINVAL;
     d->sock = zmq_socket(m->zctx, ZMQ_PAIR);
     if (!d->sock) {
         error_setg(errp, "device '%s': cannot create a ZeroMQ socket: %s", d->name, zmq_strerror(errno));
@@ -1457,7 +1571,10 @@ static int bind_channel(hub_device *d, const hub_device_config *cfg, Error **err
     zmq_setsockopt(d->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
     int slice = HUB_RECV_SLICE_MS;
     zmq_setsockopt(d->sock, ZMQ_RCVTIMEO, &slice, sizeof(slice));
-    plx_wire_init(&d->wire, d->sock);
+    d->chan = plx_chan_zmq(d->sock);
+    if (!d->chan)
+        return -ENOMEM;
+    plx_wire_init(&d->wire, d->chan);
     char ep[600];
     if (cfg->endpoint && strncmp(cfg->endpoint, "tcp://", 6) == 0) {
         d->tcp = true;
@@ -1755,10 +1872,7 @@ static void restart_device(hub_device *d)
     free(d->timers);
     d->timers = NULL;
     d->n_timers = 0;
-    plx_wire_fini(&d->wire);
-    if (d->sock)
-        zmq_close(d->sock);
-    d->sock = NULL;
+    close_channel(d);
     if (d->ipc_path) {
         unlink(d->ipc_path);
         free(d->ipc_path);
@@ -1784,7 +1898,7 @@ static void restart_device(hub_device *d)
     }
     if (r == 0)
         r = handshake(d, cfg, deadline, true, &err);
-    if (r == 0 && d->fdsock >= 0 && !cfg->sandbox) {
+    if (r == 0 && d->fdsock >= 0 && !cfg->sandbox && !d->ring) {
         close(d->fdsock);
         d->fdsock = -1;
     }
@@ -1915,7 +2029,7 @@ hub_devmgr_add(hub_devmgr *m, const hub_device_config *cfg, Error **errp)
     }
     if (handshake(d, cfg, deadline, false, errp) < 0)
         goto fail;
-    if (d->fdsock >= 0 && !cfg->sandbox) {
+    if (d->fdsock >= 0 && !cfg->sandbox && !d->ring) {
         close(d->fdsock);
         d->fdsock = -1;
     }
@@ -1957,10 +2071,11 @@ hub_devmgr_poll(hub_devmgr *m, int timeout_ms)
     }
     hub_devmgr_flush(m);
     unsigned k = 0;
+    bool ready = false;
     for (hub_device *d = m->devs; d; d = d->next) {
         if (d->failed)
             continue;
-        m->items[k] = (zmq_pollitem_t){ .socket = d->sock, .events = ZMQ_POLLIN };
+        ready |= plx_chan_poll_prepare(d->chan, &m->items[k]);
         m->item_dev[k++] = d;
         if (d->pidfd >= 0) {
             m->items[k] = (zmq_pollitem_t){ .fd = d->pidfd, .events = ZMQ_POLLIN };
@@ -1974,17 +2089,20 @@ hub_devmgr_poll(hub_devmgr *m, int timeout_ms)
         }
         return 0;
     }
-    int r = zmq_poll(m->items, (int)k, timeout_ms);
+    int r = zmq_poll(m->items, (int)k, ready ? 0 : timeout_ms);
+    int e = errno;
+    for (unsigned i = 0; i < k; i++)
+        if (i == 0 || m->item_dev[i] != m->item_dev[i - 1])
+            plx_chan_poll_done(m->item_dev[i]->chan);
     if (r < 0)
-        return errno == EINTR ? 0 : -errno;
+        return e == EINTR ? 0 : -e;
     int served = 0;
     for (unsigned i = 0; i < k; i++) {
-        if (!(m->items[i].revents & ZMQ_POLLIN))
-            continue;
         hub_device *d = m->item_dev[i];
-        if (m->items[i].socket)
+        bool chan_item = i == 0 || d != m->item_dev[i - 1];
+        if (chan_item && (ready || (m->items[i].revents & ZMQ_POLLIN)))
             served += hub_dev_drain(d);
-        else if (!hub_dev_drain(d))
+        else if (!chan_item && (m->items[i].revents & ZMQ_POLLIN) && !hub_dev_drain(d))
             hub_dev_reap(d);
     }
     return served;
@@ -2185,7 +2303,8 @@ hub_dev_new_detached(hub_devmgr *m, const char *name, unsigned n_irqs, const cha
     d->irq_level = calloc(n_irqs ? n_irqs : 1, 1);
     d->props = calloc(1, sizeof(char *));
     d->sock = zmq_socket(m->zctx, ZMQ_PAIR);
-    if (!d->name || !d->regions || !d->irq_names || !d->irq_map || !d->irq_level || !d->props || !d->sock ||
+    d->chan = d->sock ? plx_chan_zmq(d->sock) : NULL;
+    if (!d->name || !d->regions || !d->irq_names || !d->irq_map || !d->irq_level || !d->props || !d->chan ||
         zmq_bind(d->sock, endpoint) < 0) {
         device_destroy(d);
         return NULL;
@@ -2196,7 +2315,7 @@ hub_dev_new_detached(hub_devmgr *m, const char *name, unsigned n_irqs, const cha
         d->irq_map[i] = i % 2 ? HUB_IRQ_UNMAPPED : i + 1;   /* some lines connected, some not */
         d->n_irqs++;
     }
-    plx_wire_init(&d->wire, d->sock);
+    plx_wire_init(&d->wire, d->chan);
     return d;
 }
 

@@ -55,6 +55,14 @@ typedef struct hub_region_map { const char *region; uint64_t base; } hub_region_
 /* Device IRQ line @line (index in its declaration) drives hub irq @irq. */
 typedef struct hub_irq_map { unsigned line; unsigned irq; } hub_irq_map;
 
+/* The device channel's transport. */
+typedef enum hub_transport {
+    HUB_TRANSPORT_AUTO,     /* the ring for a device on this host, ZeroMQ for an explicit endpoint (tcp://, ipc://);
+                               PLEXUS_TRANSPORT=zmq in the hub's environment makes it ZeroMQ everywhere */
+    HUB_TRANSPORT_ZMQ,      /* a ZeroMQ PAIR socket */
+    HUB_TRANSPORT_RING,     /* a shared-memory ring (plexus/chan.h); not with an explicit endpoint */
+} hub_transport;
+
 typedef struct hub_device_config {
     const char *name;               /* unique; used in every log line about this device */
     const char *program;            /* executable to spawn, or NULL */
@@ -97,6 +105,9 @@ typedef struct hub_device_config {
     /* Grant the RAM windows without their descriptors: the device maps nothing and every DMA goes by
      * message (what a tcp device gets anyway). */
     bool ram_by_message;
+    hub_transport transport;
+    unsigned ring_slots;            /* slots per direction of a ring (64 bytes each); 0 = 1024 */
+    unsigned ring_spin_us;          /* how long a side of the ring spins before it sleeps; 0 = 50 */
 } hub_device_config;
 
 #define HUB_NS_NET 1u

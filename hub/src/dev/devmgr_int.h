@@ -21,6 +21,7 @@
 #define HUB_BATCH_ENTRY_MAX 48      /* one encoded MmioWrite with its tag and length */
 
 #define HUB_MAX_READ_THROUGH 64
+#define HUB_RING_SPIN_NS 50000u     /* default spin budget of both sides of a ring */
 
 typedef struct hub_region {
     /* What a shadow read touches comes first, read-through ranges inline: few cache lines per poll. */
@@ -60,12 +61,16 @@ struct hub_device {
     hub_device *next;
     bool *dma_window;           /* per env RAM block: granted (DMA by message allowed); NULL = all (detached) */
     char *name, *model, *endpoint, *ipc_path;
-    void *sock;
+    void *sock;                 /* ZeroMQ socket, or NULL on the ring */
+    plx_chan *chan;
     plx_wire wire;
     int fdsock;                 /* fd channel of the handshake (socketpair or attach connection); kept open for
                                    a sandboxed device, which reports a denied system call on it */
     pid_t pid, peer_pid;
     int pidfd;
+    bool ring;                  /* the channel is a shared-memory ring (after the handshake's Config) */
+    bool ring_wanted;           /* move to the ring if the device can */
+    bool ring_required;         /* ... and fail the handshake if it cannot */
     bool spawned, tcp, exited, said_goodbye, irq_unmapped_logged, dma_self_logged;
     char exit_desc[224];
     unsigned timeout_ms;
@@ -126,6 +131,13 @@ void hub_dev_log(hub_devmgr *m, const char *device, int level, const char *fmt, 
 void hub_dev_fail(hub_device *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 bool hub_dev_reap(hub_device *d);
 int hub_dev_send(hub_device *d, Plx__Envelope *env);
+/* A send to the device returned @r (< 0): fail the device with the reason (unless shutting down). */
+void hub_dev_send_failed(hub_device *d, int r);
+/* Words for a channel error @r (< 0) of this device. */
+const char *hub_dev_chan_strerror(hub_device *d, int r);
+/* Wait up to @timeout_ms for the device's channel: 1 a frame may be there, 2 the process exited (pidfd), 0
+ * nothing, -errno. */
+int hub_dev_wait(hub_device *d, int timeout_ms);
 void hub_dev_serve(hub_device *d, Plx__Envelope *env);
 int hub_dev_drain(hub_device *d);
 

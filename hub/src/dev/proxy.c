@@ -59,7 +59,7 @@ static int wait_reply(hub_device *d, uint64_t seq, uint64_t *data, MemTxResult *
         /* Block in the receive itself (the socket's receive timeout is HUB_RECV_SLICE_MS): cheaper than a
          * poll followed by a receive. Between slices: the deadline and the process. */
         Plx__Envelope *env;
-        int r = plx_wire_recv(&d->wire, &env, 0);
+        int r = plx_wire_recv(&d->wire, &env, HUB_RECV_SLICE_MS);
         if (r == 0) {
             if (env->msg_case == PLX__ENVELOPE__MSG_TIMER_DONE && !data && env->timer_done->seq == seq) {
                 plx_wire_release(&d->wire);
@@ -86,21 +86,20 @@ static int wait_reply(hub_device *d, uint64_t seq, uint64_t *data, MemTxResult *
         }
         if (r == -EINTR)
             continue;
-        if (r != -EAGAIN) {
-            hub_dev_fail(d, "receive failed: %s", zmq_strerror(-r));
+        if (r != -EAGAIN && r != -EPIPE) {
+            hub_dev_fail(d, "receive failed: %s", hub_dev_chan_strerror(d, r));
             return -EIO;
         }
         if (wait_expired(d, &deadline, what))
             return -ETIMEDOUT;
         if (d->pidfd >= 0) {
             struct pollfd p = { .fd = d->pidfd, .events = POLLIN };
-            if (poll(&p, 1, 0) > 0) {
-                /* Frames written just before the process died may still be on their way. */
-                zmq_pollitem_t it = { .socket = d->sock, .events = ZMQ_POLLIN };
-                zmq_poll(&it, 1, 20);
-                if (!(it.revents & ZMQ_POLLIN) && hub_dev_reap(d))
-                    return -ECHILD;
-            }
+            /* Frames written just before the process died may still be on their way. */
+            if (poll(&p, 1, 0) > 0 && hub_dev_wait(d, 20) != 1 && hub_dev_reap(d))
+                return -ECHILD;
+        } else if (r == -EPIPE) {
+            hub_dev_fail(d, "the device hung up");
+            return -EIO;
         }
     }
 }
@@ -126,10 +125,7 @@ static int wait_shadow(hub_device *d, hub_region *r)
             hub_dev_fail(d, "posted writes not applied within %u ms", d->timeout_ms);
             return -ETIMEDOUT;
         }
-        zmq_pollitem_t it[2] = { { .socket = d->sock, .events = ZMQ_POLLIN },
-                                 { .fd = d->pidfd, .events = ZMQ_POLLIN } };
-        zmq_poll(it, d->pidfd >= 0 ? 2 : 1, 1);
-        if (d->pidfd >= 0 && (it[1].revents & ZMQ_POLLIN) && hub_dev_reap(d))
+        if (hub_dev_wait(d, 1) == 2 && hub_dev_reap(d))
             return -ECHILD;
     }
     return 0;
@@ -302,8 +298,9 @@ hub_dev_flush(hub_device *d)
     d->batch_len = 0;
     if (d->failed)
         return;
-    if (zmq_send(d->sock, frame, len, ZMQ_DONTWAIT) < 0 && !d->m->shutting_down)
-        hub_dev_fail(d, "cannot send posted writes: %s", zmq_strerror(errno));
+    int r = plx_chan_send(d->chan, frame, len, 0);
+    if (r < 0)
+        hub_dev_send_failed(d, r);
 }
 
 static MemTxResult write_once(hub_region *r, hwaddr addr, uint64_t data, unsigned size)

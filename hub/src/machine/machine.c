@@ -565,9 +565,11 @@ void hub_machine_print_stats(const hub_machine *m, FILE *f)
             continue;
         hub_devmgr_stats d = { 0 };
         hub_device_get_stats(m->devs[i], &d);
-        fprintf(f, "  device %-11s round trips %" PRIu64 ", shadow reads %" PRIu64 ", posted writes %" PRIu64
+        const char *ep = hub_device_endpoint(m->devs[i]);
+        fprintf(f, "  device %-11s %s, round trips %" PRIu64 ", shadow reads %" PRIu64 ", posted writes %" PRIu64
                 ", irq events %" PRIu64 ", dma messages %" PRIu64 "\n", m->cfg->devices[i].name,
-                d.sync_reads + d.sync_writes, d.shadow_reads, d.posted_writes, d.irq_events, d.dma_messages);
+                ep && strcmp(ep, "ring") == 0 ? "ring" : "zeromq", d.sync_reads + d.sync_writes, d.shadow_reads,
+                d.posted_writes, d.irq_events, d.dma_messages);
     }
     fprintf(f, "  virtual time ns    %" PRIu64 "\n", vclock_now(&m->clock));
     fprintf(f, "  wall time s        %.3f\n", wall);

@@ -1,11 +1,12 @@
 /*
- * Framing helpers shared by the hub and the SDK: one protobuf-c Envelope per ZeroMQ frame.
+ * Framing helpers shared by the hub and the SDK: one protobuf-c Envelope per frame of a device channel
+ * (plexus/chan.h: ZeroMQ or the shared-memory ring).
  *
  * A plx_wire owns a reusable transmit buffer and an arena that backs decoded envelopes, so the hot path
  * (MMIO request/reply) allocates nothing once warmed up. A decoded envelope is valid until the next
  * plx_wire_recv*() or plx_wire_release() on the same wire.
  *
- * Lifetime: plx_wire_init() on caller-owned storage, plx_wire_fini() frees the buffers (not the socket).
+ * Lifetime: plx_wire_init() on caller-owned storage, plx_wire_fini() frees the buffers (not the channel).
  */
 #ifndef PLEXUS_WIRE_H
 #define PLEXUS_WIRE_H
@@ -14,8 +15,9 @@
 #include <stdint.h>
 
 #include "plexus.pb-c.h"
+#include "plexus/chan.h"
 
-/* Frames larger than this are refused by both sides (ZMQ_MAXMSGSIZE). */
+/* Frames larger than this are refused by both sides (ZMQ_MAXMSGSIZE; the ring checks it too). */
 #define PLX_WIRE_MAX_FRAME (4u << 20)
 /* Largest DMA payload in one DmaRequest / DmaReply. */
 #define PLX_WIRE_MAX_DMA (1u << 20)
@@ -54,7 +56,7 @@ struct plx_state_header {
 typedef struct plx_arena_extra plx_arena_extra;
 
 typedef struct plx_wire {
-    void *sock;                 /* ZeroMQ socket (not owned) */
+    plx_chan *chan;             /* not owned */
     uint8_t *tx;
     size_t tx_cap;
     uint8_t *arena;
@@ -63,18 +65,19 @@ typedef struct plx_wire {
     Plx__Envelope *cur;
 } plx_wire;
 
-void plx_wire_init(plx_wire *w, void *sock);
+void plx_wire_init(plx_wire *w, plx_chan *chan);
 void plx_wire_fini(plx_wire *w);
 
-/* Pack and send @env. Returns 0, -ENOMEM, or -errno of zmq_send (-EAGAIN with ZMQ_DONTWAIT). */
-int plx_wire_send(plx_wire *w, const Plx__Envelope *env, int zmq_flags);
+/* Pack and send @env. @flags: 0 or PLX_CHAN_DONTWAIT. Returns 0, -ENOMEM, or what plx_chan_send() returns. */
+int plx_wire_send(plx_wire *w, const Plx__Envelope *env, int flags);
 
 /*
- * Receive one frame and decode it into *@out. @zmq_flags: 0 or ZMQ_DONTWAIT. Returns 0; -EAGAIN (nothing
- * ready); -EBADMSG (the frame is not a valid Envelope or has no message set: the frame is consumed);
- * -errno of zmq_msg_recv otherwise. Invalidates the previously decoded envelope.
+ * Receive one frame and decode it into *@out. @timeout_ms as for plx_chan_recv() (0: do not wait, -1: forever).
+ * Returns 0; -EAGAIN (nothing within the timeout); -EBADMSG (the frame is not a valid Envelope or has no
+ * message set: the frame is consumed); what plx_chan_recv() returns otherwise. Invalidates the previously
+ * decoded envelope.
  */
-int plx_wire_recv(plx_wire *w, Plx__Envelope **out, int zmq_flags);
+int plx_wire_recv(plx_wire *w, Plx__Envelope **out, int timeout_ms);
 
 /* Decode @len bytes at @data the same way (for frames the caller kept). */
 int plx_wire_decode(plx_wire *w, const void *data, size_t len, Plx__Envelope **out);

@@ -1,0 +1,127 @@
+/*
+ * The device channel: how frames travel between the hub and one device. One small interface, two transports:
+ *
+ *  - ZeroMQ (a PAIR socket, ipc:// or tcp://): always available, the reference path and the only one across
+ *    hosts.
+ *  - A shared-memory ring (same host only): one memfd holding a single-producer/single-consumer ring per
+ *    direction with 64-byte slots, plus one eventfd "bell" per side. A side that has nothing to do spins for a
+ *    bounded budget, then sleeps on its bell; the other side rings it only when it said it sleeps. The layout
+ *    is in docs/protocol.md ("The shared-memory ring").
+ *
+ * A frame is one encoded plx.Envelope (any length up to PLX_WIRE_MAX_FRAME; the ring carries long frames in
+ * pieces). A channel is used by one thread.
+ *
+ * The ring is memory the peer can write at any time. The reading side copies every record out before looking
+ * at it, keeps its own indices privately (what is in shared memory is only published, never read back), checks
+ * every index and length it reads, and reports a violation as -EPROTO with a description (plx_chan_error());
+ * nothing the peer writes there can make it read or write outside the mapping, loop forever, or crash.
+ */
+#ifndef PLEXUS_CHAN_H
+#define PLEXUS_CHAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <zmq.h>
+
+typedef struct plx_chan plx_chan;
+
+typedef enum plx_chan_kind {
+    PLX_CHAN_ZMQ,
+    PLX_CHAN_RING,
+} plx_chan_kind;
+
+/* Flag of plx_chan_send(): fail with -EAGAIN rather than wait for room (the ring only; ZeroMQ never waits). */
+#define PLX_CHAN_DONTWAIT 1
+
+/* ---- the shared-memory ring's layout (docs/protocol.md) ---------------------------------------------------- */
+#define PLX_RING_MAGIC 0x52584c50u         /* "PLXR" little-endian */
+#define PLX_RING_VERSION 1u
+#define PLX_RING_SLOT 64u                  /* bytes per slot: one cache line */
+#define PLX_RING_DEFAULT_SLOTS 1024u       /* per direction: 64 KiB */
+#define PLX_RING_REC_MORE 1u               /* record flag: the frame continues in the next record */
+#define PLX_RING_REC_PAD 2u                /* record flag: skip to the start of the ring */
+#define PLX_RING_FDS 3                     /* memfd, hub's bell, device's bell */
+
+struct plx_ring_header {                   /* offset 0, written by the hub before the device gets the fds */
+    uint32_t magic;
+    uint32_t version;
+    uint32_t slot_size;                    /* PLX_RING_SLOT */
+    uint32_t n_slots;                      /* per ring, a power of two */
+    uint64_t ring_offset[2];               /* [0]: hub -> device, [1]: device -> hub; 4096-aligned */
+    uint64_t spin_ns;                      /* how long a waiting side spins before it sleeps */
+    uint64_t total_size;                   /* bytes of the memfd */
+};
+
+/* ---- creating ------------------------------------------------------------------------------------------- */
+
+/* A channel over a ZeroMQ socket (not owned: close it after plx_chan_close()). */
+plx_chan *plx_chan_zmq(void *sock);
+
+/*
+ * Hub side: a new ring of @n_slots slots per direction (0: PLX_RING_DEFAULT_SLOTS; rounded up to a power of
+ * two, at least 64) whose sides spin @spin_ns before sleeping. fds[] receives the memfd and the two bells to
+ * hand to the device (still owned by the channel; pass them with SCM_RIGHTS or inherit them). NULL and errno
+ * set on failure.
+ */
+plx_chan *plx_chan_ring_create(unsigned n_slots, uint64_t spin_ns, int fds[PLX_RING_FDS]);
+
+/* Device side: the ring behind @fds (taken over: closed by plx_chan_close(), or here on failure). On failure
+ * NULL, with what was wrong in @err. */
+plx_chan *plx_chan_ring_open(const int fds[PLX_RING_FDS], char *err, size_t err_len);
+
+void plx_chan_close(plx_chan *c);
+
+plx_chan_kind plx_chan_get_kind(const plx_chan *c);
+
+/*
+ * A descriptor that becomes readable (or hangs up) when the peer is gone: the hub gives the device's pidfd, a
+ * device its handshake socket. A ring side blocked for room or for a frame returns -EPIPE when it fires and
+ * nothing more can come. -1: none.
+ */
+void plx_chan_set_peer_fd(plx_chan *c, int fd);
+
+/* How long plx_chan_send() may wait for room in the ring (default 10000 ms; -1 forever). */
+void plx_chan_set_send_timeout(plx_chan *c, int timeout_ms);
+
+/* Spin budget of this side (ring only). */
+void plx_chan_set_spin_ns(plx_chan *c, uint64_t spin_ns);
+
+/* ---- frames --------------------------------------------------------------------------------------------- */
+
+/*
+ * Send one frame. Returns 0; -EAGAIN (PLX_CHAN_DONTWAIT and no room); -ETIMEDOUT (no room within the send
+ * timeout); -EPIPE (peer gone); -EPROTO (the peer damaged the ring); -EMSGSIZE (longer than
+ * PLX_WIRE_MAX_FRAME); other -errno of the transport. While a ring side waits for room it keeps taking the
+ * frames the peer sends, so two sides sending at once never deadlock; they are received afterwards in order.
+ */
+int plx_chan_send(plx_chan *c, const void *buf, size_t len, int flags);
+
+/*
+ * Receive one frame: *@data and *@len valid until the next receive or close. @timeout_ms: 0 = do not wait, -1 =
+ * forever, > 0 = at most that long. Returns 0; -EAGAIN (nothing within the timeout); -EINTR; -EPIPE (peer
+ * gone and nothing left to read); -EPROTO (damaged ring; the channel is unusable from then on); other -errno.
+ */
+int plx_chan_recv(plx_chan *c, const void **data, size_t *len, int timeout_ms);
+
+/*
+ * Waiting for this channel in zmq_poll() together with other items: plx_chan_poll_prepare() fills @it and
+ * returns true if a frame is already there (poll with timeout 0 then); after the poll, plx_chan_poll_done().
+ * A frame counts as arrived when @it has ZMQ_POLLIN; receive with timeout 0 until -EAGAIN.
+ */
+bool plx_chan_poll_prepare(plx_chan *c, zmq_pollitem_t *it);
+void plx_chan_poll_done(plx_chan *c);
+
+/* What the last -EPROTO was about ("" if none). */
+const char *plx_chan_error(const plx_chan *c);
+
+/* Counters of a ring side (zero for ZeroMQ). */
+typedef struct plx_chan_stats {
+    uint64_t frames_sent, frames_received;
+    uint64_t bells_rung;        /* eventfd writes: the peer was asleep */
+    uint64_t sleeps;            /* waits that went to sleep after the spin budget */
+    uint64_t full_waits;        /* sends that found the ring full */
+} plx_chan_stats;
+void plx_chan_get_stats(const plx_chan *c, plx_chan_stats *out);
+
+#endif
