@@ -1353,6 +1353,8 @@ static int move_to_ring(plx_dev *dev)
     }
     zmq_close(dev->sock);
     dev->sock = NULL;
+    zmq_ctx_term(dev->zctx);    /* and its I/O thread */
+    dev->zctx = NULL;
     return 0;
 }
 
