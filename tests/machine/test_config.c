@@ -206,7 +206,7 @@ Test(machine_config, unknown_key)
     char *y = edited("    irq: 10\n", "    irq: 10\n    colour: blue\n");
     expect_error(y, NULL, 0, ":14: key 'devices[0].colour': unknown key 'colour'; expected one of: name, program, "
                  "plugin, args, base, regions, irq, irqs, props, timeout_ms, endpoint, attach, attach_timeout_ms, "
-                 "ram, dt, sandbox, restart");
+                 "ram, dt, sandbox, restart, transport, ring");
     free(y);
     y = edited("name: t\n", "name: t\nmemory: 3\n");
     expect_error(y, NULL, 0, ":2: key 'memory': unknown key 'memory'; expected one of: name, ram, firmware, "
@@ -431,4 +431,39 @@ Test(machine_config, sandbox_and_restart_errors)
     y = edited("    ram: [main]\n", "    ram: [main]\n    restart:\n      backoff_ms: 999999\n");
     expect_error(y, NULL, 0, ":29: key 'devices[1].restart.backoff_ms': expected 0..60000 ms; got 999999");
     free(y);
+}
+
+Test(machine_config, transport_and_ring)
+{
+    hub_mconfig *c = NULL;
+    char *y = edited("    irq: 10\n", "    irq: 10\n    transport: zeromq\n");
+    cr_assert_null(load(y, NULL, 0, &c));
+    cr_expect_eq(c->devices[0].transport, 2);
+    cr_expect_eq(c->devices[1].transport, 0, "auto by default");
+    hub_mconfig_free(c);
+    free(y);
+
+    y = edited("    irq: 10\n", "    irq: 10\n    transport: ring\n    ring:\n      slots: 256\n      spin_us: 7\n");
+    cr_assert_null(load(y, NULL, 0, &c));
+    cr_expect_eq(c->devices[0].transport, 1);
+    cr_expect_eq(c->devices[0].ring_slots, 256);
+    cr_expect_eq(c->devices[0].ring_spin_us, 7);
+    hub_mconfig_free(c);
+    free(y);
+
+    y = edited("    irq: 10\n", "    irq: 10\n    transport: pigeon\n");
+    expect_error(y, NULL, 0, ":14: key 'devices[0].transport': expected one of: auto, ring, zeromq; got 'pigeon'");
+    free(y);
+    y = edited("    irq: 10\n", "    irq: 10\n    ring:\n      slots: 100\n");
+    expect_error(y, NULL, 0, ":15: key 'devices[0].ring.slots': expected a power of two from 64 to 1048576; got 100");
+    free(y);
+    y = edited("    irq: 10\n", "    irq: 10\n    endpoint: tcp://127.0.0.1:0\n    transport: ring\n");
+    expect_error(y, NULL, 0, ":15: key 'devices[0].transport': the ring is for devices on this host; endpoint "
+                 "'tcp://127.0.0.1:0' is ZeroMQ (leave transport out or say zeromq)");
+    free(y);
+    const char *set[] = { "devices.dma0.transport=zeromq", "devices.dma0.ring.spin_us=3" };
+    cr_assert_null(load(base_yaml, set, 2, &c));
+    cr_expect_eq(c->devices[1].transport, 2);
+    cr_expect_eq(c->devices[1].ring_spin_us, 3);
+    hub_mconfig_free(c);
 }

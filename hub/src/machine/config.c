@@ -35,6 +35,7 @@
 typedef enum { RAW_FW_AUTO, RAW_FW_ELF, RAW_FW_RAW } raw_fw_format;
 typedef enum { RAW_TIME_VIRTUAL, RAW_TIME_WALLCLOCK } raw_time;
 typedef enum { RAW_RESTART_NEVER, RAW_RESTART_ON_FAILURE, RAW_RESTART_ALWAYS } raw_restart_policy;
+typedef enum { RAW_TRANSPORT_AUTO, RAW_TRANSPORT_RING, RAW_TRANSPORT_ZEROMQ } raw_transport;
 
 struct raw_ram { char *name; char *base; char *size; };
 struct raw_fw { char *file; raw_fw_format *format; char *address; };
@@ -45,6 +46,7 @@ struct raw_dt { char *node; };
 struct raw_sandbox { char *policy; char **allow; unsigned allow_count; bool *enabled; char **namespaces;
                      unsigned namespaces_count; };
 struct raw_restart { raw_restart_policy *policy; unsigned *max_restarts; unsigned *backoff_ms; };
+struct raw_ring { unsigned *slots; unsigned *spin_us; };
 struct raw_dev {
     char *name;
     char *program;
@@ -66,6 +68,8 @@ struct raw_dev {
     struct raw_dt *dt;
     struct raw_sandbox *sandbox;
     struct raw_restart *restart;
+    raw_transport *transport;
+    struct raw_ring *ring;
 };
 struct raw_machine {
     char *name;
@@ -166,6 +170,15 @@ static const cyaml_schema_field_t restart_fields[] = {
     CYAML_FIELD_END
 };
 
+static const cyaml_strval_t transport_strings[] = {
+    { "auto", RAW_TRANSPORT_AUTO }, { "ring", RAW_TRANSPORT_RING }, { "zeromq", RAW_TRANSPORT_ZEROMQ },
+};
+static const cyaml_schema_field_t ring_fields[] = {
+    CYAML_FIELD_UINT_PTR("slots", OPT, struct raw_ring, slots),
+    CYAML_FIELD_UINT_PTR("spin_us", OPT, struct raw_ring, spin_us),
+    CYAML_FIELD_END
+};
+
 static const cyaml_schema_field_t dev_fields[] = {
     STR_PTR("name", CYAML_FLAG_POINTER, struct raw_dev, name),
     STR_PTR("program", OPT, struct raw_dev, program),
@@ -185,6 +198,9 @@ static const cyaml_schema_field_t dev_fields[] = {
     CYAML_FIELD_MAPPING_PTR("dt", OPT, struct raw_dev, dt, dt_fields),
     CYAML_FIELD_MAPPING_PTR("sandbox", OPT, struct raw_dev, sandbox, sandbox_fields),
     CYAML_FIELD_MAPPING_PTR("restart", OPT, struct raw_dev, restart, restart_fields),
+    CYAML_FIELD_ENUM_PTR("transport", OPT, struct raw_dev, transport, transport_strings,
+                         CYAML_ARRAY_LEN(transport_strings)),
+    CYAML_FIELD_MAPPING_PTR("ring", OPT, struct raw_dev, ring, ring_fields),
     CYAML_FIELD_END
 };
 static const cyaml_schema_value_t dev_entry = { CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_dev, dev_fields) };
@@ -969,6 +985,23 @@ static int convert_device(hub_mconfig *c, const hub_mconfig_opts *o, struct raw_
         if (strncmp(rd->endpoint, "tcp://", 6) || !strchr(rd->endpoint + 6, ':'))
             return cfg_err(c, err, P("endpoint"), "expected 'ipc' or 'tcp://HOST:PORT'; got '%s'", rd->endpoint);
         d->endpoint = strdup(rd->endpoint);
+    }
+    d->transport = rd->transport ? (int)*rd->transport : RAW_TRANSPORT_AUTO;
+    if (d->transport == RAW_TRANSPORT_RING && d->endpoint)
+        return cfg_err(c, err, P("transport"), "the ring is for devices on this host; endpoint '%s' is ZeroMQ "
+                       "(leave transport out or say zeromq)", d->endpoint);
+    if (rd->ring) {
+        if (rd->ring->slots) {
+            unsigned v = *rd->ring->slots;
+            if (v < 64 || v > (1u << 20) || (v & (v - 1)))
+                return cfg_err(c, err, P("ring.slots"), "expected a power of two from 64 to 1048576; got %u", v);
+            d->ring_slots = v;
+        }
+        if (rd->ring->spin_us) {
+            if (*rd->ring->spin_us > 1000000)
+                return cfg_err(c, err, P("ring.spin_us"), "expected 0..1000000 us; got %u", *rd->ring->spin_us);
+            d->ring_spin_us = *rd->ring->spin_us ? *rd->ring->spin_us : 1;
+        }
     }
 
     if ((r = convert_isolation(c, rd, dnode, i, d, err)) < 0)

@@ -225,6 +225,10 @@ static int add_devices(hub_machine *m, char **err)
             .endpoint = d->endpoint,
             .attach = d->attach,
             .attach_timeout_ms = d->attach_timeout_ms,
+            .transport = d->transport == 1 ? HUB_TRANSPORT_RING : d->transport == 2 ? HUB_TRANSPORT_ZMQ
+                                                                                    : HUB_TRANSPORT_AUTO,
+            .ring_slots = d->ring_slots,
+            .ring_spin_us = d->ring_spin_us,
             .stdin_fd = (int)i == c->console ? console_fd : -1,
             .stdout_fd = -1,
             .sandbox = d->sandbox,

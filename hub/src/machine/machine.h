@@ -65,6 +65,9 @@ typedef struct hub_mc_device {
     unsigned attach_timeout_ms;
     char *endpoint;
     bool attach;
+    int transport;          /* 0 auto, 1 ring, 2 zeromq (`transport:`) */
+    unsigned ring_slots;    /* `ring: {slots, spin_us}`; 0 = the device layer's default */
+    unsigned ring_spin_us;
     /* fault isolation (`sandbox:` and `restart:`) */
     bool sandbox;           /* seccomp allowlist once the device's init() is done */
     char *sandbox_policy;   /* "default" (a call outside the list ends the device) or "log" (it is only logged) */
