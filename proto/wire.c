@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <endian.h>
 
 struct plx_arena_extra {
     plx_arena_extra *next;
@@ -38,7 +39,218 @@ static void arena_free(void *data, void *ptr)
 void plx_wire_init(plx_wire *w, plx_chan *chan)
 {
     memset(w, 0, sizeof(*w));
+    plx_wire_set_chan(w, chan);
+}
+
+void plx_wire_set_chan(plx_wire *w, plx_chan *chan)
+{
     w->chan = chan;
+    w->fixed = chan && plx_chan_get_kind(chan) == PLX_CHAN_RING;
+}
+
+/* ---- fixed-layout frames (the ring's hot messages; docs/protocol.md "Fixed-layout frames") ---------------- */
+
+enum { FIX_READ = 1, FIX_REPLY = 2, FIX_WRITE = 3, FIX_IRQ = 4, FIX_DMA = 5, FIX_DMA_REPLY = 6 };
+#define FIX_HEAD 16u
+#define FIX_POSTED 0x8000u
+
+static void put16(uint8_t *p, uint16_t v) { v = htole16(v); memcpy(p, &v, 2); }
+static void put32(uint8_t *p, uint32_t v) { v = htole32(v); memcpy(p, &v, 4); }
+static void put64(uint8_t *p, uint64_t v) { v = htole64(v); memcpy(p, &v, 8); }
+static uint16_t get16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return le16toh(v); }
+static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return le32toh(v); }
+static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return le64toh(v); }
+
+static bool memtx_ok(int r)
+{
+    return r >= PLX__MEM_TX__MEMTX_OK && r <= PLX__MEM_TX__MEMTX_DECODE_ERROR;
+}
+
+/* Length of @env in the fixed layout, or 0 if it has none (or carries something the layout cannot). */
+static size_t fixed_size(const Plx__Envelope *env)
+{
+    switch (env->msg_case) {
+    case PLX__ENVELOPE__MSG_READ:
+        return env->read->size <= 0xffff ? 32 : 0;
+    case PLX__ENVELOPE__MSG_REPLY:
+        return memtx_ok(env->reply->result) ? 32 : 0;
+    case PLX__ENVELOPE__MSG_WRITE:
+        return env->write->size < FIX_POSTED ? 40 : 0;
+    case PLX__ENVELOPE__MSG_IRQ:
+        return (unsigned)env->irq->op <= 1 ? 24 : 0;
+    case PLX__ENVELOPE__MSG_DMA:
+        return (env->dma->write ? env->dma->data.len == env->dma->len : env->dma->data.len == 0)
+                   ? 32 + env->dma->data.len : 0;
+    case PLX__ENVELOPE__MSG_DMA_REPLY:
+        return memtx_ok(env->dma_reply->result) && env->dma_reply->data.len <= UINT32_MAX
+                   ? 24 + env->dma_reply->data.len : 0;
+    default:
+        return 0;
+    }
+}
+
+static void fixed_pack(const Plx__Envelope *env, uint8_t *b, size_t len)
+{
+    memset(b, 0, len < 40 ? len : 40);
+    put64(b + 8, env->now_ns);
+    switch (env->msg_case) {
+    case PLX__ENVELOPE__MSG_READ:
+        b[1] = FIX_READ;
+        put16(b + 2, (uint16_t)env->read->size);
+        put32(b + 4, env->read->region);
+        put64(b + 16, env->read->seq);
+        put64(b + 24, env->read->addr);
+        break;
+    case PLX__ENVELOPE__MSG_REPLY:
+        b[1] = FIX_REPLY;
+        put16(b + 2, (uint16_t)env->reply->result);
+        put64(b + 16, env->reply->seq);
+        put64(b + 24, env->reply->data);
+        break;
+    case PLX__ENVELOPE__MSG_WRITE:
+        b[1] = FIX_WRITE;
+        put16(b + 2, (uint16_t)(env->write->size | (env->write->posted ? FIX_POSTED : 0)));
+        put32(b + 4, env->write->region);
+        put64(b + 16, env->write->seq);
+        put64(b + 24, env->write->addr);
+        put64(b + 32, env->write->data);
+        break;
+    case PLX__ENVELOPE__MSG_IRQ:
+        b[1] = FIX_IRQ;
+        put16(b + 2, (uint16_t)env->irq->op);
+        put32(b + 4, env->irq->line);
+        put32(b + 16, env->irq->level);
+        break;
+    case PLX__ENVELOPE__MSG_DMA:
+        b[1] = FIX_DMA;
+        put16(b + 2, env->dma->write ? 1 : 0);
+        put32(b + 4, env->dma->len);
+        put64(b + 16, env->dma->seq);
+        put64(b + 24, env->dma->addr);
+        if (env->dma->data.len)
+            memcpy(b + 32, env->dma->data.data, env->dma->data.len);
+        break;
+    case PLX__ENVELOPE__MSG_DMA_REPLY:
+        b[1] = FIX_DMA_REPLY;
+        put16(b + 2, (uint16_t)env->dma_reply->result);
+        put32(b + 4, (uint32_t)env->dma_reply->data.len);
+        put64(b + 16, env->dma_reply->seq);
+        if (env->dma_reply->data.len)
+            memcpy(b + 24, env->dma_reply->data.data, env->dma_reply->data.len);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Decode a fixed-layout frame into an Envelope in the arena. -EBADMSG unless every length and value fits. */
+static int fixed_decode(plx_wire *w, const uint8_t *b, size_t len, Plx__Envelope **out)
+{
+    if (len < FIX_HEAD)
+        return -EBADMSG;
+    Plx__Envelope *env = arena_alloc(w, sizeof(*env));
+    if (!env)
+        return -ENOMEM;
+    *env = (Plx__Envelope)PLX__ENVELOPE__INIT;
+    env->now_ns = get64(b + 8);
+    uint16_t a = get16(b + 2);
+    uint32_t u = get32(b + 4);
+    switch (b[1]) {
+    case FIX_READ: {
+        Plx__MmioRead *m = arena_alloc(w, sizeof(*m));
+        if (len != 32 || !m)
+            return len != 32 ? -EBADMSG : -ENOMEM;
+        *m = (Plx__MmioRead)PLX__MMIO_READ__INIT;
+        m->size = a;
+        m->region = u;
+        m->seq = get64(b + 16);
+        m->addr = get64(b + 24);
+        env->msg_case = PLX__ENVELOPE__MSG_READ;
+        env->read = m;
+        break;
+    }
+    case FIX_REPLY: {
+        Plx__MmioReply *m = arena_alloc(w, sizeof(*m));
+        if (len != 32 || !m || !memtx_ok(a))
+            return m ? -EBADMSG : -ENOMEM;
+        *m = (Plx__MmioReply)PLX__MMIO_REPLY__INIT;
+        m->result = (Plx__MemTx)a;
+        m->seq = get64(b + 16);
+        m->data = get64(b + 24);
+        env->msg_case = PLX__ENVELOPE__MSG_REPLY;
+        env->reply = m;
+        break;
+    }
+    case FIX_WRITE: {
+        Plx__MmioWrite *m = arena_alloc(w, sizeof(*m));
+        if (len != 40 || !m)
+            return m ? -EBADMSG : -ENOMEM;
+        *m = (Plx__MmioWrite)PLX__MMIO_WRITE__INIT;
+        m->size = a & ~FIX_POSTED;
+        m->posted = (a & FIX_POSTED) != 0;
+        m->region = u;
+        m->seq = get64(b + 16);
+        m->addr = get64(b + 24);
+        m->data = get64(b + 32);
+        env->msg_case = PLX__ENVELOPE__MSG_WRITE;
+        env->write = m;
+        break;
+    }
+    case FIX_IRQ: {
+        Plx__Irq *m = arena_alloc(w, sizeof(*m));
+        if (len != 24 || !m || a > 1)
+            return m ? -EBADMSG : -ENOMEM;
+        *m = (Plx__Irq)PLX__IRQ__INIT;
+        m->op = (Plx__IrqOp)a;
+        m->line = u;
+        m->level = get32(b + 16);
+        env->msg_case = PLX__ENVELOPE__MSG_IRQ;
+        env->irq = m;
+        break;
+    }
+    case FIX_DMA: {
+        Plx__DmaRequest *m = arena_alloc(w, sizeof(*m));
+        size_t n = len >= 32 ? len - 32 : 0;
+        if (len < 32 || !m || a > 1 || (a ? n != u : n != 0))
+            return m ? -EBADMSG : -ENOMEM;
+        *m = (Plx__DmaRequest)PLX__DMA_REQUEST__INIT;
+        m->write = a;
+        m->len = u;
+        m->seq = get64(b + 16);
+        m->addr = get64(b + 24);
+        if (n) {
+            if (!(m->data.data = arena_alloc(w, n)))
+                return -ENOMEM;
+            memcpy(m->data.data, b + 32, n);
+            m->data.len = n;
+        }
+        env->msg_case = PLX__ENVELOPE__MSG_DMA;
+        env->dma = m;
+        break;
+    }
+    case FIX_DMA_REPLY: {
+        Plx__DmaReply *m = arena_alloc(w, sizeof(*m));
+        size_t n = len >= 24 ? len - 24 : 0;
+        if (len < 24 || !m || !memtx_ok(a) || n != u)
+            return m ? -EBADMSG : -ENOMEM;
+        *m = (Plx__DmaReply)PLX__DMA_REPLY__INIT;
+        m->result = (Plx__MemTx)a;
+        m->seq = get64(b + 16);
+        if (n) {
+            if (!(m->data.data = arena_alloc(w, n)))
+                return -ENOMEM;
+            memcpy(m->data.data, b + 24, n);
+            m->data.len = n;
+        }
+        env->msg_case = PLX__ENVELOPE__MSG_DMA_REPLY;
+        env->dma_reply = m;
+        break;
+    }
+    default:
+        return -EBADMSG;
+    }
+    *out = env;
+    return 0;
 }
 
 void plx_wire_release(plx_wire *w)
@@ -75,7 +287,8 @@ void plx_wire_fini(plx_wire *w)
 
 int plx_wire_send(plx_wire *w, const Plx__Envelope *env, int flags)
 {
-    size_t len = plx__envelope__get_packed_size(env);
+    size_t flen = w->fixed ? fixed_size(env) : 0;
+    size_t len = flen ? flen : plx__envelope__get_packed_size(env);
     if (len > w->tx_cap) {
         size_t cap = len < 256 ? 256 : len;
         uint8_t *b = realloc(w->tx, cap);
@@ -84,7 +297,10 @@ int plx_wire_send(plx_wire *w, const Plx__Envelope *env, int flags)
         w->tx = b;
         w->tx_cap = cap;
     }
-    plx__envelope__pack(env, w->tx);
+    if (flen)
+        fixed_pack(env, w->tx, len);
+    else
+        plx__envelope__pack(env, w->tx);
     return plx_chan_send(w->chan, w->tx, len, flags);
 }
 
@@ -92,6 +308,14 @@ int plx_wire_decode(plx_wire *w, const void *data, size_t len, Plx__Envelope **o
 {
     ProtobufCAllocator alloc = { .alloc = arena_alloc, .free = arena_free, .allocator_data = w };
     plx_wire_release(w);
+    if (w->fixed && len && ((const uint8_t *)data)[0] == 0) {
+        int r = fixed_decode(w, data, len, out);
+        if (r < 0)
+            plx_wire_release(w);
+        else
+            w->cur = *out;
+        return r;
+    }
     Plx__Envelope *env = plx__envelope__unpack(&alloc, len, data);
     if (!env || env->msg_case == PLX__ENVELOPE__MSG__NOT_SET) {
         plx_wire_release(w);

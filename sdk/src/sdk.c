@@ -1344,7 +1344,7 @@ static int move_to_ring(plx_dev *dev)
     plx_chan_set_peer_fd(ring, dev->fdsock);
     plx_chan_close(dev->chan);
     dev->chan = ring;
-    dev->wire.chan = ring;      /* the Config being applied stays decoded in the wire's arena */
+    plx_wire_set_chan(&dev->wire, ring);    /* the Config being applied stays decoded in the wire's arena */
     dev->ring = true;
     if (dev->mon) {
         zmq_socket_monitor(dev->sock, NULL, 0);

@@ -11,6 +11,7 @@
 #ifndef PLEXUS_WIRE_H
 #define PLEXUS_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -57,6 +58,7 @@ typedef struct plx_arena_extra plx_arena_extra;
 
 typedef struct plx_wire {
     plx_chan *chan;             /* not owned */
+    bool fixed;                 /* on the ring: hot messages in their fixed layout (docs/protocol.md) */
     uint8_t *tx;
     size_t tx_cap;
     uint8_t *arena;
@@ -66,6 +68,9 @@ typedef struct plx_wire {
 } plx_wire;
 
 void plx_wire_init(plx_wire *w, plx_chan *chan);
+/* Carry on over another channel (the move to the ring); what is decoded stays valid. On the ring, MmioRead,
+ * MmioReply, MmioWrite, Irq, DmaRequest and DmaReply travel in their fixed layout, the rest as protobuf. */
+void plx_wire_set_chan(plx_wire *w, plx_chan *chan);
 void plx_wire_fini(plx_wire *w);
 
 /* Pack and send @env. @flags: 0 or PLX_CHAN_DONTWAIT. Returns 0, -ENOMEM, or what plx_chan_send() returns. */
