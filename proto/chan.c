@@ -636,14 +636,14 @@ bool plx_chan_poll_prepare(plx_chan *c, zmq_pollitem_t *it)
     return rx_pending(c);
 }
 
-void plx_chan_poll_done(plx_chan *c)
+void plx_chan_poll_done(plx_chan *c, const zmq_pollitem_t *it)
 {
     if (c->kind != PLX_CHAN_RING)
         return;
     __atomic_store_n(c->my_sleep, 0, __ATOMIC_RELAXED);
     uint64_t v;
-    if (read(c->my_bell, &v, sizeof(v)) < 0) {
-        /* not rung: fine */
+    if ((it->revents & ZMQ_POLLIN) && read(c->my_bell, &v, sizeof(v)) < 0) {
+        /* someone else took it: fine */
     }
 }
 

@@ -832,7 +832,7 @@ static int run_loop(plx_dev *dev)
         /* Whether the hub is gone is looked at when the loop is idle, not on every wake-up (latency). */
         int ready = zmq_poll(dev->items, (int)n, have ? 0 : dev->mon || dev->ring ? RECV_IDLE_MS : -1);
         int e = errno;
-        plx_chan_poll_done(dev->chan);
+        plx_chan_poll_done(dev->chan, &dev->items[0]);
         if (have) {
             dev->items[0].revents |= ZMQ_POLLIN;
             ready = ready < 0 ? 1 : ready + 1;

@@ -175,7 +175,7 @@ hub_dev_wait(hub_device *d, int timeout_ms)
     it[1] = (zmq_pollitem_t){ .fd = d->pidfd, .events = ZMQ_POLLIN };
     int n = d->pidfd >= 0 ? 2 : 1;
     int r = zmq_poll(it, n, ready ? 0 : timeout_ms);
-    plx_chan_poll_done(d->chan);
+    plx_chan_poll_done(d->chan, &it[0]);
     if (r < 0)
         return errno == EINTR ? 0 : -errno;
     if (ready || (it[0].revents & ZMQ_POLLIN))
@@ -2093,7 +2093,7 @@ hub_devmgr_poll(hub_devmgr *m, int timeout_ms)
     int e = errno;
     for (unsigned i = 0; i < k; i++)
         if (i == 0 || m->item_dev[i] != m->item_dev[i - 1])
-            plx_chan_poll_done(m->item_dev[i]->chan);
+            plx_chan_poll_done(m->item_dev[i]->chan, &m->items[i]);
     if (r < 0)
         return e == EINTR ? 0 : -e;
     int served = 0;

@@ -106,11 +106,11 @@ int plx_chan_recv(plx_chan *c, const void **data, size_t *len, int timeout_ms);
 
 /*
  * Waiting for this channel in zmq_poll() together with other items: plx_chan_poll_prepare() fills @it and
- * returns true if a frame is already there (poll with timeout 0 then); after the poll, plx_chan_poll_done().
- * A frame counts as arrived when @it has ZMQ_POLLIN; receive with timeout 0 until -EAGAIN.
+ * returns true if a frame is already there (poll with timeout 0 then); after the poll, plx_chan_poll_done() with
+ * the same item. A frame may have arrived when @it has ZMQ_POLLIN; receive with timeout 0 until -EAGAIN.
  */
 bool plx_chan_poll_prepare(plx_chan *c, zmq_pollitem_t *it);
-void plx_chan_poll_done(plx_chan *c);
+void plx_chan_poll_done(plx_chan *c, const zmq_pollitem_t *it);
 
 /* What the last -EPROTO was about ("" if none). */
 const char *plx_chan_error(const plx_chan *c);
