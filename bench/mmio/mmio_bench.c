@@ -1,13 +1,15 @@
 /*
- * plexus-bench-mmio [iterations]: the cost of the device path, each figure next to a floor measured in the
- * same run and the ratio.
+ * plexus-bench-mmio [iterations]: the cost of the device path over ZeroMQ (the device is kept on it; the
+ * shared-memory ring is measured by plexus-bench-ring), each figure next to a floor measured in the same run
+ * and the ratio.
  *   MMIO read round trip (hub -> device -> hub)   vs  raw ZeroMQ PAIR ipc round trip (median)
  *   posted-write throughput                       vs  raw ZeroMQ PAIR ipc pipelined rate
  *   shadow-register read                          vs  in-process RAM read through the same address space
  *   device DMA into mapped guest RAM              vs  memcpy of the same size in the device process
  * Goals: read <= 1.15x, posted >= 0.8x, shadow <= 2x, DMA >= 0.9x.
  */
-#define _GNU_SOURCE
+#include "../common/bench_hub.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -18,31 +20,9 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include <plexus/memory.h>
 
-#include "dev/devmgr.h"
-#include "vclock.h"
 
 enum { WARMUP = 200 };
-
-static uint64_t now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static uint64_t median(uint64_t *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp_u64);
-    return v[n / 2];
-}
 
 /* ---- floors ---------------------------------------------------------------------------------------------- */
 
@@ -71,11 +51,11 @@ static double floor_zmq_pipelined(int n, const char *ep)
     zmq_connect(s, ep);
     zmq_send(s, buf, 24, 0);
     zmq_recv(s, buf, sizeof(buf), 0);
-    uint64_t t = now_ns();
+    uint64_t t = bench_now_ns();
     for (int i = 0; i < n; i++)
         zmq_send(s, buf, 24, 0);
     zmq_recv(s, buf, sizeof(buf), 0);
-    t = now_ns() - t;
+    t = bench_now_ns() - t;
     zmq_close(s);
     zmq_ctx_term(ctx);
     waitpid(pid, NULL, 0);
@@ -90,58 +70,15 @@ static double floor_zmq_pipelined(int n, const char *ep)
 #define POSTED_BASE 0x10001000u
 #define SHADOW_BASE 0x10002000u
 
-static MemoryRegion sysmem, ram;
-static AddressSpace as;
-static vclock clk;
-
-static uint32_t rd32(hwaddr a)
-{
-    uint32_t v;
-    if (address_space_read(&as, a, MEMTXATTRS_UNSPECIFIED, (uint8_t *)&v, 4) != MEMTX_OK) {
-        fprintf(stderr, "bench: read at 0x%lx failed\n", (unsigned long)a);
-        exit(1);
-    }
-    return v;
-}
-
-static void wr32(hwaddr a, uint32_t v)
-{
-    if (address_space_write(&as, a, MEMTXATTRS_UNSPECIFIED, (uint8_t *)&v, 4) != MEMTX_OK) {
-        fprintf(stderr, "bench: write at 0x%lx failed\n", (unsigned long)a);
-        exit(1);
-    }
-}
-
-static char *sibling(const char *name)
-{
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n <= 0)
-        return strdup(name);
-    self[n] = 0;
-    *strrchr(self, '/') = 0;
-    char *p;
-    if (asprintf(&p, "%s/%s", self, name) < 0)
-        return NULL;
-    return p;
-}
-
 static double dma_cmd(uint32_t cmd, uint32_t len, uint32_t reps)
 {
-    wr32(IO_BASE + 0x10, RAM_BASE);
-    wr32(IO_BASE + 0x14, 0);
-    wr32(IO_BASE + 0x18, len);
-    wr32(IO_BASE + 0x1c, reps);
-    wr32(IO_BASE + 0x20, cmd);
-    uint64_t ns = rd32(IO_BASE + 0x24) | (uint64_t)rd32(IO_BASE + 0x28) << 32;
+    bench_wr32(IO_BASE + 0x10, RAM_BASE);
+    bench_wr32(IO_BASE + 0x14, 0);
+    bench_wr32(IO_BASE + 0x18, len);
+    bench_wr32(IO_BASE + 0x1c, reps);
+    bench_wr32(IO_BASE + 0x20, cmd);
+    uint64_t ns = bench_rd32(IO_BASE + 0x24) | (uint64_t)bench_rd32(IO_BASE + 0x28) << 32;
     return (double)len * reps / (ns / 1e9);   /* bytes per second */
-}
-
-static void line(const char *what, const char *value, const char *floor_name, const char *floor_value,
-                 double ratio, const char *goal, bool ok)
-{
-    printf("%-30s %14s | %-34s %14s | ratio %6.2fx  (goal %s) %s\n", what, value, floor_name, floor_value, ratio,
-           goal, ok ? "ok" : "MISSED");
 }
 
 int main(int argc, char **argv)
@@ -153,26 +90,12 @@ int main(int argc, char **argv)
     snprintf(ep, sizeof(ep), "ipc:///tmp/plexus-bench-mmio-%d.ipc", (int)getpid());
 
     Error *err = NULL;
-    memory_region_init(&sysmem, NULL, "system", UINT64_MAX);
-    memory_region_init_ram(&ram, NULL, "ram", RAM_SIZE, &err);
-    if (err) {
-        fprintf(stderr, "bench: %s\n", error_get_pretty(err));
-        return 1;
-    }
-    memory_region_add_subregion(&sysmem, RAM_BASE, &ram);
-    address_space_init(&as, &sysmem, "bench");
-    vclock_init(&clk);
-    hub_ram_block blk = { "ram", RAM_BASE, RAM_SIZE, memory_region_get_fd(&ram), false };
-    hub_devmgr_env env = { .sysmem = &sysmem, .as = &as, .clock = &clk, .ram = &blk, .n_ram = 1 };
-    hub_devmgr *m = hub_devmgr_new(&env, &err);
-    if (!m) {
-        fprintf(stderr, "bench: %s\n", error_get_pretty(err));
-        return 1;
-    }
-    char *prog = sibling("plexus-bench-mmio-dev");
+    hub_devmgr *m = bench_hub_new(RAM_BASE, RAM_SIZE);
+    char *prog = bench_sibling("plexus-bench-mmio-dev");
     hub_region_map maps[] = { { "io", IO_BASE }, { "posted", POSTED_BASE }, { "shadow", SHADOW_BASE } };
     hub_device_config cfg = { .name = "bench", .program = prog, .regions = maps, .n_regions = 3,
-                              .stdin_fd = -1, .stdout_fd = -1, .timeout_ms = 5000 };
+                              .stdin_fd = -1, .stdout_fd = -1, .timeout_ms = 5000,
+                              .transport = HUB_TRANSPORT_ZMQ };
     hub_device *d = hub_devmgr_add(m, &cfg, &err);
     if (!d) {
         fprintf(stderr, "bench: %s\n", error_get_pretty(err));
@@ -204,48 +127,48 @@ int main(int argc, char **argv)
         for (int i = 0; i < WARMUP; i++) {
             zmq_send(s, buf, 24, 0);
             zmq_recv(s, buf, sizeof(buf), 0);
-            (void)rd32(IO_BASE);
+            (void)bench_rd32(IO_BASE);
         }
         const int blocks = 20;
         int done = 0;
         for (int b = 0; b < blocks; b++) {
             int k = (n - done) / (blocks - b);
             for (int i = 0; i < k; i++) {
-                uint64_t t0 = now_ns();
+                uint64_t t0 = bench_now_ns();
                 zmq_send(s, buf, 24, 0);
                 zmq_recv(s, buf, sizeof(buf), 0);
-                fv[done + i] = now_ns() - t0;
+                fv[done + i] = bench_now_ns() - t0;
             }
             for (int i = 0; i < k; i++) {
-                uint64_t t0 = now_ns();
-                (void)rd32(IO_BASE);
-                v[done + i] = now_ns() - t0;
+                uint64_t t0 = bench_now_ns();
+                (void)bench_rd32(IO_BASE);
+                v[done + i] = bench_now_ns() - t0;
             }
             done += k;
         }
         zmq_close(s);
         zmq_ctx_term(ctx);
         waitpid(pid, NULL, 0);
-        zrtt = median(fv, n);
-        rtt = median(v, n);
+        zrtt = bench_median(fv, n);
+        rtt = bench_median(v, n);
     }
     free(fv);
     char a[32], b[32];
     snprintf(a, sizeof(a), "%.1f us", rtt / 1e3);
     snprintf(b, sizeof(b), "%.1f us", zrtt / 1e3);
-    line("MMIO read round trip (median)", a, "raw ZeroMQ PAIR ipc round trip", b, (double)rtt / zrtt, "<= 1.15x",
+    bench_line("MMIO read round trip (median)", a, "raw ZeroMQ PAIR ipc round trip", b, (double)rtt / zrtt, "<= 1.15x",
          rtt <= zrtt * 1.15);
 
     /* 2. posted writes */
     int np = n * 25;
     double zrate = floor_zmq_pipelined(np, ep);
-    uint32_t before = rd32(POSTED_BASE);
-    uint64_t t = now_ns();
+    uint32_t before = bench_rd32(POSTED_BASE);
+    uint64_t t = bench_now_ns();
     for (int i = 0; i < np; i++)
-        wr32(POSTED_BASE, (uint32_t)i);
-    uint64_t t_issue = now_ns() - t;
-    uint32_t after = rd32(POSTED_BASE);    /* ordered after every write: all applied */
-    t = now_ns() - t;
+        bench_wr32(POSTED_BASE, (uint32_t)i);
+    uint64_t t_issue = bench_now_ns() - t;
+    uint32_t after = bench_rd32(POSTED_BASE);    /* ordered after every write: all applied */
+    t = bench_now_ns() - t;
     if (after - before != (uint32_t)np) {
         fprintf(stderr, "bench: device applied %u of %d posted writes\n", after - before, np);
         return 1;
@@ -255,33 +178,33 @@ int main(int argc, char **argv)
         printf("  (hub issued the posted writes at %.2f M/s)\n", np / (t_issue / 1e9) / 1e6);
     snprintf(a, sizeof(a), "%.2f M/s", prate / 1e6);
     snprintf(b, sizeof(b), "%.2f M/s", zrate / 1e6);
-    line("posted writes (applied)", a, "raw ZeroMQ PAIR ipc pipelined", b, prate / zrate, ">= 0.8x",
+    bench_line("posted writes (applied)", a, "raw ZeroMQ PAIR ipc pipelined", b, prate / zrate, ">= 0.8x",
          prate >= zrate * 0.8);
 
     /* 3. shadow reads vs in-process RAM reads through the same address space */
     int ns_iter = n * 50;
     volatile uint32_t sink = 0;
-    if (rd32(SHADOW_BASE) != 0x600dcafe) {
+    if (bench_rd32(SHADOW_BASE) != 0x600dcafe) {
         fprintf(stderr, "bench: shadow page does not show the device's value\n");
         return 1;
     }
     uint64_t best_ram = UINT64_MAX, best_sh = UINT64_MAX;
     if (getenv("PLEXUS_BENCH_SHADOW_ONLY")) {   /* for profiling the shadow path */
         for (int i = 0; i < ns_iter * 20; i++)
-            sink += rd32(SHADOW_BASE);
+            sink += bench_rd32(SHADOW_BASE);
         return 0;
     }
     for (int rep = 0; rep < 5; rep++) {
-        t = now_ns();
+        t = bench_now_ns();
         for (int i = 0; i < ns_iter; i++)
-            sink += rd32(RAM_BASE + 64);
-        t = now_ns() - t;
+            sink += bench_rd32(RAM_BASE + 64);
+        t = bench_now_ns() - t;
         if (t < best_ram)
             best_ram = t;
-        t = now_ns();
+        t = bench_now_ns();
         for (int i = 0; i < ns_iter; i++)
-            sink += rd32(SHADOW_BASE);
-        t = now_ns() - t;
+            sink += bench_rd32(SHADOW_BASE);
+        t = bench_now_ns() - t;
         if (t < best_sh)
             best_sh = t;
     }
@@ -289,7 +212,7 @@ int main(int argc, char **argv)
     double ram_ns = (double)best_ram / ns_iter, sh_ns = (double)best_sh / ns_iter;
     snprintf(a, sizeof(a), "%.1f ns", sh_ns);
     snprintf(b, sizeof(b), "%.1f ns", ram_ns);
-    line("shadow register read", a, "RAM read (address_space_read)", b, sh_ns / ram_ns, "<= 2x",
+    bench_line("shadow register read", a, "RAM read (address_space_read)", b, sh_ns / ram_ns, "<= 2x",
          sh_ns <= ram_ns * 2);
 
     /* 4. DMA into mapped RAM, measured in the device process next to memcpy there */
@@ -308,10 +231,10 @@ int main(int argc, char **argv)
     }
     snprintf(a, sizeof(a), "%.2f GB/s", best_dma / 1e9);
     snprintf(b, sizeof(b), "%.2f GB/s", best_cpy / 1e9);
-    line("device DMA write (32 MiB)", a, "memcpy 32 MiB (device process)", b, best_dma / best_cpy, ">= 0.9x",
+    bench_line("device DMA write (32 MiB)", a, "memcpy 32 MiB (device process)", b, best_dma / best_cpy, ">= 0.9x",
          best_dma >= best_cpy * 0.9);
     snprintf(a, sizeof(a), "%.2f GB/s", best_dmar / 1e9);
-    line("device DMA read (32 MiB)", a, "memcpy 32 MiB (device process)", b, best_dmar / best_cpy, ">= 0.9x",
+    bench_line("device DMA read (32 MiB)", a, "memcpy 32 MiB (device process)", b, best_dmar / best_cpy, ">= 0.9x",
          best_dmar >= best_cpy * 0.9);
 
     /* 5. for information: DMA by message (a device given no RAM), and the cost of an idle poll */
@@ -327,12 +250,12 @@ int main(int argc, char **argv)
     }
     double best_msg = 0;
     for (int rep = 0; rep < 3; rep++) {
-        wr32(IO_BASE + 0x10000 + 0x10, RAM_BASE);
-        wr32(IO_BASE + 0x10000 + 0x14, 0);
-        wr32(IO_BASE + 0x10000 + 0x18, 8u << 20);
-        wr32(IO_BASE + 0x10000 + 0x1c, 2);
-        wr32(IO_BASE + 0x10000 + 0x20, 1);
-        uint64_t ns = rd32(IO_BASE + 0x10000 + 0x24) | (uint64_t)rd32(IO_BASE + 0x10000 + 0x28) << 32;
+        bench_wr32(IO_BASE + 0x10000 + 0x10, RAM_BASE);
+        bench_wr32(IO_BASE + 0x10000 + 0x14, 0);
+        bench_wr32(IO_BASE + 0x10000 + 0x18, 8u << 20);
+        bench_wr32(IO_BASE + 0x10000 + 0x1c, 2);
+        bench_wr32(IO_BASE + 0x10000 + 0x20, 1);
+        uint64_t ns = bench_rd32(IO_BASE + 0x10000 + 0x24) | (uint64_t)bench_rd32(IO_BASE + 0x10000 + 0x28) << 32;
         double x = (8.0 * (1 << 20) * 2) / (ns / 1e9);
         if (x > best_msg)
             best_msg = x;
@@ -340,10 +263,10 @@ int main(int argc, char **argv)
     printf("(info) DMA write by message (8 MiB in 1 MiB messages): %.2f GB/s = %.2fx memcpy\n", best_msg / 1e9,
            best_msg / best_cpy);
     int npoll = n * 5;
-    t = now_ns();
+    t = bench_now_ns();
     for (int i = 0; i < npoll; i++)
         hub_devmgr_poll(m, 0);
-    t = now_ns() - t;
+    t = bench_now_ns() - t;
     printf("(info) hub_devmgr_poll(0) with 2 idle devices: %.0f ns per call\n", (double)t / npoll);
 
     hub_devmgr_stats st;
@@ -354,10 +277,6 @@ int main(int argc, char **argv)
            (unsigned long long)st.dma_messages);
     free(v);
     free(prog);
-    hub_devmgr_free(m);
-    address_space_destroy(&as);
-    memory_region_del_subregion(&sysmem, &ram);
-    memory_region_destroy(&ram);
-    memory_region_destroy(&sysmem);
+    bench_hub_free(m);
     return 0;
 }

@@ -5,13 +5,14 @@
  *                                                  cost a vfio-user style transport pays (goal: >= 5x faster)
  *   MMIO read round trip, device on ZeroMQ     vs  raw ZeroMQ PAIR ipc round trip (the reference path)
  *   the ring channel alone (24-byte frames)    vs  the spin floor
- *   protobuf-c encoding per round trip (pack + unpack of an MmioRead and its MmioReply), and its share of the
- *   ring round trip
+ *   encoding per round trip (an MmioRead and its MmioReply through an in-process ring), protobuf-c against the
+ *   ring's fixed layout, and their share of the ring round trip
  *   posted writes applied per second: device on the ring vs the same device on ZeroMQ
  * Round trips are sampled in interleaved blocks (every source in turn) so that load changes on a shared machine
  * hit figures and floors alike; each figure is the median.
  */
-#include "../common/bench_util.h"
+
+#include "../common/bench_hub.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -21,39 +22,14 @@
 #include <zmq.h>
 
 #include <plexus/chan.h>
-#include <plexus/memory.h>
 #include <plexus/wire.h>
 
-#include "dev/devmgr.h"
-#include "vclock.h"
 
 enum { WARMUP = 500, BLOCKS = 20 };
 #define RAM_BASE 0x80000000u
 #define RAM_SIZE (1u << 20)
 #define RING_BASE 0x10000000u       /* the ring device's io, posted and shadow regions, 0x1000 apart */
 #define ZMQ_BASE 0x10100000u        /* the ZeroMQ device's */
-
-static MemoryRegion sysmem, ram;
-static AddressSpace as;
-static vclock clk;
-
-static uint32_t rd32(hwaddr a)
-{
-    uint32_t v;
-    if (address_space_read(&as, a, MEMTXATTRS_UNSPECIFIED, (uint8_t *)&v, 4) != MEMTX_OK) {
-        fprintf(stderr, "bench: read at 0x%lx failed\n", (unsigned long)a);
-        exit(1);
-    }
-    return v;
-}
-
-static void wr32(hwaddr a, uint32_t v)
-{
-    if (address_space_write(&as, a, MEMTXATTRS_UNSPECIFIED, (uint8_t *)&v, 4) != MEMTX_OK) {
-        fprintf(stderr, "bench: write at 0x%lx failed\n", (unsigned long)a);
-        exit(1);
-    }
-}
 
 static inline void relax(void)
 {
@@ -199,58 +175,15 @@ static void read_block(hwaddr a, uint64_t *out, int k)
 {
     for (int i = 0; i < k; i++) {
         uint64_t t0 = bench_now_ns();
-        (void)rd32(a);
+        (void)bench_rd32(a);
         out[i] = bench_now_ns() - t0;
     }
 }
 
-/* One round trip's encoding: the hub packs an MmioRead, the device unpacks it, packs the MmioReply, the hub
- * unpacks that; through plx_wire's arena decoder, as on the real path. */
-static double protobuf_ns(int n)
-{
-    plx_wire w;
-    plx_wire_init(&w, NULL);
-    uint8_t buf[128];
-    uint64_t sink = 0;
-    uint64_t t0 = bench_now_ns();
-    for (int i = 0; i < n; i++) {
-        Plx__MmioRead rd = PLX__MMIO_READ__INIT;
-        rd.seq = (uint64_t)i + 1000;
-        rd.region = 1;
-        rd.addr = 0x24;
-        rd.size = 4;
-        Plx__Envelope e = PLX__ENVELOPE__INIT;
-        e.now_ns = 123456789u + (uint64_t)i;
-        e.msg_case = PLX__ENVELOPE__MSG_READ;
-        e.read = &rd;
-        size_t len = plx__envelope__pack(&e, buf);
-        Plx__Envelope *got;
-        if (plx_wire_decode(&w, buf, len, &got) < 0)
-            exit(1);
-        Plx__MmioReply rp = PLX__MMIO_REPLY__INIT;
-        rp.seq = got->read->seq;
-        rp.data = 0xdeadbeefu ^ (uint64_t)i;
-        Plx__Envelope e2 = PLX__ENVELOPE__INIT;
-        e2.now_ns = got->now_ns;
-        e2.msg_case = PLX__ENVELOPE__MSG_REPLY;
-        e2.reply = &rp;
-        plx_wire_release(&w);
-        len = plx__envelope__pack(&e2, buf);
-        if (plx_wire_decode(&w, buf, len, &got) < 0)
-            exit(1);
-        sink += got->reply->data;
-        plx_wire_release(&w);
-    }
-    uint64_t t = bench_now_ns() - t0;
-    plx_wire_fini(&w);
-    if (sink == 42)
-        printf(" ");
-    return (double)t / n;
-}
-
-/* The same round trip's messages in the ring's fixed layout, through a ring whose two ends are in this process
- * (encode, copy into and out of the ring, decode; no process crossing). */
-static double fixed_ns(int n)
+/* One read round trip's messages (an MmioRead, its MmioReply) encoded, carried through a ring whose two ends
+ * are in this process, and decoded, as protobuf (@fixed false) or in the ring's fixed layout: what encoding
+ * costs on this path, without the process crossing. */
+static double wire_round_trip_ns(int n, bool fixed)
 {
     int fds[PLX_RING_FDS], mine[PLX_RING_FDS];
     plx_chan *a = plx_chan_ring_create(0, 0, fds);
@@ -263,6 +196,7 @@ static double fixed_ns(int n)
     plx_wire wa, wb;
     plx_wire_init(&wa, a);
     plx_wire_init(&wb, b);
+    wa.fixed = wb.fixed = fixed;
     uint64_t sink = 0;
     uint64_t t0 = bench_now_ns();
     for (int i = 0; i < n; i++) {
@@ -276,7 +210,7 @@ static double fixed_ns(int n)
         e.msg_case = PLX__ENVELOPE__MSG_READ;
         e.read = &rd;
         Plx__Envelope *got;
-        if (plx_wire_send(&wa, &e, 0) < 0 || plx_wire_recv(&wb, &got, 0) < 0)
+        if (plx_wire_send(&wa, &e, 0) < 0 || plx_wire_recv(&wb, &got, 0) < 0 || got->read->addr != 0x24)
             exit(1);
         Plx__MmioReply rp = PLX__MMIO_REPLY__INIT;
         rp.seq = got->read->seq;
@@ -319,11 +253,11 @@ static hub_device *add_dev(hub_devmgr *m, const char *name, const char *prog, hw
 
 static double posted_rate(hwaddr posted, int np)
 {
-    uint32_t before = rd32(posted);
+    uint32_t before = bench_rd32(posted);
     uint64_t t = bench_now_ns();
     for (int i = 0; i < np; i++)
-        wr32(posted, (uint32_t)i);
-    uint32_t after = rd32(posted);     /* ordered after every write: all applied */
+        bench_wr32(posted, (uint32_t)i);
+    uint32_t after = bench_rd32(posted);     /* ordered after every write: all applied */
     t = bench_now_ns() - t;
     if (after - before != (uint32_t)np) {
         fprintf(stderr, "bench: device applied %u of %d posted writes\n", after - before, np);
@@ -339,23 +273,7 @@ int main(int argc, char **argv)
         n = 2000;
     unsetenv("PLEXUS_TRANSPORT");
 
-    Error *err = NULL;
-    memory_region_init(&sysmem, NULL, "system", UINT64_MAX);
-    memory_region_init_ram(&ram, NULL, "ram", RAM_SIZE, &err);
-    if (err) {
-        fprintf(stderr, "bench: %s\n", error_get_pretty(err));
-        return 1;
-    }
-    memory_region_add_subregion(&sysmem, RAM_BASE, &ram);
-    address_space_init(&as, &sysmem, "bench");
-    vclock_init(&clk);
-    hub_ram_block blk = { "ram", RAM_BASE, RAM_SIZE, memory_region_get_fd(&ram), false };
-    hub_devmgr_env env = { .sysmem = &sysmem, .as = &as, .clock = &clk, .ram = &blk, .n_ram = 1 };
-    hub_devmgr *m = hub_devmgr_new(&env, &err);
-    if (!m) {
-        fprintf(stderr, "bench: %s\n", error_get_pretty(err));
-        return 1;
-    }
+    hub_devmgr *m = bench_hub_new(RAM_BASE, RAM_SIZE);
     char *prog = bench_sibling("plexus-bench-mmio-dev");
     hub_device *dr = add_dev(m, "ring", prog, RING_BASE, HUB_TRANSPORT_RING);
     hub_device *dz = add_dev(m, "zeromq", prog, ZMQ_BASE, HUB_TRANSPORT_ZMQ);
@@ -428,7 +346,7 @@ int main(int argc, char **argv)
     zmq_ctx_term(zctx);
     plx_chan_close(ch);
 
-    double pb = protobuf_ns(n * 5), fx = fixed_ns(n * 5);
+    double pb = wire_round_trip_ns(n * 5, false), fx = wire_round_trip_ns(n * 5, true);
     int np = n * 25;
     double pr_ring = posted_rate(RING_BASE + 0x1000, np);
     double pr_zmq = posted_rate(ZMQ_BASE + 0x1000, np);
@@ -457,10 +375,9 @@ int main(int argc, char **argv)
     snprintf(f, sizeof(f), "%.2f us", med[SPIN] / 1e3);
     bench_line("(info) ring channel alone, 24 B", a, "shared-memory spin ping-pong", f,
                (double)med[CHAN] / med[SPIN], "none", 1);
-    printf("(info) protobuf-c per round trip (pack+unpack MmioRead and MmioReply): %.0f ns = %.0f%% of the ring "
-           "read round trip; why the ring uses fixed layouts for them\n", pb, 100.0 * pb / med[RING_RD]);
-    printf("(info) fixed layout per round trip, encode + through an in-process ring + decode: %.0f ns = %.0f%%\n", fx,
-           100.0 * fx / med[RING_RD]);
+    printf("(info) a read round trip's two messages encoded, through an in-process ring and decoded: protobuf-c "
+           "%.0f ns (%.0f%% of the ring read round trip), fixed layout %.0f ns (%.0f%%)\n", pb,
+           100.0 * pb / med[RING_RD], fx, 100.0 * fx / med[RING_RD]);
     snprintf(a, sizeof(a), "%.2f M/s", pr_ring / 1e6);
     snprintf(f, sizeof(f), "%.2f M/s", pr_zmq / 1e6);
     bench_line("posted writes applied, ring", a, "same device on ZeroMQ", f, pr_ring / pr_zmq, ">= 1x",
@@ -477,11 +394,11 @@ int main(int argc, char **argv)
     int nb = n;
     uint64_t *vb = malloc(sizeof(uint64_t) * (size_t)nb);
     for (int i = 0; i < WARMUP; i++)
-        (void)rd32(0x20000000u + (hwaddr)(i % N_BUSY) * 0x10000u);
+        (void)bench_rd32(0x20000000u + (hwaddr)(i % N_BUSY) * 0x10000u);
     uint64_t tb = bench_now_ns();
     for (int i = 0; i < nb; i++) {
         uint64_t t0 = bench_now_ns();
-        (void)rd32(0x20000000u + (hwaddr)(i % N_BUSY) * 0x10000u);
+        (void)bench_rd32(0x20000000u + (hwaddr)(i % N_BUSY) * 0x10000u);
         vb[i] = bench_now_ns() - t0;
     }
     tb = bench_now_ns() - tb;
@@ -498,11 +415,7 @@ int main(int argc, char **argv)
 
     for (int s = 0; s < N_SRC; s++)
         free(v[s]);
-    hub_devmgr_free(m);
-    address_space_destroy(&as);
-    memory_region_del_subregion(&sysmem, &ram);
-    memory_region_destroy(&ram);
-    memory_region_destroy(&sysmem);
+    bench_hub_free(m);
     free(prog);
     return 0;
 }

@@ -9,7 +9,8 @@
  *   in alternating blocks; also the alone figure measured before any other device existed.
  * Uses the test device plexus-test-scaledev (tests/scale), found next to this program.
  */
-#define _GNU_SOURCE
+#include "../common/bench_hub.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -20,10 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <plexus/memory.h>
 
-#include "dev/devmgr.h"
-#include "vclock.h"
 
 #define N_DEV 64
 #define RAM_BASE 0x80000000u
@@ -33,23 +31,6 @@
 #define SOLO_BASE 0x20000000u
 #define IDLE_SLICE_MS 20
 #define WARMUP 200
-
-static MemoryRegion sysmem, ram;
-static AddressSpace as;
-static vclock clk;
-
-static uint64_t now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
 
 static double tv_s(struct timeval t)
 {
@@ -82,55 +63,17 @@ static double proc_cpu_s(int pid)
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
-static uint32_t rd32(hwaddr a)
-{
-    uint32_t v;
-    if (address_space_read(&as, a, MEMTXATTRS_UNSPECIFIED, (uint8_t *)&v, 4) != MEMTX_OK) {
-        fprintf(stderr, "bench: read at 0x%lx failed\n", (unsigned long)a);
-        exit(1);
-    }
-    return v;
-}
-
-static void wr32(hwaddr a, uint32_t v)
-{
-    if (address_space_write(&as, a, MEMTXATTRS_UNSPECIFIED, (uint8_t *)&v, 4) != MEMTX_OK) {
-        fprintf(stderr, "bench: write at 0x%lx failed\n", (unsigned long)a);
-        exit(1);
-    }
-}
-
-static char *sibling(const char *name)
-{
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n <= 0)
-        return strdup(name);
-    self[n] = 0;
-    *strrchr(self, '/') = 0;
-    char *p;
-    if (asprintf(&p, "%s/%s", self, name) < 0)
-        return NULL;
-    return p;
-}
-
 /* Read round trips on the scratch register at @a (expected to hold @want): @n samples into @v. */
 static void sample_reads(hwaddr a, uint32_t want, uint64_t *v, int n)
 {
     for (int i = 0; i < n; i++) {
-        uint64_t t = now_ns();
-        if (rd32(a) != want) {
+        uint64_t t = bench_now_ns();
+        if (bench_rd32(a) != want) {
             fprintf(stderr, "bench: read at 0x%lx returned a wrong value\n", (unsigned long)a);
             exit(1);
         }
-        v[i] = now_ns() - t;
+        v[i] = bench_now_ns() - t;
     }
-}
-
-static uint64_t median(uint64_t *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp_u64);
-    return v[n / 2];
 }
 
 static uint64_t *alloc_samples(int n)
@@ -177,53 +120,33 @@ int main(int argc, char **argv)
         setrlimit(RLIMIT_NOFILE, &rl);
     }
 
-    Error *err = NULL;
-    memory_region_init(&sysmem, NULL, "system", UINT64_MAX);
-    memory_region_init_ram(&ram, NULL, "ram", RAM_SIZE, &err);
-    if (err) {
-        fprintf(stderr, "bench: %s\n", error_get_pretty(err));
-        return 1;
-    }
-    memory_region_add_subregion(&sysmem, RAM_BASE, &ram);
-    address_space_init(&as, &sysmem, "bench");
-    vclock_init(&clk);
-    hub_ram_block blk = { "ram", RAM_BASE, RAM_SIZE, memory_region_get_fd(&ram), false };
-    hub_devmgr_env env = { .sysmem = &sysmem, .as = &as, .clock = &clk, .ram = &blk, .n_ram = 1 };
-    hub_devmgr *m = hub_devmgr_new(&env, &err);
-    if (!m) {
-        fprintf(stderr, "bench: %s\n", error_get_pretty(err));
-        return 1;
-    }
-    char *prog = sibling("plexus-test-scaledev");
+    hub_devmgr *m = bench_hub_new(RAM_BASE, RAM_SIZE);
+    char *prog = bench_sibling("plexus-test-scaledev");
     hub_device *devs[N_DEV];
 
     printf("plexus-bench-scale: %d devices, %.1f s idle, %d round trips per figure\n", N_DEV, secs, n);
 
     /* Round trip on one device while it is the only one (a manager of its own, before any other exists). */
-    hub_devmgr *solo_m = hub_devmgr_new(&env, &err);
-    if (!solo_m) {
-        fprintf(stderr, "bench: %s\n", error_get_pretty(err));
-        return 1;
-    }
+    hub_devmgr *solo_m = bench_hub_manager();
     add(solo_m, prog, SOLO_BASE, 0);
     uint64_t *va = alloc_samples(n), *vb = alloc_samples(n);
-    wr32(SOLO_BASE, 0x1234);
+    bench_wr32(SOLO_BASE, 0x1234);
     sample_reads(SOLO_BASE, 0x1234, va, WARMUP);
     sample_reads(SOLO_BASE, 0x1234, va, n);
-    uint64_t rtt_first = median(va, n);
+    uint64_t rtt_first = bench_median(va, n);
 
     for (int i = 0; i < N_DEV; i++)
         devs[i] = add(m, prog, DEV_BASE, i);
     for (int i = 0; i < N_DEV; i++) {
-        wr32(DEV_BASE + (hwaddr)i * DEV_STRIDE + 4, (uint32_t)i);
-        if (rd32(DEV_BASE + (hwaddr)i * DEV_STRIDE + 4) != (uint32_t)i) {
+        bench_wr32(DEV_BASE + (hwaddr)i * DEV_STRIDE + 4, (uint32_t)i);
+        if (bench_rd32(DEV_BASE + (hwaddr)i * DEV_STRIDE + 4) != (uint32_t)i) {
             fprintf(stderr, "bench: device %d read back a wrong value\n", i);
             return 1;
         }
     }
     /* Then, in alternating blocks so that load changes hit both alike: the solo device (its manager has no
      * other device) and device 0 of the manager with 64. */
-    wr32(DEV_BASE, 0x1234);
+    bench_wr32(DEV_BASE, 0x1234);
     sample_reads(DEV_BASE, 0x1234, vb, WARMUP);
     enum { BLOCKS = 10 };
     int per = n / BLOCKS;
@@ -231,31 +154,31 @@ int main(int argc, char **argv)
         sample_reads(SOLO_BASE, 0x1234, va + b * per, per);
         sample_reads(DEV_BASE, 0x1234, vb + b * per, per);
     }
-    uint64_t rtt_alone = median(va, per * BLOCKS), rtt_busy = median(vb, per * BLOCKS);
+    uint64_t rtt_alone = bench_median(va, per * BLOCKS), rtt_busy = bench_median(vb, per * BLOCKS);
     free(va);
     free(vb);
     hub_devmgr_free(solo_m);
 
     /* Let start-up work settle, then idle. */
-    for (uint64_t end = now_ns() + 500000000ull; now_ns() < end;)
+    for (uint64_t end = bench_now_ns() + 500000000ull; bench_now_ns() < end;)
         hub_devmgr_poll(m, IDLE_SLICE_MS);
 
     /* Floor: 20 ms waits on nothing, same duration. */
     double f0 = self_cpu_s();
     uint64_t wakeups_floor = 0;
-    for (uint64_t end = now_ns() + (uint64_t)(secs * 1e9); now_ns() < end; wakeups_floor++)
+    for (uint64_t end = bench_now_ns() + (uint64_t)(secs * 1e9); bench_now_ns() < end; wakeups_floor++)
         poll(NULL, 0, IDLE_SLICE_MS);
     double floor_cpu = self_cpu_s() - f0;
 
     double dev0[N_DEV], hub0 = self_cpu_s();
     for (int i = 0; i < N_DEV; i++)
         dev0[i] = proc_cpu_s(hub_device_pid(devs[i]));
-    uint64_t t0 = now_ns(), polls = 0;
+    uint64_t t0 = bench_now_ns(), polls = 0;
     hub_devmgr_stats st0, st1;
     hub_devmgr_get_stats(m, &st0);
-    for (uint64_t end = t0 + (uint64_t)(secs * 1e9); now_ns() < end; polls++)
+    for (uint64_t end = t0 + (uint64_t)(secs * 1e9); bench_now_ns() < end; polls++)
         hub_devmgr_poll(m, IDLE_SLICE_MS);
-    double wall = (double)(now_ns() - t0) / 1e9;
+    double wall = (double)(bench_now_ns() - t0) / 1e9;
     double hub_cpu = self_cpu_s() - hub0, dev_cpu = 0, dev_max = 0;
     int unreadable = 0;
     for (int i = 0; i < N_DEV; i++) {
@@ -290,11 +213,7 @@ int main(int argc, char **argv)
            rtt_busy / 1e3, N_DEV - 1, rtt_alone / 1e3, (double)rtt_busy / (double)rtt_alone);
     printf("  (alone, measured before any other device existed: %.1f us)\n", rtt_first / 1e3);
 
-    hub_devmgr_free(m);
+    bench_hub_free(m);
     free(prog);
-    address_space_destroy(&as);
-    memory_region_del_subregion(&sysmem, &ram);
-    memory_region_destroy(&ram);
-    memory_region_destroy(&sysmem);
     return 0;
 }
