@@ -2,7 +2,8 @@
  * libFuzzer target: bytes a device could send, fed to the hub's device layer in process (no device process,
  * no real socket: the device's channel is a ZeroMQ inproc pair whose far end is drained after each input).
  *
- * Input: byte 0 selects the mode (bit 0: the first frame is a Declare checked by the handshake's rules), then
+ * Input: byte 0 selects the mode (bit 0: the first frame is a Declare checked by the handshake's rules; bit 1:
+ * frames are read as on the shared-memory ring, where a frame starting with 0 is in the fixed layout), then
  * frames as [length: 2 bytes little-endian][bytes], at most 64. Every frame goes through the same decode,
  * validation and dispatch as frames a running device sends (IRQ, DMA by message into RAM and unassigned
  * space, timers, logs, Goodbye, stray replies).
@@ -78,6 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     bool declare = data[0] & 1;
+    dev->wire.fixed = (data[0] & 2) != 0;
     size_t off = 1;
     for (unsigned n = 0; n < MAX_FRAMES && off + 2 <= size; n++) {
         size_t len = (size_t)data[off] | (size_t)data[off + 1] << 8;
@@ -115,6 +117,24 @@ static void frame(const Plx__Envelope *env)
     plx__envelope__pack(env, b + 2);
     fwrite(b, 1, n + 2, out);
     free(b);
+}
+
+/* A fixed-layout frame: the 16-byte header, two u64 (an Irq's level is the low half of the first), a payload. */
+static void fixed_frame(uint8_t type, uint16_t a, uint32_t b, uint64_t now, uint64_t w0, uint64_t w1,
+                        const uint8_t *payload, size_t n)
+{
+    uint8_t f[64] = { 0, type };
+    memcpy(f + 2, &a, 2);
+    memcpy(f + 4, &b, 4);
+    memcpy(f + 8, &now, 8);
+    memcpy(f + 16, &w0, 8);
+    memcpy(f + 24, &w1, 8);
+    size_t len = type == 4 ? 24 : 32;
+    memcpy(f + len, payload, n);
+    len += n;
+    uint8_t hdr[2] = { (uint8_t)len, (uint8_t)(len >> 8) };
+    fwrite(hdr, 1, 2, out);
+    fwrite(f, 1, len, out);
 }
 
 static void begin(const char *dir, const char *name, uint8_t mode)
@@ -211,6 +231,15 @@ int main(int argc, char **argv)
     begin(dir, "garbage", 0);
     static const uint8_t junk[] = { 5, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 3, 0, 0x0a, 0x80, 0x01, 0, 0 };
     fwrite(junk, 1, sizeof(junk), out);
+    fclose(out);
+
+    /* The ring's fixed layouts (docs/protocol.md §12): an Irq raising line 0, a stray MmioReply, a 4-byte DMA
+     * write into RAM and a 4-byte DMA read. */
+    begin(dir, "fixed", 2);
+    fixed_frame(4, 0, 0, 100, 1, 0, NULL, 0);
+    fixed_frame(2, 0, 0, 100, 9, 0x12345678, NULL, 0);
+    fixed_frame(5, 1, 4, 100, 1, RAM_BASE + 0x10, (const uint8_t *)"\xde\xad\xbe\xef", 4);
+    fixed_frame(5, 0, 4, 100, 2, RAM_BASE + 0x10, NULL, 0);
     fclose(out);
     return 0;
 }
