@@ -65,7 +65,8 @@ struct plx_chan {
 
     uint8_t *asmb;              /* the frame being taken in, copied out of the ring record by record */
     size_t asm_len, asm_cap;
-    bool asm_complete;
+    bool asm_complete;          /* asmb holds a whole frame ... */
+    bool asm_delivered;         /* ... which plx_chan_recv() handed out (or the backlog took) */
     struct frame_node *bl_head, *bl_tail, *delivered;
     size_t bl_bytes;
 };
@@ -301,8 +302,10 @@ static int take_frame(plx_chan *c)
     if (c->broken)
         return -EPROTO;
     if (c->asm_complete) {
+        if (!c->asm_delivered)
+            return 1;       /* taken earlier (a spin, a poll), not handed out yet */
         c->asm_len = 0;
-        c->asm_complete = false;
+        c->asm_complete = c->asm_delivered = false;
     }
     const char *dir = c->side == 0 ? "device -> hub" : "hub -> device";
     for (;;) {
@@ -367,6 +370,7 @@ static int drain_to_backlog(plx_chan *c)
         struct frame_node *f = malloc(sizeof(*f) + c->asm_len);
         if (!f)
             return -ENOMEM;
+        c->asm_delivered = true;
         f->next = NULL;
         f->len = c->asm_len;
         memcpy(f->data, c->asmb, c->asm_len);
@@ -397,7 +401,8 @@ static int64_t tx_room(plx_chan *c)
  * the budget, then sleeps on the bell with the sleep flag raised; the flag is raised before the last look, so a
  * wake-up cannot be lost between the look and the sleep.
  */
-static int ring_wait(plx_chan *c, int (*ready)(plx_chan *), uint64_t deadline)
+/* Look at @ready for the spin budget (or until the deadline): its answer, or 0 when the budget ran out. */
+static int ring_spin(plx_chan *c, int (*ready)(plx_chan *), uint64_t deadline)
 {
     uint64_t t0 = mono_ns();
     for (unsigned i = 1;; i++) {
@@ -407,12 +412,19 @@ static int ring_wait(plx_chan *c, int (*ready)(plx_chan *), uint64_t deadline)
         if ((i & 15) == 0) {
             uint64_t t = mono_ns();
             if (t - t0 >= c->spin_ns || t >= deadline)
-                break;
+                return 0;
             if (t - t0 > SPIN_PAUSE_NS)
                 sched_yield();      /* more busy sides than cores: let the peer run */
         }
         cpu_relax();
     }
+}
+
+static int ring_wait(plx_chan *c, int (*ready)(plx_chan *), uint64_t deadline)
+{
+    int r = ring_spin(c, ready, deadline);
+    if (r)
+        return r;
     for (;;) {
         __atomic_store_n(c->my_sleep, 1, __ATOMIC_RELAXED);
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
@@ -566,6 +578,7 @@ static int ring_recv(plx_chan *c, const void **data, size_t *len, int timeout_ms
     }
     *data = c->asmb;
     *len = c->asm_len;
+    c->asm_delivered = true;
     return 0;
 }
 
@@ -622,6 +635,13 @@ int plx_chan_recv(plx_chan *c, const void **data, size_t *len, int timeout_ms)
     return c->kind == PLX_CHAN_ZMQ ? zmq_chan_recv(c, data, len, timeout_ms) : ring_recv(c, data, len, timeout_ms);
 }
 
+int plx_chan_spin(plx_chan *c)
+{
+    if (c->kind != PLX_CHAN_RING)
+        return 0;
+    return ring_spin(c, ready_frame, UINT64_MAX);
+}
+
 bool plx_chan_poll_prepare(plx_chan *c, zmq_pollitem_t *it)
 {
     if (c->kind == PLX_CHAN_ZMQ) {
@@ -629,7 +649,7 @@ bool plx_chan_poll_prepare(plx_chan *c, zmq_pollitem_t *it)
         return false;
     }
     *it = (zmq_pollitem_t){ .fd = c->my_bell, .events = ZMQ_POLLIN };
-    if (c->bl_head || c->broken)
+    if (c->bl_head || c->broken || (c->asm_complete && !c->asm_delivered))
         return true;
     __atomic_store_n(c->my_sleep, 1, __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);

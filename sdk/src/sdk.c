@@ -826,7 +826,10 @@ static int run_loop(plx_dev *dev)
             dev->items = it;
             dev->cap_items = n;
         }
-        bool have = plx_chan_poll_prepare(dev->chan, &dev->items[0]);
+        /* On the ring, the next request usually comes within the spin budget: look for it before sleeping in a
+         * poll that a bell would have to end (the watched descriptors wait that long at most). */
+        bool have = dev->ring && plx_chan_spin(dev->chan) != 0;
+        have |= plx_chan_poll_prepare(dev->chan, &dev->items[0]);
         for (unsigned i = 0; i < dev->n_watches; i++)
             dev->items[1 + i] = (zmq_pollitem_t){ .fd = dev->watches[i].fd, .events = ZMQ_POLLIN };
         /* Whether the hub is gone is looked at when the loop is idle, not on every wake-up (latency). */

@@ -98,7 +98,7 @@ void plx_chan_set_spin_ns(plx_chan *c, uint64_t spin_ns);
 int plx_chan_send(plx_chan *c, const void *buf, size_t len, int flags);
 
 /*
- * Receive one frame: *@data and *@len valid until the next receive or close. @timeout_ms: 0 = do not wait, -1 =
+ * Receive one frame: *@data and *@len valid until the next call on the channel (decode or copy it first). @timeout_ms: 0 = do not wait, -1 =
  * forever, > 0 = at most that long. Returns 0; -EAGAIN (nothing within the timeout); -EINTR; -EPIPE (peer
  * gone and nothing left to read); -EPROTO (damaged ring; the channel is unusable from then on); other -errno.
  */
@@ -111,6 +111,10 @@ int plx_chan_recv(plx_chan *c, const void **data, size_t *len, int timeout_ms);
  */
 bool plx_chan_poll_prepare(plx_chan *c, zmq_pollitem_t *it);
 void plx_chan_poll_done(plx_chan *c, const zmq_pollitem_t *it);
+
+/* Ring only: spin for the spin budget until a frame is there (1), without sleeping; 0 when none came (and
+ * always 0 on ZeroMQ), -EPROTO. For a loop that must also watch other descriptors before it sleeps in a poll. */
+int plx_chan_spin(plx_chan *c);
 
 /* What the last -EPROTO was about ("" if none). */
 const char *plx_chan_error(const plx_chan *c);
