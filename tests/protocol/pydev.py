@@ -13,10 +13,16 @@ One IO region "regs" (0x100 bytes, 4-byte accesses), one IRQ line "done":
   0x1c IRQ_ACK   write: lower IRQ line 0
   0x20 BASE      guest physical base of "regs" (low 32 bits) from Config.placement
   0x24 RAM       number of RAM grants in Config (all FD_NONE: this device does not announce CAP_RAM_FDS)
-Anything else is a decode error. Usage: pydev.py [--done FILE] (FILE gets "goodbye" after a clean shutdown).
+Anything else is a decode error. Usage: pydev.py [--ring] [--done FILE] (FILE gets "goodbye" after a clean
+shutdown). With --ring the device offers CAP_RING and, when the hub's Config says so, carries on over the
+shared-memory ring of docs/protocol.md section 12 (reading the hub's fixed-layout frames, sending protobuf).
 """
 import collections
+import mmap
 import os
+import select
+import socket
+import struct
 import sys
 
 import zmq
@@ -24,10 +30,111 @@ import zmq
 import plexus_pb2 as P
 
 REGION_SIZE = 0x100
+CAP_RING = 32
+
+
+class Ring:
+    """The device's end of the hub's shared-memory ring (docs/protocol.md section 12)."""
+
+    def __init__(self, fds):
+        self.mem, self.hub_bell, self.dev_bell = fds
+        self.m = mmap.mmap(self.mem, os.fstat(self.mem).st_size)
+        magic, version, slot, self.n = struct.unpack_from("<IIII", self.m, 0)
+        off0, off1 = struct.unpack_from("<QQ", self.m, 16)
+        if magic != 0x52584C50 or version != 1 or slot != 64:
+            raise SystemExit("pydev: not a plexus ring (magic %#x version %d slot %d)" % (magic, version, slot))
+        self.rx_slots, self.tx_slots = off0, off1     # ring 0 carries hub -> device, ring 1 device -> hub
+        self.rx_tail = self.u64(256)
+        self.tx_head = self.u64(320)
+        self.frame = b""
+
+    def u64(self, off):
+        return struct.unpack_from("<Q", self.m, off)[0]
+
+    def put64(self, off, v):
+        struct.pack_into("<Q", self.m, off, v)
+
+    def ring_hub(self):
+        # Always ring: a spurious bell is harmless, and Python has no fence to make the sleep-word check safe.
+        os.write(self.hub_bell, struct.pack("<Q", 1))
+
+    def wait_bell(self):
+        self.put64(128, 1)                           # the device sleeps (a 4-byte word; the rest is padding)
+        select.select([self.dev_bell], [], [], 0.001)  # a missed bell costs at most a millisecond
+        self.put64(128, 0)
+        try:
+            os.read(self.dev_bell, 8)
+        except BlockingIOError:
+            pass
+
+    def send(self, payload):
+        n = self.n
+        piece_max = n // 4 * 64 - 8
+        off = 0
+        while True:
+            piece = payload[off:off + piece_max]
+            off += len(piece)
+            more = off < len(payload)
+            need = (8 + len(piece) + 63) // 64
+            pos = self.tx_head % n
+            pad = n - pos if need > n - pos else 0
+            while n - (self.tx_head - self.u64(384)) < need + pad:
+                self.wait_bell()
+            if pad:
+                struct.pack_into("<II", self.m, self.tx_slots + pos * 64, 0, 2)
+                self.tx_head += pad
+                pos = 0
+            base = self.tx_slots + pos * 64
+            struct.pack_into("<II", self.m, base, len(piece), 1 if more else 0)
+            self.m[base + 8:base + 8 + len(piece)] = piece
+            self.tx_head += need
+            self.put64(320, self.tx_head)
+            self.ring_hub()
+            if not more:
+                return
+
+    def recv(self):
+        """The next whole frame from the hub (blocking)."""
+        n = self.n
+        while True:
+            head = self.u64(192)
+            if head == self.rx_tail:
+                self.wait_bell()
+                continue
+            pos = self.rx_tail % n
+            base = self.rx_slots + pos * 64
+            length, flags = struct.unpack_from("<II", self.m, base)
+            if flags & 2:
+                self.rx_tail += n - pos
+            else:
+                self.frame += bytes(self.m[base + 8:base + 8 + length])
+                self.rx_tail += (8 + length + 63) // 64
+            self.put64(256, self.rx_tail)
+            if not flags & 3:
+                frame, self.frame = self.frame, b""
+                return frame
+
+
+def decode_fixed(b):
+    """A fixed-layout frame from the hub (first byte 0) as an Envelope."""
+    kind, a, u, now = struct.unpack_from("<xBHIQ", b, 0)
+    if kind == 1:
+        seq, addr = struct.unpack_from("<QQ", b, 16)
+        return P.Envelope(now_ns=now, read=P.MmioRead(seq=seq, region=u, addr=addr, size=a))
+    if kind == 3:
+        seq, addr, data = struct.unpack_from("<QQQ", b, 16)
+        return P.Envelope(now_ns=now, write=P.MmioWrite(seq=seq, region=u, addr=addr, size=a & 0x7FFF, data=data,
+                                                        posted=bool(a & 0x8000)))
+    if kind == 6:
+        (seq,) = struct.unpack_from("<Q", b, 16)
+        return P.Envelope(now_ns=now, dma_reply=P.DmaReply(seq=seq, result=a, data=bytes(b[24:24 + u])))
+    raise SystemExit("pydev: fixed-layout frame of type %d from the hub" % kind)
 
 
 class Device:
-    def __init__(self, endpoint):
+    def __init__(self, endpoint, ring=False):
+        self.want_ring = ring
+        self.ring = None
         self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.PAIR)
         self.sock.setsockopt(zmq.LINGER, 2000)
@@ -46,12 +153,31 @@ class Device:
         self.irq_level = 0
 
     def send(self, **kw):
-        self.sock.send(P.Envelope(**kw).SerializeToString())
+        frame = P.Envelope(**kw).SerializeToString()
+        if self.ring:
+            self.ring.send(frame)
+        else:
+            self.sock.send(frame)
 
     def recv(self):
+        if self.ring:
+            frame = self.ring.recv()
+            if frame[:1] == b"\0":
+                return decode_fixed(frame)
+        else:
+            frame = self.sock.recv()
         env = P.Envelope()
-        env.ParseFromString(self.sock.recv())
+        env.ParseFromString(frame)
         return env
+
+    def move_to_ring(self):
+        """Config.ring: the ring's three descriptors are the first packet on the fd socket."""
+        fd = int(os.environ["PLEXUS_FD_SOCKET"])
+        self.fdsock = socket.socket(fileno=fd)
+        _, fds, _, _ = socket.recv_fds(self.fdsock, 16, 3)
+        if len(fds) != 3:
+            raise SystemExit("pydev: expected 3 ring descriptors, got %d" % len(fds))
+        self.ring = Ring(fds)
 
     def log(self, level, text):
         self.send(log=P.Log(level=level, text=text))
@@ -73,7 +199,8 @@ class Device:
 
     # --- handshake -------------------------------------------------------------------------------------------
     def handshake(self):
-        self.send(hello=P.Hello(major=1, minor=0, capabilities=P.CAP_DMA_MESSAGE,
+        caps = P.CAP_DMA_MESSAGE | (CAP_RING if self.want_ring and os.environ.get("PLEXUS_FD_SOCKET") else 0)
+        self.send(hello=P.Hello(major=1, minor=0, capabilities=caps,
                                 name=os.environ.get("PLEXUS_DEVICE_NAME", ""), model="plexus,py-scratch",
                                 pid=os.getpid()))
         rules = P.AccessRules(min_access_size=4, max_access_size=4)
@@ -100,6 +227,8 @@ class Device:
             # anything else before Config is not expected; ignore it
 
     def configure(self, cfg):
+        if cfg.ring:
+            self.move_to_ring()
         self.max_dma_len = cfg.max_dma_len
         self.base = 0
         for pl in cfg.placement:
@@ -205,13 +334,15 @@ class Device:
 
 def main(argv):
     done = None
+    ring = "--ring" in argv
+    argv = [a for a in argv if a != "--ring"]
     if len(argv) >= 3 and argv[1] == "--done":
         done = argv[2]
     endpoint = os.environ.get("PLEXUS_ENDPOINT")
     if not endpoint:
         sys.stderr.write("pydev: PLEXUS_ENDPOINT is not set (run me from the plexus hub)\n")
         return 2
-    dev = Device(endpoint)
+    dev = Device(endpoint, ring)
     dev.handshake()
     dev.run()
     dev.close()

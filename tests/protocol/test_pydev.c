@@ -91,21 +91,31 @@ static void teardown(void)
 static const hub_region_map regions[] = { { "regs", DEV_BASE } };
 static const hub_irq_map irqs[] = { { 0, DEV_IRQ } };
 
-static hub_device *add_pydev(const hub_prop *props, size_t n_props)
+/* The Python device, on ZeroMQ, or (@ring) told to offer the ring, which the hub then insists on. */
+static hub_device *add_pydev_on(const hub_prop *props, size_t n_props, bool ring)
 {
-    static const char *argv[3];
+    static const char *argv[4];
     argv[0] = "--done";
     argv[1] = done_path;
-    argv[2] = NULL;
+    argv[2] = ring ? "--ring" : NULL;
+    argv[3] = NULL;
     hub_device_config c = {
         .name = "pydev", .program = PYDEV_WRAPPER, .argv = argv, .props = props, .n_props = n_props,
         .regions = regions, .n_regions = 1, .irqs = irqs, .n_irqs = 1, .stdin_fd = -1, .stdout_fd = -1,
-        .timeout_ms = 5000,
+        .timeout_ms = 5000, .transport = ring ? HUB_TRANSPORT_RING : HUB_TRANSPORT_AUTO,
     };
     Error *err = NULL;
     hub_device *d = hub_devmgr_add(mgr, &c, &err);
     cr_assert_not_null(d, "add pydev: %s\nlog:\n%.3000s", err ? error_get_pretty(err) : "?", logbuf);
+    cr_assert_str_eq(hub_device_endpoint(d), ring ? "ring" : hub_device_endpoint(d));
+    if (!ring)
+        cr_assert(strncmp(hub_device_endpoint(d), "ipc://", 6) == 0, "a device without CAP_RING stays on ZeroMQ");
     return d;
+}
+
+static hub_device *add_pydev(const hub_prop *props, size_t n_props)
+{
+    return add_pydev_on(props, n_props, false);
 }
 
 static uint32_t rd32(hwaddr a, MemTxResult *res)
@@ -127,9 +137,10 @@ static MemTxResult wr32(hwaddr a, uint32_t v)
 
 TestSuite(protocol_pydev, .init = setup, .fini = teardown, .timeout = 60);
 
-Test(protocol_pydev, registers_dma_irq_and_clean_shutdown)
+/* Registers, DMA by message, the IRQ line and an orderly shutdown, on either transport. */
+static void registers_dma_irq_and_shutdown(bool ring)
 {
-    hub_device *d = add_pydev(NULL, 0);
+    hub_device *d = add_pydev_on(NULL, 0, ring);
     cr_assert_str_eq(hub_device_model(d), "plexus,py-scratch");
     cr_assert_eq(hub_device_region_size(d, "regs"), 0x100);
     int pid = hub_device_pid(d);
@@ -192,6 +203,17 @@ Test(protocol_pydev, registers_dma_irq_and_clean_shutdown)
     cr_assert_str_eq(line, "goodbye\n");
     cr_assert(kill(pid, 0) == -1 && errno == ESRCH, "device process is gone after shutdown");
     cr_assert_null(strstr(logbuf, "killed"), "device was not killed\nlog:\n%.3000s", logbuf);
+}
+
+Test(protocol_pydev, registers_dma_irq_and_clean_shutdown)
+{
+    registers_dma_irq_and_shutdown(false);
+}
+
+/* The same device, implementing the ring from docs/protocol.md §12 (records, bells, the hub's fixed layouts). */
+Test(protocol_pydev, the_ring_from_the_document)
+{
+    registers_dma_irq_and_shutdown(true);
 }
 
 Test(protocol_pydev, property_sets_id_register)
