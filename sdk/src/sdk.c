@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -1405,6 +1406,9 @@ plx_dev_main(const plx_device_ops *ops, int argc, char **argv)
         return 2;
     plx_dev devs = { .ops = ops, .fdsock = -1 }, *dev = &devs;
     int status = 1;
+    /* ZeroMQ writes to its sockets without MSG_NOSIGNAL: a hub that went away must be an error the run loop
+     * sees, not a SIGPIPE that ends the device. Writes to a closed stdout fail with EPIPE the same way. */
+    signal(SIGPIPE, SIG_IGN);
 
     const char *endpoint = arg_value(argc, argv, "--plexus-endpoint");
     if (!endpoint)
