@@ -50,7 +50,7 @@ void plx_wire_set_chan(plx_wire *w, plx_chan *chan)
 
 /* ---- fixed-layout frames (the ring's hot messages; docs/protocol.md "Fixed-layout frames") ---------------- */
 
-enum { FIX_READ = 1, FIX_REPLY = 2, FIX_WRITE = 3, FIX_IRQ = 4, FIX_DMA = 5, FIX_DMA_REPLY = 6 };
+enum { FIX_READ = 1, FIX_REPLY = 2, FIX_WRITE = 3, FIX_IRQ = 4, FIX_DMA = 5, FIX_DMA_REPLY = 6, FIX_BATCH = 7 };
 #define FIX_HEAD 16u
 #define FIX_POSTED 0x8000u
 
@@ -246,11 +246,60 @@ static int fixed_decode(plx_wire *w, const uint8_t *b, size_t len, Plx__Envelope
         env->dma_reply = m;
         break;
     }
+    case FIX_BATCH: {
+        /* a writes of PLX_WIRE_FIX_BATCH_ENTRY bytes: u64 seq, u64 addr, u64 data, u32 region, u16 size, u16 0 */
+        Plx__MmioWriteBatch *m = arena_alloc(w, sizeof(*m));
+        if (!m)
+            return -ENOMEM;
+        if (a == 0 || u != 0 || len != FIX_HEAD + (size_t)a * PLX_WIRE_FIX_BATCH_ENTRY)
+            return -EBADMSG;
+        *m = (Plx__MmioWriteBatch)PLX__MMIO_WRITE_BATCH__INIT;
+        Plx__MmioWrite **v = arena_alloc(w, sizeof(*v) * a), *ws = arena_alloc(w, sizeof(*ws) * a);
+        if (!v || !ws)
+            return -ENOMEM;
+        for (unsigned i = 0; i < a; i++) {
+            const uint8_t *e = b + FIX_HEAD + (size_t)i * PLX_WIRE_FIX_BATCH_ENTRY;
+            ws[i] = (Plx__MmioWrite)PLX__MMIO_WRITE__INIT;
+            ws[i].seq = get64(e);
+            ws[i].addr = get64(e + 8);
+            ws[i].data = get64(e + 16);
+            ws[i].region = get32(e + 24);
+            ws[i].size = get16(e + 28);
+            ws[i].posted = true;
+            v[i] = &ws[i];
+        }
+        m->n_writes = a;
+        m->writes = v;
+        env->msg_case = PLX__ENVELOPE__MSG_WRITE_BATCH;
+        env->write_batch = m;
+        break;
+    }
     default:
         return -EBADMSG;
     }
     *out = env;
     return 0;
+}
+
+size_t plx_wire_fix_batch_entry(uint8_t *e, uint64_t seq, uint32_t region, uint64_t addr, uint32_t size,
+                                uint64_t data)
+{
+    put64(e, seq);
+    put64(e + 8, addr);
+    put64(e + 16, data);
+    put32(e + 24, region);
+    put16(e + 28, (uint16_t)size);
+    put16(e + 30, 0);
+    return PLX_WIRE_FIX_BATCH_ENTRY;
+}
+
+size_t plx_wire_fix_batch_head(uint8_t *h, unsigned n, uint64_t now_ns)
+{
+    memset(h, 0, FIX_HEAD);
+    h[1] = FIX_BATCH;
+    put16(h + 2, (uint16_t)n);
+    put64(h + 8, now_ns);
+    return FIX_HEAD;
 }
 
 void plx_wire_release(plx_wire *w)

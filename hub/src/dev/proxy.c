@@ -266,6 +266,12 @@ static uint8_t *put_uint(uint8_t *p, unsigned field, uint64_t v)
 
 static void batch_add(hub_device *d, uint64_t seq, uint32_t region, uint64_t addr, uint32_t size, uint64_t data)
 {
+    if (d->ring) {          /* the ring's fixed layout: the device decodes it without protobuf */
+        d->batch_len += plx_wire_fix_batch_entry(d->batch + HUB_BATCH_HEAD + d->batch_len, seq, region, addr, size,
+                                                 data);
+        d->batch_n++;
+        return;
+    }
     uint8_t body[HUB_BATCH_ENTRY_MAX], *q = body;
     q = put_uint(q, 1, seq);
     q = put_uint(q, 2, region);
@@ -287,9 +293,13 @@ hub_dev_flush(hub_device *d)
     if (!d->batch_n)
         return;
     uint8_t head[HUB_BATCH_HEAD], *p = head;
-    p = put_uint(p, 1, d->batch_time);         /* Envelope.now_ns */
-    p = put_varint(p, (20 << 3) | 2);          /* Envelope.write_batch */
-    p = put_varint(p, d->batch_len);
+    if (d->ring) {
+        p += plx_wire_fix_batch_head(head, d->batch_n, d->batch_time);
+    } else {
+        p = put_uint(p, 1, d->batch_time);     /* Envelope.now_ns */
+        p = put_varint(p, (20 << 3) | 2);      /* Envelope.write_batch */
+        p = put_varint(p, d->batch_len);
+    }
     size_t hl = (size_t)(p - head);
     uint8_t *frame = d->batch + HUB_BATCH_HEAD - hl;
     memcpy(frame, head, hl);

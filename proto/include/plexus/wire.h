@@ -69,7 +69,8 @@ typedef struct plx_wire {
 
 void plx_wire_init(plx_wire *w, plx_chan *chan);
 /* Carry on over another channel (the move to the ring); what is decoded stays valid. On the ring, MmioRead,
- * MmioReply, MmioWrite, Irq, DmaRequest and DmaReply travel in their fixed layout, the rest as protobuf. */
+ * MmioReply, MmioWrite, Irq, DmaRequest and DmaReply travel in their fixed layout, the rest as protobuf
+ * (posted-write batches too, unless the sender builds them with plx_wire_fix_batch_*()). */
 void plx_wire_set_chan(plx_wire *w, plx_chan *chan);
 void plx_wire_fini(plx_wire *w);
 
@@ -89,6 +90,18 @@ int plx_wire_decode(plx_wire *w, const void *data, size_t len, Plx__Envelope **o
 
 /* Drop the decoded envelope and recycle its memory. */
 void plx_wire_release(plx_wire *w);
+
+/*
+ * Posted writes in the ring's fixed MmioWriteBatch layout (docs/protocol.md §12, type 7), for a sender that
+ * builds the batch itself: plx_wire_fix_batch_entry() writes one entry (PLX_WIRE_FIX_BATCH_ENTRY bytes) at @e,
+ * plx_wire_fix_batch_head() the 16-byte header for @n entries at @h; the frame is the header followed by the
+ * entries. Both return the bytes written.
+ */
+#define PLX_WIRE_FIX_BATCH_ENTRY 32u
+#define PLX_WIRE_FIX_HEAD 16u
+size_t plx_wire_fix_batch_entry(uint8_t *e, uint64_t seq, uint32_t region, uint64_t addr, uint32_t size,
+                                uint64_t data);
+size_t plx_wire_fix_batch_head(uint8_t *h, unsigned n, uint64_t now_ns);
 
 /* Name of an envelope's message case, for diagnostics. */
 const char *plx_wire_msg_name(int msg_case);
