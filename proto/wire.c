@@ -72,12 +72,12 @@ static size_t fixed_size(const Plx__Envelope *env)
     switch (env->msg_case) {
     case PLX__ENVELOPE__MSG_READ:
         return env->read->size <= 0xffff ? 32 : 0;
-    case PLX__ENVELOPE__MSG_REPLY:
-        return memtx_ok(env->reply->result) ? 32 : 0;
+    case PLX__ENVELOPE__MSG_REPLY:      /* a reply with busy_ns (lockstep) goes as protobuf */
+        return memtx_ok(env->reply->result) && !env->reply->busy_ns && !env->reply->next_event_ns ? 32 : 0;
     case PLX__ENVELOPE__MSG_WRITE:
         return env->write->size < FIX_POSTED ? 40 : 0;
-    case PLX__ENVELOPE__MSG_IRQ:
-        return (unsigned)env->irq->op <= 1 ? 24 : 0;
+    case PLX__ENVELOPE__MSG_IRQ:        /* so does a stamped one */
+        return (unsigned)env->irq->op <= 1 && !env->irq->at_ns ? 24 : 0;
     case PLX__ENVELOPE__MSG_DMA:
         return (env->dma->write ? env->dma->data.len == env->dma->len : env->dma->data.len == 0)
                    ? 32 + env->dma->data.len : 0;
@@ -398,6 +398,7 @@ const char *plx_wire_msg_name(int msg_case)
         [PLX__ENVELOPE__MSG_SHUTDOWN] = "Shutdown",    [PLX__ENVELOPE__MSG_GOODBYE] = "Goodbye",
         [PLX__ENVELOPE__MSG_ERROR] = "Error",          [PLX__ENVELOPE__MSG_RESET] = "Reset",
         [PLX__ENVELOPE__MSG_WRITE_BATCH] = "MmioWriteBatch", [PLX__ENVELOPE__MSG_TIMER_DONE] = "TimerDone",
+        [PLX__ENVELOPE__MSG_TIME_GRANT] = "TimeGrant",      [PLX__ENVELOPE__MSG_TIME_REACHED] = "TimeReached",
     };
     if (msg_case < 0 || (size_t)msg_case >= sizeof(names) / sizeof(names[0]) || !names[msg_case])
         return "unknown";

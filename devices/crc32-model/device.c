@@ -37,6 +37,10 @@ static void hook_set_irq(void *opaque, int level)
 static void hook_arm(void *opaque, uint64_t deadline_ns)
 {
     crc32_dev *s = opaque;
+    if (plx_dev_lockstep(s->dev)) {     /* the hub grants time up to the completion exactly */
+        plx_set_next_event(s->dev, deadline_ns == CRC32_NEVER ? PLX_NEVER : deadline_ns);
+        return;
+    }
     if (deadline_ns == CRC32_NEVER)
         plx_timer_del(s->timer);
     else
@@ -47,6 +51,13 @@ static void timer_cb(void *opaque)
 {
     crc32_dev *s = opaque;
     crc32_model_advance(&s->m, plx_now(s->dev));
+}
+
+/* Lockstep: time granted up to @until_ns. */
+static void crc32_advance(void *opaque, uint64_t until_ns)
+{
+    crc32_dev *s = opaque;
+    crc32_model_advance(&s->m, until_ns);
 }
 
 static void bus_error(crc32_dev *s, const char *what, uint64_t addr)
@@ -149,6 +160,7 @@ static const plx_device_ops crc32_ops = {
     .init = crc32_init,
     .reset = crc32_reset,
     .fini = crc32_fini,
+    .advance = crc32_advance,
 };
 
 int main(int argc, char **argv)

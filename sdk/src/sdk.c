@@ -113,6 +113,9 @@ struct plx_dev {
     size_t n_sandbox_allow;
     uint64_t dma_seq;
     uint32_t max_dma_len;
+    bool lockstep;              /* Config.lockstep: the hub grants time */
+    uint64_t next_event;        /* lockstep: plx_set_next_event() */
+    uint64_t access_busy;       /* lockstep: plx_set_access_busy() for the reply being built */
     bool stop;
     int status;
 };
@@ -403,12 +406,13 @@ plx_dma_write(plx_dev *dev, uint64_t addr, const void *buf, size_t len)
 
 /* ---- IRQ ------------------------------------------------------------------------------------------------- */
 
-static void send_irq(plx_dev *dev, unsigned line, Plx__IrqOp op, int level)
+static void send_irq(plx_dev *dev, unsigned line, Plx__IrqOp op, int level, uint64_t at_ns)
 {
     Plx__Irq irq = PLX__IRQ__INIT;
     irq.line = line;
     irq.op = op;
     irq.level = level ? 1 : 0;
+    irq.at_ns = at_ns;
     Plx__Envelope env = PLX__ENVELOPE__INIT;
     env.msg_case = PLX__ENVELOPE__MSG_IRQ;
     env.irq = &irq;
@@ -416,7 +420,7 @@ static void send_irq(plx_dev *dev, unsigned line, Plx__IrqOp op, int level)
 }
 
 PLX_EXPORT void
-plx_irq_set(plx_dev *dev, unsigned line, int level)
+plx_irq_set_at(plx_dev *dev, unsigned line, int level, uint64_t at_ns)
 {
     if (line >= dev->ops->n_irqs || !dev->connected)
         return;
@@ -424,7 +428,47 @@ plx_irq_set(plx_dev *dev, unsigned line, int level)
     if (dev->irq_level[line] == level)
         return;
     dev->irq_level[line] = (int8_t)level;
-    send_irq(dev, line, PLX__IRQ_OP__IRQ_SET, level);
+    send_irq(dev, line, PLX__IRQ_OP__IRQ_SET, level, at_ns);
+}
+
+PLX_EXPORT void
+plx_irq_set(plx_dev *dev, unsigned line, int level)
+{
+    plx_irq_set_at(dev, line, level, 0);
+}
+
+PLX_EXPORT void
+plx_set_next_event(plx_dev *dev, uint64_t ns)
+{
+    dev->next_event = ns;
+}
+
+PLX_EXPORT bool
+plx_dev_lockstep(plx_dev *dev)
+{
+    return dev->lockstep;
+}
+
+PLX_EXPORT void
+plx_set_access_busy(plx_dev *dev, uint64_t ns)
+{
+    dev->access_busy = ns;
+}
+
+/* TimeGrant: advance the device's own time to @until, then say so. */
+static void time_grant(plx_dev *dev, uint64_t until)
+{
+    if (until > dev->now)
+        dev->now = until;
+    if (dev->ops->version >= 2 && dev->ops->advance)
+        dev->ops->advance(dev->opaque, until);
+    Plx__TimeReached tr = PLX__TIME_REACHED__INIT;
+    tr.now_ns = until;
+    tr.next_event_ns = dev->next_event;
+    Plx__Envelope env = PLX__ENVELOPE__INIT;
+    env.msg_case = PLX__ENVELOPE__MSG_TIME_REACHED;
+    env.time_reached = &tr;
+    send_env(dev, &env);
 }
 
 PLX_EXPORT void
@@ -433,7 +477,7 @@ plx_irq_pulse(plx_dev *dev, unsigned line)
     if (line >= dev->ops->n_irqs || !dev->connected)
         return;
     dev->irq_level[line] = 0;
-    send_irq(dev, line, PLX__IRQ_OP__IRQ_PULSE, 1);
+    send_irq(dev, line, PLX__IRQ_OP__IRQ_PULSE, 1, 0);
 }
 
 /* ---- timers ---------------------------------------------------------------------------------------------- */
@@ -609,6 +653,10 @@ static void reply(plx_dev *dev, uint64_t seq, uint64_t data, Plx__MemTx result)
     rp.seq = seq;
     rp.data = data;
     rp.result = result;
+    rp.busy_ns = dev->access_busy;
+    dev->access_busy = 0;
+    if (dev->lockstep)
+        rp.next_event_ns = dev->next_event;
     Plx__Envelope env = PLX__ENVELOPE__INIT;
     env.msg_case = PLX__ENVELOPE__MSG_REPLY;
     env.reply = &rp;
@@ -618,6 +666,7 @@ static void reply(plx_dev *dev, uint64_t seq, uint64_t data, Plx__MemTx result)
 static void mmio_read(plx_dev *dev, const Plx__MmioRead *rd)
 {
     uint64_t seq = rd->seq;
+    dev->access_busy = 0;
     if (!access_ok(dev, rd->region, rd->addr, rd->size)) {
         plx_log(dev, PLX_LOG_WARNING, "read of %u bytes at 0x%" PRIx64 " outside region %u", rd->size, rd->addr,
                 rd->region);
@@ -637,6 +686,7 @@ static void mmio_read(plx_dev *dev, const Plx__MmioRead *rd)
 static void mmio_write(plx_dev *dev, uint64_t seq, uint32_t region, uint64_t addr, uint32_t size, uint64_t data,
                        bool posted)
 {
+    dev->access_busy = 0;
     if (!access_ok(dev, region, addr, size)) {
         plx_log(dev, PLX_LOG_WARNING, "write of %u bytes at 0x%" PRIx64 " outside region %u", size, addr, region);
         publish_applied(dev, seq);
@@ -715,6 +765,9 @@ static void handle_env(plx_dev *dev, Plx__Envelope *env)
     }
     case PLX__ENVELOPE__MSG_SHUTDOWN:
         plx_dev_stop(dev, 0);
+        break;
+    case PLX__ENVELOPE__MSG_TIME_GRANT:
+        time_grant(dev, env->time_grant->until_ns);
         break;
     case PLX__ENVELOPE__MSG_ERROR:
         fprintf(stderr, "%s: hub reports: %s\n", dev_label(dev), env->error->text ? env->error->text : "");
@@ -987,7 +1040,8 @@ static int send_hello_declare(plx_dev *dev)
     h.minor = PLX_PROTOCOL_MINOR;
     h.capabilities = PLX__CAPABILITY__CAP_SHADOW | PLX__CAPABILITY__CAP_RAM_FDS |
                      PLX__CAPABILITY__CAP_DMA_MESSAGE | PLX__CAPABILITY__CAP_WRITE_BATCH |
-                     PLX__CAPABILITY__CAP_TIMER_DONE | (dev->fdsock >= 0 ? PLX__CAPABILITY__CAP_RING : 0);
+                     PLX__CAPABILITY__CAP_TIMER_DONE | PLX__CAPABILITY__CAP_LOCKSTEP |
+                     (dev->fdsock >= 0 ? PLX__CAPABILITY__CAP_RING : 0);
     h.name = dev->name ? dev->name : "";
     h.model = (char *)(ops->model ? ops->model : "");
     h.pid = (uint32_t)getpid();
@@ -1111,6 +1165,7 @@ static int apply_config(plx_dev *dev, const Plx__Config *cfg)
             return -ENOMEM;
     }
     dev->max_dma_len = cfg->max_dma_len;
+    dev->lockstep = cfg->lockstep;
     if (cfg->sandbox && cfg->sandbox->enabled) {
         dev->sandbox = true;
         dev->sandbox_policy = strdup(cfg->sandbox->policy ? cfg->sandbox->policy : "");
@@ -1234,8 +1289,8 @@ static int validate_ops(const plx_device_ops *ops)
         fprintf(stderr, "plexus-sdk: no device ops\n");
         return -EINVAL;
     }
-    if (ops->version != PLX_DEVICE_OPS_VERSION) {
-        fprintf(stderr, "plexus-sdk: device ops version %u, this SDK speaks %u\n", ops->version,
+    if (ops->version < 1 || ops->version > PLX_DEVICE_OPS_VERSION) {
+        fprintf(stderr, "plexus-sdk: device ops version %u, this SDK speaks 1 to %u\n", ops->version,
                 PLX_DEVICE_OPS_VERSION);
         return -EINVAL;
     }
@@ -1404,7 +1459,7 @@ plx_dev_main(const plx_device_ops *ops, int argc, char **argv)
 {
     if (validate_ops(ops) < 0)
         return 2;
-    plx_dev devs = { .ops = ops, .fdsock = -1 }, *dev = &devs;
+    plx_dev devs = { .ops = ops, .fdsock = -1, .next_event = PLX_NEVER }, *dev = &devs;
     int status = 1;
     /* ZeroMQ writes to its sockets without MSG_NOSIGNAL: a hub that went away must be an error the run loop
      * sees, not a SIGPIPE that ends the device. Writes to a closed stdout fail with EPIPE the same way. */

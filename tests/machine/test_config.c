@@ -206,7 +206,7 @@ Test(machine_config, unknown_key)
     char *y = edited("    irq: 10\n", "    irq: 10\n    colour: blue\n");
     expect_error(y, NULL, 0, ":14: key 'devices[0].colour': unknown key 'colour'; expected one of: name, program, "
                  "plugin, args, base, regions, irq, irqs, props, timeout_ms, endpoint, attach, attach_timeout_ms, "
-                 "ram, dt, sandbox, restart, transport, ring");
+                 "ram, dt, sandbox, restart, transport, ring, sync, dma");
     free(y);
     y = edited("name: t\n", "name: t\nmemory: 3\n");
     expect_error(y, NULL, 0, ":2: key 'memory': unknown key 'memory'; expected one of: name, ram, firmware, "

@@ -135,6 +135,7 @@ struct hub_cpu {
     uint64_t insns_since_base;
     uint64_t wall_origin;
     uint64_t slice;
+    uint64_t charged_ns;    /* device bus time charged since base_ns (hub_cpu_charge) */
 
     uint64_t (*read_time)(void *opaque);
     void *time_opaque;
@@ -1058,9 +1059,10 @@ static uint64_t slice_budget(hub_cpu *cpu)
     uint64_t dl = vclock_next_deadline(cpu->cfg.clock);
     if (dl == VCLOCK_NEVER)
         return cpu->slice;
-    if (dl <= cpu->base_ns)
+    uint64_t base = cpu->base_ns + cpu->charged_ns;
+    if (dl <= base)
         return 1;
-    double need = ceil((double)(dl - cpu->base_ns) * cpu->cfg.insns_per_ns) - (double)cpu->insns_since_base;
+    double need = ceil((double)(dl - base) * cpu->cfg.insns_per_ns) - (double)cpu->insns_since_base;
     if (need < 1)
         return 1;
     return need < (double)cpu->slice ? (uint64_t)need : cpu->slice;
@@ -1074,8 +1076,15 @@ static void advance_time(hub_cpu *cpu, uint64_t insns)
         return;
     }
     cpu->insns_since_base += insns;
-    uint64_t t = cpu->base_ns + (uint64_t)((double)cpu->insns_since_base / cpu->cfg.insns_per_ns);
+    uint64_t t = cpu->base_ns + cpu->charged_ns + (uint64_t)((double)cpu->insns_since_base / cpu->cfg.insns_per_ns);
     vclock_advance(c, t);
+}
+
+void
+hub_cpu_charge(hub_cpu *cpu, uint64_t ns)
+{
+    if (!cpu->cfg.wallclock)
+        cpu->charged_ns += ns;
 }
 
 /* Time jumps (WFI): instruction counting restarts from the new time. */
@@ -1083,6 +1092,7 @@ static void rebase_time(hub_cpu *cpu)
 {
     cpu->base_ns = vclock_now(cpu->cfg.clock);
     cpu->insns_since_base = 0;
+    cpu->charged_ns = 0;
 }
 
 static void wait_outside(hub_cpu *cpu, int ms)

@@ -50,6 +50,10 @@ typedef struct hub_cpu_config {
 hub_cpu *hub_cpu_new(const hub_cpu_config *cfg, Error **errp);
 void hub_cpu_free(hub_cpu *cpu);
 
+/* Charge @ns of virtual time to the hart (a device access that took that long): the clock moves on by it when
+ * the current slice ends, on top of the instructions executed. Ignored in wallclock mode. */
+void hub_cpu_charge(hub_cpu *cpu, uint64_t ns);
+
 /* Drive an interrupt-pending input (mip bit @bit, see HUB_IRQ_*). Takes effect before the next slice. */
 void hub_cpu_set_irq(hub_cpu *cpu, unsigned bit, int level);
 

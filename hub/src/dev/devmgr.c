@@ -63,6 +63,78 @@ hub_dev_log(hub_devmgr *m, const char *device, int level, const char *fmt, ...)
 }
 
 void
+hub_dev_event(hub_device *d, const char *fmt, ...)
+{
+    FILE *f = d->m->env.event_log;
+    if (!f)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(f, "%" PRIu64 " %s ", vclock_now(d->m->env.clock), d->name);
+    vfprintf(f, fmt, ap);
+    fputc('\n', f);
+    va_end(ap);
+}
+
+/* ---- lockstep -------------------------------------------------------------------------------------------- */
+
+static uint64_t quantum(const hub_devmgr *m)
+{
+    return m->env.quantum_ns ? m->env.quantum_ns : HUB_DEFAULT_QUANTUM_NS;
+}
+
+/* The first quantum boundary after @t. */
+static uint64_t next_boundary(const hub_devmgr *m, uint64_t t)
+{
+    uint64_t q = quantum(m);
+    return t / q * q + q;
+}
+
+void
+hub_dev_lockstep_touch(hub_device *d)
+{
+    if (d->lockstep && !vtimer_pending(&d->grant_vt))
+        vtimer_mod(&d->grant_vt, next_boundary(d->m, vclock_now(d->m->env.clock)));
+}
+
+void
+hub_dev_lockstep_next(hub_device *d, uint64_t next_event)
+{
+    if (!d->lockstep || !next_event)
+        return;
+    d->next_event = next_event;
+    uint64_t now = vclock_now(d->m->env.clock);
+    if (next_event != VCLOCK_NEVER && next_event > now && next_event < d->grant_vt.deadline)
+        vtimer_mod(&d->grant_vt, next_event);   /* the event comes before the next boundary: grant it exactly */
+}
+
+/* A grant is due: the device advances to now (a quantum boundary, or the event it announced) and says when it
+ * next needs time. Runs inside vclock_advance(): the CPU is stopped at this virtual time meanwhile. */
+static void grant_cb(void *opaque)
+{
+    hub_device *d = opaque;
+    if (d->failed)
+        return;
+    uint64_t now = vclock_now(d->m->env.clock);
+    Plx__TimeGrant g = PLX__TIME_GRANT__INIT;
+    g.until_ns = now;
+    Plx__Envelope env = PLX__ENVELOPE__INIT;
+    env.msg_case = PLX__ENVELOPE__MSG_TIME_GRANT;
+    env.time_grant = &g;
+    uint64_t next = VCLOCK_NEVER;
+    if (hub_dev_send(d, &env) < 0 || hub_dev_wait_reached(d, now, &next) < 0)
+        return;
+    d->stats.grants++;
+    /* The device now stands at @now: an event it names at or before it is behind it. */
+    d->next_event = next > now ? next : VCLOCK_NEVER;
+    hub_dev_event(d, "grant next %" PRIu64, d->next_event == VCLOCK_NEVER ? 0 : d->next_event);
+    if (d->next_event == VCLOCK_NEVER)
+        return;     /* idle: nothing until it is accessed */
+    uint64_t b = next_boundary(d->m, now);
+    vtimer_mod(&d->grant_vt, d->next_event > now && d->next_event < b ? d->next_event : b);
+}
+
+void
 hub_dev_fail(hub_device *d, const char *fmt, ...)
 {
     if (d->failed)
@@ -281,6 +353,11 @@ static void serve_irq(hub_device *d, const Plx__Irq *irq)
         return;
     }
     d->stats.irq_events++;
+    if (irq->at_ns)
+        hub_dev_event(d, "irq %u %s at %" PRIu64, irq->line,
+                      irq->op == PLX__IRQ_OP__IRQ_PULSE ? "pulse" : irq->level ? "1" : "0", irq->at_ns);
+    else
+        hub_dev_event(d, "irq %u %s", irq->line, irq->op == PLX__IRQ_OP__IRQ_PULSE ? "pulse" : irq->level ? "1" : "0");
     if (!d->m->env.set_irq)
         return;
     if (irq->op == PLX__IRQ_OP__IRQ_PULSE) {
@@ -358,6 +435,8 @@ static void serve_dma(hub_device *d, const Plx__DmaRequest *rq)
         }
     }
 reply:;
+    hub_dev_event(d, "dma %s 0x%" PRIx64 "+0x%x%s", rq->write ? "write" : "read", rq->addr, rq->len,
+                  rp.result == PLX__MEM_TX__MEMTX_OK ? "" : " refused");
     Plx__Envelope env = PLX__ENVELOPE__INIT;
     env.msg_case = PLX__ENVELOPE__MSG_DMA_REPLY;
     env.dma_reply = &rp;
@@ -414,6 +493,10 @@ hub_dev_serve(hub_device *d, Plx__Envelope *env)
         break;
     case PLX__ENVELOPE__MSG_TIMER_DONE:
         break;      /* for a fire the hub did not wait for (sent from inside another wait) */
+    case PLX__ENVELOPE__MSG_TIME_REACHED:
+        hub_dev_log(d->m, d->name, 4, "TimeReached for %" PRIu64 " that no grant is waiting for: dropped",
+                    env->time_reached->now_ns);
+        break;
     default:
         hub_dev_log(d->m, d->name, 4, "unexpected %s message after the handshake: dropped",
                     plx_wire_msg_name(env->msg_case));
@@ -985,6 +1068,12 @@ static int handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello
         c.sandbox = &sb;
     }
 
+    if (cfg->lockstep && !(d->capabilities & PLX__CAPABILITY__CAP_LOCKSTEP)) {
+        error_setg(errp, "device '%s': sync: lockstep asked for, but the device does not offer it (no "
+                   "CAP_LOCKSTEP in its Hello)", d->name);
+        r = -EPROTO;
+        goto out;
+    }
     if (d->ring_wanted && d->fdsock >= 0 && (d->capabilities & PLX__CAPABILITY__CAP_RING)) {
         int rfds[PLX_RING_FDS];
         uint64_t spin = cfg->ring_spin_us ? (uint64_t)cfg->ring_spin_us * 1000u : HUB_RING_SPIN_NS;
@@ -1008,12 +1097,13 @@ static int handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello
         goto out;
     }
 
+    c.lockstep = cfg->lockstep;
     Plx__Hello h = PLX__HELLO__INIT;
     h.major = PLX_HUB_PROTOCOL_MAJOR;
     h.minor = d->minor;
     h.capabilities = PLX__CAPABILITY__CAP_SHADOW | PLX__CAPABILITY__CAP_RAM_FDS |
                      PLX__CAPABILITY__CAP_DMA_MESSAGE | PLX__CAPABILITY__CAP_WRITE_BATCH |
-                     PLX__CAPABILITY__CAP_TIMER_DONE | PLX__CAPABILITY__CAP_RING;
+                     PLX__CAPABILITY__CAP_TIMER_DONE | PLX__CAPABILITY__CAP_RING | PLX__CAPABILITY__CAP_LOCKSTEP;
     Plx__Envelope out = PLX__ENVELOPE__INIT;
     out.msg_case = PLX__ENVELOPE__MSG_HELLO;
     out.hello = &h;
@@ -1482,6 +1572,8 @@ static void device_destroy(hub_device *d)
     if (d->state_fd >= 0)
         close(d->state_fd);
     free(d->plog);
+    if (d->lockstep)
+        vtimer_del(&d->grant_vt);
     if (d->pidfd >= 0)
         close(d->pidfd);
     for (unsigned i = 0; i < d->n_timers; i++) {
@@ -1993,6 +2085,9 @@ hub_devmgr_add(hub_devmgr *m, const hub_device_config *cfg, Error **errp)
     d->state_fd = -1;
     d->name = strdup(cfg->name);
     d->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 1000;
+    d->lockstep = cfg->lockstep;
+    d->next_event = VCLOCK_NEVER;
+    vtimer_init(&d->grant_vt, m->env.clock, grant_cb, d);
     if (cfg->max_restarts) {
         d->max_restarts = cfg->max_restarts;
         d->backoff_ms = cfg->restart_backoff_ms ? cfg->restart_backoff_ms : 100;
@@ -2061,11 +2156,14 @@ hub_devmgr_poll(hub_devmgr *m, int timeout_ms)
     if (n > m->cap_items) {
         zmq_pollitem_t *it = realloc(m->items, sizeof(*it) * n);
         hub_device **who = realloc(m->item_dev, sizeof(*who) * n);
+        bool *chan = realloc(m->item_chan, sizeof(*chan) * n);
         if (it)
             m->items = it;
         if (who)
             m->item_dev = who;
-        if (!it || !who)
+        if (chan)
+            m->item_chan = chan;
+        if (!it || !who || !chan)
             return -ENOMEM;
         m->cap_items = n;
     }
@@ -2075,10 +2173,16 @@ hub_devmgr_poll(hub_devmgr *m, int timeout_ms)
     for (hub_device *d = m->devs; d; d = d->next) {
         if (d->failed)
             continue;
-        ready |= plx_chan_poll_prepare(d->chan, &m->items[k]);
-        m->item_dev[k++] = d;
+        /* A lockstep device is served only while the hub waits on it: what it sends happens at a virtual time
+         * the hub decides. Its process is still watched. */
+        if (!d->lockstep) {
+            ready |= plx_chan_poll_prepare(d->chan, &m->items[k]);
+            m->item_chan[k] = true;
+            m->item_dev[k++] = d;
+        }
         if (d->pidfd >= 0) {
             m->items[k] = (zmq_pollitem_t){ .fd = d->pidfd, .events = ZMQ_POLLIN };
+            m->item_chan[k] = false;
             m->item_dev[k++] = d;
         }
     }
@@ -2092,17 +2196,16 @@ hub_devmgr_poll(hub_devmgr *m, int timeout_ms)
     int r = zmq_poll(m->items, (int)k, ready ? 0 : timeout_ms);
     int e = errno;
     for (unsigned i = 0; i < k; i++)
-        if (i == 0 || m->item_dev[i] != m->item_dev[i - 1])
+        if (m->item_chan[i])
             plx_chan_poll_done(m->item_dev[i]->chan, &m->items[i]);
     if (r < 0)
         return e == EINTR ? 0 : -e;
     int served = 0;
     for (unsigned i = 0; i < k; i++) {
         hub_device *d = m->item_dev[i];
-        bool chan_item = i == 0 || d != m->item_dev[i - 1];
-        if (chan_item && (ready || (m->items[i].revents & ZMQ_POLLIN)))
+        if (m->item_chan[i] && (ready || (m->items[i].revents & ZMQ_POLLIN)))
             served += hub_dev_drain(d);
-        else if (!chan_item && (m->items[i].revents & ZMQ_POLLIN) && !hub_dev_drain(d))
+        else if (!m->item_chan[i] && (m->items[i].revents & ZMQ_POLLIN) && (d->lockstep || !hub_dev_drain(d)))
             hub_dev_reap(d);
     }
     return served;
@@ -2158,6 +2261,7 @@ hub_devmgr_free(hub_devmgr *m)
     }
     free(m->items);
     free(m->item_dev);
+    free(m->item_chan);
     if (m->zctx)
         zmq_ctx_term(m->zctx);
     if (m->attach_fd >= 0)
@@ -2261,6 +2365,7 @@ hub_devmgr_get_stats(const hub_devmgr *m, hub_devmgr_stats *out)
         out->irq_events += d->stats.irq_events;
         out->dma_messages += d->stats.dma_messages;
         out->dma_refused += d->stats.dma_refused;
+        out->grants += d->stats.grants;
     }
 }
 

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <plexus/memory.h>
 
@@ -46,7 +47,17 @@ typedef struct hub_devmgr_env {
     void (*log)(void *opaque, const char *device, int level, const char *msg);
     void *log_opaque;
     const char *run_dir;    /* ipc endpoints and the attach socket live here; NULL: a private temporary dir */
+    /* Lockstep devices get time granted at multiples of @quantum_ns (0: HUB_DEFAULT_QUANTUM_NS). */
+    uint64_t quantum_ns;
+    /* A lockstep device's access kept its bus busy @ns: charge it to the guest's clock (NULL: ignored). */
+    void (*charge)(void *opaque, uint64_t ns);
+    void *charge_opaque;
+    /* One line per guest access to a device, IRQ change, DMA by message and time grant, with its virtual time
+     * (plexus run --event-log). NULL: none. */
+    FILE *event_log;
 } hub_devmgr_env;
+
+#define HUB_DEFAULT_QUANTUM_NS 10000u
 
 typedef struct hub_prop { const char *key; const char *value; } hub_prop;
 /* Where a region the device declares (by name; NULL = the first region it declares) appears in guest physical
@@ -105,6 +116,11 @@ typedef struct hub_device_config {
     /* Grant the RAM windows without their descriptors: the device maps nothing and every DMA goes by
      * message (what a tcp device gets anyway). */
     bool ram_by_message;
+    /* Lockstep: the device advances only when the hub grants it time (at quantum boundaries and at the next
+     * event it announces) or accesses it; its writes are synchronous and its messages are served only while
+     * the hub waits on it, so everything it does happens at a virtual time the hub decides. The device must
+     * offer CAP_LOCKSTEP (the C SDK does). */
+    bool lockstep;
     hub_transport transport;
     unsigned ring_slots;            /* slots per direction of a ring (64 bytes each); 0 = 1024 */
     unsigned ring_spin_us;          /* how long a side of the ring spins before it sleeps; 0 = 50 */
@@ -122,6 +138,7 @@ typedef struct hub_devmgr_stats {
     uint64_t irq_events;
     uint64_t dma_messages;
     uint64_t dma_refused;           /* DMA by message outside the device's RAM grants */
+    uint64_t grants;                /* lockstep time grants answered */
 } hub_devmgr_stats;
 
 hub_devmgr *hub_devmgr_new(const hub_devmgr_env *env, Error **errp);

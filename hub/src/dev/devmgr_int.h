@@ -68,6 +68,9 @@ struct hub_device {
                                    a sandboxed device, which reports a denied system call on it */
     pid_t pid, peer_pid;
     int pidfd;
+    bool lockstep;              /* time is granted (hub_device_config.lockstep) */
+    vtimer grant_vt;            /* the next grant, while armed */
+    uint64_t next_event;        /* what the device announced at its last TimeReached */
     bool ring;                  /* the channel is a shared-memory ring (after the handshake's Config) */
     bool ring_wanted;           /* move to the ring if the device can */
     bool ring_required;         /* ... and fail the handshake if it cannot */
@@ -122,6 +125,7 @@ struct hub_devmgr {
     unsigned n_devs, next_id;
     zmq_pollitem_t *items;
     hub_device **item_dev;
+    bool *item_chan;            /* the item is the device's channel (else its pidfd) */
     unsigned cap_items;
 };
 
@@ -164,5 +168,13 @@ void hub_proxy_init_ops(MemoryRegionOps *ops);
 void hub_dev_flush(hub_device *d);
 /* Wait until the device answered TimerFire @seq with TimerDone, serving its other messages. */
 int hub_dev_wait_timer_done(hub_device *d, uint64_t seq);
+/* Wait for TimeReached{@until}, serving the device's other messages; its next event in *@next_event. */
+int hub_dev_wait_reached(hub_device *d, uint64_t until, uint64_t *next_event);
+/* A lockstep device was accessed: make sure time is granted to it at the next quantum boundary. */
+void hub_dev_lockstep_touch(hub_device *d);
+/* A lockstep device's reply announced its next event (0: none given): grant time then if that is earlier. */
+void hub_dev_lockstep_next(hub_device *d, uint64_t next_event);
+/* Event log line "<virtual ns> <device> <text>" (no-op without env.event_log). */
+void hub_dev_event(hub_device *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

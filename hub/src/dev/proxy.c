@@ -48,7 +48,17 @@ static bool wait_expired(hub_device *d, uint64_t *deadline, const char *what)
 
 /* Wait for the MmioReply to @seq (or the TimerDone to @seq when @data is NULL), serving everything else the
  * device sends meanwhile. */
-static int wait_reply(hub_device *d, uint64_t seq, uint64_t *data, MemTxResult *res, const char *what)
+/* What a wait is for: an MmioReply, a TimerDone, or (lockstep) a TimeReached, each matched by @key. */
+enum wait_kind { WAIT_REPLY, WAIT_TIMER_DONE, WAIT_REACHED };
+struct wait_out {
+    uint64_t data;          /* MmioReply.data */
+    MemTxResult res;        /* MmioReply.result */
+    uint64_t busy_ns;       /* MmioReply.busy_ns */
+    uint64_t reply_next;    /* MmioReply.next_event_ns */
+    uint64_t next_event;    /* TimeReached.next_event_ns */
+};
+
+static int wait_for(hub_device *d, enum wait_kind kind, uint64_t key, struct wait_out *out, const char *what)
 {
     uint64_t deadline = hub_now_ms() + d->timeout_ms;
     unsigned other = 0;
@@ -61,16 +71,25 @@ static int wait_reply(hub_device *d, uint64_t seq, uint64_t *data, MemTxResult *
         Plx__Envelope *env;
         int r = plx_wire_recv(&d->wire, &env, HUB_RECV_SLICE_MS);
         if (r == 0) {
-            if (env->msg_case == PLX__ENVELOPE__MSG_TIMER_DONE && !data && env->timer_done->seq == seq) {
+            if (kind == WAIT_TIMER_DONE && env->msg_case == PLX__ENVELOPE__MSG_TIMER_DONE &&
+                env->timer_done->seq == key) {
                 plx_wire_release(&d->wire);
                 return 0;
             }
-            if (data && env->msg_case == PLX__ENVELOPE__MSG_REPLY && env->reply->seq == seq) {
-                *data = env->reply->data;
+            if (kind == WAIT_REACHED && env->msg_case == PLX__ENVELOPE__MSG_TIME_REACHED &&
+                env->time_reached->now_ns == key) {
+                out->next_event = env->time_reached->next_event_ns;
+                plx_wire_release(&d->wire);
+                return 0;
+            }
+            if (kind == WAIT_REPLY && env->msg_case == PLX__ENVELOPE__MSG_REPLY && env->reply->seq == key) {
+                out->data = env->reply->data;
+                out->busy_ns = env->reply->busy_ns;
+                out->reply_next = env->reply->next_event_ns;
                 switch (env->reply->result) {
-                case PLX__MEM_TX__MEMTX_OK: *res = MEMTX_OK; break;
-                case PLX__MEM_TX__MEMTX_DECODE_ERROR: *res = MEMTX_DECODE_ERROR; break;
-                default: *res = MEMTX_ERROR; break;
+                case PLX__MEM_TX__MEMTX_OK: out->res = MEMTX_OK; break;
+                case PLX__MEM_TX__MEMTX_DECODE_ERROR: out->res = MEMTX_DECODE_ERROR; break;
+                default: out->res = MEMTX_ERROR; break;
                 }
                 plx_wire_release(&d->wire);
                 return 0;
@@ -163,6 +182,7 @@ static MemTxResult proxy_read(void *opaque, hwaddr addr, uint64_t *data, unsigne
     hub_device *d = r->dev;
     /* The hot path (a guest polling a status register): a shadow page that is up to date. */
     if (__builtin_expect(r->shadow_data != NULL, 1) && !d->failed && !d->dma_depth && !d->batch_n &&
+        !d->m->env.event_log &&
         __atomic_load_n(&r->shadow_hdr->applied_seq, __ATOMIC_ACQUIRE) >= d->last_posted &&
         addr < r->size && size <= r->size - addr && !in_read_through(r, addr, size)) {
         *data = shadow_load(r->shadow_data + addr, size);
@@ -176,9 +196,35 @@ int
 hub_dev_wait_timer_done(hub_device *d, uint64_t seq)
 {
     d->in_wait++;
-    int r = wait_reply(d, seq, NULL, NULL, "a timer fire");
+    int r = wait_for(d, WAIT_TIMER_DONE, seq, NULL, "a timer fire");
     d->in_wait--;
     return r;
+}
+
+int
+hub_dev_wait_reached(hub_device *d, uint64_t until, uint64_t *next_event)
+{
+    struct wait_out o = { .next_event = VCLOCK_NEVER };
+    d->in_wait++;
+    int r = wait_for(d, WAIT_REACHED, until, &o, "a time grant");
+    d->in_wait--;
+    *next_event = o.next_event;
+    return r;
+}
+
+/* The reply to a lockstep device's access carried the bus time it took: the guest's clock pays it. */
+static void charge_busy(hub_device *d, const struct wait_out *o)
+{
+    if (!d->lockstep)
+        return;
+    if (o->busy_ns && d->m->env.charge)
+        d->m->env.charge(d->m->env.charge_opaque, o->busy_ns);
+    hub_dev_lockstep_next(d, o->reply_next);
+}
+
+static const char *memtx_word(MemTxResult r)
+{
+    return r == MEMTX_OK ? "" : r == MEMTX_DECODE_ERROR ? " decode-error" : " error";
 }
 
 static MemTxResult read_once(hub_region *r, hwaddr addr, uint64_t *data, unsigned size)
@@ -201,6 +247,7 @@ static MemTxResult read_once(hub_region *r, hwaddr addr, uint64_t *data, unsigne
         }
         *data = shadow_load(r->shadow_data + addr, size);
         d->stats.shadow_reads++;
+        hub_dev_event(d, "read %s+0x%" PRIx64 "/%u = 0x%" PRIx64 " shadow", r->name, (uint64_t)addr, size, *data);
         return MEMTX_OK;
     }
     Plx__MmioRead rd = PLX__MMIO_READ__INIT;
@@ -212,23 +259,25 @@ static MemTxResult read_once(hub_region *r, hwaddr addr, uint64_t *data, unsigne
     env.msg_case = PLX__ENVELOPE__MSG_READ;
     env.read = &rd;
     d->stats.sync_reads++;
-    MemTxResult res;
+    struct wait_out o = { 0 };
+    hub_dev_lockstep_touch(d);
     int wr = hub_dev_send(d, &env);
     if (wr == 0) {
         d->in_wait++;
-        wr = wait_reply(d, rd.seq, data, &res, "a read");
+        wr = wait_for(d, WAIT_REPLY, rd.seq, &o, "a read");
         d->in_wait--;
     }
     if (wr < 0) {
         *data = ones(size);
+        hub_dev_event(d, "read %s+0x%" PRIx64 "/%u failed", r->name, (uint64_t)addr, size);
         return MEMTX_ERROR;
     }
     hub_dev_confirm(d, rd.seq);
-    if (res != MEMTX_OK)
-        *data = ones(size);
-    else
-        *data &= ones(size);
-    return res;
+    *data = o.res != MEMTX_OK ? ones(size) : o.data & ones(size);
+    hub_dev_event(d, "read %s+0x%" PRIx64 "/%u = 0x%" PRIx64 "%s", r->name, (uint64_t)addr, size, *data,
+                  memtx_word(o.res));
+    charge_busy(d, &o);
+    return o.res;
 }
 
 /* A device that fails and will be restarted is waited for: the access goes to the new process. */
@@ -320,7 +369,11 @@ static MemTxResult write_once(hub_region *r, hwaddr addr, uint64_t data, unsigne
     if (refuse(d) || (size != 1 && size != 2 && size != 4 && size != 8) || addr >= r->size ||
         size > r->size - addr)
         return d->failed || d->dma_depth ? MEMTX_ERROR : MEMTX_DECODE_ERROR;
-    bool posted = r->kind != PLX__REGION_KIND__REGION_IO;
+    /* A lockstep device acts only when the hub waits on it: its writes are synchronous. */
+    bool posted = r->kind != PLX__REGION_KIND__REGION_IO && !d->lockstep;
+    hub_dev_event(d, "write %s+0x%" PRIx64 "/%u 0x%" PRIx64 "%s", r->name, (uint64_t)addr, size, data & ones(size),
+                  posted ? " posted" : "");
+    hub_dev_lockstep_touch(d);
     if (posted && d->batch) {
         uint64_t now = vclock_now(m->env.clock);
         if (d->batch_n && d->batch_time != now)
@@ -354,15 +407,17 @@ static MemTxResult write_once(hub_region *r, hwaddr addr, uint64_t data, unsigne
         return MEMTX_OK;
     }
     d->stats.sync_writes++;
-    uint64_t ignored;
-    MemTxResult res;
+    struct wait_out o = { 0 };
     d->in_wait++;
-    int wres = wait_reply(d, wr.seq, &ignored, &res, "a write");
+    int wres = wait_for(d, WAIT_REPLY, wr.seq, &o, "a write");
     d->in_wait--;
     if (wres < 0)
         return MEMTX_ERROR;
     hub_dev_confirm(d, wr.seq);
-    return res;
+    if (o.res != MEMTX_OK)
+        hub_dev_event(d, "write %s+0x%" PRIx64 " answered%s", r->name, (uint64_t)addr, memtx_word(o.res));
+    charge_busy(d, &o);
+    return o.res;
 }
 
 /* As for reads; a posted write that was taken is in the device's log and goes to the new process. */

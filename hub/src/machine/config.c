@@ -36,10 +36,12 @@ typedef enum { RAW_FW_AUTO, RAW_FW_ELF, RAW_FW_RAW } raw_fw_format;
 typedef enum { RAW_TIME_VIRTUAL, RAW_TIME_WALLCLOCK } raw_time;
 typedef enum { RAW_RESTART_NEVER, RAW_RESTART_ON_FAILURE, RAW_RESTART_ALWAYS } raw_restart_policy;
 typedef enum { RAW_TRANSPORT_AUTO, RAW_TRANSPORT_RING, RAW_TRANSPORT_ZEROMQ } raw_transport;
+typedef enum { RAW_SYNC_ASYNC, RAW_SYNC_LOCKSTEP } raw_sync;
+typedef enum { RAW_DMA_MAP, RAW_DMA_MESSAGE } raw_dma;
 
 struct raw_ram { char *name; char *base; char *size; };
 struct raw_fw { char *file; raw_fw_format *format; char *address; };
-struct raw_cpu { char *isa; double *insns_per_ns; raw_time *time; char *timebase_hz; };
+struct raw_cpu { char *isa; double *insns_per_ns; raw_time *time; char *timebase_hz; char *quantum_ns; };
 struct raw_builtin { char *base; bool *enabled; unsigned *sources; };
 struct raw_region { char *name; char *base; };
 struct raw_dt { char *node; };
@@ -70,6 +72,8 @@ struct raw_dev {
     struct raw_restart *restart;
     raw_transport *transport;
     struct raw_ring *ring;
+    raw_sync *sync;
+    raw_dma *dma;
 };
 struct raw_machine {
     char *name;
@@ -119,6 +123,7 @@ static const cyaml_schema_field_t cpu_fields[] = {
     CYAML_FIELD_FLOAT_PTR("insns_per_ns", OPT, struct raw_cpu, insns_per_ns),
     CYAML_FIELD_ENUM_PTR("time", OPT, struct raw_cpu, time, time_strings, CYAML_ARRAY_LEN(time_strings)),
     STR_PTR("timebase_hz", OPT, struct raw_cpu, timebase_hz),
+    STR_PTR("quantum_ns", OPT, struct raw_cpu, quantum_ns),
     CYAML_FIELD_END
 };
 
@@ -173,6 +178,8 @@ static const cyaml_schema_field_t restart_fields[] = {
 static const cyaml_strval_t transport_strings[] = {
     { "auto", RAW_TRANSPORT_AUTO }, { "ring", RAW_TRANSPORT_RING }, { "zeromq", RAW_TRANSPORT_ZEROMQ },
 };
+static const cyaml_strval_t sync_strings[] = { { "async", RAW_SYNC_ASYNC }, { "lockstep", RAW_SYNC_LOCKSTEP } };
+static const cyaml_strval_t dma_strings[] = { { "map", RAW_DMA_MAP }, { "message", RAW_DMA_MESSAGE } };
 static const cyaml_schema_field_t ring_fields[] = {
     CYAML_FIELD_UINT_PTR("slots", OPT, struct raw_ring, slots),
     CYAML_FIELD_UINT_PTR("spin_us", OPT, struct raw_ring, spin_us),
@@ -201,6 +208,8 @@ static const cyaml_schema_field_t dev_fields[] = {
     CYAML_FIELD_ENUM_PTR("transport", OPT, struct raw_dev, transport, transport_strings,
                          CYAML_ARRAY_LEN(transport_strings)),
     CYAML_FIELD_MAPPING_PTR("ring", OPT, struct raw_dev, ring, ring_fields),
+    CYAML_FIELD_ENUM_PTR("sync", OPT, struct raw_dev, sync, sync_strings, CYAML_ARRAY_LEN(sync_strings)),
+    CYAML_FIELD_ENUM_PTR("dma", OPT, struct raw_dev, dma, dma_strings, CYAML_ARRAY_LEN(dma_strings)),
     CYAML_FIELD_END
 };
 static const cyaml_schema_value_t dev_entry = { CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_dev, dev_fields) };
@@ -986,6 +995,8 @@ static int convert_device(hub_mconfig *c, const hub_mconfig_opts *o, struct raw_
             return cfg_err(c, err, P("endpoint"), "expected 'ipc' or 'tcp://HOST:PORT'; got '%s'", rd->endpoint);
         d->endpoint = strdup(rd->endpoint);
     }
+    d->lockstep = rd->sync && *rd->sync == RAW_SYNC_LOCKSTEP;
+    d->dma_by_message = rd->dma && *rd->dma == RAW_DMA_MESSAGE;
     d->transport = rd->transport ? (int)*rd->transport : RAW_TRANSPORT_AUTO;
     if (d->transport == RAW_TRANSPORT_RING && d->endpoint)
         return cfg_err(c, err, P("transport"), "the ring is for devices on this host; endpoint '%s' is ZeroMQ "
@@ -1114,6 +1125,13 @@ static int convert(hub_mconfig *c, const hub_mconfig_opts *o, struct raw_machine
         }
         if (m->cpu->time)
             c->time_mode = *m->cpu->time == RAW_TIME_WALLCLOCK ? HUB_TIME_WALLCLOCK : HUB_TIME_VIRTUAL;
+        if (m->cpu->quantum_ns) {
+            if ((r = parse_addr(c, err, "cpu.quantum_ns", m->cpu->quantum_ns, &c->quantum_ns)) < 0)
+                return r;
+            if (c->quantum_ns < 10 || c->quantum_ns > 1000000000ULL)
+                return cfg_err(c, err, "cpu.quantum_ns", "expected 10..1000000000 ns of virtual time; got %" PRIu64,
+                               c->quantum_ns);
+        }
         if (m->cpu->timebase_hz) {
             if ((r = parse_addr(c, err, "cpu.timebase_hz", m->cpu->timebase_hz, &c->timebase_hz)) < 0)
                 return r;

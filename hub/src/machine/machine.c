@@ -149,6 +149,13 @@ static void service(void *opaque)
         hub_cpu_stop(m->cpu, m->stop_status);
 }
 
+/* A lockstep device's access kept its bus busy: the guest's clock pays for it. */
+static void charge_cpu(void *opaque, uint64_t ns)
+{
+    hub_machine *m = opaque;
+    hub_cpu_charge(m->cpu, ns);
+}
+
 static void idle(void *opaque, int timeout_ms)
 {
     hub_machine *m = opaque;
@@ -225,6 +232,8 @@ static int add_devices(hub_machine *m, char **err)
             .endpoint = d->endpoint,
             .attach = d->attach,
             .attach_timeout_ms = d->attach_timeout_ms,
+            .lockstep = d->lockstep,
+            .ram_by_message = d->dma_by_message,
             .transport = d->transport == 1 ? HUB_TRANSPORT_RING : d->transport == 2 ? HUB_TRANSPORT_ZMQ
                                                                                     : HUB_TRANSPORT_AUTO,
             .ring_slots = d->ring_slots,
@@ -467,6 +476,10 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
         .log = dev_log,
         .log_opaque = m,
         .run_dir = m->opts.run_dir,
+        .quantum_ns = c->quantum_ns,
+        .charge = charge_cpu,
+        .charge_opaque = m,
+        .event_log = m->opts.event_log,
     };
     m->devmgr = hub_devmgr_new(&env, &e);
     if (!m->devmgr) {
@@ -564,6 +577,8 @@ void hub_machine_print_stats(const hub_machine *m, FILE *f)
     fprintf(f, "  dma messages       %" PRIu64 "\n", ds.dma_messages);
     if (ds.dma_refused)
         fprintf(f, "  dma refused        %" PRIu64 "\n", ds.dma_refused);
+    if (ds.grants)
+        fprintf(f, "  lockstep grants    %" PRIu64 "\n", ds.grants);
     for (size_t i = 0; m->devs && i < m->cfg->n_devices; i++) {
         if (!m->devs[i])
             continue;

@@ -65,6 +65,8 @@ typedef struct hub_mc_device {
     unsigned attach_timeout_ms;
     char *endpoint;
     bool attach;
+    bool lockstep;          /* `sync: lockstep` */
+    bool dma_by_message;    /* `dma: message`: no RAM descriptors; every DMA is a message the hub sees */
     int transport;          /* 0 auto, 1 ring, 2 zeromq (`transport:`) */
     unsigned ring_slots;    /* `ring: {slots, spin_us}`; 0 = the device layer's default */
     unsigned ring_spin_us;
@@ -98,6 +100,7 @@ typedef struct hub_mconfig {
     double insns_per_ns;
     hub_time_mode time_mode;
     uint64_t timebase_hz;
+    uint64_t quantum_ns;    /* lockstep devices get time in these quanta; 0 = the device layer's default */
     bool clint, plic, poweroff;         /* present */
     uint64_t clint_base, plic_base, poweroff_base;
     unsigned plic_sources;              /* riscv,ndev */
@@ -165,6 +168,7 @@ typedef struct hub_machine_opts {
     bool console;           /* give the console device the terminal (stdin through a pipe); else /dev/null */
     bool verbose;           /* show every device log record, not only warnings and errors */
     const char *run_dir;    /* where device endpoints and the attach socket live; NULL: a private temporary dir */
+    FILE *event_log;        /* --event-log: device accesses, IRQs, DMA and grants with their virtual time */
 } hub_machine_opts;
 
 /*

@@ -56,6 +56,9 @@ static const char usage_run[] =
     "Options:\n"
     "%s"
     "  --stats           at exit, print instructions, device round trips, shadow reads, ... to stderr\n"
+    "  --event-log FILE  write one line per device access, IRQ change, DMA by message and lockstep\n"
+    "                    time grant, each with its virtual time (two runs of a lockstep machine give\n"
+    "                    the same file)\n"
     "\n"
     "Console keys (Ctrl-A, then a key):\n"
     "  Ctrl-A x   quit (exit status 0)       Ctrl-A s   print statistics\n"
@@ -179,12 +182,13 @@ int main(int argc, char **argv)
         { "output", required_argument, NULL, 'o' },
         { "verbose", no_argument, NULL, 'v' },
         { "run-dir", required_argument, NULL, 'r' },
+        { "event-log", required_argument, NULL, 'E' },
         { "help", no_argument, NULL, 'h' },
         { 0 }
     };
     const char *sets[argc];
     size_t n_sets = 0;
-    const char *firmware = NULL, *output = NULL, *file = NULL, *run_dir = NULL;
+    const char *firmware = NULL, *output = NULL, *file = NULL, *run_dir = NULL, *event_log = NULL;
     bool stats = false, verbose = false;
     optind = 2;
     int ch;
@@ -203,6 +207,7 @@ int main(int argc, char **argv)
         case 'o': output = optarg; break;
         case 'v': verbose = true; break;
         case 'r': run_dir = optarg; break;
+        case 'E': event_log = optarg; break;
         case 'h': print_usage(stdout, cmd); return 0;
         default:
             fprintf(stderr, "Try 'plexus help %s'.\n", cmd);
@@ -244,6 +249,7 @@ int main(int argc, char **argv)
     };
     hub_mconfig *cfg = NULL;
     char *err = NULL;
+    FILE *elog = NULL;
     int status = EXIT_ERROR;
     if (hub_mconfig_load(file, &mo, &cfg, &err) < 0) {
         fprintf(stderr, "plexus: %s\n", err);
@@ -267,7 +273,12 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
 
-    hub_machine_opts ho = { .console = !strcmp(cmd, "run"), .verbose = verbose, .run_dir = run_dir };
+    if (event_log && !(elog = fopen(event_log, "w"))) {
+        fprintf(stderr, "plexus: cannot write the event log %s: %s\n", event_log, strerror(errno));
+        goto out;
+    }
+    hub_machine_opts ho = { .console = !strcmp(cmd, "run"), .verbose = verbose, .run_dir = run_dir,
+                            .event_log = elog };
     hub_machine *m = NULL;
     if (hub_machine_new(cfg, &ho, &m, &err) < 0) {
         fprintf(stderr, "plexus: %s\n", err);
@@ -307,6 +318,10 @@ int main(int argc, char **argv)
     g_machine = NULL;
     hub_machine_free(m);
 out:
+    if (elog && fclose(elog) != 0) {
+        fprintf(stderr, "plexus: cannot write the event log %s: %s\n", event_log, strerror(errno));
+        status = EXIT_ERROR;
+    }
     free(err);
     hub_mconfig_free(cfg);
     free(exe_dir);

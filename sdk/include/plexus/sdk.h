@@ -33,8 +33,8 @@ extern "C" {
 /* The SDK library is built with -fvisibility=hidden; this marks its public entry points. */
 #define PLX_EXPORT __attribute__((visibility("default")))
 
-/* Version of struct plx_device_ops; bump when its layout changes. */
-#define PLX_DEVICE_OPS_VERSION 1
+/* Version of struct plx_device_ops; bump when its layout changes. Version 1 tables (without advance) still run. */
+#define PLX_DEVICE_OPS_VERSION 2
 
 /* Wire protocol version this SDK speaks (docs/protocol.md). */
 #define PLX_PROTOCOL_MAJOR 1
@@ -126,6 +126,14 @@ typedef struct plx_device_ops {
     int (*init)(plx_dev *dev, void **opaque);
     void (*reset)(void *opaque);        /* device reset requested by the hub; may be NULL */
     void (*fini)(void *opaque);         /* orderly shutdown: free everything; may be NULL */
+    /*
+     * Version 2. Lockstep (machine.yaml `sync: lockstep`): the hub grants virtual time in quanta; the device
+     * may do its own work up to @until_ns (plx_now() returns @until_ns during the call) and never past it. IRQ
+     * changes and DMA made here happen before the hub continues. Before returning, say when the device next
+     * needs to act on its own with plx_set_next_event(). NULL: the device only acts when accessed or on its
+     * timers (grants are answered at once). Outside lockstep it is never called.
+     */
+    void (*advance)(void *opaque, uint64_t until_ns);
 } plx_device_ops;
 
 /*
@@ -212,6 +220,21 @@ PLX_EXPORT void plx_timer_del(plx_timer *t);
 PLX_EXPORT void plx_timer_free(plx_timer *t);
 /* Virtual time in ns as of the last message from the hub (inside a timer callback: the timer's deadline). */
 PLX_EXPORT uint64_t plx_now(plx_dev *dev);
+
+/* Lockstep: the earliest virtual time the device must next act on its own (the hub grants time up to it
+ * exactly, so an interrupt raised then is delivered then); PLX_NEVER: only when accessed. Sent with each answer
+ * to a grant; the last value set stands. */
+#define PLX_NEVER UINT64_MAX
+PLX_EXPORT void plx_set_next_event(plx_dev *dev, uint64_t ns);
+/* True if the machine runs this device in lockstep (known from init() on): it then gets advance() calls and
+ * should report its next event rather than (or as well as) arming timers. */
+PLX_EXPORT bool plx_dev_lockstep(plx_dev *dev);
+/* Lockstep, from a read or write callback of an IO region: the access kept the device's bus busy for @ns of
+ * virtual time (an RTL transfer's setup and wait cycles). The hub charges it to the guest's clock. */
+PLX_EXPORT void plx_set_access_busy(plx_dev *dev, uint64_t ns);
+/* plx_irq_set() with the virtual time the line changed (inside advance(): a time up to its @until_ns); the
+ * hub's event log records it. */
+PLX_EXPORT void plx_irq_set_at(plx_dev *dev, unsigned line, int level, uint64_t at_ns);
 
 /* --- shadow register pages -------------------------------------------------------------------------------- */
 

@@ -23,6 +23,10 @@
  *   idle_skip    1: cycles during which `active` is low are skipped, not simulated (default 1; see below)
  *   max_wait     access cycles a register transfer may wait for pready before it fails (default 1000)
  *
+ * Lockstep (machine.yaml `sync: lockstep`): no timers; the model runs to each time the hub grants (advance),
+ * announces now + step_cycles as its next event while `active`, stamps interrupt edges with their cycle's time,
+ * and reports each register transfer's bus cycles so the guest's clock pays them (the model is never ahead).
+ *
  * Timing model. Cycle n of the model happens at virtual time n / clock_hz. Before every register access, and on
  * every timer step, the model is clocked up to the cycle that matches plx_now(); a register transfer then takes
  * its own bus cycles (setup, wait states, access) that the hub's clock does not see, so back-to-back accesses
@@ -106,6 +110,7 @@ public:
         s_ops.init = &Device::init;
         s_ops.reset = &Device::reset;
         s_ops.fini = &Device::fini;
+        s_ops.advance = &Device::advance;
         info_ = &s_info;
         return plx_dev_main(&s_ops, argc, argv);
     }
@@ -131,7 +136,11 @@ private:
             return r;
         });
         sim_.on_irq([this](unsigned line, int level) {
-            if (line < info_->n_irqs)
+            if (line >= info_->n_irqs)
+                return;
+            if (lockstep_)
+                plx_irq_set_at(dev_, line, level, ns_at(sim_.cycles()));   /* the edge's own time */
+            else
                 plx_irq_set(dev_, line, level);
         });
     }
@@ -173,6 +182,7 @@ private:
         Device *d = new (std::nothrow) Device(dev, opt, step, skip != 0 && SimT::has_active);
         if (!d)
             return -ENOMEM;
+        d->lockstep_ = plx_dev_lockstep(dev);
         d->timer_ = plx_timer_new(dev, &Device::timer_cb, d);
         if (!d->timer_) {
             delete d;
@@ -210,12 +220,13 @@ private:
     {
         Device *d = static_cast<Device *>(opaque);
         d->sync();
-        uint64_t v = 0;
+        uint64_t v = 0, start = d->sim_.cycles();
         int r = d->sim_.read(addr, &v);
         if (r < 0) {
             d->bus_error("read", addr, r);
             v = 0;
         }
+        d->bus_time(start);
         d->schedule();
         return v;
     }
@@ -224,10 +235,29 @@ private:
     {
         Device *d = static_cast<Device *>(opaque);
         d->sync();
+        uint64_t start = d->sim_.cycles();
         int r = d->sim_.write(addr, data);
         if (r < 0)
             d->bus_error("write", addr, r);
+        d->bus_time(start);
         d->schedule();
+    }
+
+    /* Lockstep: time granted up to @until_ns; the model runs to it (never past it). */
+    static void advance(void *opaque, uint64_t until_ns)
+    {
+        Device *d = static_cast<Device *>(opaque);
+        (void)until_ns;     /* plx_now() is until_ns during the call */
+        d->sync();
+        d->schedule();
+    }
+
+    /* Lockstep: the transfer's bus cycles (setup, wait states) since cycle @start took virtual time the guest
+     * pays for. */
+    void bus_time(uint64_t start)
+    {
+        if (lockstep_ && sim_.cycles() > start)
+            plx_set_access_busy(dev_, ns_at(sim_.cycles()) - ns_at(start));
     }
 
     static void timer_cb(void *opaque)
@@ -270,9 +300,14 @@ private:
         }
     }
 
-    /* Keep a timer step pending while the model has work in flight. */
+    /* Keep a timer step pending while the model has work in flight (lockstep: announce it as the next event;
+     * the hub grants time then). */
     void schedule()
     {
+        if (lockstep_) {
+            plx_set_next_event(dev_, sim_.active() ? ns_at(sim_.cycles() + step_cycles_) : PLX_NEVER);
+            return;
+        }
         if (sim_.active()) {
             if (!armed_) {
                 plx_timer_mod(timer_, ns_at(sim_.cycles() + step_cycles_));
@@ -291,6 +326,7 @@ private:
     uint64_t step_cycles_;
     bool idle_skip_;
     bool armed_ = false;
+    bool lockstep_ = false;
     uint64_t base_ = 0;
 };
 
