@@ -467,3 +467,35 @@ Test(machine_config, transport_and_ring)
     cr_expect_eq(c->devices[1].ring_spin_us, 3);
     hub_mconfig_free(c);
 }
+
+Test(machine_config, lockstep_dma_and_quantum)
+{
+    hub_mconfig *c = NULL;
+    char *y = edited("    irq: 10\n", "    irq: 10\n    sync: lockstep\n    dma: message\n");
+    cr_assert_null(load(y, NULL, 0, &c));
+    cr_expect(c->devices[0].lockstep);
+    cr_expect(c->devices[0].dma_by_message);
+    cr_expect_not(c->devices[1].lockstep, "async by default");
+    cr_expect_not(c->devices[1].dma_by_message, "mapped RAM by default");
+    cr_expect_eq(c->quantum_ns, 0, "the device layer's default quantum");
+    hub_mconfig_free(c);
+    free(y);
+
+    y = edited("    irq: 10\n", "    irq: 10\n    sync: sometimes\n");
+    expect_error(y, NULL, 0, ":14: key 'devices[0].sync': expected one of: async, lockstep; got 'sometimes'");
+    free(y);
+    y = edited("    irq: 10\n", "    irq: 10\n    dma: carrier-pigeon\n");
+    expect_error(y, NULL, 0, ":14: key 'devices[0].dma': expected one of: map, message; got 'carrier-pigeon'");
+    free(y);
+
+    const char *ok[] = { "cpu.quantum_ns=2500", "devices.dma0.sync=lockstep" };
+    cr_assert_null(load(base_yaml, ok, 2, &c));
+    cr_expect_eq(c->quantum_ns, 2500);
+    cr_expect(c->devices[1].lockstep);
+    hub_mconfig_free(c);
+    const char *bad[] = { "cpu.quantum_ns=5" };
+    char *err = load(base_yaml, bad, 1, NULL);
+    cr_assert_not_null(err);
+    cr_expect(strstr(err, "key 'cpu.quantum_ns': expected 10..1000000000 ns of virtual time; got 5"), "%s", err);
+    free(err);
+}

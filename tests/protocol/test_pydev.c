@@ -238,3 +238,20 @@ Test(protocol_pydev, error_instead_of_ready_fails_the_add_with_its_text)
     cr_assert(strstr(error_get_pretty(err), "pydev"), "%s", error_get_pretty(err));
     error_free(err);
 }
+
+/* A device that does not offer CAP_LOCKSTEP cannot be run in lockstep: the add fails and says why. */
+Test(protocol_pydev, lockstep_needs_the_capability)
+{
+    static const char *argv[] = { "--done", NULL, NULL };
+    argv[1] = done_path;
+    hub_device_config c = {
+        .name = "pydev", .program = PYDEV_WRAPPER, .argv = argv, .regions = regions, .n_regions = 1, .irqs = irqs,
+        .n_irqs = 1, .stdin_fd = -1, .stdout_fd = -1, .timeout_ms = 5000, .lockstep = true,
+    };
+    Error *err = NULL;
+    cr_assert_null(hub_devmgr_add(mgr, &c, &err));
+    cr_assert_not_null(err);
+    cr_assert_str_eq(error_get_pretty(err), "device 'pydev': sync: lockstep asked for, but the device does not offer "
+                                            "it (no CAP_LOCKSTEP in its Hello)");
+    error_free(err);
+}
