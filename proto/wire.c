@@ -50,7 +50,8 @@ void plx_wire_set_chan(plx_wire *w, plx_chan *chan)
 
 /* ---- fixed-layout frames (the ring's hot messages; docs/protocol.md "Fixed-layout frames") ---------------- */
 
-enum { FIX_READ = 1, FIX_REPLY = 2, FIX_WRITE = 3, FIX_IRQ = 4, FIX_DMA = 5, FIX_DMA_REPLY = 6, FIX_BATCH = 7 };
+enum { FIX_READ = 1, FIX_REPLY = 2, FIX_WRITE = 3, FIX_IRQ = 4, FIX_DMA = 5, FIX_DMA_REPLY = 6, FIX_BATCH = 7,
+       FIX_REPLY_TIMED = 8 };
 #define FIX_HEAD 16u
 #define FIX_POSTED 0x8000u
 
@@ -72,8 +73,10 @@ static size_t fixed_size(const Plx__Envelope *env)
     switch (env->msg_case) {
     case PLX__ENVELOPE__MSG_READ:
         return env->read->size <= 0xffff ? 32 : 0;
-    case PLX__ENVELOPE__MSG_REPLY:      /* a reply with busy_ns (lockstep) goes as protobuf */
-        return memtx_ok(env->reply->result) && !env->reply->busy_ns && !env->reply->next_event_ns ? 32 : 0;
+    case PLX__ENVELOPE__MSG_REPLY:      /* with lockstep timing: the longer form */
+        if (!memtx_ok(env->reply->result))
+            return 0;
+        return env->reply->busy_ns || env->reply->next_event_ns ? 48 : 32;
     case PLX__ENVELOPE__MSG_WRITE:
         return env->write->size < FIX_POSTED ? 40 : 0;
     case PLX__ENVELOPE__MSG_IRQ:        /* so does a stamped one */
@@ -91,7 +94,7 @@ static size_t fixed_size(const Plx__Envelope *env)
 
 static void fixed_pack(const Plx__Envelope *env, uint8_t *b, size_t len)
 {
-    memset(b, 0, len < 40 ? len : 40);
+    memset(b, 0, len < 48 ? len : 48);
     put64(b + 8, env->now_ns);
     switch (env->msg_case) {
     case PLX__ENVELOPE__MSG_READ:
@@ -102,10 +105,14 @@ static void fixed_pack(const Plx__Envelope *env, uint8_t *b, size_t len)
         put64(b + 24, env->read->addr);
         break;
     case PLX__ENVELOPE__MSG_REPLY:
-        b[1] = FIX_REPLY;
+        b[1] = len == 48 ? FIX_REPLY_TIMED : FIX_REPLY;
         put16(b + 2, (uint16_t)env->reply->result);
         put64(b + 16, env->reply->seq);
         put64(b + 24, env->reply->data);
+        if (len == 48) {
+            put64(b + 32, env->reply->busy_ns);
+            put64(b + 40, env->reply->next_event_ns);
+        }
         break;
     case PLX__ENVELOPE__MSG_WRITE:
         b[1] = FIX_WRITE;
@@ -169,14 +176,19 @@ static int fixed_decode(plx_wire *w, const uint8_t *b, size_t len, Plx__Envelope
         env->read = m;
         break;
     }
-    case FIX_REPLY: {
+    case FIX_REPLY:
+    case FIX_REPLY_TIMED: {
         Plx__MmioReply *m = arena_alloc(w, sizeof(*m));
-        if (len != 32 || !m || !memtx_ok(a))
+        if (len != (b[1] == FIX_REPLY ? 32u : 48u) || !m || !memtx_ok(a))
             return m ? -EBADMSG : -ENOMEM;
         *m = (Plx__MmioReply)PLX__MMIO_REPLY__INIT;
         m->result = (Plx__MemTx)a;
         m->seq = get64(b + 16);
         m->data = get64(b + 24);
+        if (b[1] == FIX_REPLY_TIMED) {
+            m->busy_ns = get64(b + 32);
+            m->next_event_ns = get64(b + 40);
+        }
         env->msg_case = PLX__ENVELOPE__MSG_REPLY;
         env->reply = m;
         break;
