@@ -4,6 +4,8 @@
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+
+#include "../common/hub_test.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -45,17 +47,7 @@ static void on_irq(void *opaque, unsigned irq, int level)
 
 static void on_log(void *opaque, const char *device, int level, const char *msg)
 {
-    size_t off = strlen(logbuf);
-    snprintf(logbuf + off, sizeof(logbuf) - off, "[%s] %s\n", device ? device : "-", msg);
-}
-
-static char *bin_path(const char *name)
-{
-    const char *b = getenv("PLEXUS_BUILD_DIR");
-    char *p;
-    cr_assert(b, "PLEXUS_BUILD_DIR is not set");
-    cr_assert(asprintf(&p, "%s/%s", b, name) > 0);
-    return p;
+    test_log_append(logbuf, sizeof(logbuf), device, msg);
 }
 
 static void setup(void)
@@ -81,7 +73,7 @@ static void setup(void)
     cr_assert_not_null(mgr, "%s", err ? error_get_pretty(err) : "");
     n_irq = 0;
     logbuf[0] = 0;
-    char *runner = bin_path("bin/plexus-device-runner");
+    char *runner = test_build_path("bin/plexus-device-runner");
     setenv("PLEXUS_DEVICE_RUNNER", runner, 1);
     free(runner);
 }
@@ -106,7 +98,7 @@ static hub_device_config regdev_config(const char *name)
 {
     static char *prog;
     if (!prog)
-        prog = bin_path("bin/hubdev-regdev");
+        prog = test_build_path("bin/hubdev-regdev");
     return (hub_device_config){
         .name = name, .program = prog, .regions = regdev_regions, .n_regions = 4,
         .irqs = regdev_irqs, .n_irqs = 2, .stdin_fd = -1, .stdout_fd = -1, .timeout_ms = 5000,
@@ -404,7 +396,7 @@ Test(hub_dev, shadow_reads_see_timer_effects)
 
 Test(hub_dev, device_exits_when_the_hub_goes_away)
 {
-    char *prog = bin_path("bin/hubdev-regdev");
+    char *prog = test_build_path("bin/hubdev-regdev");
     pid_t pid = fork();
     if (pid == 0) {
         setenv("PLEXUS_ATTACH", hub_devmgr_attach_socket(mgr), 1);
@@ -501,7 +493,7 @@ Test(hub_dev, plugin_through_the_runner)
 {
     hub_device_config c = regdev_config("plug");
     c.program = NULL;
-    char *so = bin_path("lib/hubdev-regdev-plugin.so");
+    char *so = test_build_path("lib/hubdev-regdev-plugin.so");
     c.plugin = so;
     add(&c);
     wr32(DEV_BASE + 0x4, 42);
@@ -511,7 +503,7 @@ Test(hub_dev, plugin_through_the_runner)
 
 Test(hub_dev, attached_device_gets_fds_over_the_unix_socket)
 {
-    char *prog = bin_path("bin/hubdev-regdev");
+    char *prog = test_build_path("bin/hubdev-regdev");
     pid_t pid = fork();
     if (pid == 0) {
         setenv("PLEXUS_ATTACH", hub_devmgr_attach_socket(mgr), 1);
@@ -693,7 +685,7 @@ Test(hub_dev, hanging_device_times_out)
 
 Test(hub_dev, malformed_messages_are_dropped_and_logged)
 {
-    char *prog = bin_path("bin/hubdev-rogue");
+    char *prog = test_build_path("bin/hubdev-rogue");
     static const hub_region_map rm[] = { { NULL, DEV_BASE } };
     const char *argv[] = { "garbage", NULL };
     hub_device_config c = { .name = "rogue", .program = prog, .argv = argv, .regions = rm, .n_regions = 1,
@@ -714,7 +706,7 @@ Test(hub_dev, malformed_messages_are_dropped_and_logged)
 
 Test(hub_dev, randomly_damaged_frames_do_not_hurt_the_hub)
 {
-    char *prog = bin_path("bin/hubdev-rogue");
+    char *prog = test_build_path("bin/hubdev-rogue");
     static const hub_region_map rm[] = { { NULL, DEV_BASE } };
     static const hub_irq_map im[] = { { 0, 3 } };
     const char *argv[] = { "fuzz", NULL };
@@ -860,7 +852,7 @@ Test(hub_dev, flooding_device_still_times_out)
                            .set_irq = on_irq, .log = count_only_log, .log_opaque = &records };
     mgr = hub_devmgr_new(&env, &err);
     cr_assert_not_null(mgr);
-    char *prog = bin_path("bin/hubdev-rogue");
+    char *prog = test_build_path("bin/hubdev-rogue");
     static const hub_region_map rm[] = { { NULL, DEV_BASE } };
     const char *argv[] = { "flood", NULL };
     hub_device_config c = { .name = "flood", .program = prog, .argv = argv, .regions = rm, .n_regions = 1,
@@ -878,7 +870,7 @@ Test(hub_dev, flooding_device_still_times_out)
 
 Test(hub_dev, invalid_declaration_is_refused)
 {
-    char *prog = bin_path("bin/hubdev-rogue");
+    char *prog = test_build_path("bin/hubdev-rogue");
     static const hub_region_map rm[] = { { NULL, DEV_BASE } };
     const char *argv[] = { "bad-decl", NULL };
     hub_device_config c = { .name = "baddecl", .program = prog, .argv = argv, .regions = rm, .n_regions = 1,
@@ -893,7 +885,7 @@ Test(hub_dev, invalid_declaration_is_refused)
 
 Test(hub_dev, protocol_major_mismatch_is_refused)
 {
-    char *prog = bin_path("bin/hubdev-rogue");
+    char *prog = test_build_path("bin/hubdev-rogue");
     static const hub_region_map rm[] = { { NULL, DEV_BASE } };
     const char *argv[] = { "bad-major", NULL };
     hub_device_config c = { .name = "future", .program = prog, .argv = argv, .regions = rm, .n_regions = 1,
@@ -964,7 +956,7 @@ Test(hub_dev, device_crashing_while_idle)
 
 Test(hub_dev, device_closing_its_channel_times_out)
 {
-    char *prog = bin_path("bin/hubdev-rogue");
+    char *prog = test_build_path("bin/hubdev-rogue");
     static const hub_region_map rm[] = { { NULL, DEV_BASE } };
     const char *argv[] = { "close", NULL };
     hub_device_config c = { .name = "closer", .program = prog, .argv = argv, .regions = rm, .n_regions = 1,
@@ -981,7 +973,7 @@ Test(hub_dev, device_closing_its_channel_times_out)
 
 Test(hub_dev, oversized_frame_is_dropped_by_the_channel)
 {
-    char *prog = bin_path("bin/hubdev-rogue");
+    char *prog = test_build_path("bin/hubdev-rogue");
     static const hub_region_map rm[] = { { NULL, DEV_BASE } };
     const char *argv[] = { "oversized", NULL };
     hub_device_config c = { .name = "big", .program = prog, .argv = argv, .regions = rm, .n_regions = 1,

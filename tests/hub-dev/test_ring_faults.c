@@ -5,15 +5,7 @@
  * accesses, and keep serving a well-behaved device (regdev, also on the ring) before and after.
  */
 #define _GNU_SOURCE
-#include <criterion/criterion.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include <plexus/memory.h>
-
-#include "dev/devmgr.h"
-#include "vclock.h"
+#include "../common/hub_test.h"
 
 #define RAM_BASE 0x80000000u
 #define RAM_SIZE (1u << 20)
@@ -23,32 +15,21 @@
 #define R_CORRUPT 0x04
 #define R_READY 0x08
 
-static MemoryRegion sysmem, ram;
-static AddressSpace as;
-static vclock clk;
-static hub_ram_block block;
+static test_rig rig;
 static hub_devmgr *mgr;
 static hub_device *rogue, *good;
 static char logbuf[16384];
 
 static void on_log(void *opaque, const char *device, int level, const char *msg)
 {
-    size_t off = strlen(logbuf);
-    snprintf(logbuf + off, sizeof(logbuf) - off, "[%s] %s\n", device ? device : "-", msg);
-}
-
-static char *bin_path(const char *name)
-{
-    const char *b = getenv("PLEXUS_BUILD_DIR");
-    char *p;
-    cr_assert(b, "PLEXUS_BUILD_DIR is not set");
-    cr_assert(asprintf(&p, "%s/bin/%s", b, name) > 0);
-    return p;
+    test_log_append(logbuf, sizeof(logbuf), device, msg);
 }
 
 static hub_device *add(const char *name, const char *prog, const hub_region_map *regions, size_t n)
 {
-    char *path = bin_path(prog);
+    char rel[128];
+    snprintf(rel, sizeof(rel), "bin/%s", prog);
+    char *path = test_build_path(rel);
     hub_device_config c = { .name = name, .program = path, .regions = regions, .n_regions = n, .stdin_fd = -1,
                             .stdout_fd = -1, .timeout_ms = 2000, .transport = HUB_TRANSPORT_RING };
     Error *err = NULL;
@@ -61,18 +42,8 @@ static hub_device *add(const char *name, const char *prog, const hub_region_map 
 
 static void setup(void)
 {
-    Error *err = NULL;
-    memory_region_init(&sysmem, NULL, "system", UINT64_MAX);
-    memory_region_init_ram(&ram, NULL, "ram", RAM_SIZE, &err);
-    cr_assert_null(err);
-    memory_region_add_subregion(&sysmem, RAM_BASE, &ram);
-    address_space_init(&as, &sysmem, "test");
-    vclock_init(&clk);
-    block = (hub_ram_block){ "ram", RAM_BASE, RAM_SIZE, memory_region_get_fd(&ram), false };
-    hub_devmgr_env env = { .sysmem = &sysmem, .as = &as, .clock = &clk, .ram = &block, .n_ram = 1,
-                           .log = on_log };
-    mgr = hub_devmgr_new(&env, &err);
-    cr_assert_not_null(mgr, "%s", err ? error_get_pretty(err) : "");
+    test_rig_init(&rig, RAM_BASE, RAM_SIZE, (hub_devmgr_env){ .log = on_log });
+    mgr = rig.mgr;
     logbuf[0] = 0;
     static const hub_region_map rogue_regions[] = { { "regs", ROGUE_BASE } };
     static const hub_region_map good_regions[] = {
@@ -85,23 +56,19 @@ static void setup(void)
 
 static void teardown(void)
 {
-    hub_devmgr_free(mgr);
-    address_space_destroy(&as);
-    memory_region_del_subregion(&sysmem, &ram);
-    memory_region_destroy(&ram);
-    memory_region_destroy(&sysmem);
+    test_rig_fini(&rig);
 }
 
 static uint32_t rd32(hwaddr a, MemTxResult *res)
 {
     uint32_t v = 0;
-    *res = address_space_read(&as, a, MEMTXATTRS_UNSPECIFIED, (uint8_t *)&v, 4);
+    *res = address_space_read(&rig.as, a, MEMTXATTRS_UNSPECIFIED, (uint8_t *)&v, 4);
     return v;
 }
 
 static MemTxResult wr32(hwaddr a, uint32_t v)
 {
-    return address_space_write(&as, a, MEMTXATTRS_UNSPECIFIED, (uint8_t *)&v, 4);
+    return address_space_write(&rig.as, a, MEMTXATTRS_UNSPECIFIED, (uint8_t *)&v, 4);
 }
 
 /* Both devices answer: each keeps what was written to its scratch register. */

@@ -5,6 +5,8 @@
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+
+#include "../common/hub_test.h"
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -52,8 +54,7 @@ static void on_irq(void *opaque, unsigned irq, int level)
 
 static void on_log(void *opaque, const char *device, int level, const char *msg)
 {
-    size_t off = strlen(logbuf);
-    snprintf(logbuf + off, sizeof(logbuf) - off, "[%s] %s\n", device ? device : "-", msg);
+    test_log_append(logbuf, sizeof(logbuf), device, msg);
 }
 
 static void setup(void)

@@ -8,6 +8,8 @@
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+
+#include "../common/hub_test.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -51,18 +53,7 @@ static void on_irq(void *opaque, unsigned irq, int level)
 
 static void on_log(void *opaque, const char *device, int level, const char *msg)
 {
-    size_t off = strlen(logbuf);
-    if (off < sizeof(logbuf) - 1)
-        snprintf(logbuf + off, sizeof(logbuf) - off, "[%s] %s\n", device ? device : "-", msg);
-}
-
-static char *bin_path(const char *name)
-{
-    const char *b = getenv("PLEXUS_BUILD_DIR");
-    char *p;
-    cr_assert(b, "PLEXUS_BUILD_DIR is not set");
-    cr_assert(asprintf(&p, "%s/%s", b, name) > 0);
-    return p;
+    test_log_append(logbuf, sizeof(logbuf), device, msg);
 }
 
 static uint64_t now_ms(void)
@@ -207,7 +198,7 @@ static void add_all(int stdin0, int stdout0)
     static hub_irq_map irqs[N_DEV];
     static char names[N_DEV][24], idents[N_DEV][24];
     static hub_prop props[N_DEV];
-    char *prog = bin_path("bin/plexus-test-scaledev");
+    char *prog = test_build_path("bin/plexus-test-scaledev");
     for (int i = 0; i < N_DEV; i++) {
         snprintf(names[i], sizeof(names[i]), "scale%02d", i);
         snprintf(idents[i], sizeof(idents[i]), "0x%x", 0x40 + i);
