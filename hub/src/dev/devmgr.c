@@ -2173,13 +2173,16 @@ hub_devmgr_poll(hub_devmgr *m, int timeout_ms)
     for (hub_device *d = m->devs; d; d = d->next) {
         if (d->failed)
             continue;
-        /* A lockstep device is served only while the hub waits on it: what it sends happens at a virtual time
-         * the hub decides. Its process is still watched. */
-        if (!d->lockstep) {
-            ready |= plx_chan_poll_prepare(d->chan, &m->items[k]);
-            m->item_chan[k] = true;
-            m->item_dev[k++] = d;
-        }
+        /* A lockstep device is served only while the hub waits on it, so that what it sends happens at a
+         * virtual time the hub decides; something it sends on its own (input from outside) gets it a grant at
+         * the next quantum boundary instead of being served here. */
+        bool pending = plx_chan_poll_prepare(d->chan, &m->items[k]);
+        if (d->lockstep && pending)
+            hub_dev_lockstep_touch(d);
+        else
+            ready |= pending;
+        m->item_chan[k] = true;
+        m->item_dev[k++] = d;
         if (d->pidfd >= 0) {
             m->items[k] = (zmq_pollitem_t){ .fd = d->pidfd, .events = ZMQ_POLLIN };
             m->item_chan[k] = false;
@@ -2203,7 +2206,9 @@ hub_devmgr_poll(hub_devmgr *m, int timeout_ms)
     int served = 0;
     for (unsigned i = 0; i < k; i++) {
         hub_device *d = m->item_dev[i];
-        if (m->item_chan[i] && (ready || (m->items[i].revents & ZMQ_POLLIN)))
+        if (m->item_chan[i] && d->lockstep && (m->items[i].revents & ZMQ_POLLIN))
+            hub_dev_lockstep_touch(d);
+        else if (m->item_chan[i] && !d->lockstep && (ready || (m->items[i].revents & ZMQ_POLLIN)))
             served += hub_dev_drain(d);
         else if (!m->item_chan[i] && (m->items[i].revents & ZMQ_POLLIN) && (d->lockstep || !hub_dev_drain(d)))
             hub_dev_reap(d);
