@@ -344,7 +344,8 @@ static int take_frame(plx_chan *c)
                 c->asmb = b;
                 c->asm_cap = cap;
             }
-            memcpy(c->asmb + c->asm_len, rec + 8, len);
+            if (len)
+                memcpy(c->asmb + c->asm_len, rec + 8, len);
             c->asm_len += len;
         }
         c->rx_tail += need;
@@ -373,7 +374,8 @@ static int drain_to_backlog(plx_chan *c)
         c->asm_delivered = true;
         f->next = NULL;
         f->len = c->asm_len;
-        memcpy(f->data, c->asmb, c->asm_len);
+        if (c->asm_len)
+            memcpy(f->data, c->asmb, c->asm_len);
         if (c->bl_tail)
             c->bl_tail->next = f;
         else
@@ -576,7 +578,7 @@ static int ring_recv(plx_chan *c, const void **data, size_t *len, int timeout_ms
         *len = f->len;
         return 0;
     }
-    *data = c->asmb;
+    *data = c->asmb ? c->asmb : (const void *)"";     /* an empty first frame: still a valid pointer */
     *len = c->asm_len;
     c->asm_delivered = true;
     return 0;
