@@ -125,9 +125,12 @@ plx_chan *plx_chan_zmq(void *sock)
     return c;
 }
 
+/* Never waits: with no high-water mark a connected PAIR socket queues everything, and a PAIR whose peer is
+ * gone would block a plain send forever; -EAGAIN then says "not connected". */
 static int zmq_chan_send(plx_chan *c, const void *buf, size_t len, int flags)
 {
-    if (zmq_send(c->sock, buf, len, (flags & PLX_CHAN_DONTWAIT) ? ZMQ_DONTWAIT : 0) < 0)
+    (void)flags;
+    if (zmq_send(c->sock, buf, len, ZMQ_DONTWAIT) < 0)
         return -errno;
     return 0;
 }
