@@ -20,6 +20,7 @@
 
 /* Fixed offsets of the ring's control words (docs/protocol.md); each in its own cache line. */
 #define OFF_SLEEP(side) (64u + 64u * (side))        /* u32: that side sleeps on its bell */
+#define OFF_CPU(side) (68u + 64u * (side))          /* u32: CPU that side last waited on, + 1 (advisory) */
 #define OFF_HEAD(ring) (192u + 128u * (ring))        /* u64: producer index, in slots */
 #define OFF_TAIL(ring) (256u + 128u * (ring))        /* u64: consumer index */
 #define OFF_SLOTS 4096u
@@ -59,9 +60,11 @@ struct plx_chan {
     uint64_t *tx_head_pub, *tx_tail_peer, *rx_head_peer, *rx_tail_pub;
     uint8_t *tx_slots, *rx_slots;
     uint32_t *my_sleep, *peer_sleep;
+    uint32_t *my_cpu, *peer_cpu;
     int my_bell, peer_bell;
     bool broken;
     uint64_t room_need;         /* slots a blocked send waits for */
+    uint64_t last_move_ns;      /* move_off_cpu() */
 
     uint8_t *asmb;              /* the frame being taken in, copied out of the ring record by record */
     size_t asm_len, asm_cap;
@@ -174,6 +177,8 @@ static void ring_bind(plx_chan *c)
     c->rx_slots = b + OFF_SLOTS + (size_t)rx * c->n * PLX_RING_SLOT;
     c->my_sleep = (uint32_t *)(b + OFF_SLEEP(c->side));
     c->peer_sleep = (uint32_t *)(b + OFF_SLEEP(1 - c->side));
+    c->my_cpu = (uint32_t *)(b + OFF_CPU(c->side));
+    c->peer_cpu = (uint32_t *)(b + OFF_CPU(1 - c->side));
     c->my_bell = c->fds[1 + c->side];
     c->peer_bell = c->fds[2 - c->side];
 }
@@ -406,10 +411,36 @@ static int64_t tx_room(plx_chan *c)
  * the budget, then sleeps on the bell with the sleep flag raised; the flag is raised before the last look, so a
  * wake-up cannot be lost between the look and the sleep.
  */
+/*
+ * The hub's side found its peer waiting on the CPU it spins on: the two would hand that CPU back and forth
+ * (a round trip of two context switches) while another CPU may be idle, and the scheduler does not separate
+ * spinning tasks quickly. Step off that CPU once (affinity without it, then the old affinity back: the kernel
+ * moves the thread at once and leaves it there). At most every 10 ms; never on the device side, whose sandbox
+ * may not allow it. True if it moved.
+ */
+static bool move_off_cpu(plx_chan *c, int cpu, uint64_t now)
+{
+    if (c->side != 0 || now - c->last_move_ns < 10000000u)
+        return false;
+    c->last_move_ns = now;
+    cpu_set_t orig, m;
+    if (sched_getaffinity(0, sizeof(orig), &orig) < 0)
+        return false;
+    m = orig;
+    CPU_CLR(cpu, &m);
+    if (CPU_COUNT(&m) == 0 || sched_setaffinity(0, sizeof(m), &m) < 0)
+        return false;
+    sched_setaffinity(0, sizeof(orig), &orig);
+    c->st.moves++;
+    return true;
+}
+
 /* Look at @ready for the spin budget (or until the deadline): its answer, or 0 when the budget ran out. */
 static int ring_spin(plx_chan *c, int (*ready)(plx_chan *), uint64_t deadline)
 {
     uint64_t t0 = mono_ns();
+    int cpu = sched_getcpu();
+    __atomic_store_n(c->my_cpu, (uint32_t)(cpu + 1), __ATOMIC_RELAXED);
     for (unsigned i = 1;; i++) {
         int r = ready(c);
         if (r)
@@ -418,8 +449,12 @@ static int ring_spin(plx_chan *c, int (*ready)(plx_chan *), uint64_t deadline)
             uint64_t t = mono_ns();
             if (t - t0 >= c->spin_ns || t >= deadline)
                 return 0;
-            if (t - t0 > SPIN_PAUSE_NS)
+            if (t - t0 > SPIN_PAUSE_NS) {
+                if (cpu >= 0 && __atomic_load_n(c->peer_cpu, __ATOMIC_RELAXED) == (uint32_t)(cpu + 1) &&
+                    move_off_cpu(c, cpu, t))
+                    cpu = sched_getcpu();
                 sched_yield();      /* more busy sides than cores: let the peer run */
+            }
         }
         cpu_relax();
     }

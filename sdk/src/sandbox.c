@@ -36,7 +36,7 @@ static const char *const default_policy[] = {
     "getgid", "getegid", "getrandom", "uname",
     /* signals and exit */
     "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "tgkill", "restart_syscall", "exit",
-    "exit_group", "set_robust_list", "rseq",
+    "exit_group", "set_robust_list", "rseq", "getcpu",
     /* ZeroMQ's threads may still be starting when the filter goes on: they read their scheduling
      * parameters (and name themselves: prctl, allowed for PR_SET_NAME only, below) */
     "sched_getparam", "sched_getscheduler",

@@ -125,6 +125,7 @@ typedef struct plx_chan_stats {
     uint64_t bells_rung;        /* eventfd writes: the peer was asleep */
     uint64_t sleeps;            /* waits that went to sleep after the spin budget */
     uint64_t full_waits;        /* sends that found the ring full */
+    uint64_t moves;             /* hub side: times it stepped off the CPU its peer waited on */
 } plx_chan_stats;
 void plx_chan_get_stats(const plx_chan *c, plx_chan_stats *out);
 
