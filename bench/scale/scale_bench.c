@@ -150,8 +150,13 @@ int main(int argc, char **argv)
     sample_reads(DEV_BASE, 0x1234, vb, WARMUP);
     enum { BLOCKS = 10 };
     int per = n / BLOCKS;
+    /* Between blocks, a pause longer than a ring device's spin budget: the device read in the previous block is
+     * idle (asleep) again, as the "others" are, instead of spinning beside the one read now. */
+    struct timespec pause = { 0, 2000000 };
     for (int b = 0; b < BLOCKS; b++) {
+        nanosleep(&pause, NULL);
         sample_reads(SOLO_BASE, 0x1234, va + b * per, per);
+        nanosleep(&pause, NULL);
         sample_reads(DEV_BASE, 0x1234, vb + b * per, per);
     }
     uint64_t rtt_alone = bench_median(va, per * BLOCKS), rtt_busy = bench_median(vb, per * BLOCKS);
