@@ -379,6 +379,37 @@ Test(hub_dev, timers_run_on_virtual_time)
     cr_assert_eq(n_irq, 2, "the callback pulsed irq1 before vclock_advance returned");
 }
 
+/* Lockstep with a version-1 device (no advance()): its posted writes become synchronous, it is granted time at
+ * the quantum boundary after an access and answers at once, an idle device gets no grants, timers still fire. */
+Test(hub_dev, lockstep_device_is_written_synchronously_and_granted_time)
+{
+    hub_device_config c = regdev_config("ls");
+    c.lockstep = true;
+    hub_device *d = add(&c);
+    wr32(POSTED_BASE, 5);
+    wr32(POSTED_BASE, 6);
+    hub_devmgr_stats st;
+    hub_device_get_stats(d, &st);
+    cr_assert_eq(st.posted_writes, 0, "a lockstep device's writes are not posted");
+    cr_assert_eq(st.sync_writes, 2);
+    cr_assert_eq(rd32(POSTED_BASE, NULL), 11, "both applied, in order");
+    cr_assert_eq(st.grants, 0, "no time granted before the clock moves");
+    vclock_advance(&clk, 5 * HUB_DEFAULT_QUANTUM_NS);
+    hub_device_get_stats(d, &st);
+    cr_assert_eq(st.grants, 1, "one grant, at the boundary after the accesses");
+    vclock_advance(&clk, 50 * HUB_DEFAULT_QUANTUM_NS);
+    hub_device_get_stats(d, &st);
+    cr_assert_eq(st.grants, 1, "an idle device (no next event) is granted nothing more");
+    wr32(DEV_BASE + 0xa8, 1000);            /* its own timer, 1000 ns ahead */
+    uint64_t now = vclock_now(&clk);
+    vclock_advance(&clk, now + 3 * HUB_DEFAULT_QUANTUM_NS);
+    cr_assert_eq(rd32(DEV_BASE + 0xac, NULL), 1, "timers fire in lockstep too");
+    cr_assert_eq(rd32(DEV_BASE + 0xb0, NULL), (uint32_t)(now + 1000));
+    hub_device_get_stats(d, &st);
+    cr_assert_eq(st.grants, 2, "the access that armed the timer got a grant at the next boundary");
+    cr_assert_not(hub_device_failed(d), "log: %s", logbuf);
+}
+
 Test(hub_dev, shadow_reads_see_timer_effects)
 {
     hub_device_config c = regdev_config("regdev");
