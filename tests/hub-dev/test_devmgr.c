@@ -410,6 +410,25 @@ Test(hub_dev, lockstep_device_is_written_synchronously_and_granted_time)
     cr_assert_not(hub_device_failed(d), "log: %s", logbuf);
 }
 
+/* A lockstep device that never answers its grant fails at its timeout, like one that never answers a read. */
+Test(hub_dev, lockstep_device_silent_on_a_grant_times_out)
+{
+    char *prog = test_build_path("bin/hubdev-rogue");
+    static const char *argv[] = { "no-grant", NULL };
+    hub_region_map rm[] = { { "regs", DEV_BASE } };
+    hub_device_config c = { .name = "mute", .program = prog, .argv = argv, .regions = rm, .n_regions = 1,
+                            .stdin_fd = -1, .stdout_fd = -1, .timeout_ms = 300, .lockstep = true };
+    hub_device *d = add(&c);
+    cr_assert_eq(rd32(DEV_BASE, NULL), 0xc0ffee);
+    vclock_advance(&clk, 2 * HUB_DEFAULT_QUANTUM_NS);
+    cr_assert(hub_device_failed(d), "log: %s", logbuf);
+    cr_assert(strstr(logbuf, "[mute] no answer to a time grant within 300 ms"), "log: %s", logbuf);
+    MemTxResult r;
+    cr_assert_eq(rd32(DEV_BASE, &r), 0xffffffffu);
+    cr_assert_eq(r, MEMTX_ERROR);
+    free(prog);
+}
+
 Test(hub_dev, shadow_reads_see_timer_effects)
 {
     hub_device_config c = regdev_config("regdev");

@@ -8,6 +8,7 @@
  *          "flood"    - valid handshake; answers a read with an endless stream of Log messages.
  *          "close"    - valid handshake; on the first MmioRead it closes its channel and stays alive.
  *          "oversized"- valid handshake; answers each MmioRead after a frame above PLX_WIRE_MAX_FRAME.
+ *          "no-grant" - offers CAP_LOCKSTEP, answers reads with 0xc0ffee, never answers a TimeGrant.
  */
 #include <signal.h>
 #include <stdbool.h>
@@ -160,6 +161,8 @@ int main(int argc, char **argv)
     Plx__Hello h = PLX__HELLO__INIT;
     h.major = strcmp(mode, "bad-major") == 0 ? 9 : 1;
     h.model = "plexus,test-rogue";
+    if (strcmp(mode, "no-grant") == 0)
+        h.capabilities = PLX__CAPABILITY__CAP_LOCKSTEP;     /* offers lockstep, then never answers a grant */
     env.msg_case = PLX__ENVELOPE__MSG_HELLO;
     env.hello = &h;
     send_env(&env);
@@ -222,7 +225,7 @@ int main(int argc, char **argv)
                 free(junk);
             } else if (strcmp(mode, "fuzz") == 0)
                 send_mutants(3000, &rng);
-            else
+            else if (strcmp(mode, "no-grant") != 0)
                 send_garbage(in->read->seq);
             Plx__MmioReply rp = PLX__MMIO_REPLY__INIT;
             rp.seq = in->read->seq;
