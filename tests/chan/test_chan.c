@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -251,4 +252,68 @@ Test(chan_corrupt, a_good_frame_before_the_damage_arrives_intact, .init = setup,
     cr_assert_eq(len, 5);
     cr_assert_eq(memcmp(d, "hello", 5), 0);
     expect_broken("record at slot 1 has unknown flags 0x80000000");
+}
+
+/* A device that keeps the ring full of empty MORE pieces (or padding) forever: no byte of a frame ever comes. */
+static uint32_t endless_flags;
+static void endless_empty(uint8_t *b)
+{
+    uint64_t head = 0;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        uint64_t tail = __atomic_load_n((uint64_t *)(b + OFF_TAIL(1)), __ATOMIC_ACQUIRE);
+        if (endless_flags == PLX_RING_REC_PAD) {
+            if (tail == head) {
+                put_rec(slot(b, 1, 0), 0, PLX_RING_REC_PAD);
+                head += N_SLOTS;
+                put_u64(b, OFF_HEAD(1), head);
+                ring_hub_bell();
+            }
+        } else {
+            while (head - tail < N_SLOTS) {
+                put_rec(slot(b, 1, (unsigned)(head & (N_SLOTS - 1))), 0, PLX_RING_REC_MORE);
+                head++;
+            }
+            put_u64(b, OFF_HEAD(1), head);
+            ring_hub_bell();
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if (t.tv_sec - t0.tv_sec > 6)
+            return;
+    }
+}
+
+static void endless_empty_recv_ends_at_its_timeout(uint32_t flags)
+{
+    endless_flags = flags;
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        endless_empty(map_ring());
+        _exit(0);
+    }
+    const void *d;
+    size_t len;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int r = plx_chan_recv(hub, &d, &len, 300);
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    double took = (double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9;
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    cr_assert(r == -EAGAIN || r == -EPROTO, "recv: %d", r);
+    cr_assert_lt(took, 2.0, "recv(300 ms) took %.3f s while the peer streamed empty records", took);
+}
+
+Test(chan_corrupt, an_endless_chain_of_empty_pieces_does_not_hold_recv_past_its_timeout, .init = setup,
+     .fini = teardown, .timeout = 30)
+{
+    endless_empty_recv_ends_at_its_timeout(PLX_RING_REC_MORE);
+}
+
+Test(chan_corrupt, endless_padding_does_not_hold_recv_past_its_timeout, .init = setup, .fini = teardown,
+     .timeout = 30)
+{
+    endless_empty_recv_ends_at_its_timeout(PLX_RING_REC_PAD);
 }
