@@ -101,6 +101,13 @@ static void expect_broken(const char *what)
     cr_assert_eq(plx_chan_recv(hub, &d, &len, 100), -EPROTO);
     cr_assert_eq(plx_chan_send(hub, "x", 1, PLX_CHAN_DONTWAIT), -EPROTO);
     cr_assert_eq(plx_chan_send(hub, "x", 1, 0), -EPROTO);
+    /* A poll loop does not go to sleep on a broken channel: it is told to look, and the look fails. */
+    cr_assert_eq(plx_chan_spin(hub), -EPROTO);
+    zmq_pollitem_t it;
+    cr_assert(plx_chan_poll_prepare(hub, &it));
+    it.revents = 0;
+    plx_chan_poll_done(hub, &it);
+    cr_assert_eq(plx_chan_recv(hub, &d, &len, 0), -EPROTO);
 }
 
 static void head_far_ahead(uint8_t *b) { put_u64(b, OFF_HEAD(1), 1000000); }
