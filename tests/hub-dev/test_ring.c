@@ -40,7 +40,7 @@ TestSuite(ring_hub, .init = setup, .fini = teardown, .timeout = 60);
 /* regdev (on the SDK) at @base, with the transport left to the hub. */
 static hub_device *add_regdev(const char *name, uint64_t base, int timeout_ms)
 {
-    hub_region_map *regions = calloc(4, sizeof(*regions));
+    hub_region_map regions[4];      /* copied by hub_devmgr_add() */
     const char *names[] = { "regs", "posted", "shadow", "be" };
     for (int i = 0; i < 4; i++)
         regions[i] = (hub_region_map){ names[i], base + 0x1000u * (unsigned)i };
