@@ -285,6 +285,12 @@ fail:
 
 /* ---- ring: records ----------------------------------------------------------------------------------------- */
 
+/* Slots a record of @len payload bytes occupies (its 8-byte header included). */
+static uint64_t rec_slots(uint64_t len)
+{
+    return (8 + len + PLX_RING_SLOT - 1) / PLX_RING_SLOT;
+}
+
 /* Ring the peer's bell if it said it sleeps. Called after publishing a head (a frame) or a tail (room). */
 static void wake_peer(plx_chan *c)
 {
@@ -336,7 +342,7 @@ static int take_frame(plx_chan *c)
             if (need > avail)
                 return broken(c, "%s ring: padding at slot %u runs past the published records", dir, pos);
         } else {
-            need = (8 + (uint64_t)len + PLX_RING_SLOT - 1) / PLX_RING_SLOT;
+            need = rec_slots(len);
             if (need > c->n - pos || need > avail)
                 return broken(c, "%s ring: record of %u bytes at slot %u runs past %s", dir, len, pos,
                               need > avail ? "the published records" : "the end of the ring");
@@ -407,11 +413,6 @@ static int64_t tx_room(plx_chan *c)
 }
 
 /*
- * Wait until @ready says so (1), the deadline passes (-EAGAIN), the peer goes (-EPIPE) or an error. Spins for
- * the budget, then sleeps on the bell with the sleep flag raised; the flag is raised before the last look, so a
- * wake-up cannot be lost between the look and the sleep.
- */
-/*
  * The hub's side found its peer waiting on the CPU it spins on: the two would hand that CPU back and forth
  * (a round trip of two context switches) while another CPU may be idle, and the scheduler does not separate
  * spinning tasks quickly. Step off that CPU once (affinity without it, then the old affinity back: the kernel
@@ -460,6 +461,11 @@ static int ring_spin(plx_chan *c, int (*ready)(plx_chan *), uint64_t deadline)
     }
 }
 
+/*
+ * Wait until @ready says so (1), the deadline passes (-EAGAIN), the peer goes (-EPIPE) or an error. Spins for
+ * the budget, then sleeps on the bell with the sleep flag raised; the flag is raised before the last look, so a
+ * wake-up cannot be lost between the look and the sleep.
+ */
 static int ring_wait(plx_chan *c, int (*ready)(plx_chan *), uint64_t deadline)
 {
     int r = ring_spin(c, ready, deadline);
@@ -468,7 +474,7 @@ static int ring_wait(plx_chan *c, int (*ready)(plx_chan *), uint64_t deadline)
     for (;;) {
         __atomic_store_n(c->my_sleep, 1, __ATOMIC_RELAXED);
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
-        int r = ready(c);
+        r = ready(c);
         if (r) {
             __atomic_store_n(c->my_sleep, 0, __ATOMIC_RELAXED);
             return r;
@@ -555,7 +561,7 @@ static void put_record(plx_chan *c, const void *data, uint32_t len, uint32_t fla
     memcpy(rec, hdr, sizeof(hdr));
     if (len)
         memcpy(rec + 8, data, len);
-    c->tx_head += (8 + (uint64_t)len + PLX_RING_SLOT - 1) / PLX_RING_SLOT;
+    c->tx_head += rec_slots(len);
 }
 
 static int ring_send(plx_chan *c, const void *buf, size_t len, int flags)
@@ -572,7 +578,7 @@ static int ring_send(plx_chan *c, const void *buf, size_t len, int flags)
     bool first = true;
     do {
         size_t piece = left < piece_max ? left : piece_max;
-        uint64_t need = (8 + piece + PLX_RING_SLOT - 1) / PLX_RING_SLOT;
+        uint64_t need = rec_slots(piece);
         uint64_t pos = c->tx_head & (c->n - 1);
         uint64_t contig = c->n - pos;
         int r = wait_room(c, need > contig ? need + contig : need, first ? flags : 0, &deadline);

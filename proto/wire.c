@@ -52,7 +52,7 @@ void plx_wire_set_chan(plx_wire *w, plx_chan *chan)
 
 enum { FIX_READ = 1, FIX_REPLY = 2, FIX_WRITE = 3, FIX_IRQ = 4, FIX_DMA = 5, FIX_DMA_REPLY = 6, FIX_BATCH = 7,
        FIX_REPLY_TIMED = 8 };
-#define FIX_HEAD 16u
+#define FIX_HEAD PLX_WIRE_FIX_HEAD
 #define FIX_POSTED 0x8000u
 
 static void put16(uint8_t *p, uint16_t v) { v = htole16(v); memcpy(p, &v, 2); }

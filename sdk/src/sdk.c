@@ -101,7 +101,6 @@ struct plx_dev {
     unsigned cap_items;
 
     struct pending *pend_head, *pend_tail;
-    struct pending *reply_frame;            /* bytes of the DmaReply being used */
     struct batched *batch;
     size_t batch_cap;
     struct plx_state_header *state_hdr;     /* hub-owned state block, or NULL */
@@ -283,28 +282,24 @@ static int await_dma_reply(plx_dev *dev, uint64_t seq, Plx__Envelope **out)
         }
         if (r < 0)
             return -EIO;
-        /* Keep a copy: decoding the reply below must not invalidate a queued frame. */
+        /* A decoded envelope owns its bytes (protobuf-c and the fixed layouts copy them): only a frame kept for
+         * the run loop needs a copy, since the channel's buffer lasts until its next call. */
+        Plx__Envelope *env;
+        if (plx_wire_decode(&dev->wire, data, len, &env) < 0)
+            continue;
+        if (env->now_ns > dev->now)
+            dev->now = env->now_ns;
+        if (env->msg_case == PLX__ENVELOPE__MSG_DMA_REPLY && env->dma_reply->seq == seq) {
+            *out = env;
+            return 0;
+        }
+        plx_wire_release(&dev->wire);
         struct pending *p = malloc(sizeof(*p) + len);
         if (!p)
             return -ENOMEM;
         p->next = NULL;
         p->len = len;
         memcpy(p->data, data, len);
-        Plx__Envelope *env;
-        if (plx_wire_decode(&dev->wire, p->data, p->len, &env) < 0) {
-            free(p);
-            continue;
-        }
-        if (env->now_ns > dev->now)
-            dev->now = env->now_ns;
-        if (env->msg_case == PLX__ENVELOPE__MSG_DMA_REPLY && env->dma_reply->seq == seq) {
-            /* The decoded reply points into p->data: keep it until the reply is released. */
-            free(dev->reply_frame);
-            dev->reply_frame = p;
-            *out = env;
-            return 0;
-        }
-        plx_wire_release(&dev->wire);
         if (dev->pend_tail)
             dev->pend_tail->next = p;
         else
@@ -1360,7 +1355,6 @@ static void dev_free(plx_dev *dev)
         dev->pend_head = p->next;
         free(p);
     }
-    free(dev->reply_frame);
     free(dev->watches);
     free(dev->items);
     free(dev->batch);

@@ -63,11 +63,9 @@ hub_dev_log(hub_devmgr *m, const char *device, int level, const char *fmt, ...)
 }
 
 void
-hub_dev_event(hub_device *d, const char *fmt, ...)
+hub_dev_event_write(hub_device *d, const char *fmt, ...)
 {
     FILE *f = d->m->env.event_log;
-    if (!f)
-        return;
     va_list ap;
     va_start(ap, fmt);
     fprintf(f, "%" PRIu64 " %s ", vclock_now(d->m->env.clock), d->name);
@@ -91,10 +89,9 @@ static uint64_t next_boundary(const hub_devmgr *m, uint64_t t)
 }
 
 void
-hub_dev_lockstep_touch(hub_device *d)
+hub_dev_lockstep_arm(hub_device *d)
 {
-    if (d->lockstep && !vtimer_pending(&d->grant_vt))
-        vtimer_mod(&d->grant_vt, next_boundary(d->m, vclock_now(d->m->env.clock)));
+    vtimer_mod(&d->grant_vt, next_boundary(d->m, vclock_now(d->m->env.clock)));
 }
 
 void
@@ -102,7 +99,6 @@ hub_dev_lockstep_next(hub_device *d, uint64_t next_event)
 {
     if (!d->lockstep || !next_event)
         return;
-    d->next_event = next_event;
     uint64_t now = vclock_now(d->m->env.clock);
     if (next_event != VCLOCK_NEVER && next_event > now && next_event < d->grant_vt.deadline)
         vtimer_mod(&d->grant_vt, next_event);   /* the event comes before the next boundary: grant it exactly */
@@ -126,12 +122,12 @@ static void grant_cb(void *opaque)
         return;
     d->stats.grants++;
     /* The device now stands at @now: an event it names at or before it is behind it. */
-    d->next_event = next > now ? next : VCLOCK_NEVER;
-    hub_dev_event(d, "grant next %" PRIu64, d->next_event == VCLOCK_NEVER ? 0 : d->next_event);
-    if (d->next_event == VCLOCK_NEVER)
-        return;     /* idle: nothing until it is accessed */
+    bool idle = next == VCLOCK_NEVER || next <= now;
+    hub_dev_event(d, "grant next %" PRIu64, idle ? 0 : next);
+    if (idle)
+        return;     /* nothing until it is accessed */
     uint64_t b = next_boundary(d->m, now);
-    vtimer_mod(&d->grant_vt, d->next_event > now && d->next_event < b ? d->next_event : b);
+    vtimer_mod(&d->grant_vt, next < b ? next : b);
 }
 
 void
@@ -2086,7 +2082,6 @@ hub_devmgr_add(hub_devmgr *m, const hub_device_config *cfg, Error **errp)
     d->name = strdup(cfg->name);
     d->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 1000;
     d->lockstep = cfg->lockstep;
-    d->next_event = VCLOCK_NEVER;
     vtimer_init(&d->grant_vt, m->env.clock, grant_cb, d);
     if (cfg->max_restarts) {
         d->max_restarts = cfg->max_restarts;

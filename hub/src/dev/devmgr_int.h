@@ -70,7 +70,6 @@ struct hub_device {
     int pidfd;
     bool lockstep;              /* time is granted (hub_device_config.lockstep) */
     vtimer grant_vt;            /* the next grant, while armed */
-    uint64_t next_event;        /* what the device announced at its last TimeReached */
     bool ring;                  /* the channel is a shared-memory ring (after the handshake's Config) */
     bool ring_wanted;           /* move to the ring if the device can */
     bool ring_required;         /* ... and fail the handshake if it cannot */
@@ -170,11 +169,23 @@ void hub_dev_flush(hub_device *d);
 int hub_dev_wait_timer_done(hub_device *d, uint64_t seq);
 /* Wait for TimeReached{@until}, serving the device's other messages; its next event in *@next_event. */
 int hub_dev_wait_reached(hub_device *d, uint64_t until, uint64_t *next_event);
-/* A lockstep device was accessed: make sure time is granted to it at the next quantum boundary. */
-void hub_dev_lockstep_touch(hub_device *d);
+/* A lockstep device was accessed: make sure time is granted to it at the next quantum boundary. Inline: every
+ * access calls it, and most devices are not in lockstep. */
+void hub_dev_lockstep_arm(hub_device *d);
+static inline void hub_dev_lockstep_touch(hub_device *d)
+{
+    if (d->lockstep && !vtimer_pending(&d->grant_vt))
+        hub_dev_lockstep_arm(d);
+}
 /* A lockstep device's reply announced its next event (0: none given): grant time then if that is earlier. */
 void hub_dev_lockstep_next(hub_device *d, uint64_t next_event);
-/* Event log line "<virtual ns> <device> <text>" (no-op without env.event_log). */
-void hub_dev_event(hub_device *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Event log line "<virtual ns> <device> <text>"; hub_dev_event() costs one test (and evaluates nothing) without
+ * env.event_log: it sits on every device access. */
+void hub_dev_event_write(hub_device *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define hub_dev_event(d, ...)                            \
+    do {                                                 \
+        if ((d)->m->env.event_log)                       \
+            hub_dev_event_write((d), __VA_ARGS__);       \
+    } while (0)
 
 #endif

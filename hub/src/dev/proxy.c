@@ -46,18 +46,16 @@ static bool wait_expired(hub_device *d, uint64_t *deadline, const char *what)
     return true;
 }
 
-/* Wait for the MmioReply to @seq (or the TimerDone to @seq when @data is NULL), serving everything else the
- * device sends meanwhile. */
 /* What a wait is for: an MmioReply, a TimerDone, or (lockstep) a TimeReached, each matched by @key. */
 enum wait_kind { WAIT_REPLY, WAIT_TIMER_DONE, WAIT_REACHED };
 struct wait_out {
     uint64_t data;          /* MmioReply.data */
     MemTxResult res;        /* MmioReply.result */
     uint64_t busy_ns;       /* MmioReply.busy_ns */
-    uint64_t reply_next;    /* MmioReply.next_event_ns */
-    uint64_t next_event;    /* TimeReached.next_event_ns */
+    uint64_t next_event;    /* MmioReply or TimeReached .next_event_ns (0: not given) */
 };
 
+/* Wait for the answer @kind/@key, serving everything else the device sends meanwhile. */
 static int wait_for(hub_device *d, enum wait_kind kind, uint64_t key, struct wait_out *out, const char *what)
 {
     uint64_t deadline = hub_now_ms() + d->timeout_ms;
@@ -85,7 +83,7 @@ static int wait_for(hub_device *d, enum wait_kind kind, uint64_t key, struct wai
             if (kind == WAIT_REPLY && env->msg_case == PLX__ENVELOPE__MSG_REPLY && env->reply->seq == key) {
                 out->data = env->reply->data;
                 out->busy_ns = env->reply->busy_ns;
-                out->reply_next = env->reply->next_event_ns;
+                out->next_event = env->reply->next_event_ns;
                 switch (env->reply->result) {
                 case PLX__MEM_TX__MEMTX_OK: out->res = MEMTX_OK; break;
                 case PLX__MEM_TX__MEMTX_DECODE_ERROR: out->res = MEMTX_DECODE_ERROR; break;
@@ -204,11 +202,11 @@ hub_dev_wait_timer_done(hub_device *d, uint64_t seq)
 int
 hub_dev_wait_reached(hub_device *d, uint64_t until, uint64_t *next_event)
 {
-    struct wait_out o = { .next_event = VCLOCK_NEVER };
+    struct wait_out o = { 0 };
     d->in_wait++;
     int r = wait_for(d, WAIT_REACHED, until, &o, "a time grant");
     d->in_wait--;
-    *next_event = o.next_event;
+    *next_event = o.next_event ? o.next_event : VCLOCK_NEVER;
     return r;
 }
 
@@ -219,7 +217,7 @@ static void charge_busy(hub_device *d, const struct wait_out *o)
         return;
     if (o->busy_ns && d->m->env.charge)
         d->m->env.charge(d->m->env.charge_opaque, o->busy_ns);
-    hub_dev_lockstep_next(d, o->reply_next);
+    hub_dev_lockstep_next(d, o->next_event);
 }
 
 static const char *memtx_word(MemTxResult r)
