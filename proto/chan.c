@@ -346,8 +346,8 @@ static int take_frame(plx_chan *c)
             if (need > c->n - pos || need > avail)
                 return broken(c, "%s ring: record of %u bytes at slot %u runs past %s", dir, len, pos,
                               need > avail ? "the published records" : "the end of the ring");
-            if (c->asm_len + len > PLX_WIRE_MAX_FRAME)
-                return broken(c, "%s ring: frame longer than %u bytes", dir, PLX_WIRE_MAX_FRAME);
+            if (c->asm_len + len > PLX_MAX_FRAME)
+                return broken(c, "%s ring: frame longer than %u bytes", dir, PLX_MAX_FRAME);
             if (c->asm_len + len > c->asm_cap) {
                 size_t cap = c->asm_cap ? c->asm_cap : 256;
                 while (cap < c->asm_len + len)
@@ -568,7 +568,7 @@ static int ring_send(plx_chan *c, const void *buf, size_t len, int flags)
 {
     if (c->broken)
         return -EPROTO;
-    if (len > PLX_WIRE_MAX_FRAME)
+    if (len > PLX_MAX_FRAME)
         return -EMSGSIZE;
     /* Records of at most a quarter of the ring, so a long frame streams while the peer takes it. */
     const size_t piece_max = (size_t)c->n / 4 * PLX_RING_SLOT - 8;

@@ -7,6 +7,13 @@
 #include <string.h>
 #include <endian.h>
 
+/* plexus/protocol.h is the one place the numbers are written down for C; the .proto must agree with it. */
+_Static_assert(PLX_CAP_SHADOW == PLX__CAPABILITY__CAP_SHADOW && PLX_CAP_RAM_FDS == PLX__CAPABILITY__CAP_RAM_FDS &&
+               PLX_CAP_DMA_MESSAGE == PLX__CAPABILITY__CAP_DMA_MESSAGE &&
+               PLX_CAP_WRITE_BATCH == PLX__CAPABILITY__CAP_WRITE_BATCH &&
+               PLX_CAP_TIMER_DONE == PLX__CAPABILITY__CAP_TIMER_DONE && PLX_CAP_RING == PLX__CAPABILITY__CAP_RING &&
+               PLX_CAP_LOCKSTEP == PLX__CAPABILITY__CAP_LOCKSTEP, "capability bits differ from plexus.proto");
+
 struct plx_arena_extra {
     plx_arena_extra *next;
     max_align_t data[];

@@ -26,7 +26,6 @@
 #include "plexus/wire.h"
 #include "sandbox.h"
 
-#define FD_BATCH_MAX 253    /* SCM_RIGHTS limit per message */
 #define RECV_IDLE_MS 500    /* how often an idle device checks that the hub is still there */
 
 struct ram_map {
@@ -312,7 +311,7 @@ static int dma_message(plx_dev *dev, uint64_t addr, void *rbuf, const void *wbuf
 {
     if (!dev->connected)
         return -EIO;
-    size_t chunk_max = dev->max_dma_len ? dev->max_dma_len : PLX_WIRE_MAX_DMA;
+    size_t chunk_max = dev->max_dma_len ? dev->max_dma_len : PLX_MAX_DMA;
     size_t done = 0;
     while (done < len) {
         size_t n = len - done < chunk_max ? len - done : chunk_max;
@@ -983,10 +982,10 @@ static int attach(plx_dev *dev, const char *path, char *endpoint, size_t ep_len)
 
 static int recv_fds(plx_dev *dev, int *fds, unsigned n)
 {
-    if (dev->fdsock < 0 || n > FD_BATCH_MAX)
+    if (dev->fdsock < 0 || n > PLX_MAX_PASSED_FDS)
         return -EBADF;
     char data[16];
-    char cbuf[CMSG_SPACE(sizeof(int) * FD_BATCH_MAX)];
+    char cbuf[CMSG_SPACE(sizeof(int) * PLX_MAX_PASSED_FDS)];
     struct iovec iov = { data, sizeof(data) };
     struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
     ssize_t r = recvmsg(dev->fdsock, &mh, MSG_CMSG_CLOEXEC);
@@ -997,7 +996,7 @@ static int recv_fds(plx_dev *dev, int *fds, unsigned n)
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
             continue;
         unsigned k = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-        int tmp[FD_BATCH_MAX];
+        int tmp[PLX_MAX_PASSED_FDS];
         memcpy(tmp, CMSG_DATA(c), sizeof(int) * k);
         for (unsigned i = 0; i < k; i++) {
             if (got < n)
@@ -1033,10 +1032,7 @@ static int send_hello_declare(plx_dev *dev)
     Plx__Hello h = PLX__HELLO__INIT;
     h.major = PLX_PROTOCOL_MAJOR;
     h.minor = PLX_PROTOCOL_MINOR;
-    h.capabilities = PLX__CAPABILITY__CAP_SHADOW | PLX__CAPABILITY__CAP_RAM_FDS |
-                     PLX__CAPABILITY__CAP_DMA_MESSAGE | PLX__CAPABILITY__CAP_WRITE_BATCH |
-                     PLX__CAPABILITY__CAP_TIMER_DONE | PLX__CAPABILITY__CAP_LOCKSTEP |
-                     (dev->fdsock >= 0 ? PLX__CAPABILITY__CAP_RING : 0);
+    h.capabilities = PLX_CAPS_SDK | (dev->fdsock >= 0 ? PLX_CAP_RING : 0);
     h.name = dev->name ? dev->name : "";
     h.model = (char *)(ops->model ? ops->model : "");
     h.pid = (uint32_t)getpid();
@@ -1186,7 +1182,7 @@ static int apply_config(plx_dev *dev, const Plx__Config *cfg)
             return -ENOMEM;
     }
 
-    int passed[FD_BATCH_MAX];
+    int passed[PLX_MAX_PASSED_FDS];
     unsigned n_passed = cfg->n_passed_fds;
     if (n_passed) {
         int r = recv_fds(dev, passed, n_passed);
@@ -1420,7 +1416,7 @@ static int connect_hub(plx_dev *dev, const char *endpoint)
         fprintf(stderr, "%s: cannot create a ZeroMQ socket: %s\n", dev_label(dev), zmq_strerror(errno));
         return -EIO;
     }
-    int64_t maxmsg = PLX_WIRE_MAX_FRAME;
+    int64_t maxmsg = PLX_MAX_FRAME;
     int linger = 2000, hwm = 0;
     zmq_setsockopt(dev->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
     zmq_setsockopt(dev->sock, ZMQ_LINGER, &linger, sizeof(linger));

@@ -237,7 +237,7 @@ Test(chan_corrupt, more_chain_longer_than_the_frame_limit, .init = setup, .fini 
     waitpid(pid, &st, 0);
     cr_assert_eq(r, -EPROTO, "recv: %d", r);
     char want[64];
-    snprintf(want, sizeof(want), "frame longer than %u bytes", (unsigned)PLX_WIRE_MAX_FRAME);
+    snprintf(want, sizeof(want), "frame longer than %u bytes", (unsigned)PLX_MAX_FRAME);
     cr_assert_not_null(strstr(plx_chan_error(hub), want), "%s", plx_chan_error(hub));
     cr_assert_eq(plx_chan_recv(hub, &d, &len, 0), -EPROTO);
 }

@@ -1029,7 +1029,7 @@ Test(hub_dev, oversized_frame_is_dropped_by_the_channel)
     hub_device_config c = { .name = "big", .program = prog, .argv = argv, .regions = rm, .n_regions = 1,
                             .stdin_fd = -1, .stdout_fd = -1, .timeout_ms = 2000 };
     hub_device *d = add(&c);
-    /* each read is preceded by a frame above PLX_WIRE_MAX_FRAME: ZeroMQ refuses it (ZMQ_MAXMSGSIZE) before
+    /* each read is preceded by a frame above PLX_MAX_FRAME: ZeroMQ refuses it (ZMQ_MAXMSGSIZE) before
      * the hub allocates or decodes anything, and the answer behind it still arrives */
     for (int i = 0; i < 3; i++) {
         MemTxResult r;

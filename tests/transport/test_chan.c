@@ -66,7 +66,7 @@ static uint8_t *big;
 static void echo_child(const int fds[PLX_RING_FDS], unsigned n, bool send_first)
 {
     plx_chan *c = open_child_end(fds);
-    uint8_t *want = malloc(PLX_WIRE_MAX_FRAME);
+    uint8_t *want = malloc(PLX_MAX_FRAME);
     for (int pass = 0; pass < 2; pass++) {
         if ((pass == 0) == send_first) {
             for (unsigned i = 0; i < n; i++) {
@@ -92,7 +92,7 @@ static void echo_child(const int fds[PLX_RING_FDS], unsigned n, bool send_first)
 
 static void check_frames(plx_chan *c, unsigned n)
 {
-    uint8_t *want = malloc(PLX_WIRE_MAX_FRAME);
+    uint8_t *want = malloc(PLX_MAX_FRAME);
     for (unsigned i = 0; i < n; i++) {
         const void *d;
         size_t len;
@@ -106,7 +106,7 @@ static void check_frames(plx_chan *c, unsigned n)
 
 static void init(void)
 {
-    big = malloc(PLX_WIRE_MAX_FRAME + 1);
+    big = malloc(PLX_MAX_FRAME + 1);
     cr_assert_not_null(big);
 }
 
@@ -143,13 +143,13 @@ Test(chan, the_largest_frame_passes_and_a_larger_one_is_refused)
         plx_chan *d = open_child_end(fds);
         const void *p;
         size_t len;
-        if (plx_chan_recv(d, &p, &len, 10000) != 0 || len != PLX_WIRE_MAX_FRAME || ((const uint8_t *)p)[len - 1] != 0x77)
+        if (plx_chan_recv(d, &p, &len, 10000) != 0 || len != PLX_MAX_FRAME || ((const uint8_t *)p)[len - 1] != 0x77)
             _exit(1);
         _exit(0);
     }
-    memset(big, 0x77, PLX_WIRE_MAX_FRAME + 1);
-    cr_assert_eq(plx_chan_send(c, big, PLX_WIRE_MAX_FRAME + 1, 0), -EMSGSIZE);
-    cr_assert_eq(plx_chan_send(c, big, PLX_WIRE_MAX_FRAME, 0), 0);
+    memset(big, 0x77, PLX_MAX_FRAME + 1);
+    cr_assert_eq(plx_chan_send(c, big, PLX_MAX_FRAME + 1, 0), -EMSGSIZE);
+    cr_assert_eq(plx_chan_send(c, big, PLX_MAX_FRAME, 0), 0);
     cr_assert_eq(wait_child(pid), 0);
     plx_chan_close(c);
 }

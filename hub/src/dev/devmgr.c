@@ -33,12 +33,6 @@ extern char **environ;
 
 #define SPAWN_HELLO_TIMEOUT_MS 10000
 #define SHUTDOWN_GRACE_MS 2000
-#define MAX_REGIONS 64
-#define MAX_IRQS 1024
-#define MAX_PROPS 256
-#define MAX_READ_THROUGH HUB_MAX_READ_THROUGH
-#define MAX_REGION_SIZE (UINT64_C(1) << 40)
-#define MAX_NAME 128
 
 uint64_t
 hub_now_ms(void)
@@ -287,18 +281,18 @@ static void timer_cb(void *opaque)
      * time and not whenever the hub next polls: device timing stays deterministic. Not from inside another
      * wait on the same device (it could not answer).
      */
-    if ((d->capabilities & PLX__CAPABILITY__CAP_TIMER_DONE) && !d->in_wait && !d->dma_depth)
+    if ((d->capabilities & PLX_CAP_TIMER_DONE) && !d->in_wait && !d->dma_depth)
         hub_dev_wait_timer_done(d, f.seq);
 }
 
 static void timer_arm(hub_device *d, const Plx__TimerArm *a)
 {
-    if (a->id >= HUB_MAX_TIMERS) {
-        hub_dev_log(d->m, d->name, 4, "TimerArm with id %u (limit %u) dropped", a->id, HUB_MAX_TIMERS);
+    if (a->id >= PLX_MAX_TIMERS) {
+        hub_dev_log(d->m, d->name, 4, "TimerArm with id %u (limit %u) dropped", a->id, PLX_MAX_TIMERS);
         return;
     }
     if (a->id >= d->n_timers) {
-        unsigned n = a->id + 8 < HUB_MAX_TIMERS ? a->id + 8 : HUB_MAX_TIMERS;
+        unsigned n = a->id + 8 < PLX_MAX_TIMERS ? a->id + 8 : PLX_MAX_TIMERS;
         hub_timer **t = realloc(d->timers, sizeof(*t) * n);
         if (!t)
             return;
@@ -385,7 +379,7 @@ static void serve_dma(hub_device *d, const Plx__DmaRequest *rq)
     Plx__DmaReply rp = PLX__DMA_REPLY__INIT;
     rp.seq = rq->seq;
     rp.result = PLX__MEM_TX__MEMTX_ERROR;
-    if (rq->len > PLX_WIRE_MAX_DMA || (rq->write && rq->data.len != rq->len) ||
+    if (rq->len > PLX_MAX_DMA || (rq->write && rq->data.len != rq->len) ||
         (!rq->write && rq->data.len != 0) || rq->addr + rq->len < rq->addr) {
         hub_dev_log(m, d->name, 4, "malformed DmaRequest (addr 0x%" PRIx64 ", len %u, %zu data bytes) refused",
                     rq->addr, rq->len, rq->data.len);
@@ -588,7 +582,7 @@ static int hs_recv(hub_device *d, uint64_t deadline, Plx__Envelope **out, Error 
 
 static bool name_ok(const char *s)
 {
-    if (!s || !s[0] || strlen(s) > MAX_NAME)
+    if (!s || !s[0] || strlen(s) > PLX_MAX_NAME)
         return false;
     for (; *s; s++)
         if (!isprint((unsigned char)*s))
@@ -614,9 +608,9 @@ static int rules_ok(const Plx__AccessRules *r)
 
 static int take_declaration(hub_device *d, const Plx__Declare *dc, Error **errp)
 {
-    if (dc->n_regions > MAX_REGIONS || dc->n_irqs > MAX_IRQS || dc->n_props > MAX_PROPS) {
+    if (dc->n_regions > PLX_MAX_REGIONS || dc->n_irqs > PLX_MAX_IRQS || dc->n_props > PLX_MAX_PROPS) {
         error_setg(errp, "device '%s' declares too much (%zu regions, %zu irqs, %zu props; limits %d/%d/%d)",
-                   d->name, dc->n_regions, dc->n_irqs, dc->n_props, MAX_REGIONS, MAX_IRQS, MAX_PROPS);
+                   d->name, dc->n_regions, dc->n_irqs, dc->n_props, PLX_MAX_REGIONS, PLX_MAX_IRQS, PLX_MAX_PROPS);
         return -EINVAL;
     }
     d->regions = calloc(dc->n_regions ? dc->n_regions : 1, sizeof(*d->regions));
@@ -647,7 +641,7 @@ static int take_declaration(hub_device *d, const Plx__Declare *dc, Error **errp)
         r->name = strdup(rd->name);
         if (!r->name)
             return -ENOMEM;
-        if (rd->size == 0 || rd->size > MAX_REGION_SIZE) {
+        if (rd->size == 0 || rd->size > PLX_MAX_REGION_SIZE) {
             error_setg(errp, "device '%s': region '%s' has size 0x%" PRIx64 " (must be 1..2^40)", d->name,
                        rd->name, rd->size);
             return -EINVAL;
@@ -674,9 +668,9 @@ static int take_declaration(hub_device *d, const Plx__Declare *dc, Error **errp)
                        d->name, rd->name);
             return -EINVAL;
         }
-        if (rd->n_read_through > MAX_READ_THROUGH) {
+        if (rd->n_read_through > PLX_MAX_READ_THROUGH) {
             error_setg(errp, "device '%s': region '%s' has %zu read-through ranges (limit %d)", d->name, rd->name,
-                       rd->n_read_through, MAX_READ_THROUGH);
+                       rd->n_read_through, PLX_MAX_READ_THROUGH);
             return -EINVAL;
         }
         for (size_t j = 0; j < rd->n_read_through; j++) {
@@ -920,17 +914,17 @@ static int handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello
     plx_wire_release(&d->wire);
     if (!d->model)
         return -ENOMEM;
-    if (major != PLX_HUB_PROTOCOL_MAJOR) {
+    if (major != PLX_PROTOCOL_MAJOR) {
         char t[160];
         snprintf(t, sizeof(t), "protocol %u.%u is not supported (the hub speaks %u.x)", major, minor,
-                 PLX_HUB_PROTOCOL_MAJOR);
+                 PLX_PROTOCOL_MAJOR);
         send_error(d, EPROTONOSUPPORT, t);
         error_setg(errp, "device '%s': %s", d->name, t);
         return -EPROTONOSUPPORT;
     }
     d->minor = minor;
-    if (d->minor > PLX_HUB_PROTOCOL_MINOR)
-        d->minor = PLX_HUB_PROTOCOL_MINOR;
+    if (d->minor > (uint32_t)PLX_PROTOCOL_MINOR)
+        d->minor = (uint32_t)PLX_PROTOCOL_MINOR;
 
     r = hs_recv(d, hub_now_ms() + d->timeout_ms + 5000, &env, errp, "its Declare");
     if (r < 0)
@@ -1007,7 +1001,7 @@ static int handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello
         g->readonly = b->readonly;
         g->fd = -1;
         g->fd_kind = PLX__FD_KIND__FD_NONE;
-        if (local && b->fd >= 0 && (d->capabilities & PLX__CAPABILITY__CAP_RAM_FDS)) {
+        if (local && b->fd >= 0 && (d->capabilities & PLX_CAP_RAM_FDS)) {
             if (d->spawned) {
                 g->fd_kind = PLX__FD_KIND__FD_INHERITED;
                 g->fd = b->fd;
@@ -1024,7 +1018,7 @@ static int handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello
         hub_region *reg = &d->regions[i];
         if (reg->kind != PLX__REGION_KIND__REGION_SHADOW)
             continue;
-        if (!local || d->fdsock < 0 || !(d->capabilities & PLX__CAPABILITY__CAP_SHADOW)) {
+        if (!local || d->fdsock < 0 || !(d->capabilities & PLX_CAP_SHADOW)) {
             if (reg->shadow_fd >= 0) {
                 error_setg(errp, "device '%s' came back without support for its shadow page", d->name);
                 r = -EPROTO;
@@ -1054,7 +1048,7 @@ static int handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello
     c.shadows = sgp;
     c.n_passed_fds = n_passed;
     c.timeout_ms = d->timeout_ms;
-    c.max_dma_len = PLX_WIRE_MAX_DMA;
+    c.max_dma_len = PLX_MAX_DMA;
     Plx__Sandbox sb = PLX__SANDBOX__INIT;
     if (cfg->sandbox) {
         sb.enabled = true;
@@ -1064,13 +1058,13 @@ static int handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello
         c.sandbox = &sb;
     }
 
-    if (cfg->lockstep && !(d->capabilities & PLX__CAPABILITY__CAP_LOCKSTEP)) {
+    if (cfg->lockstep && !(d->capabilities & PLX_CAP_LOCKSTEP)) {
         error_setg(errp, "device '%s': sync: lockstep asked for, but the device does not offer it (no "
                    "CAP_LOCKSTEP in its Hello)", d->name);
         r = -EPROTO;
         goto out;
     }
-    if (d->ring_wanted && d->fdsock >= 0 && (d->capabilities & PLX__CAPABILITY__CAP_RING)) {
+    if (d->ring_wanted && d->fdsock >= 0 && (d->capabilities & PLX_CAP_RING)) {
         int rfds[PLX_RING_FDS];
         uint64_t spin = cfg->ring_spin_us ? (uint64_t)cfg->ring_spin_us * 1000u : HUB_RING_SPIN_NS;
         ring = plx_chan_ring_create(cfg->ring_slots, spin, rfds);
@@ -1095,11 +1089,9 @@ static int handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello
 
     c.lockstep = cfg->lockstep;
     Plx__Hello h = PLX__HELLO__INIT;
-    h.major = PLX_HUB_PROTOCOL_MAJOR;
+    h.major = PLX_PROTOCOL_MAJOR;
     h.minor = d->minor;
-    h.capabilities = PLX__CAPABILITY__CAP_SHADOW | PLX__CAPABILITY__CAP_RAM_FDS |
-                     PLX__CAPABILITY__CAP_DMA_MESSAGE | PLX__CAPABILITY__CAP_WRITE_BATCH |
-                     PLX__CAPABILITY__CAP_TIMER_DONE | PLX__CAPABILITY__CAP_RING | PLX__CAPABILITY__CAP_LOCKSTEP;
+    h.capabilities = PLX_CAPS_HUB;
     Plx__Envelope out = PLX__ENVELOPE__INIT;
     out.msg_case = PLX__ENVELOPE__MSG_HELLO;
     out.hello = &h;
@@ -1440,7 +1432,7 @@ static int accept_attach(hub_device *d, uint64_t deadline, Error **errp)
         if (c < 0)
             continue;
         struct pollfd pc = { .fd = c, .events = POLLIN };
-        char req[MAX_NAME + 16];
+        char req[PLX_MAX_NAME + 16];
         ssize_t n = -1;
         if (poll(&pc, 1, 2000) > 0)
             n = recv(c, req, sizeof(req) - 1, 0);
@@ -1652,7 +1644,7 @@ static int bind_channel(hub_device *d, const hub_device_config *cfg, Error **err
         return -EIO;
     }
     int linger = 0, hwm = 0;
-    int64_t maxmsg = PLX_WIRE_MAX_FRAME;
+    int64_t maxmsg = PLX_MAX_FRAME;
     zmq_setsockopt(d->sock, ZMQ_LINGER, &linger, sizeof(linger));
     zmq_setsockopt(d->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm));
     zmq_setsockopt(d->sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
@@ -1990,7 +1982,7 @@ static void restart_device(hub_device *d)
         close(d->fdsock);
         d->fdsock = -1;
     }
-    if (r == 0 && (d->capabilities & PLX__CAPABILITY__CAP_WRITE_BATCH) && !d->batch &&
+    if (r == 0 && (d->capabilities & PLX_CAP_WRITE_BATCH) && !d->batch &&
         !(d->batch = malloc(HUB_BATCH_HEAD + HUB_BATCH_MAX * HUB_BATCH_ENTRY_MAX)))
         r = -ENOMEM;
     if (r < 0) {
@@ -2123,7 +2115,7 @@ hub_devmgr_add(hub_devmgr *m, const hub_device_config *cfg, Error **errp)
         close(d->fdsock);
         d->fdsock = -1;
     }
-    if (d->capabilities & PLX__CAPABILITY__CAP_WRITE_BATCH) {
+    if (d->capabilities & PLX_CAP_WRITE_BATCH) {
         d->batch = malloc(HUB_BATCH_HEAD + HUB_BATCH_MAX * HUB_BATCH_ENTRY_MAX);
         if (!d->batch) {
             error_setg(errp, "device '%s': out of memory", d->name);

@@ -97,9 +97,9 @@ typedef struct hub_device_config {
     int stdin_fd;                   /* child's stdin; -1 = /dev/null */
     int stdout_fd;                  /* child's stdout; -1 = inherit the hub's */
     /* Confine the device process with a system-call allowlist (seccomp) once its init() is done: the SDK's
-     * "default" policy plus @sandbox_allow (names). A call outside it ends the device; the log names it. */
+     * policy @sandbox_policy plus @sandbox_allow (names). A call outside it ends the device; the log names it. */
     bool sandbox;
-    const char *sandbox_policy;     /* NULL or "default" */
+    const char *sandbox_policy;     /* NULL (the default) or a PLX_SANDBOX_POLICY_* name (plexus/protocol.h) */
     const char *const *sandbox_allow;
     size_t n_sandbox_allow;
     /* Supervision: a device that failed (died, hung, broke the protocol) is started again, fresh, from

@@ -10,17 +10,13 @@
 #include "dev/devmgr.h"
 #include "plexus/wire.h"
 
-#define PLX_HUB_PROTOCOL_MAJOR 1
-#define PLX_HUB_PROTOCOL_MINOR 0u
 #define HUB_IRQ_UNMAPPED UINT32_MAX
-#define HUB_MAX_TIMERS 256
 #define HUB_RECV_SLICE_MS 20        /* receive timeout of device sockets: how often a wait looks around */
 /* Posted writes coalesced into one MmioWriteBatch frame (devices with CAP_WRITE_BATCH). */
 #define HUB_BATCH_MAX 64
 #define HUB_BATCH_HEAD 24           /* room for the Envelope header in front of the batch */
 #define HUB_BATCH_ENTRY_MAX 48      /* one encoded MmioWrite with its tag and length */
 
-#define HUB_MAX_READ_THROUGH 64
 #define HUB_RING_SPIN_NS 50000u     /* default spin budget of both sides of a ring */
 
 typedef struct hub_region {
@@ -30,7 +26,7 @@ typedef struct hub_region {
     hub_device *dev;
     uint64_t size;
     unsigned n_read_through;
-    struct { uint64_t offset, len; } read_through[HUB_MAX_READ_THROUGH];
+    struct { uint64_t offset, len; } read_through[PLX_MAX_READ_THROUGH];
     unsigned index;
     char *name, *mr_name;
     uint64_t base;

@@ -20,6 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "plexus/protocol.h"
+
 /* ---- defaults: QEMU's riscv virt machine ---- */
 #define DEF_CLINT_BASE      0x2000000ULL
 #define DEF_PLIC_BASE       0xc000000ULL
@@ -818,10 +820,10 @@ static int convert_isolation(hub_mconfig *c, const struct raw_dev *rd, const yno
             return cfg_err(c, err, Q("devices.%zu.sandbox.enabled", i), "expected true or false; got '%s'",
                            en->kind == YNODE_SCALAR ? en->scalar : "a list or mapping");
         d->sandbox = sb->enabled ? *sb->enabled : true;     /* the mapping alone turns it on */
-        const char *pol = sb->policy ? sb->policy : "default";
-        if (strcmp(pol, "default") && strcmp(pol, "log"))
-            return cfg_err(c, err, Q("devices.%zu.sandbox.policy", i), "expected one of: default, log; got '%s'",
-                           pol);
+        const char *pol = sb->policy ? sb->policy : PLX_SANDBOX_POLICY_DEFAULT;
+        if (strcmp(pol, PLX_SANDBOX_POLICY_DEFAULT) && strcmp(pol, PLX_SANDBOX_POLICY_LOG))
+            return cfg_err(c, err, Q("devices.%zu.sandbox.policy", i),
+                           "expected one of: " PLX_SANDBOX_POLICY_NAMES "; got '%s'", pol);
         d->sandbox_policy = strdup(pol);
         d->sandbox_allow = calloc(sb->allow_count + 1, sizeof(char *));
         for (unsigned j = 0; j < sb->allow_count; j++) {

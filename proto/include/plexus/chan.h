@@ -8,7 +8,7 @@
  *    bounded budget, then sleeps on its bell; the other side rings it only when it said it sleeps. The layout
  *    is in docs/protocol.md ("The shared-memory ring").
  *
- * A frame is one encoded plx.Envelope (any length up to PLX_WIRE_MAX_FRAME; the ring carries long frames in
+ * A frame is one encoded plx.Envelope (any length up to PLX_MAX_FRAME; the ring carries long frames in
  * pieces). A channel is used by one thread.
  *
  * The ring is memory the peer can write at any time. The reading side copies every record out before looking
@@ -92,7 +92,7 @@ void plx_chan_set_spin_ns(plx_chan *c, uint64_t spin_ns);
 /*
  * Send one frame. Returns 0; -EAGAIN (PLX_CHAN_DONTWAIT and no room); -ETIMEDOUT (no room within the send
  * timeout); -EPIPE (peer gone); -EPROTO (the peer damaged the ring); -EMSGSIZE (longer than
- * PLX_WIRE_MAX_FRAME); other -errno of the transport. While a ring side waits for room it keeps taking the
+ * PLX_MAX_FRAME); other -errno of the transport. While a ring side waits for room it keeps taking the
  * frames the peer sends, so two sides sending at once never deadlock; they are received afterwards in order.
  */
 int plx_chan_send(plx_chan *c, const void *buf, size_t len, int flags);

@@ -17,42 +17,7 @@
 
 #include "plexus.pb-c.h"
 #include "plexus/chan.h"
-
-/* Frames larger than this are refused by both sides (ZMQ_MAXMSGSIZE; the ring checks it too). */
-#define PLX_WIRE_MAX_FRAME (4u << 20)
-/* Largest DMA payload in one DmaRequest / DmaReply. */
-#define PLX_WIRE_MAX_DMA (1u << 20)
-
-/* Shadow page header at offset 0 of every shadow mapping (docs/protocol.md, "Shadow pages"). */
-#define PLX_SHADOW_MAGIC 0x53584c50u   /* "PLXS" little-endian */
-#define PLX_SHADOW_VERSION 1u
-#define PLX_SHADOW_HEADER_SIZE 4096u
-struct plx_shadow_header {
-    uint32_t magic;
-    uint32_t version;
-    uint64_t applied_seq;   /* device: seq of the last MmioWrite it applied (release store) */
-    uint64_t region_size;   /* hub: bytes of register image after the header */
-};
-
-/*
- * Device state block (docs/reliability.md): a memfd the hub creates for each device it spawns and keeps across
- * restarts, so a restarted device resumes with what the guest had programmed. The hub passes it as
- * PLEXUS_STATE_FD (PLX_STATE_BLOCK_SIZE bytes, size sealed); the SDK maps it, keeps applied_seq current and
- * hands the bytes after the header to the device (plx_dev_state).
- */
-#define PLX_STATE_MAGIC 0x54534c50u    /* "PLST" little-endian */
-#define PLX_STATE_VERSION 1u
-#define PLX_STATE_HEADER_SIZE 64u
-#define PLX_STATE_BLOCK_SIZE (64u << 10)
-struct plx_state_header {
-    uint32_t magic;         /* device: set when it claims the block */
-    uint32_t version;
-    uint64_t size;          /* device: bytes of device state after the header */
-    uint64_t applied_seq;   /* device: seq of the last MmioWrite it applied; the hub zeroes it for a new process */
-    uint64_t incarnation;   /* hub: 0 for the first process, +1 for each restart */
-    uint64_t applying_seq;  /* device: seq of the MmioWrite whose callback runs (stored before it is called);
-                             * above applied_seq when the process died inside that callback */
-};
+#include "plexus/protocol.h"
 
 typedef struct plx_arena_extra plx_arena_extra;
 

@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "plexus/protocol.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -36,9 +38,7 @@ extern "C" {
 /* Version of struct plx_device_ops; bump when its layout changes. Version 1 tables (without advance) still run. */
 #define PLX_DEVICE_OPS_VERSION 2
 
-/* Wire protocol version this SDK speaks (docs/protocol.md). */
-#define PLX_PROTOCOL_MAJOR 1
-#define PLX_PROTOCOL_MINOR 0
+/* The wire protocol's version, limits and capability bits (PLX_PROTOCOL_MAJOR, ...): plexus/protocol.h. */
 
 /* The running device (opaque). */
 typedef struct plx_dev plx_dev;
@@ -171,7 +171,7 @@ PLX_EXPORT const char *plx_dev_name(plx_dev *dev);
 
 /* --- state that survives a restart ------------------------------------------------------------------------ */
 
-#define PLX_STATE_MAX ((64u << 10) - 64u)
+#define PLX_STATE_MAX (PLX_STATE_BLOCK_SIZE - PLX_STATE_HEADER_SIZE)
 /*
  * @size bytes (1..PLX_STATE_MAX) for the device's state, zeroed, or as the previous process of this device
  * left them when the hub restarted it after a failure (then *@restored is true). Keep there everything the
