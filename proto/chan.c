@@ -15,8 +15,10 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <pthread.h>
 #include <time.h>
 #include <unistd.h>
+#include <zmq.h>
 
 /* Fixed offsets of the ring's control words (docs/protocol.md); each in its own cache line. */
 #define OFF_SLEEP(side) (64u + 64u * (side))        /* u32: that side sleeps on its bell */
@@ -44,9 +46,13 @@ struct plx_chan {
 
     /* ZeroMQ */
     void *sock;
+    bool own_sock;              /* made by plx_chan_zmq_bind/connect: closed with the channel */
+    void *mon;                  /* connect side: monitor socket that reports the peer's disconnection */
+    bool peer_gone;
     zmq_msg_t msg;
     bool msg_live;
     int rcvtimeo;
+    char endpoint[256];
 
     /* ring */
     int side;                   /* 0: hub, 1: device */
@@ -126,6 +132,147 @@ plx_chan *plx_chan_zmq(void *sock)
     if (zmq_getsockopt(sock, ZMQ_RCVTIMEO, &c->rcvtimeo, &l) < 0)
         c->rcvtimeo = -1;
     return c;
+}
+
+/* One ZeroMQ context per process for every channel made here; its I/O thread ends with the last channel (a
+ * device that moved to the ring and is then sandboxed has none left). */
+static pthread_mutex_t zctx_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *zctx;
+static unsigned zctx_users;
+
+static void *zctx_get(void)
+{
+    pthread_mutex_lock(&zctx_lock);
+    if (!zctx)
+        zctx = zmq_ctx_new();
+    void *z = zctx;
+    if (z)
+        zctx_users++;
+    pthread_mutex_unlock(&zctx_lock);
+    return z;
+}
+
+static void zctx_put(void)
+{
+    pthread_mutex_lock(&zctx_lock);
+    if (zctx_users && --zctx_users == 0) {
+        zmq_ctx_term(zctx);
+        zctx = NULL;
+    }
+    pthread_mutex_unlock(&zctx_lock);
+}
+
+static plx_chan *zmq_open(const char *endpoint, bool bind, int recv_ms, int linger_ms, char *err, size_t err_len)
+{
+    void *z = zctx_get();
+    void *sock = z ? zmq_socket(z, ZMQ_PAIR) : NULL;
+    if (!sock) {
+        snprintf(err, err_len, "cannot create a ZeroMQ socket: %s", zmq_strerror(errno));
+        if (z)
+            zctx_put();
+        return NULL;
+    }
+    int hwm = 0;
+    int64_t maxmsg = PLX_MAX_FRAME;
+    zmq_setsockopt(sock, ZMQ_LINGER, &linger_ms, sizeof(linger_ms));
+    zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+    zmq_setsockopt(sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+    zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
+    zmq_setsockopt(sock, ZMQ_RCVTIMEO, &recv_ms, sizeof(recv_ms));
+    plx_chan *c = chan_new(PLX_CHAN_ZMQ);
+    if (!c) {
+        snprintf(err, err_len, "out of memory");
+        zmq_close(sock);
+        zctx_put();
+        return NULL;
+    }
+    c->sock = sock;
+    c->own_sock = true;
+    c->rcvtimeo = recv_ms;
+    char ep[sizeof(c->endpoint)];
+    snprintf(ep, sizeof(ep), "%s", endpoint);
+    size_t l = strlen(ep);
+    if (bind && strncmp(ep, "tcp://", 6) == 0 && l >= 2 && strcmp(ep + l - 2, ":0") == 0)
+        strcpy(ep + l - 1, "*");        /* any free port, as ZeroMQ spells it */
+    if ((bind ? zmq_bind(sock, ep) : zmq_connect(sock, ep)) < 0) {
+        snprintf(err, err_len, "cannot %s %s: %s", bind ? "bind" : "connect to", ep, zmq_strerror(errno));
+        plx_chan_close(c);
+        return NULL;
+    }
+    size_t ll = sizeof(c->endpoint);
+    if (!bind || zmq_getsockopt(sock, ZMQ_LAST_ENDPOINT, c->endpoint, &ll) < 0 || ll <= 1)
+        snprintf(c->endpoint, sizeof(c->endpoint), "%s", ep);
+    if (!bind) {
+        char mon_ep[64];
+        snprintf(mon_ep, sizeof(mon_ep), "inproc://plx-monitor-%p", (void *)c);
+        if (zmq_socket_monitor(sock, mon_ep, ZMQ_EVENT_DISCONNECTED) == 0) {
+            c->mon = zmq_socket(z, ZMQ_PAIR);
+            if (c->mon && zmq_connect(c->mon, mon_ep) < 0) {
+                zmq_close(c->mon);
+                c->mon = NULL;
+            }
+        }
+    }
+    return c;
+}
+
+plx_chan *plx_chan_zmq_bind(const char *endpoint, int recv_ms, char *err, size_t err_len)
+{
+    return zmq_open(endpoint, true, recv_ms, 0, err, err_len);
+}
+
+plx_chan *plx_chan_zmq_connect(const char *endpoint, int recv_ms, char *err, size_t err_len)
+{
+    /* a device's last words (Goodbye, an Error) get out before it exits */
+    return zmq_open(endpoint, false, recv_ms, 2000, err, err_len);
+}
+
+const char *plx_chan_endpoint(const plx_chan *c)
+{
+    return c->kind == PLX_CHAN_RING ? "ring" : c->endpoint;
+}
+
+/* Connect side: what the monitor reported since last asked. */
+static bool zmq_peer_gone(plx_chan *c)
+{
+    if (!c->mon)
+        return false;
+    for (;;) {
+        zmq_msg_t ev, addr;
+        zmq_msg_init(&ev);
+        if (zmq_msg_recv(&ev, c->mon, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&ev);
+            return c->peer_gone;
+        }
+        uint16_t id = 0;
+        if (zmq_msg_size(&ev) >= 2)
+            memcpy(&id, zmq_msg_data(&ev), 2);
+        zmq_msg_close(&ev);
+        zmq_msg_init(&addr);
+        zmq_msg_recv(&addr, c->mon, 0);     /* second frame: the endpoint */
+        zmq_msg_close(&addr);
+        if (id == ZMQ_EVENT_DISCONNECTED)
+            c->peer_gone = true;
+    }
+}
+
+bool plx_chan_peer_gone(plx_chan *c)
+{
+    if (c->kind == PLX_CHAN_ZMQ)
+        return zmq_peer_gone(c);
+    if (c->peer_fd < 0)
+        return false;
+    struct pollfd p = { .fd = c->peer_fd, .events = POLLIN };
+    return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLIN));
+}
+
+const char *plx_chan_strerror(const plx_chan *c, int r)
+{
+    if (r == -EPROTO && c && c->kind == PLX_CHAN_RING && c->err[0])
+        return c->err;
+    if (r == -ETIMEDOUT)
+        return "the device takes no frames (its ring stays full)";
+    return zmq_strerror(-r);
 }
 
 /* Never waits: with no high-water mark a connected PAIR socket queues everything, and a PAIR whose peer is
@@ -636,6 +783,14 @@ void plx_chan_close(plx_chan *c)
         return;
     if (c->msg_live)
         zmq_msg_close(&c->msg);
+    if (c->mon) {
+        zmq_socket_monitor(c->sock, NULL, 0);
+        zmq_close(c->mon);
+    }
+    if (c->own_sock) {
+        zmq_close(c->sock);
+        zctx_put();
+    }
     if (c->map)
         munmap(c->map, c->map_len);
     for (int i = 0; i < PLX_RING_FDS; i++)
@@ -688,13 +843,27 @@ int plx_chan_spin(plx_chan *c)
     return ring_spin(c, ready_frame, UINT64_MAX);
 }
 
-bool plx_chan_poll_prepare(plx_chan *c, zmq_pollitem_t *it)
+int plx_chan_poll_fd(const plx_chan *c)
 {
-    if (c->kind == PLX_CHAN_ZMQ) {
-        *it = (zmq_pollitem_t){ .socket = c->sock, .events = ZMQ_POLLIN };
-        return false;
-    }
-    *it = (zmq_pollitem_t){ .fd = c->my_bell, .events = ZMQ_POLLIN };
+    if (c->kind == PLX_CHAN_RING)
+        return c->my_bell;
+    int fd = -1;
+    size_t l = sizeof(fd);
+    return zmq_getsockopt(c->sock, ZMQ_FD, &fd, &l) == 0 ? fd : -1;
+}
+
+static bool zmq_readable(plx_chan *c)
+{
+    int ev = 0;
+    size_t l = sizeof(ev);
+    /* Reading ZMQ_EVENTS also re-arms the edge-triggered ZMQ_FD. */
+    return zmq_getsockopt(c->sock, ZMQ_EVENTS, &ev, &l) == 0 && (ev & ZMQ_POLLIN);
+}
+
+bool plx_chan_poll_prepare(plx_chan *c)
+{
+    if (c->kind == PLX_CHAN_ZMQ)
+        return zmq_readable(c);
     if (c->bl_head || c->broken || (c->asm_complete && !c->asm_delivered))
         return true;
     __atomic_store_n(c->my_sleep, 1, __ATOMIC_RELAXED);
@@ -702,15 +871,16 @@ bool plx_chan_poll_prepare(plx_chan *c, zmq_pollitem_t *it)
     return rx_pending(c);
 }
 
-void plx_chan_poll_done(plx_chan *c, const zmq_pollitem_t *it)
+bool plx_chan_poll_done(plx_chan *c, short revents)
 {
-    if (c->kind != PLX_CHAN_RING)
-        return;
+    if (c->kind == PLX_CHAN_ZMQ)
+        return zmq_readable(c);
     __atomic_store_n(c->my_sleep, 0, __ATOMIC_RELAXED);
     uint64_t v;
-    if ((it->revents & ZMQ_POLLIN) && read(c->my_bell, &v, sizeof(v)) < 0) {
+    if ((revents & POLLIN) && read(c->my_bell, &v, sizeof(v)) < 0) {
         /* someone else took it: fine */
     }
+    return (revents & POLLIN) != 0;
 }
 
 const char *plx_chan_error(const plx_chan *c)

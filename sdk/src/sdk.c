@@ -21,7 +21,6 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
-#include <zmq.h>
 
 #include "plexus/wire.h"
 #include "sandbox.h"
@@ -74,8 +73,6 @@ struct plx_dev {
     const plx_device_ops *ops;
     void *opaque;
     char *name;
-    void *zctx, *sock;          /* ZeroMQ context and socket; NULL on the ring */
-    void *mon;                  /* monitor of sock: tells when the hub goes away */
     plx_chan *chan;
     bool ring;                  /* the channel is a shared-memory ring; fdsock's hang-up says the hub is gone */
     plx_wire wire;
@@ -96,7 +93,7 @@ struct plx_dev {
 
     struct watch *watches;
     unsigned n_watches, cap_watches;
-    zmq_pollitem_t *items;
+    struct pollfd *items;
     unsigned cap_items;
 
     struct pending *pend_head, *pend_tail;
@@ -807,33 +804,12 @@ static int serve_socket(plx_dev *dev)
     }
 }
 
-/* True if the connection to the hub is gone: the ring's fd socket hung up, or the ZeroMQ monitor says so. */
+/* True if the connection to the hub is gone: the ring's fd socket hung up, or ZeroMQ saw it disconnect. */
 static bool hub_gone(plx_dev *dev)
 {
-    if (dev->ring) {
-        struct pollfd p = { .fd = dev->fdsock, .events = POLLIN };
-        return dev->fdsock < 0 || (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLIN)));
-    }
-    if (!dev->mon)
-        return false;
-    bool gone = false;
-    for (;;) {
-        zmq_msg_t ev, addr;
-        zmq_msg_init(&ev);
-        if (zmq_msg_recv(&ev, dev->mon, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&ev);
-            return gone;
-        }
-        uint16_t id = 0;
-        if (zmq_msg_size(&ev) >= 2)
-            memcpy(&id, zmq_msg_data(&ev), 2);
-        zmq_msg_close(&ev);
-        zmq_msg_init(&addr);
-        zmq_msg_recv(&addr, dev->mon, 0);   /* second frame: the endpoint */
-        zmq_msg_close(&addr);
-        if (id == ZMQ_EVENT_DISCONNECTED)
-            gone = true;
-    }
+    if (dev->ring && dev->fdsock < 0)
+        return true;
+    return plx_chan_peer_gone(dev->chan);
 }
 
 static int run_loop(plx_dev *dev)
@@ -868,7 +844,7 @@ static int run_loop(plx_dev *dev)
         }
         unsigned n = 1 + dev->n_watches;
         if (n > dev->cap_items) {
-            zmq_pollitem_t *it = realloc(dev->items, sizeof(*it) * n);
+            struct pollfd *it = realloc(dev->items, sizeof(*it) * n);
             if (!it)
                 return -ENOMEM;
             dev->items = it;
@@ -877,15 +853,17 @@ static int run_loop(plx_dev *dev)
         /* On the ring, the next request usually comes within the spin budget: look for it before sleeping in a
          * poll that a bell would have to end (the watched descriptors wait that long at most). */
         bool have = dev->ring && plx_chan_spin(dev->chan) != 0;
-        have |= plx_chan_poll_prepare(dev->chan, &dev->items[0]);
+        dev->items[0] = (struct pollfd){ .fd = plx_chan_poll_fd(dev->chan), .events = POLLIN };
+        have |= plx_chan_poll_prepare(dev->chan);
         for (unsigned i = 0; i < dev->n_watches; i++)
-            dev->items[1 + i] = (zmq_pollitem_t){ .fd = dev->watches[i].fd, .events = ZMQ_POLLIN };
+            dev->items[1 + i] = (struct pollfd){ .fd = dev->watches[i].fd, .events = POLLIN };
         /* Whether the hub is gone is looked at when the loop is idle, not on every wake-up (latency). */
-        int ready = zmq_poll(dev->items, (int)n, have ? 0 : dev->mon || dev->ring ? RECV_IDLE_MS : -1);
+        int ready = poll(dev->items, n, have ? 0 : RECV_IDLE_MS);
         int e = errno;
-        plx_chan_poll_done(dev->chan, &dev->items[0]);
-        if (have) {
-            dev->items[0].revents |= ZMQ_POLLIN;
+        bool frame = plx_chan_poll_done(dev->chan, ready > 0 ? dev->items[0].revents : 0);
+        dev->items[0].revents = 0;
+        if (have || frame) {
+            dev->items[0].revents = POLLIN;
             ready = ready < 0 ? 1 : ready + 1;
         }
         if (ready < 0) {
@@ -898,12 +876,12 @@ static int run_loop(plx_dev *dev)
                 return -ECONNRESET;
             continue;
         }
-        if (dev->items[0].revents & ZMQ_POLLIN)
+        if (dev->items[0].revents & POLLIN)
             if (serve_socket(dev) < 0)
                 return -EIO;
         /* Watches may change from inside callbacks: look each fd up again before calling it. */
         for (unsigned i = 1; i < n && !dev->stop; i++) {
-            if (!(dev->items[i].revents & (ZMQ_POLLIN | ZMQ_POLLERR)))
+            if (!(dev->items[i].revents & (POLLIN | POLLERR | POLLHUP)))
                 continue;
             int fd = dev->items[i].fd;
             for (unsigned j = 0; j < dev->n_watches; j++) {
@@ -1361,14 +1339,6 @@ static void dev_free(plx_dev *dev)
     free(dev->irq_level);
     plx_wire_fini(&dev->wire);
     plx_chan_close(dev->chan);
-    if (dev->mon) {
-        zmq_socket_monitor(dev->sock, NULL, 0);
-        zmq_close(dev->mon);
-    }
-    if (dev->sock)
-        zmq_close(dev->sock);
-    if (dev->zctx)
-        zmq_ctx_term(dev->zctx);
     if (dev->fdsock >= 0)
         close(dev->fdsock);
     free(dev->name);
@@ -1391,56 +1361,23 @@ static int move_to_ring(plx_dev *dev)
         return -EPROTO;
     }
     plx_chan_set_peer_fd(ring, dev->fdsock);
-    plx_chan_close(dev->chan);
+    plx_chan_close(dev->chan);  /* the last ZeroMQ channel: its context and I/O thread end */
     dev->chan = ring;
     plx_wire_set_chan(&dev->wire, ring);    /* the Config being applied stays decoded in the wire's arena */
     dev->ring = true;
-    if (dev->mon) {
-        zmq_socket_monitor(dev->sock, NULL, 0);
-        zmq_close(dev->mon);
-        dev->mon = NULL;
-    }
-    zmq_close(dev->sock);
-    dev->sock = NULL;
-    zmq_ctx_term(dev->zctx);    /* and its I/O thread */
-    dev->zctx = NULL;
     return 0;
 }
 
 /* The handshake's channel: a ZeroMQ socket connected to @endpoint. */
 static int connect_hub(plx_dev *dev, const char *endpoint)
 {
-    dev->zctx = zmq_ctx_new();
-    dev->sock = dev->zctx ? zmq_socket(dev->zctx, ZMQ_PAIR) : NULL;
-    if (!dev->sock) {
-        fprintf(stderr, "%s: cannot create a ZeroMQ socket: %s\n", dev_label(dev), zmq_strerror(errno));
+    char err[300];
+    dev->chan = plx_chan_zmq_connect(endpoint, RECV_IDLE_MS, err, sizeof(err));
+    if (!dev->chan) {
+        fprintf(stderr, "%s: %s\n", dev_label(dev), err);
         return -EIO;
     }
-    int64_t maxmsg = PLX_MAX_FRAME;
-    int linger = 2000, hwm = 0;
-    zmq_setsockopt(dev->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
-    zmq_setsockopt(dev->sock, ZMQ_LINGER, &linger, sizeof(linger));
-    zmq_setsockopt(dev->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm));
-    zmq_setsockopt(dev->sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
-    int rcvtimeo = RECV_IDLE_MS;
-    zmq_setsockopt(dev->sock, ZMQ_RCVTIMEO, &rcvtimeo, sizeof(rcvtimeo));
-    if (zmq_connect(dev->sock, endpoint) < 0) {
-        fprintf(stderr, "%s: cannot connect to %s: %s\n", dev_label(dev), endpoint, zmq_strerror(errno));
-        return -EIO;
-    }
-    dev->chan = plx_chan_zmq(dev->sock);
-    if (!dev->chan)
-        return -ENOMEM;
     plx_wire_init(&dev->wire, dev->chan);
-    char mon_ep[64];
-    snprintf(mon_ep, sizeof(mon_ep), "inproc://plx-monitor-%p", (void *)dev);
-    if (zmq_socket_monitor(dev->sock, mon_ep, ZMQ_EVENT_DISCONNECTED) == 0) {
-        dev->mon = zmq_socket(dev->zctx, ZMQ_PAIR);
-        if (dev->mon && zmq_connect(dev->mon, mon_ep) < 0) {
-            zmq_close(dev->mon);
-            dev->mon = NULL;
-        }
-    }
     return 0;
 }
 

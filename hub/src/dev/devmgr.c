@@ -207,11 +207,7 @@ hub_dev_send(hub_device *d, Plx__Envelope *env)
 const char *
 hub_dev_chan_strerror(hub_device *d, int r)
 {
-    if (r == -EPROTO && plx_chan_get_kind(d->chan) == PLX_CHAN_RING)
-        return plx_chan_error(d->chan);
-    if (r == -ETIMEDOUT)
-        return "the device takes no frames (its ring stays full)";
-    return zmq_strerror(-r);
+    return plx_chan_strerror(d->chan, r);
 }
 
 void
@@ -232,17 +228,18 @@ hub_dev_send_failed(hub_device *d, int r)
 int
 hub_dev_wait(hub_device *d, int timeout_ms)
 {
-    zmq_pollitem_t it[2];
-    bool ready = plx_chan_poll_prepare(d->chan, &it[0]);
-    it[1] = (zmq_pollitem_t){ .fd = d->pidfd, .events = ZMQ_POLLIN };
+    struct pollfd it[2] = { { .fd = plx_chan_poll_fd(d->chan), .events = POLLIN },
+                            { .fd = d->pidfd, .events = POLLIN } };
+    bool ready = plx_chan_poll_prepare(d->chan);
     int n = d->pidfd >= 0 ? 2 : 1;
-    int r = zmq_poll(it, n, ready ? 0 : timeout_ms);
-    plx_chan_poll_done(d->chan, &it[0]);
+    int r = poll(it, (nfds_t)n, ready ? 0 : timeout_ms);
+    int e = errno;
+    bool frame = plx_chan_poll_done(d->chan, r > 0 ? it[0].revents : 0);
     if (r < 0)
-        return errno == EINTR ? 0 : -errno;
-    if (ready || (it[0].revents & ZMQ_POLLIN))
+        return e == EINTR ? 0 : -e;
+    if (ready || frame)
         return 1;
-    return n == 2 && (it[1].revents & ZMQ_POLLIN) ? 2 : 0;
+    return n == 2 && (it[1].revents & POLLIN) ? 2 : 0;
 }
 
 static void send_error(hub_device *d, int code, const char *text)
@@ -898,7 +895,6 @@ static int handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello
     hub_devmgr *m = d->m;
     Plx__Envelope *env;
     plx_chan *ring = NULL, *zchan = NULL;
-    void *zsock = NULL;
     int r = hs_recv(d, hello_deadline, &env, errp, "its Hello");
     if (r < 0)
         return r;
@@ -1108,8 +1104,6 @@ static int handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello
         plx_chan_set_send_timeout(ring, (int)d->timeout_ms);
         plx_chan_set_peer_fd(ring, d->pidfd >= 0 ? d->pidfd : d->fdsock);
         zchan = d->chan;
-        zsock = d->sock;
-        d->sock = NULL;
         plx_wire_fini(&d->wire);
         d->chan = ring;
         d->ring = true;
@@ -1145,8 +1139,6 @@ static int handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello
     r = 0;
 out:
     plx_chan_close(zchan);
-    if (zsock)
-        zmq_close(zsock);
     free(rg);
     free(rgp);
     free(sg);
@@ -1531,11 +1523,6 @@ hub_devmgr_new(const hub_devmgr_env *env, Error **errp)
         error_setg(errp, "device manager: cannot listen on %s: %s", m->attach_path, strerror(errno));
         goto fail_quiet;
     }
-    m->zctx = zmq_ctx_new();
-    if (!m->zctx) {
-        error_setg(errp, "device manager: cannot create a ZeroMQ context");
-        goto fail_quiet;
-    }
     return m;
 fail:
     error_setg(errp, "device manager: out of memory");
@@ -1607,9 +1594,6 @@ static void close_channel(hub_device *d)
     plx_chan_close(d->chan);
     d->chan = NULL;
     d->ring = false;
-    if (d->sock)
-        zmq_close(d->sock);
-    d->sock = NULL;
 }
 
 /* Whether the device moves to the ring after the handshake: on this host unless the config or PLEXUS_TRANSPORT
@@ -1638,31 +1622,9 @@ static int bind_channel(hub_device *d, const hub_device_config *cfg, Error **err
     hub_devmgr *m = d->m;
     if (choose_transport(d, cfg, errp) < 0)
         return -EINVAL;
-    d->sock = zmq_socket(m->zctx, ZMQ_PAIR);
-    if (!d->sock) {
-        error_setg(errp, "device '%s': cannot create a ZeroMQ socket: %s", d->name, zmq_strerror(errno));
-        return -EIO;
-    }
-    int linger = 0, hwm = 0;
-    int64_t maxmsg = PLX_MAX_FRAME;
-    zmq_setsockopt(d->sock, ZMQ_LINGER, &linger, sizeof(linger));
-    zmq_setsockopt(d->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm));
-    zmq_setsockopt(d->sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
-    zmq_setsockopt(d->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
-    int slice = HUB_RECV_SLICE_MS;
-    zmq_setsockopt(d->sock, ZMQ_RCVTIMEO, &slice, sizeof(slice));
-    d->chan = plx_chan_zmq(d->sock);
-    if (!d->chan)
-        return -ENOMEM;
-    plx_wire_init(&d->wire, d->chan);
-    char ep[600];
-    if (cfg->endpoint && strncmp(cfg->endpoint, "tcp://", 6) == 0) {
-        d->tcp = true;
-        snprintf(ep, sizeof(ep), "%s", cfg->endpoint);
-        size_t l = strlen(ep);
-        if (l >= 2 && strcmp(ep + l - 2, ":0") == 0)
-            strcpy(ep + l - 1, "*");
-    } else if (cfg->endpoint) {
+    char ep[600], err[300];
+    if (cfg->endpoint) {
+        d->tcp = strncmp(cfg->endpoint, "tcp://", 6) == 0;
         snprintf(ep, sizeof(ep), "%s", cfg->endpoint);
     } else {
         char clean[40];
@@ -1676,16 +1638,13 @@ static int bind_channel(hub_device *d, const hub_device_config *cfg, Error **err
         }
         snprintf(ep, sizeof(ep), "ipc://%s", d->ipc_path);
     }
-    if (zmq_bind(d->sock, ep) < 0) {
-        error_setg(errp, "device '%s': cannot bind %s: %s", d->name, ep, zmq_strerror(errno));
+    d->chan = plx_chan_zmq_bind(ep, HUB_RECV_SLICE_MS, err, sizeof(err));
+    if (!d->chan) {
+        error_setg(errp, "device '%s': %s", d->name, err);
         return -EIO;
     }
-    char last[600];
-    size_t ll = sizeof(last);
-    if (zmq_getsockopt(d->sock, ZMQ_LAST_ENDPOINT, last, &ll) == 0 && ll > 1)
-        d->endpoint = strdup(last);
-    else
-        d->endpoint = strdup(ep);
+    plx_wire_init(&d->wire, d->chan);
+    d->endpoint = strdup(plx_chan_endpoint(d->chan));
     return d->endpoint ? 0 : -ENOMEM;
 }
 
@@ -2141,7 +2100,7 @@ hub_devmgr_poll(hub_devmgr *m, int timeout_ms)
     for (hub_device *d = m->devs; d; d = d->next)
         n += 2;
     if (n > m->cap_items) {
-        zmq_pollitem_t *it = realloc(m->items, sizeof(*it) * n);
+        struct pollfd *it = realloc(m->items, sizeof(*it) * n);
         hub_device **who = realloc(m->item_dev, sizeof(*who) * n);
         bool *chan = realloc(m->item_chan, sizeof(*chan) * n);
         if (it)
@@ -2163,7 +2122,8 @@ hub_devmgr_poll(hub_devmgr *m, int timeout_ms)
         /* A lockstep device is served only while the hub waits on it, so that what it sends happens at a
          * virtual time the hub decides; something it sends on its own (input from outside) gets it a grant at
          * the next quantum boundary instead of being served here. */
-        bool pending = plx_chan_poll_prepare(d->chan, &m->items[k]);
+        m->items[k] = (struct pollfd){ .fd = plx_chan_poll_fd(d->chan), .events = POLLIN };
+        bool pending = plx_chan_poll_prepare(d->chan);
         if (d->lockstep && pending)
             hub_dev_lockstep_touch(d);
         else
@@ -2171,7 +2131,7 @@ hub_devmgr_poll(hub_devmgr *m, int timeout_ms)
         m->item_chan[k] = true;
         m->item_dev[k++] = d;
         if (d->pidfd >= 0) {
-            m->items[k] = (zmq_pollitem_t){ .fd = d->pidfd, .events = ZMQ_POLLIN };
+            m->items[k] = (struct pollfd){ .fd = d->pidfd, .events = POLLIN };
             m->item_chan[k] = false;
             m->item_dev[k++] = d;
         }
@@ -2183,21 +2143,25 @@ hub_devmgr_poll(hub_devmgr *m, int timeout_ms)
         }
         return 0;
     }
-    int r = zmq_poll(m->items, (int)k, ready ? 0 : timeout_ms);
+    int r = poll(m->items, k, ready ? 0 : timeout_ms);
     int e = errno;
-    for (unsigned i = 0; i < k; i++)
-        if (m->item_chan[i])
-            plx_chan_poll_done(m->item_dev[i]->chan, &m->items[i]);
+    for (unsigned i = 0; i < k; i++) {
+        if (m->item_chan[i]) {
+            /* the channel's word on whether a frame may be there replaces what poll() saw */
+            bool frame = plx_chan_poll_done(m->item_dev[i]->chan, r > 0 ? m->items[i].revents : 0);
+            m->items[i].revents = frame ? POLLIN : 0;
+        }
+    }
     if (r < 0)
         return e == EINTR ? 0 : -e;
     int served = 0;
     for (unsigned i = 0; i < k; i++) {
         hub_device *d = m->item_dev[i];
-        if (m->item_chan[i] && d->lockstep && (m->items[i].revents & ZMQ_POLLIN))
+        if (m->item_chan[i] && d->lockstep && (m->items[i].revents & POLLIN))
             hub_dev_lockstep_touch(d);
-        else if (m->item_chan[i] && !d->lockstep && (ready || (m->items[i].revents & ZMQ_POLLIN)))
+        else if (m->item_chan[i] && !d->lockstep && (ready || (m->items[i].revents & POLLIN)))
             served += hub_dev_drain(d);
-        else if (!m->item_chan[i] && (m->items[i].revents & ZMQ_POLLIN) && (d->lockstep || !hub_dev_drain(d)))
+        else if (!m->item_chan[i] && (m->items[i].revents & (POLLIN | POLLHUP)) && (d->lockstep || !hub_dev_drain(d)))
             hub_dev_reap(d);
     }
     return served;
@@ -2254,8 +2218,6 @@ hub_devmgr_free(hub_devmgr *m)
     free(m->items);
     free(m->item_dev);
     free(m->item_chan);
-    if (m->zctx)
-        zmq_ctx_term(m->zctx);
     if (m->attach_fd >= 0)
         close(m->attach_fd);
     if (m->attach_path) {
@@ -2399,10 +2361,9 @@ hub_dev_new_detached(hub_devmgr *m, const char *name, unsigned n_irqs, const cha
     d->irq_map = calloc(n_irqs ? n_irqs : 1, sizeof(unsigned));
     d->irq_level = calloc(n_irqs ? n_irqs : 1, 1);
     d->props = calloc(1, sizeof(char *));
-    d->sock = zmq_socket(m->zctx, ZMQ_PAIR);
-    d->chan = d->sock ? plx_chan_zmq(d->sock) : NULL;
-    if (!d->name || !d->regions || !d->irq_names || !d->irq_map || !d->irq_level || !d->props || !d->chan ||
-        zmq_bind(d->sock, endpoint) < 0) {
+    char err[300];
+    d->chan = plx_chan_zmq_bind(endpoint, -1, err, sizeof(err));
+    if (!d->name || !d->regions || !d->irq_names || !d->irq_map || !d->irq_level || !d->props || !d->chan) {
         device_destroy(d);
         return NULL;
     }

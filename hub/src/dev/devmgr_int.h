@@ -4,8 +4,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <poll.h>
 #include <sys/types.h>
-#include <zmq.h>
 
 #include "dev/devmgr.h"
 #include "plexus/wire.h"
@@ -57,7 +57,6 @@ struct hub_device {
     hub_device *next;
     bool *dma_window;           /* per env RAM block: granted (DMA by message allowed); NULL = all (detached) */
     char *name, *model, *endpoint, *ipc_path;
-    void *sock;                 /* ZeroMQ socket, or NULL on the ring */
     plx_chan *chan;
     plx_wire wire;
     int fdsock;                 /* fd channel of the handshake (socketpair or attach connection); kept open for
@@ -115,10 +114,9 @@ struct hub_devmgr {
     bool own_run_dir, shutting_down;
     char *attach_path;
     int attach_fd;
-    void *zctx;
     hub_device *devs;
     unsigned n_devs, next_id;
-    zmq_pollitem_t *items;
+    struct pollfd *items;
     hub_device **item_dev;
     bool *item_chan;            /* the item is the device's channel (else its pidfd) */
     unsigned cap_items;
@@ -149,7 +147,7 @@ void hub_dev_log_posted(hub_device *d, uint64_t seq, uint32_t region, uint64_t a
 void hub_dev_confirm(hub_device *d, uint64_t seq);
 
 /* For the fuzzer (tests/fuzz): a device with no process whose channel is a ZMQ_PAIR bound at @endpoint (e.g.
- * inproc://x in m->zctx), @n_irqs lines (even ones connected); frames fed to it are decoded, checked and
+ * inproc://x; connect to it with plx_chan_zmq_connect()), @n_irqs lines (even ones connected); frames fed to it are decoded, checked and
  * served as hub_devmgr_poll() would serve them after the handshake. hub_dev_feed_declaration() runs the
  * handshake's checks of a Declare. */
 hub_device *hub_dev_new_detached(hub_devmgr *m, const char *name, unsigned n_irqs, const char *endpoint);
