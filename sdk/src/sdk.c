@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "plexus/handshake.h"
 #include "plexus/wire.h"
 #include "sandbox.h"
 
@@ -906,13 +907,6 @@ static const char *arg_value(int argc, char **argv, const char *key)
     return NULL;
 }
 
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Attach mode: ask the hub's attach socket for our channel; the socket then stays open to carry the fds. */
 static int attach(plx_dev *dev, const char *path, char *endpoint, size_t ep_len)
 {
@@ -920,75 +914,11 @@ static int attach(plx_dev *dev, const char *path, char *endpoint, size_t ep_len)
         fprintf(stderr, "plexus-sdk: attach needs the device name (--plexus-name= or PLEXUS_DEVICE_NAME)\n");
         return -EINVAL;
     }
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    if (strlen(path) >= sizeof(sa.sun_path))
-        return -ENAMETOOLONG;
-    strcpy(sa.sun_path, path);
-    uint64_t deadline = mono_ms() + 30000;
-    for (;;) {
-        int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-        if (s < 0)
-            return -errno;
-        if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-            char req[300];
-            int n = snprintf(req, sizeof(req), "attach %s", dev->name);
-            char rep[512];
-            ssize_t got;
-            if (n < (int)sizeof(req) && send(s, req, (size_t)n, MSG_NOSIGNAL) == n &&
-                (got = recv(s, rep, sizeof(rep) - 1, 0)) > 0) {
-                rep[got] = 0;
-                if (strncmp(rep, "ok ", 3) == 0 && (size_t)got - 3 < ep_len) {
-                    strcpy(endpoint, rep + 3);
-                    dev->fdsock = s;
-                    return 0;
-                }
-                if (strncmp(rep, "retry", 5) != 0) {
-                    fprintf(stderr, "%s: attach refused: %s\n", dev->name, rep);
-                    close(s);
-                    return -ECONNREFUSED;
-                }
-            }
-        }
-        close(s);
-        if (mono_ms() > deadline) {
-            fprintf(stderr, "%s: no hub accepted the attach on %s\n", dev->name, path);
-            return -ETIMEDOUT;
-        }
-        usleep(50000);
-    }
-}
-
-static int recv_fds(plx_dev *dev, int *fds, unsigned n)
-{
-    if (dev->fdsock < 0 || n > PLX_MAX_PASSED_FDS)
-        return -EBADF;
-    char data[16];
-    char cbuf[CMSG_SPACE(sizeof(int) * PLX_MAX_PASSED_FDS)];
-    struct iovec iov = { data, sizeof(data) };
-    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
-    ssize_t r = recvmsg(dev->fdsock, &mh, MSG_CMSG_CLOEXEC);
+    char err[300];
+    int r = plx_hs_attach(path, dev->name, 30000, endpoint, ep_len, &dev->fdsock, err, sizeof(err));
     if (r < 0)
-        return -errno;
-    unsigned got = 0;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-            continue;
-        unsigned k = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-        int tmp[PLX_MAX_PASSED_FDS];
-        memcpy(tmp, CMSG_DATA(c), sizeof(int) * k);
-        for (unsigned i = 0; i < k; i++) {
-            if (got < n)
-                fds[got++] = tmp[i];
-            else
-                close(tmp[i]);
-        }
-    }
-    if (got != n) {
-        for (unsigned i = 0; i < got; i++)
-            close(fds[i]);
-        return -EPROTO;
-    }
-    return 0;
+        fprintf(stderr, "%s: %s\n", dev->name, err);
+    return r;
 }
 
 static int fd_for(Plx__FdKind kind, int32_t num, const int *passed, unsigned n_passed, bool *owned)
@@ -1007,13 +937,8 @@ static int fd_for(Plx__FdKind kind, int32_t num, const int *passed, unsigned n_p
 static int send_hello_declare(plx_dev *dev)
 {
     const plx_device_ops *ops = dev->ops;
-    Plx__Hello h = PLX__HELLO__INIT;
-    h.major = PLX_PROTOCOL_MAJOR;
-    h.minor = PLX_PROTOCOL_MINOR;
-    h.capabilities = PLX_CAPS_SDK | (dev->fdsock >= 0 ? PLX_CAP_RING : 0);
-    h.name = dev->name ? dev->name : "";
-    h.model = (char *)(ops->model ? ops->model : "");
-    h.pid = (uint32_t)getpid();
+    Plx__Hello h;
+    plx_hs_hello_init(&h, PLX_CAPS_SDK | (dev->fdsock >= 0 ? PLX_CAP_RING : 0), dev->name, ops->model);
     Plx__Envelope env = PLX__ENVELOPE__INIT;
     env.msg_case = PLX__ENVELOPE__MSG_HELLO;
     env.hello = &h;
@@ -1163,7 +1088,7 @@ static int apply_config(plx_dev *dev, const Plx__Config *cfg)
     int passed[PLX_MAX_PASSED_FDS];
     unsigned n_passed = cfg->n_passed_fds;
     if (n_passed) {
-        int r = recv_fds(dev, passed, n_passed);
+        int r = plx_hs_recv_fds(dev->fdsock, passed, n_passed, -1);
         if (r < 0) {
             send_error(dev, -r, "did not receive the %u file descriptors the hub announced: %s", n_passed,
                        strerror(-r));
@@ -1348,16 +1273,10 @@ static void dev_free(plx_dev *dev)
  * the fd socket. The ZeroMQ socket is closed; the fd socket stays open: its hang-up says the hub is gone. */
 static int move_to_ring(plx_dev *dev)
 {
-    int fds[PLX_RING_FDS];
-    struct pollfd p = { .fd = dev->fdsock, .events = POLLIN };
-    if (dev->fdsock < 0 || poll(&p, 1, 30000) <= 0 || recv_fds(dev, fds, PLX_RING_FDS) < 0) {
-        fprintf(stderr, "%s: the hub's ring did not arrive on the fd socket\n", dev_label(dev));
-        return -EPROTO;
-    }
-    char err[200];
-    plx_chan *ring = plx_chan_ring_open(fds, err, sizeof(err));
+    char err[300];
+    plx_chan *ring = plx_hs_ring_accept(dev->fdsock, 30000, err, sizeof(err));
     if (!ring) {
-        fprintf(stderr, "%s: cannot use the hub's ring: %s\n", dev_label(dev), err);
+        fprintf(stderr, "%s: %s\n", dev_label(dev), err);
         return -EPROTO;
     }
     plx_chan_set_peer_fd(ring, dev->fdsock);
@@ -1452,9 +1371,10 @@ plx_dev_main(const plx_device_ops *ops, int argc, char **argv)
     Plx__Envelope *env;
     if (handshake_recv(dev, &env, PLX__ENVELOPE__MSG_HELLO, 30000) < 0)
         goto out;
-    if (env->hello->major != PLX_PROTOCOL_MAJOR) {
-        fprintf(stderr, "%s: hub speaks protocol %u.x, this SDK %u.x\n", dev_label(dev), env->hello->major,
-                PLX_PROTOCOL_MAJOR);
+    uint32_t minor;
+    char why[200];
+    if (plx_hs_hello_check(env->hello, &minor, why, sizeof(why)) < 0) {
+        fprintf(stderr, "%s: the hub's %s\n", dev_label(dev), why);
         goto out;
     }
     plx_wire_release(&dev->wire);

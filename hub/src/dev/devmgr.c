@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include "dev/devmgr_int.h"
+#include "plexus/handshake.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -836,24 +837,6 @@ static int make_shadow(hub_device *d, hub_region *r, Error **errp)
     return 0;
 }
 
-static int send_fds(int sock, const int *fds, unsigned n)
-{
-    char data[4] = "fds";
-    char cbuf[CMSG_SPACE(sizeof(int) * 253)];
-    if (n == 0 || n > 253)
-        return -EINVAL;
-    struct iovec iov = { data, sizeof(data) };
-    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-                         .msg_controllen = CMSG_SPACE(sizeof(int) * n) };
-    memset(cbuf, 0, sizeof(cbuf));
-    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * n);
-    memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
-    return sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
-}
-
 /* Free what take_declaration() allocated: region names, IRQ names and lines, properties. */
 static void free_declaration(hub_device *d)
 {
@@ -903,24 +886,19 @@ static int handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello
         plx_wire_release(&d->wire);
         return -EPROTO;
     }
-    uint32_t major = env->hello->major, minor = env->hello->minor;
+    char t[160];
     d->capabilities = env->hello->capabilities;
     free(d->model);
     d->model = strdup(name_ok(env->hello->model) ? env->hello->model : "unknown");
+    r = plx_hs_hello_check(env->hello, &d->minor, t, sizeof(t));
     plx_wire_release(&d->wire);
     if (!d->model)
         return -ENOMEM;
-    if (major != PLX_PROTOCOL_MAJOR) {
-        char t[160];
-        snprintf(t, sizeof(t), "protocol %u.%u is not supported (the hub speaks %u.x)", major, minor,
-                 PLX_PROTOCOL_MAJOR);
+    if (r < 0) {
         send_error(d, EPROTONOSUPPORT, t);
         error_setg(errp, "device '%s': %s", d->name, t);
-        return -EPROTONOSUPPORT;
+        return r;
     }
-    d->minor = minor;
-    if (d->minor > (uint32_t)PLX_PROTOCOL_MINOR)
-        d->minor = (uint32_t)PLX_PROTOCOL_MINOR;
 
     r = hs_recv(d, hub_now_ms() + d->timeout_ms + 5000, &env, errp, "its Declare");
     if (r < 0)
@@ -1061,17 +1039,11 @@ static int handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello
         goto out;
     }
     if (d->ring_wanted && d->fdsock >= 0 && (d->capabilities & PLX_CAP_RING)) {
-        int rfds[PLX_RING_FDS];
         uint64_t spin = cfg->ring_spin_us ? (uint64_t)cfg->ring_spin_us * 1000u : HUB_RING_SPIN_NS;
-        ring = plx_chan_ring_create(cfg->ring_slots, spin, rfds);
+        ring = plx_hs_ring_offer(d->fdsock, cfg->ring_slots, spin);
         if (!ring) {
-            error_setg(errp, "device '%s': cannot create its ring: %s", d->name, strerror(errno));
+            error_setg(errp, "device '%s': cannot give it a ring: %s", d->name, strerror(errno));
             r = -EIO;
-            goto out;
-        }
-        if ((r = send_fds(d->fdsock, rfds, PLX_RING_FDS)) < 0) {
-            error_setg(errp, "device '%s': cannot pass the ring's descriptors: %s", d->name, strerror(-r));
-            plx_chan_close(ring);
             goto out;
         }
         c.ring = true;
@@ -1084,10 +1056,9 @@ static int handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello
     }
 
     c.lockstep = cfg->lockstep;
-    Plx__Hello h = PLX__HELLO__INIT;
-    h.major = PLX_PROTOCOL_MAJOR;
+    Plx__Hello h;
+    plx_hs_hello_init(&h, PLX_CAPS_HUB, NULL, NULL);
     h.minor = d->minor;
-    h.capabilities = PLX_CAPS_HUB;
     Plx__Envelope out = PLX__ENVELOPE__INIT;
     out.msg_case = PLX__ENVELOPE__MSG_HELLO;
     out.hello = &h;
@@ -1121,7 +1092,7 @@ static int handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello
         r = r < 0 ? r : -ENOMEM;
         goto out;
     }
-    if (n_passed && (r = send_fds(d->fdsock, passed, n_passed)) < 0) {
+    if (n_passed && (r = plx_hs_send_fds(d->fdsock, passed, n_passed)) < 0) {
         error_setg(errp, "device '%s': cannot pass %u file descriptors: %s", d->name, n_passed, strerror(-r));
         goto out;
     }
@@ -1423,27 +1394,18 @@ static int accept_attach(hub_device *d, uint64_t deadline, Error **errp)
         int c = accept4(m->attach_fd, NULL, NULL, SOCK_CLOEXEC);
         if (c < 0)
             continue;
-        struct pollfd pc = { .fd = c, .events = POLLIN };
-        char req[PLX_MAX_NAME + 16];
-        ssize_t n = -1;
-        if (poll(&pc, 1, 2000) > 0)
-            n = recv(c, req, sizeof(req) - 1, 0);
-        if (n <= 7 || strncmp(req, "attach ", 7) != 0) {
-            static const char bad[] = "error: expected 'attach NAME'";
-            send(c, bad, sizeof(bad) - 1, MSG_NOSIGNAL);
+        char name[PLX_MAX_NAME + 1];
+        if (plx_hs_attach_read(c, name, sizeof(name), 2000) < 0) {
             close(c);
             continue;
         }
-        req[n] = 0;
-        if (strcmp(req + 7, d->name) != 0) {
+        if (strcmp(name, d->name) != 0) {
             /* Another device, perhaps added later: it retries. */
-            send(c, "retry", 5, MSG_NOSIGNAL);
+            plx_hs_attach_answer(c, NULL);
             close(c);
             continue;
         }
-        char rep[600];
-        int len = snprintf(rep, sizeof(rep), "ok %s", d->endpoint);
-        if (send(c, rep, (size_t)len, MSG_NOSIGNAL) != len) {
+        if (plx_hs_attach_answer(c, d->endpoint) < 0) {
             close(c);
             continue;
         }
