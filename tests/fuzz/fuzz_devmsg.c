@@ -241,10 +241,17 @@ int main(int argc, char **argv)
     fixed_frame(5, 1, 4, 100, 1, RAM_BASE + 0x10, (const uint8_t *)"\xde\xad\xbe\xef", 4);
     fixed_frame(5, 0, 4, 100, 2, RAM_BASE + 0x10, NULL, 0);
     /* a posted-write batch of one entry (hub -> device only: the hub drops it, after decoding it) */
-    uint8_t batch[2 + PLX_WIRE_FIX_HEAD + PLX_WIRE_FIX_BATCH_ENTRY] = { PLX_WIRE_FIX_HEAD + PLX_WIRE_FIX_BATCH_ENTRY };
-    plx_wire_fix_batch_head(batch + 2, 1, 100);
-    plx_wire_fix_batch_entry(batch + 2 + PLX_WIRE_FIX_HEAD, 7, 0, 0x10, 4, 0xabcd);
-    fwrite(batch, 1, sizeof(batch), out);
+    plx_wire fw = { .fixed = true };
+    plx_wire_batch b;
+    if (plx_wire_batch_init(&b) < 0)
+        return 1;
+    plx_wire_batch_add(&fw, &b, 7, 0, 0x10, 4, 0xabcd);
+    const uint8_t *frame;
+    size_t flen = plx_wire_batch_frame(&fw, &b, 100, &frame);
+    uint8_t lenb[2] = { (uint8_t)flen, (uint8_t)(flen >> 8) };
+    fwrite(lenb, 1, 2, out);
+    fwrite(frame, 1, flen, out);
+    plx_wire_batch_fini(&b);
     fclose(out);
     return 0;
 }

@@ -196,7 +196,7 @@ hub_dev_reap(hub_device *d)
 int
 hub_dev_send(hub_device *d, Plx__Envelope *env)
 {
-    if (d->batch_n)
+    if (d->batch.n)
         hub_dev_flush(d);
     env->now_ns = vclock_now(d->m->env.clock);
     int r = plx_wire_send(&d->wire, env, 0);
@@ -1534,7 +1534,7 @@ static void device_destroy(hub_device *d)
     }
     free_declaration(d);
     cfg_free(d->cfg);
-    free(d->batch);
+    plx_wire_batch_fini(&d->batch);
     free(d->dma_buf);
     free(d->dma_window);
     close_channel(d);
@@ -1882,8 +1882,8 @@ static void restart_device(hub_device *d)
     free(d->endpoint);
     d->endpoint = NULL;
     d->seq = d->last_posted = 0;
-    d->batch_n = 0;
-    d->batch_len = 0;
+    d->batch.n = 0;
+    d->batch.len = 0;
     d->exited = d->said_goodbye = d->spawned = false;
     d->exit_desc[0] = 0;
 
@@ -1903,9 +1903,8 @@ static void restart_device(hub_device *d)
         close(d->fdsock);
         d->fdsock = -1;
     }
-    if (r == 0 && (d->capabilities & PLX_CAP_WRITE_BATCH) && !d->batch &&
-        !(d->batch = malloc(HUB_BATCH_HEAD + HUB_BATCH_MAX * HUB_BATCH_ENTRY_MAX)))
-        r = -ENOMEM;
+    if (r == 0 && (d->capabilities & PLX_CAP_WRITE_BATCH) && !d->batch.buf)
+        r = plx_wire_batch_init(&d->batch);
     if (r < 0) {
         hub_dev_log(m, d->name, 3, "restart %u of %u failed: %s", d->restarts, d->max_restarts,
                     err ? error_get_pretty(err) : strerror(-r));
@@ -2037,8 +2036,7 @@ hub_devmgr_add(hub_devmgr *m, const hub_device_config *cfg, Error **errp)
         d->fdsock = -1;
     }
     if (d->capabilities & PLX_CAP_WRITE_BATCH) {
-        d->batch = malloc(HUB_BATCH_HEAD + HUB_BATCH_MAX * HUB_BATCH_ENTRY_MAX);
-        if (!d->batch) {
+        if (plx_wire_batch_init(&d->batch) < 0) {
             error_setg(errp, "device '%s': out of memory", d->name);
             goto fail;
         }
@@ -2133,7 +2131,7 @@ void
 hub_devmgr_flush(hub_devmgr *m)
 {
     for (hub_device *d = m->devs; d; d = d->next)
-        if (d->batch_n)
+        if (d->batch.n)
             hub_dev_flush(d);
 }
 
@@ -2297,7 +2295,7 @@ hub_device_reset(hub_device *d)
     if (d->failed)
         return -EIO;
     Plx__Reset rs = PLX__RESET__INIT;
-    if (d->batch_n)
+    if (d->batch.n)
         hub_dev_flush(d);
     rs.seq = d->last_posted = ++d->seq;
     Plx__Envelope env = PLX__ENVELOPE__INIT;

@@ -12,10 +12,6 @@
 
 #define HUB_IRQ_UNMAPPED UINT32_MAX
 #define HUB_RECV_SLICE_MS 20        /* receive timeout of device sockets: how often a wait looks around */
-/* Posted writes coalesced into one MmioWriteBatch frame (devices with CAP_WRITE_BATCH). */
-#define HUB_BATCH_MAX 64
-#define HUB_BATCH_HEAD 24           /* room for the Envelope header in front of the batch */
-#define HUB_BATCH_ENTRY_MAX 48      /* one encoded MmioWrite with its tag and length */
 
 #define HUB_RING_SPIN_NS 50000u     /* default spin budget of both sides of a ring */
 
@@ -50,7 +46,7 @@ struct hub_device {
     /* Checked on every access: together at the start. */
     bool failed;
     unsigned dma_depth;         /* > 0 while the hub serves this device's DMA (it is blocked waiting) */
-    unsigned batch_n;
+    plx_wire_batch batch;       /* posted writes held (devices with CAP_WRITE_BATCH; buf NULL otherwise) */
     uint64_t last_posted;       /* seq of the last posted write, timer fire or reset */
     hub_devmgr_stats stats;
     hub_devmgr *m;
@@ -90,8 +86,6 @@ struct hub_device {
 
     uint64_t seq;               /* last request sequence number used */
     unsigned in_wait;           /* > 0 while the hub waits for this device's answer */
-    uint8_t *batch;             /* HUB_BATCH_HEAD + encoded writes */
-    size_t batch_len;           /* bytes of encoded writes */
     uint64_t batch_time;        /* virtual time of the batched writes */
     uint8_t *dma_buf;           /* data of DMA reads by message */
     size_t dma_cap;

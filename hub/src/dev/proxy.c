@@ -179,7 +179,7 @@ static MemTxResult proxy_read(void *opaque, hwaddr addr, uint64_t *data, unsigne
     hub_region *r = opaque;
     hub_device *d = r->dev;
     /* The hot path (a guest polling a status register): a shadow page that is up to date. */
-    if (__builtin_expect(r->shadow_data != NULL, 1) && !d->failed && !d->dma_depth && !d->batch_n &&
+    if (__builtin_expect(r->shadow_data != NULL, 1) && !d->failed && !d->dma_depth && !d->batch.n &&
         !d->m->env.event_log &&
         __atomic_load_n(&r->shadow_hdr->applied_seq, __ATOMIC_ACQUIRE) >= d->last_posted &&
         addr < r->size && size <= r->size - addr && !in_read_through(r, addr, size)) {
@@ -234,7 +234,7 @@ static MemTxResult read_once(hub_region *r, hwaddr addr, uint64_t *data, unsigne
         return d->failed || d->dma_depth ? MEMTX_ERROR : MEMTX_DECODE_ERROR;
     }
     if (r->shadow_data && !in_read_through(r, addr, size)) {
-        if (d->batch_n)
+        if (d->batch.n)
             hub_dev_flush(d);
         if (__atomic_load_n(&r->shadow_hdr->applied_seq, __ATOMIC_ACQUIRE) < d->last_posted) {
             if (wait_shadow(d, r) < 0) {
@@ -290,72 +290,19 @@ static MemTxResult proxy_read_slow(hub_region *r, hwaddr addr, uint64_t *data, u
     return res;
 }
 
-/* ---- posted-write batches: MmioWriteBatch frames encoded by hand (same bytes protobuf would produce) ---- */
-
-static uint8_t *put_varint(uint8_t *p, uint64_t v)
-{
-    while (v >= 0x80) {
-        *p++ = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    *p++ = (uint8_t)v;
-    return p;
-}
-
-/* Field @field of wire type varint, omitted when zero (proto3). */
-static uint8_t *put_uint(uint8_t *p, unsigned field, uint64_t v)
-{
-    if (!v)
-        return p;
-    *p++ = (uint8_t)(field << 3);
-    return put_varint(p, v);
-}
-
-static void batch_add(hub_device *d, uint64_t seq, uint32_t region, uint64_t addr, uint32_t size, uint64_t data)
-{
-    if (d->ring) {          /* the ring's fixed layout: the device decodes it without protobuf */
-        d->batch_len += plx_wire_fix_batch_entry(d->batch + HUB_BATCH_HEAD + d->batch_len, seq, region, addr, size,
-                                                 data);
-        d->batch_n++;
-        return;
-    }
-    uint8_t body[HUB_BATCH_ENTRY_MAX], *q = body;
-    q = put_uint(q, 1, seq);
-    q = put_uint(q, 2, region);
-    q = put_uint(q, 3, addr);
-    q = put_uint(q, 4, size);
-    q = put_uint(q, 5, data);
-    q = put_uint(q, 6, 1);                     /* posted */
-    uint8_t *p = d->batch + HUB_BATCH_HEAD + d->batch_len;
-    *p++ = (1 << 3) | 2;                       /* MmioWriteBatch.writes, length-delimited */
-    *p++ = (uint8_t)(q - body);                /* < 128 */
-    memcpy(p, body, (size_t)(q - body));
-    d->batch_len += (size_t)(q - body) + 2;
-    d->batch_n++;
-}
+/* ---- posted-write batches ---------------------------------------------------------------------------------- */
 
 void
 hub_dev_flush(hub_device *d)
 {
-    if (!d->batch_n)
+    if (!d->batch.n)
         return;
-    uint8_t head[HUB_BATCH_HEAD], *p = head;
-    if (d->ring) {
-        p += plx_wire_fix_batch_head(head, d->batch_n, d->batch_time);
-    } else {
-        p = put_uint(p, 1, d->batch_time);     /* Envelope.now_ns */
-        p = put_varint(p, (20 << 3) | 2);      /* Envelope.write_batch */
-        p = put_varint(p, d->batch_len);
+    if (d->failed) {
+        d->batch.n = 0;
+        d->batch.len = 0;
+        return;
     }
-    size_t hl = (size_t)(p - head);
-    uint8_t *frame = d->batch + HUB_BATCH_HEAD - hl;
-    memcpy(frame, head, hl);
-    size_t len = hl + d->batch_len;
-    d->batch_n = 0;
-    d->batch_len = 0;
-    if (d->failed)
-        return;
-    int r = plx_chan_send(d->chan, frame, len, 0);
+    int r = plx_wire_batch_send(&d->wire, &d->batch, d->batch_time, 0);
     if (r < 0)
         hub_dev_send_failed(d, r);
 }
@@ -372,15 +319,15 @@ static MemTxResult write_once(hub_region *r, hwaddr addr, uint64_t data, unsigne
     hub_dev_event(d, "write %s+0x%" PRIx64 "/%u 0x%" PRIx64 "%s", r->name, (uint64_t)addr, size, data & ones(size),
                   posted ? " posted" : "");
     hub_dev_lockstep_touch(d);
-    if (posted && d->batch) {
+    if (posted && d->batch.buf) {
         uint64_t now = vclock_now(m->env.clock);
-        if (d->batch_n && d->batch_time != now)
+        if (d->batch.n && d->batch_time != now)
             hub_dev_flush(d);
         d->batch_time = now;
         d->last_posted = ++d->seq;
         hub_dev_log_posted(d, d->seq, r->index, addr, size, data & ones(size));
-        batch_add(d, d->seq, r->index, addr, size, data & ones(size));
-        if (d->batch_n == HUB_BATCH_MAX)
+        plx_wire_batch_add(&d->wire, &d->batch, d->seq, r->index, addr, size, data & ones(size));
+        if (d->batch.n == PLX_WIRE_BATCH_MAX)
             hub_dev_flush(d);
         d->stats.posted_writes++;
         return d->failed ? MEMTX_ERROR : MEMTX_OK;
