@@ -19,7 +19,8 @@
 
 #include <plexus/memory.h>
 
-#include "dev/devmgr_int.h"
+#include "dev/detached.h"
+#include "dev/device.h"
 #include "vclock.h"
 
 #define RAM_BASE 0x80000000u

@@ -4,7 +4,7 @@
  * device's channel, a posted write, or a load from the region's shadow page.
  */
 #define _GNU_SOURCE
-#include "dev/devmgr_int.h"
+#include "dev/proxy.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -12,6 +12,11 @@
 #include <poll.h>
 #include <sched.h>
 #include <string.h>
+
+#include "dev/link.h"
+#include "dev/lockstep.h"
+#include "dev/serve.h"
+#include "dev/supervise.h"
 
 static uint64_t ones(unsigned size)
 {
@@ -32,93 +37,6 @@ static const char *refuse(hub_device *d)
         return "busy";
     }
     return NULL;
-}
-
-/* True (and the device failed) once the deadline of a wait passed. */
-static bool wait_expired(hub_device *d, uint64_t *deadline, const char *what)
-{
-    uint64_t now = hub_now_ms();
-    if (!*deadline)
-        *deadline = now + d->timeout_ms;
-    if (now < *deadline)
-        return false;
-    hub_dev_fail(d, "no answer to %s within %u ms", what, d->timeout_ms);
-    return true;
-}
-
-/* What a wait is for: an MmioReply, a TimerDone, or (lockstep) a TimeReached, each matched by @key. */
-enum wait_kind { WAIT_REPLY, WAIT_TIMER_DONE, WAIT_REACHED };
-struct wait_out {
-    uint64_t data;          /* MmioReply.data */
-    MemTxResult res;        /* MmioReply.result */
-    uint64_t busy_ns;       /* MmioReply.busy_ns */
-    uint64_t next_event;    /* MmioReply or TimeReached .next_event_ns (0: not given) */
-};
-
-/* Wait for the answer @kind/@key, serving everything else the device sends meanwhile. */
-static int wait_for(hub_device *d, enum wait_kind kind, uint64_t key, struct wait_out *out, const char *what)
-{
-    uint64_t deadline = hub_now_ms() + d->timeout_ms;
-    unsigned other = 0;
-    for (;;) {
-        /* A device flooding other messages must not keep the hub here past the timeout. */
-        if (++other % 64 == 0 && wait_expired(d, &deadline, what))
-            return -ETIMEDOUT;
-        /* Block in the receive itself (the socket's receive timeout is HUB_RECV_SLICE_MS): cheaper than a
-         * poll followed by a receive. Between slices: the deadline and the process. */
-        Plx__Envelope *env;
-        int r = plx_wire_recv(&d->wire, &env, HUB_RECV_SLICE_MS);
-        if (r == 0) {
-            if (kind == WAIT_TIMER_DONE && env->msg_case == PLX__ENVELOPE__MSG_TIMER_DONE &&
-                env->timer_done->seq == key) {
-                plx_wire_release(&d->wire);
-                return 0;
-            }
-            if (kind == WAIT_REACHED && env->msg_case == PLX__ENVELOPE__MSG_TIME_REACHED &&
-                env->time_reached->now_ns == key) {
-                out->next_event = env->time_reached->next_event_ns;
-                plx_wire_release(&d->wire);
-                return 0;
-            }
-            if (kind == WAIT_REPLY && env->msg_case == PLX__ENVELOPE__MSG_REPLY && env->reply->seq == key) {
-                out->data = env->reply->data;
-                out->busy_ns = env->reply->busy_ns;
-                out->next_event = env->reply->next_event_ns;
-                switch (env->reply->result) {
-                case PLX__MEM_TX__MEMTX_OK: out->res = MEMTX_OK; break;
-                case PLX__MEM_TX__MEMTX_DECODE_ERROR: out->res = MEMTX_DECODE_ERROR; break;
-                default: out->res = MEMTX_ERROR; break;
-                }
-                plx_wire_release(&d->wire);
-                return 0;
-            }
-            hub_dev_serve(d, env);
-            if (d->failed)
-                return -EIO;
-            continue;
-        }
-        if (r == -EBADMSG) {
-            hub_dev_log(d->m, d->name, 4, "undecodable frame dropped");
-            continue;
-        }
-        if (r == -EINTR)
-            continue;
-        if (r != -EAGAIN && r != -EPIPE) {
-            hub_dev_fail(d, "receive failed: %s", hub_dev_chan_strerror(d, r));
-            return -EIO;
-        }
-        if (wait_expired(d, &deadline, what))
-            return -ETIMEDOUT;
-        if (d->pidfd >= 0) {
-            struct pollfd p = { .fd = d->pidfd, .events = POLLIN };
-            /* Frames written just before the process died may still be on their way. */
-            if (poll(&p, 1, 0) > 0 && hub_dev_wait(d, 20) != 1 && hub_dev_reap(d))
-                return -ECHILD;
-        } else if (r == -EPIPE) {
-            hub_dev_fail(d, "the device hung up");
-            return -EIO;
-        }
-    }
 }
 
 /* Shadow reads must see every posted write sent before them: wait until the device published it. */
@@ -190,28 +108,8 @@ static MemTxResult proxy_read(void *opaque, hwaddr addr, uint64_t *data, unsigne
     return proxy_read_slow(r, addr, data, size);
 }
 
-int
-hub_dev_wait_timer_done(hub_device *d, uint64_t seq)
-{
-    d->in_wait++;
-    int r = wait_for(d, WAIT_TIMER_DONE, seq, NULL, "a timer fire");
-    d->in_wait--;
-    return r;
-}
-
-int
-hub_dev_wait_reached(hub_device *d, uint64_t until, uint64_t *next_event)
-{
-    struct wait_out o = { 0 };
-    d->in_wait++;
-    int r = wait_for(d, WAIT_REACHED, until, &o, "a time grant");
-    d->in_wait--;
-    *next_event = o.next_event ? o.next_event : VCLOCK_NEVER;
-    return r;
-}
-
 /* The reply to a lockstep device's access carried the bus time it took: the guest's clock pays it. */
-static void charge_busy(hub_device *d, const struct wait_out *o)
+static void charge_busy(hub_device *d, const hub_reply *o)
 {
     if (!d->lockstep)
         return;
@@ -257,13 +155,11 @@ static MemTxResult read_once(hub_region *r, hwaddr addr, uint64_t *data, unsigne
     env.msg_case = PLX__ENVELOPE__MSG_READ;
     env.read = &rd;
     d->stats.sync_reads++;
-    struct wait_out o = { 0 };
+    hub_reply o = { 0 };
     hub_dev_lockstep_touch(d);
     int wr = hub_dev_send(d, &env);
     if (wr == 0) {
-        d->in_wait++;
-        wr = wait_for(d, WAIT_REPLY, rd.seq, &o, "a read");
-        d->in_wait--;
+        wr = hub_dev_wait_reply(d, rd.seq, &o, "a read");
     }
     if (wr < 0) {
         *data = ones(size);
@@ -292,20 +188,6 @@ static MemTxResult proxy_read_slow(hub_region *r, hwaddr addr, uint64_t *data, u
 
 /* ---- posted-write batches ---------------------------------------------------------------------------------- */
 
-void
-hub_dev_flush(hub_device *d)
-{
-    if (!d->batch.n)
-        return;
-    if (d->failed) {
-        d->batch.n = 0;
-        d->batch.len = 0;
-        return;
-    }
-    int r = plx_wire_batch_send(&d->wire, &d->batch, d->batch_time, 0);
-    if (r < 0)
-        hub_dev_send_failed(d, r);
-}
 
 static MemTxResult write_once(hub_region *r, hwaddr addr, uint64_t data, unsigned size)
 {
@@ -352,10 +234,8 @@ static MemTxResult write_once(hub_region *r, hwaddr addr, uint64_t data, unsigne
         return MEMTX_OK;
     }
     d->stats.sync_writes++;
-    struct wait_out o = { 0 };
-    d->in_wait++;
-    int wres = wait_for(d, WAIT_REPLY, wr.seq, &o, "a write");
-    d->in_wait--;
+    hub_reply o = { 0 };
+    int wres = hub_dev_wait_reply(d, wr.seq, &o, "a write");
     if (wres < 0)
         return MEMTX_ERROR;
     hub_dev_confirm(d, wr.seq);
@@ -386,3 +266,4 @@ hub_proxy_init_ops(MemoryRegionOps *ops)
     ops->read_with_attrs = proxy_read;
     ops->write_with_attrs = proxy_write;
 }
+

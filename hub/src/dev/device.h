@@ -1,6 +1,9 @@
-/* Private to the device layer: the structures behind hub_devmgr and hub_device. */
-#ifndef PLEXUS_HUB_DEVMGR_INT_H
-#define PLEXUS_HUB_DEVMGR_INT_H
+/*
+ * Private to the device layer: the structures behind hub_devmgr and hub_device, and what every part of the
+ * layer uses (device.c): logging, the event log, failing a device, reaping its process.
+ */
+#ifndef PLEXUS_HUB_DEV_DEVICE_H
+#define PLEXUS_HUB_DEV_DEVICE_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -11,6 +14,8 @@
 #include "plexus/wire.h"
 
 #define HUB_IRQ_UNMAPPED UINT32_MAX
+#define HUB_HELLO_TIMEOUT_MS 10000    /* a started device says Hello within this */
+#define HUB_SHUTDOWN_GRACE_MS 2000    /* devices exit this long after Shutdown, or are killed */
 #define HUB_RECV_SLICE_MS 20        /* receive timeout of device sockets: how often a wait looks around */
 
 #define HUB_RING_SPIN_NS 50000u     /* default spin budget of both sides of a ring */
@@ -119,54 +124,11 @@ struct hub_devmgr {
 uint64_t hub_now_ms(void);
 void hub_dev_log(hub_devmgr *m, const char *device, int level, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* The device failed (died, hung, broke the protocol): log why, stop its timers, lower the lines it raised. Its
+ * accesses fail from now on (until a restart). Once only. */
 void hub_dev_fail(hub_device *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Reap the process if it exited (and fail the device, saying how it ended). True if it is gone. */
 bool hub_dev_reap(hub_device *d);
-int hub_dev_send(hub_device *d, Plx__Envelope *env);
-/* A send to the device returned @r (< 0): fail the device with the reason (unless shutting down). */
-void hub_dev_send_failed(hub_device *d, int r);
-/* Words for a channel error @r (< 0) of this device. */
-const char *hub_dev_chan_strerror(hub_device *d, int r);
-/* Wait up to @timeout_ms for the device's channel: 1 a frame may be there, 2 the process exited (pidfd), 0
- * nothing, -errno. */
-int hub_dev_wait(hub_device *d, int timeout_ms);
-void hub_dev_serve(hub_device *d, Plx__Envelope *env);
-int hub_dev_drain(hub_device *d);
-
-/* A failed device that may still be restarted is restarted now (after the rest of its backoff), so an access
- * waits for it rather than failing. True if the device is up. */
-bool hub_dev_await_restart(hub_device *d);
-/* Remember a posted write until the device has applied it. */
-void hub_dev_log_posted(hub_device *d, uint64_t seq, uint32_t region, uint64_t addr, uint32_t size, uint64_t data);
-/* The device answered request @seq: every posted write before it was applied. */
-void hub_dev_confirm(hub_device *d, uint64_t seq);
-
-/* For the fuzzer (tests/fuzz): a device with no process whose channel is a ZMQ_PAIR bound at @endpoint (e.g.
- * inproc://x; connect to it with plx_chan_zmq_connect()), @n_irqs lines (even ones connected); frames fed to it are decoded, checked and
- * served as hub_devmgr_poll() would serve them after the handshake. hub_dev_feed_declaration() runs the
- * handshake's checks of a Declare. */
-hub_device *hub_dev_new_detached(hub_devmgr *m, const char *name, unsigned n_irqs, const char *endpoint);
-int hub_dev_feed(hub_device *d, const void *frame, size_t len);
-int hub_dev_feed_declaration(hub_device *d, const void *frame, size_t len);
-void hub_dev_free_detached(hub_device *d);
-
-/* proxy.c */
-void hub_proxy_init_ops(MemoryRegionOps *ops);
-/* Send the posted writes held for @d. Called before anything else goes to the device. */
-void hub_dev_flush(hub_device *d);
-/* Wait until the device answered TimerFire @seq with TimerDone, serving its other messages. */
-int hub_dev_wait_timer_done(hub_device *d, uint64_t seq);
-/* Wait for TimeReached{@until}, serving the device's other messages; its next event in *@next_event. */
-int hub_dev_wait_reached(hub_device *d, uint64_t until, uint64_t *next_event);
-/* A lockstep device was accessed: make sure time is granted to it at the next quantum boundary. Inline: every
- * access calls it, and most devices are not in lockstep. */
-void hub_dev_lockstep_arm(hub_device *d);
-static inline void hub_dev_lockstep_touch(hub_device *d)
-{
-    if (d->lockstep && !vtimer_pending(&d->grant_vt))
-        hub_dev_lockstep_arm(d);
-}
-/* A lockstep device's reply announced its next event (0: none given): grant time then if that is earlier. */
-void hub_dev_lockstep_next(hub_device *d, uint64_t next_event);
 /* Event log line "<virtual ns> <device> <text>"; hub_dev_event() costs one test (and evaluates nothing) without
  * env.event_log: it sits on every device access. */
 void hub_dev_event_write(hub_device *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,0 +1,116 @@
+/* What every part of the device layer uses: logging, the event log, failing a device, reaping its process. */
+#define _GNU_SOURCE
+#include "dev/device.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+uint64_t
+hub_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void
+hub_dev_log(hub_devmgr *m, const char *device, int level, const char *fmt, ...)
+{
+    char buf[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    if (m->env.log)
+        m->env.log(m->env.log_opaque, device, level, buf);
+    else
+        fprintf(stderr, "plexus: %s: %s\n", device ? device : "devices", buf);
+}
+
+void
+hub_dev_event_write(hub_device *d, const char *fmt, ...)
+{
+    FILE *f = d->m->env.event_log;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(f, "%" PRIu64 " %s ", vclock_now(d->m->env.clock), d->name);
+    vfprintf(f, fmt, ap);
+    fputc('\n', f);
+    va_end(ap);
+}
+
+void
+hub_dev_fail(hub_device *d, const char *fmt, ...)
+{
+    if (d->failed)
+        return;
+    d->failed = true;
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    hub_dev_log(d->m, d->name, 3, "%s; its accesses now fail%s", buf,
+                d->cfg && d->restarts < d->max_restarts ? " until it is restarted" : "");
+    d->failed_at = hub_now_ms();
+    for (unsigned i = 0; i < d->n_timers; i++)
+        if (d->timers[i])
+            vtimer_del(&d->timers[i]->vt);
+    /* Nobody drives its lines any more. */
+    for (unsigned i = 0; i < d->n_irqs; i++) {
+        if (d->irq_level && d->irq_level[i] > 0) {
+            d->irq_level[i] = 0;
+            if (d->irq_map[i] != HUB_IRQ_UNMAPPED && d->m->env.set_irq && !d->m->shutting_down)
+                d->m->env.set_irq(d->m->env.irq_opaque, d->irq_map[i], 0);
+        }
+    }
+}
+
+/* Reap the process if it exited. Returns true if it is gone. */
+bool
+hub_dev_reap(hub_device *d)
+{
+    if (d->pid <= 0)
+        return false;
+    int st;
+    pid_t r = waitpid(d->pid, &st, WNOHANG);
+    if (r != d->pid)
+        return false;
+    d->pid = 0;
+    if (d->pidfd >= 0) {
+        close(d->pidfd);
+        d->pidfd = -1;
+    }
+    d->exited = true;
+    if (WIFSIGNALED(st))
+        snprintf(d->exit_desc, sizeof(d->exit_desc), "was killed by signal %d (%s)", WTERMSIG(st),
+                 strsignal(WTERMSIG(st)));
+    else
+        snprintf(d->exit_desc, sizeof(d->exit_desc), "exited with status %d", WEXITSTATUS(st));
+    if (d->fdsock >= 0) {
+        /* A sandboxed device says on its fd socket which system call ended it. */
+        char words[128];
+        ssize_t n = recv(d->fdsock, words, sizeof(words) - 1, MSG_DONTWAIT);
+        if (n > 0) {
+            words[n] = 0;
+            for (ssize_t i = 0; i < n; i++)
+                if (!isprint((unsigned char)words[i]))
+                    words[i] = '?';
+            size_t l = strlen(d->exit_desc);
+            snprintf(d->exit_desc + l, sizeof(d->exit_desc) - l, " (%s)", words);
+        }
+    }
+    if (!d->m->shutting_down)
+        hub_dev_fail(d, "device process %s", d->exit_desc);
+    return true;
+}
+

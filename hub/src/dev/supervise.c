@@ -1,0 +1,236 @@
+/* Supervision: a failed device is restarted, and the posted writes its process had not applied are delivered
+ * to the next one. */
+#define _GNU_SOURCE
+#include "dev/supervise.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dev/handshake.h"
+#include "dev/link.h"
+#include "dev/spawn.h"
+
+/* Start a failed device again: a fresh process behind the same, still mapped, regions. */
+/* Seq of the last posted write the device's current process applied, as it published it; 0 if unknown. */
+static uint64_t applied_seq(const hub_device *d)
+{
+    if (d->state_hdr)
+        return __atomic_load_n(&d->state_hdr->applied_seq, __ATOMIC_ACQUIRE);
+    uint64_t a = 0;
+    for (unsigned i = 0; i < d->n_regions; i++)
+        if (d->regions[i].shadow_hdr) {
+            uint64_t v = __atomic_load_n(&d->regions[i].shadow_hdr->applied_seq, __ATOMIC_ACQUIRE);
+            a = v > a ? v : a;
+        }
+    return a;
+}
+
+static void plog_drop_until(hub_device *d, uint64_t seq)
+{
+    while (d->plog_n && d->plog[d->plog_head].seq <= seq) {
+        d->plog_head = (d->plog_head + 1) % HUB_PLOG_MAX;
+        d->plog_n--;
+    }
+}
+
+void
+hub_dev_log_posted(hub_device *d, uint64_t seq, uint32_t region, uint64_t addr, uint32_t size, uint64_t data)
+{
+    if (!d->cfg || !d->max_restarts)
+        return;     /* never restarted: nothing to deliver again */
+    if (!d->plog && !(d->plog = calloc(HUB_PLOG_MAX, sizeof(*d->plog)))) {
+        d->plog_dropped++;
+        return;
+    }
+    plog_drop_until(d, applied_seq(d));
+    if (d->plog_n == HUB_PLOG_MAX) {
+        d->plog_head = (d->plog_head + 1) % HUB_PLOG_MAX;
+        d->plog_n--;
+        d->plog_dropped++;
+    }
+    d->plog[(d->plog_head + d->plog_n++) % HUB_PLOG_MAX] =
+        (struct hub_posted){ .seq = seq, .addr = addr, .data = data, .region = region, .size = size };
+}
+
+void
+hub_dev_confirm(hub_device *d, uint64_t seq)
+{
+    if (seq)
+        plog_drop_until(d, seq - 1);
+}
+
+/* Deliver again, to the new process, the posted writes the old one had not applied. */
+static void redeliver(hub_device *d, struct hub_posted *w, unsigned n, uint64_t dropped)
+{
+    for (unsigned i = 0; i < n && !d->failed; i++) {
+        Plx__MmioWrite wr = PLX__MMIO_WRITE__INIT;
+        wr.seq = ++d->seq;
+        wr.region = w[i].region;
+        wr.addr = w[i].addr;
+        wr.size = w[i].size;
+        wr.data = w[i].data;
+        wr.posted = true;
+        Plx__Envelope env = PLX__ENVELOPE__INIT;
+        env.msg_case = PLX__ENVELOPE__MSG_WRITE;
+        env.write = &wr;
+        hub_dev_log_posted(d, wr.seq, wr.region, wr.addr, wr.size, wr.data);
+        if (hub_dev_send(d, &env) == 0)
+            d->last_posted = wr.seq;
+    }
+    if (n)
+        hub_dev_log(d->m, d->name, 5, "delivered again %u posted write%s the failed process had not applied", n,
+                    n == 1 ? "" : "s");
+    if (dropped)
+        hub_dev_log(d->m, d->name, 4, "%" PRIu64 " posted write%s may be lost (more than %u were unconfirmed)",
+                    dropped, dropped == 1 ? "" : "s", HUB_PLOG_MAX);
+}
+
+static void restart_device(hub_device *d)
+{
+    hub_devmgr *m = d->m;
+    const hub_device_config *cfg = d->cfg;
+    d->restarts++;
+    /* What the old process applied decides what goes again to the new one; then the block is the new one's. A
+     * write whose callback was running when the process died may have taken effect (a byte sent, say): it is
+     * not delivered again, and the log says so. */
+    uint64_t applied = applied_seq(d), in_doubt = 0;
+    plog_drop_until(d, applied);
+    if (d->state_hdr) {
+        uint64_t applying = __atomic_load_n(&d->state_hdr->applying_seq, __ATOMIC_ACQUIRE);
+        if (applying > applied && d->plog_n && d->plog[d->plog_head].seq == applying) {
+            const struct hub_posted *w = &d->plog[d->plog_head];
+            hub_dev_log(m, d->name, 4, "a posted write (region %u, offset 0x%" PRIx64 ", %u bytes, 0x%" PRIx64
+                        ") was being applied when the process failed; it is not delivered again", w->region,
+                        w->addr, w->size, w->data);
+            in_doubt = applying;
+        }
+        __atomic_store_n(&d->state_hdr->applying_seq, 0, __ATOMIC_RELEASE);
+    }
+    plog_drop_until(d, in_doubt);
+    struct hub_posted *pending = NULL;
+    unsigned n_pending = d->plog_n;
+    if (n_pending && (pending = malloc(n_pending * sizeof(*pending))))
+        for (unsigned i = 0; i < n_pending; i++)
+            pending[i] = d->plog[(d->plog_head + i) % HUB_PLOG_MAX];
+    uint64_t dropped = d->plog_dropped + (pending ? 0 : n_pending);
+    d->plog_n = d->plog_head = 0;
+    d->plog_dropped = 0;
+    if (d->state_hdr) {
+        __atomic_store_n(&d->state_hdr->applied_seq, 0, __ATOMIC_RELEASE);
+        d->state_hdr->incarnation++;
+    }
+    if (d->pid > 0) {
+        kill(d->pid, SIGKILL);
+        waitpid(d->pid, NULL, 0);
+        d->pid = 0;
+    }
+    if (d->pidfd >= 0)
+        close(d->pidfd);
+    if (d->fdsock >= 0)
+        close(d->fdsock);
+    d->pidfd = d->fdsock = -1;
+    for (unsigned i = 0; i < d->n_timers; i++) {
+        if (d->timers[i]) {
+            vtimer_del(&d->timers[i]->vt);
+            free(d->timers[i]);
+        }
+    }
+    free(d->timers);
+    d->timers = NULL;
+    d->n_timers = 0;
+    hub_dev_close_channel(d);
+    if (d->ipc_path) {
+        unlink(d->ipc_path);
+        free(d->ipc_path);
+        d->ipc_path = NULL;
+    }
+    free(d->endpoint);
+    d->endpoint = NULL;
+    d->seq = d->last_posted = 0;
+    d->batch.n = 0;
+    d->batch.len = 0;
+    d->exited = d->said_goodbye = d->spawned = false;
+    d->exit_desc[0] = 0;
+
+    Error *err = NULL;
+    uint64_t deadline = hub_now_ms() + HUB_HELLO_TIMEOUT_MS;
+    int r = hub_dev_bind_channel(d, cfg, &err);
+    if (r == 0 && cfg->attach) {
+        deadline = hub_now_ms() + (cfg->attach_timeout_ms ? cfg->attach_timeout_ms : 10000);
+        if (!d->tcp)
+            r = hub_dev_accept_attach(d, deadline, &err);
+    } else if (r == 0) {
+        r = hub_dev_spawn(d, cfg, &err);
+    }
+    if (r == 0)
+        r = hub_dev_handshake(d, cfg, deadline, true, &err);
+    if (r == 0 && d->fdsock >= 0 && !cfg->sandbox && !d->ring) {
+        close(d->fdsock);
+        d->fdsock = -1;
+    }
+    if (r == 0 && (d->capabilities & PLX_CAP_WRITE_BATCH) && !d->batch.buf)
+        r = plx_wire_batch_init(&d->batch);
+    if (r < 0) {
+        hub_dev_log(m, d->name, 3, "restart %u of %u failed: %s", d->restarts, d->max_restarts,
+                    err ? error_get_pretty(err) : strerror(-r));
+        error_free(err);
+        if (d->pid > 0) {
+            kill(d->pid, SIGKILL);
+            waitpid(d->pid, NULL, 0);
+            d->pid = 0;
+        }
+        d->failed_at = hub_now_ms();
+        /* the next process gets them */
+        for (unsigned i = 0; pending && i < n_pending; i++)
+            hub_dev_log_posted(d, pending[i].seq, pending[i].region, pending[i].addr, pending[i].size,
+                               pending[i].data);
+        d->plog_dropped += dropped;
+        free(pending);
+        return;
+    }
+    d->failed = false;
+    d->dma_self_logged = false;
+    hub_dev_log(m, d->name, 5, "restarted (%u of %u)", d->restarts, d->max_restarts);
+    redeliver(d, pending, pending ? n_pending : 0, dropped);
+    free(pending);
+}
+
+bool
+hub_dev_await_restart(hub_device *d)
+{
+    hub_devmgr *m = d->m;
+    while (d->failed && d->cfg && d->restarts < d->max_restarts && !m->shutting_down && !d->in_wait &&
+           !d->dma_depth) {
+        uint64_t due = d->failed_at + d->backoff_ms, now = hub_now_ms();
+        if (now < due) {
+            struct timespec ts = { (time_t)((due - now) / 1000), (long)((due - now) % 1000) * 1000000 };
+            nanosleep(&ts, NULL);
+        }
+        restart_device(d);
+    }
+    return !d->failed;
+}
+
+void
+hub_dev_supervise(hub_devmgr *m)
+{
+    if (m->shutting_down)
+        return;
+    uint64_t now = 0;
+    for (hub_device *d = m->devs; d; d = d->next) {
+        if (!d->failed || !d->cfg || d->restarts >= d->max_restarts)
+            continue;
+        if (!now)
+            now = hub_now_ms();
+        if (now >= d->failed_at + d->backoff_ms)
+            restart_device(d);
+    }
+}
+
