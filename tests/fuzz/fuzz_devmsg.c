@@ -79,7 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     bool declare = data[0] & 1;
-    dev->wire.fixed = (data[0] & 2) != 0;
+    dev->inc.wire.fixed = (data[0] & 2) != 0;
     size_t off = 1;
     for (unsigned n = 0; n < MAX_FRAMES && off + 2 <= size; n++) {
         size_t len = (size_t)data[off] | (size_t)data[off + 1] << 8;

@@ -19,7 +19,8 @@ hub_dev_new_detached(hub_devmgr *m, const char *name, unsigned n_irqs, const cha
     if (!d)
         return NULL;
     d->m = m;
-    d->fdsock = d->pidfd = d->state_fd = -1;
+    hub_dev_inc_begin(d);
+    d->state_fd = -1;
     d->timeout_ms = 100;
     d->name = strdup(name);
     d->regions = calloc(1, sizeof(*d->regions));
@@ -28,8 +29,8 @@ hub_dev_new_detached(hub_devmgr *m, const char *name, unsigned n_irqs, const cha
     d->irq_level = calloc(n_irqs ? n_irqs : 1, 1);
     d->props = calloc(1, sizeof(char *));
     char err[300];
-    d->chan = plx_chan_zmq_bind(endpoint, -1, err, sizeof(err));
-    if (!d->name || !d->regions || !d->irq_names || !d->irq_map || !d->irq_level || !d->props || !d->chan) {
+    d->inc.chan = plx_chan_zmq_bind(endpoint, -1, err, sizeof(err));
+    if (!d->name || !d->regions || !d->irq_names || !d->irq_map || !d->irq_level || !d->props || !d->inc.chan) {
         hub_dev_destroy(d);
         return NULL;
     }
@@ -39,7 +40,7 @@ hub_dev_new_detached(hub_devmgr *m, const char *name, unsigned n_irqs, const cha
         d->irq_map[i] = i % 2 ? HUB_IRQ_UNMAPPED : i + 1;   /* some lines connected, some not */
         d->n_irqs++;
     }
-    plx_wire_init(&d->wire, d->chan);
+    plx_wire_init(&d->inc.wire, d->inc.chan);
     return d;
 }
 
@@ -47,7 +48,7 @@ int
 hub_dev_feed(hub_device *d, const void *frame, size_t len)
 {
     Plx__Envelope *env;
-    int r = plx_wire_decode(&d->wire, frame, len, &env);
+    int r = plx_wire_decode(&d->inc.wire, frame, len, &env);
     if (r == -EBADMSG) {
         hub_dev_log(d->m, d->name, 4, "undecodable frame dropped");
         return r;
@@ -62,20 +63,20 @@ int
 hub_dev_feed_declaration(hub_device *d, const void *frame, size_t len)
 {
     Plx__Envelope *env;
-    int r = plx_wire_decode(&d->wire, frame, len, &env);
+    int r = plx_wire_decode(&d->inc.wire, frame, len, &env);
     if (r < 0)
         return r;
     if (env->msg_case != PLX__ENVELOPE__MSG_DECLARE) {
-        plx_wire_release(&d->wire);
+        plx_wire_release(&d->inc.wire);
         return -EPROTO;
     }
     /* the declaration is checked into a scratch device, then dropped */
-    hub_device t = { .m = d->m, .name = d->name, .fdsock = -1, .pidfd = -1, .state_fd = -1 };
+    hub_device t = { .m = d->m, .name = d->name, .state_fd = -1 };
     Error *err = NULL;
     r = hub_decl_take(&t, env->declare, &err);
     error_free(err);
     hub_decl_free(&t);
-    plx_wire_release(&d->wire);
+    plx_wire_release(&d->inc.wire);
     return r;
 }
 

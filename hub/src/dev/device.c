@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <stdarg.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,9 +63,9 @@ hub_dev_fail(hub_device *d, const char *fmt, ...)
     hub_dev_log(d->m, d->name, 3, "%s; its accesses now fail%s", buf,
                 d->cfg && d->restarts < d->max_restarts ? " until it is restarted" : "");
     d->failed_at = hub_now_ms();
-    for (unsigned i = 0; i < d->n_timers; i++)
-        if (d->timers[i])
-            vtimer_del(&d->timers[i]->vt);
+    for (unsigned i = 0; i < d->inc.n_timers; i++)
+        if (d->inc.timers[i])
+            vtimer_del(&d->inc.timers[i]->vt);
     /* Nobody drives its lines any more. */
     for (unsigned i = 0; i < d->n_irqs; i++) {
         if (d->irq_level && d->irq_level[i] > 0) {
@@ -79,38 +80,74 @@ hub_dev_fail(hub_device *d, const char *fmt, ...)
 bool
 hub_dev_reap(hub_device *d)
 {
-    if (d->pid <= 0)
+    if (d->inc.pid <= 0)
         return false;
     int st;
-    pid_t r = waitpid(d->pid, &st, WNOHANG);
-    if (r != d->pid)
+    pid_t r = waitpid(d->inc.pid, &st, WNOHANG);
+    if (r != d->inc.pid)
         return false;
-    d->pid = 0;
-    if (d->pidfd >= 0) {
-        close(d->pidfd);
-        d->pidfd = -1;
+    d->inc.pid = 0;
+    if (d->inc.pidfd >= 0) {
+        close(d->inc.pidfd);
+        d->inc.pidfd = -1;
     }
-    d->exited = true;
+    d->inc.exited = true;
     if (WIFSIGNALED(st))
-        snprintf(d->exit_desc, sizeof(d->exit_desc), "was killed by signal %d (%s)", WTERMSIG(st),
+        snprintf(d->inc.exit_desc, sizeof(d->inc.exit_desc), "was killed by signal %d (%s)", WTERMSIG(st),
                  strsignal(WTERMSIG(st)));
     else
-        snprintf(d->exit_desc, sizeof(d->exit_desc), "exited with status %d", WEXITSTATUS(st));
-    if (d->fdsock >= 0) {
+        snprintf(d->inc.exit_desc, sizeof(d->inc.exit_desc), "exited with status %d", WEXITSTATUS(st));
+    if (d->inc.fdsock >= 0) {
         /* A sandboxed device says on its fd socket which system call ended it. */
         char words[128];
-        ssize_t n = recv(d->fdsock, words, sizeof(words) - 1, MSG_DONTWAIT);
+        ssize_t n = recv(d->inc.fdsock, words, sizeof(words) - 1, MSG_DONTWAIT);
         if (n > 0) {
             words[n] = 0;
             for (ssize_t i = 0; i < n; i++)
                 if (!isprint((unsigned char)words[i]))
                     words[i] = '?';
-            size_t l = strlen(d->exit_desc);
-            snprintf(d->exit_desc + l, sizeof(d->exit_desc) - l, " (%s)", words);
+            size_t l = strlen(d->inc.exit_desc);
+            snprintf(d->inc.exit_desc + l, sizeof(d->inc.exit_desc) - l, " (%s)", words);
         }
     }
     if (!d->m->shutting_down)
-        hub_dev_fail(d, "device process %s", d->exit_desc);
+        hub_dev_fail(d, "device process %s", d->inc.exit_desc);
     return true;
 }
 
+
+void
+hub_dev_inc_begin(hub_device *d)
+{
+    d->inc = (hub_incarnation){ .fdsock = -1, .pidfd = -1 };
+}
+
+void
+hub_dev_inc_end(hub_device *d)
+{
+    hub_incarnation *in = &d->inc;
+    if (in->pid > 0) {
+        kill(in->pid, SIGKILL);
+        waitpid(in->pid, NULL, 0);
+    }
+    if (in->pidfd >= 0)
+        close(in->pidfd);
+    if (in->fdsock >= 0)
+        close(in->fdsock);
+    for (unsigned i = 0; i < in->n_timers; i++) {
+        if (in->timers[i]) {
+            vtimer_del(&in->timers[i]->vt);
+            free(in->timers[i]);
+        }
+    }
+    free(in->timers);
+    plx_wire_batch_fini(&in->batch);
+    plx_wire_fini(&in->wire);
+    plx_chan_close(in->chan);
+    if (in->ipc_path) {
+        unlink(in->ipc_path);
+        free(in->ipc_path);
+    }
+    free(in->endpoint);
+    hub_dev_inc_begin(d);
+}

@@ -47,32 +47,54 @@ typedef struct hub_timer {
     uint64_t generation;
 } hub_timer;
 
-struct hub_device {
-    /* Checked on every access: together at the start. */
-    bool failed;
-    unsigned dma_depth;         /* > 0 while the hub serves this device's DMA (it is blocked waiting) */
+/*
+ * One process of a device and the channel to it: everything a restart replaces. hub_dev_inc_end() takes it down
+ * (the process killed and reaped, channel and sockets closed, timers and held writes dropped), and
+ * hub_dev_inc_begin() makes a fresh one, which the connection and the handshake then fill in.
+ */
+typedef struct hub_incarnation {
+    /* Checked on every access: first. */
     plx_wire_batch batch;       /* posted writes held (devices with CAP_WRITE_BATCH; buf NULL otherwise) */
     uint64_t last_posted;       /* seq of the last posted write, timer fire or reset */
-    hub_devmgr_stats stats;
-    hub_devmgr *m;
-    hub_device *next;
-    bool *dma_window;           /* per env RAM block: granted (DMA by message allowed); NULL = all (detached) */
-    char *name, *model, *endpoint, *ipc_path;
+    uint64_t seq;               /* last request sequence number used */
+    unsigned in_wait;           /* > 0 while the hub waits for this device's answer */
+    uint64_t batch_time;        /* virtual time of the batched writes */
     plx_chan *chan;
     plx_wire wire;
+    char *endpoint, *ipc_path;
     int fdsock;                 /* fd channel of the handshake (socketpair or attach connection); kept open for
                                    a sandboxed device, which reports a denied system call on it */
     pid_t pid, peer_pid;
     int pidfd;
-    bool lockstep;              /* time is granted (hub_device_config.lockstep) */
-    vtimer grant_vt;            /* the next grant, while armed */
     bool ring;                  /* the channel is a shared-memory ring (after the handshake's Config) */
     bool ring_wanted;           /* move to the ring if the device can */
     bool ring_required;         /* ... and fail the handshake if it cannot */
-    bool spawned, tcp, exited, said_goodbye, irq_unmapped_logged, dma_self_logged;
+    bool spawned, tcp, exited, said_goodbye, dma_self_logged;
     char exit_desc[224];
-    unsigned timeout_ms;
     uint32_t capabilities, minor;
+    hub_timer **timers;
+    unsigned n_timers;
+} hub_incarnation;
+
+/*
+ * A device slot: what lives as long as the machine's configuration of the device — its name and configuration,
+ * what it declared (regions, mapped for good; IRQ lines; properties), its RAM grants, statistics, the state
+ * block and the log of posted writes that survive a restart — and its current incarnation.
+ */
+struct hub_device {
+    /* Checked on every access: together at the start. */
+    bool failed;                /* no live incarnation: it died, hung or broke the protocol */
+    unsigned dma_depth;         /* > 0 while the hub serves this device's DMA (it is blocked waiting) */
+    hub_incarnation inc;
+    hub_devmgr_stats stats;
+    hub_devmgr *m;
+    hub_device *next;
+    bool *dma_window;           /* per env RAM block: granted (DMA by message allowed); NULL = all (detached) */
+    char *name, *model;
+    bool lockstep;              /* time is granted (hub_device_config.lockstep) */
+    vtimer grant_vt;            /* the next grant, while armed */
+    bool irq_unmapped_logged;
+    unsigned timeout_ms;
 
     hub_region *regions;
     unsigned n_regions;
@@ -81,17 +103,12 @@ struct hub_device {
     unsigned n_irqs;
     char **props;
     unsigned n_props;
-    hub_timer **timers;
-    unsigned n_timers;
 
     int8_t *irq_level;          /* last level the device drove on each line */
     hub_device_config *cfg;     /* own copy, kept for restarts (NULL if never restarted) */
     unsigned restarts, max_restarts, backoff_ms;
     uint64_t failed_at;         /* hub_now_ms() of the failure */
 
-    uint64_t seq;               /* last request sequence number used */
-    unsigned in_wait;           /* > 0 while the hub waits for this device's answer */
-    uint64_t batch_time;        /* virtual time of the batched writes */
     uint8_t *dma_buf;           /* data of DMA reads by message */
     size_t dma_cap;
 
@@ -122,6 +139,10 @@ struct hub_devmgr {
 };
 
 uint64_t hub_now_ms(void);
+/* A fresh incarnation (no process, no channel) in d->inc. */
+void hub_dev_inc_begin(hub_device *d);
+/* Take d->inc down: kill and reap the process, close the channel and sockets, drop timers and held writes. */
+void hub_dev_inc_end(hub_device *d);
 void hub_dev_log(hub_devmgr *m, const char *device, int level, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* The device failed (died, hung, broke the protocol): log why, stop its timers, lower the lines it raised. Its

@@ -111,11 +111,7 @@ void
 hub_dev_destroy(hub_device *d)
 {
     hub_devmgr *m = d->m;
-    if (d->pid > 0) {
-        kill(d->pid, SIGKILL);
-        waitpid(d->pid, NULL, 0);
-        d->pid = 0;
-    }
+    hub_dev_inc_end(d);
     if (d->state_hdr)
         munmap(d->state_hdr, PLX_STATE_BLOCK_SIZE);
     if (d->state_fd >= 0)
@@ -123,15 +119,6 @@ hub_dev_destroy(hub_device *d)
     free(d->plog);
     if (d->lockstep)
         vtimer_del(&d->grant_vt);
-    if (d->pidfd >= 0)
-        close(d->pidfd);
-    for (unsigned i = 0; i < d->n_timers; i++) {
-        if (d->timers[i]) {
-            vtimer_del(&d->timers[i]->vt);
-            free(d->timers[i]);
-        }
-    }
-    free(d->timers);
     for (unsigned i = 0; i < d->n_regions; i++) {
         hub_region *r = &d->regions[i];
         if (r->mapped) {
@@ -146,17 +133,8 @@ hub_dev_destroy(hub_device *d)
     }
     hub_decl_free(d);
     hub_devcfg_free(d->cfg);
-    plx_wire_batch_fini(&d->batch);
     free(d->dma_buf);
     free(d->dma_window);
-    hub_dev_close_channel(d);
-    if (d->fdsock >= 0)
-        close(d->fdsock);
-    if (d->ipc_path) {
-        unlink(d->ipc_path);
-        free(d->ipc_path);
-    }
-    free(d->endpoint);
     free(d->model);
     free(d->name);
     free(d);
@@ -206,8 +184,7 @@ hub_devmgr_add(hub_devmgr *m, const hub_device_config *cfg, Error **errp)
         return NULL;
     }
     d->m = m;
-    d->fdsock = -1;
-    d->pidfd = -1;
+    hub_dev_inc_begin(d);
     d->state_fd = -1;
     d->name = strdup(cfg->name);
     d->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 1000;
@@ -235,30 +212,8 @@ hub_devmgr_add(hub_devmgr *m, const hub_device_config *cfg, Error **errp)
     }
     for (size_t i = 0; i < m->env.n_ram; i++)
         d->dma_window[i] = hub_dev_ram_granted(cfg, &m->env.ram[i]);
-    uint64_t deadline;
-    if (hub_dev_bind_channel(d, cfg, errp) < 0)
+    if (hub_dev_start(d, cfg, false, errp) < 0)
         goto fail;
-    if (cfg->attach) {
-        deadline = hub_now_ms() + (cfg->attach_timeout_ms ? cfg->attach_timeout_ms : 10000);
-        if (!d->tcp && hub_dev_accept_attach(d, deadline, errp) < 0)
-            goto fail;
-    } else {
-        if (hub_dev_spawn(d, cfg, errp) < 0)
-            goto fail;
-        deadline = hub_now_ms() + HUB_HELLO_TIMEOUT_MS;
-    }
-    if (hub_dev_handshake(d, cfg, deadline, false, errp) < 0)
-        goto fail;
-    if (d->fdsock >= 0 && !cfg->sandbox && !d->ring) {
-        close(d->fdsock);
-        d->fdsock = -1;
-    }
-    if (d->capabilities & PLX_CAP_WRITE_BATCH) {
-        if (plx_wire_batch_init(&d->batch) < 0) {
-            error_setg(errp, "device '%s': out of memory", d->name);
-            goto fail;
-        }
-    }
     if (map_regions(d, errp) < 0)
         goto fail;
     d->next = m->devs;
@@ -300,16 +255,16 @@ hub_devmgr_poll(hub_devmgr *m, int timeout_ms)
         /* A lockstep device is served only while the hub waits on it, so that what it sends happens at a
          * virtual time the hub decides; something it sends on its own (input from outside) gets it a grant at
          * the next quantum boundary instead of being served here. */
-        m->items[k] = (struct pollfd){ .fd = plx_chan_poll_fd(d->chan), .events = POLLIN };
-        bool pending = plx_chan_poll_prepare(d->chan);
+        m->items[k] = (struct pollfd){ .fd = plx_chan_poll_fd(d->inc.chan), .events = POLLIN };
+        bool pending = plx_chan_poll_prepare(d->inc.chan);
         if (d->lockstep && pending)
             hub_dev_lockstep_touch(d);
         else
             ready |= pending;
         m->item_chan[k] = true;
         m->item_dev[k++] = d;
-        if (d->pidfd >= 0) {
-            m->items[k] = (struct pollfd){ .fd = d->pidfd, .events = POLLIN };
+        if (d->inc.pidfd >= 0) {
+            m->items[k] = (struct pollfd){ .fd = d->inc.pidfd, .events = POLLIN };
             m->item_chan[k] = false;
             m->item_dev[k++] = d;
         }
@@ -326,7 +281,7 @@ hub_devmgr_poll(hub_devmgr *m, int timeout_ms)
     for (unsigned i = 0; i < k; i++) {
         if (m->item_chan[i]) {
             /* the channel's word on whether a frame may be there replaces what poll() saw */
-            bool frame = plx_chan_poll_done(m->item_dev[i]->chan, r > 0 ? m->items[i].revents : 0);
+            bool frame = plx_chan_poll_done(m->item_dev[i]->inc.chan, r > 0 ? m->items[i].revents : 0);
             m->items[i].revents = frame ? POLLIN : 0;
         }
     }
@@ -349,7 +304,7 @@ void
 hub_devmgr_flush(hub_devmgr *m)
 {
     for (hub_device *d = m->devs; d; d = d->next)
-        if (d->batch.n)
+        if (d->inc.batch.n)
             hub_dev_flush(d);
 }
 
@@ -361,7 +316,7 @@ hub_devmgr_free(hub_devmgr *m)
     m->shutting_down = true;
     Plx__Shutdown sd = PLX__SHUTDOWN__INIT;
     for (hub_device *d = m->devs; d; d = d->next) {
-        if (d->failed || d->exited)
+        if (d->failed || d->inc.exited)
             continue;
         Plx__Envelope env = PLX__ENVELOPE__INIT;
         env.msg_case = PLX__ENVELOPE__MSG_SHUTDOWN;
@@ -369,16 +324,16 @@ hub_devmgr_free(hub_devmgr *m)
         hub_dev_send(d, &env);
     }
     for (hub_device *d = m->devs; d; d = d->next)
-        if (d->failed && d->pid > 0)
-            kill(d->pid, SIGKILL);     /* hung or broken: no grace */
+        if (d->failed && d->inc.pid > 0)
+            kill(d->inc.pid, SIGKILL);     /* hung or broken: no grace */
     uint64_t deadline = hub_now_ms() + HUB_SHUTDOWN_GRACE_MS;
     for (;;) {
         bool waiting = false;
         for (hub_device *d = m->devs; d; d = d->next) {
             hub_dev_drain(d);
-            if (d->pid > 0)
+            if (d->inc.pid > 0)
                 hub_dev_reap(d);
-            if (d->pid > 0 || (!d->spawned && !d->failed && !d->said_goodbye))
+            if (d->inc.pid > 0 || (!d->inc.spawned && !d->failed && !d->inc.said_goodbye))
                 waiting = true;
         }
         if (!waiting || hub_now_ms() >= deadline)
@@ -389,7 +344,7 @@ hub_devmgr_free(hub_devmgr *m)
     while (m->devs) {
         hub_device *d = m->devs;
         m->devs = d->next;
-        if (d->pid > 0)
+        if (d->inc.pid > 0)
             hub_dev_log(m, d->name, 4, "device did not exit after Shutdown: killed");
         hub_dev_destroy(d);
     }
@@ -448,13 +403,13 @@ hub_device_model(const hub_device *d)
 const char *
 hub_device_endpoint(const hub_device *d)
 {
-    return d->endpoint;
+    return d->inc.endpoint;
 }
 
 int
 hub_device_pid(const hub_device *d)
 {
-    return d->pid > 0 ? d->pid : 0;
+    return d->inc.pid > 0 ? d->inc.pid : 0;
 }
 
 unsigned
@@ -513,9 +468,9 @@ hub_device_reset(hub_device *d)
     if (d->failed)
         return -EIO;
     Plx__Reset rs = PLX__RESET__INIT;
-    if (d->batch.n)
+    if (d->inc.batch.n)
         hub_dev_flush(d);
-    rs.seq = d->last_posted = ++d->seq;
+    rs.seq = d->inc.last_posted = ++d->inc.seq;
     Plx__Envelope env = PLX__ENVELOPE__INIT;
     env.msg_case = PLX__ENVELOPE__MSG_RESET;
     env.reset = &rs;

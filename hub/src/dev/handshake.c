@@ -17,6 +17,7 @@
 #include "dev/declare.h"
 #include "dev/link.h"
 #include "dev/serve.h"
+#include "dev/spawn.h"
 #include "plexus/handshake.h"
 
 /* ---- handshake ------------------------------------------------------------------------------------------- */
@@ -26,11 +27,11 @@ static int hs_recv(hub_device *d, uint64_t deadline, Plx__Envelope **out, Error 
 {
     for (;;) {
         Plx__Envelope *env;
-        int r = plx_wire_recv(&d->wire, &env, 0);
+        int r = plx_wire_recv(&d->inc.wire, &env, 0);
         if (r == 0) {
             if (env->msg_case == PLX__ENVELOPE__MSG_LOG) {
                 hub_dev_serve_log(d, env->log);
-                plx_wire_release(&d->wire);
+                plx_wire_release(&d->inc.wire);
                 if (hub_now_ms() >= deadline) {
                     error_setg(errp, "device '%s': no %s within the handshake timeout", d->name, what);
                     return -ETIMEDOUT;
@@ -39,7 +40,7 @@ static int hs_recv(hub_device *d, uint64_t deadline, Plx__Envelope **out, Error 
             }
             if (env->msg_case == PLX__ENVELOPE__MSG_ERROR) {
                 error_setg(errp, "device '%s': %s", d->name, env->error->text ? env->error->text : "error");
-                plx_wire_release(&d->wire);
+                plx_wire_release(&d->inc.wire);
                 return -EPROTO;
             }
             *out = env;
@@ -55,8 +56,8 @@ static int hs_recv(hub_device *d, uint64_t deadline, Plx__Envelope **out, Error 
         }
         uint64_t now = hub_now_ms();
         if (now >= deadline) {
-            if (hub_dev_reap(d) || d->exited)
-                error_setg(errp, "device '%s': process %s before sending %s", d->name, d->exit_desc, what);
+            if (hub_dev_reap(d) || d->inc.exited)
+                error_setg(errp, "device '%s': process %s before sending %s", d->name, d->inc.exit_desc, what);
             else
                 error_setg(errp, "device '%s': no %s within the handshake timeout", d->name, what);
             return -ETIMEDOUT;
@@ -69,7 +70,7 @@ static int hs_recv(hub_device *d, uint64_t deadline, Plx__Envelope **out, Error 
         }
         /* Give frames the process wrote before dying a moment to arrive. */
         if (w == 2 && hub_dev_wait(d, 50) != 1 && hub_dev_reap(d)) {
-            error_setg(errp, "device '%s': process %s before sending %s", d->name, d->exit_desc, what);
+            error_setg(errp, "device '%s': process %s before sending %s", d->name, d->inc.exit_desc, what);
             return -ECHILD;
         }
     }
@@ -122,15 +123,15 @@ hub_dev_handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello_de
         return r;
     if (env->msg_case != PLX__ENVELOPE__MSG_HELLO) {
         error_setg(errp, "device '%s': first message is %s, not Hello", d->name, plx_wire_msg_name(env->msg_case));
-        plx_wire_release(&d->wire);
+        plx_wire_release(&d->inc.wire);
         return -EPROTO;
     }
     char t[160];
-    d->capabilities = env->hello->capabilities;
+    d->inc.capabilities = env->hello->capabilities;
     free(d->model);
     d->model = strdup(hub_name_ok(env->hello->model) ? env->hello->model : "unknown");
-    r = plx_hs_hello_check(env->hello, &d->minor, t, sizeof(t));
-    plx_wire_release(&d->wire);
+    r = plx_hs_hello_check(env->hello, &d->inc.minor, t, sizeof(t));
+    plx_wire_release(&d->inc.wire);
     if (!d->model)
         return -ENOMEM;
     if (r < 0) {
@@ -145,13 +146,13 @@ hub_dev_handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello_de
     if (env->msg_case != PLX__ENVELOPE__MSG_DECLARE) {
         error_setg(errp, "device '%s': expected Declare after Hello, got %s", d->name,
                    plx_wire_msg_name(env->msg_case));
-        plx_wire_release(&d->wire);
+        plx_wire_release(&d->inc.wire);
         return -EPROTO;
     }
     if (restart) {
         hub_device tmp = { .m = m, .name = d->name };
         r = hub_decl_take(&tmp, env->declare, errp);
-        plx_wire_release(&d->wire);
+        plx_wire_release(&d->inc.wire);
         if (r == 0 && !hub_decl_same(d, &tmp)) {
             error_setg(errp, "device '%s' declares other regions or IRQ lines than before its restart", d->name);
             r = -EINVAL;
@@ -159,7 +160,7 @@ hub_dev_handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello_de
         hub_decl_free(&tmp);
     } else {
         r = hub_decl_take(d, env->declare, errp);
-        plx_wire_release(&d->wire);
+        plx_wire_release(&d->inc.wire);
         if (r == 0)
             r = hub_decl_check_config(d, cfg, errp);
     }
@@ -169,7 +170,7 @@ hub_dev_handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello_de
     }
 
     /* Build the Config. */
-    bool local = !d->tcp && !cfg->ram_by_message;
+    bool local = !d->inc.tcp && !cfg->ram_by_message;
     int passed[253];
     unsigned n_passed = 0;
     Plx__RamGrant *rg = calloc(m->env.n_ram ? m->env.n_ram : 1, sizeof(*rg));
@@ -214,11 +215,11 @@ hub_dev_handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello_de
         g->readonly = b->readonly;
         g->fd = -1;
         g->fd_kind = PLX__FD_KIND__FD_NONE;
-        if (local && b->fd >= 0 && (d->capabilities & PLX_CAP_RAM_FDS)) {
-            if (d->spawned) {
+        if (local && b->fd >= 0 && (d->inc.capabilities & PLX_CAP_RAM_FDS)) {
+            if (d->inc.spawned) {
                 g->fd_kind = PLX__FD_KIND__FD_INHERITED;
                 g->fd = b->fd;
-            } else if (d->fdsock >= 0) {
+            } else if (d->inc.fdsock >= 0) {
                 g->fd_kind = PLX__FD_KIND__FD_PASSED;
                 g->fd = (int32_t)n_passed;
                 passed[n_passed++] = b->fd;
@@ -231,7 +232,7 @@ hub_dev_handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello_de
         hub_region *reg = &d->regions[i];
         if (reg->kind != PLX__REGION_KIND__REGION_SHADOW)
             continue;
-        if (!local || d->fdsock < 0 || !(d->capabilities & PLX_CAP_SHADOW)) {
+        if (!local || d->inc.fdsock < 0 || !(d->inc.capabilities & PLX_CAP_SHADOW)) {
             if (reg->shadow_fd >= 0) {
                 error_setg(errp, "device '%s' came back without support for its shadow page", d->name);
                 r = -EPROTO;
@@ -271,24 +272,24 @@ hub_dev_handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello_de
         c.sandbox = &sb;
     }
 
-    if (cfg->lockstep && !(d->capabilities & PLX_CAP_LOCKSTEP)) {
+    if (cfg->lockstep && !(d->inc.capabilities & PLX_CAP_LOCKSTEP)) {
         error_setg(errp, "device '%s': sync: lockstep asked for, but the device does not offer it (no "
                    "CAP_LOCKSTEP in its Hello)", d->name);
         r = -EPROTO;
         goto out;
     }
-    if (d->ring_wanted && d->fdsock >= 0 && (d->capabilities & PLX_CAP_RING)) {
+    if (d->inc.ring_wanted && d->inc.fdsock >= 0 && (d->inc.capabilities & PLX_CAP_RING)) {
         uint64_t spin = cfg->ring_spin_us ? (uint64_t)cfg->ring_spin_us * 1000u : HUB_RING_SPIN_NS;
-        ring = plx_hs_ring_offer(d->fdsock, cfg->ring_slots, spin);
+        ring = plx_hs_ring_offer(d->inc.fdsock, cfg->ring_slots, spin);
         if (!ring) {
             error_setg(errp, "device '%s': cannot give it a ring: %s", d->name, strerror(errno));
             r = -EIO;
             goto out;
         }
         c.ring = true;
-    } else if (d->ring_required) {
+    } else if (d->inc.ring_required) {
         error_setg(errp, "device '%s': transport 'ring' asked for, but %s", d->name,
-                   d->fdsock < 0 ? "the device has no fd socket (not started or attached on this host)"
+                   d->inc.fdsock < 0 ? "the device has no fd socket (not started or attached on this host)"
                                  : "the device does not offer it (no CAP_RING in its Hello)");
         r = -EPROTO;
         goto out;
@@ -297,7 +298,7 @@ hub_dev_handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello_de
     c.lockstep = cfg->lockstep;
     Plx__Hello h;
     plx_hs_hello_init(&h, PLX_CAPS_HUB, NULL, NULL);
-    h.minor = d->minor;
+    h.minor = d->inc.minor;
     Plx__Envelope out = PLX__ENVELOPE__INIT;
     out.msg_case = PLX__ENVELOPE__MSG_HELLO;
     out.hello = &h;
@@ -312,26 +313,26 @@ hub_dev_handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello_de
         /* From here on the ring. The ZeroMQ socket is closed once Ready shows the Config arrived (closing
          * drops what is still queued). */
         plx_chan_set_send_timeout(ring, (int)d->timeout_ms);
-        plx_chan_set_peer_fd(ring, d->pidfd >= 0 ? d->pidfd : d->fdsock);
-        zchan = d->chan;
-        plx_wire_fini(&d->wire);
-        d->chan = ring;
-        d->ring = true;
-        plx_wire_init(&d->wire, d->chan);
-        free(d->endpoint);
-        d->endpoint = strdup("ring");
-        if (d->ipc_path) {
-            unlink(d->ipc_path);
-            free(d->ipc_path);
-            d->ipc_path = NULL;
+        plx_chan_set_peer_fd(ring, d->inc.pidfd >= 0 ? d->inc.pidfd : d->inc.fdsock);
+        zchan = d->inc.chan;
+        plx_wire_fini(&d->inc.wire);
+        d->inc.chan = ring;
+        d->inc.ring = true;
+        plx_wire_init(&d->inc.wire, d->inc.chan);
+        free(d->inc.endpoint);
+        d->inc.endpoint = strdup("ring");
+        if (d->inc.ipc_path) {
+            unlink(d->inc.ipc_path);
+            free(d->inc.ipc_path);
+            d->inc.ipc_path = NULL;
         }
     }
-    if (r < 0 || !d->endpoint) {
+    if (r < 0 || !d->inc.endpoint) {
         error_setg(errp, "device '%s': cannot send Config", d->name);
         r = r < 0 ? r : -ENOMEM;
         goto out;
     }
-    if (n_passed && (r = plx_hs_send_fds(d->fdsock, passed, n_passed)) < 0) {
+    if (n_passed && (r = plx_hs_send_fds(d->inc.fdsock, passed, n_passed)) < 0) {
         error_setg(errp, "device '%s': cannot pass %u file descriptors: %s", d->name, n_passed, strerror(-r));
         goto out;
     }
@@ -341,11 +342,11 @@ hub_dev_handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello_de
         goto out;
     if (env->msg_case != PLX__ENVELOPE__MSG_READY) {
         error_setg(errp, "device '%s': expected Ready, got %s", d->name, plx_wire_msg_name(env->msg_case));
-        plx_wire_release(&d->wire);
+        plx_wire_release(&d->inc.wire);
         r = -EPROTO;
         goto out;
     }
-    plx_wire_release(&d->wire);
+    plx_wire_release(&d->inc.wire);
     r = 0;
 out:
     plx_chan_close(zchan);
@@ -389,15 +390,42 @@ hub_dev_accept_attach(hub_device *d, uint64_t deadline, Error **errp)
             close(c);
             continue;
         }
-        if (plx_hs_attach_answer(c, d->endpoint) < 0) {
+        if (plx_hs_attach_answer(c, d->inc.endpoint) < 0) {
             close(c);
             continue;
         }
         struct ucred cr;
         socklen_t cl = sizeof(cr);
         if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0)
-            d->peer_pid = cr.pid;
-        d->fdsock = c;
+            d->inc.peer_pid = cr.pid;
+        d->inc.fdsock = c;
         return 0;
     }
+}
+
+int
+hub_dev_start(hub_device *d, const hub_device_config *cfg, bool restart, Error **errp)
+{
+    uint64_t deadline = hub_now_ms() + HUB_HELLO_TIMEOUT_MS;
+    int r = hub_dev_bind_channel(d, cfg, errp);
+    if (r == 0 && cfg->attach) {
+        deadline = hub_now_ms() + (cfg->attach_timeout_ms ? cfg->attach_timeout_ms : 10000);
+        if (!d->inc.tcp)
+            r = hub_dev_accept_attach(d, deadline, errp);
+    } else if (r == 0) {
+        r = hub_dev_spawn(d, cfg, errp);
+    }
+    if (r == 0)
+        r = hub_dev_handshake(d, cfg, deadline, restart, errp);
+    if (r < 0)
+        return r;
+    if (d->inc.fdsock >= 0 && !cfg->sandbox && !d->inc.ring) {
+        close(d->inc.fdsock);
+        d->inc.fdsock = -1;
+    }
+    if ((d->inc.capabilities & PLX_CAP_WRITE_BATCH) && plx_wire_batch_init(&d->inc.batch) < 0) {
+        error_setg(errp, "device '%s': out of memory", d->name);
+        return -ENOMEM;
+    }
+    return 0;
 }

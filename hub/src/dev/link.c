@@ -17,10 +17,10 @@
 int
 hub_dev_send(hub_device *d, Plx__Envelope *env)
 {
-    if (d->batch.n)
+    if (d->inc.batch.n)
         hub_dev_flush(d);
     env->now_ns = vclock_now(d->m->env.clock);
-    int r = plx_wire_send(&d->wire, env, 0);
+    int r = plx_wire_send(&d->inc.wire, env, 0);
     if (r < 0)
         hub_dev_send_failed(d, r);
     return r;
@@ -29,7 +29,7 @@ hub_dev_send(hub_device *d, Plx__Envelope *env)
 const char *
 hub_dev_chan_strerror(hub_device *d, int r)
 {
-    return plx_chan_strerror(d->chan, r);
+    return plx_chan_strerror(d->inc.chan, r);
 }
 
 void
@@ -37,9 +37,9 @@ hub_dev_send_failed(hub_device *d, int r)
 {
     if (d->m->shutting_down || d->failed)
         return;
-    if (d->pidfd >= 0) {
+    if (d->inc.pidfd >= 0) {
         /* Most likely the process died: say so rather than "not connected". */
-        struct pollfd p = { .fd = d->pidfd, .events = POLLIN };
+        struct pollfd p = { .fd = d->inc.pidfd, .events = POLLIN };
         if (poll(&p, 1, 100) > 0 && hub_dev_reap(d))
             return;
     }
@@ -50,13 +50,13 @@ hub_dev_send_failed(hub_device *d, int r)
 int
 hub_dev_wait(hub_device *d, int timeout_ms)
 {
-    struct pollfd it[2] = { { .fd = plx_chan_poll_fd(d->chan), .events = POLLIN },
-                            { .fd = d->pidfd, .events = POLLIN } };
-    bool ready = plx_chan_poll_prepare(d->chan);
-    int n = d->pidfd >= 0 ? 2 : 1;
+    struct pollfd it[2] = { { .fd = plx_chan_poll_fd(d->inc.chan), .events = POLLIN },
+                            { .fd = d->inc.pidfd, .events = POLLIN } };
+    bool ready = plx_chan_poll_prepare(d->inc.chan);
+    int n = d->inc.pidfd >= 0 ? 2 : 1;
     int r = poll(it, (nfds_t)n, ready ? 0 : timeout_ms);
     int e = errno;
-    bool frame = plx_chan_poll_done(d->chan, r > 0 ? it[0].revents : 0);
+    bool frame = plx_chan_poll_done(d->inc.chan, r > 0 ? it[0].revents : 0);
     if (r < 0)
         return e == EINTR ? 0 : -e;
     if (ready || frame)
@@ -74,32 +74,23 @@ hub_dev_send_error(hub_device *d, int code, const char *text)
     env.msg_case = PLX__ENVELOPE__MSG_ERROR;
     env.error = &er;
     env.now_ns = vclock_now(d->m->env.clock);
-    plx_wire_send(&d->wire, &env, PLX_CHAN_DONTWAIT);
+    plx_wire_send(&d->inc.wire, &env, PLX_CHAN_DONTWAIT);
 }
 
 
 void
 hub_dev_flush(hub_device *d)
 {
-    if (!d->batch.n)
+    if (!d->inc.batch.n)
         return;
     if (d->failed) {
-        d->batch.n = 0;
-        d->batch.len = 0;
+        d->inc.batch.n = 0;
+        d->inc.batch.len = 0;
         return;
     }
-    int r = plx_wire_batch_send(&d->wire, &d->batch, d->batch_time, 0);
+    int r = plx_wire_batch_send(&d->inc.wire, &d->inc.batch, d->inc.batch_time, 0);
     if (r < 0)
         hub_dev_send_failed(d, r);
-}
-
-void
-hub_dev_close_channel(hub_device *d)
-{
-    plx_wire_fini(&d->wire);
-    plx_chan_close(d->chan);
-    d->chan = NULL;
-    d->ring = false;
 }
 
 /* Whether the device moves to the ring after the handshake: on this host unless the config or PLEXUS_TRANSPORT
@@ -118,8 +109,8 @@ static int choose_transport(hub_device *d, const hub_device_config *cfg, Error *
                    d->name, cfg->endpoint);
         return -EINVAL;
     }
-    d->ring_wanted = t == HUB_TRANSPORT_RING;
-    d->ring_required = cfg->transport == HUB_TRANSPORT_RING;
+    d->inc.ring_wanted = t == HUB_TRANSPORT_RING;
+    d->inc.ring_required = cfg->transport == HUB_TRANSPORT_RING;
     return 0;
 }
 
@@ -131,7 +122,7 @@ hub_dev_bind_channel(hub_device *d, const hub_device_config *cfg, Error **errp)
         return -EINVAL;
     char ep[600], err[300];
     if (cfg->endpoint) {
-        d->tcp = strncmp(cfg->endpoint, "tcp://", 6) == 0;
+        d->inc.tcp = strncmp(cfg->endpoint, "tcp://", 6) == 0;
         snprintf(ep, sizeof(ep), "%s", cfg->endpoint);
     } else {
         char clean[40];
@@ -139,18 +130,18 @@ hub_dev_bind_channel(hub_device *d, const hub_device_config *cfg, Error **errp)
         for (size_t i = 0; d->name[i] && j < sizeof(clean) - 1; i++)
             clean[j++] = isalnum((unsigned char)d->name[i]) || d->name[i] == '-' ? d->name[i] : '_';
         clean[j] = 0;
-        if (asprintf(&d->ipc_path, "%s/dev%u-%s.ipc", m->run_dir, m->next_id++, clean) < 0) {
-            d->ipc_path = NULL;
+        if (asprintf(&d->inc.ipc_path, "%s/dev%u-%s.ipc", m->run_dir, m->next_id++, clean) < 0) {
+            d->inc.ipc_path = NULL;
             return -ENOMEM;
         }
-        snprintf(ep, sizeof(ep), "ipc://%s", d->ipc_path);
+        snprintf(ep, sizeof(ep), "ipc://%s", d->inc.ipc_path);
     }
-    d->chan = plx_chan_zmq_bind(ep, HUB_RECV_SLICE_MS, err, sizeof(err));
-    if (!d->chan) {
+    d->inc.chan = plx_chan_zmq_bind(ep, HUB_RECV_SLICE_MS, err, sizeof(err));
+    if (!d->inc.chan) {
         error_setg(errp, "device '%s': %s", d->name, err);
         return -EIO;
     }
-    plx_wire_init(&d->wire, d->chan);
-    d->endpoint = strdup(plx_chan_endpoint(d->chan));
-    return d->endpoint ? 0 : -ENOMEM;
+    plx_wire_init(&d->inc.wire, d->inc.chan);
+    d->inc.endpoint = strdup(plx_chan_endpoint(d->inc.chan));
+    return d->inc.endpoint ? 0 : -ENOMEM;
 }

@@ -7,7 +7,6 @@
 /* Bind the device's ZeroMQ channel (an ipc endpoint in the run dir, or cfg->endpoint) and decide whether it
  * moves to the ring after the handshake. */
 int hub_dev_bind_channel(hub_device *d, const hub_device_config *cfg, Error **errp);
-void hub_dev_close_channel(hub_device *d);
 
 /* Send @env stamped with the virtual time, after the posted writes held for the device. A failed send fails the
  * device. 0 or -errno. */

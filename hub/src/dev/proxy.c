@@ -29,8 +29,8 @@ static const char *refuse(hub_device *d)
     if (d->failed)
         return "failed";
     if (d->dma_depth) {
-        if (!d->dma_self_logged) {
-            d->dma_self_logged = true;
+        if (!d->inc.dma_self_logged) {
+            d->inc.dma_self_logged = true;
             hub_dev_log(d->m, d->name, 4,
                         "access to the device's registers while it waits for its own DMA: bus error");
         }
@@ -44,7 +44,7 @@ static int wait_shadow(hub_device *d, hub_region *r)
 {
     uint64_t deadline = 0;
     unsigned spins = 0;
-    while (__atomic_load_n(&r->shadow_hdr->applied_seq, __ATOMIC_ACQUIRE) < d->last_posted) {
+    while (__atomic_load_n(&r->shadow_hdr->applied_seq, __ATOMIC_ACQUIRE) < d->inc.last_posted) {
         if (hub_dev_drain(d) && d->failed)
             return -EIO;
         if (d->failed)
@@ -97,9 +97,9 @@ static MemTxResult proxy_read(void *opaque, hwaddr addr, uint64_t *data, unsigne
     hub_region *r = opaque;
     hub_device *d = r->dev;
     /* The hot path (a guest polling a status register): a shadow page that is up to date. */
-    if (__builtin_expect(r->shadow_data != NULL, 1) && !d->failed && !d->dma_depth && !d->batch.n &&
+    if (__builtin_expect(r->shadow_data != NULL, 1) && !d->failed && !d->dma_depth && !d->inc.batch.n &&
         !d->m->env.event_log &&
-        __atomic_load_n(&r->shadow_hdr->applied_seq, __ATOMIC_ACQUIRE) >= d->last_posted &&
+        __atomic_load_n(&r->shadow_hdr->applied_seq, __ATOMIC_ACQUIRE) >= d->inc.last_posted &&
         addr < r->size && size <= r->size - addr && !in_read_through(r, addr, size)) {
         *data = shadow_load(r->shadow_data + addr, size);
         d->stats.shadow_reads++;
@@ -132,14 +132,14 @@ static MemTxResult read_once(hub_region *r, hwaddr addr, uint64_t *data, unsigne
         return d->failed || d->dma_depth ? MEMTX_ERROR : MEMTX_DECODE_ERROR;
     }
     if (r->shadow_data && !in_read_through(r, addr, size)) {
-        if (d->batch.n)
+        if (d->inc.batch.n)
             hub_dev_flush(d);
-        if (__atomic_load_n(&r->shadow_hdr->applied_seq, __ATOMIC_ACQUIRE) < d->last_posted) {
+        if (__atomic_load_n(&r->shadow_hdr->applied_seq, __ATOMIC_ACQUIRE) < d->inc.last_posted) {
             if (wait_shadow(d, r) < 0) {
                 *data = ones(size);
                 return MEMTX_ERROR;
             }
-            hub_dev_confirm(d, d->last_posted + 1);
+            hub_dev_confirm(d, d->inc.last_posted + 1);
         }
         *data = shadow_load(r->shadow_data + addr, size);
         d->stats.shadow_reads++;
@@ -147,7 +147,7 @@ static MemTxResult read_once(hub_region *r, hwaddr addr, uint64_t *data, unsigne
         return MEMTX_OK;
     }
     Plx__MmioRead rd = PLX__MMIO_READ__INIT;
-    rd.seq = ++d->seq;
+    rd.seq = ++d->inc.seq;
     rd.region = r->index;
     rd.addr = addr;
     rd.size = size;
@@ -201,21 +201,21 @@ static MemTxResult write_once(hub_region *r, hwaddr addr, uint64_t data, unsigne
     hub_dev_event(d, "write %s+0x%" PRIx64 "/%u 0x%" PRIx64 "%s", r->name, (uint64_t)addr, size, data & ones(size),
                   posted ? " posted" : "");
     hub_dev_lockstep_touch(d);
-    if (posted && d->batch.buf) {
+    if (posted && d->inc.batch.buf) {
         uint64_t now = vclock_now(m->env.clock);
-        if (d->batch.n && d->batch_time != now)
+        if (d->inc.batch.n && d->inc.batch_time != now)
             hub_dev_flush(d);
-        d->batch_time = now;
-        d->last_posted = ++d->seq;
-        hub_dev_log_posted(d, d->seq, r->index, addr, size, data & ones(size));
-        plx_wire_batch_add(&d->wire, &d->batch, d->seq, r->index, addr, size, data & ones(size));
-        if (d->batch.n == PLX_WIRE_BATCH_MAX)
+        d->inc.batch_time = now;
+        d->inc.last_posted = ++d->inc.seq;
+        hub_dev_log_posted(d, d->inc.seq, r->index, addr, size, data & ones(size));
+        plx_wire_batch_add(&d->inc.wire, &d->inc.batch, d->inc.seq, r->index, addr, size, data & ones(size));
+        if (d->inc.batch.n == PLX_WIRE_BATCH_MAX)
             hub_dev_flush(d);
         d->stats.posted_writes++;
         return d->failed ? MEMTX_ERROR : MEMTX_OK;
     }
     Plx__MmioWrite wr = PLX__MMIO_WRITE__INIT;
-    wr.seq = ++d->seq;
+    wr.seq = ++d->inc.seq;
     wr.region = r->index;
     wr.addr = addr;
     wr.size = size;
@@ -229,7 +229,7 @@ static MemTxResult write_once(hub_region *r, hwaddr addr, uint64_t data, unsigne
     if (hub_dev_send(d, &env) < 0)
         return MEMTX_ERROR;
     if (posted) {
-        d->last_posted = wr.seq;
+        d->inc.last_posted = wr.seq;
         d->stats.posted_writes++;
         return MEMTX_OK;
     }

@@ -28,7 +28,7 @@ static void timer_cb(void *opaque)
     f.deadline_ns = vclock_now(d->m->env.clock);   /* inside a vtimer callback: the deadline */
     f.generation = t->generation;
     /* Shadow reads after this fire must see its effects, as they see posted writes. */
-    f.seq = d->last_posted = ++d->seq;
+    f.seq = d->inc.last_posted = ++d->inc.seq;
     Plx__Envelope env = PLX__ENVELOPE__INIT;
     env.msg_case = PLX__ENVELOPE__MSG_TIMER_FIRE;
     env.timer_fire = &f;
@@ -39,7 +39,7 @@ static void timer_cb(void *opaque)
      * time and not whenever the hub next polls: device timing stays deterministic. Not from inside another
      * wait on the same device (it could not answer).
      */
-    if ((d->capabilities & PLX_CAP_TIMER_DONE) && !d->in_wait && !d->dma_depth)
+    if ((d->inc.capabilities & PLX_CAP_TIMER_DONE) && !d->inc.in_wait && !d->dma_depth)
         hub_dev_wait_timer_done(d, f.seq);
 }
 
@@ -49,16 +49,16 @@ static void timer_arm(hub_device *d, const Plx__TimerArm *a)
         hub_dev_log(d->m, d->name, 4, "TimerArm with id %u (limit %u) dropped", a->id, PLX_MAX_TIMERS);
         return;
     }
-    if (a->id >= d->n_timers) {
+    if (a->id >= d->inc.n_timers) {
         unsigned n = a->id + 8 < PLX_MAX_TIMERS ? a->id + 8 : PLX_MAX_TIMERS;
-        hub_timer **t = realloc(d->timers, sizeof(*t) * n);
+        hub_timer **t = realloc(d->inc.timers, sizeof(*t) * n);
         if (!t)
             return;
-        memset(t + d->n_timers, 0, sizeof(*t) * (n - d->n_timers));
-        d->timers = t;
-        d->n_timers = n;
+        memset(t + d->inc.n_timers, 0, sizeof(*t) * (n - d->inc.n_timers));
+        d->inc.timers = t;
+        d->inc.n_timers = n;
     }
-    hub_timer *t = d->timers[a->id];
+    hub_timer *t = d->inc.timers[a->id];
     if (!t) {
         t = calloc(1, sizeof(*t));
         if (!t)
@@ -66,7 +66,7 @@ static void timer_arm(hub_device *d, const Plx__TimerArm *a)
         t->d = d;
         t->id = a->id;
         vtimer_init(&t->vt, d->m->env.clock, timer_cb, t);
-        d->timers[a->id] = t;
+        d->inc.timers[a->id] = t;
     }
     t->generation = a->generation;
     vtimer_mod(&t->vt, a->deadline_ns);
@@ -74,8 +74,8 @@ static void timer_arm(hub_device *d, const Plx__TimerArm *a)
 
 static void timer_cancel(hub_device *d, const Plx__TimerCancel *c)
 {
-    if (c->id < d->n_timers && d->timers[c->id])
-        vtimer_del(&d->timers[c->id]->vt);
+    if (c->id < d->inc.n_timers && d->inc.timers[c->id])
+        vtimer_del(&d->inc.timers[c->id]->vt);
 }
 
 /* ---- messages a device sends on its own ------------------------------------------------------------------ */
@@ -229,7 +229,7 @@ hub_dev_serve(hub_device *d, Plx__Envelope *env)
         hub_dev_serve_log(d, env->log);
         break;
     case PLX__ENVELOPE__MSG_GOODBYE:
-        d->said_goodbye = true;
+        d->inc.said_goodbye = true;
         if (!d->m->shutting_down)
             hub_dev_fail(d, "device left (Goodbye, status %d)", env->goodbye->status);
         break;
@@ -251,7 +251,7 @@ hub_dev_serve(hub_device *d, Plx__Envelope *env)
                     plx_wire_msg_name(env->msg_case));
         break;
     }
-    plx_wire_release(&d->wire);
+    plx_wire_release(&d->inc.wire);
 }
 
 /* Serve what the device has queued, without blocking, up to a bound (a flooding device must not starve the
@@ -262,7 +262,7 @@ hub_dev_drain(hub_device *d)
     int n = 0;
     while ((!d->failed || d->m->shutting_down) && n < 4096) {
         Plx__Envelope *env;
-        int r = plx_wire_recv(&d->wire, &env, 0);
+        int r = plx_wire_recv(&d->inc.wire, &env, 0);
         if (r == -EAGAIN)
             break;
         if (r == -EINTR)
@@ -313,17 +313,17 @@ static int wait_for(hub_device *d, enum wait_kind kind, uint64_t key, hub_reply 
         /* Block in the receive itself (the socket's receive timeout is HUB_RECV_SLICE_MS): cheaper than a
          * poll followed by a receive. Between slices: the deadline and the process. */
         Plx__Envelope *env;
-        int r = plx_wire_recv(&d->wire, &env, HUB_RECV_SLICE_MS);
+        int r = plx_wire_recv(&d->inc.wire, &env, HUB_RECV_SLICE_MS);
         if (r == 0) {
             if (kind == WAIT_TIMER_DONE && env->msg_case == PLX__ENVELOPE__MSG_TIMER_DONE &&
                 env->timer_done->seq == key) {
-                plx_wire_release(&d->wire);
+                plx_wire_release(&d->inc.wire);
                 return 0;
             }
             if (kind == WAIT_REACHED && env->msg_case == PLX__ENVELOPE__MSG_TIME_REACHED &&
                 env->time_reached->now_ns == key) {
                 out->next_event = env->time_reached->next_event_ns;
-                plx_wire_release(&d->wire);
+                plx_wire_release(&d->inc.wire);
                 return 0;
             }
             if (kind == WAIT_REPLY && env->msg_case == PLX__ENVELOPE__MSG_REPLY && env->reply->seq == key) {
@@ -335,7 +335,7 @@ static int wait_for(hub_device *d, enum wait_kind kind, uint64_t key, hub_reply 
                 case PLX__MEM_TX__MEMTX_DECODE_ERROR: out->res = MEMTX_DECODE_ERROR; break;
                 default: out->res = MEMTX_ERROR; break;
                 }
-                plx_wire_release(&d->wire);
+                plx_wire_release(&d->inc.wire);
                 return 0;
             }
             hub_dev_serve(d, env);
@@ -355,8 +355,8 @@ static int wait_for(hub_device *d, enum wait_kind kind, uint64_t key, hub_reply 
         }
         if (wait_expired(d, &deadline, what))
             return -ETIMEDOUT;
-        if (d->pidfd >= 0) {
-            struct pollfd p = { .fd = d->pidfd, .events = POLLIN };
+        if (d->inc.pidfd >= 0) {
+            struct pollfd p = { .fd = d->inc.pidfd, .events = POLLIN };
             /* Frames written just before the process died may still be on their way. */
             if (poll(&p, 1, 0) > 0 && hub_dev_wait(d, 20) != 1 && hub_dev_reap(d))
                 return -ECHILD;
@@ -371,18 +371,18 @@ static int wait_for(hub_device *d, enum wait_kind kind, uint64_t key, hub_reply 
 int
 hub_dev_wait_reply(hub_device *d, uint64_t seq, hub_reply *out, const char *what)
 {
-    d->in_wait++;
+    d->inc.in_wait++;
     int r = wait_for(d, WAIT_REPLY, seq, out, what);
-    d->in_wait--;
+    d->inc.in_wait--;
     return r;
 }
 
 int
 hub_dev_wait_timer_done(hub_device *d, uint64_t seq)
 {
-    d->in_wait++;
+    d->inc.in_wait++;
     int r = wait_for(d, WAIT_TIMER_DONE, seq, NULL, "a timer fire");
-    d->in_wait--;
+    d->inc.in_wait--;
     return r;
 }
 
@@ -390,9 +390,9 @@ int
 hub_dev_wait_reached(hub_device *d, uint64_t until, uint64_t *next_event)
 {
     hub_reply o = { 0 };
-    d->in_wait++;
+    d->inc.in_wait++;
     int r = wait_for(d, WAIT_REACHED, until, &o, "a time grant");
-    d->in_wait--;
+    d->inc.in_wait--;
     *next_event = o.next_event ? o.next_event : VCLOCK_NEVER;
     return r;
 }

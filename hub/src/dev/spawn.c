@@ -128,7 +128,7 @@ hub_dev_spawn(hub_device *d, const hub_device_config *cfg, Error **errp)
     }
 
     int sv[2] = { -1, -1 };
-    if (!d->tcp && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+    if (!d->inc.tcp && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
         error_setg(errp, "device '%s': socketpair: %s", d->name, strerror(errno));
         free(runner);
         free(path);
@@ -145,12 +145,12 @@ hub_dev_spawn(hub_device *d, const hub_device_config *cfg, Error **errp)
         n_env++;
     char **envp = calloc(n_env + 6, sizeof(char *));
     char *e_ep = NULL, *e_name = NULL, *e_fd = NULL, *e_state = NULL;
-    if (!d->tcp)
+    if (!d->inc.tcp)
         hub_dev_make_state_block(d);
     if (d->state_fd >= 0 && asprintf(&e_state, "PLEXUS_STATE_FD=%d", d->state_fd) < 0)
         e_state = NULL;
     int devnull = -1, ret = -ENOMEM;
-    if (!argv || !envp || asprintf(&e_ep, "PLEXUS_ENDPOINT=%s", d->endpoint) < 0 ||
+    if (!argv || !envp || asprintf(&e_ep, "PLEXUS_ENDPOINT=%s", d->inc.endpoint) < 0 ||
         asprintf(&e_name, "PLEXUS_DEVICE_NAME=%s", d->name) < 0 ||
         asprintf(&e_fd, "PLEXUS_FD_SOCKET=%d", sv[1]) < 0) {
         error_setg(errp, "device '%s': out of memory", d->name);
@@ -182,7 +182,7 @@ hub_dev_spawn(hub_device *d, const hub_device_config *cfg, Error **errp)
     int out_fd = cfg->stdout_fd;
     int inherit[64];
     unsigned n_inherit = 0;
-    if (!d->tcp && !cfg->ram_by_message)
+    if (!d->inc.tcp && !cfg->ram_by_message)
         for (size_t i = 0; i < m->env.n_ram && n_inherit < 62; i++)
             if (hub_dev_ram_granted(cfg, &m->env.ram[i]) && m->env.ram[i].fd > 2)
                 inherit[n_inherit++] = m->env.ram[i].fd;
@@ -254,13 +254,13 @@ hub_dev_spawn(hub_device *d, const hub_device_config *cfg, Error **errp)
         execve(path, argv, envp);
         _exit(127);
     }
-    d->pid = pid;
-    d->spawned = true;
-    d->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    d->inc.pid = pid;
+    d->inc.spawned = true;
+    d->inc.pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (sv[1] >= 0) {
         close(sv[1]);
         sv[1] = -1;
-        d->fdsock = sv[0];
+        d->inc.fdsock = sv[0];
         sv[0] = -1;
     }
     ret = 0;

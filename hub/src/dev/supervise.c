@@ -71,7 +71,7 @@ static void redeliver(hub_device *d, struct hub_posted *w, unsigned n, uint64_t 
 {
     for (unsigned i = 0; i < n && !d->failed; i++) {
         Plx__MmioWrite wr = PLX__MMIO_WRITE__INIT;
-        wr.seq = ++d->seq;
+        wr.seq = ++d->inc.seq;
         wr.region = w[i].region;
         wr.addr = w[i].addr;
         wr.size = w[i].size;
@@ -82,7 +82,7 @@ static void redeliver(hub_device *d, struct hub_posted *w, unsigned n, uint64_t 
         env.write = &wr;
         hub_dev_log_posted(d, wr.seq, wr.region, wr.addr, wr.size, wr.data);
         if (hub_dev_send(d, &env) == 0)
-            d->last_posted = wr.seq;
+            d->inc.last_posted = wr.seq;
     }
     if (n)
         hub_dev_log(d->m, d->name, 5, "delivered again %u posted write%s the failed process had not applied", n,
@@ -126,66 +126,14 @@ static void restart_device(hub_device *d)
         __atomic_store_n(&d->state_hdr->applied_seq, 0, __ATOMIC_RELEASE);
         d->state_hdr->incarnation++;
     }
-    if (d->pid > 0) {
-        kill(d->pid, SIGKILL);
-        waitpid(d->pid, NULL, 0);
-        d->pid = 0;
-    }
-    if (d->pidfd >= 0)
-        close(d->pidfd);
-    if (d->fdsock >= 0)
-        close(d->fdsock);
-    d->pidfd = d->fdsock = -1;
-    for (unsigned i = 0; i < d->n_timers; i++) {
-        if (d->timers[i]) {
-            vtimer_del(&d->timers[i]->vt);
-            free(d->timers[i]);
-        }
-    }
-    free(d->timers);
-    d->timers = NULL;
-    d->n_timers = 0;
-    hub_dev_close_channel(d);
-    if (d->ipc_path) {
-        unlink(d->ipc_path);
-        free(d->ipc_path);
-        d->ipc_path = NULL;
-    }
-    free(d->endpoint);
-    d->endpoint = NULL;
-    d->seq = d->last_posted = 0;
-    d->batch.n = 0;
-    d->batch.len = 0;
-    d->exited = d->said_goodbye = d->spawned = false;
-    d->exit_desc[0] = 0;
-
+    hub_dev_inc_end(d);
     Error *err = NULL;
-    uint64_t deadline = hub_now_ms() + HUB_HELLO_TIMEOUT_MS;
-    int r = hub_dev_bind_channel(d, cfg, &err);
-    if (r == 0 && cfg->attach) {
-        deadline = hub_now_ms() + (cfg->attach_timeout_ms ? cfg->attach_timeout_ms : 10000);
-        if (!d->tcp)
-            r = hub_dev_accept_attach(d, deadline, &err);
-    } else if (r == 0) {
-        r = hub_dev_spawn(d, cfg, &err);
-    }
-    if (r == 0)
-        r = hub_dev_handshake(d, cfg, deadline, true, &err);
-    if (r == 0 && d->fdsock >= 0 && !cfg->sandbox && !d->ring) {
-        close(d->fdsock);
-        d->fdsock = -1;
-    }
-    if (r == 0 && (d->capabilities & PLX_CAP_WRITE_BATCH) && !d->batch.buf)
-        r = plx_wire_batch_init(&d->batch);
+    int r = hub_dev_start(d, cfg, true, &err);
     if (r < 0) {
         hub_dev_log(m, d->name, 3, "restart %u of %u failed: %s", d->restarts, d->max_restarts,
                     err ? error_get_pretty(err) : strerror(-r));
         error_free(err);
-        if (d->pid > 0) {
-            kill(d->pid, SIGKILL);
-            waitpid(d->pid, NULL, 0);
-            d->pid = 0;
-        }
+        hub_dev_inc_end(d);
         d->failed_at = hub_now_ms();
         /* the next process gets them */
         for (unsigned i = 0; pending && i < n_pending; i++)
@@ -196,7 +144,6 @@ static void restart_device(hub_device *d)
         return;
     }
     d->failed = false;
-    d->dma_self_logged = false;
     hub_dev_log(m, d->name, 5, "restarted (%u of %u)", d->restarts, d->max_restarts);
     redeliver(d, pending, pending ? n_pending : 0, dropped);
     free(pending);
@@ -206,7 +153,7 @@ bool
 hub_dev_await_restart(hub_device *d)
 {
     hub_devmgr *m = d->m;
-    while (d->failed && d->cfg && d->restarts < d->max_restarts && !m->shutting_down && !d->in_wait &&
+    while (d->failed && d->cfg && d->restarts < d->max_restarts && !m->shutting_down && !d->inc.in_wait &&
            !d->dma_depth) {
         uint64_t due = d->failed_at + d->backoff_ms, now = hub_now_ms();
         if (now < due) {
