@@ -651,7 +651,7 @@ Test(machine_e2e, uart_killed_mid_run_is_restarted_and_output_is_complete)
         dup2(nul, 0);
         dup2(p[1], 1);
         dup2(err, 2);
-        execl(bin, bin, "run", yaml, (char *)NULL);
+        execl(bin, bin, "run", yaml, "--stats", (char *)NULL);
         _exit(127);
     }
     setpgid(pid, pid);
@@ -705,6 +705,9 @@ Test(machine_e2e, uart_killed_mid_run_is_restarted_and_output_is_complete)
     for (const char *s = log; (s = strstr(s, "plexus: uart0: error: ")); s++)
         killed++;
     cr_expect_eq(killed, 3, "hub log:\n%s", log);
+    /* the guest's accesses during each restart were abandoned and made again after it (not run inside them) */
+    const char *da = strstr(log, "deferred accesses ");
+    cr_expect(da && strtoul(da + 18, NULL, 10) >= 1, "hub log:\n%s", log);
     free(bin);
     free(errpath);
     free(yaml);

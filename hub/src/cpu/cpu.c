@@ -129,6 +129,8 @@ struct hub_cpu {
     hwaddr fault_half;      /* see mmio_fault(); UINT64_MAX when none */
     uint64_t fault_half_pc;
     bool retry;             /* a hole was mapped for the access that stopped the slice: run it again */
+    bool in_mmio;           /* inside mmio_read/mmio_write: an access there may be deferred */
+    bool deferred;          /* an MMIO access of this slice was deferred (hub_cpu_defer_access): run it again */
 
     /* virtual time: time = base_ns + insns_since_base / insns_per_ns */
     uint64_t base_ns;
@@ -583,6 +585,29 @@ static bool is_abandoned_half(hub_cpu *cpu, hwaddr addr)
     return reg_get(cpu, UC_RISCV_REG_PC) == cpu->fault_half_pc;
 }
 
+bool
+hub_cpu_defer_access(hub_cpu *cpu)
+{
+    if (!cpu->in_mmio)
+        return false;
+    cpu->deferred = true;
+    return true;
+}
+
+/*
+ * A deferred access: stop with the pc on the instruction, which is abandoned (its destination register left
+ * alone) and runs again in the next slice, after the loop's service call. The high half of a split 8-byte
+ * access still comes; it belongs to the abandoned instruction.
+ */
+static uint64_t abandon(hub_cpu *cpu, hwaddr addr)
+{
+    cpu->stats.mmio_deferred++;
+    uc_emu_stop(cpu->uc);
+    cpu->fault_half = addr + 4;
+    cpu->fault_half_pc = reg_get(cpu, UC_RISCV_REG_PC);
+    return 0;
+}
+
 static uint64_t mmio_read(uc_engine *uc, uint64_t offset, unsigned size, void *opaque)
 {
     cpu_mmio *m = opaque;
@@ -591,7 +616,12 @@ static uint64_t mmio_read(uc_engine *uc, uint64_t offset, unsigned size, void *o
     if (unlikely(cpu->fault_half != UINT64_MAX) && is_abandoned_half(cpu, m->start + offset))
         return 0;
     cpu->stats.mmio_reads++;
-    if (cpu_access(cpu, m->start + offset, &v, size, false) != MEMTX_OK) {
+    cpu->in_mmio = true;
+    MemTxResult r = cpu_access(cpu, m->start + offset, &v, size, false);
+    cpu->in_mmio = false;
+    if (unlikely(cpu->deferred))
+        return abandon(cpu, m->start + offset);
+    if (r != MEMTX_OK) {
         mmio_fault(cpu, m->start + offset, false);
         return 0;
     }
@@ -605,7 +635,12 @@ static void mmio_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t v
     if (unlikely(cpu->fault_half != UINT64_MAX) && is_abandoned_half(cpu, m->start + offset))
         return;
     cpu->stats.mmio_writes++;
-    if (cpu_access(cpu, m->start + offset, &value, size, true) != MEMTX_OK)
+    cpu->in_mmio = true;
+    MemTxResult r = cpu_access(cpu, m->start + offset, &value, size, true);
+    cpu->in_mmio = false;
+    if (unlikely(cpu->deferred))
+        abandon(cpu, m->start + offset);
+    else if (r != MEMTX_OK)
         mmio_fault(cpu, m->start + offset, true);
 }
 
@@ -1216,6 +1251,7 @@ hub_cpu_run(hub_cpu *cpu, Error **errp)
         uint64_t pc = reg_get(cpu, UC_RISCV_REG_PC);
         cpu->fault_seen = false;
         cpu->retry = false;
+        cpu->deferred = false;
         cpu->fault_half = UINT64_MAX;
         uc_err err = uc_emu_start(cpu->uc, pc, UINT64_MAX, 0, budget);
         cpu->stats.slices++;
@@ -1243,7 +1279,7 @@ hub_cpu_run(hub_cpu *cpu, Error **errp)
         if (cpu->cfg.service)
             cpu->cfg.service(cpu->cfg.opaque);
         advance_time(cpu, budget);
-        if (err == UC_ERR_OK && !cpu->stop && after_wfi(cpu, reg_get(cpu, UC_RISCV_REG_PC)))
+        if (err == UC_ERR_OK && !cpu->stop && !cpu->deferred && after_wfi(cpu, reg_get(cpu, UC_RISCV_REG_PC)))
             wait_for_interrupt(cpu);
     }
     cpu->stop = false;

@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dev/proxy.h"
 
 bool
 hub_name_ok(const char *s)
@@ -121,7 +120,7 @@ hub_decl_take(hub_device *d, const Plx__Declare *dc, Error **errp)
         r->n_read_through = (unsigned)rd->n_read_through;
 
         MemoryRegionOps *ops = &r->ops;
-        hub_proxy_init_ops(ops);
+        memset(ops, 0, sizeof(*ops));
         ops->endianness = rd->endianness == PLX__ENDIAN__BIG ? DEVICE_BIG_ENDIAN : DEVICE_LITTLE_ENDIAN;
         if (rd->valid) {
             ops->valid.min_access_size = rd->valid->min_access_size;

@@ -136,6 +136,9 @@ struct hub_devmgr {
     hub_device **item_dev;
     bool *item_chan;            /* the item is the device's channel (else its pidfd) */
     unsigned cap_items;
+    unsigned nest;              /* > 0 while the hub waits on a device or serves its DMA: an access now is not the
+                                   CPU's own, and cannot be deferred */
+    bool restart_wanted;        /* an access was deferred until its device is restarted */
 };
 
 uint64_t hub_now_ms(void);
@@ -152,6 +155,11 @@ void hub_dev_fail(hub_device *d, const char *fmt, ...) __attribute__((format(pri
 bool hub_dev_reap(hub_device *d);
 /* Event log line "<virtual ns> <device> <text>"; hub_dev_event() costs one test (and evaluates nothing) without
  * env.event_log: it sits on every device access. */
+/* The device failed and a restart is still due (its policy allows one more). */
+static inline bool hub_dev_restartable(const hub_device *d)
+{
+    return d->failed && d->cfg && d->restarts < d->max_restarts && !d->m->shutting_down;
+}
 void hub_dev_event_write(hub_device *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define hub_dev_event(d, ...)                            \
     do {                                                 \

@@ -28,6 +28,7 @@
 #include "dev/handshake.h"
 #include "dev/link.h"
 #include "dev/lockstep.h"
+#include "dev/proxy.h"
 #include "dev/serve.h"
 #include "dev/spawn.h"
 #include "dev/supervise.h"
@@ -150,6 +151,7 @@ static int map_regions(hub_device *d, Error **errp)
             error_setg(errp, "device '%s': out of memory", d->name);
             return -ENOMEM;
         }
+        hub_proxy_set_ops(&r->ops);
         memory_region_init_io(&r->mr, NULL, &r->ops, r, r->mr_name, r->size);
         memory_region_add_subregion(m->env.sysmem, r->base, &r->mr);
         r->mapped = true;

@@ -52,6 +52,14 @@ typedef struct hub_devmgr_env {
     /* A lockstep device's access kept its bus busy @ns: charge it to the guest's clock (NULL: ignored). */
     void (*charge)(void *opaque, uint64_t ns);
     void *charge_opaque;
+    /*
+     * A guest access reached a device that failed and will be restarted. Return true if the access is abandoned
+     * and made again after the next hub_devmgr_poll() (which restarts the device first, waiting out the rest of
+     * its backoff): the CPU does this for its own loads and stores (hub_cpu_defer_access). NULL or false: the
+     * access fails (MEMTX_ERROR) and the device is restarted by a later hub_devmgr_poll().
+     */
+    bool (*defer_access)(void *opaque);
+    void *defer_opaque;
     /* One line per guest access to a device, IRQ change, DMA by message and time grant, with its virtual time
      * (plexus run --event-log). NULL: none. */
     FILE *event_log;
@@ -104,9 +112,10 @@ typedef struct hub_device_config {
     size_t n_sandbox_allow;
     /* Supervision: a device that failed (died, hung, broke the protocol) is started again, fresh, from
      * hub_devmgr_poll() after @restart_backoff_ms (0 = 100), at most @max_restarts times (0 = never). Its
-     * regions stay mapped (accesses fail until it is back); the new process must declare the same regions
-     * and IRQ lines. Lines the old process had raised are lowered when it fails. (An attach-mode device is
-     * waited for again, up to attach_timeout_ms, inside that hub_devmgr_poll() call.) */
+     * regions stay mapped (accesses are deferred, see env.defer_access, or fail until it is back); the new
+     * process must declare the same regions and IRQ lines. Lines the old process had raised are lowered when
+     * it fails. (An attach-mode device is waited for again, up to attach_timeout_ms, inside that
+     * hub_devmgr_poll() call.) */
     unsigned max_restarts;
     unsigned restart_backoff_ms;
     /* Start a spawned device in new namespaces (HUB_NS_* bits): no network (only loopback, down), a private
@@ -150,7 +159,9 @@ hub_devmgr *hub_devmgr_new(const hub_devmgr_env *env, Error **errp);
  */
 hub_device *hub_devmgr_add(hub_devmgr *m, const hub_device_config *cfg, Error **errp);
 
-/* Serve messages from devices for at most @timeout_ms (0: only what is ready, -1: until something arrives). */
+/* Serve messages from devices for at most @timeout_ms (0: only what is ready, -1: until something arrives), and
+ * restart failed devices whose backoff passed. If a guest access was deferred for a restart, the call first
+ * waits out that device's backoff and restarts it, whatever @timeout_ms says. */
 int hub_devmgr_poll(hub_devmgr *m, int timeout_ms);
 
 /*

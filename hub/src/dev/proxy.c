@@ -16,7 +16,7 @@
 #include "dev/link.h"
 #include "dev/lockstep.h"
 #include "dev/serve.h"
-#include "dev/supervise.h"
+#include "dev/replay.h"
 
 static uint64_t ones(unsigned size)
 {
@@ -174,19 +174,32 @@ static MemTxResult read_once(hub_region *r, hwaddr addr, uint64_t *data, unsigne
     return o.res;
 }
 
-/* A device that fails and will be restarted is waited for: the access goes to the new process. */
+/*
+ * The device failed and will be restarted: the access waits for the new process if whoever makes it can abandon
+ * it and make it again later (the CPU, for its own loads and stores; never a device's DMA, or an access while
+ * the hub waits on a device). The restart itself happens in the next hub_devmgr_poll(), not here.
+ */
+static bool defer(hub_device *d)
+{
+    hub_devmgr *m = d->m;
+    if (!hub_dev_restartable(d) || m->nest || !m->env.defer_access || !m->env.defer_access(m->env.defer_opaque))
+        return false;
+    m->restart_wanted = true;
+    return true;
+}
+
 static MemTxResult proxy_read_slow(hub_region *r, hwaddr addr, uint64_t *data, unsigned size)
 {
     hub_device *d = r->dev;
-    if (d->failed)
-        hub_dev_await_restart(d);
+    if (d->failed && defer(d)) {
+        *data = ones(size);     /* abandoned: nobody sees it */
+        return MEMTX_OK;
+    }
     MemTxResult res = read_once(r, addr, data, size);
-    if (res == MEMTX_ERROR && d->failed && hub_dev_await_restart(d))
-        res = read_once(r, addr, data, size);
+    if (res == MEMTX_ERROR && d->failed && defer(d))
+        res = MEMTX_OK;
     return res;
 }
-
-/* ---- posted-write batches ---------------------------------------------------------------------------------- */
 
 
 static MemTxResult write_once(hub_region *r, hwaddr addr, uint64_t data, unsigned size)
@@ -245,24 +258,24 @@ static MemTxResult write_once(hub_region *r, hwaddr addr, uint64_t data, unsigne
     return o.res;
 }
 
-/* As for reads; a posted write that was taken is in the device's log and goes to the new process. */
+/* As for reads; a posted write that was taken is in the device's replay log and goes to the new process. */
 static MemTxResult proxy_write(void *opaque, hwaddr addr, uint64_t data, unsigned size, MemTxAttrs attrs)
 {
     hub_region *r = opaque;
     hub_device *d = r->dev;
-    if (d->failed)
-        hub_dev_await_restart(d);
+    if (d->failed && defer(d))
+        return MEMTX_OK;
     bool taken = !d->failed && !d->dma_depth;
     MemTxResult res = write_once(r, addr, data, size);
-    if (res == MEMTX_ERROR && taken && d->failed && hub_dev_await_restart(d))
-        res = r->kind != PLX__REGION_KIND__REGION_IO ? MEMTX_OK : write_once(r, addr, data, size);
+    if (res == MEMTX_ERROR && taken && d->failed && hub_dev_restartable(d) &&
+        (r->kind != PLX__REGION_KIND__REGION_IO || defer(d)))
+        res = MEMTX_OK;
     return res;
 }
 
 void
-hub_proxy_init_ops(MemoryRegionOps *ops)
+hub_proxy_set_ops(MemoryRegionOps *ops)
 {
-    memset(ops, 0, sizeof(*ops));
     ops->read_with_attrs = proxy_read;
     ops->write_with_attrs = proxy_write;
 }

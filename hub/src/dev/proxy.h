@@ -4,7 +4,7 @@
 
 #include "dev/device.h"
 
-/* The ops of a device region (opaque: its hub_region). */
-void hub_proxy_init_ops(MemoryRegionOps *ops);
+/* Point @ops (a device region's, with its access rules filled in; opaque: its hub_region) at the proxy. */
+void hub_proxy_set_ops(MemoryRegionOps *ops);
 
 #endif

@@ -36,8 +36,10 @@ static void timer_cb(void *opaque)
         return;
     /*
      * Wait until the callback ran, so that what it does (IRQ changes, DMA, new timers) happens at this virtual
-     * time and not whenever the hub next polls: device timing stays deterministic. Not from inside another
-     * wait on the same device (it could not answer).
+     * time and not whenever the hub next polls: device timing stays a function of virtual time, lockstep or
+     * not (hub_dev::timers_run_on_virtual_time, and the RTL accelerator's completion interrupt, depend on it).
+     * Not from inside another wait on the same device (it could not answer). If the device dies meanwhile the
+     * wait ends at once (its pidfd); it is restarted from the poll path, never from here.
      */
     if ((d->inc.capabilities & PLX_CAP_TIMER_DONE) && !d->inc.in_wait && !d->dma_depth)
         hub_dev_wait_timer_done(d, f.seq);
@@ -155,6 +157,7 @@ static void serve_dma(hub_device *d, const Plx__DmaRequest *rq)
         bool write = rq->write;
         MemTxResult res;
         d->dma_depth++;
+        m->nest++;
         if (write) {
             res = address_space_write(m->env.as, addr, MEMTXATTRS_UNSPECIFIED, rq->data.data, (int)len);
         } else {
@@ -163,6 +166,7 @@ static void serve_dma(hub_device *d, const Plx__DmaRequest *rq)
                 uint8_t *b = realloc(d->dma_buf, len);
                 if (!b) {
                     d->dma_depth--;
+                    m->nest--;
                     goto reply;
                 }
                 d->dma_buf = b;
@@ -171,6 +175,7 @@ static void serve_dma(hub_device *d, const Plx__DmaRequest *rq)
             res = address_space_read(m->env.as, addr, MEMTXATTRS_UNSPECIFIED, d->dma_buf, (int)len);
         }
         d->dma_depth--;
+        m->nest--;
         d->stats.dma_messages++;
         if (res == MEMTX_OK) {
             rp.result = PLX__MEM_TX__MEMTX_OK;
@@ -372,8 +377,10 @@ int
 hub_dev_wait_reply(hub_device *d, uint64_t seq, hub_reply *out, const char *what)
 {
     d->inc.in_wait++;
+    d->m->nest++;
     int r = wait_for(d, WAIT_REPLY, seq, out, what);
     d->inc.in_wait--;
+    d->m->nest--;
     return r;
 }
 
@@ -381,8 +388,10 @@ int
 hub_dev_wait_timer_done(hub_device *d, uint64_t seq)
 {
     d->inc.in_wait++;
+    d->m->nest++;
     int r = wait_for(d, WAIT_TIMER_DONE, seq, NULL, "a timer fire");
     d->inc.in_wait--;
+    d->m->nest--;
     return r;
 }
 
@@ -391,8 +400,10 @@ hub_dev_wait_reached(hub_device *d, uint64_t until, uint64_t *next_event)
 {
     hub_reply o = { 0 };
     d->inc.in_wait++;
+    d->m->nest++;
     int r = wait_for(d, WAIT_REACHED, until, &o, "a time grant");
     d->inc.in_wait--;
+    d->m->nest--;
     *next_event = o.next_event ? o.next_event : VCLOCK_NEVER;
     return r;
 }

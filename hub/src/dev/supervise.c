@@ -15,117 +15,16 @@
 
 #include "dev/handshake.h"
 #include "dev/link.h"
+#include "dev/replay.h"
 #include "dev/spawn.h"
-
-/* Start a failed device again: a fresh process behind the same, still mapped, regions. */
-/* Seq of the last posted write the device's current process applied, as it published it; 0 if unknown. */
-static uint64_t applied_seq(const hub_device *d)
-{
-    if (d->state_hdr)
-        return __atomic_load_n(&d->state_hdr->applied_seq, __ATOMIC_ACQUIRE);
-    uint64_t a = 0;
-    for (unsigned i = 0; i < d->n_regions; i++)
-        if (d->regions[i].shadow_hdr) {
-            uint64_t v = __atomic_load_n(&d->regions[i].shadow_hdr->applied_seq, __ATOMIC_ACQUIRE);
-            a = v > a ? v : a;
-        }
-    return a;
-}
-
-static void plog_drop_until(hub_device *d, uint64_t seq)
-{
-    while (d->plog_n && d->plog[d->plog_head].seq <= seq) {
-        d->plog_head = (d->plog_head + 1) % HUB_PLOG_MAX;
-        d->plog_n--;
-    }
-}
-
-void
-hub_dev_log_posted(hub_device *d, uint64_t seq, uint32_t region, uint64_t addr, uint32_t size, uint64_t data)
-{
-    if (!d->cfg || !d->max_restarts)
-        return;     /* never restarted: nothing to deliver again */
-    if (!d->plog && !(d->plog = calloc(HUB_PLOG_MAX, sizeof(*d->plog)))) {
-        d->plog_dropped++;
-        return;
-    }
-    plog_drop_until(d, applied_seq(d));
-    if (d->plog_n == HUB_PLOG_MAX) {
-        d->plog_head = (d->plog_head + 1) % HUB_PLOG_MAX;
-        d->plog_n--;
-        d->plog_dropped++;
-    }
-    d->plog[(d->plog_head + d->plog_n++) % HUB_PLOG_MAX] =
-        (struct hub_posted){ .seq = seq, .addr = addr, .data = data, .region = region, .size = size };
-}
-
-void
-hub_dev_confirm(hub_device *d, uint64_t seq)
-{
-    if (seq)
-        plog_drop_until(d, seq - 1);
-}
-
-/* Deliver again, to the new process, the posted writes the old one had not applied. */
-static void redeliver(hub_device *d, struct hub_posted *w, unsigned n, uint64_t dropped)
-{
-    for (unsigned i = 0; i < n && !d->failed; i++) {
-        Plx__MmioWrite wr = PLX__MMIO_WRITE__INIT;
-        wr.seq = ++d->inc.seq;
-        wr.region = w[i].region;
-        wr.addr = w[i].addr;
-        wr.size = w[i].size;
-        wr.data = w[i].data;
-        wr.posted = true;
-        Plx__Envelope env = PLX__ENVELOPE__INIT;
-        env.msg_case = PLX__ENVELOPE__MSG_WRITE;
-        env.write = &wr;
-        hub_dev_log_posted(d, wr.seq, wr.region, wr.addr, wr.size, wr.data);
-        if (hub_dev_send(d, &env) == 0)
-            d->inc.last_posted = wr.seq;
-    }
-    if (n)
-        hub_dev_log(d->m, d->name, 5, "delivered again %u posted write%s the failed process had not applied", n,
-                    n == 1 ? "" : "s");
-    if (dropped)
-        hub_dev_log(d->m, d->name, 4, "%" PRIu64 " posted write%s may be lost (more than %u were unconfirmed)",
-                    dropped, dropped == 1 ? "" : "s", HUB_PLOG_MAX);
-}
 
 static void restart_device(hub_device *d)
 {
     hub_devmgr *m = d->m;
     const hub_device_config *cfg = d->cfg;
     d->restarts++;
-    /* What the old process applied decides what goes again to the new one; then the block is the new one's. A
-     * write whose callback was running when the process died may have taken effect (a byte sent, say): it is
-     * not delivered again, and the log says so. */
-    uint64_t applied = applied_seq(d), in_doubt = 0;
-    plog_drop_until(d, applied);
-    if (d->state_hdr) {
-        uint64_t applying = __atomic_load_n(&d->state_hdr->applying_seq, __ATOMIC_ACQUIRE);
-        if (applying > applied && d->plog_n && d->plog[d->plog_head].seq == applying) {
-            const struct hub_posted *w = &d->plog[d->plog_head];
-            hub_dev_log(m, d->name, 4, "a posted write (region %u, offset 0x%" PRIx64 ", %u bytes, 0x%" PRIx64
-                        ") was being applied when the process failed; it is not delivered again", w->region,
-                        w->addr, w->size, w->data);
-            in_doubt = applying;
-        }
-        __atomic_store_n(&d->state_hdr->applying_seq, 0, __ATOMIC_RELEASE);
-    }
-    plog_drop_until(d, in_doubt);
-    struct hub_posted *pending = NULL;
-    unsigned n_pending = d->plog_n;
-    if (n_pending && (pending = malloc(n_pending * sizeof(*pending))))
-        for (unsigned i = 0; i < n_pending; i++)
-            pending[i] = d->plog[(d->plog_head + i) % HUB_PLOG_MAX];
-    uint64_t dropped = d->plog_dropped + (pending ? 0 : n_pending);
-    d->plog_n = d->plog_head = 0;
-    d->plog_dropped = 0;
-    if (d->state_hdr) {
-        __atomic_store_n(&d->state_hdr->applied_seq, 0, __ATOMIC_RELEASE);
-        d->state_hdr->incarnation++;
-    }
+    hub_replay rp;
+    hub_replay_take(d, &rp);
     hub_dev_inc_end(d);
     Error *err = NULL;
     int r = hub_dev_start(d, cfg, true, &err);
@@ -135,34 +34,12 @@ static void restart_device(hub_device *d)
         error_free(err);
         hub_dev_inc_end(d);
         d->failed_at = hub_now_ms();
-        /* the next process gets them */
-        for (unsigned i = 0; pending && i < n_pending; i++)
-            hub_dev_log_posted(d, pending[i].seq, pending[i].region, pending[i].addr, pending[i].size,
-                               pending[i].data);
-        d->plog_dropped += dropped;
-        free(pending);
+        hub_replay_keep(d, &rp);     /* the next process gets them */
         return;
     }
     d->failed = false;
     hub_dev_log(m, d->name, 5, "restarted (%u of %u)", d->restarts, d->max_restarts);
-    redeliver(d, pending, pending ? n_pending : 0, dropped);
-    free(pending);
-}
-
-bool
-hub_dev_await_restart(hub_device *d)
-{
-    hub_devmgr *m = d->m;
-    while (d->failed && d->cfg && d->restarts < d->max_restarts && !m->shutting_down && !d->inc.in_wait &&
-           !d->dma_depth) {
-        uint64_t due = d->failed_at + d->backoff_ms, now = hub_now_ms();
-        if (now < due) {
-            struct timespec ts = { (time_t)((due - now) / 1000), (long)((due - now) % 1000) * 1000000 };
-            nanosleep(&ts, NULL);
-        }
-        restart_device(d);
-    }
-    return !d->failed;
+    hub_replay_deliver(d, &rp);
 }
 
 void
@@ -170,14 +47,25 @@ hub_dev_supervise(hub_devmgr *m)
 {
     if (m->shutting_down)
         return;
+    /* A guest access waits for a restart (the CPU abandoned it and makes it again once this returns): the
+     * restart is done now, after the rest of its backoff. */
+    bool wanted = m->restart_wanted;
+    m->restart_wanted = false;
     uint64_t now = 0;
     for (hub_device *d = m->devs; d; d = d->next) {
-        if (!d->failed || !d->cfg || d->restarts >= d->max_restarts)
+        if (!hub_dev_restartable(d))
             continue;
         if (!now)
             now = hub_now_ms();
-        if (now >= d->failed_at + d->backoff_ms)
+        uint64_t due = d->failed_at + d->backoff_ms;
+        if (now < due && wanted) {
+            struct timespec ts = { (time_t)((due - now) / 1000), (long)((due - now) % 1000) * 1000000 };
+            nanosleep(&ts, NULL);
+            now = due;
+        }
+        if (now >= due) {
             restart_device(d);
+            now = hub_now_ms();
+        }
     }
 }
-

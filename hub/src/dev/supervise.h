@@ -1,17 +1,12 @@
-/* Supervision (supervise.c): restarting failed devices and the log of posted writes they had not applied. */
+/* Supervision (supervise.c): restarting failed devices on the manager's poll path. */
 #ifndef PLEXUS_HUB_DEV_SUPERVISE_H
 #define PLEXUS_HUB_DEV_SUPERVISE_H
 
 #include "dev/device.h"
 
-/* Restart the failed devices whose backoff has passed. */
+/* Restart the failed devices whose backoff has passed (from hub_devmgr_poll() only: a restart forks, execs and
+ * handshakes, which never happens inside a guest access). If an access was deferred for a restart since the last
+ * call, wait out the backoff of the devices that are due one and restart them now. */
 void hub_dev_supervise(hub_devmgr *m);
-/* A failed device that may still be restarted is restarted now (after the rest of its backoff), so an access
- * waits for it rather than failing. True if the device is up. */
-bool hub_dev_await_restart(hub_device *d);
-/* Remember a posted write until the device has applied it. */
-void hub_dev_log_posted(hub_device *d, uint64_t seq, uint32_t region, uint64_t addr, uint32_t size, uint64_t data);
-/* The device answered request @seq: every posted write before it was applied. */
-void hub_dev_confirm(hub_device *d, uint64_t seq);
 
 #endif

@@ -149,6 +149,13 @@ static void service(void *opaque)
         hub_cpu_stop(m->cpu, m->stop_status);
 }
 
+/* A guest access waits for its device's restart: the CPU makes it again after the next poll. */
+static bool defer_access(void *opaque)
+{
+    hub_machine *m = opaque;
+    return m->cpu && hub_cpu_defer_access(m->cpu);
+}
+
 /* A lockstep device's access kept its bus busy: the guest's clock pays for it. */
 static void charge_cpu(void *opaque, uint64_t ns)
 {
@@ -479,6 +486,8 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
         .quantum_ns = c->quantum_ns,
         .charge = charge_cpu,
         .charge_opaque = m,
+        .defer_access = defer_access,
+        .defer_opaque = m,
         .event_log = m->opts.event_log,
     };
     m->devmgr = hub_devmgr_new(&env, &e);
@@ -579,6 +588,8 @@ void hub_machine_print_stats(const hub_machine *m, FILE *f)
         fprintf(f, "  dma refused        %" PRIu64 "\n", ds.dma_refused);
     if (ds.grants)
         fprintf(f, "  lockstep grants    %" PRIu64 "\n", ds.grants);
+    if (cs.mmio_deferred)
+        fprintf(f, "  deferred accesses  %" PRIu64 " (made again after their device's restart)\n", cs.mmio_deferred);
     for (size_t i = 0; m->devs && i < m->cfg->n_devices; i++) {
         if (!m->devs[i])
             continue;
