@@ -13,7 +13,5 @@ hub_device *hub_dev_new_detached(hub_devmgr *m, const char *name, unsigned n_irq
 int hub_dev_feed(hub_device *d, const void *frame, size_t len);
 int hub_dev_feed_declaration(hub_device *d, const void *frame, size_t len);
 void hub_dev_free_detached(hub_device *d);
-/* Free a device and everything it holds (devmgr.c). */
-void hub_dev_destroy(hub_device *d);
 
 #endif

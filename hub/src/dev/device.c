@@ -1,6 +1,12 @@
-/* What every part of the device layer uses: logging, the event log, failing a device, reaping its process. */
+/* The slot and its incarnation (device.h): logging, the event log, failing a device, reaping its process, taking
+ * an incarnation down, freeing a slot. */
 #define _GNU_SOURCE
 #include "dev/device.h"
+
+#include <sys/mman.h>
+
+#include "dev/declare.h"
+#include "dev/devcfg.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -150,4 +156,37 @@ hub_dev_inc_end(hub_device *d)
     }
     free(in->endpoint);
     hub_dev_inc_begin(d);
+}
+
+void
+hub_dev_destroy(hub_device *d)
+{
+    hub_devmgr *m = d->m;
+    hub_dev_inc_end(d);
+    if (d->state_hdr)
+        munmap(d->state_hdr, PLX_STATE_BLOCK_SIZE);
+    if (d->state_fd >= 0)
+        close(d->state_fd);
+    free(d->plog);
+    if (d->lockstep)
+        vtimer_del(&d->grant_vt);
+    for (unsigned i = 0; i < d->n_regions; i++) {
+        hub_region *r = &d->regions[i];
+        if (r->mapped) {
+            memory_region_del_subregion(m->env.sysmem, &r->mr);
+            memory_region_destroy(&r->mr);
+        }
+        if (r->shadow_map)
+            munmap(r->shadow_map, r->shadow_len);
+        if (r->shadow_fd >= 0)
+            close(r->shadow_fd);
+        free(r->mr_name);
+    }
+    hub_decl_free(d);
+    hub_devcfg_free(d->cfg);
+    free(d->dma_buf);
+    free(d->dma_window);
+    free(d->model);
+    free(d->name);
+    free(d);
 }

@@ -146,6 +146,8 @@ uint64_t hub_now_ms(void);
 void hub_dev_inc_begin(hub_device *d);
 /* Take d->inc down: kill and reap the process, close the channel and sockets, drop timers and held writes. */
 void hub_dev_inc_end(hub_device *d);
+/* Free a slot and everything it holds: its incarnation, regions (unmapped), declaration, state block. */
+void hub_dev_destroy(hub_device *d);
 void hub_dev_log(hub_devmgr *m, const char *device, int level, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* The device failed (died, hung, broke the protocol): log why, stop its timers, lower the lines it raised. Its

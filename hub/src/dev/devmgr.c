@@ -22,7 +22,6 @@
 #include <string.h>
 
 #include "dev/declare.h"
-#include "dev/detached.h"
 #include "dev/devcfg.h"
 #include "dev/device.h"
 #include "dev/handshake.h"
@@ -106,39 +105,6 @@ fail:
 fail_quiet:
     hub_devmgr_free(m);
     return NULL;
-}
-
-void
-hub_dev_destroy(hub_device *d)
-{
-    hub_devmgr *m = d->m;
-    hub_dev_inc_end(d);
-    if (d->state_hdr)
-        munmap(d->state_hdr, PLX_STATE_BLOCK_SIZE);
-    if (d->state_fd >= 0)
-        close(d->state_fd);
-    free(d->plog);
-    if (d->lockstep)
-        vtimer_del(&d->grant_vt);
-    for (unsigned i = 0; i < d->n_regions; i++) {
-        hub_region *r = &d->regions[i];
-        if (r->mapped) {
-            memory_region_del_subregion(m->env.sysmem, &r->mr);
-            memory_region_destroy(&r->mr);
-        }
-        if (r->shadow_map)
-            munmap(r->shadow_map, r->shadow_len);
-        if (r->shadow_fd >= 0)
-            close(r->shadow_fd);
-        free(r->mr_name);
-    }
-    hub_decl_free(d);
-    hub_devcfg_free(d->cfg);
-    free(d->dma_buf);
-    free(d->dma_window);
-    free(d->model);
-    free(d->name);
-    free(d);
 }
 
 static int map_regions(hub_device *d, Error **errp)
