@@ -256,6 +256,15 @@ static bool zmq_peer_gone(plx_chan *c)
     }
 }
 
+int plx_chan_peer_poll_fd(const plx_chan *c)
+{
+    if (c->kind == PLX_CHAN_RING)
+        return c->peer_fd;
+    int fd = -1;
+    size_t l = sizeof(fd);
+    return c->mon && zmq_getsockopt(c->mon, ZMQ_FD, &fd, &l) == 0 ? fd : -1;
+}
+
 bool plx_chan_peer_gone(plx_chan *c)
 {
     if (c->kind == PLX_CHAN_ZMQ)

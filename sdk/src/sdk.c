@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -114,6 +116,9 @@ struct plx_dev {
     uint64_t access_busy;       /* lockstep: plx_set_access_busy() for the reply being built */
     bool stop;
     int status;
+    int epfd;                   /* plx_dev_open(): the poll descriptor (epoll) handed to the caller's loop */
+    int kickfd;                 /* eventfd in that set: work is already there */
+    bool heap;                  /* allocated by plx_dev_open(): dev_free() frees it */
 };
 
 /* ---- small helpers ---------------------------------------------------------------------------------------- */
@@ -130,12 +135,48 @@ static int send_env(plx_dev *dev, Plx__Envelope *env)
     return plx_wire_send(&dev->wire, env, 0);
 }
 
+/* Records with nowhere else to go (no hub yet, or no more) go to the program's handler; none: dropped. */
+static plx_log_handler *log_handler;
+static void *log_handler_opaque;
+
+PLX_EXPORT void
+plx_set_log_handler(plx_log_handler *fn, void *opaque)
+{
+    log_handler = fn;
+    log_handler_opaque = opaque;
+}
+
+static void stderr_handler(void *opaque, int level, const char *device, const char *text)
+{
+    (void)opaque;
+    (void)level;
+    fprintf(stderr, "%s: %s\n", device, text);
+}
+
+static void local_log(plx_dev *dev, int level, const char *text)
+{
+    if (log_handler)
+        log_handler(log_handler_opaque, level, dev ? dev_label(dev) : "plexus-sdk", text);
+}
+
+/* A record of the SDK itself that stays in this process (about the connection, or before it is up). */
+static void sdk_log(plx_dev *dev, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void sdk_log(plx_dev *dev, int level, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    local_log(dev, level, buf);
+}
+
 static void vlog_record(plx_dev *dev, int level, const char *fmt, va_list ap)
 {
     char buf[1024];
     vsnprintf(buf, sizeof(buf), fmt, ap);
     if (!dev || !dev->connected) {
-        fprintf(stderr, "%s: %s\n", dev ? dev_label(dev) : "plexus-sdk", buf);
+        local_log(dev, level, buf);
         return;
     }
     Plx__Log lg = PLX__LOG__INIT;
@@ -145,7 +186,7 @@ static void vlog_record(plx_dev *dev, int level, const char *fmt, va_list ap)
     env.msg_case = PLX__ENVELOPE__MSG_LOG;
     env.log = &lg;
     if (send_env(dev, &env) < 0)
-        fprintf(stderr, "%s: %s\n", dev_label(dev), buf);
+        local_log(dev, level, buf);
 }
 
 PLX_EXPORT void
@@ -165,7 +206,7 @@ static void send_error(plx_dev *dev, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
-    fprintf(stderr, "%s: %s\n", dev_label(dev), buf);
+    local_log(dev, PLX_LOG_ERR, buf);
     if (!dev->chan)
         return;
     Plx__Error er = PLX__ERROR__INIT;
@@ -597,6 +638,8 @@ static void publish_applied(plx_dev *dev, uint64_t seq)
 
 /* ---- fd watches ------------------------------------------------------------------------------------------ */
 
+static int watch_add(plx_dev *dev, int fd);
+
 PLX_EXPORT int
 plx_dev_watch_fd(plx_dev *dev, int fd, void (*cb)(void *opaque, int fd), void *opaque)
 {
@@ -607,6 +650,8 @@ plx_dev_watch_fd(plx_dev *dev, int fd, void (*cb)(void *opaque, int fd), void *o
             continue;
         if (!cb) {
             dev->watches[i] = dev->watches[--dev->n_watches];
+            if (dev->epfd >= 0)
+                epoll_ctl(dev->epfd, EPOLL_CTL_DEL, fd, NULL);
         } else {
             dev->watches[i].cb = cb;
             dev->watches[i].opaque = opaque;
@@ -622,6 +667,11 @@ plx_dev_watch_fd(plx_dev *dev, int fd, void (*cb)(void *opaque, int fd), void *o
             return -ENOMEM;
         dev->watches = w;
         dev->cap_watches = cap;
+    }
+    if (dev->epfd >= 0) {
+        int r = watch_add(dev, fd);
+        if (r < 0)
+            return r;
     }
     dev->watches[dev->n_watches++] = (struct watch){ .fd = fd, .cb = cb, .opaque = opaque };
     return 0;
@@ -762,7 +812,7 @@ static void handle_env(plx_dev *dev, Plx__Envelope *env)
         time_grant(dev, env->time_grant->until_ns);
         break;
     case PLX__ENVELOPE__MSG_ERROR:
-        fprintf(stderr, "%s: hub reports: %s\n", dev_label(dev), env->error->text ? env->error->text : "");
+        sdk_log(dev, PLX_LOG_ERR, "hub reports: %s", env->error->text ? env->error->text : "");
         break;
     default:
         plx_log(dev, PLX_LOG_WARNING, "unexpected %s message from the hub ignored",
@@ -911,13 +961,13 @@ static const char *arg_value(int argc, char **argv, const char *key)
 static int attach(plx_dev *dev, const char *path, char *endpoint, size_t ep_len)
 {
     if (!dev->name || !dev->name[0]) {
-        fprintf(stderr, "plexus-sdk: attach needs the device name (--plexus-name= or PLEXUS_DEVICE_NAME)\n");
+        sdk_log(dev, PLX_LOG_ERR, "attach needs the device name (--plexus-name= or " PLX_ENV_DEVICE_NAME ")");
         return -EINVAL;
     }
     char err[300];
     int r = plx_hs_attach(path, dev->name, 30000, endpoint, ep_len, &dev->fdsock, err, sizeof(err));
     if (r < 0)
-        fprintf(stderr, "%s: %s\n", dev->name, err);
+        sdk_log(dev, PLX_LOG_ERR, "%s", err);
     return r;
 }
 
@@ -1028,19 +1078,19 @@ static int handshake_recv(plx_dev *dev, Plx__Envelope **out, Plx__Envelope__MsgC
         r = plx_wire_recv(&dev->wire, &env, timeout_ms);
     } while (r == -EINTR);
     if (r == -EAGAIN || r == -EPIPE) {
-        fprintf(stderr, "%s: the hub did not answer the handshake\n", dev_label(dev));
+        sdk_log(dev, PLX_LOG_ERR, "the hub did not answer the handshake");
         return -ETIMEDOUT;
     }
     if (r < 0) {
-        fprintf(stderr, "%s: bad handshake frame from the hub\n", dev_label(dev));
+        sdk_log(dev, PLX_LOG_ERR, "bad handshake frame from the hub");
         return -EPROTO;
     }
     if (env->msg_case == PLX__ENVELOPE__MSG_ERROR) {
-        fprintf(stderr, "%s: hub refused the device: %s\n", dev_label(dev), env->error->text);
+        sdk_log(dev, PLX_LOG_ERR, "hub refused the device: %s", env->error->text ? env->error->text : "");
         return -ECONNREFUSED;
     }
     if (env->msg_case != want) {
-        fprintf(stderr, "%s: expected %s from the hub, got %s\n", dev_label(dev), plx_wire_msg_name(want),
+        sdk_log(dev, PLX_LOG_ERR, "expected %s from the hub, got %s", plx_wire_msg_name(want),
                 plx_wire_msg_name(env->msg_case));
         return -EPROTO;
     }
@@ -1180,16 +1230,16 @@ out:
 static int validate_ops(const plx_device_ops *ops)
 {
     if (!ops) {
-        fprintf(stderr, "plexus-sdk: no device ops\n");
+        sdk_log(NULL, PLX_LOG_ERR, "no device ops");
         return -EINVAL;
     }
     if (ops->version < 1 || ops->version > PLX_DEVICE_OPS_VERSION) {
-        fprintf(stderr, "plexus-sdk: device ops version %u, this SDK speaks 1 to %u\n", ops->version,
+        sdk_log(NULL, PLX_LOG_ERR, "device ops version %u, this SDK speaks 1 to %u", ops->version,
                 PLX_DEVICE_OPS_VERSION);
         return -EINVAL;
     }
     if ((ops->n_regions && !ops->regions) || (ops->n_irqs && !ops->irq_names) || (ops->n_props && !ops->props)) {
-        fprintf(stderr, "plexus-sdk: %s: a declared array is NULL\n", ops->model ? ops->model : "device");
+        sdk_log(NULL, PLX_LOG_ERR, "%s: a declared array is NULL", ops->model ? ops->model : "device");
         return -EINVAL;
     }
     return 0;
@@ -1267,6 +1317,12 @@ static void dev_free(plx_dev *dev)
     if (dev->fdsock >= 0)
         close(dev->fdsock);
     free(dev->name);
+    if (dev->epfd >= 0)
+        close(dev->epfd);
+    if (dev->kickfd >= 0)
+        close(dev->kickfd);
+    if (dev->heap)
+        free(dev);
 }
 
 /* The hub's Config says the channel moves to the shared-memory ring: its descriptors are the first message on
@@ -1276,7 +1332,7 @@ static int move_to_ring(plx_dev *dev)
     char err[300];
     plx_chan *ring = plx_hs_ring_accept(dev->fdsock, 30000, err, sizeof(err));
     if (!ring) {
-        fprintf(stderr, "%s: %s\n", dev_label(dev), err);
+        sdk_log(dev, PLX_LOG_ERR, "%s", err);
         return -EPROTO;
     }
     plx_chan_set_peer_fd(ring, dev->fdsock);
@@ -1293,36 +1349,36 @@ static int connect_hub(plx_dev *dev, const char *endpoint)
     char err[300];
     dev->chan = plx_chan_zmq_connect(endpoint, RECV_IDLE_MS, err, sizeof(err));
     if (!dev->chan) {
-        fprintf(stderr, "%s: %s\n", dev_label(dev), err);
+        sdk_log(dev, PLX_LOG_ERR, "%s", err);
         return -EIO;
     }
     plx_wire_init(&dev->wire, dev->chan);
     return 0;
 }
 
-PLX_EXPORT int
-plx_dev_main(const plx_device_ops *ops, int argc, char **argv)
+/*
+ * Everything before the run loop: arguments and environment, connection, handshake, init(), the sandbox,
+ * Ready. 0, or -1 with the reason logged (and, once connected, sent to the hub).
+ */
+static int dev_setup(plx_dev *dev, int argc, char **argv)
 {
-    if (validate_ops(ops) < 0)
-        return 2;
-    plx_dev devs = { .ops = ops, .fdsock = -1, .next_event = PLX_NEVER }, *dev = &devs;
-    int status = 1;
+    const plx_device_ops *ops = dev->ops;
     /* ZeroMQ writes to its sockets without MSG_NOSIGNAL: a hub that went away must be an error the run loop
      * sees, not a SIGPIPE that ends the device. Writes to a closed stdout fail with EPIPE the same way. */
     signal(SIGPIPE, SIG_IGN);
 
     const char *endpoint = arg_value(argc, argv, "--plexus-endpoint");
     if (!endpoint)
-        endpoint = getenv("PLEXUS_ENDPOINT");
+        endpoint = getenv(PLX_ENV_ENDPOINT);
     const char *attach_path = arg_value(argc, argv, "--plexus-attach");
     if (!attach_path)
-        attach_path = getenv("PLEXUS_ATTACH");
+        attach_path = getenv(PLX_ENV_ATTACH);
     const char *name = arg_value(argc, argv, "--plexus-name");
     if (!name)
-        name = getenv("PLEXUS_DEVICE_NAME");
+        name = getenv(PLX_ENV_DEVICE_NAME);
     if (name && !(dev->name = strdup(name)))
-        return 1;
-    const char *fdsock = getenv("PLEXUS_FD_SOCKET");
+        return -1;
+    const char *fdsock = getenv(PLX_ENV_FD_SOCKET);
     if (fdsock && *fdsock) {
         char *end;
         long v = strtol(fdsock, &end, 10);
@@ -1331,8 +1387,8 @@ plx_dev_main(const plx_device_ops *ops, int argc, char **argv)
             fcntl(dev->fdsock, F_SETFD, FD_CLOEXEC);
         }
     }
-    unsetenv("PLEXUS_FD_SOCKET");
-    const char *statefd = getenv("PLEXUS_STATE_FD");
+    unsetenv(PLX_ENV_FD_SOCKET);
+    const char *statefd = getenv(PLX_ENV_STATE_FD);
     if (statefd && *statefd) {
         char *end;
         long v = strtol(statefd, &end, 10);
@@ -1343,51 +1399,51 @@ plx_dev_main(const plx_device_ops *ops, int argc, char **argv)
             close((int)v);
         }
     }
-    unsetenv("PLEXUS_STATE_FD");
+    unsetenv(PLX_ENV_STATE_FD);
 
     dev->prop_values = calloc(ops->n_props ? ops->n_props : 1, sizeof(char *));
     dev->irq_level = malloc(ops->n_irqs ? ops->n_irqs : 1);
     if (!dev->prop_values || !dev->irq_level)
-        goto out;
+        return -1;
     memset(dev->irq_level, 0, ops->n_irqs ? ops->n_irqs : 1);
 
     char ep[512];
     if (!endpoint && attach_path) {
         if (attach(dev, attach_path, ep, sizeof(ep)) < 0)
-            goto out;
+            return -1;
         endpoint = ep;
     }
     if (!endpoint) {
-        fprintf(stderr, "%s: no hub to talk to: set PLEXUS_ENDPOINT (or --plexus-endpoint=), or "
-                        "PLEXUS_ATTACH and PLEXUS_DEVICE_NAME\n", dev_label(dev));
-        goto out;
+        sdk_log(dev, PLX_LOG_ERR, "no hub to talk to: set " PLX_ENV_ENDPOINT " (or --plexus-endpoint=), or "
+                PLX_ENV_ATTACH " and " PLX_ENV_DEVICE_NAME);
+        return -1;
     }
 
     if (connect_hub(dev, endpoint) < 0)
-        goto out;
+        return -1;
 
     if (send_hello_declare(dev) < 0)
-        goto out;
+        return -1;
     Plx__Envelope *env;
     if (handshake_recv(dev, &env, PLX__ENVELOPE__MSG_HELLO, 30000) < 0)
-        goto out;
+        return -1;
     uint32_t minor;
     char why[200];
     if (plx_hs_hello_check(env->hello, &minor, why, sizeof(why)) < 0) {
-        fprintf(stderr, "%s: the hub's %s\n", dev_label(dev), why);
-        goto out;
+        sdk_log(dev, PLX_LOG_ERR, "the hub's %s", why);
+        return -1;
     }
     plx_wire_release(&dev->wire);
     if (handshake_recv(dev, &env, PLX__ENVELOPE__MSG_CONFIG, 30000) < 0)
-        goto out;
+        return -1;
     dev->connected = true;
     if (env->config->ring && move_to_ring(dev) < 0) {
         plx_wire_release(&dev->wire);
-        goto out;
+        return -1;
     }
     if (apply_config(dev, env->config) < 0) {
         plx_wire_release(&dev->wire);
-        goto out;
+        return -1;
     }
     plx_wire_release(&dev->wire);
     if (dev->fdsock >= 0 && !dev->sandbox && !dev->ring) {
@@ -1399,7 +1455,7 @@ plx_dev_main(const plx_device_ops *ops, int argc, char **argv)
         int r = ops->init(dev, &dev->opaque);
         if (r < 0) {
             send_error(dev, -r, "init failed: %s", strerror(-r));
-            goto out;
+            return -1;
         }
     }
     dev->initialized = true;
@@ -1409,7 +1465,7 @@ plx_dev_main(const plx_device_ops *ops, int argc, char **argv)
         if (plx_sandbox_apply(dev->sandbox_policy, dev->sandbox_allow, dev->n_sandbox_allow, dev->fdsock, why,
                               sizeof(why)) < 0) {
             send_error(dev, EPERM, "%s", why);
-            goto out;
+            return -1;
         }
     }
     Plx__Ready rdy = PLX__READY__INIT;
@@ -1417,18 +1473,17 @@ plx_dev_main(const plx_device_ops *ops, int argc, char **argv)
     renv.msg_case = PLX__ENVELOPE__MSG_READY;
     renv.ready = &rdy;
     if (send_env(dev, &renv) < 0)
-        goto out;
+        return -1;
 
-    int r = run_loop(dev);
-    status = r < 0 ? 1 : dev->status;
-    if (r < 0) {
-        fprintf(stderr, "%s: lost the connection to the hub\n", dev_label(dev));
-        dev->connected = false;     /* nobody to say Goodbye to */
-    }
+    return 0;
+}
 
-out:
-    if (dev->initialized && ops->fini)
-        ops->fini(dev->opaque);
+/* fini(), Goodbye (if the hub is still there), free. */
+static void dev_finish(plx_dev *dev, int status)
+{
+    if (dev->initialized && dev->ops->fini)
+        dev->ops->fini(dev->opaque);
+    dev->initialized = false;
     if (dev->connected && dev->chan) {
         Plx__Goodbye gb = PLX__GOODBYE__INIT;
         gb.status = status;
@@ -1438,5 +1493,151 @@ out:
         plx_wire_send(&dev->wire, &genv, PLX_CHAN_DONTWAIT);
     }
     dev_free(dev);
+}
+
+PLX_EXPORT int
+plx_dev_main(const plx_device_ops *ops, int argc, char **argv)
+{
+    if (!log_handler)
+        plx_set_log_handler(stderr_handler, NULL);     /* a program's default: its standard error */
+    if (validate_ops(ops) < 0)
+        return 2;
+    plx_dev devs = { .ops = ops, .fdsock = -1, .epfd = -1, .kickfd = -1, .next_event = PLX_NEVER }, *dev = &devs;
+    int status = 1;
+    if (dev_setup(dev, argc, argv) == 0) {
+        int r = run_loop(dev);
+        status = r < 0 ? 1 : dev->status;
+        if (r < 0) {
+            sdk_log(dev, PLX_LOG_ERR, "lost the connection to the hub");
+            dev->connected = false;     /* nobody to say Goodbye to */
+        }
+    }
+    dev_finish(dev, status);
+    return status;
+}
+
+/* ---- a run loop owned by the caller ---------------------------------------------------------------------- */
+
+static void arm(plx_dev *dev);
+
+static int watch_add(plx_dev *dev, int fd)
+{
+    struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+    if (epoll_ctl(dev->epfd, EPOLL_CTL_ADD, fd, &ev) == 0 || errno == EEXIST)
+        return 0;
+    return -errno;
+}
+
+PLX_EXPORT plx_dev *
+plx_dev_open(const plx_device_ops *ops, int argc, char **argv)
+{
+    if (validate_ops(ops) < 0)
+        return NULL;
+    plx_dev *dev = calloc(1, sizeof(*dev));
+    if (!dev)
+        return NULL;
+    *dev = (plx_dev){ .ops = ops, .fdsock = -1, .epfd = -1, .kickfd = -1, .next_event = PLX_NEVER, .heap = true };
+    if (dev_setup(dev, argc, argv) < 0)
+        goto fail;
+    dev->epfd = epoll_create1(EPOLL_CLOEXEC);
+    int chan_fd = plx_chan_poll_fd(dev->chan), peer_fd = plx_chan_peer_poll_fd(dev->chan);
+    if (dev->epfd < 0 || chan_fd < 0 || watch_add(dev, chan_fd) < 0 || (peer_fd >= 0 && watch_add(dev, peer_fd) < 0)) {
+        send_error(dev, EIO, "cannot set up the poll descriptor: %s", strerror(errno));
+        goto fail;
+    }
+    dev->kickfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (dev->kickfd < 0 || watch_add(dev, dev->kickfd) < 0)
+        goto fail;
+    for (unsigned i = 0; i < dev->n_watches; i++)
+        if (watch_add(dev, dev->watches[i].fd) < 0)
+            goto fail;
+    arm(dev);
+    return dev;
+fail:
+    dev_finish(dev, 1);
+    return NULL;
+}
+
+PLX_EXPORT int
+plx_dev_get_poll_fd(plx_dev *dev)
+{
+    return dev->epfd;
+}
+
+/* Make the poll descriptor readable: there is work (a frame already in the ring, frames kept during DMA). */
+static void kick(plx_dev *dev)
+{
+    uint64_t one = 1;
+    if (write(dev->kickfd, &one, sizeof(one)) < 0) {
+        /* the counter is already non-zero: readable anyway */
+    }
+}
+
+/* Before the caller waits: the channel is armed (a ring side says it sleeps, so the next frame rings its bell),
+ * and if work is already there the descriptor is made readable at once. */
+static void arm(plx_dev *dev)
+{
+    if (plx_chan_poll_prepare(dev->chan) || dev->pend_head)
+        kick(dev);
+}
+
+PLX_EXPORT int
+plx_dev_dispatch(plx_dev *dev, int timeout_ms)
+{
+    struct epoll_event evs[16];
+    int chan_fd = plx_chan_poll_fd(dev->chan), peer_fd = plx_chan_peer_poll_fd(dev->chan);
+    int n = epoll_wait(dev->epfd, evs, 16, timeout_ms);
+    if (n < 0 && errno != EINTR)
+        return -EIO;
+    short chan_rev = 0;
+    bool peer = false;
+    for (int i = 0; i < n; i++) {
+        int fd = evs[i].data.fd;
+        if (fd == chan_fd) {
+            chan_rev = POLLIN;
+        } else if (fd == dev->kickfd) {
+            uint64_t v;
+            if (read(dev->kickfd, &v, sizeof(v)) < 0) {
+                /* taken already */
+            }
+        } else if (fd == peer_fd) {
+            peer = true;
+        }
+    }
+    plx_chan_poll_done(dev->chan, chan_rev);       /* the arm() of the previous call, or of plx_dev_open() */
+    /* Whatever the descriptor said, take what the channel holds: a receive that finds nothing is cheap. */
+    if (serve_socket(dev) < 0) {
+        dev->connected = false;
+        return -ECONNRESET;
+    }
+    /* Watches may change from inside callbacks: look each fd up again before calling it. */
+    for (int i = 0; i < n && !dev->stop; i++) {
+        int fd = evs[i].data.fd;
+        if (fd == chan_fd || fd == peer_fd || fd == dev->kickfd)
+            continue;
+        for (unsigned j = 0; j < dev->n_watches; j++) {
+            if (dev->watches[j].fd == fd) {
+                dev->watches[j].cb(dev->watches[j].opaque, fd);
+                break;
+            }
+        }
+    }
+    if (dev->stop)
+        return 1;
+    if ((peer || n <= 0) && hub_gone(dev)) {
+        dev->connected = false;
+        return -ECONNRESET;
+    }
+    arm(dev);
+    return 0;
+}
+
+PLX_EXPORT int
+plx_dev_close(plx_dev *dev)
+{
+    if (!dev)
+        return 0;
+    int status = dev->stop ? dev->status : 0;
+    dev_finish(dev, status);
     return status;
 }

@@ -766,6 +766,51 @@ Test(hub_dev, device_dying_in_a_timer_callback_is_restarted_from_the_poll)
     cr_assert_eq(rd32(DEV_BASE + 0xac, NULL), 1, "the new process's timer fired at its virtual time");
 }
 
+/* A device process whose main loop is its own (poll on plx_dev_get_poll_fd() and a timerfd, plx_dev_dispatch()):
+ * accesses, a watched descriptor, a timer with its IRQ, and an orderly shutdown all work through the real hub. */
+Test(hub_dev, device_driven_from_a_foreign_poll_loop)
+{
+    char *prog = test_build_path("bin/hubdev-foreignloop");
+    static const hub_region_map rm[] = { { "regs", DEV_BASE } };
+    static const hub_irq_map im[] = { { 0, 5 } };
+    hub_device_config c = { .name = "foreign", .program = prog, .regions = rm, .n_regions = 1, .irqs = im,
+                            .n_irqs = 1, .stdin_fd = -1, .stdout_fd = -1, .timeout_ms = 5000 };
+    hub_device *d = add(&c);
+    cr_assert_str_eq(hub_device_model(d), "plexus,test-foreign-loop");
+    wr32(DEV_BASE, 0x1234abcd);
+    cr_assert_eq(rd32(DEV_BASE, NULL), 0x1234abcd);
+    cr_assert_gt(rd32(DEV_BASE + 8, NULL), 0, "the accesses were served through plx_dev_dispatch()");
+    /* the program's own timerfd is served by the same loop, between the hub's requests */
+    uint32_t t0 = rd32(DEV_BASE + 4, NULL), t = t0;
+    for (int i = 0; i < 500 && t == t0; i++) {
+        hub_devmgr_poll(mgr, 5);
+        t = rd32(DEV_BASE + 4, NULL);
+    }
+    cr_assert_gt(t, t0, "the foreign loop's own timer ticked");
+    /* a descriptor watched with plx_dev_watch_fd is served inside plx_dev_dispatch */
+    wr32(DEV_BASE + 0xc, 1);
+    uint32_t w = 0;
+    for (int i = 0; i < 500 && w == 0; i++) {
+        hub_devmgr_poll(mgr, 2);
+        w = rd32(DEV_BASE + 0xc, NULL);
+    }
+    cr_assert_eq(w, 1, "the watch callback ran once");
+    /* virtual time: the fire waits for the device, whose loop runs the callback and pulses its line */
+    wr32(DEV_BASE + 0x10, 1000);
+    cr_assert_eq(rd32(DEV_BASE + 0x10, NULL), 0);
+    n_irq = 0;
+    vclock_advance(&clk, vclock_now(&clk) + 2000);
+    cr_assert_eq(rd32(DEV_BASE + 0x10, NULL), 1, "fired once");
+    cr_assert_eq(n_irq, 2, "the callback pulsed its line before vclock_advance returned");
+    cr_assert_eq(irq_log[0].irq, 5);
+    /* Shutdown: plx_dev_dispatch() returns 1, plx_dev_close() says Goodbye, the process exits 0 */
+    hub_devmgr_free(mgr);
+    mgr = NULL;
+    cr_assert_null(strstr(logbuf, "did not exit"), "log: %s", logbuf);
+    cr_assert_null(strstr(logbuf, "error"), "log: %s", logbuf);
+    free(prog);
+}
+
 Test(hub_dev, restarts_stop_at_the_limit)
 {
     hub_device_config c = regdev_config("phoenix");

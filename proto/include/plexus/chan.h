@@ -74,6 +74,10 @@ const char *plx_chan_endpoint(const plx_chan *c);
  * descriptor (plx_chan_set_peer_fd) is readable or hung up. Does not wait. */
 bool plx_chan_peer_gone(plx_chan *c);
 
+/* A descriptor that becomes readable when plx_chan_peer_gone() may have become true (poll it with the channel's
+ * own in a loop that sleeps; then ask plx_chan_peer_gone()); -1 if there is none. */
+int plx_chan_peer_poll_fd(const plx_chan *c);
+
 /* Words for an error @r (< 0) of this channel: the ring's description of a damaged ring, or the errno's. */
 const char *plx_chan_strerror(const plx_chan *c, int r);
 

@@ -79,6 +79,15 @@ struct plx_state_header {
 #define PLX_SANDBOX_POLICY_LOG "log"            /* the same list, but a call outside it is logged, not fatal */
 #define PLX_SANDBOX_POLICY_NAMES PLX_SANDBOX_POLICY_DEFAULT ", " PLX_SANDBOX_POLICY_LOG
 
+/* ---- log levels (Log.level; syslog numbering) ---------------------------------------------------------------- */
+enum plx_log_level { PLX_LOG_ERR = 3, PLX_LOG_WARNING = 4, PLX_LOG_NOTICE = 5, PLX_LOG_INFO = 6, PLX_LOG_DEBUG = 7 };
+/* "error", "warning", ... for a level; "log" for one outside 0..7. */
+static inline const char *plx_log_level_name(int level)
+{
+    static const char *const names[] = { "emerg", "alert", "crit", "error", "warning", "notice", "info", "debug" };
+    return level >= 0 && level < 8 ? names[level] : "log";
+}
+
 /* ---- environment of a device the hub spawns (docs/protocol.md, "Starting a device") ------------------------ */
 #define PLX_ENV_ENDPOINT "PLEXUS_ENDPOINT"          /* the channel to connect to */
 #define PLX_ENV_DEVICE_NAME "PLEXUS_DEVICE_NAME"    /* its name in the machine description */
