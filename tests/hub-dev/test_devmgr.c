@@ -18,6 +18,7 @@
 #include <plexus/memory.h>
 
 #include "dev/devmgr.h"
+#include "plexus/protocol.h"
 #include "vclock.h"
 
 #define RAM_BASE 0x80000000u
@@ -1001,7 +1002,7 @@ Test(hub_dev, sandbox_with_an_unknown_call_fails_the_add)
 static void count_only_log(void *opaque, const char *device, int level, const char *msg)
 {
     (*(unsigned *)opaque)++;
-    if (level <= 4)
+    if (level <= PLX_LOG_WARNING)
         on_log(NULL, device, level, msg);
 }
 

@@ -32,15 +32,14 @@ hub_now_ms(void)
 void
 hub_dev_log(hub_devmgr *m, const char *device, int level, const char *fmt, ...)
 {
+    if (!m->env.log)
+        return;     /* the embedding program decides what is shown; it set no logger */
     char buf[2048];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
-    if (m->env.log)
-        m->env.log(m->env.log_opaque, device, level, buf);
-    else
-        fprintf(stderr, "plexus: %s: %s\n", device ? device : "devices", buf);
+    m->env.log(m->env.log_opaque, device, level, buf);
 }
 
 void
@@ -66,7 +65,7 @@ hub_dev_fail(hub_device *d, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
-    hub_dev_log(d->m, d->name, 3, "%s; its accesses now fail%s", buf,
+    hub_dev_log(d->m, d->name, PLX_LOG_ERR, "%s; its accesses now fail%s", buf,
                 d->cfg && d->restarts < d->max_restarts ? " until it is restarted" : "");
     d->failed_at = hub_now_ms();
     for (unsigned i = 0; i < d->inc.n_timers; i++)

@@ -313,7 +313,7 @@ hub_devmgr_free(hub_devmgr *m)
         hub_device *d = m->devs;
         m->devs = d->next;
         if (d->inc.pid > 0)
-            hub_dev_log(m, d->name, 4, "device did not exit after Shutdown: killed");
+            hub_dev_log(m, d->name, PLX_LOG_WARNING, "device did not exit after Shutdown: killed");
         hub_dev_destroy(d);
     }
     free(m->items);

@@ -43,7 +43,8 @@ typedef struct hub_devmgr_env {
     /* An IRQ line of a device changed: @irq is the hub-wide number from hub_irq_map.irq (a PLIC source). */
     void (*set_irq)(void *opaque, unsigned irq, int level);
     void *irq_opaque;
-    /* Log records from devices and the layer's own diagnostics. NULL: one line on stderr. */
+    /* Log records from devices and the layer's own diagnostics, @level a PLX_LOG_* (plexus/protocol.h); the
+     * layer never prints on its own. NULL: dropped. */
     void (*log)(void *opaque, const char *device, int level, const char *msg);
     void *log_opaque;
     const char *run_dir;    /* ipc endpoints and the attach socket live here; NULL: a private temporary dir */

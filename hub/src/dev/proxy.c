@@ -31,7 +31,7 @@ static const char *refuse(hub_device *d)
     if (d->dma_depth) {
         if (!d->inc.dma_self_logged) {
             d->inc.dma_self_logged = true;
-            hub_dev_log(d->m, d->name, 4,
+            hub_dev_log(d->m, d->name, PLX_LOG_WARNING,
                         "access to the device's registers while it waits for its own DMA: bus error");
         }
         return "busy";

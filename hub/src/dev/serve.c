@@ -48,7 +48,7 @@ static void timer_cb(void *opaque)
 static void timer_arm(hub_device *d, const Plx__TimerArm *a)
 {
     if (a->id >= PLX_MAX_TIMERS) {
-        hub_dev_log(d->m, d->name, 4, "TimerArm with id %u (limit %u) dropped", a->id, PLX_MAX_TIMERS);
+        hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "TimerArm with id %u (limit %u) dropped", a->id, PLX_MAX_TIMERS);
         return;
     }
     if (a->id >= d->inc.n_timers) {
@@ -85,19 +85,19 @@ static void timer_cancel(hub_device *d, const Plx__TimerCancel *c)
 static void serve_irq(hub_device *d, const Plx__Irq *irq)
 {
     if (irq->line >= d->n_irqs) {
-        hub_dev_log(d->m, d->name, 4, "Irq on line %u, but the device declared %u lines: dropped", irq->line,
+        hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "Irq on line %u, but the device declared %u lines: dropped", irq->line,
                     d->n_irqs);
         return;
     }
     if (irq->op != PLX__IRQ_OP__IRQ_SET && irq->op != PLX__IRQ_OP__IRQ_PULSE) {
-        hub_dev_log(d->m, d->name, 4, "Irq with unknown op %d dropped", (int)irq->op);
+        hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "Irq with unknown op %d dropped", (int)irq->op);
         return;
     }
     unsigned hub_irq = d->irq_map[irq->line];
     if (hub_irq == HUB_IRQ_UNMAPPED) {
         if (!d->irq_unmapped_logged) {
             d->irq_unmapped_logged = true;
-            hub_dev_log(d->m, d->name, 4, "IRQ line %u (%s) is not connected in the machine: ignored", irq->line,
+            hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "IRQ line %u (%s) is not connected in the machine: ignored", irq->line,
                         d->irq_names[irq->line]);
         }
         return;
@@ -141,14 +141,14 @@ static void serve_dma(hub_device *d, const Plx__DmaRequest *rq)
     rp.result = PLX__MEM_TX__MEMTX_ERROR;
     if (rq->len > PLX_MAX_DMA || (rq->write && rq->data.len != rq->len) ||
         (!rq->write && rq->data.len != 0) || rq->addr + rq->len < rq->addr) {
-        hub_dev_log(m, d->name, 4, "malformed DmaRequest (addr 0x%" PRIx64 ", len %u, %zu data bytes) refused",
+        hub_dev_log(m, d->name, PLX_LOG_WARNING, "malformed DmaRequest (addr 0x%" PRIx64 ", len %u, %zu data bytes) refused",
                     rq->addr, rq->len, rq->data.len);
     } else if (!m->env.as) {
-        hub_dev_log(m, d->name, 4, "DMA by message without an address space: refused");
+        hub_dev_log(m, d->name, PLX_LOG_WARNING, "DMA by message without an address space: refused");
     } else if (!in_dma_window(d, rq->addr, rq->len)) {
         d->stats.dma_refused++;
         if (d->stats.dma_refused <= 8)
-            hub_dev_log(m, d->name, 4, "DMA %s 0x%" PRIx64 "+0x%x outside its RAM grants: refused%s",
+            hub_dev_log(m, d->name, PLX_LOG_WARNING, "DMA %s 0x%" PRIx64 "+0x%x outside its RAM grants: refused%s",
                         rq->write ? "write to" : "read from", rq->addr, rq->len,
                         d->stats.dma_refused == 8 ? " (further refusals are counted, not logged)" : "");
     } else {
@@ -239,20 +239,20 @@ hub_dev_serve(hub_device *d, Plx__Envelope *env)
             hub_dev_fail(d, "device left (Goodbye, status %d)", env->goodbye->status);
         break;
     case PLX__ENVELOPE__MSG_ERROR:
-        hub_dev_log(d->m, d->name, 3, "device reports an error: %s", env->error->text ? env->error->text : "");
+        hub_dev_log(d->m, d->name, PLX_LOG_ERR, "device reports an error: %s", env->error->text ? env->error->text : "");
         break;
     case PLX__ENVELOPE__MSG_REPLY:
-        hub_dev_log(d->m, d->name, 4, "MmioReply with seq %" PRIu64 " that no request is waiting for: dropped",
+        hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "MmioReply with seq %" PRIu64 " that no request is waiting for: dropped",
                     env->reply->seq);
         break;
     case PLX__ENVELOPE__MSG_TIMER_DONE:
         break;      /* for a fire the hub did not wait for (sent from inside another wait) */
     case PLX__ENVELOPE__MSG_TIME_REACHED:
-        hub_dev_log(d->m, d->name, 4, "TimeReached for %" PRIu64 " that no grant is waiting for: dropped",
+        hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "TimeReached for %" PRIu64 " that no grant is waiting for: dropped",
                     env->time_reached->now_ns);
         break;
     default:
-        hub_dev_log(d->m, d->name, 4, "unexpected %s message after the handshake: dropped",
+        hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "unexpected %s message after the handshake: dropped",
                     plx_wire_msg_name(env->msg_case));
         break;
     }
@@ -273,7 +273,7 @@ hub_dev_drain(hub_device *d)
         if (r == -EINTR)
             continue;
         if (r == -EBADMSG) {
-            hub_dev_log(d->m, d->name, 4, "undecodable frame dropped");
+            hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "undecodable frame dropped");
             n++;
             continue;
         }
@@ -349,7 +349,7 @@ static int wait_for(hub_device *d, enum wait_kind kind, uint64_t key, hub_reply 
             continue;
         }
         if (r == -EBADMSG) {
-            hub_dev_log(d->m, d->name, 4, "undecodable frame dropped");
+            hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "undecodable frame dropped");
             continue;
         }
         if (r == -EINTR)

@@ -29,7 +29,7 @@ static void restart_device(hub_device *d)
     Error *err = NULL;
     int r = hub_dev_start(d, cfg, true, &err);
     if (r < 0) {
-        hub_dev_log(m, d->name, 3, "restart %u of %u failed: %s", d->restarts, d->max_restarts,
+        hub_dev_log(m, d->name, PLX_LOG_ERR, "restart %u of %u failed: %s", d->restarts, d->max_restarts,
                     err ? error_get_pretty(err) : strerror(-r));
         error_free(err);
         hub_dev_inc_end(d);
@@ -38,7 +38,7 @@ static void restart_device(hub_device *d)
         return;
     }
     d->failed = false;
-    hub_dev_log(m, d->name, 5, "restarted (%u of %u)", d->restarts, d->max_restarts);
+    hub_dev_log(m, d->name, PLX_LOG_NOTICE, "restarted (%u of %u)", d->restarts, d->max_restarts);
     hub_replay_deliver(d, &rp);
 }
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "console.h"
+#include "plexus/protocol.h"
 #include "cpu/cpu.h"
 #include "dev/devmgr.h"
 
@@ -110,10 +111,9 @@ _Static_assert(HUB_MC_NS_NET == HUB_NS_NET && HUB_MC_NS_MOUNT == HUB_NS_MOUNT &&
 static void dev_log(void *opaque, const char *device, int level, const char *msg)
 {
     hub_machine *m = opaque;
-    if (level > 4 && !m->opts.verbose)     /* syslog levels: show warnings and worse unless verbose */
+    if (level > PLX_LOG_WARNING && !m->opts.verbose)     /* warnings and worse unless verbose */
         return;
-    static const char *const names[] = { "emerg", "alert", "crit", "error", "warning", "notice", "info", "debug" };
-    const char *ln = level >= 0 && level < 8 ? names[level] : "log";
+    const char *ln = plx_log_level_name(level);
     if (m->console)
         fprintf(stderr, "\r");
     fprintf(stderr, "plexus: %s: %s: %s\n", device ? device : "devices", ln, msg);
