@@ -6,11 +6,13 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -39,6 +41,24 @@ static plx_chan *open_child_end(const int fds[PLX_RING_FDS])
         _exit(90);
     }
     return c;
+}
+
+/*
+ * Wait until side @side (0: hub, 1: device) of the ring in @memfd says it sleeps on its bell: the sleep words
+ * of docs/protocol.md ("The shared-memory ring"), at offset 64 for the hub and 128 for the device. A condition,
+ * not a delay: however loaded the machine, the next frame then has to ring that bell. False after 30 s.
+ */
+static bool wait_asleep(int memfd, int side)
+{
+    uint8_t *m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, memfd, 0);
+    if (m == MAP_FAILED)
+        return false;
+    const uint32_t *word = (const uint32_t *)(m + (side ? 128 : 64));
+    bool asleep = false;
+    for (int i = 0; i < 30000 && !(asleep = __atomic_load_n(word, __ATOMIC_ACQUIRE) == 1); i++)
+        usleep(1000);
+    munmap(m, 4096);
+    return asleep;
 }
 
 /* Frame @i of a sequence: its length and bytes are a function of @i, so the receiver can check both. */
@@ -187,15 +207,16 @@ Test(chan, a_receive_times_out_and_a_sleeping_side_is_woken)
     pid_t pid = fork();
     if (pid == 0) {
         plx_chan *e = open_child_end(fds);
-        usleep(50000);          /* the parent is asleep by now */
-        if (plx_chan_send(e, "wake", 4, 0) != 0 || plx_chan_recv(e, &d, &len, 5000) != 0 || len != 2)
+        if (!wait_asleep(fds[0], 0))        /* the parent sleeps in its receive */
+            _exit(2);
+        if (plx_chan_send(e, "wake", 4, 0) != 0 || plx_chan_recv(e, &d, &len, 30000) != 0 || len != 2)
             _exit(1);
         _exit(0);
     }
-    cr_assert_eq(plx_chan_recv(c, &d, &len, 5000), 0);
+    cr_assert_eq(plx_chan_recv(c, &d, &len, 30000), 0);
     cr_assert_eq(len, 4);
     cr_assert(memcmp(d, "wake", 4) == 0);
-    usleep(20000);              /* the child sleeps on its bell now */
+    cr_assert(wait_asleep(fds[0], 1), "the child went to sleep on its bell");
     cr_assert_eq(plx_chan_send(c, "ok", 2, 0), 0);
     cr_assert_eq(wait_child(pid), 0);
     plx_chan_stats st;
