@@ -1,6 +1,7 @@
 /* The machine description: values loaded, and every kind of bad input named by file, line and key. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <stdbool.h>
 #include <errno.h>
 
 #include "common.h"
@@ -94,6 +95,32 @@ static void expect_error(const char *text, const char *const *sets, size_t n, co
     char *want;
     cr_assert(asprintf(&want, "%s%s", yaml_path, want_suffix) > 0);
     cr_expect_str_eq(err, want);
+    free(want);
+    free(err);
+}
+
+/*
+ * An unknown key's error: file:line, the key's path and "unknown key" exactly (@want_prefix, up to "expected one
+ * of: "), then a list of the keys allowed there that names at least @some of them. Only those are asserted, so
+ * a new key in the description does not break the test.
+ */
+static void expect_unknown_key(const char *text, const char *want_prefix, const char *const *some)
+{
+    char *err = load(text, NULL, 0, NULL);
+    cr_assert_not_null(err, "expected an error starting with: %s", want_prefix);
+    char *want;
+    cr_assert(asprintf(&want, "%s%s", yaml_path, want_prefix) > 0);
+    size_t wl = strlen(want);
+    cr_assert(strncmp(err, want, wl) == 0, "error: %s\nexpected it to start with: %s", err, want);
+    const char *list = err + wl;
+    for (; *some; some++) {
+        /* a whole item of the comma-separated list */
+        bool found = false;
+        size_t kl = strlen(*some);
+        for (const char *p = list; !found && (p = strstr(p, *some)); p++)
+            found = (p == list || p[-2] == ',') && (p[kl] == ',' || p[kl] == 0);
+        cr_expect(found, "'%s' is not in the list of allowed keys: %s", *some, list);
+    }
     free(want);
     free(err);
 }
@@ -204,13 +231,13 @@ Test(machine_config, set_errors_name_the_override)
 Test(machine_config, unknown_key)
 {
     char *y = edited("    irq: 10\n", "    irq: 10\n    colour: blue\n");
-    expect_error(y, NULL, 0, ":14: key 'devices[0].colour': unknown key 'colour'; expected one of: name, program, "
-                 "plugin, args, base, regions, irq, irqs, props, timeout_ms, endpoint, attach, attach_timeout_ms, "
-                 "ram, dt, sandbox, restart, transport, ring, sync, dma");
+    static const char *const device_keys[] = { "name", "program", "plugin", "base", "irq", "props", "sandbox",
+                                               "restart", "transport", NULL };
+    expect_unknown_key(y, ":14: key 'devices[0].colour': unknown key 'colour'; expected one of: ", device_keys);
     free(y);
     y = edited("name: t\n", "name: t\nmemory: 3\n");
-    expect_error(y, NULL, 0, ":2: key 'memory': unknown key 'memory'; expected one of: name, ram, firmware, "
-                 "reset_pc, cpu, clint, plic, poweroff, console, bootargs, devices");
+    static const char *const top_keys[] = { "name", "ram", "firmware", "cpu", "devices", NULL };
+    expect_unknown_key(y, ":2: key 'memory': unknown key 'memory'; expected one of: ", top_keys);
     free(y);
 }
 
