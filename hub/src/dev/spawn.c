@@ -21,70 +21,44 @@
 #include <string.h>
 
 #include "dev/declare.h"
+#include "util.h"
 
 extern char **environ;
 
 /* ---- process start and attach ---------------------------------------------------------------------------- */
+
+/*
+ * The program to exec: a name with a '/' as it is (execve checks it), a bare name next to the hub's executable,
+ * then in $PATH; the plugin runner from $PLEXUS_DEVICE_RUNNER, else the same way. Resolved before fork (execvp
+ * is not async-signal-safe).
+ */
+static char *resolve_program(const char *prog)
+{
+    if (strchr(prog, '/'))
+        return strdup(prog);
+    hub_search s = { .n = 0 };
+    char *exe = hub_exe_dir();
+    hub_search_add(&s, exe);
+    free(exe);
+    if (getenv("PATH")) {
+        hub_search_add_env(&s, "PATH");
+    } else {
+        hub_search_add(&s, "/usr/local/bin");
+        hub_search_add(&s, "/usr/bin");
+        hub_search_add(&s, "/bin");
+    }
+    char *found = hub_find_file(&s, NULL, prog, X_OK, NULL, 0, NULL);
+    hub_search_clear(&s);
+    return found;
+}
 
 static char *find_runner(void)
 {
     const char *env = getenv("PLEXUS_DEVICE_RUNNER");
     if (env && *env)
         return strdup(env);
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n > 0) {
-        self[n] = 0;
-        char *slash = strrchr(self, '/');
-        if (slash) {
-            *slash = 0;
-            char *p;
-            if (asprintf(&p, "%s/plexus-device-runner", self) >= 0) {
-                if (access(p, X_OK) == 0)
-                    return p;
-                free(p);
-            }
-        }
-    }
-    return strdup("plexus-device-runner");
-}
-
-/* Resolve a program name the way execvp would, before fork (execvp is not async-signal-safe). */
-static char *resolve_program(const char *prog)
-{
-    if (strchr(prog, '/'))
-        return strdup(prog);
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n > 0) {
-        self[n] = 0;
-        char *slash = strrchr(self, '/');
-        if (slash) {
-            *slash = 0;
-            char *p;
-            if (asprintf(&p, "%s/%s", self, prog) >= 0) {
-                if (access(p, X_OK) == 0)
-                    return p;
-                free(p);
-            }
-        }
-    }
-    const char *path = getenv("PATH");
-    if (!path)
-        path = "/usr/local/bin:/usr/bin:/bin";
-    char *copy = strdup(path), *save = NULL;
-    for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
-        char *p;
-        if (asprintf(&p, "%s/%s", *dir ? dir : ".", prog) < 0)
-            continue;
-        if (access(p, X_OK) == 0) {
-            free(copy);
-            return p;
-        }
-        free(p);
-    }
-    free(copy);
-    return NULL;
+    char *found = resolve_program("plexus-device-runner");
+    return found ? found : strdup("plexus-device-runner");
 }
 
 /* The device's state block (see struct plx_state_header), made once and kept across restarts. Without one

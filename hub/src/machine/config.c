@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "plexus/protocol.h"
+#include "util.h"
 
 /* ---- defaults: QEMU's riscv virt machine ---- */
 #define DEF_CLINT_BASE      0x2000000ULL
@@ -589,26 +590,7 @@ static int parse_addr(const hub_mconfig *c, char **err, const char *path, const 
     return 0;
 }
 
-/* ---- file lookup ---- */
-static bool is_file(const char *p, int mode)
-{
-    struct stat st;
-    return p && stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, mode) == 0;
-}
-
-static char *join(const char *dir, const char *name)
-{
-    char *s;
-    if (asprintf(&s, "%s/%s", dir, name) < 0)
-        abort();
-    return s;
-}
-
-static char *absolute(const char *p)
-{
-    char *r = realpath(p, NULL);
-    return r ? r : strdup(p);
-}
+/* ---- file lookup (util.h) ---- */
 
 /* A YAML file inside the source tree also finds its relative files in the same folder of the build tree. */
 static char *build_mirror_dir(const hub_mconfig *c, const hub_mconfig_opts *o)
@@ -620,10 +602,8 @@ static char *build_mirror_dir(const hub_mconfig *c, const hub_mconfig_opts *o)
     char *res = NULL;
     if (dir && src) {
         size_t l = strlen(src);
-        if (!strncmp(dir, src, l) && (dir[l] == '/' || dir[l] == 0)) {
-            if (asprintf(&res, "%s%s", o->build_dir, dir + l) < 0)
-                abort();
-        }
+        if (!strncmp(dir, src, l) && (dir[l] == '/' || dir[l] == 0))
+            res = hub_xasprintf("%s%s", o->build_dir, dir + l);
     }
     free(dir);
     free(src);
@@ -633,33 +613,14 @@ static char *build_mirror_dir(const hub_mconfig *c, const hub_mconfig_opts *o)
 /* Relative firmware paths: the YAML folder, its mirror in the build tree, then each folder of $PLEXUS_PATH. */
 static char *find_data_file(const hub_mconfig *c, const hub_mconfig_opts *o, const char *name, char **looked)
 {
-    if (name[0] == '/')
-        return is_file(name, R_OK) ? strdup(name) : NULL;
-    char *cands[16];
-    size_t n = 0;
-    cands[n++] = join(c->dir, name);
+    hub_search s = { .n = 0 };
+    hub_search_add(&s, c->dir);
     char *m = build_mirror_dir(c, o);
-    if (m) {
-        cands[n++] = join(m, name);
-        free(m);
-    }
-    const char *env = getenv("PLEXUS_PATH");
-    if (env) {
-        char *e = strdup(env), *save = NULL;
-        for (char *t = strtok_r(e, ":", &save); t && n < 16; t = strtok_r(NULL, ":", &save))
-            cands[n++] = join(t, name);
-        free(e);
-    }
-    char *found = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(looked, &len);
-    for (size_t i = 0; i < n; i++) {
-        if (!found && is_file(cands[i], R_OK))
-            found = absolute(cands[i]);
-        fprintf(f, "%s%s", i ? ", " : "", cands[i]);
-        free(cands[i]);
-    }
-    fclose(f);
+    hub_search_add(&s, m);
+    free(m);
+    hub_search_add_env(&s, "PLEXUS_PATH");
+    char *found = hub_find_file(&s, NULL, name, R_OK, looked, SIZE_MAX, NULL);
+    hub_search_clear(&s);
     return found;
 }
 
@@ -668,43 +629,20 @@ static char *find_data_file(const hub_mconfig *c, const hub_mconfig_opts *o, con
 static char *find_program(const hub_mconfig *c, const hub_mconfig_opts *o, const char *name, bool plugin,
                           char **looked)
 {
-    char *cands[64];
-    size_t n = 0;
-    if (name[0] == '/') {
-        cands[n++] = strdup(name);
-    } else if (strchr(name, '/')) {
-        cands[n++] = join(c->dir, name);
-    } else {
-        if (o && o->exe_dir) {
-            cands[n++] = join(o->exe_dir, name);
-            if (plugin) {
-                char *lib = join(o->exe_dir, "../lib");
-                cands[n++] = join(lib, name);
-                free(lib);
-            }
-        }
-        cands[n++] = join(c->dir, name);
-        const char *path = plugin ? NULL : getenv("PATH");
-        if (path) {
-            char *e = strdup(path), *save = NULL;
-            for (char *t = strtok_r(e, ":", &save); t && n < 64; t = strtok_r(NULL, ":", &save))
-                cands[n++] = join(t, name);
-            free(e);
+    hub_search s = { .n = 0 };
+    if (o && o->exe_dir) {
+        hub_search_add(&s, o->exe_dir);
+        if (plugin) {
+            char *lib = hub_xasprintf("%s/../lib", o->exe_dir);
+            hub_search_add(&s, lib);
+            free(lib);
         }
     }
-    char *found = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(looked, &len);
-    for (size_t i = 0; i < n; i++) {
-        if (!found && is_file(cands[i], plugin ? R_OK : X_OK))
-            found = absolute(cands[i]);
-        if (i < 4)
-            fprintf(f, "%s%s", i ? ", " : "", cands[i]);
-        else if (i == 4)
-            fputs(", $PATH", f);
-        free(cands[i]);
-    }
-    fclose(f);
+    hub_search_add(&s, c->dir);
+    if (!plugin)
+        hub_search_add_env(&s, "PATH");
+    char *found = hub_find_file(&s, c->dir, name, plugin ? R_OK : X_OK, looked, 4, "$PATH");
+    hub_search_clear(&s);
     return found;
 }
 
@@ -749,18 +687,6 @@ static int check_range_overlaps(const hub_mconfig *c, named_range *r, size_t n, 
         }
     }
     return 0;
-}
-
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xasprintf(const char *fmt, ...)
-{
-    va_list ap;
-    char *s;
-    va_start(ap, fmt);
-    if (vasprintf(&s, fmt, ap) < 0)
-        abort();
-    va_end(ap);
-    return s;
 }
 
 static int parse_dt_value(const hub_mconfig *c, char **err, const char *path, const ynode *v, hub_dt_prop *p)
@@ -1093,7 +1019,7 @@ static int convert(hub_mconfig *c, const hub_mconfig_opts *o, struct raw_machine
     c->ram = calloc(m->ram_count, sizeof(*c->ram));
     for (unsigned i = 0; i < m->ram_count; i++) {
         hub_mc_ram *b = &c->ram[i];
-        b->name = m->ram[i].name ? strdup(m->ram[i].name) : (i ? xasprintf("ram%u", i) : strdup("ram"));
+        b->name = m->ram[i].name ? strdup(m->ram[i].name) : (i ? hub_xasprintf("ram%u", i) : strdup("ram"));
         c->n_ram++;
         snprintf(path, sizeof(path), "ram.%u.name", i);
         if (!valid_name(b->name))
@@ -1231,7 +1157,7 @@ static int convert(hub_mconfig *c, const hub_mconfig_opts *o, struct raw_machine
     named_range rs[64];
     size_t n = 0;
     for (size_t i = 0; i < c->n_ram && n < 60; i++) {
-        rs[n++] = (named_range){ xasprintf("RAM '%s'", c->ram[i].name), xasprintf("ram.%zu.base", i),
+        rs[n++] = (named_range){ hub_xasprintf("RAM '%s'", c->ram[i].name), hub_xasprintf("ram.%zu.base", i),
                                  c->ram[i].base, c->ram[i].size };
     }
     if (c->clint)
@@ -1253,7 +1179,7 @@ static char *read_file(const char *path, size_t *len, char **err)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        *err = xasprintf("%s: cannot open: %s", path, strerror(errno));
+        *err = hub_xasprintf("%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
     char *buf = NULL;
@@ -1275,7 +1201,7 @@ static char *read_file(const char *path, size_t *len, char **err)
     fclose(f);
     if (bad) {
         free(buf);
-        *err = xasprintf("%s: read error", path);
+        *err = hub_xasprintf("%s: read error", path);
         return NULL;
     }
     buf[n] = 0;
@@ -1307,19 +1233,19 @@ int hub_mconfig_load(const char *path, const hub_mconfig_opts *o, hub_mconfig **
     c->tree = ytree_parse(text, len, NULL, &line, &perr);
     free(text);
     if (!c->tree) {
-        *err = xasprintf("%s:%u: %s", path, line, perr);
+        *err = hub_xasprintf("%s:%u: %s", path, line, perr);
         free(perr);
         goto fail;
     }
     if (c->tree->kind != YNODE_MAP) {
-        *err = xasprintf("%s:%u: expected a mapping at the top (keys such as ram:, firmware:, devices:)", path,
+        *err = hub_xasprintf("%s:%u: expected a mapping at the top (keys such as ram:, firmware:, devices:)", path,
                          c->tree->line);
         goto fail;
     }
     for (size_t i = 0; o && i < o->n_sets; i++) {
         const char *eq = strchr(o->sets[i], '=');
         if (!eq || eq == o->sets[i]) {
-            *err = xasprintf("--set %s: expected KEY=VALUE, e.g. --set cpu.insns_per_ns=0.5", o->sets[i]);
+            *err = hub_xasprintf("--set %s: expected KEY=VALUE, e.g. --set cpu.insns_per_ns=0.5", o->sets[i]);
             goto fail;
         }
         char *key = strndup(o->sets[i], (size_t)(eq - o->sets[i]));
@@ -1327,16 +1253,18 @@ int hub_mconfig_load(const char *path, const hub_mconfig_opts *o, hub_mconfig **
         r = ytree_set(c->tree, key, eq + 1, o->sets[i], &serr);
         free(key);
         if (r < 0) {
-            *err = xasprintf("--set %s: %s", o->sets[i], serr);
+            *err = hub_xasprintf("--set %s: %s", o->sets[i], serr);
             free(serr);
             r = -EINVAL;
             goto fail;
         }
     }
     if (o && o->firmware) {
-        char *abs = absolute(o->firmware);
+        char *abs = realpath(o->firmware, NULL);
+        if (!abs)
+            abs = strdup(o->firmware);
         char *serr = NULL;
-        char *v = xasprintf("[{file: \"%s\"}]", abs);
+        char *v = hub_xasprintf("[{file: \"%s\"}]", abs);
         free(abs);
         ypair *p = (ypair *)ytree_map_pair(c->tree, "firmware");
         if (p) {
@@ -1346,7 +1274,7 @@ int hub_mconfig_load(const char *path, const hub_mconfig_opts *o, hub_mconfig **
         r = ytree_set(c->tree, "firmware", v, "--firmware", &serr);
         free(v);
         if (r < 0) {
-            *err = xasprintf("--firmware: %s", serr);
+            *err = hub_xasprintf("--firmware: %s", serr);
             free(serr);
             goto fail;
         }

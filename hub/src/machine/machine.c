@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "console.h"
+#include "util.h"
 #include "plexus/protocol.h"
 #include "cpu/cpu.h"
 #include "dev/devmgr.h"
@@ -50,18 +51,6 @@ struct hub_machine {
     bool quit;
     struct timespec t_start, t_end;
 };
-
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xasprintf(const char *fmt, ...)
-{
-    va_list ap;
-    char *s;
-    va_start(ap, fmt);
-    if (vasprintf(&s, fmt, ap) < 0)
-        abort();
-    va_end(ap);
-    return s;
-}
 
 /* hub_mconfig_where() for a printf-built key path. */
 static char *wheref(const hub_mconfig *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -190,7 +179,7 @@ static int check_overlaps(hub_machine *m, mrange *r, size_t n, char **err)
                 continue;
             if (r[i].base < r[j].base + r[j].size && r[j].base < r[i].base + r[i].size) {
                 char *w = hub_mconfig_where(m->cfg, r[i].key);
-                *err = xasprintf("%s: %s [0x%" PRIx64 "-0x%" PRIx64 "] overlaps %s [0x%" PRIx64 "-0x%" PRIx64 "]",
+                *err = hub_xasprintf("%s: %s [0x%" PRIx64 "-0x%" PRIx64 "] overlaps %s [0x%" PRIx64 "-0x%" PRIx64 "]",
                                  w, r[i].what, r[i].base, r[i].base + r[i].size - 1, r[j].what, r[j].base,
                                  r[j].base + r[j].size - 1);
                 free(w);
@@ -271,7 +260,7 @@ static int add_devices(hub_machine *m, char **err)
         m->devs[i] = hub_devmgr_add(m->devmgr, &dc, &e);
         if (!m->devs[i]) {
             char *w = wheref(c, "devices.%zu.name", i);
-            *err = xasprintf("%s: device '%s' did not start: %s", w, d->name, e ? error_get_pretty(e) : "?");
+            *err = hub_xasprintf("%s: device '%s' did not start: %s", w, d->name, e ? error_get_pretty(e) : "?");
             free(w);
             error_free(e);
             if (console_fd >= 0)
@@ -295,8 +284,8 @@ static int check_map(hub_machine *m, hub_dt_device_info *info, char **err)
     char **keys = calloc(cap, sizeof(char *));
     size_t n = 0;
     for (size_t i = 0; i < c->n_ram; i++) {
-        keys[n] = xasprintf("ram.%zu.base", i);
-        r[n] = (mrange){ xasprintf("RAM '%s'", c->ram[i].name), c->ram[i].base, c->ram[i].size, keys[n] };
+        keys[n] = hub_xasprintf("ram.%zu.base", i);
+        r[n] = (mrange){ hub_xasprintf("RAM '%s'", c->ram[i].name), c->ram[i].base, c->ram[i].size, keys[n] };
         n++;
     }
     if (c->clint)
@@ -325,10 +314,10 @@ static int check_map(hub_machine *m, hub_dt_device_info *info, char **err)
                 if (d->regions[k].region ? !strcmp(d->regions[k].region, name) : j == 0)
                     break;
             if (k < d->n_regions && d->regions[k].region)
-                keys[n] = xasprintf("devices.%zu.regions.%zu.base", i, k);
+                keys[n] = hub_xasprintf("devices.%zu.regions.%zu.base", i, k);
             else
-                keys[n] = xasprintf("devices.%zu.base", i);
-            r[n] = (mrange){ xasprintf("device '%s' region '%s'", d->name, name), base, size, keys[n] };
+                keys[n] = hub_xasprintf("devices.%zu.base", i);
+            r[n] = (mrange){ hub_xasprintf("device '%s' region '%s'", d->name, name), base, size, keys[n] };
             n++;
         }
     }
@@ -347,7 +336,7 @@ static int place_dtb(hub_machine *m, char **err)
     const hub_mconfig *c = m->cfg;
     const hub_mc_ram *r0 = &c->ram[0];
     if (m->dtb_addr < r0->base || m->dtb_addr + m->dtb_size > r0->base + r0->size) {
-        *err = xasprintf("%s: the device tree (%zu bytes) does not fit at the top of RAM '%s'", c->path,
+        *err = hub_xasprintf("%s: the device tree (%zu bytes) does not fit at the top of RAM '%s'", c->path,
                          m->dtb_size, r0->name);
         return -ENOSPC;
     }
@@ -356,7 +345,7 @@ static int place_dtb(hub_machine *m, char **err)
             const hub_load_range *lr = &m->loads[i].ranges[j];
             if (lr->start < m->dtb_addr + m->dtb_size && m->dtb_addr < lr->end) {
                 char *w = wheref(c, "firmware.%zu.file", i);
-                *err = xasprintf("%s: firmware [0x%" PRIx64 "-0x%" PRIx64 "] overlaps the device tree at "
+                *err = hub_xasprintf("%s: firmware [0x%" PRIx64 "-0x%" PRIx64 "] overlaps the device tree at "
                                  "[0x%" PRIx64 "-0x%" PRIx64 "] (top of RAM '%s'): make RAM larger",
                                  w, lr->start, lr->end - 1, m->dtb_addr, m->dtb_addr + m->dtb_size - 1, r0->name);
                 free(w);
@@ -387,7 +376,7 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
         memory_region_init_ram(&m->ram[i], NULL, c->ram[i].name, c->ram[i].size, &e);
         if (e) {
             char *w = wheref(c, "ram.%zu.size", i);
-            *err = xasprintf("%s: cannot allocate RAM '%s': %s", w, c->ram[i].name, error_get_pretty(e));
+            *err = hub_xasprintf("%s: cannot allocate RAM '%s': %s", w, c->ram[i].name, error_get_pretty(e));
             free(w);
             error_free(e);
             r = -ENOMEM;
@@ -412,7 +401,7 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
             r = hub_load_raw(f->path, f->address, ram_write, m, &m->loads[i], &lerr);
         if (r < 0) {
             char *w = wheref(c, "firmware.%zu.file", i);
-            *err = xasprintf("%s: %s", w, lerr);
+            *err = hub_xasprintf("%s: %s", w, lerr);
             free(w);
             free(lerr);
             goto fail;
@@ -452,7 +441,7 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
     };
     m->cpu = hub_cpu_new(&cc, &e);
     if (!m->cpu) {
-        *err = xasprintf("%s: CPU: %s", c->path, e ? error_get_pretty(e) : "cannot create");
+        *err = hub_xasprintf("%s: CPU: %s", c->path, e ? error_get_pretty(e) : "cannot create");
         error_free(e);
         free(info);
         r = -EINVAL;
@@ -492,7 +481,7 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
     };
     m->devmgr = hub_devmgr_new(&env, &e);
     if (!m->devmgr) {
-        *err = xasprintf("%s: devices: %s", c->path, e ? error_get_pretty(e) : "cannot start");
+        *err = hub_xasprintf("%s: devices: %s", c->path, e ? error_get_pretty(e) : "cannot start");
         error_free(e);
         free(info);
         r = -EINVAL;
@@ -511,7 +500,7 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
         goto fail;
     if (dtb_size != m->dtb_size) {
         free(dtb);
-        *err = xasprintf("%s: internal error: the device tree changed size", c->path);
+        *err = hub_xasprintf("%s: internal error: the device tree changed size", c->path);
         r = -EINVAL;
         goto fail;
     }
@@ -538,7 +527,7 @@ int hub_machine_run(hub_machine *m, int *status, char **err)
         m->console = NULL;
     }
     if (r < 0) {
-        *err = xasprintf("CPU stopped: %s", e ? error_get_pretty(e) : strerror(-r));
+        *err = hub_xasprintf("CPU stopped: %s", e ? error_get_pretty(e) : strerror(-r));
         error_free(e);
         return r;
     }
