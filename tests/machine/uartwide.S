@@ -40,7 +40,10 @@ bytes:
     sb t1, 0(s1)
     li t1, 0x0a
     sb t1, 0(s1)
+2:  lbu t1, 5(s1)           /* LSR: wait until the transmitter is empty (TEMT) before powering off */
+    andi t1, t1, 0x40
+    beqz t1, 2b
     li a0, 0x5555           /* pass */
 done:
     sw a0, 0(s2)
-1:  j 1b
+3:  j 3b
