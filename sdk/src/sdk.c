@@ -1049,6 +1049,8 @@ static int send_hello_declare(plx_dev *dev)
         pdp[i] = &pd[i];
     }
     Plx__Declare d = PLX__DECLARE__INIT;
+    if (ops->version >= 3 && ops->dt_node)
+        d.dt_node = (char *)ops->dt_node;
     d.n_regions = ops->n_regions;
     d.regions = rdp;
     d.n_irqs = ops->n_irqs;

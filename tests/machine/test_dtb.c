@@ -50,7 +50,9 @@ static void setup(void)
     char *err = NULL;
     cr_assert_eq(hub_mconfig_load(p, &o, &cfg, &err), 0, "%s", err ? err : "");
     free(p);
-    hub_dt_device_info info[3] = { { 0x10000000, 0x100 }, { 0x10010000, 0x1000 }, { 0x10020000, 0x10 } };
+    /* the UART declares "serial" (as plexus-uart16550 does); dma0's declaration loses to its `dt.node` */
+    hub_dt_device_info info[3] = { { 0x10000000, 0x100, "serial" }, { 0x10010000, 0x1000, "dma-controller" },
+                                   { 0x10020000, 0x10, NULL } };
     cr_assert_eq(hub_dtb_build(cfg, info, &dtb, &dtb_size, &err), 0, "%s", err ? err : "");
     cr_assert_eq(fdt_check_header(dtb), 0);
     cr_assert_eq(fdt_totalsize(dtb), dtb_size);
@@ -197,4 +199,22 @@ Test(machine_dtb, dtc_reads_it)
     free(dts);
     free(cmd);
     free(p);
+}
+
+/* A device that declares no node name, in a description that gives none, gets its own name. */
+Test(machine_dtb, undeclared_node_takes_the_device_name)
+{
+    hub_dt_device_info info[3] = { { 0x10000000, 0x100, NULL }, { 0x10010000, 0x1000, NULL },
+                                   { 0x10020000, 0x10, NULL } };
+    void *d2;
+    size_t n2;
+    char *err = NULL;
+    cr_assert_eq(hub_dtb_build(cfg, info, &d2, &n2, &err), 0, "%s", err ? err : "");
+    cr_expect_geq(fdt_path_offset(d2, "/soc/uart0@10000000"), 0);
+    cr_expect_lt(fdt_path_offset(d2, "/soc/serial@10000000"), 0);
+    cr_expect_geq(fdt_path_offset(d2, "/soc/dma@10010000"), 0, "the description's node name stands");
+    int len;
+    const char *sp = fdt_getprop(d2, fdt_path_offset(d2, "/chosen"), "stdout-path", &len);
+    cr_expect_str_eq(sp, "/soc/uart0@10000000");
+    free(d2);
 }

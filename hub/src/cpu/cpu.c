@@ -585,6 +585,12 @@ static bool is_abandoned_half(hub_cpu *cpu, hwaddr addr)
     return reg_get(cpu, UC_RISCV_REG_PC) == cpu->fault_half_pc;
 }
 
+void
+hub_cpu_set_a1(hub_cpu *cpu, uint64_t a1)
+{
+    reg_set(cpu, UC_RISCV_REG_A1, a1);
+}
+
 bool
 hub_cpu_defer_access(hub_cpu *cpu)
 {

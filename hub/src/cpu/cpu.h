@@ -66,6 +66,9 @@ void hub_cpu_set_irq(hub_cpu *cpu, unsigned bit, int level);
 int hub_cpu_run(hub_cpu *cpu, Error **errp);
 void hub_cpu_stop(hub_cpu *cpu, int status);
 
+/* Before the first hub_cpu_run(): the hart starts with @a1 in a1 instead of cfg->a1 (the device tree moved). */
+void hub_cpu_set_a1(hub_cpu *cpu, uint64_t a1);
+
 /*
  * From inside a memory access the CPU makes (a MemoryRegionOps callback reached from a guest load or store):
  * abandon that access and make it again after the run loop's next service call, which can do what the access

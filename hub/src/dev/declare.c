@@ -144,6 +144,20 @@ hub_decl_take(hub_device *d, const Plx__Declare *dc, Error **errp)
         if (!d->irq_names[i])
             return -ENOMEM;
     }
+    if (dc->dt_node && dc->dt_node[0]) {
+        size_t l = strlen(dc->dt_node);
+        bool ok = l <= 31;
+        for (const char *c = dc->dt_node; ok && *c; c++)
+            ok = isalnum((unsigned char)*c) || strchr(",._+-", *c);
+        if (!ok) {
+            error_setg(errp, "device '%s' declares the device-tree node name '%.40s' (expected up to 31 letters, "
+                       "digits and ,._+-)", d->name, dc->dt_node);
+            return -EINVAL;
+        }
+        free(d->dt_node);
+        if (!(d->dt_node = strdup(dc->dt_node)))
+            return -ENOMEM;
+    }
     for (size_t i = 0; i < dc->n_props; i++) {
         if (!hub_name_ok(dc->props[i]->name)) {
             error_setg(errp, "device '%s': property %zu has no usable name", d->name, i);
@@ -254,6 +268,8 @@ hub_decl_free(hub_device *d)
     for (unsigned i = 0; i < d->n_props; i++)
         free(d->props[i]);
     free(d->props);
+    free(d->dt_node);
+    d->dt_node = NULL;
 }
 
 /* A restarted device must declare what its first instance did: its regions stay mapped. */

@@ -103,6 +103,7 @@ struct hub_device {
     unsigned n_irqs;
     char **props;
     unsigned n_props;
+    char *dt_node;              /* the device-tree node name it declared, or NULL */
 
     int8_t *irq_level;          /* last level the device drove on each line */
     hub_device_config *cfg;     /* own copy, kept for restarts (NULL if never restarted) */

@@ -369,6 +369,12 @@ hub_device_model(const hub_device *d)
 }
 
 const char *
+hub_device_dt_node(const hub_device *d)
+{
+    return d->dt_node;
+}
+
+const char *
 hub_device_endpoint(const hub_device *d)
 {
     return d->inc.endpoint;

@@ -191,6 +191,8 @@ unsigned hub_device_n_regions(const hub_device *d);
 int hub_device_region_info(const hub_device *d, unsigned i, const char **name, uint64_t *base, uint64_t *size);
 /* The device's model as it declared it (e.g. "ns16550a"). */
 const char *hub_device_model(const hub_device *d);
+/* The device-tree node name the device declared ("serial"), or NULL. */
+const char *hub_device_dt_node(const hub_device *d);
 /* The endpoint of the device's channel (for tcp:// with port 0 or *, the port actually bound). */
 const char *hub_device_endpoint(const hub_device *d);
 /* Process id of a spawned device while it runs; 0 for attached devices or after it exited. */

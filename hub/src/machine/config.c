@@ -1,12 +1,12 @@
 /*
- * Loading machine.yaml: libyaml builds a tree with lines (ytree), --set overrides edit it, libcyaml loads the
- * result against the schema below, and the semantic checks turn it into a hub_mconfig.
+ * Loading machine.yaml, in one parse: libyaml builds a tree with lines (ytree), --set overrides edit it, the tree
+ * is checked against the schema below (every key known, every value of its kind), and the semantic checks turn it
+ * into a hub_mconfig, whose devices are the device layer's own hub_device_config.
  */
 #define _GNU_SOURCE
 #include "machine.h"
 
 #include <ctype.h>
-#include <cyaml/cyaml.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <seccomp.h>
@@ -34,208 +34,84 @@
 #define PLIC_SIZE           0x4000000ULL
 #define POWEROFF_SIZE       0x1000ULL
 
-/* ---- the schema (raw shapes as libcyaml loads them) ---- */
-typedef enum { RAW_FW_AUTO, RAW_FW_ELF, RAW_FW_RAW } raw_fw_format;
-typedef enum { RAW_TIME_VIRTUAL, RAW_TIME_WALLCLOCK } raw_time;
-typedef enum { RAW_RESTART_NEVER, RAW_RESTART_ON_FAILURE, RAW_RESTART_ALWAYS } raw_restart_policy;
-typedef enum { RAW_TRANSPORT_AUTO, RAW_TRANSPORT_RING, RAW_TRANSPORT_ZEROMQ } raw_transport;
-typedef enum { RAW_SYNC_ASYNC, RAW_SYNC_LOCKSTEP } raw_sync;
-typedef enum { RAW_DMA_MAP, RAW_DMA_MESSAGE } raw_dma;
-
-struct raw_ram { char *name; char *base; char *size; };
-struct raw_fw { char *file; raw_fw_format *format; char *address; };
-struct raw_cpu { char *isa; double *insns_per_ns; raw_time *time; char *timebase_hz; char *quantum_ns; };
-struct raw_builtin { char *base; bool *enabled; unsigned *sources; };
-struct raw_region { char *name; char *base; };
-struct raw_dt { char *node; };
-struct raw_sandbox { char *policy; char **allow; unsigned allow_count; bool *enabled; char **namespaces;
-                     unsigned namespaces_count; };
-struct raw_restart { raw_restart_policy *policy; unsigned *max_restarts; unsigned *backoff_ms; };
-struct raw_ring { unsigned *slots; unsigned *spin_us; };
-struct raw_dev {
-    char *name;
-    char *program;
-    char *plugin;
-    char **args;
-    unsigned args_count;
-    char *base;
-    struct raw_region *regions;
-    unsigned regions_count;
-    unsigned *irq;
-    unsigned *irqs;
-    unsigned irqs_count;
-    unsigned *timeout_ms;
-    char *endpoint;
-    bool *attach;
-    unsigned *attach_timeout_ms;
-    char **ram;
-    unsigned ram_count;
-    struct raw_dt *dt;
-    struct raw_sandbox *sandbox;
-    struct raw_restart *restart;
-    raw_transport *transport;
-    struct raw_ring *ring;
-    raw_sync *sync;
-    raw_dma *dma;
-};
-struct raw_machine {
-    char *name;
-    struct raw_ram *ram;
-    unsigned ram_count;
-    struct raw_fw *firmware;
-    unsigned firmware_count;
-    char *reset_pc;
-    struct raw_cpu *cpu;
-    struct raw_builtin *clint;
-    struct raw_builtin *plic;
-    struct raw_builtin *poweroff;
-    char *console;
-    char *bootargs;
-    struct raw_dev *devices;
-    unsigned devices_count;
+/* ---- the schema: which keys each mapping has, and what kind of value each takes ---- */
+typedef enum { T_STR, T_UINT, T_BOOL, T_FLOAT, T_ENUM, T_MAP, T_SEQ, T_ANY } stype;
+typedef struct senum { const char *name; int value; } senum;
+typedef struct sval sval;
+typedef struct skey { const char *key; const sval *val; bool required; } skey;
+struct sval {
+    stype type;
+    const skey *keys;       /* T_MAP: up to a NULL key */
+    const sval *item;       /* T_SEQ: each entry */
+    unsigned min_items;     /* T_SEQ */
+    const senum *names;     /* T_ENUM: up to a NULL name */
 };
 
-#define OPT CYAML_FLAG_OPTIONAL
-#define STR_PTR(key, flags, st, m) CYAML_FIELD_STRING_PTR(key, flags, st, m, 0, CYAML_UNLIMITED)
+static const sval v_str = { .type = T_STR }, v_uint = { .type = T_UINT }, v_bool = { .type = T_BOOL }, v_float = { .type = T_FLOAT },
+                  v_any = { .type = T_ANY };
+static const sval v_strs = { .type = T_SEQ, .item = &v_str }, v_uints = { .type = T_SEQ, .item = &v_uint };
 
-static const cyaml_schema_value_t string_entry = { CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 0, CYAML_UNLIMITED) };
-static const cyaml_schema_value_t uint_entry = { CYAML_VALUE_UINT(CYAML_FLAG_DEFAULT, unsigned) };
-
-static const cyaml_schema_field_t ram_fields[] = {
-    STR_PTR("name", OPT, struct raw_ram, name),
-    STR_PTR("base", CYAML_FLAG_POINTER, struct raw_ram, base),
-    STR_PTR("size", CYAML_FLAG_POINTER, struct raw_ram, size),
-    CYAML_FIELD_END
+typedef enum { RESTART_NEVER, RESTART_ON_FAILURE, RESTART_ALWAYS } restart_policy;
+static const senum fw_formats[] = { { .name = "auto", .value = HUB_FW_AUTO }, { .name = "elf", .value = HUB_FW_ELF }, { .name = "raw", .value = HUB_FW_RAW }, { 0 } };
+static const senum time_modes[] = { { .name = "virtual", .value = HUB_TIME_VIRTUAL }, { .name = "wallclock", .value = HUB_TIME_WALLCLOCK }, { 0 } };
+static const senum restart_policies[] = {
+    { .name = "never", .value = RESTART_NEVER }, { .name = "on-failure", .value = RESTART_ON_FAILURE }, { .name = "always", .value = RESTART_ALWAYS }, { 0 },
 };
-static const cyaml_schema_value_t ram_entry = { CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_ram, ram_fields) };
-
-static const cyaml_strval_t fw_format_strings[] = {
-    { "auto", RAW_FW_AUTO }, { "elf", RAW_FW_ELF }, { "raw", RAW_FW_RAW },
+static const senum transports[] = {
+    { .name = "auto", .value = HUB_TRANSPORT_AUTO }, { .name = "ring", .value = HUB_TRANSPORT_RING }, { .name = "zeromq", .value = HUB_TRANSPORT_ZMQ }, { 0 },
 };
-static const cyaml_schema_field_t fw_fields[] = {
-    STR_PTR("file", CYAML_FLAG_POINTER, struct raw_fw, file),
-    CYAML_FIELD_ENUM_PTR("format", OPT, struct raw_fw, format, fw_format_strings, CYAML_ARRAY_LEN(fw_format_strings)),
-    STR_PTR("address", OPT, struct raw_fw, address),
-    CYAML_FIELD_END
-};
-static const cyaml_schema_value_t fw_entry = { CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_fw, fw_fields) };
-
-static const cyaml_strval_t time_strings[] = { { "virtual", RAW_TIME_VIRTUAL }, { "wallclock", RAW_TIME_WALLCLOCK } };
-static const cyaml_schema_field_t cpu_fields[] = {
-    STR_PTR("isa", OPT, struct raw_cpu, isa),
-    CYAML_FIELD_FLOAT_PTR("insns_per_ns", OPT, struct raw_cpu, insns_per_ns),
-    CYAML_FIELD_ENUM_PTR("time", OPT, struct raw_cpu, time, time_strings, CYAML_ARRAY_LEN(time_strings)),
-    STR_PTR("timebase_hz", OPT, struct raw_cpu, timebase_hz),
-    STR_PTR("quantum_ns", OPT, struct raw_cpu, quantum_ns),
-    CYAML_FIELD_END
+static const senum syncs[] = { { .name = "async", .value = 0 }, { .name = "lockstep", .value = 1 }, { 0 } };
+static const senum dmas[] = { { .name = "map", .value = 0 }, { .name = "message", .value = 1 }, { 0 } };
+static const senum namespace_names[] = {
+    { .name = "net", .value = HUB_NS_NET }, { .name = "mount", .value = HUB_NS_MOUNT }, { .name = "pid", .value = HUB_NS_PID }, { 0 },
 };
 
-static const cyaml_schema_field_t builtin_fields[] = {
-    STR_PTR("base", OPT, struct raw_builtin, base),
-    CYAML_FIELD_BOOL_PTR("enabled", OPT, struct raw_builtin, enabled),
-    CYAML_FIELD_END
-};
-static const cyaml_schema_field_t plic_fields[] = {
-    STR_PTR("base", OPT, struct raw_builtin, base),
-    CYAML_FIELD_BOOL_PTR("enabled", OPT, struct raw_builtin, enabled),
-    CYAML_FIELD_UINT_PTR("sources", OPT, struct raw_builtin, sources),
-    CYAML_FIELD_END
-};
+static const sval v_fw_format = { .type = T_ENUM, .names = fw_formats }, v_time = { .type = T_ENUM, .names = time_modes },
+                  v_restart_policy = { .type = T_ENUM, .names = restart_policies },
+                  v_transport = { .type = T_ENUM, .names = transports }, v_sync = { .type = T_ENUM, .names = syncs },
+                  v_dma = { .type = T_ENUM, .names = dmas };
 
-static const cyaml_schema_field_t region_fields[] = {
-    STR_PTR("name", CYAML_FLAG_POINTER, struct raw_region, name),
-    STR_PTR("base", CYAML_FLAG_POINTER, struct raw_region, base),
-    CYAML_FIELD_END
+static const skey ram_keys[] = { { .key = "name", .val = &v_str }, { .key = "base", .val = &v_str, .required = true }, { .key = "size", .val = &v_str, .required = true }, { 0 } };
+static const sval v_ram_entry = { .type = T_MAP, .keys = ram_keys };
+static const skey fw_keys[] = { { .key = "file", .val = &v_str, .required = true }, { .key = "format", .val = &v_fw_format }, { .key = "address", .val = &v_str }, { 0 } };
+static const sval v_fw_entry = { .type = T_MAP, .keys = fw_keys };
+static const skey cpu_keys[] = {
+    { .key = "isa", .val = &v_str }, { .key = "insns_per_ns", .val = &v_float }, { .key = "time", .val = &v_time }, { .key = "timebase_hz", .val = &v_str },
+    { .key = "quantum_ns", .val = &v_str }, { 0 },
 };
-static const cyaml_schema_value_t region_entry = {
-    CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_region, region_fields)
+static const skey builtin_keys[] = { { .key = "base", .val = &v_str }, { .key = "enabled", .val = &v_bool }, { 0 } };
+static const skey plic_keys[] = { { .key = "base", .val = &v_str }, { .key = "enabled", .val = &v_bool }, { .key = "sources", .val = &v_uint }, { 0 } };
+static const skey region_keys[] = { { .key = "name", .val = &v_str, .required = true }, { .key = "base", .val = &v_str, .required = true }, { 0 } };
+static const sval v_region_entry = { .type = T_MAP, .keys = region_keys };
+static const skey dt_keys[] = { { .key = "compatible", .val = &v_any }, { .key = "node", .val = &v_str }, { .key = "properties", .val = &v_any }, { 0 } };
+static const skey sandbox_keys[] = {
+    { .key = "enabled", .val = &v_bool }, { .key = "policy", .val = &v_str }, { .key = "allow", .val = &v_strs }, { .key = "namespaces", .val = &v_strs }, { 0 },
 };
-
-static const cyaml_schema_field_t dt_fields[] = {
-    CYAML_FIELD_IGNORE("compatible", CYAML_FLAG_DEFAULT),    /* a string or a list: read from the tree */
-    STR_PTR("node", OPT, struct raw_dt, node),
-    CYAML_FIELD_IGNORE("properties", OPT),                  /* free-form: read from the tree */
-    CYAML_FIELD_END
+static const skey restart_keys[] = {
+    { .key = "policy", .val = &v_restart_policy }, { .key = "max_restarts", .val = &v_uint }, { .key = "backoff_ms", .val = &v_uint }, { 0 },
 };
-
-static const cyaml_schema_field_t sandbox_fields[] = {
-    CYAML_FIELD_BOOL_PTR("enabled", OPT, struct raw_sandbox, enabled),
-    STR_PTR("policy", OPT, struct raw_sandbox, policy),
-    CYAML_FIELD_SEQUENCE("allow", CYAML_FLAG_POINTER | OPT, struct raw_sandbox, allow, &string_entry, 0,
-                         CYAML_UNLIMITED),
-    CYAML_FIELD_SEQUENCE("namespaces", CYAML_FLAG_POINTER | OPT, struct raw_sandbox, namespaces, &string_entry, 0,
-                         CYAML_UNLIMITED),
-    CYAML_FIELD_END
+static const skey ring_keys[] = { { .key = "slots", .val = &v_uint }, { .key = "spin_us", .val = &v_uint }, { 0 } };
+static const sval v_cpu = { .type = T_MAP, .keys = cpu_keys }, v_builtin = { .type = T_MAP, .keys = builtin_keys },
+                  v_plic = { .type = T_MAP, .keys = plic_keys }, v_dt = { .type = T_MAP, .keys = dt_keys },
+                  v_sandbox = { .type = T_MAP, .keys = sandbox_keys }, v_restart = { .type = T_MAP, .keys = restart_keys },
+                  v_ring = { .type = T_MAP, .keys = ring_keys };
+static const sval v_regions = { .type = T_SEQ, .item = &v_region_entry };
+static const skey dev_keys[] = {
+    { .key = "name", .val = &v_str, .required = true }, { .key = "program", .val = &v_str }, { .key = "plugin", .val = &v_str }, { .key = "args", .val = &v_strs }, { .key = "base", .val = &v_str },
+    { .key = "regions", .val = &v_regions }, { .key = "irq", .val = &v_uint }, { .key = "irqs", .val = &v_uints }, { .key = "props", .val = &v_any },
+    { .key = "timeout_ms", .val = &v_uint }, { .key = "endpoint", .val = &v_str }, { .key = "attach", .val = &v_bool }, { .key = "attach_timeout_ms", .val = &v_uint },
+    { .key = "ram", .val = &v_strs }, { .key = "dt", .val = &v_dt }, { .key = "sandbox", .val = &v_sandbox }, { .key = "restart", .val = &v_restart },
+    { .key = "transport", .val = &v_transport }, { .key = "ring", .val = &v_ring }, { .key = "sync", .val = &v_sync }, { .key = "dma", .val = &v_dma }, { 0 },
 };
-static const cyaml_strval_t restart_strings[] = {
-    { "never", RAW_RESTART_NEVER }, { "on-failure", RAW_RESTART_ON_FAILURE }, { "always", RAW_RESTART_ALWAYS },
+static const sval v_dev_entry = { .type = T_MAP, .keys = dev_keys };
+static const sval v_rams = { .type = T_SEQ, .item = &v_ram_entry, .min_items = 1 }, v_fws = { .type = T_SEQ, .item = &v_fw_entry },
+                  v_devs = { .type = T_SEQ, .item = &v_dev_entry };
+static const skey machine_keys[] = {
+    { .key = "name", .val = &v_str }, { .key = "ram", .val = &v_rams, .required = true }, { .key = "firmware", .val = &v_fws }, { .key = "reset_pc", .val = &v_str },
+    { .key = "cpu", .val = &v_cpu }, { .key = "clint", .val = &v_builtin }, { .key = "plic", .val = &v_plic }, { .key = "poweroff", .val = &v_builtin },
+    { .key = "console", .val = &v_str }, { .key = "bootargs", .val = &v_str }, { .key = "devices", .val = &v_devs }, { 0 },
 };
-static const cyaml_schema_field_t restart_fields[] = {
-    CYAML_FIELD_ENUM_PTR("policy", OPT, struct raw_restart, policy, restart_strings,
-                         CYAML_ARRAY_LEN(restart_strings)),
-    CYAML_FIELD_UINT_PTR("max_restarts", OPT, struct raw_restart, max_restarts),
-    CYAML_FIELD_UINT_PTR("backoff_ms", OPT, struct raw_restart, backoff_ms),
-    CYAML_FIELD_END
-};
-
-static const cyaml_strval_t transport_strings[] = {
-    { "auto", RAW_TRANSPORT_AUTO }, { "ring", RAW_TRANSPORT_RING }, { "zeromq", RAW_TRANSPORT_ZEROMQ },
-};
-static const cyaml_strval_t sync_strings[] = { { "async", RAW_SYNC_ASYNC }, { "lockstep", RAW_SYNC_LOCKSTEP } };
-static const cyaml_strval_t dma_strings[] = { { "map", RAW_DMA_MAP }, { "message", RAW_DMA_MESSAGE } };
-static const cyaml_schema_field_t ring_fields[] = {
-    CYAML_FIELD_UINT_PTR("slots", OPT, struct raw_ring, slots),
-    CYAML_FIELD_UINT_PTR("spin_us", OPT, struct raw_ring, spin_us),
-    CYAML_FIELD_END
-};
-
-static const cyaml_schema_field_t dev_fields[] = {
-    STR_PTR("name", CYAML_FLAG_POINTER, struct raw_dev, name),
-    STR_PTR("program", OPT, struct raw_dev, program),
-    STR_PTR("plugin", OPT, struct raw_dev, plugin),
-    CYAML_FIELD_SEQUENCE("args", CYAML_FLAG_POINTER | OPT, struct raw_dev, args, &string_entry, 0, CYAML_UNLIMITED),
-    STR_PTR("base", OPT, struct raw_dev, base),
-    CYAML_FIELD_SEQUENCE("regions", CYAML_FLAG_POINTER | OPT, struct raw_dev, regions, &region_entry, 0,
-                         CYAML_UNLIMITED),
-    CYAML_FIELD_UINT_PTR("irq", OPT, struct raw_dev, irq),
-    CYAML_FIELD_SEQUENCE("irqs", CYAML_FLAG_POINTER | OPT, struct raw_dev, irqs, &uint_entry, 0, CYAML_UNLIMITED),
-    CYAML_FIELD_IGNORE("props", OPT),                       /* free-form: read from the tree */
-    CYAML_FIELD_UINT_PTR("timeout_ms", OPT, struct raw_dev, timeout_ms),
-    STR_PTR("endpoint", OPT, struct raw_dev, endpoint),
-    CYAML_FIELD_BOOL_PTR("attach", OPT, struct raw_dev, attach),
-    CYAML_FIELD_UINT_PTR("attach_timeout_ms", OPT, struct raw_dev, attach_timeout_ms),
-    CYAML_FIELD_SEQUENCE("ram", CYAML_FLAG_POINTER | OPT, struct raw_dev, ram, &string_entry, 0, CYAML_UNLIMITED),
-    CYAML_FIELD_MAPPING_PTR("dt", OPT, struct raw_dev, dt, dt_fields),
-    CYAML_FIELD_MAPPING_PTR("sandbox", OPT, struct raw_dev, sandbox, sandbox_fields),
-    CYAML_FIELD_MAPPING_PTR("restart", OPT, struct raw_dev, restart, restart_fields),
-    CYAML_FIELD_ENUM_PTR("transport", OPT, struct raw_dev, transport, transport_strings,
-                         CYAML_ARRAY_LEN(transport_strings)),
-    CYAML_FIELD_MAPPING_PTR("ring", OPT, struct raw_dev, ring, ring_fields),
-    CYAML_FIELD_ENUM_PTR("sync", OPT, struct raw_dev, sync, sync_strings, CYAML_ARRAY_LEN(sync_strings)),
-    CYAML_FIELD_ENUM_PTR("dma", OPT, struct raw_dev, dma, dma_strings, CYAML_ARRAY_LEN(dma_strings)),
-    CYAML_FIELD_END
-};
-static const cyaml_schema_value_t dev_entry = { CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_dev, dev_fields) };
-
-static const cyaml_schema_field_t machine_fields[] = {
-    STR_PTR("name", OPT, struct raw_machine, name),
-    CYAML_FIELD_SEQUENCE("ram", CYAML_FLAG_POINTER, struct raw_machine, ram, &ram_entry, 1, CYAML_UNLIMITED),
-    CYAML_FIELD_SEQUENCE("firmware", CYAML_FLAG_POINTER | OPT, struct raw_machine, firmware, &fw_entry, 0,
-                         CYAML_UNLIMITED),
-    STR_PTR("reset_pc", OPT, struct raw_machine, reset_pc),
-    CYAML_FIELD_MAPPING_PTR("cpu", OPT, struct raw_machine, cpu, cpu_fields),
-    CYAML_FIELD_MAPPING_PTR("clint", OPT, struct raw_machine, clint, builtin_fields),
-    CYAML_FIELD_MAPPING_PTR("plic", OPT, struct raw_machine, plic, plic_fields),
-    CYAML_FIELD_MAPPING_PTR("poweroff", OPT, struct raw_machine, poweroff, builtin_fields),
-    STR_PTR("console", OPT, struct raw_machine, console),
-    STR_PTR("bootargs", OPT, struct raw_machine, bootargs),
-    CYAML_FIELD_SEQUENCE("devices", CYAML_FLAG_POINTER | OPT, struct raw_machine, devices, &dev_entry, 0,
-                         CYAML_UNLIMITED),
-    CYAML_FIELD_END
-};
-static const cyaml_schema_value_t machine_schema = {
-    CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, struct raw_machine, machine_fields)
-};
+static const sval v_machine = { .type = T_MAP, .keys = machine_keys };
 
 /* ---- key paths and locations ---- */
 typedef struct kpath {
@@ -351,192 +227,215 @@ cfg_err(const hub_mconfig *c, char **err, const char *path, const char *fmt, ...
     return -EINVAL;
 }
 
-/* ---- libcyaml errors ---- */
-typedef struct logbuf { char *text; size_t len; } logbuf;
+/* ---- checking the tree against the schema ---- */
 
-static void cyaml_log_capture(cyaml_log_t level, void *ctx, const char *fmt, va_list args)
+static const char *kind_words(const ynode *n)
 {
-    logbuf *b = ctx;
-    if (level < CYAML_LOG_ERROR)
-        return;
-    char *line;
-    if (vasprintf(&line, fmt, args) < 0)
-        return;
-    size_t l = strlen(line);
-    char *n = realloc(b->text, b->len + l + 1);
-    if (n) {
-        memcpy(n + b->len, line, l + 1);
-        b->text = n;
-        b->len += l;
-    }
-    free(line);
+    return n->kind == YNODE_MAP ? "a mapping (key: value lines)" : n->kind == YNODE_SEQ ? "a list" : "a plain value";
 }
 
-/* The schema value at @p (indexes step into sequence entries). */
-static const cyaml_schema_value_t *schema_at(const kpath *p)
+/* A YAML unsigned integer: decimal, 0x hex or 0 octal, that fits in 32 bits. */
+static bool parse_uint(const char *s, unsigned *out)
 {
-    const cyaml_schema_value_t *v = &machine_schema;
-    for (size_t i = 0; i < p->n && v; i++) {
-        if (p->c[i].key) {
-            if (v->type != CYAML_MAPPING)
-                return NULL;
-            const cyaml_schema_field_t *f = v->mapping.fields;
-            while (f->key && strcmp(f->key, p->c[i].key))
-                f++;
-            v = f->key ? &f->value : NULL;
-        } else {
-            if (v->type != CYAML_SEQUENCE && v->type != CYAML_SEQUENCE_FIXED)
-                return NULL;
-            v = v->sequence.entry;
+    while (isspace((unsigned char)*s))
+        s++;
+    if (*s == '+')
+        s++;
+    if (!isdigit((unsigned char)*s))
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 0);
+    while (isspace((unsigned char)*end))
+        end++;
+    if (errno || *end || v > UINT_MAX)
+        return false;
+    *out = (unsigned)v;
+    return true;
+}
+
+static bool parse_double(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    while (isspace((unsigned char)*end))
+        end++;
+    if (end == s || *end || errno)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* YAML 1.1's words for booleans, as machine files have written them. */
+static bool parse_bool(const char *s, bool *out)
+{
+    static const char *const yes[] = { "true", "yes", "on", "1", "enable" }, *const no[] = { "false", "no", "off",
+                                                                                          "0", "disable" };
+    for (size_t i = 0; i < 5; i++) {
+        if (!strcasecmp(s, yes[i]) || !strcasecmp(s, no[i])) {
+            *out = !strcasecmp(s, yes[i]);
+            return true;
         }
     }
-    return v;
+    return false;
 }
 
-static char *schema_keys(const cyaml_schema_value_t *v)
+static bool parse_enum(const senum *names, const char *s, int *out)
+{
+    for (const senum *e = names; e->name; e++)
+        if (!strcmp(e->name, s)) {
+            *out = e->value;
+            return true;
+        }
+    return false;
+}
+
+static char *enum_words(const senum *names)
 {
     char *s = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&s, &len);
-    if (v && v->type == CYAML_MAPPING)
-        for (const cyaml_schema_field_t *fl = v->mapping.fields; fl->key; fl++)
-            fprintf(f, "%s%s", fl == v->mapping.fields ? "" : ", ", fl->key);
+    for (const senum *e = names; e->name; e++)
+        fprintf(f, "%s%s", e == names ? "" : ", ", e->name);
     fclose(f);
     return s;
 }
 
-static char *schema_enum_values(const cyaml_schema_value_t *v)
+static int __attribute__((format(printf, 4, 5)))
+kpath_err(const hub_mconfig *c, char **err, const kpath *p, const char *fmt, ...)
 {
-    char *s = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&s, &len);
-    if (v && v->type == CYAML_ENUM)
-        for (uint32_t i = 0; i < v->enumeration.count; i++)
-            fprintf(f, "%s%s", i ? ", " : "", v->enumeration.strings[i].str);
-    fclose(f);
-    return s;
-}
-
-static const char *kind_name(const char *cyaml_word)
-{
-    if (!strncmp(cyaml_word, "MAPPING", 7))
-        return "a mapping (key: value lines)";
-    if (!strncmp(cyaml_word, "SEQUENCE", 8))
-        return "a list";
-    if (!strncmp(cyaml_word, "SCALAR", 6))
-        return "a plain value";
-    if (!strncmp(cyaml_word, "INT", 3) || !strncmp(cyaml_word, "UINT", 4))
-        return "a number";
-    if (!strncmp(cyaml_word, "STRING", 6) || !strncmp(cyaml_word, "ENUM", 4) || !strncmp(cyaml_word, "FLOAT", 5) ||
-        !strncmp(cyaml_word, "BOOL", 4))
-        return "a plain value";
-    return cyaml_word;
-}
-
-/* Turn what libcyaml logged into "FILE:LINE: key 'x': expected ...". */
-static char *translate_cyaml_error(const hub_mconfig *c, const ynode *tree, const char *log, cyaml_err_t e)
-{
-    /* The message is the first "Load: " line; then a backtrace, innermost first. */
-    char msg[512] = "";
-    struct { int is_index; char key[128]; long index; int is_map; } bt[16];
-    size_t nbt = 0;
-    char *copy = strdup(log ? log : "");
-    char *save = NULL;
-    for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-        while (*l == ' ')
-            l++;
-        if (!strncmp(l, "Load: Backtrace:", 16))
-            continue;
-        if (!strncmp(l, "Load: ", 6)) {
-            if (!msg[0])
-                snprintf(msg, sizeof(msg), "%s", l + 6);
-            continue;
-        }
-        if (nbt >= 16)
-            continue;
-        if (sscanf(l, "in mapping field '%127[^']'", bt[nbt].key) == 1) {
-            bt[nbt].is_index = 0, bt[nbt].is_map = 0;
-            nbt++;
-        } else if (sscanf(l, "in sequence entry '%ld'", &bt[nbt].index) == 1) {
-            bt[nbt].is_index = 1, bt[nbt].is_map = 0;
-            nbt++;
-        } else if (!strncmp(l, "in mapping", 10)) {
-            bt[nbt].is_index = 0, bt[nbt].is_map = 1;
-            nbt++;
-        }
-    }
-    free(copy);
-
-    size_t first = 0;   /* innermost entry used */
-    bool missing = !strncmp(msg, "Missing required mapping field: ", 32);
-    if (missing && nbt && !bt[0].is_index && !bt[0].is_map)
-        first = 1;      /* libcyaml names the last field it saw, not the mapping that misses one */
-    kpath p = { .n = 0 };
-    for (size_t i = nbt; i-- > first;) {
-        if (bt[i].is_map)
-            continue;
-        if (bt[i].is_index)
-            kpath_push_index(&p, bt[i].index - 1);  /* libcyaml counts entries from 1 */
-        else
-            kpath_push_key(&p, bt[i].key);
-    }
-
-    char what[1024];
-    const char *unknown = NULL;
-    const char *arg;
-    if (missing) {
-        arg = msg + 32;
-        snprintf(what, sizeof(what), "missing required key '%s'", arg);
-    } else if (!strncmp(msg, "Unexpected key: ", 16)) {
-        arg = msg + 16;
-        char *keys = schema_keys(schema_at(&p));
-        unknown = arg;
-        snprintf(what, sizeof(what), "unknown key '%s'; expected one of: %s", arg, keys);
-        free(keys);
-    } else if (strstr(msg, "Invalid ENUM value: ") ||
-               (strstr(msg, "value: ") && schema_at(&p) && schema_at(&p)->type == CYAML_ENUM)) {
-        arg = strstr(msg, ": ") + 2;
-        if (*arg == '\'')
-            arg++;
-        char *q = strrchr(arg, '\'');
-        if (q && q[1] == 0)
-            *q = 0;
-        char *vals = schema_enum_values(schema_at(&p));
-        snprintf(what, sizeof(what), "expected one of: %s; got '%s'", vals, arg);
-        free(vals);
-    } else if (strstr(msg, "Invalid UINT value") || strstr(msg, "Invalid uint64_t value") ||
-               strstr(msg, "Invalid INT value")) {
-        arg = strstr(msg, ": ") + 2;
-        snprintf(what, sizeof(what), "expected an unsigned integer, got %s", arg);
-    } else if (strstr(msg, "Invalid FLOAT value")) {
-        arg = strstr(msg, ": ") + 2;
-        snprintf(what, sizeof(what), "expected a number, got '%s'", arg);
-    } else if (strstr(msg, "Invalid BOOL value") || strstr(msg, "boolean")) {
-        arg = strstr(msg, ": ") ? strstr(msg, ": ") + 2 : "";
-        snprintf(what, sizeof(what), "expected true or false, got %s", arg);
-    } else if (!strncmp(msg, "Expecting ", 10)) {
-        char want[64] = "", got[64] = "";
-        if (sscanf(msg, "Expecting %63s got event: %63s", want, got) == 2 ||
-            sscanf(msg, "Expecting %63[^,], got event: %63s", want, got) == 2)
-            snprintf(what, sizeof(what), "expected %s, got %s", kind_name(want), kind_name(got));
-        else
-            snprintf(what, sizeof(what), "%s", msg);
-    } else if (msg[0]) {
-        snprintf(what, sizeof(what), "%s", msg);
-    } else {
-        snprintf(what, sizeof(what), "%s", cyaml_strerror(e));
-    }
-
-    kpath lp = p;
-    if (unknown)
-        kpath_push_key(&lp, unknown);     /* point at the unknown key itself */
-    else if (missing)
-        kpath_push_key(&lp, msg + 32);
-    char *w = where(c, tree, &lp);
-    char *out;
-    if (asprintf(&out, "%s: %s", w, what) < 0)
+    char *w = where(c, c->tree, p);
+    char *msg;
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&msg, fmt, ap) < 0)
         abort();
+    va_end(ap);
+    *err = hub_xasprintf("%s: %s", w, msg);
     free(w);
+    free(msg);
+    return -EINVAL;
+}
+
+/* Every key known, every value of its kind: the errors a description's shape can have, before its meaning. */
+static int check(const hub_mconfig *c, const ynode *n, const sval *v, kpath *p, char **err)
+{
+    int r = 0;
+    switch (v->type) {
+    case T_ANY:
+        return 0;
+    case T_MAP:
+        if (n->kind != YNODE_MAP)
+            return kpath_err(c, err, p, "expected a mapping (key: value lines), got %s", kind_words(n));
+        for (size_t i = 0; i < n->n_pairs && !r; i++) {
+            const skey *k = v->keys;
+            while (k->key && strcmp(k->key, n->pairs[i].key))
+                k++;
+            kpath_push_key(p, n->pairs[i].key);
+            if (!k->key) {
+                char *keys = NULL;
+                size_t len = 0;
+                FILE *f = open_memstream(&keys, &len);
+                for (const skey *kk = v->keys; kk->key; kk++)
+                    fprintf(f, "%s%s", kk == v->keys ? "" : ", ", kk->key);
+                fclose(f);
+                r = kpath_err(c, err, p, "unknown key '%s'; expected one of: %s", n->pairs[i].key, keys);
+                free(keys);
+            } else {
+                r = check(c, n->pairs[i].value, k->val, p, err);
+            }
+            p->n--;
+        }
+        for (const skey *k = v->keys; k->key && !r; k++) {
+            if (k->required && !ytree_map_pair(n, k->key)) {
+                kpath_push_key(p, k->key);
+                r = kpath_err(c, err, p, "missing required key '%s'", k->key);
+                p->n--;
+            }
+        }
+        return r;
+    case T_SEQ:
+        if (n->kind != YNODE_SEQ)
+            return kpath_err(c, err, p, "expected a list, got %s", kind_words(n));
+        if (n->n_items < v->min_items)
+            return kpath_err(c, err, p, "expected a list of at least %u entr%s; got an empty list", v->min_items,
+                             v->min_items == 1 ? "y" : "ies");
+        for (size_t i = 0; i < n->n_items && !r; i++) {
+            kpath_push_index(p, (long)i);
+            r = check(c, n->items[i], v->item, p, err);
+            p->n--;
+        }
+        return r;
+    default:
+        break;
+    }
+    if (n->kind != YNODE_SCALAR)
+        return kpath_err(c, err, p, "expected %s, got %s", v->type == T_UINT ? "a number" : "a plain value",
+                         kind_words(n));
+    const char *s = n->scalar;
+    unsigned u;
+    double d;
+    bool b;
+    int e;
+    switch (v->type) {
+    case T_UINT:
+        return parse_uint(s, &u) ? 0 : kpath_err(c, err, p, "expected an unsigned integer, got '%s'", s);
+    case T_FLOAT:
+        return parse_double(s, &d) ? 0 : kpath_err(c, err, p, "expected a number, got '%s'", s);
+    case T_BOOL:
+        return parse_bool(s, &b) ? 0 : kpath_err(c, err, p, "expected true or false; got '%s'", s);
+    case T_ENUM:
+        if (!parse_enum(v->names, s, &e)) {
+            char *words = enum_words(v->names);
+            r = kpath_err(c, err, p, "expected one of: %s; got '%s'", words, s);
+            free(words);
+        }
+        return r;
+    default:
+        return 0;
+    }
+}
+
+/* ---- reading values the schema checked ---- */
+
+static const char *ystr(const ynode *map, const char *key)
+{
+    const ynode *v = ytree_map_get(map, key);
+    return v && v->kind == YNODE_SCALAR ? v->scalar : NULL;
+}
+
+static unsigned yuint(const ynode *map, const char *key, unsigned def)
+{
+    const char *s = ystr(map, key);
+    unsigned v;
+    return s && parse_uint(s, &v) ? v : def;
+}
+
+static bool ybool(const ynode *map, const char *key, bool def)
+{
+    const char *s = ystr(map, key);
+    bool v;
+    return s && parse_bool(s, &v) ? v : def;
+}
+
+static int yenum(const ynode *map, const char *key, const senum *names, int def)
+{
+    const char *s = ystr(map, key);
+    int v;
+    return s && parse_enum(names, s, &v) ? v : def;
+}
+
+/* A list of strings (checked), copied; NULL when absent. *@n its length. */
+static char **ystrs(const ynode *map, const char *key, size_t *n)
+{
+    const ynode *v = ytree_map_get(map, key);
+    *n = 0;
+    if (!v || v->kind != YNODE_SEQ)
+        return NULL;
+    char **out = calloc(v->n_items + 1, sizeof(char *));
+    for (size_t i = 0; i < v->n_items; i++)
+        out[(*n)++] = strdup(v->items[i]->scalar);
     return out;
 }
 
@@ -734,167 +633,228 @@ static int parse_dt_value(const hub_mconfig *c, char **err, const char *path, co
 #define RESTART_BACKOFF_MAX_MS 60000
 
 /* `sandbox:` and `restart:` become the device layer's sandbox and supervision settings. */
-static int convert_isolation(hub_mconfig *c, const struct raw_dev *rd, const ynode *dnode, size_t i,
-                             hub_mc_device *d, char **err)
+static int convert_isolation(hub_mconfig *c, const ynode *dnode, size_t i, hub_device_config *d, char **err)
 {
     char path[96];
 #define Q(...) (snprintf(path, sizeof(path), __VA_ARGS__), path)
-    if (rd->sandbox) {
-        const struct raw_sandbox *sb = rd->sandbox;
-        const ynode *en = ytree_map_get(ytree_map_get(dnode, "sandbox"), "enabled");
-        if (en && (en->kind != YNODE_SCALAR || (strcmp(en->scalar, "true") && strcmp(en->scalar, "false"))))
-            return cfg_err(c, err, Q("devices.%zu.sandbox.enabled", i), "expected true or false; got '%s'",
-                           en->kind == YNODE_SCALAR ? en->scalar : "a list or mapping");
-        d->sandbox = sb->enabled ? *sb->enabled : true;     /* the mapping alone turns it on */
-        const char *pol = sb->policy ? sb->policy : PLX_SANDBOX_POLICY_DEFAULT;
+    const ynode *sb = ytree_map_get(dnode, "sandbox");
+    if (sb) {
+        d->sandbox = ybool(sb, "enabled", true);        /* the mapping alone turns it on */
+        const char *pol = ystr(sb, "policy") ? ystr(sb, "policy") : PLX_SANDBOX_POLICY_DEFAULT;
         if (strcmp(pol, PLX_SANDBOX_POLICY_DEFAULT) && strcmp(pol, PLX_SANDBOX_POLICY_LOG))
             return cfg_err(c, err, Q("devices.%zu.sandbox.policy", i),
                            "expected one of: " PLX_SANDBOX_POLICY_NAMES "; got '%s'", pol);
         d->sandbox_policy = strdup(pol);
-        d->sandbox_allow = calloc(sb->allow_count + 1, sizeof(char *));
-        for (unsigned j = 0; j < sb->allow_count; j++) {
-            if (seccomp_syscall_resolve_name(sb->allow[j]) == __NR_SCMP_ERROR)
-                return cfg_err(c, err, Q("devices.%zu.sandbox.allow.%u", i, j),
+        size_t n;
+        char **allow = ystrs(sb, "allow", &n);
+        d->sandbox_allow = (const char *const *)(allow ? allow : calloc(1, sizeof(char *)));
+        d->n_sandbox_allow = n;
+        for (size_t j = 0; j < n; j++)
+            if (seccomp_syscall_resolve_name(allow[j]) == __NR_SCMP_ERROR)
+                return cfg_err(c, err, Q("devices.%zu.sandbox.allow.%zu", i, j),
                                "expected a system call name of this architecture (e.g. openat); got '%s'",
-                               sb->allow[j]);
-            d->sandbox_allow[d->n_sandbox_allow++] = strdup(sb->allow[j]);
-        }
-        static const struct { const char *name; unsigned bit; } ns[] = {
-            { "net", HUB_MC_NS_NET }, { "mount", HUB_MC_NS_MOUNT }, { "pid", HUB_MC_NS_PID },
-        };
-        for (unsigned j = 0; j < sb->namespaces_count; j++) {
-            unsigned bit = 0;
-            for (size_t k = 0; k < sizeof(ns) / sizeof(ns[0]); k++)
-                if (!strcmp(sb->namespaces[j], ns[k].name))
-                    bit = ns[k].bit;
-            if (!bit)
-                return cfg_err(c, err, Q("devices.%zu.sandbox.namespaces.%u", i, j),
-                               "expected one of: net, mount, pid; got '%s'", sb->namespaces[j]);
+                               allow[j]);
+        const ynode *ns = ytree_map_get(sb, "namespaces");
+        for (size_t j = 0; ns && j < ns->n_items; j++) {
+            int bit;
+            if (!parse_enum(namespace_names, ns->items[j]->scalar, &bit)) {
+                char *words = enum_words(namespace_names);
+                int r = cfg_err(c, err, Q("devices.%zu.sandbox.namespaces.%zu", i, j), "expected one of: %s; got '%s'",
+                                words, ns->items[j]->scalar);
+                free(words);
+                return r;
+            }
             if (d->sandbox)
-                d->namespaces |= bit;
+                d->namespaces |= (unsigned)bit;
         }
-        if (d->namespaces && (rd->attach && *rd->attach))
+        if (d->namespaces && d->attach)
             return cfg_err(c, err, Q("devices.%zu.sandbox.namespaces", i),
                            "namespaces apply to devices plexus starts, not to attached ones");
-        if (d->namespaces && rd->endpoint && strcmp(rd->endpoint, "ipc"))
+        const char *ep = ystr(dnode, "endpoint");
+        if (d->namespaces && ep && strcmp(ep, "ipc"))
             return cfg_err(c, err, Q("devices.%zu.sandbox.namespaces", i),
                            "namespaces need the ipc channel (a tcp endpoint is not reachable from a new network "
                            "namespace)");
     }
-    if (rd->restart) {
-        const struct raw_restart *rs = rd->restart;
-        raw_restart_policy pol = rs->policy ? *rs->policy : RAW_RESTART_ON_FAILURE;
-        if (pol == RAW_RESTART_NEVER) {
-            if (rs->max_restarts && *rs->max_restarts)
+    const ynode *rs = ytree_map_get(dnode, "restart");
+    if (rs) {
+        restart_policy pol = (restart_policy)yenum(rs, "policy", restart_policies, RESTART_ON_FAILURE);
+        bool given = ytree_map_get(rs, "max_restarts") != NULL;
+        unsigned max = yuint(rs, "max_restarts", 0);
+        if (pol == RESTART_NEVER) {
+            if (max)
                 return cfg_err(c, err, Q("devices.%zu.restart.max_restarts", i),
                                "policy 'never' restarts nothing; remove max_restarts or use policy on-failure");
             d->max_restarts = 0;
         } else {
-            d->max_restarts = rs->max_restarts ? *rs->max_restarts : RESTART_DEFAULT_MAX;
+            d->max_restarts = given ? max : RESTART_DEFAULT_MAX;
             if (!d->max_restarts)
                 return cfg_err(c, err, Q("devices.%zu.restart.max_restarts", i),
                                "expected at least 1 with policy %s (or policy: never)",
-                               pol == RAW_RESTART_ALWAYS ? "always" : "on-failure");
+                               pol == RESTART_ALWAYS ? "always" : "on-failure");
         }
-        if (rs->backoff_ms && *rs->backoff_ms > RESTART_BACKOFF_MAX_MS)
+        unsigned backoff = yuint(rs, "backoff_ms", 0);
+        if (backoff > RESTART_BACKOFF_MAX_MS)
             return cfg_err(c, err, Q("devices.%zu.restart.backoff_ms", i), "expected 0..%u ms; got %u",
-                           RESTART_BACKOFF_MAX_MS, *rs->backoff_ms);
-        d->restart_backoff_ms = rs->backoff_ms ? *rs->backoff_ms : 0;
+                           RESTART_BACKOFF_MAX_MS, backoff);
+        d->restart_backoff_ms = backoff;
     }
 #undef Q
     return 0;
 }
 
-static int convert_device(hub_mconfig *c, const hub_mconfig_opts *o, struct raw_dev *rd, const ynode *dnode,
-                          size_t i, hub_mc_device *d, char **err)
+static int convert_dt(hub_mconfig *c, const ynode *dnode, size_t i, hub_mc_device *d, char **err)
+{
+    char path[64];
+#define P(k) (snprintf(path, sizeof(path), "devices.%zu.%s", i, (k)), path)
+    const ynode *dt = ytree_map_get(dnode, "dt");
+    if (!dt)
+        return 0;
+    const ynode *comp = ytree_map_get(dt, "compatible");
+    size_t n = comp && comp->kind == YNODE_SEQ ? comp->n_items : 1;
+    if (!comp || comp->kind == YNODE_MAP || n == 0)
+        return cfg_err(c, err, P("dt.compatible"), "expected a compatible string or a list of them");
+    d->dt_compatible = calloc(n, sizeof(char *));
+    for (size_t j = 0; j < n; j++) {
+        const ynode *s = comp->kind == YNODE_SEQ ? comp->items[j] : comp;
+        if (s->kind != YNODE_SCALAR || !*s->scalar)
+            return cfg_err(c, err, P("dt.compatible"), "expected a compatible string or a list of them");
+        d->dt_compatible[d->n_dt_compatible++] = strdup(s->scalar);
+    }
+    const char *node = ystr(dt, "node");
+    if (node) {
+        for (const char *s = node; *s; s++)
+            if (!isalnum((unsigned char)*s) && !strchr(",._+-", *s))
+                return cfg_err(c, err, P("dt.node"), "expected a node name of letters, digits and ,._+-; got "
+                               "'%s'", node);
+        d->dt_node = strdup(node);
+    }
+    const ynode *props = ytree_map_get(dt, "properties");
+    if (props) {
+        if (props->kind != YNODE_MAP)
+            return cfg_err(c, err, P("dt.properties"), "expected a mapping of property names to values");
+        d->dt_props = calloc(props->n_pairs ? props->n_pairs : 1, sizeof(*d->dt_props));
+        for (size_t j = 0; j < props->n_pairs; j++) {
+            const char *pn = props->pairs[j].key;
+            char pp[160];
+            snprintf(pp, sizeof(pp), "devices.%zu.dt.properties.%s", i, pn);
+            static const char *const generated[] = { "reg", "interrupts", "interrupt-parent", "compatible",
+                                                     "interrupts-extended" };
+            for (size_t k = 0; k < sizeof(generated) / sizeof(generated[0]); k++)
+                if (!strcmp(pn, generated[k]))
+                    return cfg_err(c, err, pp, "'%s' is generated from the description; remove it", pn);
+            hub_dt_prop *p = &d->dt_props[d->n_dt_props++];
+            p->name = strdup(pn);
+            int r = parse_dt_value(c, err, pp, props->pairs[j].value, p);
+            if (r < 0)
+                return r;
+        }
+    }
+#undef P
+    return 0;
+}
+
+static int convert_device(hub_mconfig *c, const hub_mconfig_opts *o, const ynode *dnode, size_t i, hub_mc_device *md,
+                          char **err)
 {
     char path[64];
 #define P(k) (snprintf(path, sizeof(path), "devices.%zu.%s", i, (k)), path)
     int r;
-    d->index = (unsigned)i;
-    d->name = strdup(rd->name);
-    if (!valid_name(rd->name))
-        return cfg_err(c, err, P("name"), "expected a name of letters, digits, '_' and '-'; got '%s'", rd->name);
+    hub_device_config *d = &md->dev;
+    md->index = (unsigned)i;
+    d->stdin_fd = d->stdout_fd = -1;
+    const char *name = ystr(dnode, "name");
+    d->name = strdup(name);
+    if (!valid_name(name))
+        return cfg_err(c, err, P("name"), "expected a name of letters, digits, '_' and '-'; got '%s'", name);
     for (size_t j = 0; j < i; j++)
-        if (!strcmp(c->devices[j].name, rd->name))
-            return cfg_err(c, err, P("name"), "duplicate device name '%s' (also devices[%zu])", rd->name, j);
-    bool attach = rd->attach && *rd->attach;
-    d->attach = attach;
-    if (rd->program && rd->plugin)
+        if (!strcmp(c->devices[j].dev.name, name))
+            return cfg_err(c, err, P("name"), "duplicate device name '%s' (also devices[%zu])", name, j);
+    d->attach = ybool(dnode, "attach", false);
+    const char *program = ystr(dnode, "program"), *plugin = ystr(dnode, "plugin");
+    if (program && plugin)
         return cfg_err(c, err, P("plugin"), "give either 'program' or 'plugin', not both");
-    if (!rd->program && !rd->plugin && !attach)
+    if (!program && !plugin && !d->attach)
         return cfg_err(c, err, P("name"), "device '%s' needs 'program' (an executable) or 'plugin' (a .so), "
-                       "or 'attach: true'", rd->name);
-    if (rd->program || rd->plugin) {
-        const char *nm = rd->program ? rd->program : rd->plugin;
+                       "or 'attach: true'", name);
+    if (program || plugin) {
+        const char *nm = program ? program : plugin;
         char *looked = NULL;
-        char *found = find_program(c, o, nm, rd->plugin != NULL, &looked);
-        if (!found && !attach) {
-            r = cfg_err(c, err, P(rd->program ? "program" : "plugin"), "%s '%s' not found (looked in %s)",
-                        rd->program ? "program" : "plugin", nm, looked);
+        char *found = find_program(c, o, nm, plugin != NULL, &looked);
+        if (!found && !d->attach) {
+            r = cfg_err(c, err, P(program ? "program" : "plugin"), "%s '%s' not found (looked in %s)",
+                        program ? "program" : "plugin", nm, looked);
             free(looked);
             return r;
         }
         free(looked);
         if (!found)
             found = strdup(nm);
-        if (rd->program)
+        if (program)
             d->program = found;
         else
             d->plugin = found;
     }
-    d->args = calloc(rd->args_count + 1, sizeof(char *));
-    for (unsigned j = 0; j < rd->args_count; j++)
-        d->args[j] = strdup(rd->args[j]);
+    size_t n_args;
+    char **args = ystrs(dnode, "args", &n_args);
+    d->argv = (const char *const *)(args ? args : calloc(1, sizeof(char *)));
 
-    if (rd->base && rd->regions)
+    const char *base = ystr(dnode, "base");
+    const ynode *regions = ytree_map_get(dnode, "regions");
+    if (base && regions)
         return cfg_err(c, err, P("regions"), "give either 'base' (the device's only region) or 'regions', not both");
-    if (rd->base) {
-        d->regions = calloc(1, sizeof(*d->regions));
+    if (base) {
+        hub_region_map *rm = calloc(1, sizeof(*rm));
+        d->regions = rm;
         d->n_regions = 1;
-        if ((r = parse_addr(c, err, P("base"), rd->base, &d->regions[0].base)) < 0)
+        if ((r = parse_addr(c, err, P("base"), base, &rm->base)) < 0)
             return r;
-    } else if (rd->regions_count) {
-        d->regions = calloc(rd->regions_count, sizeof(*d->regions));
-        for (unsigned j = 0; j < rd->regions_count; j++) {
+    } else if (regions && regions->n_items) {
+        hub_region_map *rm = calloc(regions->n_items, sizeof(*rm));
+        d->regions = rm;
+        for (size_t j = 0; j < regions->n_items; j++) {
             char rp[96];
-            snprintf(rp, sizeof(rp), "devices.%zu.regions.%u.base", i, j);
-            d->regions[j].region = strdup(rd->regions[j].name);
+            const ynode *e = regions->items[j];
+            snprintf(rp, sizeof(rp), "devices.%zu.regions.%zu.base", i, j);
+            rm[j].region = strdup(ystr(e, "name"));
             d->n_regions++;
-            if ((r = parse_addr(c, err, rp, rd->regions[j].base, &d->regions[j].base)) < 0)
+            if ((r = parse_addr(c, err, rp, ystr(e, "base"), &rm[j].base)) < 0)
                 return r;
-            for (unsigned k = 0; k < j; k++)
-                if (!strcmp(rd->regions[k].name, rd->regions[j].name)) {
-                    snprintf(rp, sizeof(rp), "devices.%zu.regions.%u.name", i, j);
-                    return cfg_err(c, err, rp, "region '%s' is placed twice", rd->regions[j].name);
+            for (size_t k = 0; k < j; k++)
+                if (!strcmp(rm[k].region, rm[j].region)) {
+                    snprintf(rp, sizeof(rp), "devices.%zu.regions.%zu.name", i, j);
+                    return cfg_err(c, err, rp, "region '%s' is placed twice", rm[j].region);
                 }
         }
     }
 
-    if (rd->irq && rd->irqs)
+    const ynode *irq = ytree_map_get(dnode, "irq"), *irqs = ytree_map_get(dnode, "irqs");
+    if (irq && irqs)
         return cfg_err(c, err, P("irqs"), "give either 'irq' (line 0) or 'irqs' (lines 0, 1, ...), not both");
-    unsigned nirq = rd->irq ? 1 : rd->irqs_count;
-    d->irqs = calloc(nirq ? nirq : 1, sizeof(*d->irqs));
-    for (unsigned j = 0; j < nirq; j++) {
-        unsigned v = rd->irq ? *rd->irq : rd->irqs[j];
+    size_t nirq = irq ? 1 : irqs ? irqs->n_items : 0;
+    hub_irq_map *im = calloc(nirq ? nirq : 1, sizeof(*im));
+    d->irqs = im;
+    for (size_t j = 0; j < nirq; j++) {
+        unsigned v;
+        parse_uint(irq ? irq->scalar : irqs->items[j]->scalar, &v);
         char ip[64];
-        if (rd->irq)
+        if (irq)
             snprintf(ip, sizeof(ip), "devices.%zu.irq", i);
         else
-            snprintf(ip, sizeof(ip), "devices.%zu.irqs.%u", i, j);
+            snprintf(ip, sizeof(ip), "devices.%zu.irqs.%zu", i, j);
         if (!c->plic)
             return cfg_err(c, err, ip, "device interrupts need the PLIC, which is disabled");
         if (v < 1 || v > c->plic_sources)
             return cfg_err(c, err, ip, "expected a PLIC source number 1..%u (0 is reserved); got %u",
                            c->plic_sources, v);
         for (size_t k = 0; k < i; k++)
-            for (size_t l = 0; l < c->devices[k].n_irqs; l++)
-                if (c->devices[k].irqs[l].irq == v)
-                    return cfg_err(c, err, ip, "irq %u is already used by device '%s'", v, c->devices[k].name);
-        for (unsigned l = 0; l < j; l++)
-            if (d->irqs[l].irq == v)
+            for (size_t l = 0; l < c->devices[k].dev.n_irqs; l++)
+                if (c->devices[k].dev.irqs[l].irq == v)
+                    return cfg_err(c, err, ip, "irq %u is already used by device '%s'", v, c->devices[k].dev.name);
+        for (size_t l = 0; l < j; l++)
+            if (im[l].irq == v)
                 return cfg_err(c, err, ip, "irq %u is given twice", v);
-        d->irqs[j] = (hub_mc_irq){ .line = j, .irq = v };
+        im[j] = (hub_irq_map){ .line = (unsigned)j, .irq = v };
         d->n_irqs++;
     }
 
@@ -902,7 +862,8 @@ static int convert_device(hub_mconfig *c, const hub_mconfig_opts *o, struct raw_
     if (props) {
         if (props->kind != YNODE_MAP)
             return cfg_err(c, err, P("props"), "expected a mapping of names to plain values");
-        d->props = calloc(props->n_pairs ? props->n_pairs : 1, sizeof(*d->props));
+        hub_prop *pr = calloc(props->n_pairs ? props->n_pairs : 1, sizeof(*pr));
+        d->props = pr;
         for (size_t j = 0; j < props->n_pairs; j++) {
             const ynode *v = props->pairs[j].value;
             char pp[160];
@@ -910,158 +871,123 @@ static int convert_device(hub_mconfig *c, const hub_mconfig_opts *o, struct raw_
             if (v->kind != YNODE_SCALAR)
                 return cfg_err(c, err, pp, "expected a plain value (string or number), got a %s",
                                v->kind == YNODE_SEQ ? "list" : "mapping");
-            d->props[j].key = strdup(props->pairs[j].key);
-            d->props[j].value = strdup(v->scalar);
+            pr[j].key = strdup(props->pairs[j].key);
+            pr[j].value = strdup(v->scalar);
             d->n_props++;
         }
     }
 
-    d->timeout_ms = rd->timeout_ms ? *rd->timeout_ms : 0;
-    d->attach_timeout_ms = rd->attach_timeout_ms ? *rd->attach_timeout_ms : 0;
-    if (rd->endpoint && strcmp(rd->endpoint, "ipc")) {
-        if (strncmp(rd->endpoint, "tcp://", 6) || !strchr(rd->endpoint + 6, ':'))
-            return cfg_err(c, err, P("endpoint"), "expected 'ipc' or 'tcp://HOST:PORT'; got '%s'", rd->endpoint);
-        d->endpoint = strdup(rd->endpoint);
+    d->timeout_ms = yuint(dnode, "timeout_ms", 0);
+    d->attach_timeout_ms = yuint(dnode, "attach_timeout_ms", 0);
+    const char *ep = ystr(dnode, "endpoint");
+    if (ep && strcmp(ep, "ipc")) {
+        if (strncmp(ep, "tcp://", 6) || !strchr(ep + 6, ':'))
+            return cfg_err(c, err, P("endpoint"), "expected 'ipc' or 'tcp://HOST:PORT'; got '%s'", ep);
+        d->endpoint = strdup(ep);
     }
-    d->lockstep = rd->sync && *rd->sync == RAW_SYNC_LOCKSTEP;
-    d->dma_by_message = rd->dma && *rd->dma == RAW_DMA_MESSAGE;
-    d->transport = rd->transport ? (int)*rd->transport : RAW_TRANSPORT_AUTO;
-    if (d->transport == RAW_TRANSPORT_RING && d->endpoint)
+    d->lockstep = yenum(dnode, "sync", syncs, 0) == 1;
+    d->ram_by_message = yenum(dnode, "dma", dmas, 0) == 1;
+    d->transport = (hub_transport)yenum(dnode, "transport", transports, HUB_TRANSPORT_AUTO);
+    if (d->transport == HUB_TRANSPORT_RING && d->endpoint)
         return cfg_err(c, err, P("transport"), "the ring is for devices on this host; endpoint '%s' is ZeroMQ "
                        "(leave transport out or say zeromq)", d->endpoint);
-    if (rd->ring) {
-        if (rd->ring->slots) {
-            unsigned v = *rd->ring->slots;
+    const ynode *ring = ytree_map_get(dnode, "ring");
+    if (ring) {
+        if (ytree_map_get(ring, "slots")) {
+            unsigned v = yuint(ring, "slots", 0);
             if (v < 64 || v > (1u << 20) || (v & (v - 1)))
                 return cfg_err(c, err, P("ring.slots"), "expected a power of two from 64 to 1048576; got %u", v);
             d->ring_slots = v;
         }
-        if (rd->ring->spin_us) {
-            if (*rd->ring->spin_us > 1000000)
-                return cfg_err(c, err, P("ring.spin_us"), "expected 0..1000000 us; got %u", *rd->ring->spin_us);
-            d->ring_spin_us = *rd->ring->spin_us ? *rd->ring->spin_us : 1;
+        if (ytree_map_get(ring, "spin_us")) {
+            unsigned v = yuint(ring, "spin_us", 0);
+            if (v > 1000000)
+                return cfg_err(c, err, P("ring.spin_us"), "expected 0..1000000 us; got %u", v);
+            d->ring_spin_us = v ? v : 1;
         }
     }
 
-    if ((r = convert_isolation(c, rd, dnode, i, d, err)) < 0)
+    if ((r = convert_isolation(c, dnode, i, d, err)) < 0)
         return r;
 
-    if (rd->ram) {
-        d->grants_given = true;
-        d->ram_grants = calloc(rd->ram_count + 1, sizeof(char *));
-        for (unsigned j = 0; j < rd->ram_count; j++) {
+    /* `ram:` absent: every block; present (even empty): those named */
+    size_t n_grants;
+    char **grants = ystrs(dnode, "ram", &n_grants);
+    if (grants) {
+        d->ram_grants = (const char *const *)grants;
+        d->n_ram_grants = n_grants;
+        for (size_t j = 0; j < n_grants; j++) {
             bool ok = false;
             for (size_t k = 0; k < c->n_ram; k++)
-                ok |= !strcmp(c->ram[k].name, rd->ram[j]);
+                ok |= !strcmp(c->ram[k].name, grants[j]);
             if (!ok) {
                 char gp[64];
-                snprintf(gp, sizeof(gp), "devices.%zu.ram.%u", i, j);
-                return cfg_err(c, err, gp, "no RAM block named '%s'", rd->ram[j]);
-            }
-            d->ram_grants[d->n_ram_grants++] = strdup(rd->ram[j]);
-        }
-    }
-
-    if (rd->dt) {
-        const ynode *dt = ytree_map_get(dnode, "dt");
-        const ynode *comp = ytree_map_get(dt, "compatible");
-        size_t n = comp && comp->kind == YNODE_SEQ ? comp->n_items : 1;
-        if (!comp || comp->kind == YNODE_MAP || n == 0)
-            return cfg_err(c, err, P("dt.compatible"), "expected a compatible string or a list of them");
-        d->dt_compatible = calloc(n, sizeof(char *));
-        for (size_t j = 0; j < n; j++) {
-            const ynode *s = comp->kind == YNODE_SEQ ? comp->items[j] : comp;
-            if (s->kind != YNODE_SCALAR || !*s->scalar)
-                return cfg_err(c, err, P("dt.compatible"), "expected a compatible string or a list of them");
-            d->dt_compatible[d->n_dt_compatible++] = strdup(s->scalar);
-        }
-        if (rd->dt->node) {
-            for (const char *s = rd->dt->node; *s; s++)
-                if (!isalnum((unsigned char)*s) && !strchr(",._+-", *s))
-                    return cfg_err(c, err, P("dt.node"), "expected a node name of letters, digits and ,._+-; got "
-                                   "'%s'", rd->dt->node);
-            d->dt_node = strdup(rd->dt->node);
-        } else {
-            d->dt_node = strdup(strstr(d->dt_compatible[0], "16550") || strstr(d->dt_compatible[0], "uart")
-                                ? "serial" : d->name);
-        }
-        const ynode *props = ytree_map_get(dt, "properties");
-        if (props) {
-            if (props->kind != YNODE_MAP)
-                return cfg_err(c, err, P("dt.properties"), "expected a mapping of property names to values");
-            d->dt_props = calloc(props->n_pairs ? props->n_pairs : 1, sizeof(*d->dt_props));
-            for (size_t j = 0; j < props->n_pairs; j++) {
-                const char *pn = props->pairs[j].key;
-                char pp[160];
-                snprintf(pp, sizeof(pp), "devices.%zu.dt.properties.%s", i, pn);
-                static const char *const generated[] = { "reg", "interrupts", "interrupt-parent", "compatible",
-                                                         "interrupts-extended" };
-                for (size_t k = 0; k < sizeof(generated) / sizeof(generated[0]); k++)
-                    if (!strcmp(pn, generated[k]))
-                        return cfg_err(c, err, pp, "'%s' is generated from the description; remove it", pn);
-                hub_dt_prop *p = &d->dt_props[d->n_dt_props++];
-                p->name = strdup(pn);
-                if ((r = parse_dt_value(c, err, pp, props->pairs[j].value, p)) < 0)
-                    return r;
+                snprintf(gp, sizeof(gp), "devices.%zu.ram.%zu", i, j);
+                return cfg_err(c, err, gp, "no RAM block named '%s'", grants[j]);
             }
         }
     }
 #undef P
-    return 0;
+    return convert_dt(c, dnode, i, md, err);
 }
 
-static int convert(hub_mconfig *c, const hub_mconfig_opts *o, struct raw_machine *m, char **err)
+static int convert(hub_mconfig *c, const hub_mconfig_opts *o, char **err)
 {
     int r;
     char path[64];
-    c->name = strdup(m->name ? m->name : "machine");
+    const ynode *m = c->tree;
+    c->name = strdup(ystr(m, "name") ? ystr(m, "name") : "machine");
 
-    c->ram = calloc(m->ram_count, sizeof(*c->ram));
-    for (unsigned i = 0; i < m->ram_count; i++) {
+    const ynode *ram = ytree_map_get(m, "ram");
+    c->ram = calloc(ram->n_items, sizeof(*c->ram));
+    for (size_t i = 0; i < ram->n_items; i++) {
+        const ynode *e = ram->items[i];
         hub_mc_ram *b = &c->ram[i];
-        b->name = m->ram[i].name ? strdup(m->ram[i].name) : (i ? hub_xasprintf("ram%u", i) : strdup("ram"));
+        const char *nm = ystr(e, "name");
+        b->name = nm ? strdup(nm) : (i ? hub_xasprintf("ram%zu", i) : strdup("ram"));
         c->n_ram++;
-        snprintf(path, sizeof(path), "ram.%u.name", i);
+        snprintf(path, sizeof(path), "ram.%zu.name", i);
         if (!valid_name(b->name))
             return cfg_err(c, err, path, "expected a name of letters, digits, '_' and '-'; got '%s'", b->name);
-        for (unsigned j = 0; j < i; j++)
+        for (size_t j = 0; j < i; j++)
             if (!strcmp(c->ram[j].name, b->name))
                 return cfg_err(c, err, path, "duplicate RAM block name '%s'", b->name);
-        snprintf(path, sizeof(path), "ram.%u.base", i);
-        if ((r = parse_addr(c, err, path, m->ram[i].base, &b->base)) < 0)
+        snprintf(path, sizeof(path), "ram.%zu.base", i);
+        if ((r = parse_addr(c, err, path, ystr(e, "base"), &b->base)) < 0)
             return r;
         if (b->base & 0xfff)
             return cfg_err(c, err, path, "RAM base 0x%" PRIx64 " is not 4 KiB aligned", b->base);
-        snprintf(path, sizeof(path), "ram.%u.size", i);
-        if ((r = parse_addr(c, err, path, m->ram[i].size, &b->size)) < 0)
+        snprintf(path, sizeof(path), "ram.%zu.size", i);
+        if ((r = parse_addr(c, err, path, ystr(e, "size"), &b->size)) < 0)
             return r;
         if (!b->size || (b->size & 0xfff))
             return cfg_err(c, err, path, "expected a non-zero multiple of 4 KiB (e.g. 128M); got '%s'",
-                           m->ram[i].size);
+                           ystr(e, "size"));
     }
 
     c->insns_per_ns = DEF_INSNS_PER_NS;
     c->timebase_hz = DEF_TIMEBASE_HZ;
-    if (m->cpu) {
-        if (m->cpu->isa && strcmp(m->cpu->isa, "riscv64") && strcmp(m->cpu->isa, "rv64"))
-            return cfg_err(c, err, "cpu.isa", "expected riscv64 (the only CPU plexus has); got '%s'", m->cpu->isa);
-        if (m->cpu->insns_per_ns) {
-            c->insns_per_ns = *m->cpu->insns_per_ns;
+    const ynode *cpu = ytree_map_get(m, "cpu");
+    if (cpu) {
+        const char *isa = ystr(cpu, "isa");
+        if (isa && strcmp(isa, "riscv64") && strcmp(isa, "rv64"))
+            return cfg_err(c, err, "cpu.isa", "expected riscv64 (the only CPU plexus has); got '%s'", isa);
+        if (ystr(cpu, "insns_per_ns")) {
+            parse_double(ystr(cpu, "insns_per_ns"), &c->insns_per_ns);
             if (!(c->insns_per_ns > 0) || !isfinite(c->insns_per_ns) || c->insns_per_ns > 1000)
                 return cfg_err(c, err, "cpu.insns_per_ns", "expected a number of instructions per virtual "
                                "nanosecond in (0, 1000]; got %g", c->insns_per_ns);
         }
-        if (m->cpu->time)
-            c->time_mode = *m->cpu->time == RAW_TIME_WALLCLOCK ? HUB_TIME_WALLCLOCK : HUB_TIME_VIRTUAL;
-        if (m->cpu->quantum_ns) {
-            if ((r = parse_addr(c, err, "cpu.quantum_ns", m->cpu->quantum_ns, &c->quantum_ns)) < 0)
+        c->time_mode = (hub_time_mode)yenum(cpu, "time", time_modes, HUB_TIME_VIRTUAL);
+        if (ystr(cpu, "quantum_ns")) {
+            if ((r = parse_addr(c, err, "cpu.quantum_ns", ystr(cpu, "quantum_ns"), &c->quantum_ns)) < 0)
                 return r;
             if (c->quantum_ns < 10 || c->quantum_ns > 1000000000ULL)
                 return cfg_err(c, err, "cpu.quantum_ns", "expected 10..1000000000 ns of virtual time; got %" PRIu64,
                                c->quantum_ns);
         }
-        if (m->cpu->timebase_hz) {
-            if ((r = parse_addr(c, err, "cpu.timebase_hz", m->cpu->timebase_hz, &c->timebase_hz)) < 0)
+        if (ystr(cpu, "timebase_hz")) {
+            if ((r = parse_addr(c, err, "cpu.timebase_hz", ystr(cpu, "timebase_hz"), &c->timebase_hz)) < 0)
                 return r;
             if (!c->timebase_hz || c->timebase_hz > 1000000000ULL || c->timebase_hz > UINT32_MAX)
                 return cfg_err(c, err, "cpu.timebase_hz", "expected 1..1000000000 Hz; got %" PRIu64,
@@ -1069,26 +995,26 @@ static int convert(hub_mconfig *c, const hub_mconfig_opts *o, struct raw_machine
         }
     }
 
-    struct { struct raw_builtin *raw; const char *key; bool *on; uint64_t *base; uint64_t def; } bi[] = {
-        { m->clint, "clint", &c->clint, &c->clint_base, DEF_CLINT_BASE },
-        { m->plic, "plic", &c->plic, &c->plic_base, DEF_PLIC_BASE },
-        { m->poweroff, "poweroff", &c->poweroff, &c->poweroff_base, DEF_POWEROFF_BASE },
+    struct { const char *key; bool *on; uint64_t *base; uint64_t def; } bi[] = {
+        { "clint", &c->clint, &c->clint_base, DEF_CLINT_BASE },
+        { "plic", &c->plic, &c->plic_base, DEF_PLIC_BASE },
+        { "poweroff", &c->poweroff, &c->poweroff_base, DEF_POWEROFF_BASE },
     };
     c->plic_sources = DEF_PLIC_SOURCES;
     for (size_t i = 0; i < 3; i++) {
+        const ynode *b = ytree_map_get(m, bi[i].key);
         *bi[i].on = true;
         *bi[i].base = bi[i].def;
-        if (!bi[i].raw)
+        if (!b)
             continue;
-        if (bi[i].raw->enabled)
-            *bi[i].on = *bi[i].raw->enabled;
+        *bi[i].on = ybool(b, "enabled", true);
         snprintf(path, sizeof(path), "%s.base", bi[i].key);
-        if (bi[i].raw->base && (r = parse_addr(c, err, path, bi[i].raw->base, bi[i].base)) < 0)
+        if (ystr(b, "base") && (r = parse_addr(c, err, path, ystr(b, "base"), bi[i].base)) < 0)
             return r;
         if (*bi[i].base & 0xfff)
             return cfg_err(c, err, path, "base 0x%" PRIx64 " is not 4 KiB aligned", *bi[i].base);
-        if (bi[i].raw->sources) {
-            c->plic_sources = *bi[i].raw->sources;
+        if (ytree_map_get(b, "sources")) {
+            c->plic_sources = yuint(b, "sources", 0);
             if (c->plic_sources < 1 || c->plic_sources > 1023)
                 return cfg_err(c, err, "plic.sources", "expected 1..1023 interrupt sources; got %u",
                                c->plic_sources);
@@ -1097,28 +1023,31 @@ static int convert(hub_mconfig *c, const hub_mconfig_opts *o, struct raw_machine
     if (!c->clint)
         return cfg_err(c, err, "clint.enabled", "the CPU needs its timer: the CLINT cannot be disabled");
 
-    c->firmware = calloc(m->firmware_count ? m->firmware_count : 1, sizeof(*c->firmware));
-    for (unsigned i = 0; i < m->firmware_count; i++) {
+    const ynode *fws = ytree_map_get(m, "firmware");
+    size_t n_fw = fws ? fws->n_items : 0;
+    c->firmware = calloc(n_fw ? n_fw : 1, sizeof(*c->firmware));
+    for (size_t i = 0; i < n_fw; i++) {
+        const ynode *e = fws->items[i];
         hub_mc_firmware *f = &c->firmware[i];
-        snprintf(path, sizeof(path), "firmware.%u.file", i);
+        snprintf(path, sizeof(path), "firmware.%zu.file", i);
         char *looked = NULL;
-        f->path = find_data_file(c, o, m->firmware[i].file, &looked);
+        const char *file = ystr(e, "file");
+        f->path = find_data_file(c, o, file, &looked);
         if (!f->path) {
-            r = cfg_err(c, err, path, "firmware file '%s' not found or not readable (looked in %s)",
-                        m->firmware[i].file, looked);
+            r = cfg_err(c, err, path, "firmware file '%s' not found or not readable (looked in %s)", file, looked);
             free(looked);
             return r;
         }
         free(looked);
         c->n_firmware++;
-        raw_fw_format fmt = m->firmware[i].format ? *m->firmware[i].format : RAW_FW_AUTO;
-        f->format = fmt == RAW_FW_ELF ? HUB_FW_ELF : fmt == RAW_FW_RAW ? HUB_FW_RAW : sniff_format(f->path);
-        snprintf(path, sizeof(path), "firmware.%u.address", i);
-        if (m->firmware[i].address) {
+        hub_fw_format fmt = (hub_fw_format)yenum(e, "format", fw_formats, HUB_FW_AUTO);
+        f->format = fmt == HUB_FW_AUTO ? sniff_format(f->path) : fmt;
+        snprintf(path, sizeof(path), "firmware.%zu.address", i);
+        if (ystr(e, "address")) {
             if (f->format == HUB_FW_ELF)
                 return cfg_err(c, err, path, "an ELF image loads at its own addresses; 'address' is for raw "
                                "images (format: raw)");
-            if ((r = parse_addr(c, err, path, m->firmware[i].address, &f->address)) < 0)
+            if ((r = parse_addr(c, err, path, ystr(e, "address"), &f->address)) < 0)
                 return r;
             f->has_address = true;
         } else if (f->format == HUB_FW_RAW) {
@@ -1126,31 +1055,32 @@ static int convert(hub_mconfig *c, const hub_mconfig_opts *o, struct raw_machine
             f->has_address = true;
         }
     }
-    if (m->reset_pc) {
-        if ((r = parse_addr(c, err, "reset_pc", m->reset_pc, &c->reset_pc)) < 0)
+    if (ystr(m, "reset_pc")) {
+        if ((r = parse_addr(c, err, "reset_pc", ystr(m, "reset_pc"), &c->reset_pc)) < 0)
             return r;
         if (c->reset_pc & 1)
             return cfg_err(c, err, "reset_pc", "0x%" PRIx64 " is not 2-byte aligned", c->reset_pc);
         c->has_reset_pc = true;
     }
-    c->bootargs = m->bootargs ? strdup(m->bootargs) : NULL;
+    c->bootargs = ystr(m, "bootargs") ? strdup(ystr(m, "bootargs")) : NULL;
 
-    c->devices = calloc(m->devices_count ? m->devices_count : 1, sizeof(*c->devices));
-    const ynode *devs = ytree_map_get(c->tree, "devices");
-    for (unsigned i = 0; i < m->devices_count; i++) {
+    const ynode *devs = ytree_map_get(m, "devices");
+    size_t n_devs = devs ? devs->n_items : 0;
+    c->devices = calloc(n_devs ? n_devs : 1, sizeof(*c->devices));
+    for (size_t i = 0; i < n_devs; i++) {
         c->n_devices++;
-        if ((r = convert_device(c, o, &m->devices[i], devs->items[i], i, &c->devices[i], err)) < 0)
+        if ((r = convert_device(c, o, devs->items[i], i, &c->devices[i], err)) < 0)
             return r;
     }
 
     c->console = -1;
-    if (m->console && strcmp(m->console, "none")) {
+    const char *console = ystr(m, "console");
+    if (console && strcmp(console, "none")) {
         for (size_t i = 0; i < c->n_devices; i++)
-            if (!strcmp(c->devices[i].name, m->console))
+            if (!strcmp(c->devices[i].dev.name, console))
                 c->console = (int)i;
         if (c->console < 0)
-            return cfg_err(c, err, "console", "no device named '%s' (expected a device name or 'none')",
-                           m->console);
+            return cfg_err(c, err, "console", "no device named '%s' (expected a device name or 'none')", console);
     }
 
     /* What is known before the devices start: RAM and the built-in devices must not overlap. */
@@ -1218,12 +1148,6 @@ int hub_mconfig_load(const char *path, const hub_mconfig_opts *o, hub_mconfig **
     c->dir = slash ? strndup(c->path, (size_t)(slash - c->path) + (slash == c->path)) : strdup(".");
     c->console = -1;
     int r = -EINVAL;
-    struct raw_machine *m = NULL;
-    logbuf log = { 0 };
-    cyaml_config_t ccfg = {
-        .log_fn = cyaml_log_capture, .log_ctx = &log, .mem_fn = cyaml_mem,
-        .log_level = CYAML_LOG_ERROR, .flags = CYAML_CFG_NO_ALIAS,
-    };
     size_t len;
     char *text = read_file(path, &len, err);
     if (!text)
@@ -1281,28 +1205,12 @@ int hub_mconfig_load(const char *path, const hub_mconfig_opts *o, hub_mconfig **
         r = -EINVAL;
     }
 
-    char *doc = NULL;
-    size_t doclen = 0;
-    FILE *mf = open_memstream(&doc, &doclen);
-    ytree_emit(c->tree, mf);
-    fclose(mf);
-    cyaml_err_t ce = cyaml_load_data((const uint8_t *)doc, doclen, &ccfg, &machine_schema, (void **)&m, NULL);
-    free(doc);
-    if (ce != CYAML_OK) {
-        *err = translate_cyaml_error(c, c->tree, log.text, ce);
-        m = NULL;
+    kpath kp = { .n = 0 };
+    if ((r = check(c, c->tree, &v_machine, &kp, err)) < 0 || (r = convert(c, o, err)) < 0)
         goto fail;
-    }
-    if ((r = convert(c, o, m, err)) < 0)
-        goto fail;
-    cyaml_free(&ccfg, &machine_schema, m, 0);
-    free(log.text);
     *out = c;
     return 0;
 fail:
-    if (m)
-        cyaml_free(&ccfg, &machine_schema, m, 0);
-    free(log.text);
     hub_mconfig_free(c);
     return r < 0 ? r : -EINVAL;
 }
@@ -1319,29 +1227,30 @@ void hub_mconfig_free(hub_mconfig *c)
     free(c->firmware);
     for (size_t i = 0; i < c->n_devices; i++) {
         hub_mc_device *d = &c->devices[i];
-        free(d->name);
-        free(d->program);
-        free(d->plugin);
-        for (char **a = d->args; a && *a; a++)
-            free(*a);
-        free(d->args);
-        for (size_t j = 0; j < d->n_props; j++) {
-            free(d->props[j].key);
-            free(d->props[j].value);
+        hub_device_config *dc = &d->dev;
+        free((char *)dc->name);
+        free((char *)dc->program);
+        free((char *)dc->plugin);
+        for (const char *const *a = dc->argv; a && *a; a++)
+            free((char *)*a);
+        free((void *)dc->argv);
+        for (size_t j = 0; j < dc->n_props; j++) {
+            free((char *)dc->props[j].key);
+            free((char *)dc->props[j].value);
         }
-        free(d->props);
-        for (size_t j = 0; j < d->n_regions; j++)
-            free(d->regions[j].region);
-        free(d->regions);
-        free(d->irqs);
-        for (size_t j = 0; j < d->n_ram_grants; j++)
-            free(d->ram_grants[j]);
-        free(d->ram_grants);
-        free(d->endpoint);
-        free(d->sandbox_policy);
-        for (size_t j = 0; j < d->n_sandbox_allow; j++)
-            free(d->sandbox_allow[j]);
-        free(d->sandbox_allow);
+        free((void *)dc->props);
+        for (size_t j = 0; j < dc->n_regions; j++)
+            free((char *)dc->regions[j].region);
+        free((void *)dc->regions);
+        free((void *)dc->irqs);
+        for (size_t j = 0; j < dc->n_ram_grants; j++)
+            free((char *)dc->ram_grants[j]);
+        free((void *)dc->ram_grants);
+        free((char *)dc->endpoint);
+        free((char *)dc->sandbox_policy);
+        for (size_t j = 0; j < dc->n_sandbox_allow; j++)
+            free((char *)dc->sandbox_allow[j]);
+        free((void *)dc->sandbox_allow);
         for (size_t j = 0; j < d->n_dt_compatible; j++)
             free(d->dt_compatible[j]);
         free(d->dt_compatible);

@@ -79,6 +79,14 @@ static void end(dtw *w)
     chk(w, fdt_end_node(w->fdt));
 }
 
+/* A device's node: as the machine file names it, else as the device declared it, else the device's name. */
+static const char *node_name(const hub_mc_device *d, const hub_dt_device_info *info)
+{
+    if (d->dt_node)
+        return d->dt_node;
+    return info->node && *info->node ? info->node : d->dev.name;
+}
+
 static void build(dtw *w, const hub_mconfig *c, const hub_dt_device_info *devs)
 {
     void *fdt = w->fdt;
@@ -96,7 +104,8 @@ static void build(dtw *w, const hub_mconfig *c, const hub_dt_device_info *devs)
         const hub_mc_device *d = &c->devices[c->console];
         if (d->n_dt_compatible) {
             char path[192];
-            snprintf(path, sizeof(path), "/soc/%s@%" PRIx64, d->dt_node, devs[c->console].base);
+            snprintf(path, sizeof(path), "/soc/%s@%" PRIx64, node_name(d, &devs[c->console]),
+                     devs[c->console].base);
             prop_str(w, "stdout-path", path);
         }
     }
@@ -163,12 +172,12 @@ static void build(dtw *w, const hub_mconfig *c, const hub_dt_device_info *devs)
         const hub_mc_device *d = &c->devices[i];
         if (!d->n_dt_compatible)
             continue;
-        begin(w, d->dt_node, devs[i].base, true);
-        if (d->n_irqs) {
+        begin(w, node_name(d, &devs[i]), devs[i].base, true);
+        if (d->dev.n_irqs) {
             uint32_t irqs[64];
             size_t n = 0;
-            for (size_t j = 0; j < d->n_irqs && n < 64; j++)
-                irqs[n++] = d->irqs[j].irq;
+            for (size_t j = 0; j < d->dev.n_irqs && n < 64; j++)
+                irqs[n++] = d->dev.irqs[j].irq;
             prop_cells(w, "interrupts", irqs, n);
             prop_u32(w, "interrupt-parent", PH_PLIC);
         }

@@ -94,9 +94,6 @@ static void set_irq(void *opaque, unsigned irq, int level)
     hub_plic_set_irq(m->plic, irq, level);
 }
 
-_Static_assert(HUB_MC_NS_NET == HUB_NS_NET && HUB_MC_NS_MOUNT == HUB_NS_MOUNT && HUB_MC_NS_PID == HUB_NS_PID,
-               "the description's namespace bits are the device layer's");
-
 static void dev_log(void *opaque, const char *device, int level, const char *msg)
 {
     hub_machine *m = opaque;
@@ -201,55 +198,9 @@ static int add_devices(hub_machine *m, char **err)
             return -EIO;
     }
     for (size_t i = 0; i < c->n_devices; i++) {
-        const hub_mc_device *d = &c->devices[i];
-        hub_prop props[d->n_props + 1];
-        hub_region_map regions[d->n_regions + 1];
-        hub_irq_map irqs[d->n_irqs + 1];
-        for (size_t j = 0; j < d->n_props; j++)
-            props[j] = (hub_prop){ d->props[j].key, d->props[j].value };
-        for (size_t j = 0; j < d->n_regions; j++)
-            regions[j] = (hub_region_map){ d->regions[j].region, d->regions[j].base };
-        for (size_t j = 0; j < d->n_irqs; j++)
-            irqs[j] = (hub_irq_map){ d->irqs[j].line, d->irqs[j].irq };
-        hub_device_config dc = {
-            .name = d->name,
-            .program = d->program,
-            .plugin = d->plugin,
-            .argv = (const char *const *)d->args,
-            .props = props,
-            .n_props = d->n_props,
-            .regions = regions,
-            .n_regions = d->n_regions,
-            .irqs = irqs,
-            .n_irqs = d->n_irqs,
-            .ram_grants = d->grants_given ? (const char *const *)d->ram_grants : NULL,
-            .n_ram_grants = d->n_ram_grants,
-            .timeout_ms = d->timeout_ms,
-            .endpoint = d->endpoint,
-            .attach = d->attach,
-            .attach_timeout_ms = d->attach_timeout_ms,
-            .lockstep = d->lockstep,
-            .ram_by_message = d->dma_by_message,
-            .transport = d->transport == 1 ? HUB_TRANSPORT_RING : d->transport == 2 ? HUB_TRANSPORT_ZMQ
-                                                                                    : HUB_TRANSPORT_AUTO,
-            .ring_slots = d->ring_slots,
-            .ring_spin_us = d->ring_spin_us,
-            .stdin_fd = (int)i == c->console ? console_fd : -1,
-            .stdout_fd = -1,
-            .sandbox = d->sandbox,
-            .sandbox_policy = d->sandbox_policy,
-            .sandbox_allow = (const char *const *)d->sandbox_allow,
-            .n_sandbox_allow = d->n_sandbox_allow,
-            .namespaces = d->namespaces,
-            .max_restarts = d->max_restarts,
-            .restart_backoff_ms = d->restart_backoff_ms,
-        };
-        if (d->grants_given && !d->n_ram_grants) {
-            /* an empty `ram: []` grants nothing: name a block no device can match */
-            static const char *const none[] = { "" };
-            dc.ram_grants = none;
-            dc.n_ram_grants = 0;
-        }
+        const hub_device_config *d = &c->devices[i].dev;
+        hub_device_config dc = *d;
+        dc.stdin_fd = (int)i == c->console ? console_fd : -1;
         if (d->attach && !d->endpoint)
             fprintf(stderr, "plexus: waiting %u ms for device '%s' to attach: start it with "
                     "--plexus-attach=%s --plexus-name=%s\n", d->attach_timeout_ms ? d->attach_timeout_ms : 10000,
@@ -298,16 +249,18 @@ static int check_map(hub_machine *m, hub_dt_device_info *info, char **err)
         r[n++] = (mrange){ strdup("poweroff"), c->poweroff_base,
                            memory_region_size(hub_poweroff_region(m->poweroff)), "poweroff.base" };
     for (size_t i = 0; i < c->n_devices; i++) {
-        const hub_mc_device *d = &c->devices[i];
+        const hub_device_config *d = &c->devices[i].dev;
         unsigned nr = hub_device_n_regions(m->devs[i]);
-        info[i] = (hub_dt_device_info){ 0, 0 };
+        info[i] = (hub_dt_device_info){ 0, 0, hub_device_dt_node(m->devs[i]) };
         for (unsigned j = 0; j < nr; j++) {
             const char *name;
             uint64_t base, size;
             if (hub_device_region_info(m->devs[i], j, &name, &base, &size) < 0)
                 continue;
-            if (j == 0)
-                info[i] = (hub_dt_device_info){ base, size };
+            if (j == 0) {
+                info[i].base = base;
+                info[i].size = size;
+            }
             /* the key that placed this region */
             size_t k = 0;
             for (; k < d->n_regions; k++)
@@ -419,7 +372,7 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
     /* The DTB's size does not depend on device region sizes: place it now, fill it in after the handshakes. */
     hub_dt_device_info *info = calloc(c->n_devices + 1, sizeof(*info));
     for (size_t i = 0; i < c->n_devices; i++)
-        info[i].base = c->devices[i].n_regions ? c->devices[i].regions[0].base : 0;
+        info[i].base = c->devices[i].dev.n_regions ? c->devices[i].dev.regions[0].base : 0;
     if ((r = hub_dtb_build(c, info, &m->dtb, &m->dtb_size, err)) < 0) {
         free(info);
         goto fail;
@@ -499,10 +452,10 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
     if (r < 0)
         goto fail;
     if (dtb_size != m->dtb_size) {
-        free(dtb);
-        *err = hub_xasprintf("%s: internal error: the device tree changed size", c->path);
-        r = -EINVAL;
-        goto fail;
+        /* the devices named their nodes: the tree's size, and perhaps its place, changed */
+        m->dtb_size = dtb_size;
+        m->dtb_addr = hub_dtb_address(c, dtb_size);
+        hub_cpu_set_a1(m->cpu, m->dtb_addr);
     }
     free(m->dtb);
     m->dtb = dtb;
@@ -586,7 +539,7 @@ void hub_machine_print_stats(const hub_machine *m, FILE *f)
         hub_device_get_stats(m->devs[i], &d);
         const char *ep = hub_device_endpoint(m->devs[i]);
         fprintf(f, "  device %-11s %s, round trips %" PRIu64 ", shadow reads %" PRIu64 ", posted writes %" PRIu64
-                ", irq events %" PRIu64 ", dma messages %" PRIu64 "\n", m->cfg->devices[i].name,
+                ", irq events %" PRIu64 ", dma messages %" PRIu64 "\n", m->cfg->devices[i].dev.name,
                 ep && strcmp(ep, "ring") == 0 ? "ring" : "zeromq", d.sync_reads + d.sync_writes, d.shadow_reads,
                 d.posted_writes, d.irq_events, d.dma_messages);
     }

@@ -14,14 +14,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dev/devmgr.h"
 #include "ytree.h"
 
 typedef enum { HUB_FW_AUTO, HUB_FW_ELF, HUB_FW_RAW } hub_fw_format;
 typedef enum { HUB_TIME_VIRTUAL, HUB_TIME_WALLCLOCK } hub_time_mode;
-
-typedef struct hub_mc_prop { char *key; char *value; } hub_mc_prop;
-typedef struct hub_mc_region { char *region; uint64_t base; } hub_mc_region;     /* region NULL: the first */
-typedef struct hub_mc_irq { unsigned line; unsigned irq; } hub_mc_irq;
 
 typedef struct hub_mc_ram {
     char *name;
@@ -45,43 +42,15 @@ typedef struct hub_dt_prop {
     size_t n_cells;
 } hub_dt_prop;
 
-enum { HUB_MC_NS_NET = 1, HUB_MC_NS_MOUNT = 2, HUB_MC_NS_PID = 4 };  /* = HUB_NS_* of the device layer */
-
+/*
+ * A device: what the device layer is given (its own hub_device_config: every string and array in it is owned
+ * by the description; stdin_fd and stdout_fd are -1, the machine sets the console's), and its device-tree node.
+ */
 typedef struct hub_mc_device {
-    char *name;
-    char *program;          /* resolved path, or NULL */
-    char *plugin;           /* resolved path, or NULL */
-    char **args;            /* NULL-terminated */
-    hub_mc_prop *props;
-    size_t n_props;
-    hub_mc_region *regions;
-    size_t n_regions;
-    hub_mc_irq *irqs;
-    size_t n_irqs;
-    char **ram_grants;
-    size_t n_ram_grants;
-    bool grants_given;      /* `ram:` present (an empty list grants nothing) */
-    unsigned timeout_ms;
-    unsigned attach_timeout_ms;
-    char *endpoint;
-    bool attach;
-    bool lockstep;          /* `sync: lockstep` */
-    bool dma_by_message;    /* `dma: message`: no RAM descriptors; every DMA is a message the hub sees */
-    int transport;          /* 0 auto, 1 ring, 2 zeromq (`transport:`) */
-    unsigned ring_slots;    /* `ring: {slots, spin_us}`; 0 = the device layer's default */
-    unsigned ring_spin_us;
-    /* fault isolation (`sandbox:` and `restart:`) */
-    bool sandbox;           /* seccomp allowlist once the device's init() is done */
-    char *sandbox_policy;   /* "default" (a call outside the list ends the device) or "log" (it is only logged) */
-    char **sandbox_allow;   /* extra system calls by name, checked against this architecture */
-    size_t n_sandbox_allow;
-    unsigned namespaces;    /* HUB_MC_NS_* bits: new namespaces for the device process */
-    unsigned max_restarts;  /* 0 = never restart */
-    unsigned restart_backoff_ms;
-    /* device tree */
-    char **dt_compatible;
+    hub_device_config dev;
+    char **dt_compatible;   /* `dt.compatible`; none: no node */
     size_t n_dt_compatible;
-    char *dt_node;
+    char *dt_node;          /* `dt.node`; NULL: the node name the device declares, else its name */
     hub_dt_prop *dt_props;
     size_t n_dt_props;
     unsigned index;         /* position in `devices:` */
@@ -151,6 +120,7 @@ void hub_load_result_clear(hub_load_result *res);
 typedef struct hub_dt_device_info {
     uint64_t base;          /* the first region's base and size (reg) */
     uint64_t size;
+    const char *node;       /* the node name the device declared (hub_device_dt_node), or NULL */
 } hub_dt_device_info;
 
 /* Build the DTB for @c; @devs[i] describes c->devices[i]. *@dtb is malloc'd. */

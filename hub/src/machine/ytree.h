@@ -1,6 +1,6 @@
 /*
- * A YAML document as a plain tree with source lines: the machine description's line map, its free-form
- * mappings (device properties, device-tree properties) and the target of --set overrides.
+ * A YAML document as a plain tree with source lines: the one parse of a machine description, which --set
+ * overrides edit and config.c checks and reads.
  *
  * Lifetime: ytree_parse*() allocates the whole tree; ytree_free() releases it. Nodes stay valid until then.
  */
@@ -42,8 +42,5 @@ const ypair *ytree_map_pair(const ynode *map, const char *key);
  * Returns 0, or -EINVAL with a malloc'd *@err.
  */
 int ytree_set(ynode *root, const char *path, const char *value, const char *origin, char **err);
-
-/* Write the tree back as block-style YAML with every scalar double-quoted. */
-void ytree_emit(const ynode *n, FILE *f);
 
 #endif

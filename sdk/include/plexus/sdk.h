@@ -35,8 +35,9 @@ extern "C" {
 /* The SDK library is built with -fvisibility=hidden; this marks its public entry points. */
 #define PLX_EXPORT __attribute__((visibility("default")))
 
-/* Version of struct plx_device_ops; bump when its layout changes. Version 1 tables (without advance) still run. */
-#define PLX_DEVICE_OPS_VERSION 2
+/* Version of struct plx_device_ops; bump when its layout changes. Older tables (version 1 without advance,
+ * version 2 without dt_node) still run. */
+#define PLX_DEVICE_OPS_VERSION 3
 
 /* The wire protocol's version, limits and capability bits (PLX_PROTOCOL_MAJOR, ...): plexus/protocol.h. */
 
@@ -134,6 +135,12 @@ typedef struct plx_device_ops {
      * timers (grants are answered at once). Outside lockstep it is never called.
      */
     void (*advance)(void *opaque, uint64_t until_ns);
+    /*
+     * Version 3. The generic device-tree node name of this kind of device (the device-tree specification's
+     * "serial", "dma-controller", ...; letters, digits and ,._+-). The hub names the device's node NAME@BASE
+     * with it unless the machine description gives `dt.node`; NULL: the device's name in the machine.
+     */
+    const char *dt_node;
 } plx_device_ops;
 
 /*
