@@ -63,8 +63,10 @@ static char *load(const char *text, const char *const *sets, size_t n_sets, hub_
     yaml_path = write_file(dir, "m.yaml", text, strlen(text), 0644);
     hub_mconfig_opts o = { .sets = sets, .n_sets = n_sets, .exe_dir = dir };
     hub_mconfig *c = NULL;
-    char *err = NULL;
-    int r = hub_mconfig_load(yaml_path, &o, &c, &err);
+    Error *e = NULL;
+    int r = hub_mconfig_load(yaml_path, &o, &c, &e);
+    char *err = e ? strdup(error_get_pretty(e)) : NULL;
+    error_free(e);
     if (r < 0) {
         cr_assert_not_null(err);
         cr_assert_eq(r, -EINVAL);
@@ -374,8 +376,8 @@ Test(machine_config, firmware_override)
     hub_mconfig_opts o = { .firmware = fw, .exe_dir = dir };
     yaml_path = write_file(dir, "m.yaml", base_yaml, strlen(base_yaml), 0644);
     hub_mconfig *c = NULL;
-    char *err = NULL;
-    cr_assert_eq(hub_mconfig_load(yaml_path, &o, &c, &err), 0, "%s", err ? err : "");
+    Error *err = NULL;
+    cr_assert_eq(hub_mconfig_load(yaml_path, &o, &c, &err), 0, "%s", err ? error_get_pretty(err) : "");
     cr_assert_eq(c->n_firmware, 1);
     cr_expect(strstr(c->firmware[0].path, "/other.bin") != NULL);
     hub_mconfig_free(c);

@@ -209,9 +209,9 @@ char *hub_mconfig_where(const hub_mconfig *c, const char *path)
     return s;
 }
 
-/* Set *err to "WHERE: message" and return -EINVAL. */
+/* Set *@errp to "WHERE: message" and return -EINVAL. */
 static int __attribute__((format(printf, 4, 5)))
-cfg_err(const hub_mconfig *c, char **err, const char *path, const char *fmt, ...)
+cfg_err(const hub_mconfig *c, Error **errp, const char *path, const char *fmt, ...)
 {
     char *w = hub_mconfig_where(c, path);
     char *msg;
@@ -220,8 +220,7 @@ cfg_err(const hub_mconfig *c, char **err, const char *path, const char *fmt, ...
     if (vasprintf(&msg, fmt, ap) < 0)
         abort();
     va_end(ap);
-    if (asprintf(err, "%s: %s", w, msg) < 0)
-        abort();
+    error_setg(errp, "%s: %s", w, msg);
     free(w);
     free(msg);
     return -EINVAL;
@@ -303,7 +302,7 @@ static char *enum_words(const senum *names)
 }
 
 static int __attribute__((format(printf, 4, 5)))
-kpath_err(const hub_mconfig *c, char **err, const kpath *p, const char *fmt, ...)
+kpath_err(const hub_mconfig *c, Error **errp, const kpath *p, const char *fmt, ...)
 {
     char *w = where(c, c->tree, p);
     char *msg;
@@ -312,14 +311,14 @@ kpath_err(const hub_mconfig *c, char **err, const kpath *p, const char *fmt, ...
     if (vasprintf(&msg, fmt, ap) < 0)
         abort();
     va_end(ap);
-    *err = hub_xasprintf("%s: %s", w, msg);
+    error_setg(errp, "%s: %s", w, msg);
     free(w);
     free(msg);
     return -EINVAL;
 }
 
 /* Every key known, every value of its kind: the errors a description's shape can have, before its meaning. */
-static int check(const hub_mconfig *c, const ynode *n, const sval *v, kpath *p, char **err)
+static int check(const hub_mconfig *c, const ynode *n, const sval *v, kpath *p, Error **errp)
 {
     int r = 0;
     switch (v->type) {
@@ -327,7 +326,7 @@ static int check(const hub_mconfig *c, const ynode *n, const sval *v, kpath *p, 
         return 0;
     case T_MAP:
         if (n->kind != YNODE_MAP)
-            return kpath_err(c, err, p, "expected a mapping (key: value lines), got %s", kind_words(n));
+            return kpath_err(c, errp, p, "expected a mapping (key: value lines), got %s", kind_words(n));
         for (size_t i = 0; i < n->n_pairs && !r; i++) {
             const skey *k = v->keys;
             while (k->key && strcmp(k->key, n->pairs[i].key))
@@ -340,30 +339,30 @@ static int check(const hub_mconfig *c, const ynode *n, const sval *v, kpath *p, 
                 for (const skey *kk = v->keys; kk->key; kk++)
                     fprintf(f, "%s%s", kk == v->keys ? "" : ", ", kk->key);
                 fclose(f);
-                r = kpath_err(c, err, p, "unknown key '%s'; expected one of: %s", n->pairs[i].key, keys);
+                r = kpath_err(c, errp, p, "unknown key '%s'; expected one of: %s", n->pairs[i].key, keys);
                 free(keys);
             } else {
-                r = check(c, n->pairs[i].value, k->val, p, err);
+                r = check(c, n->pairs[i].value, k->val, p, errp);
             }
             p->n--;
         }
         for (const skey *k = v->keys; k->key && !r; k++) {
             if (k->required && !ytree_map_pair(n, k->key)) {
                 kpath_push_key(p, k->key);
-                r = kpath_err(c, err, p, "missing required key '%s'", k->key);
+                r = kpath_err(c, errp, p, "missing required key '%s'", k->key);
                 p->n--;
             }
         }
         return r;
     case T_SEQ:
         if (n->kind != YNODE_SEQ)
-            return kpath_err(c, err, p, "expected a list, got %s", kind_words(n));
+            return kpath_err(c, errp, p, "expected a list, got %s", kind_words(n));
         if (n->n_items < v->min_items)
-            return kpath_err(c, err, p, "expected a list of at least %u entr%s; got an empty list", v->min_items,
+            return kpath_err(c, errp, p, "expected a list of at least %u entr%s; got an empty list", v->min_items,
                              v->min_items == 1 ? "y" : "ies");
         for (size_t i = 0; i < n->n_items && !r; i++) {
             kpath_push_index(p, (long)i);
-            r = check(c, n->items[i], v->item, p, err);
+            r = check(c, n->items[i], v->item, p, errp);
             p->n--;
         }
         return r;
@@ -371,7 +370,7 @@ static int check(const hub_mconfig *c, const ynode *n, const sval *v, kpath *p, 
         break;
     }
     if (n->kind != YNODE_SCALAR)
-        return kpath_err(c, err, p, "expected %s, got %s", v->type == T_UINT ? "a number" : "a plain value",
+        return kpath_err(c, errp, p, "expected %s, got %s", v->type == T_UINT ? "a number" : "a plain value",
                          kind_words(n));
     const char *s = n->scalar;
     unsigned u;
@@ -380,15 +379,15 @@ static int check(const hub_mconfig *c, const ynode *n, const sval *v, kpath *p, 
     int e;
     switch (v->type) {
     case T_UINT:
-        return parse_uint(s, &u) ? 0 : kpath_err(c, err, p, "expected an unsigned integer, got '%s'", s);
+        return parse_uint(s, &u) ? 0 : kpath_err(c, errp, p, "expected an unsigned integer, got '%s'", s);
     case T_FLOAT:
-        return parse_double(s, &d) ? 0 : kpath_err(c, err, p, "expected a number, got '%s'", s);
+        return parse_double(s, &d) ? 0 : kpath_err(c, errp, p, "expected a number, got '%s'", s);
     case T_BOOL:
-        return parse_bool(s, &b) ? 0 : kpath_err(c, err, p, "expected true or false; got '%s'", s);
+        return parse_bool(s, &b) ? 0 : kpath_err(c, errp, p, "expected true or false; got '%s'", s);
     case T_ENUM:
         if (!parse_enum(v->names, s, &e)) {
             char *words = enum_words(v->names);
-            r = kpath_err(c, err, p, "expected one of: %s; got '%s'", words, s);
+            r = kpath_err(c, errp, p, "expected one of: %s; got '%s'", words, s);
             free(words);
         }
         return r;
@@ -479,13 +478,13 @@ int hub_parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
-static int parse_addr(const hub_mconfig *c, char **err, const char *path, const char *s, uint64_t *out)
+static int parse_addr(const hub_mconfig *c, Error **errp, const char *path, const char *s, uint64_t *out)
 {
     int r = hub_parse_size(s, out);
     if (r == -ERANGE)
-        return cfg_err(c, err, path, "'%s' does not fit in 64 bits", s);
+        return cfg_err(c, errp, path, "'%s' does not fit in 64 bits", s);
     if (r < 0)
-        return cfg_err(c, err, path, "expected an address or size such as 0x80000000, 4096 or 128M; got '%s'", s);
+        return cfg_err(c, errp, path, "expected an address or size such as 0x80000000, 4096 or 128M; got '%s'", s);
     return 0;
 }
 
@@ -569,17 +568,17 @@ static bool valid_name(const char *s)
     return true;
 }
 
-static int check_range_overlaps(const hub_mconfig *c, named_range *r, size_t n, char **err)
+static int check_range_overlaps(const hub_mconfig *c, named_range *r, size_t n, Error **errp)
 {
     for (size_t i = 0; i < n; i++) {
         if (r[i].size && r[i].base + r[i].size - 1 < r[i].base)
-            return cfg_err(c, err, r[i].path, "%s [0x%" PRIx64 ", +0x%" PRIx64 ") wraps past the end of the "
+            return cfg_err(c, errp, r[i].path, "%s [0x%" PRIx64 ", +0x%" PRIx64 ") wraps past the end of the "
                            "address space", r[i].what, r[i].base, r[i].size);
         for (size_t j = 0; j < i; j++) {
             if (!r[i].size || !r[j].size)
                 continue;
             if (r[i].base < r[j].base + r[j].size && r[j].base < r[i].base + r[i].size)
-                return cfg_err(c, err, r[i].path,
+                return cfg_err(c, errp, r[i].path,
                                "%s [0x%" PRIx64 "-0x%" PRIx64 "] overlaps %s [0x%" PRIx64 "-0x%" PRIx64 "]",
                                r[i].what, r[i].base, r[i].base + r[i].size - 1, r[j].what, r[j].base,
                                r[j].base + r[j].size - 1);
@@ -588,10 +587,10 @@ static int check_range_overlaps(const hub_mconfig *c, named_range *r, size_t n, 
     return 0;
 }
 
-static int parse_dt_value(const hub_mconfig *c, char **err, const char *path, const ynode *v, hub_dt_prop *p)
+static int parse_dt_value(const hub_mconfig *c, Error **errp, const char *path, const ynode *v, hub_dt_prop *p)
 {
     if (v->kind == YNODE_MAP)
-        return cfg_err(c, err, path, "expected a number, a string, true, or a list of numbers or strings");
+        return cfg_err(c, errp, path, "expected a number, a string, true, or a list of numbers or strings");
     const ynode *const *items = (const ynode *const *)&v;
     size_t n = 1;
     if (v->kind == YNODE_SEQ) {
@@ -604,7 +603,7 @@ static int parse_dt_value(const hub_mconfig *c, char **err, const char *path, co
     bool all_num = n > 0;
     for (size_t i = 0; i < n; i++) {
         if (items[i]->kind != YNODE_SCALAR)
-            return cfg_err(c, err, path, "expected a list of plain values, got a nested list or mapping");
+            return cfg_err(c, errp, path, "expected a list of plain values, got a nested list or mapping");
         uint64_t x;
         if (items[i]->quoted || hub_parse_size(items[i]->scalar, &x) < 0)
             all_num = false;
@@ -633,7 +632,7 @@ static int parse_dt_value(const hub_mconfig *c, char **err, const char *path, co
 #define RESTART_BACKOFF_MAX_MS 60000
 
 /* `sandbox:` and `restart:` become the device layer's sandbox and supervision settings. */
-static int convert_isolation(hub_mconfig *c, const ynode *dnode, size_t i, hub_device_config *d, char **err)
+static int convert_isolation(hub_mconfig *c, const ynode *dnode, size_t i, hub_device_config *d, Error **errp)
 {
     char path[96];
 #define Q(...) (snprintf(path, sizeof(path), __VA_ARGS__), path)
@@ -642,7 +641,7 @@ static int convert_isolation(hub_mconfig *c, const ynode *dnode, size_t i, hub_d
         d->sandbox = ybool(sb, "enabled", true);        /* the mapping alone turns it on */
         const char *pol = ystr(sb, "policy") ? ystr(sb, "policy") : PLX_SANDBOX_POLICY_DEFAULT;
         if (strcmp(pol, PLX_SANDBOX_POLICY_DEFAULT) && strcmp(pol, PLX_SANDBOX_POLICY_LOG))
-            return cfg_err(c, err, Q("devices.%zu.sandbox.policy", i),
+            return cfg_err(c, errp, Q("devices.%zu.sandbox.policy", i),
                            "expected one of: " PLX_SANDBOX_POLICY_NAMES "; got '%s'", pol);
         d->sandbox_policy = strdup(pol);
         size_t n;
@@ -651,7 +650,7 @@ static int convert_isolation(hub_mconfig *c, const ynode *dnode, size_t i, hub_d
         d->n_sandbox_allow = n;
         for (size_t j = 0; j < n; j++)
             if (seccomp_syscall_resolve_name(allow[j]) == __NR_SCMP_ERROR)
-                return cfg_err(c, err, Q("devices.%zu.sandbox.allow.%zu", i, j),
+                return cfg_err(c, errp, Q("devices.%zu.sandbox.allow.%zu", i, j),
                                "expected a system call name of this architecture (e.g. openat); got '%s'",
                                allow[j]);
         const ynode *ns = ytree_map_get(sb, "namespaces");
@@ -659,7 +658,7 @@ static int convert_isolation(hub_mconfig *c, const ynode *dnode, size_t i, hub_d
             int bit;
             if (!parse_enum(namespace_names, ns->items[j]->scalar, &bit)) {
                 char *words = enum_words(namespace_names);
-                int r = cfg_err(c, err, Q("devices.%zu.sandbox.namespaces.%zu", i, j), "expected one of: %s; got '%s'",
+                int r = cfg_err(c, errp, Q("devices.%zu.sandbox.namespaces.%zu", i, j), "expected one of: %s; got '%s'",
                                 words, ns->items[j]->scalar);
                 free(words);
                 return r;
@@ -668,11 +667,11 @@ static int convert_isolation(hub_mconfig *c, const ynode *dnode, size_t i, hub_d
                 d->namespaces |= (unsigned)bit;
         }
         if (d->namespaces && d->attach)
-            return cfg_err(c, err, Q("devices.%zu.sandbox.namespaces", i),
+            return cfg_err(c, errp, Q("devices.%zu.sandbox.namespaces", i),
                            "namespaces apply to devices plexus starts, not to attached ones");
         const char *ep = ystr(dnode, "endpoint");
         if (d->namespaces && ep && strcmp(ep, "ipc"))
-            return cfg_err(c, err, Q("devices.%zu.sandbox.namespaces", i),
+            return cfg_err(c, errp, Q("devices.%zu.sandbox.namespaces", i),
                            "namespaces need the ipc channel (a tcp endpoint is not reachable from a new network "
                            "namespace)");
     }
@@ -683,19 +682,19 @@ static int convert_isolation(hub_mconfig *c, const ynode *dnode, size_t i, hub_d
         unsigned max = yuint(rs, "max_restarts", 0);
         if (pol == RESTART_NEVER) {
             if (max)
-                return cfg_err(c, err, Q("devices.%zu.restart.max_restarts", i),
+                return cfg_err(c, errp, Q("devices.%zu.restart.max_restarts", i),
                                "policy 'never' restarts nothing; remove max_restarts or use policy on-failure");
             d->max_restarts = 0;
         } else {
             d->max_restarts = given ? max : RESTART_DEFAULT_MAX;
             if (!d->max_restarts)
-                return cfg_err(c, err, Q("devices.%zu.restart.max_restarts", i),
+                return cfg_err(c, errp, Q("devices.%zu.restart.max_restarts", i),
                                "expected at least 1 with policy %s (or policy: never)",
                                pol == RESTART_ALWAYS ? "always" : "on-failure");
         }
         unsigned backoff = yuint(rs, "backoff_ms", 0);
         if (backoff > RESTART_BACKOFF_MAX_MS)
-            return cfg_err(c, err, Q("devices.%zu.restart.backoff_ms", i), "expected 0..%u ms; got %u",
+            return cfg_err(c, errp, Q("devices.%zu.restart.backoff_ms", i), "expected 0..%u ms; got %u",
                            RESTART_BACKOFF_MAX_MS, backoff);
         d->restart_backoff_ms = backoff;
     }
@@ -703,7 +702,7 @@ static int convert_isolation(hub_mconfig *c, const ynode *dnode, size_t i, hub_d
     return 0;
 }
 
-static int convert_dt(hub_mconfig *c, const ynode *dnode, size_t i, hub_mc_device *d, char **err)
+static int convert_dt(hub_mconfig *c, const ynode *dnode, size_t i, hub_mc_device *d, Error **errp)
 {
     char path[64];
 #define P(k) (snprintf(path, sizeof(path), "devices.%zu.%s", i, (k)), path)
@@ -713,26 +712,26 @@ static int convert_dt(hub_mconfig *c, const ynode *dnode, size_t i, hub_mc_devic
     const ynode *comp = ytree_map_get(dt, "compatible");
     size_t n = comp && comp->kind == YNODE_SEQ ? comp->n_items : 1;
     if (!comp || comp->kind == YNODE_MAP || n == 0)
-        return cfg_err(c, err, P("dt.compatible"), "expected a compatible string or a list of them");
+        return cfg_err(c, errp, P("dt.compatible"), "expected a compatible string or a list of them");
     d->dt_compatible = calloc(n, sizeof(char *));
     for (size_t j = 0; j < n; j++) {
         const ynode *s = comp->kind == YNODE_SEQ ? comp->items[j] : comp;
         if (s->kind != YNODE_SCALAR || !*s->scalar)
-            return cfg_err(c, err, P("dt.compatible"), "expected a compatible string or a list of them");
+            return cfg_err(c, errp, P("dt.compatible"), "expected a compatible string or a list of them");
         d->dt_compatible[d->n_dt_compatible++] = strdup(s->scalar);
     }
     const char *node = ystr(dt, "node");
     if (node) {
         for (const char *s = node; *s; s++)
             if (!isalnum((unsigned char)*s) && !strchr(",._+-", *s))
-                return cfg_err(c, err, P("dt.node"), "expected a node name of letters, digits and ,._+-; got "
+                return cfg_err(c, errp, P("dt.node"), "expected a node name of letters, digits and ,._+-; got "
                                "'%s'", node);
         d->dt_node = strdup(node);
     }
     const ynode *props = ytree_map_get(dt, "properties");
     if (props) {
         if (props->kind != YNODE_MAP)
-            return cfg_err(c, err, P("dt.properties"), "expected a mapping of property names to values");
+            return cfg_err(c, errp, P("dt.properties"), "expected a mapping of property names to values");
         d->dt_props = calloc(props->n_pairs ? props->n_pairs : 1, sizeof(*d->dt_props));
         for (size_t j = 0; j < props->n_pairs; j++) {
             const char *pn = props->pairs[j].key;
@@ -742,10 +741,10 @@ static int convert_dt(hub_mconfig *c, const ynode *dnode, size_t i, hub_mc_devic
                                                      "interrupts-extended" };
             for (size_t k = 0; k < sizeof(generated) / sizeof(generated[0]); k++)
                 if (!strcmp(pn, generated[k]))
-                    return cfg_err(c, err, pp, "'%s' is generated from the description; remove it", pn);
+                    return cfg_err(c, errp, pp, "'%s' is generated from the description; remove it", pn);
             hub_dt_prop *p = &d->dt_props[d->n_dt_props++];
             p->name = strdup(pn);
-            int r = parse_dt_value(c, err, pp, props->pairs[j].value, p);
+            int r = parse_dt_value(c, errp, pp, props->pairs[j].value, p);
             if (r < 0)
                 return r;
         }
@@ -755,7 +754,7 @@ static int convert_dt(hub_mconfig *c, const ynode *dnode, size_t i, hub_mc_devic
 }
 
 static int convert_device(hub_mconfig *c, const hub_mconfig_opts *o, const ynode *dnode, size_t i, hub_mc_device *md,
-                          char **err)
+                          Error **errp)
 {
     char path[64];
 #define P(k) (snprintf(path, sizeof(path), "devices.%zu.%s", i, (k)), path)
@@ -766,23 +765,23 @@ static int convert_device(hub_mconfig *c, const hub_mconfig_opts *o, const ynode
     const char *name = ystr(dnode, "name");
     d->name = strdup(name);
     if (!valid_name(name))
-        return cfg_err(c, err, P("name"), "expected a name of letters, digits, '_' and '-'; got '%s'", name);
+        return cfg_err(c, errp, P("name"), "expected a name of letters, digits, '_' and '-'; got '%s'", name);
     for (size_t j = 0; j < i; j++)
         if (!strcmp(c->devices[j].dev.name, name))
-            return cfg_err(c, err, P("name"), "duplicate device name '%s' (also devices[%zu])", name, j);
+            return cfg_err(c, errp, P("name"), "duplicate device name '%s' (also devices[%zu])", name, j);
     d->attach = ybool(dnode, "attach", false);
     const char *program = ystr(dnode, "program"), *plugin = ystr(dnode, "plugin");
     if (program && plugin)
-        return cfg_err(c, err, P("plugin"), "give either 'program' or 'plugin', not both");
+        return cfg_err(c, errp, P("plugin"), "give either 'program' or 'plugin', not both");
     if (!program && !plugin && !d->attach)
-        return cfg_err(c, err, P("name"), "device '%s' needs 'program' (an executable) or 'plugin' (a .so), "
+        return cfg_err(c, errp, P("name"), "device '%s' needs 'program' (an executable) or 'plugin' (a .so), "
                        "or 'attach: true'", name);
     if (program || plugin) {
         const char *nm = program ? program : plugin;
         char *looked = NULL;
         char *found = find_program(c, o, nm, plugin != NULL, &looked);
         if (!found && !d->attach) {
-            r = cfg_err(c, err, P(program ? "program" : "plugin"), "%s '%s' not found (looked in %s)",
+            r = cfg_err(c, errp, P(program ? "program" : "plugin"), "%s '%s' not found (looked in %s)",
                         program ? "program" : "plugin", nm, looked);
             free(looked);
             return r;
@@ -802,12 +801,12 @@ static int convert_device(hub_mconfig *c, const hub_mconfig_opts *o, const ynode
     const char *base = ystr(dnode, "base");
     const ynode *regions = ytree_map_get(dnode, "regions");
     if (base && regions)
-        return cfg_err(c, err, P("regions"), "give either 'base' (the device's only region) or 'regions', not both");
+        return cfg_err(c, errp, P("regions"), "give either 'base' (the device's only region) or 'regions', not both");
     if (base) {
         hub_region_map *rm = calloc(1, sizeof(*rm));
         d->regions = rm;
         d->n_regions = 1;
-        if ((r = parse_addr(c, err, P("base"), base, &rm->base)) < 0)
+        if ((r = parse_addr(c, errp, P("base"), base, &rm->base)) < 0)
             return r;
     } else if (regions && regions->n_items) {
         hub_region_map *rm = calloc(regions->n_items, sizeof(*rm));
@@ -818,19 +817,19 @@ static int convert_device(hub_mconfig *c, const hub_mconfig_opts *o, const ynode
             snprintf(rp, sizeof(rp), "devices.%zu.regions.%zu.base", i, j);
             rm[j].region = strdup(ystr(e, "name"));
             d->n_regions++;
-            if ((r = parse_addr(c, err, rp, ystr(e, "base"), &rm[j].base)) < 0)
+            if ((r = parse_addr(c, errp, rp, ystr(e, "base"), &rm[j].base)) < 0)
                 return r;
             for (size_t k = 0; k < j; k++)
                 if (!strcmp(rm[k].region, rm[j].region)) {
                     snprintf(rp, sizeof(rp), "devices.%zu.regions.%zu.name", i, j);
-                    return cfg_err(c, err, rp, "region '%s' is placed twice", rm[j].region);
+                    return cfg_err(c, errp, rp, "region '%s' is placed twice", rm[j].region);
                 }
         }
     }
 
     const ynode *irq = ytree_map_get(dnode, "irq"), *irqs = ytree_map_get(dnode, "irqs");
     if (irq && irqs)
-        return cfg_err(c, err, P("irqs"), "give either 'irq' (line 0) or 'irqs' (lines 0, 1, ...), not both");
+        return cfg_err(c, errp, P("irqs"), "give either 'irq' (line 0) or 'irqs' (lines 0, 1, ...), not both");
     size_t nirq = irq ? 1 : irqs ? irqs->n_items : 0;
     hub_irq_map *im = calloc(nirq ? nirq : 1, sizeof(*im));
     d->irqs = im;
@@ -843,17 +842,17 @@ static int convert_device(hub_mconfig *c, const hub_mconfig_opts *o, const ynode
         else
             snprintf(ip, sizeof(ip), "devices.%zu.irqs.%zu", i, j);
         if (!c->plic)
-            return cfg_err(c, err, ip, "device interrupts need the PLIC, which is disabled");
+            return cfg_err(c, errp, ip, "device interrupts need the PLIC, which is disabled");
         if (v < 1 || v > c->plic_sources)
-            return cfg_err(c, err, ip, "expected a PLIC source number 1..%u (0 is reserved); got %u",
+            return cfg_err(c, errp, ip, "expected a PLIC source number 1..%u (0 is reserved); got %u",
                            c->plic_sources, v);
         for (size_t k = 0; k < i; k++)
             for (size_t l = 0; l < c->devices[k].dev.n_irqs; l++)
                 if (c->devices[k].dev.irqs[l].irq == v)
-                    return cfg_err(c, err, ip, "irq %u is already used by device '%s'", v, c->devices[k].dev.name);
+                    return cfg_err(c, errp, ip, "irq %u is already used by device '%s'", v, c->devices[k].dev.name);
         for (size_t l = 0; l < j; l++)
             if (im[l].irq == v)
-                return cfg_err(c, err, ip, "irq %u is given twice", v);
+                return cfg_err(c, errp, ip, "irq %u is given twice", v);
         im[j] = (hub_irq_map){ .line = (unsigned)j, .irq = v };
         d->n_irqs++;
     }
@@ -861,7 +860,7 @@ static int convert_device(hub_mconfig *c, const hub_mconfig_opts *o, const ynode
     const ynode *props = ytree_map_get(dnode, "props");
     if (props) {
         if (props->kind != YNODE_MAP)
-            return cfg_err(c, err, P("props"), "expected a mapping of names to plain values");
+            return cfg_err(c, errp, P("props"), "expected a mapping of names to plain values");
         hub_prop *pr = calloc(props->n_pairs ? props->n_pairs : 1, sizeof(*pr));
         d->props = pr;
         for (size_t j = 0; j < props->n_pairs; j++) {
@@ -869,7 +868,7 @@ static int convert_device(hub_mconfig *c, const hub_mconfig_opts *o, const ynode
             char pp[160];
             snprintf(pp, sizeof(pp), "devices.%zu.props.%s", i, props->pairs[j].key);
             if (v->kind != YNODE_SCALAR)
-                return cfg_err(c, err, pp, "expected a plain value (string or number), got a %s",
+                return cfg_err(c, errp, pp, "expected a plain value (string or number), got a %s",
                                v->kind == YNODE_SEQ ? "list" : "mapping");
             pr[j].key = strdup(props->pairs[j].key);
             pr[j].value = strdup(v->scalar);
@@ -882,32 +881,32 @@ static int convert_device(hub_mconfig *c, const hub_mconfig_opts *o, const ynode
     const char *ep = ystr(dnode, "endpoint");
     if (ep && strcmp(ep, "ipc")) {
         if (strncmp(ep, "tcp://", 6) || !strchr(ep + 6, ':'))
-            return cfg_err(c, err, P("endpoint"), "expected 'ipc' or 'tcp://HOST:PORT'; got '%s'", ep);
+            return cfg_err(c, errp, P("endpoint"), "expected 'ipc' or 'tcp://HOST:PORT'; got '%s'", ep);
         d->endpoint = strdup(ep);
     }
     d->lockstep = yenum(dnode, "sync", syncs, 0) == 1;
     d->ram_by_message = yenum(dnode, "dma", dmas, 0) == 1;
     d->transport = (hub_transport)yenum(dnode, "transport", transports, HUB_TRANSPORT_AUTO);
     if (d->transport == HUB_TRANSPORT_RING && d->endpoint)
-        return cfg_err(c, err, P("transport"), "the ring is for devices on this host; endpoint '%s' is ZeroMQ "
+        return cfg_err(c, errp, P("transport"), "the ring is for devices on this host; endpoint '%s' is ZeroMQ "
                        "(leave transport out or say zeromq)", d->endpoint);
     const ynode *ring = ytree_map_get(dnode, "ring");
     if (ring) {
         if (ytree_map_get(ring, "slots")) {
             unsigned v = yuint(ring, "slots", 0);
             if (v < 64 || v > (1u << 20) || (v & (v - 1)))
-                return cfg_err(c, err, P("ring.slots"), "expected a power of two from 64 to 1048576; got %u", v);
+                return cfg_err(c, errp, P("ring.slots"), "expected a power of two from 64 to 1048576; got %u", v);
             d->ring_slots = v;
         }
         if (ytree_map_get(ring, "spin_us")) {
             unsigned v = yuint(ring, "spin_us", 0);
             if (v > 1000000)
-                return cfg_err(c, err, P("ring.spin_us"), "expected 0..1000000 us; got %u", v);
+                return cfg_err(c, errp, P("ring.spin_us"), "expected 0..1000000 us; got %u", v);
             d->ring_spin_us = v ? v : 1;
         }
     }
 
-    if ((r = convert_isolation(c, dnode, i, d, err)) < 0)
+    if ((r = convert_isolation(c, dnode, i, d, errp)) < 0)
         return r;
 
     /* `ram:` absent: every block; present (even empty): those named */
@@ -923,15 +922,15 @@ static int convert_device(hub_mconfig *c, const hub_mconfig_opts *o, const ynode
             if (!ok) {
                 char gp[64];
                 snprintf(gp, sizeof(gp), "devices.%zu.ram.%zu", i, j);
-                return cfg_err(c, err, gp, "no RAM block named '%s'", grants[j]);
+                return cfg_err(c, errp, gp, "no RAM block named '%s'", grants[j]);
             }
         }
     }
 #undef P
-    return convert_dt(c, dnode, i, md, err);
+    return convert_dt(c, dnode, i, md, errp);
 }
 
-static int convert(hub_mconfig *c, const hub_mconfig_opts *o, char **err)
+static int convert(hub_mconfig *c, const hub_mconfig_opts *o, Error **errp)
 {
     int r;
     char path[64];
@@ -948,20 +947,20 @@ static int convert(hub_mconfig *c, const hub_mconfig_opts *o, char **err)
         c->n_ram++;
         snprintf(path, sizeof(path), "ram.%zu.name", i);
         if (!valid_name(b->name))
-            return cfg_err(c, err, path, "expected a name of letters, digits, '_' and '-'; got '%s'", b->name);
+            return cfg_err(c, errp, path, "expected a name of letters, digits, '_' and '-'; got '%s'", b->name);
         for (size_t j = 0; j < i; j++)
             if (!strcmp(c->ram[j].name, b->name))
-                return cfg_err(c, err, path, "duplicate RAM block name '%s'", b->name);
+                return cfg_err(c, errp, path, "duplicate RAM block name '%s'", b->name);
         snprintf(path, sizeof(path), "ram.%zu.base", i);
-        if ((r = parse_addr(c, err, path, ystr(e, "base"), &b->base)) < 0)
+        if ((r = parse_addr(c, errp, path, ystr(e, "base"), &b->base)) < 0)
             return r;
         if (b->base & 0xfff)
-            return cfg_err(c, err, path, "RAM base 0x%" PRIx64 " is not 4 KiB aligned", b->base);
+            return cfg_err(c, errp, path, "RAM base 0x%" PRIx64 " is not 4 KiB aligned", b->base);
         snprintf(path, sizeof(path), "ram.%zu.size", i);
-        if ((r = parse_addr(c, err, path, ystr(e, "size"), &b->size)) < 0)
+        if ((r = parse_addr(c, errp, path, ystr(e, "size"), &b->size)) < 0)
             return r;
         if (!b->size || (b->size & 0xfff))
-            return cfg_err(c, err, path, "expected a non-zero multiple of 4 KiB (e.g. 128M); got '%s'",
+            return cfg_err(c, errp, path, "expected a non-zero multiple of 4 KiB (e.g. 128M); got '%s'",
                            ystr(e, "size"));
     }
 
@@ -971,26 +970,26 @@ static int convert(hub_mconfig *c, const hub_mconfig_opts *o, char **err)
     if (cpu) {
         const char *isa = ystr(cpu, "isa");
         if (isa && strcmp(isa, "riscv64") && strcmp(isa, "rv64"))
-            return cfg_err(c, err, "cpu.isa", "expected riscv64 (the only CPU plexus has); got '%s'", isa);
+            return cfg_err(c, errp, "cpu.isa", "expected riscv64 (the only CPU plexus has); got '%s'", isa);
         if (ystr(cpu, "insns_per_ns")) {
             parse_double(ystr(cpu, "insns_per_ns"), &c->insns_per_ns);
             if (!(c->insns_per_ns > 0) || !isfinite(c->insns_per_ns) || c->insns_per_ns > 1000)
-                return cfg_err(c, err, "cpu.insns_per_ns", "expected a number of instructions per virtual "
+                return cfg_err(c, errp, "cpu.insns_per_ns", "expected a number of instructions per virtual "
                                "nanosecond in (0, 1000]; got %g", c->insns_per_ns);
         }
         c->time_mode = (hub_time_mode)yenum(cpu, "time", time_modes, HUB_TIME_VIRTUAL);
         if (ystr(cpu, "quantum_ns")) {
-            if ((r = parse_addr(c, err, "cpu.quantum_ns", ystr(cpu, "quantum_ns"), &c->quantum_ns)) < 0)
+            if ((r = parse_addr(c, errp, "cpu.quantum_ns", ystr(cpu, "quantum_ns"), &c->quantum_ns)) < 0)
                 return r;
             if (c->quantum_ns < 10 || c->quantum_ns > 1000000000ULL)
-                return cfg_err(c, err, "cpu.quantum_ns", "expected 10..1000000000 ns of virtual time; got %" PRIu64,
+                return cfg_err(c, errp, "cpu.quantum_ns", "expected 10..1000000000 ns of virtual time; got %" PRIu64,
                                c->quantum_ns);
         }
         if (ystr(cpu, "timebase_hz")) {
-            if ((r = parse_addr(c, err, "cpu.timebase_hz", ystr(cpu, "timebase_hz"), &c->timebase_hz)) < 0)
+            if ((r = parse_addr(c, errp, "cpu.timebase_hz", ystr(cpu, "timebase_hz"), &c->timebase_hz)) < 0)
                 return r;
             if (!c->timebase_hz || c->timebase_hz > 1000000000ULL || c->timebase_hz > UINT32_MAX)
-                return cfg_err(c, err, "cpu.timebase_hz", "expected 1..1000000000 Hz; got %" PRIu64,
+                return cfg_err(c, errp, "cpu.timebase_hz", "expected 1..1000000000 Hz; got %" PRIu64,
                                c->timebase_hz);
         }
     }
@@ -1009,19 +1008,19 @@ static int convert(hub_mconfig *c, const hub_mconfig_opts *o, char **err)
             continue;
         *bi[i].on = ybool(b, "enabled", true);
         snprintf(path, sizeof(path), "%s.base", bi[i].key);
-        if (ystr(b, "base") && (r = parse_addr(c, err, path, ystr(b, "base"), bi[i].base)) < 0)
+        if (ystr(b, "base") && (r = parse_addr(c, errp, path, ystr(b, "base"), bi[i].base)) < 0)
             return r;
         if (*bi[i].base & 0xfff)
-            return cfg_err(c, err, path, "base 0x%" PRIx64 " is not 4 KiB aligned", *bi[i].base);
+            return cfg_err(c, errp, path, "base 0x%" PRIx64 " is not 4 KiB aligned", *bi[i].base);
         if (ytree_map_get(b, "sources")) {
             c->plic_sources = yuint(b, "sources", 0);
             if (c->plic_sources < 1 || c->plic_sources > 1023)
-                return cfg_err(c, err, "plic.sources", "expected 1..1023 interrupt sources; got %u",
+                return cfg_err(c, errp, "plic.sources", "expected 1..1023 interrupt sources; got %u",
                                c->plic_sources);
         }
     }
     if (!c->clint)
-        return cfg_err(c, err, "clint.enabled", "the CPU needs its timer: the CLINT cannot be disabled");
+        return cfg_err(c, errp, "clint.enabled", "the CPU needs its timer: the CLINT cannot be disabled");
 
     const ynode *fws = ytree_map_get(m, "firmware");
     size_t n_fw = fws ? fws->n_items : 0;
@@ -1034,7 +1033,7 @@ static int convert(hub_mconfig *c, const hub_mconfig_opts *o, char **err)
         const char *file = ystr(e, "file");
         f->path = find_data_file(c, o, file, &looked);
         if (!f->path) {
-            r = cfg_err(c, err, path, "firmware file '%s' not found or not readable (looked in %s)", file, looked);
+            r = cfg_err(c, errp, path, "firmware file '%s' not found or not readable (looked in %s)", file, looked);
             free(looked);
             return r;
         }
@@ -1045,9 +1044,9 @@ static int convert(hub_mconfig *c, const hub_mconfig_opts *o, char **err)
         snprintf(path, sizeof(path), "firmware.%zu.address", i);
         if (ystr(e, "address")) {
             if (f->format == HUB_FW_ELF)
-                return cfg_err(c, err, path, "an ELF image loads at its own addresses; 'address' is for raw "
+                return cfg_err(c, errp, path, "an ELF image loads at its own addresses; 'address' is for raw "
                                "images (format: raw)");
-            if ((r = parse_addr(c, err, path, ystr(e, "address"), &f->address)) < 0)
+            if ((r = parse_addr(c, errp, path, ystr(e, "address"), &f->address)) < 0)
                 return r;
             f->has_address = true;
         } else if (f->format == HUB_FW_RAW) {
@@ -1056,10 +1055,10 @@ static int convert(hub_mconfig *c, const hub_mconfig_opts *o, char **err)
         }
     }
     if (ystr(m, "reset_pc")) {
-        if ((r = parse_addr(c, err, "reset_pc", ystr(m, "reset_pc"), &c->reset_pc)) < 0)
+        if ((r = parse_addr(c, errp, "reset_pc", ystr(m, "reset_pc"), &c->reset_pc)) < 0)
             return r;
         if (c->reset_pc & 1)
-            return cfg_err(c, err, "reset_pc", "0x%" PRIx64 " is not 2-byte aligned", c->reset_pc);
+            return cfg_err(c, errp, "reset_pc", "0x%" PRIx64 " is not 2-byte aligned", c->reset_pc);
         c->has_reset_pc = true;
     }
     c->bootargs = ystr(m, "bootargs") ? strdup(ystr(m, "bootargs")) : NULL;
@@ -1069,7 +1068,7 @@ static int convert(hub_mconfig *c, const hub_mconfig_opts *o, char **err)
     c->devices = calloc(n_devs ? n_devs : 1, sizeof(*c->devices));
     for (size_t i = 0; i < n_devs; i++) {
         c->n_devices++;
-        if ((r = convert_device(c, o, devs->items[i], i, &c->devices[i], err)) < 0)
+        if ((r = convert_device(c, o, devs->items[i], i, &c->devices[i], errp)) < 0)
             return r;
     }
 
@@ -1080,7 +1079,7 @@ static int convert(hub_mconfig *c, const hub_mconfig_opts *o, char **err)
             if (!strcmp(c->devices[i].dev.name, console))
                 c->console = (int)i;
         if (c->console < 0)
-            return cfg_err(c, err, "console", "no device named '%s' (expected a device name or 'none')", console);
+            return cfg_err(c, errp, "console", "no device named '%s' (expected a device name or 'none')", console);
     }
 
     /* What is known before the devices start: RAM and the built-in devices must not overlap. */
@@ -1096,7 +1095,7 @@ static int convert(hub_mconfig *c, const hub_mconfig_opts *o, char **err)
         rs[n++] = (named_range){ strdup("plic"), strdup("plic.base"), c->plic_base, PLIC_SIZE };
     if (c->poweroff)
         rs[n++] = (named_range){ strdup("poweroff"), strdup("poweroff.base"), c->poweroff_base, POWEROFF_SIZE };
-    r = check_range_overlaps(c, rs, n, err);
+    r = check_range_overlaps(c, rs, n, errp);
     for (size_t i = 0; i < n; i++) {
         free(rs[i].what);
         free(rs[i].path);
@@ -1105,11 +1104,11 @@ static int convert(hub_mconfig *c, const hub_mconfig_opts *o, char **err)
 }
 
 /* ---- load ---- */
-static char *read_file(const char *path, size_t *len, char **err)
+static char *read_file(const char *path, size_t *len, Error **errp)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        *err = hub_xasprintf("%s: cannot open: %s", path, strerror(errno));
+        error_setg(errp, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
     char *buf = NULL;
@@ -1131,7 +1130,7 @@ static char *read_file(const char *path, size_t *len, char **err)
     fclose(f);
     if (bad) {
         free(buf);
-        *err = hub_xasprintf("%s: read error", path);
+        error_setg(errp, "%s: read error", path);
         return NULL;
     }
     buf[n] = 0;
@@ -1139,9 +1138,8 @@ static char *read_file(const char *path, size_t *len, char **err)
     return buf;
 }
 
-int hub_mconfig_load(const char *path, const hub_mconfig_opts *o, hub_mconfig **out, char **err)
+int hub_mconfig_load(const char *path, const hub_mconfig_opts *o, hub_mconfig **out, Error **errp)
 {
-    *err = NULL;
     hub_mconfig *c = calloc(1, sizeof(*c));
     c->path = strdup(path);
     char *slash = strrchr(c->path, '/');
@@ -1149,36 +1147,36 @@ int hub_mconfig_load(const char *path, const hub_mconfig_opts *o, hub_mconfig **
     c->console = -1;
     int r = -EINVAL;
     size_t len;
-    char *text = read_file(path, &len, err);
+    char *text = read_file(path, &len, errp);
     if (!text)
         goto fail;
     unsigned line = 0;
-    char *perr = NULL;
+    Error *perr = NULL;
     c->tree = ytree_parse(text, len, NULL, &line, &perr);
     free(text);
     if (!c->tree) {
-        *err = hub_xasprintf("%s:%u: %s", path, line, perr);
-        free(perr);
+        error_setg(errp, "%s:%u: %s", path, line, error_get_pretty(perr));
+        error_free(perr);
         goto fail;
     }
     if (c->tree->kind != YNODE_MAP) {
-        *err = hub_xasprintf("%s:%u: expected a mapping at the top (keys such as ram:, firmware:, devices:)", path,
+        error_setg(errp, "%s:%u: expected a mapping at the top (keys such as ram:, firmware:, devices:)", path,
                          c->tree->line);
         goto fail;
     }
     for (size_t i = 0; o && i < o->n_sets; i++) {
         const char *eq = strchr(o->sets[i], '=');
         if (!eq || eq == o->sets[i]) {
-            *err = hub_xasprintf("--set %s: expected KEY=VALUE, e.g. --set cpu.insns_per_ns=0.5", o->sets[i]);
+            error_setg(errp, "--set %s: expected KEY=VALUE, e.g. --set cpu.insns_per_ns=0.5", o->sets[i]);
             goto fail;
         }
         char *key = strndup(o->sets[i], (size_t)(eq - o->sets[i]));
-        char *serr = NULL;
+        Error *serr = NULL;
         r = ytree_set(c->tree, key, eq + 1, o->sets[i], &serr);
         free(key);
         if (r < 0) {
-            *err = hub_xasprintf("--set %s: %s", o->sets[i], serr);
-            free(serr);
+            error_setg(errp, "--set %s: %s", o->sets[i], error_get_pretty(serr));
+            error_free(serr);
             r = -EINVAL;
             goto fail;
         }
@@ -1187,7 +1185,7 @@ int hub_mconfig_load(const char *path, const hub_mconfig_opts *o, hub_mconfig **
         char *abs = realpath(o->firmware, NULL);
         if (!abs)
             abs = strdup(o->firmware);
-        char *serr = NULL;
+        Error *serr = NULL;
         char *v = hub_xasprintf("[{file: \"%s\"}]", abs);
         free(abs);
         ypair *p = (ypair *)ytree_map_pair(c->tree, "firmware");
@@ -1198,15 +1196,15 @@ int hub_mconfig_load(const char *path, const hub_mconfig_opts *o, hub_mconfig **
         r = ytree_set(c->tree, "firmware", v, "--firmware", &serr);
         free(v);
         if (r < 0) {
-            *err = hub_xasprintf("--firmware: %s", serr);
-            free(serr);
+            error_setg(errp, "--firmware: %s", error_get_pretty(serr));
+            error_free(serr);
             goto fail;
         }
         r = -EINVAL;
     }
 
     kpath kp = { .n = 0 };
-    if ((r = check(c, c->tree, &v_machine, &kp, err)) < 0 || (r = convert(c, o, err)) < 0)
+    if ((r = check(c, c->tree, &v_machine, &kp, errp)) < 0 || (r = convert(c, o, errp)) < 0)
         goto fail;
     *out = c;
     return 0;

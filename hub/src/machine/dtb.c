@@ -231,7 +231,7 @@ static void build(dtw *w, const hub_mconfig *c, const hub_dt_device_info *devs)
     chk(w, fdt_finish(fdt));
 }
 
-int hub_dtb_build(const hub_mconfig *c, const hub_dt_device_info *devs, void **dtb, size_t *size, char **err)
+int hub_dtb_build(const hub_mconfig *c, const hub_dt_device_info *devs, void **dtb, size_t *size, Error **errp)
 {
     for (int cap = 16384; cap <= (1 << 22); cap *= 2) {
         dtw w = { .fdt = malloc((size_t)cap) };
@@ -248,13 +248,11 @@ int hub_dtb_build(const hub_mconfig *c, const hub_dt_device_info *devs, void **d
         }
         free(w.fdt);
         if (w.err != -FDT_ERR_NOSPACE) {
-            if (asprintf(err, "device tree: %s", fdt_strerror(w.err)) < 0)
-                abort();
+            error_setg(errp, "device tree: %s", fdt_strerror(w.err));
             return -EINVAL;
         }
     }
-    if (asprintf(err, "device tree: too large") < 0)
-        abort();
+    error_setg(errp, "device tree: too large");
     return -E2BIG;
 }
 

@@ -168,7 +168,7 @@ void hub_machine_request_stop(hub_machine *m, int status)
 
 typedef struct mrange { char *what; uint64_t base, size; const char *key; } mrange;
 
-static int check_overlaps(hub_machine *m, mrange *r, size_t n, char **err)
+static int check_overlaps(hub_machine *m, mrange *r, size_t n, Error **errp)
 {
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < i; j++) {
@@ -176,7 +176,7 @@ static int check_overlaps(hub_machine *m, mrange *r, size_t n, char **err)
                 continue;
             if (r[i].base < r[j].base + r[j].size && r[j].base < r[i].base + r[i].size) {
                 char *w = hub_mconfig_where(m->cfg, r[i].key);
-                *err = hub_xasprintf("%s: %s [0x%" PRIx64 "-0x%" PRIx64 "] overlaps %s [0x%" PRIx64 "-0x%" PRIx64 "]",
+                error_setg(errp, "%s: %s [0x%" PRIx64 "-0x%" PRIx64 "] overlaps %s [0x%" PRIx64 "-0x%" PRIx64 "]",
                                  w, r[i].what, r[i].base, r[i].base + r[i].size - 1, r[j].what, r[j].base,
                                  r[j].base + r[j].size - 1);
                 free(w);
@@ -186,14 +186,14 @@ static int check_overlaps(hub_machine *m, mrange *r, size_t n, char **err)
     return 0;
 }
 
-static int add_devices(hub_machine *m, char **err)
+static int add_devices(hub_machine *m, Error **errp)
 {
     const hub_mconfig *c = m->cfg;
     Error *e = NULL;
     m->devs = calloc(c->n_devices ? c->n_devices : 1, sizeof(*m->devs));
     int console_fd = -1;
     if (m->opts.console && c->console >= 0) {
-        m->console = hub_console_open(STDIN_FILENO, &console_fd, err);
+        m->console = hub_console_open(STDIN_FILENO, &console_fd, errp);
         if (!m->console)
             return -EIO;
     }
@@ -211,7 +211,7 @@ static int add_devices(hub_machine *m, char **err)
         m->devs[i] = hub_devmgr_add(m->devmgr, &dc, &e);
         if (!m->devs[i]) {
             char *w = wheref(c, "devices.%zu.name", i);
-            *err = hub_xasprintf("%s: device '%s' did not start: %s", w, d->name, e ? error_get_pretty(e) : "?");
+            error_setg(errp, "%s: device '%s' did not start: %s", w, d->name, e ? error_get_pretty(e) : "?");
             free(w);
             error_free(e);
             if (console_fd >= 0)
@@ -225,7 +225,7 @@ static int add_devices(hub_machine *m, char **err)
 }
 
 /* Now that every device told its region sizes: nothing may overlap. */
-static int check_map(hub_machine *m, hub_dt_device_info *info, char **err)
+static int check_map(hub_machine *m, hub_dt_device_info *info, Error **errp)
 {
     const hub_mconfig *c = m->cfg;
     size_t cap = c->n_ram + 3 + 1;
@@ -274,7 +274,7 @@ static int check_map(hub_machine *m, hub_dt_device_info *info, char **err)
             n++;
         }
     }
-    int ret = check_overlaps(m, r, n, err);
+    int ret = check_overlaps(m, r, n, errp);
     for (size_t i = 0; i < n; i++) {
         free(r[i].what);
         free(keys[i]);
@@ -284,12 +284,12 @@ static int check_map(hub_machine *m, hub_dt_device_info *info, char **err)
     return ret;
 }
 
-static int place_dtb(hub_machine *m, char **err)
+static int place_dtb(hub_machine *m, Error **errp)
 {
     const hub_mconfig *c = m->cfg;
     const hub_mc_ram *r0 = &c->ram[0];
     if (m->dtb_addr < r0->base || m->dtb_addr + m->dtb_size > r0->base + r0->size) {
-        *err = hub_xasprintf("%s: the device tree (%zu bytes) does not fit at the top of RAM '%s'", c->path,
+        error_setg(errp, "%s: the device tree (%zu bytes) does not fit at the top of RAM '%s'", c->path,
                          m->dtb_size, r0->name);
         return -ENOSPC;
     }
@@ -298,7 +298,7 @@ static int place_dtb(hub_machine *m, char **err)
             const hub_load_range *lr = &m->loads[i].ranges[j];
             if (lr->start < m->dtb_addr + m->dtb_size && m->dtb_addr < lr->end) {
                 char *w = wheref(c, "firmware.%zu.file", i);
-                *err = hub_xasprintf("%s: firmware [0x%" PRIx64 "-0x%" PRIx64 "] overlaps the device tree at "
+                error_setg(errp, "%s: firmware [0x%" PRIx64 "-0x%" PRIx64 "] overlaps the device tree at "
                                  "[0x%" PRIx64 "-0x%" PRIx64 "] (top of RAM '%s'): make RAM larger",
                                  w, lr->start, lr->end - 1, m->dtb_addr, m->dtb_addr + m->dtb_size - 1, r0->name);
                 free(w);
@@ -308,7 +308,7 @@ static int place_dtb(hub_machine *m, char **err)
     return ram_write(m, m->dtb_addr, m->dtb, m->dtb_size);
 }
 
-int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine **out, char **err)
+int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine **out, Error **errp)
 {
     hub_machine *m = calloc(1, sizeof(*m));
     m->cfg = c;
@@ -316,7 +316,6 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
         m->opts = *o;
     Error *e = NULL;
     int r = -EINVAL;
-    *err = NULL;
 
     memory_region_init(&m->sysmem, NULL, "system", UINT64_MAX);
     m->sysmem_inited = true;
@@ -329,7 +328,7 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
         memory_region_init_ram(&m->ram[i], NULL, c->ram[i].name, c->ram[i].size, &e);
         if (e) {
             char *w = wheref(c, "ram.%zu.size", i);
-            *err = hub_xasprintf("%s: cannot allocate RAM '%s': %s", w, c->ram[i].name, error_get_pretty(e));
+            error_setg(errp, "%s: cannot allocate RAM '%s': %s", w, c->ram[i].name, error_get_pretty(e));
             free(w);
             error_free(e);
             r = -ENOMEM;
@@ -346,7 +345,7 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
     bool have_entry = false;
     for (size_t i = 0; i < c->n_firmware; i++) {
         const hub_mc_firmware *f = &c->firmware[i];
-        char *lerr = NULL;
+        Error *lerr = NULL;
         m->n_loads++;
         if (f->format == HUB_FW_ELF)
             r = hub_load_elf(f->path, ram_write, m, &m->loads[i], &lerr);
@@ -354,9 +353,9 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
             r = hub_load_raw(f->path, f->address, ram_write, m, &m->loads[i], &lerr);
         if (r < 0) {
             char *w = wheref(c, "firmware.%zu.file", i);
-            *err = hub_xasprintf("%s: %s", w, lerr);
+            error_setg(errp, "%s: %s", w, error_get_pretty(lerr));
             free(w);
-            free(lerr);
+            error_free(lerr);
             goto fail;
         }
         if (!have_entry && m->loads[i].has_entry) {
@@ -373,7 +372,7 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
     hub_dt_device_info *info = calloc(c->n_devices + 1, sizeof(*info));
     for (size_t i = 0; i < c->n_devices; i++)
         info[i].base = c->devices[i].dev.n_regions ? c->devices[i].dev.regions[0].base : 0;
-    if ((r = hub_dtb_build(c, info, &m->dtb, &m->dtb_size, err)) < 0) {
+    if ((r = hub_dtb_build(c, info, &m->dtb, &m->dtb_size, errp)) < 0) {
         free(info);
         goto fail;
     }
@@ -394,7 +393,7 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
     };
     m->cpu = hub_cpu_new(&cc, &e);
     if (!m->cpu) {
-        *err = hub_xasprintf("%s: CPU: %s", c->path, e ? error_get_pretty(e) : "cannot create");
+        error_setg(errp, "%s: CPU: %s", c->path, e ? error_get_pretty(e) : "cannot create");
         error_free(e);
         free(info);
         r = -EINVAL;
@@ -434,20 +433,20 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
     };
     m->devmgr = hub_devmgr_new(&env, &e);
     if (!m->devmgr) {
-        *err = hub_xasprintf("%s: devices: %s", c->path, e ? error_get_pretty(e) : "cannot start");
+        error_setg(errp, "%s: devices: %s", c->path, e ? error_get_pretty(e) : "cannot start");
         error_free(e);
         free(info);
         r = -EINVAL;
         goto fail;
     }
-    if ((r = add_devices(m, err)) < 0 || (r = check_map(m, info, err)) < 0) {
+    if ((r = add_devices(m, errp)) < 0 || (r = check_map(m, info, errp)) < 0) {
         free(info);
         goto fail;
     }
 
     void *dtb;
     size_t dtb_size;
-    r = hub_dtb_build(c, info, &dtb, &dtb_size, err);
+    r = hub_dtb_build(c, info, &dtb, &dtb_size, errp);
     free(info);
     if (r < 0)
         goto fail;
@@ -459,7 +458,7 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
     }
     free(m->dtb);
     m->dtb = dtb;
-    if ((r = place_dtb(m, err)) < 0)
+    if ((r = place_dtb(m, errp)) < 0)
         goto fail;
     *out = m;
     return 0;
@@ -468,7 +467,7 @@ fail:
     return r;
 }
 
-int hub_machine_run(hub_machine *m, int *status, char **err)
+int hub_machine_run(hub_machine *m, int *status, Error **errp)
 {
     Error *e = NULL;
     clock_gettime(CLOCK_MONOTONIC, &m->t_start);
@@ -480,7 +479,7 @@ int hub_machine_run(hub_machine *m, int *status, char **err)
         m->console = NULL;
     }
     if (r < 0) {
-        *err = hub_xasprintf("CPU stopped: %s", e ? error_get_pretty(e) : strerror(-r));
+        error_setg(errp, "CPU stopped: %s", e ? error_get_pretty(e) : strerror(-r));
         error_free(e);
         return r;
     }

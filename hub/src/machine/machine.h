@@ -2,8 +2,9 @@
  * The machine: a description loaded from YAML (machine.yaml), the firmware loaders, the device tree, and the
  * assembled machine that runs (RAM, CPU, CLINT, PLIC, poweroff, device processes, console).
  *
- * Errors: functions return 0 or a negative errno and set *@err to a malloc'd one-line message the caller
- * prints and frees. Configuration errors read "FILE:LINE: key 'PATH': what was expected".
+ * Errors: functions return 0 or a negative errno and set *@errp (memory.h's Error: error_get_pretty, error_free)
+ * to a one-line message for the caller to print. Configuration errors read "FILE:LINE: key 'PATH': what was
+ * expected".
  *
  * Lifetime: hub_mconfig_load() allocates a description; hub_mconfig_free() releases it (accepts NULL).
  */
@@ -89,7 +90,7 @@ typedef struct hub_mconfig_opts {
     const char *build_dir;          /* also looked up in the same folder of the build tree */
 } hub_mconfig_opts;
 
-int hub_mconfig_load(const char *path, const hub_mconfig_opts *opts, hub_mconfig **out, char **err);
+int hub_mconfig_load(const char *path, const hub_mconfig_opts *opts, hub_mconfig **out, Error **errp);
 void hub_mconfig_free(hub_mconfig *c);
 
 /*
@@ -111,9 +112,9 @@ typedef struct hub_load_result {
     size_t n_ranges;
 } hub_load_result;
 
-int hub_load_elf(const char *path, hub_load_write_fn *write, void *opaque, hub_load_result *res, char **err);
+int hub_load_elf(const char *path, hub_load_write_fn *write, void *opaque, hub_load_result *res, Error **errp);
 int hub_load_raw(const char *path, uint64_t addr, hub_load_write_fn *write, void *opaque, hub_load_result *res,
-                 char **err);
+                 Error **errp);
 void hub_load_result_clear(hub_load_result *res);
 
 /* The device tree: what the DTB generator needs beyond the description (known after the handshakes). */
@@ -124,7 +125,7 @@ typedef struct hub_dt_device_info {
 } hub_dt_device_info;
 
 /* Build the DTB for @c; @devs[i] describes c->devices[i]. *@dtb is malloc'd. */
-int hub_dtb_build(const hub_mconfig *c, const hub_dt_device_info *devs, void **dtb, size_t *size, char **err);
+int hub_dtb_build(const hub_mconfig *c, const hub_dt_device_info *devs, void **dtb, size_t *size, Error **errp);
 /* QEMU's rule: the DTB sits at the end of the first RAM block (at most 3 GiB above its base), 2 MiB aligned
  * (4 KiB aligned in a block too small for that). */
 uint64_t hub_dtb_address(const hub_mconfig *c, size_t dtb_size);
@@ -146,11 +147,11 @@ typedef struct hub_machine_opts {
  * and handshaken), the overlap checks that need device region sizes, and the DTB in RAM. @c must outlive the
  * machine. On failure nothing is left running.
  */
-int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine **out, char **err);
+int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine **out, Error **errp);
 
 /* Run the CPU until the guest powers off, the user quits (Ctrl-A x) or a signal arrives. *@status: the exit
  * status (the guest's poweroff code; 128+N after signal N). Returns 0, or -errno with *@err on a fatal error. */
-int hub_machine_run(hub_machine *m, int *status, char **err);
+int hub_machine_run(hub_machine *m, int *status, Error **errp);
 
 /* Ask a running machine to stop with @status (async-signal-safe). */
 void hub_machine_request_stop(hub_machine *m, int status);

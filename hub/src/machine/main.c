@@ -248,11 +248,11 @@ int main(int argc, char **argv)
         .build_dir = build_dir,
     };
     hub_mconfig *cfg = NULL;
-    char *err = NULL;
+    Error *err = NULL;
     FILE *elog = NULL;
     int status = EXIT_ERROR;
     if (hub_mconfig_load(file, &mo, &cfg, &err) < 0) {
-        fprintf(stderr, "plexus: %s\n", err);
+        fprintf(stderr, "plexus: %s\n", error_get_pretty(err));
         goto out;
     }
     if (!strcmp(cmd, "check")) {
@@ -281,7 +281,7 @@ int main(int argc, char **argv)
                             .event_log = elog };
     hub_machine *m = NULL;
     if (hub_machine_new(cfg, &ho, &m, &err) < 0) {
-        fprintf(stderr, "plexus: %s\n", err);
+        fprintf(stderr, "plexus: %s\n", error_get_pretty(err));
         goto out;
     }
     g_machine = m;
@@ -290,7 +290,7 @@ int main(int argc, char **argv)
     } else if (!strcmp(cmd, "run")) {
         int gs = 0;
         if (hub_machine_run(m, &gs, &err) < 0) {
-            fprintf(stderr, "plexus: %s\n", err);
+            fprintf(stderr, "plexus: %s\n", error_get_pretty(err));
             status = EXIT_ERROR;
         } else {
             status = gs;
@@ -322,7 +322,7 @@ out:
         fprintf(stderr, "plexus: cannot write the event log %s: %s\n", event_log, strerror(errno));
         status = EXIT_ERROR;
     }
-    free(err);
+    error_free(err);
     hub_mconfig_free(cfg);
     free(exe_dir);
     return status & 0xff;

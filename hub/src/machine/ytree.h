@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include <plexus/memory.h>     /* Error */
+
 typedef enum { YNODE_SCALAR, YNODE_SEQ, YNODE_MAP } ynode_kind;
 
 typedef struct ynode ynode;
@@ -28,8 +30,8 @@ struct ynode {
     size_t n_pairs;
 };
 
-/* Parse one YAML document. On a syntax error returns NULL and sets *@line and a malloc'd *@err. */
-ynode *ytree_parse(const char *data, size_t len, const char *origin, unsigned *line, char **err);
+/* Parse one YAML document. On a syntax error returns NULL, with the line in *@line and what is wrong in *@errp. */
+ynode *ytree_parse(const char *data, size_t len, const char *origin, unsigned *line, Error **errp);
 void ytree_free(ynode *n);
 
 ynode *ytree_map_get(const ynode *map, const char *key);
@@ -39,8 +41,8 @@ const ypair *ytree_map_pair(const ynode *map, const char *key);
  * Apply an override: @path is dot-separated; a component selects a mapping key, or in a sequence either a
  * decimal index or the entry whose `name` is the component. Missing mapping keys are created. @value is parsed
  * as a YAML flow value (so `[10, 11]` is a sequence); text that does not parse is kept as a string.
- * Returns 0, or -EINVAL with a malloc'd *@err.
+ * Returns 0, or -EINVAL with *@errp set.
  */
-int ytree_set(ynode *root, const char *path, const char *value, const char *origin, char **err);
+int ytree_set(ynode *root, const char *path, const char *value, const char *origin, Error **errp);
 
 #endif
