@@ -12,7 +12,7 @@
 
 
 bool
-hub_name_ok(const char *s)
+hub_dev_name_ok(const char *s)
 {
     if (!s || !s[0] || strlen(s) > PLX_MAX_NAME)
         return false;
@@ -39,7 +39,7 @@ static int rules_ok(const Plx__AccessRules *r)
 }
 
 int
-hub_decl_take(hub_device *d, const Plx__Declare *dc, Error **errp)
+hub_dev_decl_take(hub_device *d, const Plx__Declare *dc, Error **errp)
 {
     if (dc->n_regions > PLX_MAX_REGIONS || dc->n_irqs > PLX_MAX_IRQS || dc->n_props > PLX_MAX_PROPS) {
         error_setg(errp, "device '%s' declares too much (%zu regions, %zu irqs, %zu props; limits %d/%d/%d)",
@@ -62,7 +62,7 @@ hub_decl_take(hub_device *d, const Plx__Declare *dc, Error **errp)
         r->index = (unsigned)i;
         r->shadow_fd = -1;
         d->n_regions++;
-        if (!hub_name_ok(rd->name)) {
+        if (!hub_dev_name_ok(rd->name)) {
             error_setg(errp, "device '%s': region %zu has no usable name", d->name, i);
             return -EINVAL;
         }
@@ -134,7 +134,7 @@ hub_decl_take(hub_device *d, const Plx__Declare *dc, Error **errp)
         }
     }
     for (size_t i = 0; i < dc->n_irqs; i++) {
-        if (!hub_name_ok(dc->irqs[i])) {
+        if (!hub_dev_name_ok(dc->irqs[i])) {
             error_setg(errp, "device '%s': IRQ line %zu has no usable name", d->name, i);
             return -EINVAL;
         }
@@ -159,7 +159,7 @@ hub_decl_take(hub_device *d, const Plx__Declare *dc, Error **errp)
             return -ENOMEM;
     }
     for (size_t i = 0; i < dc->n_props; i++) {
-        if (!hub_name_ok(dc->props[i]->name)) {
+        if (!hub_dev_name_ok(dc->props[i]->name)) {
             error_setg(errp, "device '%s': property %zu has no usable name", d->name, i);
             return -EINVAL;
         }
@@ -172,7 +172,7 @@ hub_decl_take(hub_device *d, const Plx__Declare *dc, Error **errp)
 }
 
 int
-hub_decl_check_config(hub_device *d, const hub_device_config *cfg, Error **errp)
+hub_dev_decl_check(hub_device *d, const hub_device_config *cfg, Error **errp)
 {
     hub_devmgr *m = d->m;
     for (size_t i = 0; i < cfg->n_props; i++) {
@@ -252,9 +252,9 @@ hub_dev_ram_granted(const hub_device_config *cfg, const hub_ram_block *b)
             return true;
     return false;
 }
-/* Free what hub_decl_take() allocated: region names, IRQ names and lines, properties. */
+/* Free what hub_dev_decl_take() allocated: region names, IRQ names and lines, properties. */
 void
-hub_decl_free(hub_device *d)
+hub_dev_decl_free(hub_device *d)
 {
     for (unsigned i = 0; i < d->n_regions; i++) {
         free(d->regions[i].name);
@@ -274,7 +274,7 @@ hub_decl_free(hub_device *d)
 
 /* A restarted device must declare what its first instance did: its regions stay mapped. */
 bool
-hub_decl_same(const hub_device *a, const hub_device *b)
+hub_dev_decl_same(const hub_device *a, const hub_device *b)
 {
     if (a->n_regions != b->n_regions || a->n_irqs != b->n_irqs)
         return false;

@@ -73,9 +73,9 @@ hub_dev_feed_declaration(hub_device *d, const void *frame, size_t len)
     /* the declaration is checked into a scratch device, then dropped */
     hub_device t = { .m = d->m, .name = d->name, .state_fd = -1 };
     Error *err = NULL;
-    r = hub_decl_take(&t, env->declare, &err);
+    r = hub_dev_decl_take(&t, env->declare, &err);
     error_free(err);
-    hub_decl_free(&t);
+    hub_dev_decl_free(&t);
     plx_wire_release(&d->inc.wire);
     return r;
 }

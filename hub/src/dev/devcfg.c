@@ -48,7 +48,7 @@ static size_t argv_len(const char *const *v)
 }
 
 void
-hub_devcfg_free(hub_device_config *c)
+hub_dev_cfg_free(hub_device_config *c)
 {
     if (!c)
         return;
@@ -74,7 +74,7 @@ hub_devcfg_free(hub_device_config *c)
 
 /* A deep copy of @src, for starting the device again later. */
 hub_device_config *
-hub_devcfg_dup(const hub_device_config *src)
+hub_dev_cfg_dup(const hub_device_config *src)
 {
     hub_device_config *c = calloc(1, sizeof(*c));
     if (!c)
@@ -118,7 +118,7 @@ hub_devcfg_dup(const hub_device_config *src)
     c->sandbox_policy = dup_or_null(src->sandbox_policy, &ok);
     c->sandbox_allow = (const char *const *)dup_strv(src->sandbox_allow, src->n_sandbox_allow, &ok);
     if (!ok) {
-        hub_devcfg_free(c);
+        hub_dev_cfg_free(c);
         return NULL;
     }
     return c;

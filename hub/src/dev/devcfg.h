@@ -5,8 +5,8 @@
 #include "dev/devmgr.h"
 
 /* A copy of @src and everything it points to; NULL when out of memory. */
-hub_device_config *hub_devcfg_dup(const hub_device_config *src);
+hub_device_config *hub_dev_cfg_dup(const hub_device_config *src);
 /* Accepts NULL. */
-void hub_devcfg_free(hub_device_config *c);
+void hub_dev_cfg_free(hub_device_config *c);
 
 #endif

@@ -22,7 +22,7 @@
 #include <string.h>
 
 uint64_t
-hub_now_ms(void)
+hub_dev_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -67,7 +67,7 @@ hub_dev_fail(hub_device *d, const char *fmt, ...)
     va_end(ap);
     hub_dev_log(d->m, d->name, PLX_LOG_ERR, "%s; its accesses now fail%s", buf,
                 d->cfg && d->restarts < d->max_restarts ? " until it is restarted" : "");
-    d->failed_at = hub_now_ms();
+    d->failed_at = hub_dev_now_ms();
     for (unsigned i = 0; i < d->inc.n_timers; i++)
         if (d->inc.timers[i])
             vtimer_del(&d->inc.timers[i]->vt);
@@ -181,8 +181,8 @@ hub_dev_destroy(hub_device *d)
             close(r->shadow_fd);
         free(r->mr_name);
     }
-    hub_decl_free(d);
-    hub_devcfg_free(d->cfg);
+    hub_dev_decl_free(d);
+    hub_dev_cfg_free(d->cfg);
     free(d->dma_buf);
     free(d->dma_window);
     free(d->model);

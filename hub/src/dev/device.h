@@ -108,7 +108,7 @@ struct hub_device {
     int8_t *irq_level;          /* last level the device drove on each line */
     hub_device_config *cfg;     /* own copy, kept for restarts (NULL if never restarted) */
     unsigned restarts, max_restarts, backoff_ms;
-    uint64_t failed_at;         /* hub_now_ms() of the failure */
+    uint64_t failed_at;         /* hub_dev_now_ms() of the failure */
 
     uint8_t *dma_buf;           /* data of DMA reads by message */
     size_t dma_cap;
@@ -142,7 +142,7 @@ struct hub_devmgr {
     bool restart_wanted;        /* an access was deferred until its device is restarted */
 };
 
-uint64_t hub_now_ms(void);
+uint64_t hub_dev_now_ms(void);
 /* A fresh incarnation (no process, no channel) in d->inc. */
 void hub_dev_inc_begin(hub_device *d);
 /* Take d->inc down: kill and reap the process, close the channel and sockets, drop timers and held writes. */

@@ -117,7 +117,7 @@ static int map_regions(hub_device *d, Error **errp)
             error_setg(errp, "device '%s': out of memory", d->name);
             return -ENOMEM;
         }
-        hub_proxy_set_ops(&r->ops);
+        hub_dev_proxy_set_ops(&r->ops);
         memory_region_init_io(&r->mr, NULL, &r->ops, r, r->mr_name, r->size);
         memory_region_add_subregion(m->env.sysmem, r->base, &r->mr);
         r->mapped = true;
@@ -128,7 +128,7 @@ static int map_regions(hub_device *d, Error **errp)
 hub_device *
 hub_devmgr_add(hub_devmgr *m, const hub_device_config *cfg, Error **errp)
 {
-    if (!cfg || !hub_name_ok(cfg->name)) {
+    if (!cfg || !hub_dev_name_ok(cfg->name)) {
         error_setg(errp, "device without a usable name");
         return NULL;
     }
@@ -161,14 +161,14 @@ hub_devmgr_add(hub_devmgr *m, const hub_device_config *cfg, Error **errp)
     if (cfg->max_restarts) {
         d->max_restarts = cfg->max_restarts;
         d->backoff_ms = cfg->restart_backoff_ms ? cfg->restart_backoff_ms : 100;
-        d->cfg = hub_devcfg_dup(cfg);
+        d->cfg = hub_dev_cfg_dup(cfg);
         if (!d->cfg) {
             free(d->name);
             d->name = NULL;
         }
     }
     if (!d->name) {
-        hub_devcfg_free(d->cfg);
+        hub_dev_cfg_free(d->cfg);
         free(d);
         error_setg(errp, "device '%s': out of memory", cfg->name);
         return NULL;
@@ -294,7 +294,7 @@ hub_devmgr_free(hub_devmgr *m)
     for (hub_device *d = m->devs; d; d = d->next)
         if (d->failed && d->inc.pid > 0)
             kill(d->inc.pid, SIGKILL);     /* hung or broken: no grace */
-    uint64_t deadline = hub_now_ms() + HUB_SHUTDOWN_GRACE_MS;
+    uint64_t deadline = hub_dev_now_ms() + HUB_SHUTDOWN_GRACE_MS;
     for (;;) {
         bool waiting = false;
         for (hub_device *d = m->devs; d; d = d->next) {
@@ -304,7 +304,7 @@ hub_devmgr_free(hub_devmgr *m)
             if (d->inc.pid > 0 || (!d->inc.spawned && !d->failed && !d->inc.said_goodbye))
                 waiting = true;
         }
-        if (!waiting || hub_now_ms() >= deadline)
+        if (!waiting || hub_dev_now_ms() >= deadline)
             break;
         struct timespec ts = { 0, 5 * 1000000 };
         nanosleep(&ts, NULL);

@@ -32,7 +32,7 @@ static int hs_recv(hub_device *d, uint64_t deadline, Plx__Envelope **out, Error 
             if (env->msg_case == PLX__ENVELOPE__MSG_LOG) {
                 hub_dev_serve_log(d, env->log);
                 plx_wire_release(&d->inc.wire);
-                if (hub_now_ms() >= deadline) {
+                if (hub_dev_now_ms() >= deadline) {
                     error_setg(errp, "device '%s': no %s within the handshake timeout", d->name, what);
                     return -ETIMEDOUT;
                 }
@@ -54,7 +54,7 @@ static int hs_recv(hub_device *d, uint64_t deadline, Plx__Envelope **out, Error 
             error_setg(errp, "device '%s': receive failed: %s", d->name, hub_dev_chan_strerror(d, r));
             return r;
         }
-        uint64_t now = hub_now_ms();
+        uint64_t now = hub_dev_now_ms();
         if (now >= deadline) {
             if (hub_dev_reap(d) || d->inc.exited)
                 error_setg(errp, "device '%s': process %s before sending %s", d->name, d->inc.exit_desc, what);
@@ -129,7 +129,7 @@ hub_dev_handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello_de
     char t[160];
     d->inc.capabilities = env->hello->capabilities;
     free(d->model);
-    d->model = strdup(hub_name_ok(env->hello->model) ? env->hello->model : "unknown");
+    d->model = strdup(hub_dev_name_ok(env->hello->model) ? env->hello->model : "unknown");
     r = plx_hs_hello_check(env->hello, &d->inc.minor, t, sizeof(t));
     plx_wire_release(&d->inc.wire);
     if (!d->model)
@@ -140,7 +140,7 @@ hub_dev_handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello_de
         return r;
     }
 
-    r = hs_recv(d, hub_now_ms() + d->timeout_ms + 5000, &env, errp, "its Declare");
+    r = hs_recv(d, hub_dev_now_ms() + d->timeout_ms + 5000, &env, errp, "its Declare");
     if (r < 0)
         return r;
     if (env->msg_case != PLX__ENVELOPE__MSG_DECLARE) {
@@ -151,18 +151,18 @@ hub_dev_handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello_de
     }
     if (restart) {
         hub_device tmp = { .m = m, .name = d->name };
-        r = hub_decl_take(&tmp, env->declare, errp);
+        r = hub_dev_decl_take(&tmp, env->declare, errp);
         plx_wire_release(&d->inc.wire);
-        if (r == 0 && !hub_decl_same(d, &tmp)) {
+        if (r == 0 && !hub_dev_decl_same(d, &tmp)) {
             error_setg(errp, "device '%s' declares other regions or IRQ lines than before its restart", d->name);
             r = -EINVAL;
         }
-        hub_decl_free(&tmp);
+        hub_dev_decl_free(&tmp);
     } else {
-        r = hub_decl_take(d, env->declare, errp);
+        r = hub_dev_decl_take(d, env->declare, errp);
         plx_wire_release(&d->inc.wire);
         if (r == 0)
-            r = hub_decl_check_config(d, cfg, errp);
+            r = hub_dev_decl_check(d, cfg, errp);
     }
     if (r < 0) {
         hub_dev_send_error(d, EINVAL, errp && *errp ? error_get_pretty(*errp) : "declaration refused");
@@ -337,7 +337,7 @@ hub_dev_handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello_de
         goto out;
     }
     unsigned init_ms = d->timeout_ms > HUB_HELLO_TIMEOUT_MS ? d->timeout_ms : HUB_HELLO_TIMEOUT_MS;
-    r = hs_recv(d, hub_now_ms() + init_ms, &env, errp, "Ready (init)");
+    r = hs_recv(d, hub_dev_now_ms() + init_ms, &env, errp, "Ready (init)");
     if (r < 0)
         goto out;
     if (env->msg_case != PLX__ENVELOPE__MSG_READY) {
@@ -367,7 +367,7 @@ hub_dev_accept_attach(hub_device *d, uint64_t deadline, Error **errp)
 {
     hub_devmgr *m = d->m;
     for (;;) {
-        uint64_t now = hub_now_ms();
+        uint64_t now = hub_dev_now_ms();
         if (now >= deadline) {
             error_setg(errp, "device '%s': nothing attached on %s in time", d->name, m->attach_path);
             return -ETIMEDOUT;
@@ -406,10 +406,10 @@ hub_dev_accept_attach(hub_device *d, uint64_t deadline, Error **errp)
 int
 hub_dev_start(hub_device *d, const hub_device_config *cfg, bool restart, Error **errp)
 {
-    uint64_t deadline = hub_now_ms() + HUB_HELLO_TIMEOUT_MS;
+    uint64_t deadline = hub_dev_now_ms() + HUB_HELLO_TIMEOUT_MS;
     int r = hub_dev_bind_channel(d, cfg, errp);
     if (r == 0 && cfg->attach) {
-        deadline = hub_now_ms() + (cfg->attach_timeout_ms ? cfg->attach_timeout_ms : 10000);
+        deadline = hub_dev_now_ms() + (cfg->attach_timeout_ms ? cfg->attach_timeout_ms : 10000);
         if (!d->inc.tcp)
             r = hub_dev_accept_attach(d, deadline, errp);
     } else if (r == 0) {

@@ -6,7 +6,7 @@
 
 /* Hello + Declare in, Hello + Config (+ descriptors, + the ring) out, Ready in. @restart: the declaration must
  * be the one the device made before (its regions stay mapped). The Hello is due by @hello_deadline
- * (hub_now_ms()). */
+ * (hub_dev_now_ms()). */
 int hub_dev_handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello_deadline, bool restart,
                       Error **errp);
 /* Bring up d->inc (fresh, see hub_dev_inc_begin): bind its channel, start the process (or wait for it to

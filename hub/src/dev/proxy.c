@@ -53,7 +53,7 @@ static int wait_shadow(hub_device *d, hub_region *r)
             sched_yield();
             continue;
         }
-        uint64_t now = hub_now_ms();
+        uint64_t now = hub_dev_now_ms();
         if (!deadline)
             deadline = now + d->timeout_ms;
         if (now >= deadline) {
@@ -109,7 +109,7 @@ static MemTxResult proxy_read(void *opaque, hwaddr addr, uint64_t *data, unsigne
 }
 
 /* The reply to a lockstep device's access carried the bus time it took: the guest's clock pays it. */
-static void charge_busy(hub_device *d, const hub_reply *o)
+static void charge_busy(hub_device *d, const hub_dev_reply *o)
 {
     if (!d->lockstep)
         return;
@@ -155,7 +155,7 @@ static MemTxResult read_once(hub_region *r, hwaddr addr, uint64_t *data, unsigne
     env.msg_case = PLX__ENVELOPE__MSG_READ;
     env.read = &rd;
     d->stats.sync_reads++;
-    hub_reply o = { 0 };
+    hub_dev_reply o = { 0 };
     hub_dev_lockstep_touch(d);
     int wr = hub_dev_send(d, &env);
     if (wr == 0) {
@@ -247,7 +247,7 @@ static MemTxResult write_once(hub_region *r, hwaddr addr, uint64_t data, unsigne
         return MEMTX_OK;
     }
     d->stats.sync_writes++;
-    hub_reply o = { 0 };
+    hub_dev_reply o = { 0 };
     int wres = hub_dev_wait_reply(d, wr.seq, &o, "a write");
     if (wres < 0)
         return MEMTX_ERROR;
@@ -274,7 +274,7 @@ static MemTxResult proxy_write(void *opaque, hwaddr addr, uint64_t data, unsigne
 }
 
 void
-hub_proxy_set_ops(MemoryRegionOps *ops)
+hub_dev_proxy_set_ops(MemoryRegionOps *ops)
 {
     ops->read_with_attrs = proxy_read;
     ops->write_with_attrs = proxy_write;

@@ -5,6 +5,6 @@
 #include "dev/device.h"
 
 /* Point @ops (a device region's, with its access rules filled in; opaque: its hub_region) at the proxy. */
-void hub_proxy_set_ops(MemoryRegionOps *ops);
+void hub_dev_proxy_set_ops(MemoryRegionOps *ops);
 
 #endif

@@ -85,7 +85,7 @@ static void redeliver(hub_device *d, const struct hub_posted *w, unsigned n, uin
 }
 
 void
-hub_replay_take(hub_device *d, hub_replay *out)
+hub_dev_replay_take(hub_device *d, hub_dev_replay *out)
 {
     hub_devmgr *m = d->m;
     /* What the old process applied decides what goes again to the new one; then the block is the new one's. A
@@ -117,23 +117,23 @@ hub_replay_take(hub_device *d, hub_replay *out)
         __atomic_store_n(&d->state_hdr->applied_seq, 0, __ATOMIC_RELEASE);
         d->state_hdr->incarnation++;
     }
-    *out = (hub_replay){ .w = pending, .n = pending ? n_pending : 0, .dropped = dropped };
+    *out = (hub_dev_replay){ .w = pending, .n = pending ? n_pending : 0, .dropped = dropped };
 }
 
 void
-hub_replay_deliver(hub_device *d, hub_replay *rp)
+hub_dev_replay_deliver(hub_device *d, hub_dev_replay *rp)
 {
     redeliver(d, rp->w, rp->n, rp->dropped);
     free(rp->w);
-    *rp = (hub_replay){ 0 };
+    *rp = (hub_dev_replay){ 0 };
 }
 
 void
-hub_replay_keep(hub_device *d, hub_replay *rp)
+hub_dev_replay_keep(hub_device *d, hub_dev_replay *rp)
 {
     for (unsigned i = 0; i < rp->n; i++)
         hub_dev_log_posted(d, rp->w[i].seq, rp->w[i].region, rp->w[i].addr, rp->w[i].size, rp->w[i].data);
     d->plog_dropped += rp->dropped;
     free(rp->w);
-    *rp = (hub_replay){ 0 };
+    *rp = (hub_dev_replay){ 0 };
 }

@@ -10,16 +10,16 @@ void hub_dev_log_posted(hub_device *d, uint64_t seq, uint32_t region, uint64_t a
 void hub_dev_confirm(hub_device *d, uint64_t seq);
 
 /* The writes a failed process had not applied, taken out of the slot's log for its successor. */
-typedef struct hub_replay {
+typedef struct hub_dev_replay {
     struct hub_posted *w;
     unsigned n;
     uint64_t dropped;       /* writes that fell out of the log unconfirmed */
-} hub_replay;
+} hub_dev_replay;
 /* Take them (the state block's sequence numbers are reset for the new process). */
-void hub_replay_take(hub_device *d, hub_replay *out);
+void hub_dev_replay_take(hub_device *d, hub_dev_replay *out);
 /* Send them to the new process, in order, and log what happened. */
-void hub_replay_deliver(hub_device *d, hub_replay *rp);
+void hub_dev_replay_deliver(hub_device *d, hub_dev_replay *rp);
 /* The restart failed: back into the log, for the next attempt. */
-void hub_replay_keep(hub_device *d, hub_replay *rp);
+void hub_dev_replay_keep(hub_device *d, hub_dev_replay *rp);
 
 #endif

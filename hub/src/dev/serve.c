@@ -294,7 +294,7 @@ hub_dev_drain(hub_device *d)
 /* True (and the device failed) once the deadline of a wait passed. */
 static bool wait_expired(hub_device *d, uint64_t *deadline, const char *what)
 {
-    uint64_t now = hub_now_ms();
+    uint64_t now = hub_dev_now_ms();
     if (!*deadline)
         *deadline = now + d->timeout_ms;
     if (now < *deadline)
@@ -307,9 +307,9 @@ static bool wait_expired(hub_device *d, uint64_t *deadline, const char *what)
 enum wait_kind { WAIT_REPLY, WAIT_TIMER_DONE, WAIT_REACHED };
 
 /* Wait for the answer @kind/@key, serving everything else the device sends meanwhile. */
-static int wait_for(hub_device *d, enum wait_kind kind, uint64_t key, hub_reply *out, const char *what)
+static int wait_for(hub_device *d, enum wait_kind kind, uint64_t key, hub_dev_reply *out, const char *what)
 {
-    uint64_t deadline = hub_now_ms() + d->timeout_ms;
+    uint64_t deadline = hub_dev_now_ms() + d->timeout_ms;
     unsigned other = 0;
     for (;;) {
         /* A device flooding other messages must not keep the hub here past the timeout. */
@@ -374,7 +374,7 @@ static int wait_for(hub_device *d, enum wait_kind kind, uint64_t key, hub_reply 
 
 
 int
-hub_dev_wait_reply(hub_device *d, uint64_t seq, hub_reply *out, const char *what)
+hub_dev_wait_reply(hub_device *d, uint64_t seq, hub_dev_reply *out, const char *what)
 {
     d->inc.in_wait++;
     d->m->nest++;
@@ -398,7 +398,7 @@ hub_dev_wait_timer_done(hub_device *d, uint64_t seq)
 int
 hub_dev_wait_reached(hub_device *d, uint64_t until, uint64_t *next_event)
 {
-    hub_reply o = { 0 };
+    hub_dev_reply o = { 0 };
     d->inc.in_wait++;
     d->m->nest++;
     int r = wait_for(d, WAIT_REACHED, until, &o, "a time grant");

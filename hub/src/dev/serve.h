@@ -12,14 +12,14 @@ int hub_dev_drain(hub_device *d);
 void hub_dev_serve_log(hub_device *d, const Plx__Log *lg);
 
 /* An MmioReply's content. */
-typedef struct hub_reply {
+typedef struct hub_dev_reply {
     uint64_t data;
     MemTxResult res;
     uint64_t busy_ns;       /* lockstep: bus time the access took */
     uint64_t next_event;    /* lockstep: the device's next event (0: not given) */
-} hub_reply;
+} hub_dev_reply;
 /* Wait for the MmioReply to request @seq (@what names it in the failure), serving the rest meanwhile. */
-int hub_dev_wait_reply(hub_device *d, uint64_t seq, hub_reply *out, const char *what);
+int hub_dev_wait_reply(hub_device *d, uint64_t seq, hub_dev_reply *out, const char *what);
 /* Wait until the device answered TimerFire @seq with TimerDone. */
 int hub_dev_wait_timer_done(hub_device *d, uint64_t seq);
 /* Wait for TimeReached{@until}; the device's next event in *@next_event (VCLOCK_NEVER: none). */

@@ -23,8 +23,8 @@ static void restart_device(hub_device *d)
     hub_devmgr *m = d->m;
     const hub_device_config *cfg = d->cfg;
     d->restarts++;
-    hub_replay rp;
-    hub_replay_take(d, &rp);
+    hub_dev_replay rp;
+    hub_dev_replay_take(d, &rp);
     hub_dev_inc_end(d);
     Error *err = NULL;
     int r = hub_dev_start(d, cfg, true, &err);
@@ -33,13 +33,13 @@ static void restart_device(hub_device *d)
                     err ? error_get_pretty(err) : strerror(-r));
         error_free(err);
         hub_dev_inc_end(d);
-        d->failed_at = hub_now_ms();
-        hub_replay_keep(d, &rp);     /* the next process gets them */
+        d->failed_at = hub_dev_now_ms();
+        hub_dev_replay_keep(d, &rp);     /* the next process gets them */
         return;
     }
     d->failed = false;
     hub_dev_log(m, d->name, PLX_LOG_NOTICE, "restarted (%u of %u)", d->restarts, d->max_restarts);
-    hub_replay_deliver(d, &rp);
+    hub_dev_replay_deliver(d, &rp);
 }
 
 void
@@ -56,7 +56,7 @@ hub_dev_supervise(hub_devmgr *m)
         if (!hub_dev_restartable(d))
             continue;
         if (!now)
-            now = hub_now_ms();
+            now = hub_dev_now_ms();
         uint64_t due = d->failed_at + d->backoff_ms;
         if (now < due && wanted) {
             struct timespec ts = { (time_t)((due - now) / 1000), (long)((due - now) % 1000) * 1000000 };
@@ -65,7 +65,7 @@ hub_dev_supervise(hub_devmgr *m)
         }
         if (now >= due) {
             restart_device(d);
-            now = hub_now_ms();
+            now = hub_dev_now_ms();
         }
     }
 }
