@@ -49,6 +49,7 @@ struct plx_chan {
     bool own_sock;              /* made by plx_chan_zmq_bind/connect: closed with the channel */
     void *mon;                  /* connect side: monitor socket that reports the peer's disconnection */
     bool peer_gone;
+    int zfd;                    /* ZMQ_FD, once asked */
     zmq_msg_t msg;
     bool msg_live;
     int rcvtimeo;
@@ -107,6 +108,7 @@ static plx_chan *chan_new(plx_chan_kind kind)
     for (int i = 0; i < PLX_RING_FDS; i++)
         c->fds[i] = -1;
     c->my_bell = c->peer_bell = -1;
+    c->zfd = -1;
     return c;
 }
 
@@ -856,9 +858,13 @@ int plx_chan_poll_fd(const plx_chan *c)
 {
     if (c->kind == PLX_CHAN_RING)
         return c->my_bell;
-    int fd = -1;
-    size_t l = sizeof(fd);
-    return zmq_getsockopt(c->sock, ZMQ_FD, &fd, &l) == 0 ? fd : -1;
+    if (c->zfd < 0) {
+        int fd = -1;
+        size_t l = sizeof(fd);
+        if (zmq_getsockopt(c->sock, ZMQ_FD, &fd, &l) == 0)
+            ((plx_chan *)c)->zfd = fd;     /* the socket's for life: asked once */
+    }
+    return c->zfd;
 }
 
 static bool zmq_readable(plx_chan *c)
@@ -882,8 +888,10 @@ bool plx_chan_poll_prepare(plx_chan *c)
 
 bool plx_chan_poll_done(plx_chan *c, short revents)
 {
+    /* ZeroMQ's descriptor signals every change after the ZMQ_EVENTS read in plx_chan_poll_prepare(): quiet
+     * means nothing came meanwhile. */
     if (c->kind == PLX_CHAN_ZMQ)
-        return zmq_readable(c);
+        return revents ? zmq_readable(c) : false;
     __atomic_store_n(c->my_sleep, 0, __ATOMIC_RELAXED);
     uint64_t v;
     if ((revents & POLLIN) && read(c->my_bell, &v, sizeof(v)) < 0) {

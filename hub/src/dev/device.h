@@ -85,9 +85,9 @@ struct hub_device {
     /* Checked on every access: together at the start. */
     bool failed;                /* no live incarnation: it died, hung or broke the protocol */
     unsigned dma_depth;         /* > 0 while the hub serves this device's DMA (it is blocked waiting) */
-    hub_incarnation inc;
-    hub_devmgr_stats stats;
     hub_devmgr *m;
+    hub_devmgr_stats stats;
+    hub_incarnation inc;        /* its hot fields first: the shadow read touches two cache lines */
     hub_device *next;
     bool *dma_window;           /* per env RAM block: granted (DMA by message allowed); NULL = all (detached) */
     char *name, *model;

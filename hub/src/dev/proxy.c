@@ -90,7 +90,8 @@ static uint64_t shadow_load(const uint8_t *p, unsigned size)
     return v;
 }
 
-static MemTxResult proxy_read_slow(hub_region *r, hwaddr addr, uint64_t *data, unsigned size);
+/* Out of line: the shadow read above stays a small function. */
+static MemTxResult proxy_read_slow(hub_region *r, hwaddr addr, uint64_t *data, unsigned size) __attribute__((noinline));
 
 static MemTxResult proxy_read(void *opaque, hwaddr addr, uint64_t *data, unsigned size, MemTxAttrs attrs)
 {

@@ -66,9 +66,9 @@ void plx_wire_release(plx_wire *w);
  */
 #define PLX_WIRE_BATCH_MAX 64u
 typedef struct plx_wire_batch {
-    uint8_t *buf;
+    unsigned n;                 /* writes in the batch (first: a guest access tests it) */
     size_t len;                 /* bytes of encoded writes */
-    unsigned n;                 /* writes in the batch */
+    uint8_t *buf;
 } plx_wire_batch;
 int plx_wire_batch_init(plx_wire_batch *b);
 void plx_wire_batch_fini(plx_wire_batch *b);
