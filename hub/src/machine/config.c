@@ -209,21 +209,32 @@ char *hub_mconfig_where(const hub_mconfig *c, const char *path)
     return s;
 }
 
-/* Set *@errp to "WHERE: message" and return -EINVAL. */
-static int __attribute__((format(printf, 4, 5)))
-cfg_err(const hub_mconfig *c, Error **errp, const char *path, const char *fmt, ...)
+/* Set *@errp to "WHERE: message" for the key at @p and return -EINVAL. */
+static int err_at(const hub_mconfig *c, Error **errp, const kpath *p, const char *fmt, va_list ap)
 {
-    char *w = hub_mconfig_where(c, path);
+    char *w = where(c, c->tree, p);
     char *msg;
-    va_list ap;
-    va_start(ap, fmt);
     if (vasprintf(&msg, fmt, ap) < 0)
         abort();
-    va_end(ap);
     error_setg(errp, "%s: %s", w, msg);
     free(w);
     free(msg);
     return -EINVAL;
+}
+
+/* The same for a key path such as "devices.1.irqs.0". */
+static int __attribute__((format(printf, 4, 5)))
+cfg_err(const hub_mconfig *c, Error **errp, const char *path, const char *fmt, ...)
+{
+    char *copy = strdup(path);
+    kpath p;
+    kpath_parse(&p, copy);
+    va_list ap;
+    va_start(ap, fmt);
+    int r = err_at(c, errp, &p, fmt, ap);
+    va_end(ap);
+    free(copy);
+    return r;
 }
 
 /* ---- checking the tree against the schema ---- */
@@ -304,17 +315,11 @@ static char *enum_words(const senum *names)
 static int __attribute__((format(printf, 4, 5)))
 kpath_err(const hub_mconfig *c, Error **errp, const kpath *p, const char *fmt, ...)
 {
-    char *w = where(c, c->tree, p);
-    char *msg;
     va_list ap;
     va_start(ap, fmt);
-    if (vasprintf(&msg, fmt, ap) < 0)
-        abort();
+    int r = err_at(c, errp, p, fmt, ap);
     va_end(ap);
-    error_setg(errp, "%s: %s", w, msg);
-    free(w);
-    free(msg);
-    return -EINVAL;
+    return r;
 }
 
 /* Every key known, every value of its kind: the errors a description's shape can have, before its meaning. */
