@@ -386,6 +386,9 @@ Test(installed, new_device_in_verilog_builds_and_boots)
 #endif
     if (access("/usr/bin/verilator", X_OK) != 0)
         cr_skip_test("verilator is not installed");
+    /* The sanitized suite runs the RTL layer in tests/rtl already; a sanitized Verilator runtime only adds a minute. */
+    if (PLEXUS_TEST_SANITIZE)
+        cr_skip_test("the Verilog project is built by the suite without sanitizers");
     install();
     char *bin = path_in(prefix, "bin/plexus");
     new_device_builds_and_boots(bin, "rtl-dev", "cpp-rtl");
