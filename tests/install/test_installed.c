@@ -131,7 +131,8 @@ Test(installed, layout_version_and_help_name_the_installed_folders)
     install();
     static const char *const files[] = {
         "bin/plexus", "bin/plexus-device-runner", "bin/plexus-uart16550", "bin/plexus-dma",
-        "lib/plexus/devices/plexus-uart16550.so", "lib/plexus/devices/plexus-dma.so",
+        PLEXUS_INSTALL_LIBDIR "/plexus/devices/plexus-uart16550.so",
+        PLEXUS_INSTALL_LIBDIR "/plexus/devices/plexus-dma.so",
         "include/plexus/sdk.h", "include/plexus/memory.h",
         "share/plexus/examples/hello/machine.yaml", "share/plexus/examples/hello/README.md",
         "share/plexus/examples/u-boot/machine.yaml", "share/plexus/examples/out-of-tree-device/counter.c",
@@ -213,7 +214,7 @@ Test(installed, plugins_come_from_the_plugin_folder)
     /* A plugin that is nowhere: the error lists the installed plugin folder. */
     cr_assert_eq(plexus("check", yaml, "--set", "devices.uart0.plugin=nosuch.so"), 1);
     char *real = realpath(prefix, NULL);
-    char *want = path_in(real, "bin/../lib/plexus/devices/nosuch.so");
+    char *want = path_in(real, "bin/../" PLEXUS_INSTALL_LIBDIR "/plexus/devices/nosuch.so");
     cr_expect_not_null(strstr(res->out, "plugin 'nosuch.so' not found"), "%s", res->out);
     cr_expect_not_null(strstr(res->out, want), "the error does not name %s:\n%s", want, res->out);
     free(real);
