@@ -51,9 +51,19 @@ static void teardown(void)
 {
     char *argv[] = { "rm", "-rf", tmp, NULL };
 
-    run_capture(argv, NULL, NULL, 60000, res);
+    if (tmp[0])
+        run_capture(argv, NULL, NULL, 60000, res);
+    tmp[0] = 0;
     free(res);
+    res = NULL;
 }
+
+/* Criterion does not run .fini after a skip: clean up first. */
+#define skip_test(...)                                                                                         \
+    do {                                                                                                       \
+        teardown();                                                                                            \
+        cr_skip_test(__VA_ARGS__);                                                                             \
+    } while (0)
 
 static const char *existing_prefix(void)
 {
@@ -170,7 +180,7 @@ Test(installed, layout_version_and_help_name_the_installed_folders)
 Test(installed, hello_by_name)
 {
 #if !PLEXUS_TEST_FIRMWARE
-    cr_skip_test("this build has no RISC-V firmware (riscv64-unknown-elf-gcc and picolibc)");
+    skip_test("this build has no RISC-V firmware (riscv64-unknown-elf-gcc and picolibc)");
 #endif
     install();
     cr_assert_eq(plexus("run", "hello", NULL, NULL), 0, "output:\n%s", res->out);
@@ -180,7 +190,7 @@ Test(installed, hello_by_name)
 Test(installed, source_tree_machine_finds_the_installed_firmware)
 {
 #if !PLEXUS_TEST_FIRMWARE
-    cr_skip_test("this build has no RISC-V firmware");
+    skip_test("this build has no RISC-V firmware");
 #endif
     install();
     char *yaml = path_in(source, "examples/hello/machine.yaml");
@@ -192,7 +202,7 @@ Test(installed, source_tree_machine_finds_the_installed_firmware)
 Test(installed, plugins_come_from_the_plugin_folder)
 {
 #if !PLEXUS_TEST_FIRMWARE
-    cr_skip_test("this build has no RISC-V firmware");
+    skip_test("this build has no RISC-V firmware");
 #endif
     install();
     /* The hello machine with both devices as plugins, by bare name, run by the installed device runner. */
@@ -258,7 +268,7 @@ static long term_expect(term *t, size_t from, const char *needle, int timeout_s)
 Test(installed, uboot_reaches_its_prompt)
 {
     if (access("/usr/lib/u-boot/qemu-riscv64/u-boot.bin", R_OK) != 0)
-        cr_skip_test("Debian's U-Boot is not installed (package u-boot-qemu)");
+        skip_test("Debian's U-Boot is not installed (package u-boot-qemu)");
     install();
     char *bin = path_in(prefix, "bin/plexus");
     term *t = calloc(1, sizeof(*t));
@@ -303,7 +313,7 @@ Test(installed, uboot_reaches_its_prompt)
 Test(installed, out_of_tree_example_builds_and_runs)
 {
 #if !PLEXUS_TEST_FIRMWARE
-    cr_skip_test("this build has no RISC-V firmware");
+    skip_test("this build has no RISC-V firmware");
 #endif
     install();
     /* As its README says: copy it, build it with the installed pkg-config file, run its machine. */
@@ -345,7 +355,7 @@ static void new_device_builds_and_boots(const char *plexus_bin, const char *name
 Test(installed, new_device_in_c_builds_and_boots)
 {
 #if !PLEXUS_TEST_FIRMWARE
-    cr_skip_test("this build has no RISC-V firmware: the project would come without firmware.elf");
+    skip_test("this build has no RISC-V firmware: the project would come without firmware.elf");
 #endif
     install();
     char *bin = path_in(prefix, "bin/plexus");
@@ -383,13 +393,13 @@ Test(installed, new_device_in_c_builds_and_boots)
 Test(installed, new_device_in_verilog_builds_and_boots)
 {
 #if !PLEXUS_TEST_FIRMWARE
-    cr_skip_test("this build has no RISC-V firmware");
+    skip_test("this build has no RISC-V firmware");
 #endif
     if (access("/usr/bin/verilator", X_OK) != 0)
-        cr_skip_test("verilator is not installed");
+        skip_test("verilator is not installed");
     /* The sanitized suite runs the RTL layer in tests/rtl already; a sanitized Verilator runtime only adds a minute. */
     if (PLEXUS_TEST_SANITIZE)
-        cr_skip_test("the Verilog project is built by the suite without sanitizers");
+        skip_test("the Verilog project is built by the suite without sanitizers");
     install();
     char *bin = path_in(prefix, "bin/plexus");
     new_device_builds_and_boots(bin, "rtl-dev", "cpp-rtl");
@@ -425,9 +435,9 @@ TestSuite(build_tree, .init = setup, .fini = teardown);
 Test(build_tree, example_names_and_new_device)
 {
     if (existing_prefix())
-        cr_skip_test("testing an installation");
+        skip_test("testing an installation");
 #if !PLEXUS_TEST_FIRMWARE
-    cr_skip_test("this build has no RISC-V firmware");
+    skip_test("this build has no RISC-V firmware");
 #endif
     char *bin = path_in(build, "bin/plexus");
     char *argv[] = { bin, "run", "hello", NULL };
