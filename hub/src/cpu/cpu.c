@@ -1024,6 +1024,7 @@ hub_cpu_new(const hub_cpu_config *cfg, Error **errp)
     reg_set(cpu, UC_RISCV_REG_PC, cfg->reset_pc);
     reg_set(cpu, UC_RISCV_REG_A0, cfg->a0);
     reg_set(cpu, UC_RISCV_REG_A1, cfg->a1);
+    reg_set(cpu, UC_RISCV_REG_A2, cfg->a2);
     reg_set(cpu, UC_RISCV_REG_MHARTID, cfg->a0);
 
     cpu->listener = (MemoryListener){
