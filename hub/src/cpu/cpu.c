@@ -29,6 +29,8 @@
 
 #include <unicorn/unicorn.h>
 
+#include "mmu.h"
+
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the MMIO path copies guest (little-endian) values straight into host integers"
 #endif
@@ -272,19 +274,66 @@ static bool cause_has_addr(uint32_t cause)
     }
 }
 
-/*
- * rdtime: Unicorn has no time CSR. In the M view (@priv the real privilege): if the instruction at @epc
- * reads time and the counter-enable bits allow it at @priv, write the time into rd and step over it.
- * The instruction is read from physical memory, so only when the fetch is not translated.
- */
-static bool emulate_rdtime(hub_cpu *cpu, unsigned priv, uint64_t epc)
+/* ------------------------------------------------------------------------------------------------------ */
+/* The hub's own reads of guest memory: RAM only, through the hart's translation, never device dispatch    */
+/* ------------------------------------------------------------------------------------------------------ */
+
+/* Copy [pa, pa + len) out of a RAM mapping; false unless all of it is RAM the CPU maps directly. */
+static bool ram_read(hub_cpu *cpu, uint64_t pa, void *buf, size_t len)
 {
-    uint32_t insn = 0;
-    if (!cpu->read_time)
-        return false;
-    if (priv < PRV_M && (reg_get(cpu, UC_RISCV_REG_SATP) >> 60) != 0)
-        return false;
-    if (uc_mem_read(cpu->uc, epc, &insn, sizeof(insn)) != UC_ERR_OK || (insn & INSN_RDTIME_MASK) != INSN_RDTIME)
+    for (size_t i = 0; i < cpu->nmaps; i++) {
+        const cpu_map *m = &cpu->maps[i];
+        if (!m->mmio && pa >= m->start && pa < m->end && len <= m->end - pa) {
+            memcpy(buf, m->host + (pa - m->start), len);
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool read_pte(void *opaque, uint64_t pa, uint64_t *pte)
+{
+    return ram_read(opaque, pa, pte, sizeof(*pte));
+}
+
+/* The translation state of the hart; the live hart must be in the M view with @priv its real privilege. */
+static hub_mmu_regs mmu_regs(hub_cpu *cpu, unsigned priv)
+{
+    return (hub_mmu_regs){ reg_get(cpu, UC_RISCV_REG_SATP), reg_get(cpu, UC_RISCV_REG_MSTATUS), priv };
+}
+
+static bool fetch16(hub_cpu *cpu, const hub_mmu_regs *r, uint64_t va, uint16_t *half)
+{
+    uint64_t pa;
+    return hub_mmu_translate(r, va, HUB_MMU_FETCH, read_pte, cpu, &pa) == 0 && ram_read(cpu, pa, half, 2);
+}
+
+/*
+ * The instruction at virtual @va as the hart would fetch it (16 or 32 bits; a 32-bit instruction may straddle
+ * two pages). Returns its length in bytes, or 0 when it is not in RAM or not mapped for execution.
+ */
+static unsigned fetch_insn(hub_cpu *cpu, const hub_mmu_regs *r, uint64_t va, uint32_t *insn)
+{
+    uint16_t lo, hi;
+    if (!fetch16(cpu, r, va, &lo))
+        return 0;
+    if ((lo & 3) != 3) {
+        *insn = lo;
+        return 2;
+    }
+    if (!fetch16(cpu, r, va + 2, &hi))
+        return 0;
+    *insn = lo | (uint32_t)hi << 16;
+    return 4;
+}
+
+/*
+ * rdtime: Unicorn has no time CSR. In the M view (@priv the real privilege): if @insn (at @epc) reads time
+ * and the counter-enable bits allow it at @priv, write the time into rd and step over it.
+ */
+static bool emulate_rdtime(hub_cpu *cpu, unsigned priv, uint64_t epc, uint32_t insn)
+{
+    if (!cpu->read_time || (insn & INSN_RDTIME_MASK) != INSN_RDTIME)
         return false;
     if (priv < PRV_M && !(reg_get(cpu, UC_RISCV_REG_MCOUNTEREN) & COUNTEREN_TM))
         return false;
@@ -312,9 +361,15 @@ static void on_exception(uc_engine *uc, uint32_t intno, void *opaque)
         tval = epc;
     if (cause == EXC_ECALL_U)
         cause = EXC_ECALL_U + priv;     /* 8 from U, 9 from S, 11 from M */
-    if (cause == EXC_ILLEGAL && emulate_rdtime(cpu, priv, epc)) {
-        set_priv(cpu, priv);
-        return;
+    if (cause == EXC_ILLEGAL) {
+        /* xtval = the instruction's encoding, as QEMU does; 0 if the hub cannot read it from RAM */
+        hub_mmu_regs r = mmu_regs(cpu, priv);
+        uint32_t insn = 0;
+        if (fetch_insn(cpu, &r, epc, &insn) && emulate_rdtime(cpu, priv, epc, insn)) {
+            set_priv(cpu, priv);
+            return;
+        }
+        tval = insn;
     }
     if (cause >= 16) {
         set_fatal(cpu, "unexpected CPU exception %" PRIu64 " at pc 0x%" PRIx64, cause, epc);
@@ -1111,7 +1166,11 @@ static void wait_outside(hub_cpu *cpu, int ms)
 static bool after_wfi(hub_cpu *cpu, uint64_t pc)
 {
     uint32_t insn = 0;
-    return pc >= 4 && uc_mem_read(cpu->uc, pc - 4, &insn, sizeof(insn)) == UC_ERR_OK && insn == INSN_WFI;
+    unsigned priv = m_view_enter(cpu);
+    hub_mmu_regs r = mmu_regs(cpu, priv);
+    bool wfi = fetch_insn(cpu, &r, pc - 4, &insn) == 4 && insn == INSN_WFI;
+    set_priv(cpu, priv);
+    return wfi;
 }
 
 /*
