@@ -802,8 +802,8 @@ Test(machine_e2e, initrd_that_does_not_fit_names_the_key)
     const fdt64_t *s = fdt_getprop(dtb, node, "linux,initrd-start", &len);
     const fdt64_t *e = fdt_getprop(dtb, node, "linux,initrd-end", &len);
     cr_assert(s && e);
-    cr_expect_eq(fdt64_to_cpu(*s), 0x80200000ULL + (32ULL << 20), "min(RAM/2, 128 MiB) above the kernel");
-    cr_expect_eq(fdt64_to_cpu(*e) - fdt64_to_cpu(*s), 6ULL << 20);
+    cr_expect_eq(fdt64_ld(s), 0x80200000ULL + (32ULL << 20), "min(RAM/2, 128 MiB) above the kernel");
+    cr_expect_eq(fdt64_ld(e) - fdt64_ld(s), 6ULL << 20);
     free(r.out);
     free(out);
     free(k);
