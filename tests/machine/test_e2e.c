@@ -112,6 +112,16 @@ static run_result run(char *const argv[], double timeout_s)
     return r;
 }
 
+/* The device tree `plexus dtb -o @path` wrote, into @buf. Returns its size. */
+static size_t read_dtb(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s was not written", path);
+    size_t n = fread(buf, 1, cap, f);
+    fclose(f);
+    return n;
+}
+
 static int exit_code(int st)
 {
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
@@ -321,11 +331,8 @@ Test(machine_e2e, dtb_has_handshaken_region_sizes)
     char *argv[] = { bin, "dtb", yaml, "-o", out, NULL };
     run_result r = run(argv, 60);
     cr_assert_eq(exit_code(r.status), 0, "output:\n%s", r.out);
-    FILE *f = fopen(out, "rb");
-    cr_assert_not_null(f);
     static char dtb[65536];
-    size_t n = fread(dtb, 1, sizeof(dtb), f);
-    fclose(f);
+    size_t n = read_dtb(out, dtb, sizeof(dtb));
     cr_assert_gt(n, 0);
     cr_assert_eq(fdt_check_header(dtb), 0);
     int off = fdt_path_offset(dtb, "/soc/serial@10000000");
@@ -792,11 +799,8 @@ Test(machine_e2e, initrd_that_does_not_fit_names_the_key)
     char *argv2[] = { bin, "dtb", yaml, "--kernel", k, "--initrd", rd, "-o", out, "--set", "ram.0.size=64M", NULL };
     r = run(argv2, 30);
     cr_expect_eq(exit_code(r.status), 0, "output:\n%s", r.out);
-    FILE *f = fopen(out, "rb");
-    cr_assert_not_null(f);
     static char dtb[65536];
-    size_t n = fread(dtb, 1, sizeof(dtb), f);
-    fclose(f);
+    size_t n = read_dtb(out, dtb, sizeof(dtb));
     cr_assert_eq(fdt_check_full(dtb, n), 0);
     int node = fdt_path_offset(dtb, "/chosen"), len;
     const fdt64_t *s = fdt_getprop(dtb, node, "linux,initrd-start", &len);
