@@ -210,7 +210,8 @@ Test(machine_config, unknown_key)
     free(y);
     y = edited("name: t\n", "name: t\nmemory: 3\n");
     expect_error(y, NULL, 0, ":2: key 'memory': unknown key 'memory'; expected one of: name, ram, firmware, "
-                 "reset_pc, cpu, clint, plic, poweroff, console, bootargs, devices");
+                 "reset_pc, cpu, clint, plic, poweroff, console, bootargs, kernel, kernel_address, initrd, dtb, "
+                 "chosen, rng_seed, devices");
     free(y);
 }
 

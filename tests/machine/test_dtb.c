@@ -51,7 +51,7 @@ static void setup(void)
     cr_assert_eq(hub_mconfig_load(p, &o, &cfg, &err), 0, "%s", err ? err : "");
     free(p);
     hub_dt_device_info info[3] = { { 0x10000000, 0x100 }, { 0x10010000, 0x1000 }, { 0x10020000, 0x10 } };
-    cr_assert_eq(hub_dtb_build(cfg, info, &dtb, &dtb_size, &err), 0, "%s", err ? err : "");
+    cr_assert_eq(hub_dtb_build(cfg, info, NULL, &dtb, &dtb_size, &err), 0, "%s", err ? err : "");
     cr_assert_eq(fdt_check_header(dtb), 0);
     cr_assert_eq(fdt_totalsize(dtb), dtb_size);
 }
@@ -115,8 +115,8 @@ Test(machine_dtb, cpus)
 {
     cr_expect_eq(u32("/cpus", "timebase-frequency"), 10000000);
     cr_expect_eq(u32("/cpus/cpu@0", "reg"), 0);
-    str("/cpus/cpu@0", "riscv,isa", "rv64imafdc", 11);
-    str("/cpus/cpu@0", "mmu-type", "riscv,sv48", 11);
+    str("/cpus/cpu@0", "riscv,isa", "rv64imafdc_zicsr_zifencei", 26);
+    str("/cpus/cpu@0", "mmu-type", "riscv,sv57", 11);
     str("/cpus/cpu@0", "device_type", "cpu", 4);
     str("/cpus/cpu@0/interrupt-controller", "compatible", "riscv,cpu-intc", 15);
     cr_expect_eq(u32("/cpus/cpu@0/interrupt-controller", "#interrupt-cells"), 1);

@@ -31,6 +31,7 @@ typedef struct hub_cpu_config {
     bool wallclock;             /* virtual time follows the host's monotonic clock instead */
     uint64_t reset_pc;
     uint64_t a0, a1;            /* hart id and device tree address, as QEMU's virt passes them */
+    uint64_t a2;                /* OpenSBI's fw_dynamic_info address when there is a next stage, else 0 */
     /* Called between execution slices: serve devices without blocking. */
     void (*service)(void *opaque);
     /*

@@ -9,6 +9,7 @@
 #include <cyaml/cyaml.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libfdt.h>
 #include <seccomp.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -88,6 +89,11 @@ struct raw_machine {
     struct raw_builtin *poweroff;
     char *console;
     char *bootargs;
+    char *kernel;
+    char *kernel_address;
+    char *initrd;
+    char *dtb;
+    char *rng_seed;
     struct raw_dev *devices;
     unsigned devices_count;
 };
@@ -226,6 +232,12 @@ static const cyaml_schema_field_t machine_fields[] = {
     CYAML_FIELD_MAPPING_PTR("poweroff", OPT, struct raw_machine, poweroff, builtin_fields),
     STR_PTR("console", OPT, struct raw_machine, console),
     STR_PTR("bootargs", OPT, struct raw_machine, bootargs),
+    STR_PTR("kernel", OPT, struct raw_machine, kernel),
+    STR_PTR("kernel_address", OPT, struct raw_machine, kernel_address),
+    STR_PTR("initrd", OPT, struct raw_machine, initrd),
+    STR_PTR("dtb", OPT, struct raw_machine, dtb),
+    CYAML_FIELD_IGNORE("chosen", OPT),                      /* free-form: read from the tree */
+    STR_PTR("rng_seed", OPT, struct raw_machine, rng_seed),
     CYAML_FIELD_SEQUENCE("devices", CYAML_FLAG_POINTER | OPT, struct raw_machine, devices, &dev_entry, 0,
                          CYAML_UNLIMITED),
     CYAML_FIELD_END
@@ -631,8 +643,10 @@ static char *build_mirror_dir(const hub_mconfig *c, const hub_mconfig_opts *o)
 /* Relative firmware paths: the YAML folder, its mirror in the build tree, then each folder of $PLEXUS_PATH. */
 static char *find_data_file(const hub_mconfig *c, const hub_mconfig_opts *o, const char *name, char **looked)
 {
-    if (name[0] == '/')
+    if (name[0] == '/') {
+        *looked = strdup(name);
         return is_file(name, R_OK) ? strdup(name) : NULL;
+    }
     char *cands[16];
     size_t n = 0;
     cands[n++] = join(c->dir, name);
@@ -1088,6 +1102,167 @@ static int convert_device(hub_mconfig *c, const hub_mconfig_opts *o, struct raw_
     return 0;
 }
 
+/* A kernel, initrd or device-tree file named by @key: found like firmware, else a located error. */
+static int boot_file(hub_mconfig *c, const hub_mconfig_opts *o, const char *key, const char *what,
+                     const char *name, char **found, char **err)
+{
+    char *looked = NULL;
+    *found = find_data_file(c, o, name, &looked);
+    int r = 0;
+    if (!*found)
+        r = cfg_err(c, err, key, "%s file '%s' not found or not readable (looked in %s)", what, name, looked);
+    free(looked);
+    return r;
+}
+
+static char *read_file(const char *path, size_t *len, char **err);
+
+#define DTB_FILE_MAX (16u << 20)
+#define DT_PROP_NAME_MAX 31
+
+static bool valid_prop_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (!n || n > DT_PROP_NAME_MAX)
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr(",._+?#-", *s))
+            return false;
+    return true;
+}
+
+/* `chosen:`: extra /chosen properties, with the values `dt.properties` takes. */
+static int convert_chosen(hub_mconfig *c, char **err)
+{
+    const ynode *ch = ytree_map_get(c->tree, "chosen");
+    if (!ch)
+        return 0;
+    if (ch->kind != YNODE_MAP)
+        return cfg_err(c, err, "chosen", "expected a mapping of /chosen property names to values");
+    static const struct { const char *name, *instead; } owned[] = {
+        { "bootargs", "bootargs: (or --append)" },
+        { "linux,initrd-start", "initrd: (or --initrd)" },
+        { "linux,initrd-end", "initrd: (or --initrd)" },
+        { "rng-seed", "rng_seed:" },
+    };
+    c->chosen = calloc(ch->n_pairs ? ch->n_pairs : 1, sizeof(*c->chosen));
+    for (size_t i = 0; i < ch->n_pairs; i++) {
+        const char *pn = ch->pairs[i].key;
+        char pp[160];
+        snprintf(pp, sizeof(pp), "chosen.%s", pn);
+        if (!valid_prop_name(pn))
+            return cfg_err(c, err, pp, "expected a property name of at most %d letters, digits and ,._+?#-; "
+                           "got '%s'", DT_PROP_NAME_MAX, pn);
+        for (size_t k = 0; k < sizeof(owned) / sizeof(owned[0]); k++)
+            if (!strcmp(pn, owned[k].name))
+                return cfg_err(c, err, pp, "'%s' comes from %s; remove it here", pn, owned[k].instead);
+        hub_dt_prop *p = &c->chosen[c->n_chosen++];
+        p->name = strdup(pn);
+        int r = parse_dt_value(c, err, pp, ch->pairs[i].value, p);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+static int convert_rng_seed(hub_mconfig *c, const char *v, char **err)
+{
+    c->rng_seed = HUB_RNG_DEFAULT;
+    if (!v)
+        return 0;
+    if (!strcmp(v, "random")) {
+        c->rng_seed = HUB_RNG_RANDOM;
+        return 0;
+    }
+    if (!strcmp(v, "none")) {
+        c->rng_seed = HUB_RNG_NONE;
+        return 0;
+    }
+    const char *h = !strncasecmp(v, "0x", 2) ? v + 2 : v;
+    size_t n = strlen(h);
+    bool hex = n >= 2 && n % 2 == 0 && n <= 2 * HUB_RNG_SEED_MAX;
+    for (size_t i = 0; hex && i < n; i++)
+        hex = isxdigit((unsigned char)h[i]);
+    if (!hex)
+        return cfg_err(c, err, "rng_seed", "expected random, none, or 1 to %d bytes in hex (e.g. 0x0123abcd); "
+                       "got '%s'", HUB_RNG_SEED_MAX, v);
+    for (size_t i = 0; i < n / 2; i++) {
+        char byte[3] = { h[2 * i], h[2 * i + 1], 0 };
+        c->rng_seed_bytes[i] = (uint8_t)strtoul(byte, NULL, 16);
+    }
+    c->rng_seed_len = n / 2;
+    c->rng_seed = HUB_RNG_FIXED;
+    return 0;
+}
+
+#define KERNEL_ALIGN (2ULL << 20)   /* RV64 Linux runs from a 2 MiB aligned base (+ text_offset) */
+
+/* `kernel:`, `kernel_address:`, `initrd:`, `dtb:`, `chosen:`, `rng_seed:`: what the next boot stage gets. */
+static int convert_boot(hub_mconfig *c, const hub_mconfig_opts *o, const struct raw_machine *m, char **err)
+{
+    int r;
+    if (m->kernel) {
+        if ((r = boot_file(c, o, "kernel", "kernel", m->kernel, &c->kernel, err)) < 0)
+            return r;
+        c->kernel_elf = sniff_format(c->kernel) == HUB_FW_ELF;
+        char *ierr = NULL;
+        if (!c->kernel_elf && hub_image_probe(c->kernel, &c->kernel_image, &ierr) < 0) {
+            r = cfg_err(c, err, "kernel", "%s", ierr);
+            free(ierr);
+            return r;
+        }
+    }
+    if (m->kernel_address) {
+        if (!c->kernel)
+            return cfg_err(c, err, "kernel_address", "only means something with a kernel (kernel: or --kernel)");
+        if (c->kernel_elf)
+            return cfg_err(c, err, "kernel_address", "an ELF kernel loads at its own addresses; kernel_address is "
+                           "for a RISC-V Linux Image");
+        if ((r = parse_addr(c, err, "kernel_address", m->kernel_address, &c->kernel_address)) < 0)
+            return r;
+        uint64_t off = c->kernel_image.text_offset;
+        if (c->kernel_address < off || (c->kernel_address - off) % KERNEL_ALIGN)
+            return cfg_err(c, err, "kernel_address", "expected a 2 MiB aligned address plus the Image's "
+                           "text_offset 0x%" PRIx64 " (e.g. 0x%" PRIx64 "); got 0x%" PRIx64, off,
+                           c->ram[0].base + off, c->kernel_address);
+        c->has_kernel_address = true;
+    }
+    if (m->initrd) {
+        if (!c->kernel)
+            return cfg_err(c, err, "initrd", "an initrd needs a kernel to read it (kernel: or --kernel)");
+        if ((r = boot_file(c, o, "initrd", "initrd", m->initrd, &c->initrd, err)) < 0)
+            return r;
+        struct stat st;
+        if (stat(c->initrd, &st) < 0 || st.st_size == 0)
+            return cfg_err(c, err, "initrd", "'%s' is empty", c->initrd);
+        c->initrd_size = (uint64_t)st.st_size;
+    }
+    if (m->dtb) {
+        if ((r = boot_file(c, o, "dtb", "device tree", m->dtb, &c->dtb_file, err)) < 0)
+            return r;
+        size_t len = 0;
+        char *rerr = NULL;
+        c->dtb_blob = read_file(c->dtb_file, &len, &rerr);
+        if (!c->dtb_blob) {
+            r = cfg_err(c, err, "dtb", "%s", rerr);
+            free(rerr);
+            return r;
+        }
+        c->dtb_blob_size = len;
+        int fr = len >= 4 && fdt_magic(c->dtb_blob) != FDT_MAGIC ? -FDT_ERR_BADMAGIC
+                 : len < sizeof(struct fdt_header) ? -FDT_ERR_TRUNCATED : fdt_check_full(c->dtb_blob, len);
+        if (fr < 0)
+            return cfg_err(c, err, "dtb", "'%s' is not a valid flattened device tree (.dtb; compile a .dts with "
+                           "dtc): %s", c->dtb_file, fdt_strerror(fr));
+        if (len > DTB_FILE_MAX)
+            return cfg_err(c, err, "dtb", "'%s' is %zu bytes; at most %u expected", c->dtb_file, len,
+                           DTB_FILE_MAX);
+    }
+    if ((r = convert_chosen(c, err)) < 0)
+        return r;
+    return convert_rng_seed(c, m->rng_seed, err);
+}
+
 static int convert(hub_mconfig *c, const hub_mconfig_opts *o, struct raw_machine *m, char **err)
 {
     int r;
@@ -1212,6 +1387,8 @@ static int convert(hub_mconfig *c, const hub_mconfig_opts *o, struct raw_machine
         c->has_reset_pc = true;
     }
     c->bootargs = m->bootargs ? strdup(m->bootargs) : NULL;
+    if ((r = convert_boot(c, o, m, err)) < 0)
+        return r;
 
     c->devices = calloc(m->devices_count ? m->devices_count : 1, sizeof(*c->devices));
     const ynode *devs = ytree_map_get(c->tree, "devices");
@@ -1287,6 +1464,62 @@ static char *read_file(const char *path, size_t *len, char **err)
     return buf;
 }
 
+/* @text as a YAML double-quoted scalar, so that it stays one literal string whatever it holds. */
+static char *yaml_quote(const char *text)
+{
+    char *q = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&q, &len);
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20 || *p == 0x7f)
+            fprintf(f, "\\x%02x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+    fclose(f);
+    return q;
+}
+
+/* The command line's files and boot arguments replace the description's keys; @origin names the option in
+ * errors (a string literal: the tree keeps pointing at it). A file is relative to the current directory. */
+static int set_option(hub_mconfig *c, const char *key, const char *value, bool is_file, bool as_list,
+                      const char *option, char **err)
+{
+    char *text = is_file ? absolute(value) : strdup(value);
+    char *q = yaml_quote(text);
+    char *v = as_list ? xasprintf("[{file: %s}]", q) : strdup(q);
+    char *serr = NULL;
+    int r = ytree_set(c->tree, key, v, option, &serr);
+    if (r < 0) {
+        *err = xasprintf("%s: %s", option, serr);
+        free(serr);
+    }
+    free(text);
+    free(q);
+    free(v);
+    return r < 0 ? -EINVAL : 0;
+}
+
+static int apply_options(hub_mconfig *c, const hub_mconfig_opts *o, char **err)
+{
+    int r = 0;
+    if (o->firmware)
+        r = set_option(c, "firmware", o->firmware, true, true, "--firmware", err);
+    if (!r && o->kernel)
+        r = set_option(c, "kernel", o->kernel, true, false, "--kernel", err);
+    if (!r && o->initrd)
+        r = set_option(c, "initrd", o->initrd, true, false, "--initrd", err);
+    if (!r && o->dtb)
+        r = set_option(c, "dtb", o->dtb, true, false, "--dtb", err);
+    if (!r && o->append)
+        r = set_option(c, "bootargs", o->append, false, false, "--append", err);
+    return r;
+}
+
 int hub_mconfig_load(const char *path, const hub_mconfig_opts *o, hub_mconfig **out, char **err)
 {
     *err = NULL;
@@ -1337,25 +1570,9 @@ int hub_mconfig_load(const char *path, const hub_mconfig_opts *o, hub_mconfig **
             goto fail;
         }
     }
-    if (o && o->firmware) {
-        char *abs = absolute(o->firmware);
-        char *serr = NULL;
-        char *v = xasprintf("[{file: \"%s\"}]", abs);
-        free(abs);
-        ypair *p = (ypair *)ytree_map_pair(c->tree, "firmware");
-        if (p) {
-            ytree_free(p->value);
-            p->value = NULL;
-        }
-        r = ytree_set(c->tree, "firmware", v, "--firmware", &serr);
-        free(v);
-        if (r < 0) {
-            *err = xasprintf("--firmware: %s", serr);
-            free(serr);
-            goto fail;
-        }
-        r = -EINVAL;
-    }
+    if (o && (r = apply_options(c, o, err)) < 0)
+        goto fail;
+    r = -EINVAL;
 
     char *doc = NULL;
     size_t doclen = 0;
@@ -1381,6 +1598,19 @@ fail:
     free(log.text);
     hub_mconfig_free(c);
     return r < 0 ? r : -EINVAL;
+}
+
+static void free_dt_props(hub_dt_prop *props, size_t n)
+{
+    for (size_t j = 0; j < n; j++) {
+        hub_dt_prop *p = &props[j];
+        free(p->name);
+        for (size_t k = 0; k < p->n_strings; k++)
+            free(p->strings[k]);
+        free(p->strings);
+        free(p->cells);
+    }
+    free(props);
 }
 
 void hub_mconfig_free(hub_mconfig *c)
@@ -1422,19 +1652,16 @@ void hub_mconfig_free(hub_mconfig *c)
             free(d->dt_compatible[j]);
         free(d->dt_compatible);
         free(d->dt_node);
-        for (size_t j = 0; j < d->n_dt_props; j++) {
-            hub_dt_prop *p = &d->dt_props[j];
-            free(p->name);
-            for (size_t k = 0; k < p->n_strings; k++)
-                free(p->strings[k]);
-            free(p->strings);
-            free(p->cells);
-        }
-        free(d->dt_props);
+        free_dt_props(d->dt_props, d->n_dt_props);
     }
     free(c->devices);
     free(c->name);
     free(c->bootargs);
+    free(c->kernel);
+    free(c->initrd);
+    free(c->dtb_file);
+    free(c->dtb_blob);
+    free_dt_props(c->chosen, c->n_chosen);
     free(c->path);
     free(c->dir);
     ytree_free(c->tree);

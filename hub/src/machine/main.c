@@ -59,13 +59,20 @@ static const char usage_common[] =
     "                    VALUE is YAML: [10, 11] is a list. May be repeated; applied in order.\n"
     "  --firmware FILE   boot FILE instead of the description's firmware list (ELF, or raw\n"
     "                    at the first RAM block's base)\n"
+    "  --kernel FILE     the next stage after the firmware, as QEMU's -kernel: a RISC-V Linux\n"
+    "                    Image (at 0x80200000 behind OpenSBI on the virt map) or an ELF\n"
+    "  --initrd FILE     an initial ramdisk for the kernel, described in /chosen\n"
+    "  --append ARGS     the kernel command line (/chosen/bootargs)\n"
+    "  --dtb FILE        this device tree instead of the generated one (/chosen still gets\n"
+    "                    the command line and the initrd)\n"
     "  -v, --verbose     show every log record of the devices (default: warnings and errors)\n"
     "  --run-dir DIR     keep device endpoints and the attach socket (DIR/attach.sock) in DIR\n"
     "                    (default: a private temporary folder); devices with `attach: true` are\n"
     "                    started by you with --plexus-attach=DIR/attach.sock --plexus-name=NAME\n";
 
 static const char usage_run[] =
-    "Usage: plexus run MACHINE [--firmware FILE] [--set KEY=VALUE]... [--stats] [-v]\n"
+    "Usage: plexus run MACHINE [--firmware FILE] [--kernel FILE [--initrd FILE] [--append ARGS]]\n"
+    "                  [--set KEY=VALUE]... [--stats] [-v]\n"
     "\n"
     "Boot the machine MACHINE describes (a YAML file, or the name of an example): RAM, firmware, the\n"
     "RISC-V CPU with its CLINT, PLIC and poweroff device, and one process per device. The console device\n"
@@ -91,6 +98,7 @@ static const char usage_run[] =
     "Examples:\n"
     "  plexus run hello\n"
     "  plexus run u-boot --stats\n"
+    "  plexus run linux --kernel Image --initrd initramfs.cpio.gz\n"
     "  plexus run hello --set devices.uart0.props.tx=file:/tmp/uart.txt\n"
     "  plexus run my-machine.yaml --firmware build/fw.elf\n";
 
@@ -414,6 +422,10 @@ static int plexus_main(int argc, char **argv, const plexus_home *h)
     static const struct option longopts[] = {
         { "set", required_argument, NULL, 's' },
         { "firmware", required_argument, NULL, 'f' },
+        { "kernel", required_argument, NULL, 'K' },
+        { "initrd", required_argument, NULL, 'I' },
+        { "append", required_argument, NULL, 'A' },
+        { "dtb", required_argument, NULL, 'D' },
         { "stats", no_argument, NULL, 'S' },
         { "output", required_argument, NULL, 'o' },
         { "verbose", no_argument, NULL, 'v' },
@@ -424,6 +436,7 @@ static int plexus_main(int argc, char **argv, const plexus_home *h)
     };
     const char *sets[argc];
     size_t n_sets = 0;
+    const char *kernel = NULL, *initrd = NULL, *append = NULL, *dtb_file = NULL;
     const char *firmware = NULL, *output = NULL, *file = NULL, *run_dir = NULL, *event_log = NULL;
     bool stats = false, verbose = false;
     optind = 2;
@@ -439,6 +452,10 @@ static int plexus_main(int argc, char **argv, const plexus_home *h)
             break;
         case 's': sets[n_sets++] = optarg; break;
         case 'f': firmware = optarg; break;
+        case 'K': kernel = optarg; break;
+        case 'I': initrd = optarg; break;
+        case 'A': append = optarg; break;
+        case 'D': dtb_file = optarg; break;
         case 'S': stats = true; break;
         case 'o': output = optarg; break;
         case 'v': verbose = true; break;
@@ -471,6 +488,7 @@ static int plexus_main(int argc, char **argv, const plexus_home *h)
      */
     hub_mconfig_opts mo = {
         .sets = sets, .n_sets = n_sets, .firmware = firmware, .exe_dir = h->exe_dir,
+        .kernel = kernel, .initrd = initrd, .append = append, .dtb = dtb_file,
 #ifdef PLEXUS_SOURCE_DIR
         .source_dir = h->build_dir ? PLEXUS_SOURCE_DIR : PLEXUS_SOURCE_DIR "/examples",
         .build_dir = h->build_dir ? h->build_dir : h->examples,
