@@ -126,6 +126,29 @@ Test(cpu, sv39_translation_faults_devices_and_u_mode_ecall, .fini = fini)
     cr_assert_geq(tm_result(&M, 11), 0xC0000000ull, "mepc 0x%lx is the user alias", tm_result(&M, 11));
 }
 
+Test(cpu, hub_reads_instructions_through_the_page_tables_never_through_devices, .fini = fini)
+{
+    tm_init(&M, "hubread.bin", NULL);
+    cr_assert_eq(tm_run(&M), 0);
+    for (unsigned i = 0; i < M.nlog; i++)
+        cr_log_error("device access %u: %s 0x%lx size %u", i, M.log[i].is_write ? "write" : "read", M.log[i].addr,
+                     M.log[i].size);
+    cr_assert_eq(M.nlog, 0, "the test device at the virtual pc's number was accessed %u times", M.nlog);
+    cr_assert_geq(tm_result(&M, 0), 0x100000, "rdtime in S-mode under Sv39 reads the CLINT: 0x%lx",
+                  tm_result(&M, 0));
+    cr_assert_eq(tm_result(&M, 1), 0x7c0025f3, "32-bit illegal instruction: mtval 0x%lx", tm_result(&M, 1));
+    cr_assert_eq(tm_result(&M, 2), tm_result(&M, 8), "mepc 0x%lx", tm_result(&M, 2));
+    cr_assert_eq(tm_result(&M, 3), 0x6101, "16-bit illegal instruction: mtval 0x%lx", tm_result(&M, 3));
+    cr_assert_eq(tm_result(&M, 4), tm_result(&M, 9), "mepc 0x%lx", tm_result(&M, 4));
+    cr_assert_eq(tm_result(&M, 7), 2, "illegal instructions trapped: %lu (rdtime must not)", tm_result(&M, 7));
+    cr_assert_eq(tm_result(&M, 5), 0x8000000000000007ull, "mcause 0x%lx", tm_result(&M, 5));
+    cr_assert_eq(tm_result(&M, 6), tm_result(&M, 10) + 4, "timer taken after the WFI: mepc 0x%lx", tm_result(&M, 6));
+    cr_assert_lt(tm_result(&M, 8), 0x10001000ull, "the S code runs at its virtual address 0x%lx", tm_result(&M, 8));
+    hub_cpu_stats st;
+    hub_cpu_get_stats(M.cpu, &st);
+    cr_assert_geq(st.wfi_waits, 1);
+}
+
 Test(cpu, clint_timer_interrupt_at_mtimecmp, .fini = fini)
 {
     tm_init(&M, "timer.bin", NULL);

@@ -238,7 +238,7 @@ Test(machine_config, unknown_key)
     expect_unknown_key(y, ":14: key 'devices[0].colour': unknown key 'colour'; expected one of: ", device_keys);
     free(y);
     y = edited("name: t\n", "name: t\nmemory: 3\n");
-    static const char *const top_keys[] = { "name", "ram", "firmware", "cpu", "devices", NULL };
+    static const char *const top_keys[] = { "name", "ram", "firmware", "cpu", "kernel", "chosen", "devices", NULL };
     expect_unknown_key(y, ":2: key 'memory': unknown key 'memory'; expected one of: ", top_keys);
     free(y);
 }

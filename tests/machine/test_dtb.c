@@ -53,7 +53,7 @@ static void setup(void)
     /* the UART declares "serial" (as plexus-uart16550 does); dma0's declaration loses to its `dt.node` */
     hub_dt_device_info info[3] = { { 0x10000000, 0x100, "serial" }, { 0x10010000, 0x1000, "dma-controller" },
                                    { 0x10020000, 0x10, NULL } };
-    cr_assert_eq(hub_dtb_build(cfg, info, &dtb, &dtb_size, &err), 0, "%s", err ? error_get_pretty(err) : "");
+    cr_assert_eq(hub_dtb_build(cfg, info, NULL, &dtb, &dtb_size, &err), 0, "%s", err ? error_get_pretty(err) : "");
     cr_assert_eq(fdt_check_header(dtb), 0);
     cr_assert_eq(fdt_totalsize(dtb), dtb_size);
 }
@@ -117,8 +117,8 @@ Test(machine_dtb, cpus)
 {
     cr_expect_eq(u32("/cpus", "timebase-frequency"), 10000000);
     cr_expect_eq(u32("/cpus/cpu@0", "reg"), 0);
-    str("/cpus/cpu@0", "riscv,isa", "rv64imafdc", 11);
-    str("/cpus/cpu@0", "mmu-type", "riscv,sv48", 11);
+    str("/cpus/cpu@0", "riscv,isa", "rv64imafdc_zicsr_zifencei", 26);
+    str("/cpus/cpu@0", "mmu-type", "riscv,sv57", 11);
     str("/cpus/cpu@0", "device_type", "cpu", 4);
     str("/cpus/cpu@0/interrupt-controller", "compatible", "riscv,cpu-intc", 15);
     cr_expect_eq(u32("/cpus/cpu@0/interrupt-controller", "#interrupt-cells"), 1);
@@ -209,7 +209,7 @@ Test(machine_dtb, undeclared_node_takes_the_device_name)
     void *d2;
     size_t n2;
     Error *err = NULL;
-    cr_assert_eq(hub_dtb_build(cfg, info, &d2, &n2, &err), 0, "%s", err ? error_get_pretty(err) : "");
+    cr_assert_eq(hub_dtb_build(cfg, info, NULL, &d2, &n2, &err), 0, "%s", err ? error_get_pretty(err) : "");
     cr_expect_geq(fdt_path_offset(d2, "/soc/uart0@10000000"), 0);
     cr_expect_lt(fdt_path_offset(d2, "/soc/serial@10000000"), 0);
     cr_expect_geq(fdt_path_offset(d2, "/soc/dma@10010000"), 0, "the description's node name stands");

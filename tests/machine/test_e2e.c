@@ -112,6 +112,16 @@ static run_result run(char *const argv[], double timeout_s)
     return r;
 }
 
+/* The device tree `plexus dtb -o @path` wrote, into @buf. Returns its size. */
+static size_t read_dtb(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s was not written", path);
+    size_t n = fread(buf, 1, cap, f);
+    fclose(f);
+    return n;
+}
+
 static int exit_code(int st)
 {
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
@@ -321,11 +331,8 @@ Test(machine_e2e, dtb_has_handshaken_region_sizes)
     char *argv[] = { bin, "dtb", yaml, "-o", out, NULL };
     run_result r = run(argv, 60);
     cr_assert_eq(exit_code(r.status), 0, "output:\n%s", r.out);
-    FILE *f = fopen(out, "rb");
-    cr_assert_not_null(f);
     static char dtb[65536];
-    size_t n = fread(dtb, 1, sizeof(dtb), f);
-    fclose(f);
+    size_t n = read_dtb(out, dtb, sizeof(dtb));
     cr_assert_gt(n, 0);
     cr_assert_eq(fdt_check_header(dtb), 0);
     int off = fdt_path_offset(dtb, "/soc/serial@10000000");
@@ -740,5 +747,131 @@ Test(machine_e2e, uart_killed_mid_run_is_restarted_and_output_is_complete)
     free(text);
     free(uart);
     free(fw);
+    tmpdir_remove(dir);
+}
+
+/* ---- the firmware's next stage: --kernel, --initrd, --append behind Debian's OpenSBI ---- */
+#define OPENSBI_DIR "/usr/lib/riscv64-linux-gnu/opensbi/generic"
+
+/* A machine booting OpenSBI's @fw (fw_jump.bin or fw_dynamic.bin) with @ram of RAM and no device. */
+static char *opensbi_machine(const char *dir, const char *fw, const char *ram)
+{
+    char *fw_path, *text;
+    cr_assert(asprintf(&fw_path, "%s/%s", OPENSBI_DIR, fw) > 0);
+    cr_assert_eq(access(fw_path, R_OK), 0, "%s is missing: scripts/deps.sh installs the opensbi package", fw_path);
+    cr_assert(asprintf(&text,
+                       "name: nextstage\n"
+                       "ram:\n  - name: ram\n    base: 0x80000000\n    size: %s\n"
+                       "firmware:\n  - { file: %s, format: raw, address: 0x80000000 }\n",
+                       ram, fw_path) > 0);
+    char *path = write_file(dir, "nextstage.yaml", text, strlen(text), 0644);
+    free(text);
+    free(fw_path);
+    return path;
+}
+
+/* The stand-in kernel (tests/machine/nextstage.c) powers off with 0 when a0, a1, /chosen's bootargs and
+ * initrd and the initrd's bytes are as given here; 2..7 name the check that failed. */
+static void boot_next_stage(const char *fw, const char *kernel)
+{
+    char *dir = tmpdir_new();
+    char *yaml = opensbi_machine(dir, fw, "128M");
+    char *rd = write_file(dir, "rd.img", "plexus-initrd-16", 16, 0644);
+    char *bin = plexus_bin(), *k;
+    cr_assert(asprintf(&k, "%s/tests/machine/%s", getenv("PLEXUS_BUILD_DIR"), kernel) > 0);
+    char *argv[] = { bin, "run", yaml, "--kernel", k, "--initrd", rd, "--append", "next-stage [args] ok", NULL };
+    run_result r = run(argv, 60);
+    cr_expect_not(r.timed_out, "plexus did not finish; output:\n%s", r.out);
+    cr_expect_eq(exit_code(r.status), 0, "exit status %d (the stand-in kernel's failed check); output:\n%s",
+                 exit_code(r.status), r.out);
+    free(r.out);
+    free(k);
+    free(bin);
+    free(rd);
+    free(yaml);
+    tmpdir_remove(dir);
+}
+
+Test(machine_e2e, kernel_image_and_initrd_behind_opensbi_fw_jump)
+{
+    /* fw_jump jumps to 0x80200000: the Image's text_offset from the RAM base, clear of OpenSBI */
+    boot_next_stage("fw_jump.bin", "nextstage.Image");
+}
+
+Test(machine_e2e, kernel_elf_behind_opensbi_fw_dynamic_named_by_a2)
+{
+    /* an ELF at 0x80400000: only fw_dynamic_info's next_addr (a2) can tell OpenSBI to go there */
+    boot_next_stage("fw_dynamic.bin", "nextstage-high.elf");
+}
+
+Test(machine_e2e, kernel_image_moves_past_a_firmware_that_ends_beyond_its_place)
+{
+    /* fw_dynamic padded to 3 MiB covers 0x80200000: the Image goes to the next 2 MiB base + text_offset,
+     * 0x80400000, and fw_dynamic_info tells OpenSBI so (the stand-in runs anywhere: pc-relative code) */
+    char *dir = tmpdir_new(), *cmd, *fw;
+    cr_assert(asprintf(&fw, "%s/fw_dynamic_3m.bin", dir) > 0);
+    cr_assert(asprintf(&cmd, "cp %s/fw_dynamic.bin %s && truncate -s 3M %s", OPENSBI_DIR, fw, fw) > 0);
+    cr_assert_eq(system(cmd), 0);
+    char *text;
+    cr_assert(asprintf(&text, "ram:\n  - base: 0x80000000\n    size: 128M\n"
+                       "firmware:\n  - { file: %s, format: raw, address: 0x80000000 }\n", fw) > 0);
+    char *yaml = write_file(dir, "big.yaml", text, strlen(text), 0644);
+    char *rd = write_file(dir, "rd.img", "plexus-initrd-16", 16, 0644);
+    char *bin = plexus_bin(), *k;
+    cr_assert(asprintf(&k, "%s/tests/machine/nextstage.Image", getenv("PLEXUS_BUILD_DIR")) > 0);
+    char *argv[] = { bin, "run", yaml, "--kernel", k, "--initrd", rd, "--append", "next-stage [args] ok", NULL };
+    run_result r = run(argv, 60);
+    cr_expect_not(r.timed_out, "plexus did not finish; output:\n%s", r.out);
+    cr_expect_eq(exit_code(r.status), 0, "exit status %d; output:\n%s", exit_code(r.status), r.out);
+    free(r.out);
+    free(k);
+    free(bin);
+    free(rd);
+    free(yaml);
+    free(text);
+    free(cmd);
+    free(fw);
+    tmpdir_remove(dir);
+}
+
+Test(machine_e2e, initrd_that_does_not_fit_names_the_key)
+{
+    char *dir = tmpdir_new();
+    char *yaml = opensbi_machine(dir, "fw_jump.bin", "16M");
+    /* 16 MiB of RAM: the kernel at 0x80200000, the initrd 8 MiB above, the DTB at 0x80e00000 */
+    char *rd = write_file(dir, "rd.img", "x", 1, 0644);
+    cr_assert_eq(truncate(rd, 6 << 20), 0);
+    char *bin = plexus_bin(), *k, *out;
+    cr_assert(asprintf(&k, "%s/tests/machine/nextstage.Image", getenv("PLEXUS_BUILD_DIR")) > 0);
+    cr_assert(asprintf(&out, "%s/out.dtb", dir) > 0);
+    char *argv[] = { bin, "dtb", yaml, "--kernel", k, "--initrd", rd, "-o", out, NULL };
+    run_result r = run(argv, 30);
+    cr_expect_eq(exit_code(r.status), 1, "output:\n%s", r.out);
+    char *want;
+    cr_assert(asprintf(&want, "plexus: %s (--initrd): key 'initrd': the initrd (6291456 bytes) at "
+                       "[0x80a00000-0x80ffffff] overlaps the device tree at 0x80e00000 (top of RAM 'ram'): make RAM "
+                       "larger\n", yaml) > 0);
+    cr_expect_str_eq(r.out, want);
+    free(want);
+    free(r.out);
+    /* with room, the same files give a tree whose /chosen names the initrd where it went */
+    char *argv2[] = { bin, "dtb", yaml, "--kernel", k, "--initrd", rd, "-o", out, "--set", "ram.0.size=64M", NULL };
+    r = run(argv2, 30);
+    cr_expect_eq(exit_code(r.status), 0, "output:\n%s", r.out);
+    static char dtb[65536];
+    size_t n = read_dtb(out, dtb, sizeof(dtb));
+    cr_assert_eq(fdt_check_full(dtb, n), 0);
+    int node = fdt_path_offset(dtb, "/chosen"), len;
+    const fdt64_t *s = fdt_getprop(dtb, node, "linux,initrd-start", &len);
+    const fdt64_t *e = fdt_getprop(dtb, node, "linux,initrd-end", &len);
+    cr_assert(s && e);
+    cr_expect_eq(fdt64_ld(s), 0x80200000ULL + (32ULL << 20), "min(RAM/2, 128 MiB) above the kernel");
+    cr_expect_eq(fdt64_ld(e) - fdt64_ld(s), 6ULL << 20);
+    free(r.out);
+    free(out);
+    free(k);
+    free(bin);
+    free(rd);
+    free(yaml);
     tmpdir_remove(dir);
 }

@@ -1,21 +1,18 @@
 /*
- * The hart: Unicorn RISC-V 64 driven in slices of instructions, following the address space with a
- * MemoryListener, with the architectural trap entry done here because Unicorn does not do it.
+ * The hart: Unicorn RISC-V 64 run in slices that end at block boundaries, following the address space with a
+ * MemoryListener, with exceptions entered here because Unicorn does not do it.
  *
  * What Unicorn 2.0.x does and does not do for RISC-V (measured; README.md has the whole list):
  *  - Synchronous exceptions are reported to UC_HOOK_INTR with the QEMU cause number (ebreak excepted: it
- *    ends uc_emu_start with UC_ERR_INSN_INVALID, pc on the ebreak); ecall is always cause 8. Before calling the hook Unicorn adds 4 to the pc (also for
- *    16-bit instructions), so the faulting pc is pc - 4. No trap state (xepc, xcause, xtval, xstatus, pc,
- *    privilege) is changed: the trap entry is ours.
- *  - Nothing exposes the privilege level, and CSR reads and writes through uc_reg_read/write are checked
- *    against the current privilege (an M-mode CSR read from S-mode returns garbage). The privilege, the mip
- *    word and the bad-address word are located inside the uc_context image once per process (calibrate())
- *    and changed through uc_context_save/restore.
- *  - Interrupt-pending bits written into mip are not taken by Unicorn unless its own interrupt request
- *    flag happens to be set, so interrupts are taken here, between slices.
+ *    ends uc_emu_start with UC_ERR_INSN_INVALID, pc on the ebreak); ecall is always cause 8. Before calling
+ *    the hook Unicorn adds 4 to the pc (also for 16-bit instructions), so the faulting pc is pc - 4. No trap
+ *    state (xepc, xcause, xtval, xstatus, pc, privilege) is changed: the trap entry is ours.
+ *  - Interrupts are entered by Unicorn's own loop, which looks for them after every CSR instruction, mret,
+ *    sret and WFI, and at every uc_emu_start: the hub keeps its lines in mip (ucx.h).
+ *  - No instruction counter: a block hook counts each block's instructions and stops the slice at the first
+ *    block boundary at or after the budget.
  *  - WFI ends uc_emu_start early with the pc after the WFI.
- *  - A load, store or fetch to unmapped memory ends uc_emu_start with UC_ERR_*_UNMAPPED and the pc at the
- *    faulting instruction; the address comes from the UC_HOOK_MEM_UNMAPPED hook.
+ *  - The pc inside MMIO callbacks is stale unless restored from the host return address (ucx_sync_pc).
  */
 #define _GNU_SOURCE
 #include "cpu.h"
@@ -29,6 +26,9 @@
 
 #include <unicorn/unicorn.h>
 
+#include "mmu.h"
+#include "ucx.h"
+
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the MMIO path copies guest (little-endian) values straight into host integers"
 #endif
@@ -36,11 +36,13 @@
 #define PAGE_SIZE 4096ull
 #define PAGE_MASK (~(PAGE_SIZE - 1))
 #define ADDR_TOP (UINT64_MAX & PAGE_MASK)  /* Unicorn cannot map the last page */
+#define UPPER_HALF (1ull << 63)             /* kept as one hole mapping: kernel virtual addresses */
 #define HOLE_CHUNK (2ull << 20)             /* unmapping costs ~100 ns per page in Unicorn: keep holes small */
 #define HOLE_PIECE (64ull << 20)
 #define PHYS_PREMAP_MAX (64ull << 30)
 #define DEFAULT_SLICE 10000
 #define IDLE_POLL_MS 100
+#define ICACHE_SIZE 16384                   /* blocks whose instruction count is remembered */
 
 enum { PRV_U = 0, PRV_S = 1, PRV_M = 3 };
 
@@ -51,10 +53,10 @@ enum { PRV_U = 0, PRV_S = 1, PRV_M = 3 };
 #define MSTATUS_SPP (1ull << 8)
 #define MSTATUS_MPP_SHIFT 11
 #define MSTATUS_MPP (3ull << MSTATUS_MPP_SHIFT)
-#define MSTATUS_MPRV (1ull << 17)
 
 #define CAUSE_IRQ (1ull << 63)
 #define EXC_INSN_ACCESS 1
+#define EXC_ILLEGAL 2
 #define EXC_BREAKPOINT 3
 #define EXC_LOAD_ACCESS 5
 #define EXC_STORE_ACCESS 7
@@ -64,11 +66,10 @@ enum { PRV_U = 0, PRV_S = 1, PRV_M = 3 };
 #define INSN_RDTIME_MASK 0xfffff07fu    /* csrrs rd, time, x0 */
 #define INSN_RDTIME 0xc0102073u
 #define COUNTEREN_TM (1u << 1)
-#define EXC_ILLEGAL 2
 
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
-/* Interrupts the hub drives; the others (SSIP, STIP) belong to the guest. */
+/* Interrupts the hub drives; the others (SSIP, STIP, and SEIP written by M-mode) belong to the guest. */
 #define EXT_IRQ_MASK ((1ull << HUB_IRQ_MSIP) | (1ull << HUB_IRQ_MTIP) | (1ull << HUB_IRQ_SEIP) | \
                       (1ull << HUB_IRQ_MEIP))
 
@@ -98,13 +99,23 @@ typedef struct range {
     hwaddr start, end;
 } range;
 
+typedef struct icount_entry {
+    uint64_t pc;
+    uint32_t size, insns;
+} icount_entry;
+
+/* The part of an access Unicorn splits in two (8-byte MMIO) that has been made, see after_access(). */
+typedef struct split_access {
+    bool pending;
+    uint64_t pc;
+    hwaddr next;
+    uint64_t low;
+} split_access;
+
 struct hub_cpu {
     hub_cpu_config cfg;
-    uc_engine *uc;
-    uc_context *ctx;
-    uint8_t *ctx_bytes;
-    size_t off_priv, off_mip, off_badaddr;
-    uc_hook h_intr, h_unmapped, h_prot;
+    ucx x;
+    uc_hook h_intr, h_unmapped, h_prot, h_block;
     MemoryListener listener;
     bool listening;
     bool closing;
@@ -113,9 +124,12 @@ struct hub_cpu {
     size_t nsecs, capsecs;
     cpu_map *maps;
     size_t nmaps, capmaps;
+    size_t last_ram;        /* index in maps of the last RAM mapping found by ram_host() */
 
     uint64_t mip_ext;       /* levels driven through hub_cpu_set_irq */
-    bool mip_dirty;         /* mip_ext changed since it was last written into the hart */
+    bool in_access;         /* an MMIO access is being dispatched */
+    bool irq_raised;        /* ... and a line rose during it */
+    split_access split;
 
     bool stop;
     int stop_status;
@@ -126,11 +140,15 @@ struct hub_cpu {
     uc_mem_type fault_type;
     uint64_t fault_addr;
     bool fault_seen;
-    hwaddr fault_half;      /* see mmio_fault(); UINT64_MAX when none */
-    uint64_t fault_half_pc;
-    bool retry;             /* a hole was mapped for the access that stopped the slice: run it again */
-    bool in_mmio;           /* inside mmio_read/mmio_write: an access there may be deferred */
+    bool retry;             /* a hole was mapped for the fetch that stopped the slice: run it again */
     bool deferred;          /* an MMIO access of this slice was deferred (hub_cpu_defer_access): run it again */
+
+    /* the slice being run */
+    uint64_t budget;        /* instructions */
+    uint64_t executed;      /* instructions of the blocks entered so far */
+    bool budget_stop;       /* the block hook ended the slice */
+    bool irq_stop;          /* an MMIO access raised an interrupt that is taken at the next block */
+    icount_entry *icount;
 
     /* virtual time: time = base_ns + insns_since_base / insns_per_ns */
     uint64_t base_ns;
@@ -152,74 +170,42 @@ struct hub_cpu {
 static uint64_t reg_get(hub_cpu *cpu, int reg)
 {
     uint64_t v = 0;
-    uc_reg_read(cpu->uc, reg, &v);
+    uc_reg_read(cpu->x.uc, reg, &v);
     return v;
 }
 
 static void reg_set(hub_cpu *cpu, int reg, uint64_t v)
 {
-    uc_reg_write(cpu->uc, reg, &v);
-}
-
-static uint64_t ctx_get(const hub_cpu *cpu, size_t off)
-{
-    uint64_t v;
-    memcpy(&v, cpu->ctx_bytes + off, sizeof(v));
-    return v;
-}
-
-static void ctx_set(hub_cpu *cpu, size_t off, uint64_t v)
-{
-    memcpy(cpu->ctx_bytes + off, &v, sizeof(v));
-}
-
-/* Write the hub-driven interrupt levels into the hart's mip word of the saved context. */
-static void ctx_sync_mip(hub_cpu *cpu)
-{
-    uint64_t mip = ctx_get(cpu, cpu->off_mip);
-    ctx_set(cpu, cpu->off_mip, (mip & ~EXT_IRQ_MASK) | cpu->mip_ext);
-    cpu->mip_dirty = false;
+    uc_reg_write(cpu->x.uc, reg, &v);
 }
 
 /*
- * Make the live hart M-mode so that every CSR can be read and written through uc_reg_*; also brings mip up
- * to date. Returns the privilege the hart had, for m_view_leave().
+ * Make the hart M-mode so that every CSR can be read and written through uc_reg_* (they are checked against
+ * the current privilege). Returns the privilege the hart had, for set_priv().
  */
 static unsigned m_view_enter(hub_cpu *cpu)
 {
-    uc_context_save(cpu->uc, cpu->ctx);
-    unsigned priv = (unsigned)ctx_get(cpu, cpu->off_priv);
-    bool dirty = cpu->mip_dirty;
-    if (dirty)
-        ctx_sync_mip(cpu);
-    if (priv != PRV_M || dirty) {
-        ctx_set(cpu, cpu->off_priv, PRV_M);
-        uc_context_restore(cpu->uc, cpu->ctx);
-    }
+    unsigned priv = (unsigned)ucx_get(&cpu->x, UCX_PRIV);
+    ucx_set(&cpu->x, UCX_PRIV, PRV_M);
     return priv;
+}
+
+static void set_priv(hub_cpu *cpu, unsigned priv)
+{
+    ucx_set(&cpu->x, UCX_PRIV, priv);
 }
 
 static bool map_hole(hub_cpu *cpu, hwaddr addr);
 
-static void set_priv(hub_cpu *cpu, unsigned priv)
-{
-    if (priv == PRV_M)
-        return;
-    uc_context_save(cpu->uc, cpu->ctx);
-    ctx_set(cpu, cpu->off_priv, priv);
-    uc_context_restore(cpu->uc, cpu->ctx);
-}
-
 /*
- * Enter a trap as the privileged spec says: to S-mode when the hart is in S or U and the cause is delegated,
- * else to M-mode. The live hart must be in the M view (m_view_enter) with @priv its real privilege.
+ * Enter an exception as the privileged spec says: to S-mode when the hart is in S or U and the cause is
+ * delegated, else to M-mode. The live hart must be in the M view (m_view_enter) with @priv its real privilege.
  */
-static void take_trap(hub_cpu *cpu, unsigned priv, bool irq, uint64_t cause, uint64_t epc, uint64_t tval)
+static void take_trap(hub_cpu *cpu, unsigned priv, uint64_t cause, uint64_t epc, uint64_t tval)
 {
-    uint64_t deleg = reg_get(cpu, irq ? UC_RISCV_REG_MIDELEG : UC_RISCV_REG_MEDELEG);
+    uint64_t deleg = reg_get(cpu, UC_RISCV_REG_MEDELEG);
     uint64_t mstatus = reg_get(cpu, UC_RISCV_REG_MSTATUS);
-    uint64_t code = cause | (irq ? CAUSE_IRQ : 0);
-    uint64_t tvec, pc;
+    uint64_t tvec;
     unsigned target;
 
     if (priv <= PRV_S && cause < 64 && ((deleg >> cause) & 1)) {
@@ -228,7 +214,7 @@ static void take_trap(hub_cpu *cpu, unsigned priv, bool irq, uint64_t cause, uin
         mstatus = (mstatus & ~MSTATUS_SPP) | (priv == PRV_S ? MSTATUS_SPP : 0);
         mstatus &= ~MSTATUS_SIE;
         reg_set(cpu, UC_RISCV_REG_SEPC, epc);
-        reg_set(cpu, UC_RISCV_REG_SCAUSE, code);
+        reg_set(cpu, UC_RISCV_REG_SCAUSE, cause);
         reg_set(cpu, UC_RISCV_REG_STVAL, tval);
         tvec = reg_get(cpu, UC_RISCV_REG_STVEC);
     } else {
@@ -237,15 +223,12 @@ static void take_trap(hub_cpu *cpu, unsigned priv, bool irq, uint64_t cause, uin
         mstatus = (mstatus & ~MSTATUS_MPP) | ((uint64_t)priv << MSTATUS_MPP_SHIFT);
         mstatus &= ~MSTATUS_MIE;
         reg_set(cpu, UC_RISCV_REG_MEPC, epc);
-        reg_set(cpu, UC_RISCV_REG_MCAUSE, code);
+        reg_set(cpu, UC_RISCV_REG_MCAUSE, cause);
         reg_set(cpu, UC_RISCV_REG_MTVAL, tval);
         tvec = reg_get(cpu, UC_RISCV_REG_MTVEC);
     }
     reg_set(cpu, UC_RISCV_REG_MSTATUS, mstatus);
-    pc = tvec & ~3ull;
-    if (irq && (tvec & 3) == 1)
-        pc += 4 * cause;
-    reg_set(cpu, UC_RISCV_REG_PC, pc);
+    ucx_set(&cpu->x, UCX_PC, tvec & ~3ull);    /* exceptions never use the vectored offset */
     set_priv(cpu, target);
     cpu->stats.traps++;
 }
@@ -260,7 +243,7 @@ static void __attribute__((format(printf, 2, 3))) set_fatal(hub_cpu *cpu, const 
     va_end(ap);
     cpu->fatal = true;
     cpu->stop = true;
-    uc_emu_stop(cpu->uc);
+    uc_emu_stop(cpu->x.uc);
 }
 
 /* Causes whose xtval is the faulting address. */
@@ -274,19 +257,122 @@ static bool cause_has_addr(uint32_t cause)
     }
 }
 
-/*
- * rdtime: Unicorn has no time CSR. In the M view (@priv the real privilege): if the instruction at @epc
- * reads time and the counter-enable bits allow it at @priv, write the time into rd and step over it.
- * The instruction is read from physical memory, so only when the fetch is not translated.
- */
-static bool emulate_rdtime(hub_cpu *cpu, unsigned priv, uint64_t epc)
+/* ------------------------------------------------------------------------------------------------------ */
+/* The hub's own reads of guest memory: RAM only, through the hart's translation, never device dispatch    */
+/* ------------------------------------------------------------------------------------------------------ */
+
+/* Host address of guest-physical @pa if the CPU maps it as RAM, else NULL. */
+static uint8_t *ram_host(hub_cpu *cpu, uint64_t pa)
 {
-    uint32_t insn = 0;
-    if (!cpu->read_time)
+    if (cpu->last_ram < cpu->nmaps) {
+        const cpu_map *m = &cpu->maps[cpu->last_ram];
+        if (!m->mmio && pa >= m->start && pa < m->end)
+            return m->host + (pa - m->start);
+    }
+    for (size_t i = 0; i < cpu->nmaps; i++) {
+        const cpu_map *m = &cpu->maps[i];
+        if (!m->mmio && pa >= m->start && pa < m->end) {
+            cpu->last_ram = i;
+            return m->host + (pa - m->start);
+        }
+    }
+    return NULL;
+}
+
+static void *ram_host_cb(void *opaque, uint64_t pa)
+{
+    return ram_host(opaque, pa);
+}
+
+/* Copy [pa, pa + len) out of RAM; false unless all of it is RAM in one mapping. */
+static bool ram_read(hub_cpu *cpu, uint64_t pa, void *buf, size_t len)
+{
+    uint8_t *h = ram_host(cpu, pa);
+    if (!h || len > cpu->maps[cpu->last_ram].end - pa)
         return false;
-    if (priv < PRV_M && (reg_get(cpu, UC_RISCV_REG_SATP) >> 60) != 0)
-        return false;
-    if (uc_mem_read(cpu->uc, epc, &insn, sizeof(insn)) != UC_ERR_OK || (insn & INSN_RDTIME_MASK) != INSN_RDTIME)
+    memcpy(buf, h, len);
+    return true;
+}
+
+static bool read_pte(void *opaque, uint64_t pa, uint64_t *pte)
+{
+    return ram_read(opaque, pa, pte, sizeof(*pte));
+}
+
+/* The translation state of the hart, @priv being its real privilege. */
+static hub_mmu_regs mmu_regs(hub_cpu *cpu, unsigned priv)
+{
+    return (hub_mmu_regs){ ucx_get(&cpu->x, UCX_SATP), ucx_get(&cpu->x, UCX_MSTATUS), priv };
+}
+
+static bool fetch16(hub_cpu *cpu, const hub_mmu_regs *r, uint64_t va, uint16_t *half)
+{
+    uint64_t pa;
+    return hub_mmu_translate(r, va, HUB_MMU_FETCH, read_pte, cpu, &pa) == 0 && ram_read(cpu, pa, half, 2);
+}
+
+/*
+ * The instruction at virtual @va as the hart would fetch it (16 or 32 bits; a 32-bit instruction may straddle
+ * two pages). Returns its length in bytes, or 0 when it is not in RAM or not mapped for execution.
+ */
+static unsigned fetch_insn(hub_cpu *cpu, const hub_mmu_regs *r, uint64_t va, uint32_t *insn)
+{
+    uint16_t lo, hi;
+    if (!fetch16(cpu, r, va, &lo))
+        return 0;
+    if ((lo & 3) != 3) {
+        *insn = lo;
+        return 2;
+    }
+    if (!fetch16(cpu, r, va + 2, &hi))
+        return 0;
+    *insn = lo | (uint32_t)hi << 16;
+    return 4;
+}
+
+/*
+ * Instructions in the block of @size bytes at virtual @pc, counted from their encodings (16 or 32 bits), one
+ * translation per page. A block the hub cannot read (never the case for a block the hart just fetched) counts
+ * one instruction per 4 bytes.
+ */
+static uint32_t count_insns(hub_cpu *cpu, uint64_t pc, uint32_t size)
+{
+    hub_mmu_regs r = mmu_regs(cpu, (unsigned)ucx_get(&cpu->x, UCX_PRIV));
+    uint64_t va = pc, end = pc + size;
+    uint32_t n = 0;
+    while (va < end) {
+        uint64_t pa;
+        uint8_t *h;
+        if (hub_mmu_translate(&r, va, HUB_MMU_FETCH, read_pte, cpu, &pa) != 0 || !(h = ram_host(cpu, pa)))
+            return n + (uint32_t)((end - va + 3) / 4);
+        uint64_t base = va, in_page = PAGE_SIZE - (va & (PAGE_SIZE - 1));
+        uint64_t stop = end - va < in_page ? end : va + in_page;
+        while (va < stop) {
+            n++;
+            va += (h[va - base] & 3) == 3 ? 4 : 2;
+        }
+    }
+    return n;
+}
+
+static uint32_t block_insns(hub_cpu *cpu, uint64_t pc, uint32_t size)
+{
+    icount_entry *e = &cpu->icount[((pc >> 1) ^ (pc >> 13)) & (ICACHE_SIZE - 1)];
+    if (e->pc != pc || e->size != size) {
+        e->pc = pc;
+        e->size = size;
+        e->insns = count_insns(cpu, pc, size);
+    }
+    return e->insns;
+}
+
+/*
+ * rdtime: Unicorn has no time CSR. In the M view (@priv the real privilege): if @insn (at @epc) reads time
+ * and the counter-enable bits allow it at @priv, write the time into rd and step over it.
+ */
+static bool emulate_rdtime(hub_cpu *cpu, unsigned priv, uint64_t epc, uint32_t insn)
+{
+    if (!cpu->read_time || (insn & INSN_RDTIME_MASK) != INSN_RDTIME)
         return false;
     if (priv < PRV_M && !(reg_get(cpu, UC_RISCV_REG_MCOUNTEREN) & COUNTEREN_TM))
         return false;
@@ -295,7 +381,7 @@ static bool emulate_rdtime(hub_cpu *cpu, unsigned priv, uint64_t epc)
     unsigned rd = (insn >> 7) & 31;
     if (rd)
         reg_set(cpu, UC_RISCV_REG_X0 + (int)rd, cpu->read_time(cpu->time_opaque));
-    reg_set(cpu, UC_RISCV_REG_PC, epc + 4);
+    ucx_set(&cpu->x, UCX_PC, epc + 4);
     return true;
 }
 
@@ -303,74 +389,71 @@ static bool emulate_rdtime(hub_cpu *cpu, unsigned priv, uint64_t epc)
 static void on_exception(uc_engine *uc, uint32_t intno, void *opaque)
 {
     hub_cpu *cpu = opaque;
-    uint64_t epc = reg_get(cpu, UC_RISCV_REG_PC) - 4;
+    uint64_t epc = ucx_get(&cpu->x, UCX_PC) - 4;
     unsigned priv = m_view_enter(cpu);
     uint64_t cause = intno;
     uint64_t tval = 0;
 
     if (cause_has_addr(intno))
-        tval = ctx_get(cpu, cpu->off_badaddr);
+        tval = ucx_get(&cpu->x, UCX_BADADDR);
     else if (intno == EXC_BREAKPOINT)
         tval = epc;
     if (cause == EXC_ECALL_U)
         cause = EXC_ECALL_U + priv;     /* 8 from U, 9 from S, 11 from M */
-    if (cause == EXC_ILLEGAL && emulate_rdtime(cpu, priv, epc)) {
-        set_priv(cpu, priv);
-        return;
+    if (cause == EXC_ILLEGAL) {
+        /* xtval = the instruction's encoding, as QEMU does; 0 if the hub cannot read it from RAM */
+        hub_mmu_regs r = mmu_regs(cpu, priv);
+        uint32_t insn = 0;
+        if (fetch_insn(cpu, &r, epc, &insn) && emulate_rdtime(cpu, priv, epc, insn)) {
+            set_priv(cpu, priv);
+            return;
+        }
+        tval = insn;
     }
     if (cause >= 16) {
         set_fatal(cpu, "unexpected CPU exception %" PRIu64 " at pc 0x%" PRIx64, cause, epc);
         set_priv(cpu, priv);
         return;
     }
-    take_trap(cpu, priv, false, cause, epc, tval);
+    take_trap(cpu, priv, cause, epc, tval);
 }
 
-/* Does the hart translate this access through satp? */
-static bool access_is_translated(hub_cpu *cpu, uc_mem_type type)
+static hub_mmu_access access_kind(uc_mem_type type)
 {
-    uc_context_save(cpu->uc, cpu->ctx);
-    unsigned priv = (unsigned)ctx_get(cpu, cpu->off_priv);
-    if (priv == PRV_M) {
-        uint64_t mstatus = reg_get(cpu, UC_RISCV_REG_MSTATUS);
-        if (type == UC_MEM_FETCH_PROT || type == UC_MEM_FETCH_UNMAPPED || !(mstatus & MSTATUS_MPRV) ||
-            ((mstatus & MSTATUS_MPP) >> MSTATUS_MPP_SHIFT) == PRV_M)
-            return false;
-        return (reg_get(cpu, UC_RISCV_REG_SATP) >> 60) != 0;
+    switch (type) {
+    case UC_MEM_FETCH_UNMAPPED: case UC_MEM_FETCH_PROT: case UC_MEM_FETCH:
+        return HUB_MMU_FETCH;
+    case UC_MEM_WRITE_UNMAPPED: case UC_MEM_WRITE_PROT: case UC_MEM_WRITE:
+        return HUB_MMU_STORE;
+    default:
+        return HUB_MMU_LOAD;
     }
-    /* satp cannot be read from below M through uc_reg_read: look at it as M, then put the privilege back */
-    ctx_set(cpu, cpu->off_priv, PRV_M);
-    uc_context_restore(cpu->uc, cpu->ctx);
-    uint64_t satp = reg_get(cpu, UC_RISCV_REG_SATP);
-    ctx_set(cpu, cpu->off_priv, priv);
-    uc_context_restore(cpu->uc, cpu->ctx);
-    return (satp >> 60) != 0;
 }
 
 /*
  * Unicorn 2.0 checks the *virtual* address of an access against its own (physical) map before the MMU
  * translates it (Unicorn issue #1718): with paging on, a virtual address that is not also a mapped physical
  * one lands here, and so does a fetch from a virtual address that is numerically an MMIO page or a store to
- * one that is numerically ROM. When the hart translates the access, make the check pass (map the hole
- * around @addr as MMIO, then retry; physical accesses there still fault, from the MMIO callback) and let
- * the MMU do the real work, page faults included. Otherwise it is a fault on a physical address: record
- * it; uc_emu_start then returns with the pc on the instruction.
+ * one that is numerically ROM. For a translated access, let the MMU do the real work (page faults included):
+ * answer "handled" to the PROT checks, and map the hole around @addr as MMIO for the UNMAPPED ones. A load or
+ * store then proceeds (a physical access to an unassigned address reaches the MMIO callback, which raises a
+ * precise access fault); a fetch is refused, because mapping flushes Unicorn's TLB under the fetch in flight:
+ * uc_emu_start returns with the pc on the block that was being translated and the run loop retries it.
  */
 static bool on_bad_access(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, int64_t value,
                           void *opaque)
 {
     hub_cpu *cpu = opaque;
-    if (access_is_translated(cpu, type)) {
-        if (type != UC_MEM_READ_UNMAPPED && type != UC_MEM_WRITE_UNMAPPED && type != UC_MEM_FETCH_UNMAPPED)
+    hub_mmu_regs r = mmu_regs(cpu, (unsigned)ucx_get(&cpu->x, UCX_PRIV));
+    bool translated = hub_mmu_translates(&r, access_kind(type));
+    bool unmapped = type == UC_MEM_READ_UNMAPPED || type == UC_MEM_WRITE_UNMAPPED || type == UC_MEM_FETCH_UNMAPPED;
+    if (translated && !unmapped)
+        return true;
+    if (unmapped && map_hole(cpu, addr)) {
+        if (type != UC_MEM_FETCH_UNMAPPED)
             return true;
-        /*
-         * Mapping flushes Unicorn's TLB under the access in flight, which then goes wrong if we said "handled":
-         * refuse it instead; uc_emu_start returns with the pc on the instruction and the run loop retries it.
-         */
-        if (map_hole(cpu, addr)) {
-            cpu->retry = true;
-            return false;
-        }
+        cpu->retry = true;
+        return false;
     }
     cpu->fault_seen = true;
     cpu->fault_type = type;
@@ -378,10 +461,14 @@ static bool on_bad_access(uc_engine *uc, uc_mem_type type, uint64_t addr, int si
     return false;
 }
 
+/* ------------------------------------------------------------------------------------------------------ */
+/* Interrupts                                                                                             */
+/* ------------------------------------------------------------------------------------------------------ */
+
 /* Interrupts in the order the privileged spec takes them. */
 static const uint8_t irq_priority[] = { 11, 3, 7, 9, 1, 5 };
 
-static int pick_irq(uint64_t set)
+static int highest(uint64_t set)
 {
     for (size_t i = 0; i < sizeof(irq_priority); i++)
         if (set & (1ull << irq_priority[i]))
@@ -389,151 +476,29 @@ static int pick_irq(uint64_t set)
     return set ? __builtin_ctzll(set) : -1;
 }
 
-/* Between slices: take the highest-priority enabled pending interrupt, if any. */
-static void deliver_interrupts(hub_cpu *cpu)
+/* The interrupt the hart takes now (pending, enabled, globally enabled for its target mode), or -1. */
+static int deliverable_irq(hub_cpu *cpu)
 {
-    if (!cpu->mip_ext && !cpu->mip_dirty)
-        return;     /* interrupts the guest raises itself (SSIP, STIP) are taken by Unicorn */
-    unsigned priv = m_view_enter(cpu);
-    uint64_t pending = reg_get(cpu, UC_RISCV_REG_MIP) & reg_get(cpu, UC_RISCV_REG_MIE);
-    uint64_t mideleg = reg_get(cpu, UC_RISCV_REG_MIDELEG);
-    uint64_t mstatus = reg_get(cpu, UC_RISCV_REG_MSTATUS);
+    uint64_t pending = ucx_get(&cpu->x, UCX_MIP) & ucx_get(&cpu->x, UCX_MIE);
+    if (!pending)
+        return -1;
+    unsigned priv = (unsigned)ucx_get(&cpu->x, UCX_PRIV);
+    uint64_t mstatus = ucx_get(&cpu->x, UCX_MSTATUS), mideleg = ucx_get(&cpu->x, UCX_MIDELEG);
     bool m_on = priv < PRV_M || (mstatus & MSTATUS_MIE);
     bool s_on = priv < PRV_S || (priv == PRV_S && (mstatus & MSTATUS_SIE));
-    uint64_t to_m = m_on ? pending & ~mideleg : 0;
-    uint64_t to_s = s_on ? pending & mideleg : 0;
-    int irq = pick_irq(to_m);
-    if (irq < 0)
-        irq = pick_irq(to_s);
-    if (irq < 0) {
-        set_priv(cpu, priv);
-        return;
-    }
-    take_trap(cpu, priv, true, (uint64_t)irq, reg_get(cpu, UC_RISCV_REG_PC), 0);
+    int irq = highest(m_on ? pending & ~mideleg : 0);
+    return irq >= 0 ? irq : highest(s_on ? pending & mideleg : 0);
 }
 
+static int pick_irq_cb(void *opaque)
+{
+    return deliverable_irq(opaque);
+}
+
+/* WFI wakes on any interrupt pending and enabled in mie, whatever the global enables and delegation say. */
 static bool irq_pending(hub_cpu *cpu)
 {
-    unsigned priv = m_view_enter(cpu);
-    bool any = (reg_get(cpu, UC_RISCV_REG_MIP) & reg_get(cpu, UC_RISCV_REG_MIE)) != 0;
-    set_priv(cpu, priv);
-    return any;
-}
-
-/* ------------------------------------------------------------------------------------------------------ */
-/* Calibration: where Unicorn keeps the privilege, mip and the bad address inside its context image      */
-/* ------------------------------------------------------------------------------------------------------ */
-
-static const uint32_t calib_code[] = {
-    0x30200073,     /* 0x1000: mret           M -> S */
-    0x10200073,     /* 0x1004: sret           S -> U */
-    0x0007a02f,     /* 0x1008: amoadd.w zero, zero, (a5)   misaligned: records the bad address */
-};
-
-typedef struct calib {
-    uc_context *ctx;
-    size_t n;
-    uint64_t *snap;
-} calib;
-
-static void calib_intr(uc_engine *uc, uint32_t intno, void *opaque)
-{
-    calib *c = opaque;
-    uint64_t zero = 0;
-    uc_reg_write(uc, UC_RISCV_REG_A5, &zero);
-    uc_context_save(uc, c->ctx);
-    memcpy(c->snap, c->ctx, c->n * 8);
-    uc_emu_stop(uc);
-}
-
-/* Offset of the one word that held a[i] in snapshot i for all i, or -1 if not exactly one. */
-static long find_word(uint64_t *const snaps[], const uint64_t *vals, int nsnaps, size_t nwords)
-{
-    long found = -1;
-    for (size_t w = 0; w < nwords; w++) {
-        int i;
-        for (i = 0; i < nsnaps && snaps[i][w] == vals[i]; i++)
-            ;
-        if (i == nsnaps) {
-            if (found >= 0)
-                return -1;
-            found = (long)w;
-        }
-    }
-    return found;
-}
-
-static int calibrate(size_t *off_priv, size_t *off_mip, size_t *off_badaddr, Error **errp)
-{
-    static bool done;
-    static size_t cp, cm, cb;
-    if (done) {
-        *off_priv = cp, *off_mip = cm, *off_badaddr = cb;
-        return 0;
-    }
-
-    uc_engine *uc;
-    uc_hook h;
-    calib c = { 0 };
-    uint64_t *s[6] = { 0 };
-    int ret = -EIO;
-
-    if (uc_open(UC_ARCH_RISCV, UC_MODE_RISCV64, &uc) != UC_ERR_OK) {
-        error_setg(errp, "cpu: cannot open a Unicorn RISC-V 64 engine");
-        return -EIO;
-    }
-    uc_ctl_set_cpu_model(uc, UC_CPU_RISCV64_SIFIVE_U54);
-    c.n = uc_context_size(uc) / 8;
-    for (int i = 0; i < 6; i++)
-        s[i] = calloc(c.n, 8);
-    if (uc_context_alloc(uc, &c.ctx) != UC_ERR_OK || !s[5])
-        goto out;
-    uc_mem_map(uc, 0x1000, PAGE_SIZE, UC_PROT_ALL);
-    uc_mem_write(uc, 0x1000, calib_code, sizeof(calib_code));
-    uc_hook_add(uc, &h, UC_HOOK_INTR, calib_intr, &c, 1, 0);
-
-    uint64_t v;
-#define SNAP(i) (uc_context_save(uc, c.ctx), memcpy(s[i], c.ctx, c.n * 8))
-    SNAP(0);                                              /* priv 3, mip 0 */
-    v = 0x222, uc_reg_write(uc, UC_RISCV_REG_MIP, &v);    /* SSIP | STIP | SEIP: writable from M */
-    SNAP(1);
-    v = 0, uc_reg_write(uc, UC_RISCV_REG_MIP, &v);
-    v = 1ull << MSTATUS_MPP_SHIFT, uc_reg_write(uc, UC_RISCV_REG_MSTATUS, &v);   /* MPP = S, SPP = U */
-    v = 0x1004, uc_reg_write(uc, UC_RISCV_REG_MEPC, &v);
-    v = 0x1008, uc_reg_write(uc, UC_RISCV_REG_SEPC, &v);
-    uc_emu_start(uc, 0x1000, UINT64_MAX, 0, 1);
-    SNAP(2);                                              /* priv 1 */
-    uc_emu_start(uc, 0x1004, UINT64_MAX, 0, 1);
-    SNAP(3);                                              /* priv 0 */
-    c.snap = s[4];
-    v = 0x1ab3, uc_reg_write(uc, UC_RISCV_REG_A5, &v);
-    uc_emu_start(uc, 0x1008, UINT64_MAX, 0, 1);
-    c.snap = s[5];
-    v = 0x1c15, uc_reg_write(uc, UC_RISCV_REG_A5, &v);
-    uc_emu_start(uc, 0x1008, UINT64_MAX, 0, 1);
-#undef SNAP
-
-    uint64_t *ps[] = { s[0], s[2], s[3] }, pv[] = { 3, 1, 0 };
-    uint64_t *ms[] = { s[0], s[1] }, mv[] = { 0, 0x222 };
-    uint64_t *bs[] = { s[4], s[5] }, bv[] = { 0x1ab3, 0x1c15 };
-    long p = find_word(ps, pv, 3, c.n), m = find_word(ms, mv, 2, c.n), b = find_word(bs, bv, 2, c.n);
-    if (p < 0 || m < 0 || b < 0) {
-        error_setg(errp, "cpu: this Unicorn build keeps its RISC-V state in an unknown layout "
-                   "(privilege %ld, mip %ld, badaddr %ld)", p, m, b);
-        goto out;
-    }
-    cp = *off_priv = (size_t)p * 8;
-    cm = *off_mip = (size_t)m * 8;
-    cb = *off_badaddr = (size_t)b * 8;
-    done = true;
-    ret = 0;
-out:
-    for (int i = 0; i < 6; i++)
-        free(s[i]);
-    if (c.ctx)
-        uc_context_free(c.ctx);
-    uc_close(uc);
-    return ret;
+    return (ucx_get(&cpu->x, UCX_MIP) & ucx_get(&cpu->x, UCX_MIE)) != 0;
 }
 
 /* ------------------------------------------------------------------------------------------------------ */
@@ -562,75 +527,162 @@ static MemTxResult cpu_access(hub_cpu *cpu, hwaddr addr, uint64_t *val, unsigned
 }
 
 /*
- * The address space refused an MMIO access (nothing there, or the device does not take that size): an access
- * fault, precise because inside an MMIO callback Unicorn knows the pc of the access and writing the pc
- * abandons the instruction (its destination register is left alone).
+ * The address space refused an MMIO access (nothing there, or the device does not take that size): a
+ * precise access fault. The pc comes from the host return address of the access; leaving through Unicorn's
+ * loop abandons the instruction (its destination register is left alone) and the rest of its block.
  */
-static void mmio_fault(hub_cpu *cpu, hwaddr addr, bool is_write)
+__attribute__((noreturn)) static void mmio_fault(hub_cpu *cpu, hwaddr addr, bool is_write)
 {
     cpu->stats.mmio_errors++;
-    uint64_t pc = reg_get(cpu, UC_RISCV_REG_PC);
+    cpu->split.pending = cpu->irq_raised = false;
+    if (!ucx_sync_pc(&cpu->x, true))
+        set_fatal(cpu, "cpu: access fault at 0x%" PRIx64 " from an instruction Unicorn cannot locate", addr);
+    uint64_t pc = ucx_get(&cpu->x, UCX_PC);
     unsigned priv = m_view_enter(cpu);
-    take_trap(cpu, priv, false, is_write ? EXC_STORE_ACCESS : EXC_LOAD_ACCESS, pc, addr);
-    /* Unicorn still makes the high half of a split 8-byte access: it belongs to the abandoned instruction */
-    cpu->fault_half = addr + 4;
-    cpu->fault_half_pc = reg_get(cpu, UC_RISCV_REG_PC);
+    take_trap(cpu, priv, is_write ? EXC_STORE_ACCESS : EXC_LOAD_ACCESS, pc, addr);
+    ucx_leave(&cpu->x);
 }
 
-static bool is_abandoned_half(hub_cpu *cpu, hwaddr addr)
+/* Decoded memory instruction: what after_access() needs to finish it by hand. */
+typedef struct mem_insn {
+    unsigned len;       /* 2 or 4 */
+    unsigned width;     /* bytes accessed */
+    bool load, sign;    /* a load into x[rd]; sign-extended */
+    unsigned rd;
+} mem_insn;
+
+/* Integer loads and all plain stores (not AMOs, not FP loads): false for anything else. */
+static bool decode_mem(uint32_t insn, unsigned len, mem_insn *d)
 {
-    if (addr != cpu->fault_half)
+    *d = (mem_insn){ .len = len };
+    if (len == 4) {
+        unsigned op = insn & 0x7f, f3 = (insn >> 12) & 7;
+        if (op == 0x03 && f3 != 7) {                    /* LB LH LW LD LBU LHU LWU */
+            d->load = true;
+            d->width = 1u << (f3 & 3);
+            d->sign = f3 < 4;
+            d->rd = (insn >> 7) & 31;
+            return true;
+        }
+        if ((op == 0x23 && f3 < 4) || (op == 0x27 && (f3 == 2 || f3 == 3))) {   /* SB SH SW SD FSW FSD */
+            d->width = 1u << (f3 & 3);
+            return true;
+        }
         return false;
-    cpu->fault_half = UINT64_MAX;
-    return reg_get(cpu, UC_RISCV_REG_PC) == cpu->fault_half_pc;
+    }
+    unsigned q = insn & 3, f3 = (insn >> 13) & 7;
+    if (q == 0 && (f3 == 2 || f3 == 3)) {               /* C.LW C.LD */
+        d->load = d->sign = true;
+        d->width = f3 == 2 ? 4 : 8;
+        d->rd = 8 + ((insn >> 2) & 7);
+        return true;
+    }
+    if (q == 2 && (f3 == 2 || f3 == 3) && ((insn >> 7) & 31)) {     /* C.LWSP C.LDSP */
+        d->load = d->sign = true;
+        d->width = f3 == 2 ? 4 : 8;
+        d->rd = (insn >> 7) & 31;
+        return true;
+    }
+    if ((q == 0 || q == 2) && f3 >= 5) {                /* C.FSD C.SW C.SD and their SP forms */
+        d->width = f3 == 6 ? 4 : 8;
+        return true;
+    }
+    return false;
 }
 
-void
-hub_cpu_set_a1(hub_cpu *cpu, uint64_t a1)
+/*
+ * A line rose while the guest's access was being dispatched (the device's reply, an IRQ message, a write to
+ * CLINT or PLIC). If that makes an interrupt deliverable, the spec takes it before the next instruction:
+ * finish this one by hand (a load's value into rd; a store is done), put the pc after it and leave the
+ * block; Unicorn's loop enters the interrupt with xepc = the next instruction. When the instruction is not
+ * a plain load or store (an AMO, a floating-point load), the slice stops at the next block boundary instead.
+ * Unicorn splits 8-byte MMIO accesses in two 4-byte ones, low half first: act on the second.
+ */
+static void after_access(hub_cpu *cpu, hwaddr addr, unsigned size, uint64_t value, bool is_write)
 {
-    reg_set(cpu, UC_RISCV_REG_A1, a1);
+    if (deliverable_irq(cpu) < 0) {
+        cpu->irq_raised = cpu->split.pending = false;
+        return;
+    }
+    mem_insn d;
+    uint32_t insn;
+    unsigned len;
+    if (!ucx_sync_pc(&cpu->x, false))
+        goto at_block_end;
+    uint64_t pc = ucx_get(&cpu->x, UCX_PC);
+    hub_mmu_regs r = mmu_regs(cpu, (unsigned)ucx_get(&cpu->x, UCX_PRIV));
+    if (!(len = fetch_insn(cpu, &r, pc, &insn)) || !decode_mem(insn, len, &d) || d.load == is_write)
+        goto at_block_end;
+    if (size < d.width) {
+        if (!cpu->split.pending) {
+            cpu->split = (split_access){ true, pc, addr + size, value };
+            return;
+        }
+        if (cpu->split.pc != pc || cpu->split.next != addr)
+            goto at_block_end;
+        value = cpu->split.low | value << 32;
+    } else if (size != d.width) {
+        goto at_block_end;
+    }
+    cpu->split.pending = false;
+    cpu->irq_raised = false;
+    if (d.load && d.rd) {
+        if (d.sign && d.width < 8)
+            value = (uint64_t)((int64_t)(value << (64 - 8 * d.width)) >> (64 - 8 * d.width));
+        reg_set(cpu, UC_RISCV_REG_X0 + (int)d.rd, value);
+    }
+    ucx_set(&cpu->x, UCX_PC, pc + d.len);
+    ucx_leave(&cpu->x);
+
+at_block_end:
+    cpu->split.pending = false;
+    cpu->irq_raised = false;
+    cpu->irq_stop = true;
+    uc_emu_stop(cpu->x.uc);
 }
 
 bool
 hub_cpu_defer_access(hub_cpu *cpu)
 {
-    if (!cpu->in_mmio)
+    if (!cpu->in_access)
         return false;
     cpu->deferred = true;
     return true;
 }
 
 /*
- * A deferred access: stop with the pc on the instruction, which is abandoned (its destination register left
- * alone) and runs again in the next slice, after the loop's service call. The high half of a split 8-byte
- * access still comes; it belongs to the abandoned instruction.
+ * A deferred access: the instruction is abandoned (nothing written back, the second half of a split 8-byte
+ * access never made) with the pc on it, and the slice ends, so that the loop's service call runs before the
+ * instruction does again.
  */
-static uint64_t abandon(hub_cpu *cpu, hwaddr addr)
+static void abandon(hub_cpu *cpu, hwaddr addr)
 {
     cpu->stats.mmio_deferred++;
-    uc_emu_stop(cpu->uc);
-    cpu->fault_half = addr + 4;
-    cpu->fault_half_pc = reg_get(cpu, UC_RISCV_REG_PC);
-    return 0;
+    cpu->split.pending = cpu->irq_raised = false;
+    if (!ucx_sync_pc(&cpu->x, true)) {
+        set_fatal(cpu, "cpu: deferred access at 0x%" PRIx64 " from an instruction Unicorn cannot locate", addr);
+        return;
+    }
+    uc_emu_stop(cpu->x.uc);
+    ucx_leave(&cpu->x);
 }
 
 static uint64_t mmio_read(uc_engine *uc, uint64_t offset, unsigned size, void *opaque)
 {
     cpu_mmio *m = opaque;
     hub_cpu *cpu = m->cpu;
+    hwaddr addr = m->start + offset;
     uint64_t v = 0;
-    if (unlikely(cpu->fault_half != UINT64_MAX) && is_abandoned_half(cpu, m->start + offset))
-        return 0;
     cpu->stats.mmio_reads++;
-    cpu->in_mmio = true;
-    MemTxResult r = cpu_access(cpu, m->start + offset, &v, size, false);
-    cpu->in_mmio = false;
+    cpu->in_access = true;
+    MemTxResult r = cpu_access(cpu, addr, &v, size, false);
+    cpu->in_access = false;
     if (unlikely(cpu->deferred))
-        return abandon(cpu, m->start + offset);
-    if (r != MEMTX_OK) {
-        mmio_fault(cpu, m->start + offset, false);
-        return 0;
-    }
+        abandon(cpu, addr);
+    if (r != MEMTX_OK)
+        mmio_fault(cpu, addr, false);
+    if (unlikely(cpu->irq_raised))
+        after_access(cpu, addr, size, v, false);
     return v;
 }
 
@@ -638,16 +690,17 @@ static void mmio_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t v
 {
     cpu_mmio *m = opaque;
     hub_cpu *cpu = m->cpu;
-    if (unlikely(cpu->fault_half != UINT64_MAX) && is_abandoned_half(cpu, m->start + offset))
-        return;
+    hwaddr addr = m->start + offset;
     cpu->stats.mmio_writes++;
-    cpu->in_mmio = true;
-    MemTxResult r = cpu_access(cpu, m->start + offset, &value, size, true);
-    cpu->in_mmio = false;
+    cpu->in_access = true;
+    MemTxResult r = cpu_access(cpu, addr, &value, size, true);
+    cpu->in_access = false;
     if (unlikely(cpu->deferred))
-        abandon(cpu, m->start + offset);
-    else if (r != MEMTX_OK)
-        mmio_fault(cpu, m->start + offset, true);
+        abandon(cpu, addr);
+    if (r != MEMTX_OK)
+        mmio_fault(cpu, addr, true);
+    if (unlikely(cpu->irq_raised))
+        after_access(cpu, addr, size, value, true);
 }
 
 static bool section_direct(const cpu_section *s, uint8_t **host)
@@ -705,7 +758,7 @@ static bool map_equal(const cpu_map *a, const cpu_map *b)
 
 static void unmap_one(hub_cpu *cpu, cpu_map *m)
 {
-    uc_mem_unmap(cpu->uc, m->start, m->end - m->start);
+    uc_mem_unmap(cpu->x.uc, m->start, m->end - m->start);
     free(m->ctx);
     m->ctx = NULL;
 }
@@ -732,6 +785,12 @@ static void resync(hub_cpu *cpu)
         const cpu_section *s = &cpu->secs[i];
         hwaddr end = s->base + s->size;
         uint8_t *host;
+        if (end > UPPER_HALF) {
+            set_fatal(cpu, "cpu: [0x%" PRIx64 ", 0x%" PRIx64 ") is in the upper half of the address space, which "
+                      "the CPU keeps for virtual addresses (RISC-V physical addresses have at most 56 bits)",
+                      s->base, end);
+            continue;
+        }
         if (section_direct(s, &host)) {
             hwaddr a = page_up(s->base), b = end & PAGE_MASK;
             if (a >= b) {
@@ -784,7 +843,8 @@ static void resync(hub_cpu *cpu)
      * so that a translated access to an unassigned physical address reaches the MMIO callback and faults
      * (Unicorn would answer it with 0). Unicorn unmaps page by page (~100 ns a page): pieces stay small
      * enough that a new section costs a few milliseconds. Above phys_top, holes made by map_hole() for
-     * virtual addresses stay while nothing else wants their pages.
+     * virtual addresses stay while nothing else wants their pages. The upper half of the address space
+     * (kernel virtual addresses; no section is ever there) is one hole mapping for good.
      */
     size_t nsec = nwant;
     hwaddr phys_top = 0;
@@ -796,7 +856,7 @@ static void resync(hub_cpu *cpu)
     for (size_t i = 0; i < cpu->nmaps && ok; i++) {
         const cpu_map *h = &cpu->maps[i];
         bool clash = h->start < phys_top;
-        if (!h->hole)
+        if (!h->hole || h->start >= UPPER_HALF)
             continue;
         for (size_t j = 0; j < nsec && !clash; j++)
             clash = h->start < want[j].end && want[j].start < h->end;
@@ -820,6 +880,8 @@ static void resync(hub_cpu *cpu)
         ok = push_map(&want, &nwant, &capwant, (cpu_map){ .start = at, .end = end, .mmio = true, .hole = true });
         at = end;
     }
+    ok = ok && push_map(&want, &nwant, &capwant, (cpu_map){ .start = UPPER_HALF, .end = ADDR_TOP, .mmio = true,
+                                                            .hole = true });
     free(io);
     if (!ok) {
         free(want);
@@ -854,9 +916,9 @@ static void resync(hub_cpu *cpu)
                 break;
             }
             *m.ctx = (cpu_mmio){ cpu, m.start };
-            err = uc_mmio_map(cpu->uc, m.start, m.end - m.start, mmio_read, m.ctx, mmio_write, m.ctx);
+            err = uc_mmio_map(cpu->x.uc, m.start, m.end - m.start, mmio_read, m.ctx, mmio_write, m.ctx);
         } else {
-            err = uc_mem_map_ptr(cpu->uc, m.start, m.end - m.start, m.perms, m.host);
+            err = uc_mem_map_ptr(cpu->x.uc, m.start, m.end - m.start, m.perms, m.host);
         }
         if (err != UC_ERR_OK) {
             free(m.ctx);
@@ -896,7 +958,7 @@ static bool map_hole(hub_cpu *cpu, hwaddr addr)
     if (!m.ctx)
         return false;
     *m.ctx = (cpu_mmio){ cpu, m.start };
-    if (uc_mmio_map(cpu->uc, m.start, m.end - m.start, mmio_read, m.ctx, mmio_write, m.ctx) != UC_ERR_OK) {
+    if (uc_mmio_map(cpu->x.uc, m.start, m.end - m.start, mmio_read, m.ctx, mmio_write, m.ctx) != UC_ERR_OK) {
         free(m.ctx);
         return false;
     }
@@ -956,6 +1018,26 @@ static void on_commit(MemoryListener *l)
         resync(cpu);
 }
 
+
+/* ------------------------------------------------------------------------------------------------------ */
+/* Slices                                                                                                 */
+/* ------------------------------------------------------------------------------------------------------ */
+
+/*
+ * At the start of every block: count its instructions, and end the slice (before the block runs) once the
+ * budget is spent. The slice thus ends at the first block boundary at or after the budget.
+ */
+static void on_block(uc_engine *uc, uint64_t address, uint32_t size, void *opaque)
+{
+    hub_cpu *cpu = opaque;
+    if (cpu->executed >= cpu->budget) {
+        cpu->budget_stop = true;
+        uc_emu_stop(uc);
+        return;
+    }
+    cpu->executed += block_insns(cpu, address, size);
+}
+
 /* ------------------------------------------------------------------------------------------------------ */
 /* Life cycle                                                                                             */
 /* ------------------------------------------------------------------------------------------------------ */
@@ -985,24 +1067,23 @@ hub_cpu_new(const hub_cpu_config *cfg, Error **errp)
         return NULL;
     }
     cpu->cfg = *cfg;
-    cpu->fault_half = UINT64_MAX;
     cpu->slice = cfg->slice_insns ? cfg->slice_insns : DEFAULT_SLICE;
-    if (calibrate(&cpu->off_priv, &cpu->off_mip, &cpu->off_badaddr, errp) < 0)
-        goto fail;
-    if (uc_open(UC_ARCH_RISCV, UC_MODE_RISCV64, &cpu->uc) != UC_ERR_OK) {
-        error_setg(errp, "cpu: cannot open a Unicorn RISC-V 64 engine");
-        goto fail;
-    }
-    /* rv64imafdc with S and U modes and Sv39: what U-Boot, OpenSBI and Linux expect */
-    if (uc_ctl_set_cpu_model(cpu->uc, UC_CPU_RISCV64_SIFIVE_U54) != UC_ERR_OK ||
-        uc_context_alloc(cpu->uc, &cpu->ctx) != UC_ERR_OK) {
-        error_setg(errp, "cpu: cannot set up the Unicorn CPU");
+    cpu->icount = calloc(ICACHE_SIZE, sizeof(*cpu->icount));
+    if (!cpu->icount) {
+        error_setg(errp, "cpu: out of memory");
         goto fail;
     }
-    cpu->ctx_bytes = (uint8_t *)cpu->ctx;
-    if (uc_hook_add(cpu->uc, &cpu->h_intr, UC_HOOK_INTR, on_exception, cpu, 1, 0) != UC_ERR_OK ||
-        uc_hook_add(cpu->uc, &cpu->h_unmapped, UC_HOOK_MEM_UNMAPPED, on_bad_access, cpu, 1, 0) != UC_ERR_OK ||
-        uc_hook_add(cpu->uc, &cpu->h_prot, UC_HOOK_MEM_PROT, on_bad_access, cpu, 1, 0) != UC_ERR_OK) {
+    if (ucx_open(&cpu->x, errp) < 0)
+        goto fail;
+    cpu->x.pick_irq = pick_irq_cb;
+    cpu->x.pick_opaque = cpu;
+    cpu->x.ram_host = ram_host_cb;
+    cpu->x.ram_opaque = cpu;
+    uc_engine *uc = cpu->x.uc;
+    if (uc_hook_add(uc, &cpu->h_intr, UC_HOOK_INTR, on_exception, cpu, 1, 0) != UC_ERR_OK ||
+        uc_hook_add(uc, &cpu->h_unmapped, UC_HOOK_MEM_UNMAPPED, on_bad_access, cpu, 1, 0) != UC_ERR_OK ||
+        uc_hook_add(uc, &cpu->h_prot, UC_HOOK_MEM_PROT, on_bad_access, cpu, 1, 0) != UC_ERR_OK ||
+        uc_hook_add(uc, &cpu->h_block, UC_HOOK_BLOCK, on_block, cpu, 1, 0) != UC_ERR_OK) {
         error_setg(errp, "cpu: cannot install the Unicorn hooks");
         goto fail;
     }
@@ -1010,6 +1091,7 @@ hub_cpu_new(const hub_cpu_config *cfg, Error **errp)
     reg_set(cpu, UC_RISCV_REG_PC, cfg->reset_pc);
     reg_set(cpu, UC_RISCV_REG_A0, cfg->a0);
     reg_set(cpu, UC_RISCV_REG_A1, cfg->a1);
+    reg_set(cpu, UC_RISCV_REG_A2, cfg->a2);
     reg_set(cpu, UC_RISCV_REG_MHARTID, cfg->a0);
 
     cpu->listener = (MemoryListener){
@@ -1043,29 +1125,31 @@ hub_cpu_free(hub_cpu *cpu)
     cpu->closing = true;
     if (cpu->listening)
         memory_listener_unregister(&cpu->listener);
+    ucx_close(&cpu->x);
     for (size_t i = 0; i < cpu->nmaps; i++)
         free(cpu->maps[i].ctx);
-    if (cpu->ctx)
-        uc_context_free(cpu->ctx);
-    if (cpu->uc)
-        uc_close(cpu->uc);
     free(cpu->maps);
     free(cpu->secs);
+    free(cpu->icount);
     free(cpu);
 }
 
 void
 hub_cpu_set_irq(hub_cpu *cpu, unsigned bit, int level)
 {
-    if (bit >= 64)
+    if (bit >= 64 || !((EXT_IRQ_MASK >> bit) & 1))
         return;
     uint64_t old = cpu->mip_ext;
     if (level)
         cpu->mip_ext |= 1ull << bit;
     else
         cpu->mip_ext &= ~(1ull << bit);
-    if (cpu->mip_ext != old)
-        cpu->mip_dirty = true;
+    if (cpu->mip_ext == old)
+        return;
+    ucx_set(&cpu->x, UCX_MIP, (ucx_get(&cpu->x, UCX_MIP) & ~EXT_IRQ_MASK) | cpu->mip_ext);
+    ucx_mip_changed(&cpu->x);
+    if (cpu->in_access && level)
+        cpu->irq_raised = true;
 }
 
 void
@@ -1080,13 +1164,14 @@ hub_cpu_stop(hub_cpu *cpu, int status)
 {
     cpu->stop = true;
     cpu->stop_status = status;
-    uc_emu_stop(cpu->uc);
+    uc_emu_stop(cpu->x.uc);
 }
 
 void
 hub_cpu_get_stats(const hub_cpu *cpu, hub_cpu_stats *out)
 {
     *out = cpu->stats;
+    out->traps += cpu->x.interrupts;
 }
 
 /* ------------------------------------------------------------------------------------------------------ */
@@ -1148,10 +1233,12 @@ static void wait_outside(hub_cpu *cpu, int ms)
         cpu->cfg.service(cpu->cfg.opaque);
 }
 
+/* Did the instruction before @pc, which Unicorn stopped after, be a WFI? Read through the hart's translation. */
 static bool after_wfi(hub_cpu *cpu, uint64_t pc)
 {
     uint32_t insn = 0;
-    return pc >= 4 && uc_mem_read(cpu->uc, pc - 4, &insn, sizeof(insn)) == UC_ERR_OK && insn == INSN_WFI;
+    hub_mmu_regs r = mmu_regs(cpu, (unsigned)ucx_get(&cpu->x, UCX_PRIV));
+    return fetch_insn(cpu, &r, pc - 4, &insn) == 4 && insn == INSN_WFI;
 }
 
 /*
@@ -1197,10 +1284,10 @@ static void wait_for_interrupt(hub_cpu *cpu)
     }
 }
 
-/* uc_emu_start stopped on a memory fault: deliver an access fault, unless the hart can never get past it. */
+/* uc_emu_start stopped on a fetch fault (pc on the block being translated): an access fault. */
 static void memory_fault(hub_cpu *cpu, uc_err err)
 {
-    uint64_t pc = reg_get(cpu, UC_RISCV_REG_PC);
+    uint64_t pc = ucx_get(&cpu->x, UCX_PC);
     uint64_t addr = cpu->fault_seen ? cpu->fault_addr : pc;
     uint64_t cause;
     switch (err) {
@@ -1227,15 +1314,15 @@ static void memory_fault(hub_cpu *cpu, uc_err err)
                   addr);
         return;
     }
-    take_trap(cpu, priv, false, cause, pc, addr);
+    take_trap(cpu, priv, cause, pc, addr);
 }
 
 /* Unicorn stops uc_emu_start on ebreak (and c.ebreak) with UC_ERR_INSN_INVALID, pc at the instruction. */
 static void breakpoint(hub_cpu *cpu)
 {
-    uint64_t pc = reg_get(cpu, UC_RISCV_REG_PC);
+    uint64_t pc = ucx_get(&cpu->x, UCX_PC);
     unsigned priv = m_view_enter(cpu);
-    take_trap(cpu, priv, false, EXC_BREAKPOINT, pc, pc);
+    take_trap(cpu, priv, EXC_BREAKPOINT, pc, pc);
 }
 
 int
@@ -1252,16 +1339,16 @@ hub_cpu_run(hub_cpu *cpu, Error **errp)
     rebase_time(cpu);
 
     while (!cpu->stop) {
-        deliver_interrupts(cpu);
-        uint64_t budget = slice_budget(cpu);
-        uint64_t pc = reg_get(cpu, UC_RISCV_REG_PC);
+        cpu->budget = slice_budget(cpu);
+        cpu->executed = 0;
+        cpu->budget_stop = cpu->irq_stop = false;
         cpu->fault_seen = false;
         cpu->retry = false;
         cpu->deferred = false;
-        cpu->fault_half = UINT64_MAX;
-        uc_err err = uc_emu_start(cpu->uc, pc, UINT64_MAX, 0, budget);
+        /* Unicorn's loop enters a pending, enabled interrupt before the first block (ucx.h) */
+        uc_err err = uc_emu_start(cpu->x.uc, ucx_get(&cpu->x, UCX_PC), 0, 0, 0);
         cpu->stats.slices++;
-        cpu->stats.instructions += budget;
+        cpu->stats.instructions += cpu->executed;
         if (cpu->fatal)
             break;
         if (err != UC_ERR_OK) {
@@ -1276,7 +1363,7 @@ hub_cpu_run(hub_cpu *cpu, Error **errp)
                 break;
             default:
                 set_fatal(cpu, "CPU stopped at pc 0x%" PRIx64 ": Unicorn error %" PRIu64,
-                          reg_get(cpu, UC_RISCV_REG_PC), (uint64_t)err);
+                          ucx_get(&cpu->x, UCX_PC), (uint64_t)err);
                 break;
             }
             if (cpu->fatal)
@@ -1284,8 +1371,10 @@ hub_cpu_run(hub_cpu *cpu, Error **errp)
         }
         if (cpu->cfg.service)
             cpu->cfg.service(cpu->cfg.opaque);
-        advance_time(cpu, budget);
-        if (err == UC_ERR_OK && !cpu->stop && !cpu->deferred && after_wfi(cpu, reg_get(cpu, UC_RISCV_REG_PC)))
+        advance_time(cpu, cpu->executed);
+        /* nothing else ends a slice early without an error: the hart is in WFI */
+        if (err == UC_ERR_OK && !cpu->budget_stop && !cpu->irq_stop && !cpu->deferred && !cpu->stop &&
+            after_wfi(cpu, ucx_get(&cpu->x, UCX_PC)))
             wait_for_interrupt(cpu);
     }
     cpu->stop = false;

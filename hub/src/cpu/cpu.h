@@ -31,6 +31,7 @@ typedef struct hub_cpu_config {
     bool wallclock;             /* virtual time follows the host's monotonic clock instead */
     uint64_t reset_pc;
     uint64_t a0, a1;            /* hart id and device tree address, as QEMU's virt passes them */
+    uint64_t a2;                /* OpenSBI's fw_dynamic_info address when there is a next stage, else 0 */
     /* Called between execution slices: serve devices without blocking. */
     void (*service)(void *opaque);
     /*
@@ -65,9 +66,6 @@ void hub_cpu_set_irq(hub_cpu *cpu, unsigned bit, int level);
  */
 int hub_cpu_run(hub_cpu *cpu, Error **errp);
 void hub_cpu_stop(hub_cpu *cpu, int status);
-
-/* Before the first hub_cpu_run(): the hart starts with @a1 in a1 instead of cfg->a1 (the device tree moved). */
-void hub_cpu_set_a1(hub_cpu *cpu, uint64_t a1);
 
 /*
  * From inside a memory access the CPU makes (a MemoryRegionOps callback reached from a guest load or store):

@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libfdt.h>
 #include <seccomp.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -109,7 +110,10 @@ static const sval v_rams = { .type = T_SEQ, .item = &v_ram_entry, .min_items = 1
 static const skey machine_keys[] = {
     { .key = "name", .val = &v_str }, { .key = "ram", .val = &v_rams, .required = true }, { .key = "firmware", .val = &v_fws }, { .key = "reset_pc", .val = &v_str },
     { .key = "cpu", .val = &v_cpu }, { .key = "clint", .val = &v_builtin }, { .key = "plic", .val = &v_plic }, { .key = "poweroff", .val = &v_builtin },
-    { .key = "console", .val = &v_str }, { .key = "bootargs", .val = &v_str }, { .key = "devices", .val = &v_devs }, { 0 },
+    { .key = "console", .val = &v_str }, { .key = "bootargs", .val = &v_str }, { .key = "kernel", .val = &v_str },
+    { .key = "kernel_address", .val = &v_str }, { .key = "initrd", .val = &v_str }, { .key = "dtb", .val = &v_str },
+    { .key = "chosen", .val = &v_any }, { .key = "rng_seed", .val = &v_str }, { .key = "devices", .val = &v_devs },
+    { 0 },
 };
 static const sval v_machine = { .type = T_MAP, .keys = machine_keys };
 
@@ -528,7 +532,8 @@ static char *find_data_file(const hub_mconfig *c, const hub_mconfig_opts *o, con
 }
 
 /* Device programs: a path with '/' is relative to the YAML folder; a bare name is looked up next to the plexus
- * binary, then in the YAML folder, then in $PATH. Plugins: next to the binary, in ../lib, the YAML folder. */
+ * binary, then in the YAML folder, then in $PATH. Plugins: next to the binary, in ../lib (a build tree), in the
+ * installed plugin folder (lib/plexus/devices), the YAML folder. */
 static char *find_program(const hub_mconfig *c, const hub_mconfig_opts *o, const char *name, bool plugin,
                           char **looked)
 {
@@ -539,6 +544,11 @@ static char *find_program(const hub_mconfig *c, const hub_mconfig_opts *o, const
             char *lib = hub_xasprintf("%s/../lib", o->exe_dir);
             hub_search_add(&s, lib);
             free(lib);
+#ifdef PLEXUS_BIN_TO_PLUGINS
+            lib = hub_xasprintf("%s/%s", o->exe_dir, PLEXUS_BIN_TO_PLUGINS);    /* the installed plugin folder */
+            hub_search_add(&s, lib);
+            free(lib);
+#endif
         }
     }
     hub_search_add(&s, c->dir);
@@ -935,6 +945,170 @@ static int convert_device(hub_mconfig *c, const hub_mconfig_opts *o, const ynode
     return convert_dt(c, dnode, i, md, errp);
 }
 
+/* A kernel, initrd or device-tree file named by @key: found like firmware, else a located error. */
+static int boot_file(hub_mconfig *c, const hub_mconfig_opts *o, const char *key, const char *what,
+                     const char *name, char **found, Error **errp)
+{
+    char *looked = NULL;
+    *found = find_data_file(c, o, name, &looked);
+    int r = 0;
+    if (!*found)
+        r = cfg_err(c, errp, key, "%s file '%s' not found or not readable (looked in %s)", what, name, looked);
+    free(looked);
+    return r;
+}
+
+static char *read_file(const char *path, size_t *len, Error **errp);
+
+#define DTB_FILE_MAX (16u << 20)
+#define DT_PROP_NAME_MAX 31
+
+static bool valid_prop_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (!n || n > DT_PROP_NAME_MAX)
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr(",._+?#-", *s))
+            return false;
+    return true;
+}
+
+/* `chosen:`: extra /chosen properties, with the values `dt.properties` takes. */
+static int convert_chosen(hub_mconfig *c, Error **errp)
+{
+    const ynode *ch = ytree_map_get(c->tree, "chosen");
+    if (!ch)
+        return 0;
+    if (ch->kind != YNODE_MAP)
+        return cfg_err(c, errp, "chosen", "expected a mapping of /chosen property names to values");
+    static const struct { const char *name, *instead; } owned[] = {
+        { "bootargs", "bootargs: (or --append)" },
+        { "linux,initrd-start", "initrd: (or --initrd)" },
+        { "linux,initrd-end", "initrd: (or --initrd)" },
+        { "rng-seed", "rng_seed:" },
+    };
+    c->chosen = calloc(ch->n_pairs ? ch->n_pairs : 1, sizeof(*c->chosen));
+    for (size_t i = 0; i < ch->n_pairs; i++) {
+        const char *pn = ch->pairs[i].key;
+        char pp[160];
+        snprintf(pp, sizeof(pp), "chosen.%s", pn);
+        if (!valid_prop_name(pn))
+            return cfg_err(c, errp, pp, "expected a property name of at most %d letters, digits and ,._+?#-; "
+                           "got '%s'", DT_PROP_NAME_MAX, pn);
+        for (size_t k = 0; k < sizeof(owned) / sizeof(owned[0]); k++)
+            if (!strcmp(pn, owned[k].name))
+                return cfg_err(c, errp, pp, "'%s' comes from %s; remove it here", pn, owned[k].instead);
+        hub_dt_prop *p = &c->chosen[c->n_chosen++];
+        p->name = strdup(pn);
+        int r = parse_dt_value(c, errp, pp, ch->pairs[i].value, p);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+static int convert_rng_seed(hub_mconfig *c, const char *v, Error **errp)
+{
+    c->rng_seed = HUB_RNG_DEFAULT;
+    if (!v)
+        return 0;
+    if (!strcmp(v, "random")) {
+        c->rng_seed = HUB_RNG_RANDOM;
+        return 0;
+    }
+    if (!strcmp(v, "none")) {
+        c->rng_seed = HUB_RNG_NONE;
+        return 0;
+    }
+    const char *h = !strncasecmp(v, "0x", 2) ? v + 2 : v;
+    size_t n = strlen(h);
+    bool hex = n >= 2 && n % 2 == 0 && n <= 2 * HUB_RNG_SEED_MAX;
+    for (size_t i = 0; hex && i < n; i++)
+        hex = isxdigit((unsigned char)h[i]);
+    if (!hex)
+        return cfg_err(c, errp, "rng_seed", "expected random, none, or 1 to %d bytes in hex (e.g. 0x0123abcd); "
+                       "got '%s'", HUB_RNG_SEED_MAX, v);
+    for (size_t i = 0; i < n / 2; i++) {
+        char byte[3] = { h[2 * i], h[2 * i + 1], 0 };
+        c->rng_seed_bytes[i] = (uint8_t)strtoul(byte, NULL, 16);
+    }
+    c->rng_seed_len = n / 2;
+    c->rng_seed = HUB_RNG_FIXED;
+    return 0;
+}
+
+#define KERNEL_ALIGN (2ULL << 20)   /* RV64 Linux runs from a 2 MiB aligned base (+ text_offset) */
+
+/* `kernel:`, `kernel_address:`, `initrd:`, `dtb:`, `chosen:`, `rng_seed:`: what the next boot stage gets. */
+static int convert_boot(hub_mconfig *c, const hub_mconfig_opts *o, Error **errp)
+{
+    int r;
+    const ynode *m = c->tree;
+    const char *kernel = ystr(m, "kernel"), *kernel_address = ystr(m, "kernel_address");
+    const char *initrd = ystr(m, "initrd"), *dtb = ystr(m, "dtb");
+    if (kernel) {
+        if ((r = boot_file(c, o, "kernel", "kernel", kernel, &c->kernel, errp)) < 0)
+            return r;
+        c->kernel_elf = sniff_format(c->kernel) == HUB_FW_ELF;
+        Error *ierr = NULL;
+        if (!c->kernel_elf && hub_image_probe(c->kernel, &c->kernel_image, &ierr) < 0) {
+            r = cfg_err(c, errp, "kernel", "%s", error_get_pretty(ierr));
+            error_free(ierr);
+            return r;
+        }
+    }
+    if (kernel_address) {
+        if (!c->kernel)
+            return cfg_err(c, errp, "kernel_address", "only means something with a kernel (kernel: or --kernel)");
+        if (c->kernel_elf)
+            return cfg_err(c, errp, "kernel_address", "an ELF kernel loads at its own addresses; kernel_address is "
+                           "for a RISC-V Linux Image");
+        if ((r = parse_addr(c, errp, "kernel_address", kernel_address, &c->kernel_address)) < 0)
+            return r;
+        uint64_t off = c->kernel_image.text_offset;
+        if (c->kernel_address < off || (c->kernel_address - off) % KERNEL_ALIGN)
+            return cfg_err(c, errp, "kernel_address", "expected a 2 MiB aligned address plus the Image's "
+                           "text_offset 0x%" PRIx64 " (e.g. 0x%" PRIx64 "); got 0x%" PRIx64, off,
+                           c->ram[0].base + off, c->kernel_address);
+        c->has_kernel_address = true;
+    }
+    if (initrd) {
+        if (!c->kernel)
+            return cfg_err(c, errp, "initrd", "an initrd needs a kernel to read it (kernel: or --kernel)");
+        if ((r = boot_file(c, o, "initrd", "initrd", initrd, &c->initrd, errp)) < 0)
+            return r;
+        struct stat st;
+        if (stat(c->initrd, &st) < 0 || st.st_size == 0)
+            return cfg_err(c, errp, "initrd", "'%s' is empty", c->initrd);
+        c->initrd_size = (uint64_t)st.st_size;
+    }
+    if (dtb) {
+        if ((r = boot_file(c, o, "dtb", "device tree", dtb, &c->dtb_file, errp)) < 0)
+            return r;
+        size_t len = 0;
+        Error *rerr = NULL;
+        c->dtb_blob = read_file(c->dtb_file, &len, &rerr);
+        if (!c->dtb_blob) {
+            r = cfg_err(c, errp, "dtb", "%s", error_get_pretty(rerr));
+            error_free(rerr);
+            return r;
+        }
+        c->dtb_blob_size = len;
+        int fr = len >= 4 && fdt_magic(c->dtb_blob) != FDT_MAGIC ? -FDT_ERR_BADMAGIC
+                 : len < sizeof(struct fdt_header) ? -FDT_ERR_TRUNCATED : fdt_check_full(c->dtb_blob, len);
+        if (fr < 0)
+            return cfg_err(c, errp, "dtb", "'%s' is not a valid flattened device tree (.dtb; compile a .dts with "
+                           "dtc): %s", c->dtb_file, fdt_strerror(fr));
+        if (len > DTB_FILE_MAX)
+            return cfg_err(c, errp, "dtb", "'%s' is %zu bytes; at most %u expected", c->dtb_file, len,
+                           DTB_FILE_MAX);
+    }
+    if ((r = convert_chosen(c, errp)) < 0)
+        return r;
+    return convert_rng_seed(c, ystr(m, "rng_seed"), errp);
+}
+
 static int convert(hub_mconfig *c, const hub_mconfig_opts *o, Error **errp)
 {
     int r;
@@ -1067,6 +1241,8 @@ static int convert(hub_mconfig *c, const hub_mconfig_opts *o, Error **errp)
         c->has_reset_pc = true;
     }
     c->bootargs = ystr(m, "bootargs") ? strdup(ystr(m, "bootargs")) : NULL;
+    if ((r = convert_boot(c, o, errp)) < 0)
+        return r;
 
     const ynode *devs = ytree_map_get(m, "devices");
     size_t n_devs = devs ? devs->n_items : 0;
@@ -1143,6 +1319,64 @@ static char *read_file(const char *path, size_t *len, Error **errp)
     return buf;
 }
 
+/* @text as a YAML double-quoted scalar, so that it stays one literal string whatever it holds. */
+static char *yaml_quote(const char *text)
+{
+    char *q = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&q, &len);
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20 || *p == 0x7f)
+            fprintf(f, "\\x%02x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+    fclose(f);
+    return q;
+}
+
+/* The command line's files and boot arguments replace the description's keys; @origin names the option in
+ * errors (a string literal: the tree keeps pointing at it). A file is relative to the current directory. */
+static int set_option(hub_mconfig *c, const char *key, const char *value, bool is_file, bool as_list,
+                      const char *option, Error **errp)
+{
+    char *text = is_file ? realpath(value, NULL) : NULL;
+    if (!text)
+        text = strdup(value);
+    char *q = yaml_quote(text);
+    char *v = as_list ? hub_xasprintf("[{file: %s}]", q) : strdup(q);
+    Error *serr = NULL;
+    int r = ytree_set(c->tree, key, v, option, &serr);
+    if (r < 0) {
+        error_setg(errp, "%s: %s", option, error_get_pretty(serr));
+        error_free(serr);
+    }
+    free(text);
+    free(q);
+    free(v);
+    return r < 0 ? -EINVAL : 0;
+}
+
+static int apply_options(hub_mconfig *c, const hub_mconfig_opts *o, Error **errp)
+{
+    int r = 0;
+    if (o->firmware)
+        r = set_option(c, "firmware", o->firmware, true, true, "--firmware", errp);
+    if (!r && o->kernel)
+        r = set_option(c, "kernel", o->kernel, true, false, "--kernel", errp);
+    if (!r && o->initrd)
+        r = set_option(c, "initrd", o->initrd, true, false, "--initrd", errp);
+    if (!r && o->dtb)
+        r = set_option(c, "dtb", o->dtb, true, false, "--dtb", errp);
+    if (!r && o->append)
+        r = set_option(c, "bootargs", o->append, false, false, "--append", errp);
+    return r;
+}
+
 int hub_mconfig_load(const char *path, const hub_mconfig_opts *o, hub_mconfig **out, Error **errp)
 {
     hub_mconfig *c = calloc(1, sizeof(*c));
@@ -1186,27 +1420,9 @@ int hub_mconfig_load(const char *path, const hub_mconfig_opts *o, hub_mconfig **
             goto fail;
         }
     }
-    if (o && o->firmware) {
-        char *abs = realpath(o->firmware, NULL);
-        if (!abs)
-            abs = strdup(o->firmware);
-        Error *serr = NULL;
-        char *v = hub_xasprintf("[{file: \"%s\"}]", abs);
-        free(abs);
-        ypair *p = (ypair *)ytree_map_pair(c->tree, "firmware");
-        if (p) {
-            ytree_free(p->value);
-            p->value = NULL;
-        }
-        r = ytree_set(c->tree, "firmware", v, "--firmware", &serr);
-        free(v);
-        if (r < 0) {
-            error_setg(errp, "--firmware: %s", error_get_pretty(serr));
-            error_free(serr);
-            goto fail;
-        }
-        r = -EINVAL;
-    }
+    if (o && (r = apply_options(c, o, errp)) < 0)
+        goto fail;
+    r = -EINVAL;
 
     kpath kp = { .n = 0 };
     if ((r = check(c, c->tree, &v_machine, &kp, errp)) < 0 || (r = convert(c, o, errp)) < 0)
@@ -1216,6 +1432,19 @@ int hub_mconfig_load(const char *path, const hub_mconfig_opts *o, hub_mconfig **
 fail:
     hub_mconfig_free(c);
     return r < 0 ? r : -EINVAL;
+}
+
+static void free_dt_props(hub_dt_prop *props, size_t n)
+{
+    for (size_t j = 0; j < n; j++) {
+        hub_dt_prop *p = &props[j];
+        free(p->name);
+        for (size_t k = 0; k < p->n_strings; k++)
+            free(p->strings[k]);
+        free(p->strings);
+        free(p->cells);
+    }
+    free(props);
 }
 
 void hub_mconfig_free(hub_mconfig *c)
@@ -1258,19 +1487,16 @@ void hub_mconfig_free(hub_mconfig *c)
             free(d->dt_compatible[j]);
         free(d->dt_compatible);
         free(d->dt_node);
-        for (size_t j = 0; j < d->n_dt_props; j++) {
-            hub_dt_prop *p = &d->dt_props[j];
-            free(p->name);
-            for (size_t k = 0; k < p->n_strings; k++)
-                free(p->strings[k]);
-            free(p->strings);
-            free(p->cells);
-        }
-        free(d->dt_props);
+        free_dt_props(d->dt_props, d->n_dt_props);
     }
     free(c->devices);
     free(c->name);
     free(c->bootargs);
+    free(c->kernel);
+    free(c->initrd);
+    free(c->dtb_file);
+    free(c->dtb_blob);
+    free_dt_props(c->chosen, c->n_chosen);
     free(c->path);
     free(c->dir);
     ytree_free(c->tree);

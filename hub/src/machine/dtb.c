@@ -99,7 +99,7 @@ static void build(dtw *w, const hub_mconfig *c, const hub_dt_device_info *devs)
     snprintf(model, sizeof(model), "plexus,%s", c->name);
     prop_str(w, "model", model);
 
-    begin(w, "chosen", 0, false);
+    begin(w, "chosen", 0, false);       /* the rest of /chosen: patch_chosen() */
     if (c->console >= 0) {
         const hub_mc_device *d = &c->devices[c->console];
         if (d->n_dt_compatible) {
@@ -109,8 +109,6 @@ static void build(dtw *w, const hub_mconfig *c, const hub_dt_device_info *devs)
             prop_str(w, "stdout-path", path);
         }
     }
-    if (c->bootargs)
-        prop_str(w, "bootargs", c->bootargs);
     end(w);
 
     if (c->poweroff) {
@@ -144,8 +142,10 @@ static void build(dtw *w, const hub_mconfig *c, const hub_dt_device_info *devs)
     prop_u32(w, "reg", 0);
     prop_str(w, "status", "okay");
     prop_str(w, "compatible", "riscv");
-    prop_str(w, "riscv,isa", "rv64imafdc");
-    prop_str(w, "mmu-type", "riscv,sv48");
+    /* The hart: Unicorn's SiFive U54 model, base ISA with M, A, F, D, C (Zicsr and Zifencei are part of
+     * it); its satp takes Sv39, Sv48 and Sv57, and mmu-type names the largest. */
+    prop_str(w, "riscv,isa", HUB_DT_RISCV_ISA);
+    prop_str(w, "mmu-type", HUB_DT_MMU_TYPE);
     begin(w, "interrupt-controller", 0, false);
     prop_u32(w, "#interrupt-cells", 1);
     chk(w, fdt_property(fdt, "interrupt-controller", NULL, 0));
@@ -231,29 +231,107 @@ static void build(dtw *w, const hub_mconfig *c, const hub_dt_device_info *devs)
     chk(w, fdt_finish(fdt));
 }
 
-int hub_dtb_build(const hub_mconfig *c, const hub_dt_device_info *devs, void **dtb, size_t *size, Error **errp)
+/* The generated tree, packed. */
+static int generate(const hub_mconfig *c, const hub_dt_device_info *devs, void **out)
 {
     for (int cap = 16384; cap <= (1 << 22); cap *= 2) {
         dtw w = { .fdt = malloc((size_t)cap) };
         if (!w.fdt)
-            return -ENOMEM;
+            return -FDT_ERR_NOSPACE;
         w.err = fdt_create(w.fdt, cap);
         if (!w.err)
             build(&w, c, devs);
         if (!w.err) {
-            fdt_pack(w.fdt);
-            *dtb = w.fdt;
-            *size = fdt_totalsize(w.fdt);
+            *out = w.fdt;
             return 0;
         }
         free(w.fdt);
-        if (w.err != -FDT_ERR_NOSPACE) {
-            error_setg(errp, "device tree: %s", fdt_strerror(w.err));
-            return -EINVAL;
-        }
+        if (w.err != -FDT_ERR_NOSPACE)
+            return w.err;
     }
-    error_setg(errp, "device tree: too large");
-    return -E2BIG;
+    return -FDT_ERR_NOSPACE;
+}
+
+static int set_dt_prop(void *fdt, int node, const hub_dt_prop *p)
+{
+    if (p->kind == HUB_DT_EMPTY)
+        return fdt_setprop(fdt, node, p->name, NULL, 0);
+    if (p->kind == HUB_DT_CELLS) {
+        int r = fdt_setprop(fdt, node, p->name, NULL, 0);
+        for (size_t i = 0; r >= 0 && i < p->n_cells; i++)
+            r = fdt_appendprop_u32(fdt, node, p->name, p->cells[i]);
+        return r;
+    }
+    int r = fdt_setprop(fdt, node, p->name, NULL, 0);
+    for (size_t i = 0; r >= 0 && i < p->n_strings; i++)
+        r = fdt_appendprop_string(fdt, node, p->name, p->strings[i]);
+    return r;
+}
+
+/* /chosen gets what QEMU puts there for -append and -initrd, the rng seed and the description's extras. */
+static int patch_chosen(void *fdt, const hub_mconfig *c, const hub_dt_boot *b)
+{
+    int node = fdt_path_offset(fdt, "/chosen");
+    if (node == -FDT_ERR_NOTFOUND)
+        node = fdt_add_subnode(fdt, 0, "chosen");
+    if (node < 0)
+        return node;
+    int r = 0;
+    if (c->bootargs && *c->bootargs)
+        r = fdt_setprop_string(fdt, node, "bootargs", c->bootargs);
+    if (r >= 0 && b && b->has_initrd) {
+        r = fdt_setprop_u64(fdt, node, "linux,initrd-start", b->initrd_start);
+        if (r >= 0)
+            r = fdt_setprop_u64(fdt, node, "linux,initrd-end", b->initrd_end);
+    }
+    if (r >= 0 && b && b->rng_seed)
+        r = fdt_setprop(fdt, node, "rng-seed", b->rng_seed, (int)b->rng_seed_len);
+    for (size_t i = 0; r >= 0 && i < c->n_chosen; i++)
+        r = set_dt_prop(fdt, node, &c->chosen[i]);
+    return r < 0 ? r : 0;
+}
+
+int hub_dtb_build(const hub_mconfig *c, const hub_dt_device_info *devs, const hub_dt_boot *boot, void **dtb,
+                  size_t *size, Error **errp)
+{
+    void *base = NULL;
+    int r = c->dtb_blob ? 0 : generate(c, devs, &base);
+    const void *tree = c->dtb_blob ? c->dtb_blob : base;
+    size_t cap = r < 0 ? 0 : fdt_totalsize(tree) + 4096 + (c->bootargs ? strlen(c->bootargs) : 0);
+    for (size_t i = 0; i < c->n_chosen; i++)
+        cap += 64 + strlen(c->chosen[i].name) + 4 * c->chosen[i].n_cells;
+    for (size_t i = 0; i < c->n_chosen; i++)
+        for (size_t k = 0; k < c->chosen[i].n_strings; k++)
+            cap += strlen(c->chosen[i].strings[k]) + 1;
+    void *fdt = NULL;
+    for (; r >= 0; cap *= 2) {
+        if (cap > (64u << 20)) {
+            r = -FDT_ERR_NOSPACE;
+            break;
+        }
+        free(fdt);
+        fdt = malloc(cap);
+        if (!fdt)
+            abort();
+        r = fdt_open_into(tree, fdt, (int)cap);
+        if (r >= 0)
+            r = patch_chosen(fdt, c, boot);
+        if (r >= 0)
+            r = fdt_pack(fdt);
+        if (r != -FDT_ERR_NOSPACE)
+            break;
+        r = 0;
+    }
+    free(base);
+    if (r < 0) {
+        free(fdt);
+        error_setg(errp, "%s%sdevice tree: %s", c->dtb_file ? c->dtb_file : "", c->dtb_file ? ": " : "",
+                   fdt_strerror(r));
+        return -EINVAL;
+    }
+    *dtb = fdt;
+    *size = fdt_totalsize(fdt);
+    return 0;
 }
 
 uint64_t hub_dtb_address(const hub_mconfig *c, size_t dtb_size)

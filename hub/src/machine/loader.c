@@ -171,3 +171,64 @@ int hub_load_raw(const char *path, uint64_t addr, hub_load_write_fn *write, void
         r = add_range(res, addr, addr + off);
     return r;
 }
+
+/*
+ * The RISC-V Linux Image header (Documentation/arch/riscv/boot-image-header.rst), little endian:
+ * code0 (4), code1 (4), text_offset (8) @8, image_size (8) @16, flags (8) @24, version (4) @32, res1 (4),
+ * res2 (8), magic "RISCV\0\0\0" (8) @48 (deprecated), magic2 "RSC\x05" (4) @56, res3 (4).
+ */
+#define IMAGE_HEADER_SIZE 64
+
+static uint64_t le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+int hub_image_probe(const char *path, hub_image_info *info, Error **errp)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errf(errp, -errno, "%s: cannot open: %s", path, strerror(errno));
+    uint8_t h[IMAGE_HEADER_SIZE];
+    struct stat st;
+    ssize_t got = fstat(fd, &st) == 0 ? pread(fd, h, sizeof(h), 0) : -1;
+    int e = errno;
+    close(fd);
+    if (got < 0)
+        return errf(errp, -e, "%s: read error: %s", path, strerror(e));
+    if (got >= 2 && h[0] == 0x1f && h[1] == 0x8b)
+        return errf(errp, -ENOEXEC, "%s: a gzip-compressed file; decompress it first (gunzip)%s", path, "");
+    if (got < IMAGE_HEADER_SIZE)
+        return errf(errp, -ENOEXEC, "%s: too short for a RISC-V Linux Image header (64 bytes)%s", path, "");
+    if (memcmp(h + 56, "RSC\x05", 4) && memcmp(h + 48, "RISCV\0\0\0", 8))
+        return errf(errp, -ENOEXEC, "%s: neither an ELF nor a RISC-V Linux Image (no 'RSC\\x05' magic at offset "
+                    "56)%s", path, "");
+    hub_image_info in = {
+        .text_offset = le64(h + 8),
+        .image_size = le64(h + 16),
+        .flags = le64(h + 24),
+        .version = (uint32_t)le64(h + 32),
+        .file_size = (uint64_t)st.st_size,
+    };
+    char detail[160];
+    if (in.flags & 1) {
+        snprintf(detail, sizeof(detail), "a big-endian kernel (flags 0x%llx); this hart is little endian",
+                 (unsigned long long)in.flags);
+    } else if (in.text_offset & 0xfff) {
+        snprintf(detail, sizeof(detail), "bad header: text_offset 0x%llx is not 4 KiB aligned",
+                 (unsigned long long)in.text_offset);
+    } else if (in.image_size < in.file_size) {
+        snprintf(detail, sizeof(detail), "bad header: image_size %llu is smaller than the file (%llu bytes)",
+                 (unsigned long long)in.image_size, (unsigned long long)in.file_size);
+    } else if (in.image_size > (1ULL << 40) || in.text_offset > (1ULL << 40)) {
+        snprintf(detail, sizeof(detail), "bad header: text_offset 0x%llx, image_size 0x%llx",
+                 (unsigned long long)in.text_offset, (unsigned long long)in.image_size);
+    } else {
+        *info = in;
+        return 0;
+    }
+    return errf(errp, -ENOEXEC, "%s: RISC-V Linux Image: %s", path, detail);
+}

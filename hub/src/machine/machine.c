@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <sys/random.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,12 @@ struct hub_machine {
     hub_console *console;
     hub_load_result *loads;
     size_t n_loads;
+    /* the next boot stage */
+    hub_load_result kernel_load;
+    uint64_t kernel_start, kernel_end, kernel_entry;
+    hub_dt_boot boot;
+    uint8_t rng_seed[HUB_RNG_SEED_MAX];
+    uint64_t info_addr;         /* fw_dynamic_info, right after the DTB; 0: none */
     void *dtb;
     size_t dtb_size;
     uint64_t dtb_addr;
@@ -284,11 +291,226 @@ static int check_map(hub_machine *m, hub_dt_device_info *info, Error **errp)
     return ret;
 }
 
+/* ---- the next boot stage: kernel, initrd, OpenSBI's fw_dynamic_info ---- */
+#define KERNEL_ALIGN (2ULL << 20)
+#define DT_NODE_NAME_MAX 31     /* the device-tree specification's limit of a node name */
+#define INITRD_ALIGN 4096ULL
+#define INITRD_OFFSET_MAX (128ULL << 20)
+/* OpenSBI's struct fw_dynamic_info (include/sbi/fw_dynamic.h), version 2: six little-endian longs */
+#define FW_DYNAMIC_MAGIC 0x4942534fULL      /* "OSBI" */
+#define FW_DYNAMIC_VERSION 2
+#define FW_DYNAMIC_NEXT_MODE_S 1
+#define FW_DYNAMIC_INFO_SIZE 48
+
+static const hub_mc_ram *ram_holding(const hub_mconfig *c, uint64_t start, uint64_t len)
+{
+    for (size_t i = 0; i < c->n_ram; i++) {
+        const hub_mc_ram *r = &c->ram[i];
+        if (start >= r->base && start - r->base < r->size && len <= r->size - (start - r->base))
+            return r;
+    }
+    return NULL;
+}
+
+/* The firmware image (its key) that overlaps [start, end), or NULL. */
+static char *firmware_overlapping(hub_machine *m, uint64_t start, uint64_t end, uint64_t *fs, uint64_t *fe)
+{
+    for (size_t i = 0; i < m->n_loads; i++)
+        for (size_t j = 0; j < m->loads[i].n_ranges; j++) {
+            const hub_load_range *lr = &m->loads[i].ranges[j];
+            if (lr->start < end && start < lr->end) {
+                *fs = lr->start;
+                *fe = lr->end;
+                return wheref(m->cfg, "firmware.%zu.file", i);
+            }
+        }
+    return NULL;
+}
+
+static int kernel_overlap_error(hub_machine *m, uint64_t start, uint64_t end, Error **errp)
+{
+    uint64_t fs, fe;
+    char *fw = firmware_overlapping(m, start, end, &fs, &fe);
+    if (!fw)
+        return 0;
+    char *w = hub_mconfig_where(m->cfg, "kernel");
+    error_setg(errp, "%s: the kernel [0x%" PRIx64 "-0x%" PRIx64 "] overlaps the firmware [0x%" PRIx64 "-0x%"
+               PRIx64 "] of %s%s", w, start, end - 1, fs, fe - 1, fw,
+               m->cfg->kernel_elf ? "" : " (set kernel_address)");
+    free(w);
+    free(fw);
+    return -EINVAL;
+}
+
+/*
+ * An Image goes to kernel_address, else to the lowest 2 MiB aligned base + text_offset in the first RAM block
+ * that clears the firmware: 0x80200000 behind OpenSBI on the virt map, where fw_jump jumps. An ELF goes to
+ * its own physical addresses. [kernel_start, kernel_end) is what the kernel occupies, .bss included.
+ */
+static int load_kernel(hub_machine *m, Error **errp)
+{
+    const hub_mconfig *c = m->cfg;
+    Error *lerr = NULL;
+    int r;
+    if (c->kernel_elf) {
+        if ((r = hub_load_elf(c->kernel, ram_write, m, &m->kernel_load, &lerr)) < 0)
+            goto load_failed;
+        m->kernel_start = UINT64_MAX;
+        for (size_t i = 0; i < m->kernel_load.n_ranges; i++) {
+            const hub_load_range *lr = &m->kernel_load.ranges[i];
+            m->kernel_start = lr->start < m->kernel_start ? lr->start : m->kernel_start;
+            m->kernel_end = lr->end > m->kernel_end ? lr->end : m->kernel_end;
+            if ((r = kernel_overlap_error(m, lr->start, lr->end, errp)) < 0)
+                return r;
+        }
+        m->kernel_entry = m->kernel_load.entry;
+        return 0;
+    }
+    const hub_image_info *im = &c->kernel_image;
+    const hub_mc_ram *r0 = &c->ram[0];
+    uint64_t at = c->kernel_address;
+    if (!c->has_kernel_address) {
+        uint64_t fs, fe, base = (r0->base + KERNEL_ALIGN - 1) & ~(KERNEL_ALIGN - 1);
+        char *fw;
+        at = base + im->text_offset;
+        while (at + im->image_size <= r0->base + r0->size &&
+               (fw = firmware_overlapping(m, at, at + im->image_size, &fs, &fe))) {
+            free(fw);
+            /* the next base whose Image starts at or after that firmware's end */
+            uint64_t want = fe > im->text_offset ? fe - im->text_offset : 0;
+            want = (want + KERNEL_ALIGN - 1) & ~(KERNEL_ALIGN - 1);
+            base = want > base ? want : base + KERNEL_ALIGN;
+            at = base + im->text_offset;
+        }
+    }
+    if (!ram_holding(c, at, im->image_size)) {
+        char *w = hub_mconfig_where(c, c->has_kernel_address ? "kernel_address" : "kernel");
+        error_setg(errp, "%s: the kernel (image_size 0x%" PRIx64 ") does not fit in RAM at 0x%" PRIx64 ": make "
+                   "RAM larger%s", w, im->image_size, at, c->has_kernel_address ? " or move it" : "");
+        free(w);
+        return -ENOSPC;
+    }
+    if ((r = kernel_overlap_error(m, at, at + im->image_size, errp)) < 0)
+        return r;
+    if ((r = hub_load_raw(c->kernel, at, ram_write, m, &m->kernel_load, &lerr)) < 0)
+        goto load_failed;
+    m->kernel_load.ranges[0].end = at + im->image_size;   /* fresh RAM is zero: the .bss is ready */
+    m->kernel_start = at;
+    m->kernel_end = at + im->image_size;
+    m->kernel_entry = at;
+    return 0;
+load_failed: {
+        char *w = hub_mconfig_where(c, "kernel");
+        error_setg(errp, "%s: %s", w, error_get_pretty(lerr));
+        free(w);
+        error_free(lerr);
+        return r;
+    }
+}
+
+static int initrd_error(hub_machine *m, Error **errp, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int initrd_error(hub_machine *m, Error **errp, const char *fmt, ...)
+{
+    va_list ap;
+    char *msg;
+    va_start(ap, fmt);
+    if (vasprintf(&msg, fmt, ap) < 0)
+        abort();
+    va_end(ap);
+    char *w = hub_mconfig_where(m->cfg, "initrd");
+    error_setg(errp, "%s: the initrd (%" PRIu64 " bytes) %s", w, m->cfg->initrd_size, msg);
+    free(w);
+    free(msg);
+    return -ENOSPC;
+}
+
+/*
+ * QEMU's rule: the initrd goes min(RAM/2, 128 MiB) above the kernel's start, clear of an early kernel's
+ * relocation and of fw_jump's copy of the device tree (at 0x82200000), and never inside the kernel.
+ */
+static int load_initrd(hub_machine *m, Error **errp)
+{
+    const hub_mconfig *c = m->cfg;
+    const hub_mc_ram *r = ram_holding(c, m->kernel_start, 1);
+    if (!r)
+        return initrd_error(m, errp, "has no RAM block to go to: the kernel starts outside RAM");
+    uint64_t off = r->size / 2 < INITRD_OFFSET_MAX ? r->size / 2 : INITRD_OFFSET_MAX;
+    uint64_t start = m->kernel_start + off > m->kernel_end ? m->kernel_start + off : m->kernel_end;
+    start = (start + INITRD_ALIGN - 1) & ~(INITRD_ALIGN - 1);
+    uint64_t end = start + c->initrd_size;
+    uint64_t dtb_end = m->dtb_addr + m->dtb_size + (m->info_addr ? FW_DYNAMIC_INFO_SIZE + 8 : 0);
+    if (!ram_holding(c, start, c->initrd_size))
+        return initrd_error(m, errp, "does not fit in RAM '%s' at 0x%" PRIx64 ": make RAM larger", r->name, start);
+    if (start < dtb_end && m->dtb_addr < end)
+        return initrd_error(m, errp, "at [0x%" PRIx64 "-0x%" PRIx64 "] overlaps the device tree at 0x%" PRIx64
+                            " (top of RAM '%s'): make RAM larger", start, end - 1, m->dtb_addr, r->name);
+    uint64_t fs, fe;
+    char *fw = firmware_overlapping(m, start, end, &fs, &fe);
+    if (fw) {
+        int ret = initrd_error(m, errp, "at [0x%" PRIx64 "-0x%" PRIx64 "] overlaps the firmware [0x%" PRIx64
+                               "-0x%" PRIx64 "] of %s", start, end - 1, fs, fe - 1, fw);
+        free(fw);
+        return ret;
+    }
+    hub_load_result res = { 0 };
+    Error *lerr = NULL;
+    int ret = hub_load_raw(c->initrd, start, ram_write, m, &res, &lerr);
+    hub_load_result_clear(&res);
+    if (ret < 0) {
+        char *w = hub_mconfig_where(c, "initrd");
+        error_setg(errp, "%s: %s", w, error_get_pretty(lerr));
+        free(w);
+        error_free(lerr);
+        return ret;
+    }
+    m->boot.initrd_start = start;
+    m->boot.initrd_end = end;
+    return 0;
+}
+
+static int write_fw_dynamic_info(hub_machine *m)
+{
+    const uint64_t v[FW_DYNAMIC_INFO_SIZE / 8] = {
+        FW_DYNAMIC_MAGIC, FW_DYNAMIC_VERSION, m->kernel_entry, FW_DYNAMIC_NEXT_MODE_S,
+        0,                  /* options: boot prints on */
+        0,                  /* boot_hart: the only one */
+    };
+    uint8_t le[FW_DYNAMIC_INFO_SIZE];
+    for (size_t i = 0; i < FW_DYNAMIC_INFO_SIZE; i++)
+        le[i] = (uint8_t)(v[i / 8] >> (8 * (i % 8)));
+    return ram_write(m, m->info_addr, le, sizeof(le));
+}
+
+/* QEMU's virt gives every boot 32 fresh random bytes; a `dtb:` file gets them only when asked. */
+static void choose_rng_seed(hub_machine *m)
+{
+    const hub_mconfig *c = m->cfg;
+    hub_rng_mode mode = c->rng_seed;
+    if (mode == HUB_RNG_DEFAULT)
+        mode = c->dtb_blob ? HUB_RNG_NONE : HUB_RNG_RANDOM;
+    if (mode == HUB_RNG_FIXED) {
+        memcpy(m->rng_seed, c->rng_seed_bytes, c->rng_seed_len);
+        m->boot.rng_seed_len = c->rng_seed_len;
+    } else if (mode == HUB_RNG_RANDOM) {
+        size_t got = 0;
+        while (got < HUB_RNG_SEED_RANDOM_LEN) {
+            ssize_t n = getrandom(m->rng_seed + got, HUB_RNG_SEED_RANDOM_LEN - got, 0);
+            if (n > 0)
+                got += (size_t)n;
+            else if (errno != EINTR)
+                abort();
+        }
+        m->boot.rng_seed_len = HUB_RNG_SEED_RANDOM_LEN;
+    }
+    m->boot.rng_seed = m->boot.rng_seed_len ? m->rng_seed : NULL;
+}
+
 static int place_dtb(hub_machine *m, Error **errp)
 {
     const hub_mconfig *c = m->cfg;
     const hub_mc_ram *r0 = &c->ram[0];
-    if (m->dtb_addr < r0->base || m->dtb_addr + m->dtb_size > r0->base + r0->size) {
+    uint64_t dtb_end = m->dtb_addr + m->dtb_size + (m->info_addr ? FW_DYNAMIC_INFO_SIZE + 8 : 0);
+    if (m->dtb_addr < r0->base || dtb_end > r0->base + r0->size) {
         error_setg(errp, "%s: the device tree (%zu bytes) does not fit at the top of RAM '%s'", c->path,
                          m->dtb_size, r0->name);
         return -ENOSPC;
@@ -296,16 +518,27 @@ static int place_dtb(hub_machine *m, Error **errp)
     for (size_t i = 0; i < m->n_loads; i++)
         for (size_t j = 0; j < m->loads[i].n_ranges; j++) {
             const hub_load_range *lr = &m->loads[i].ranges[j];
-            if (lr->start < m->dtb_addr + m->dtb_size && m->dtb_addr < lr->end) {
+            if (lr->start < dtb_end && m->dtb_addr < lr->end) {
                 char *w = wheref(c, "firmware.%zu.file", i);
                 error_setg(errp, "%s: firmware [0x%" PRIx64 "-0x%" PRIx64 "] overlaps the device tree at "
                                  "[0x%" PRIx64 "-0x%" PRIx64 "] (top of RAM '%s'): make RAM larger",
-                                 w, lr->start, lr->end - 1, m->dtb_addr, m->dtb_addr + m->dtb_size - 1, r0->name);
+                                 w, lr->start, lr->end - 1, m->dtb_addr, dtb_end - 1, r0->name);
                 free(w);
                 return -ENOSPC;
             }
         }
-    return ram_write(m, m->dtb_addr, m->dtb, m->dtb_size);
+    if (m->kernel_end && m->kernel_start < dtb_end && m->dtb_addr < m->kernel_end) {
+        char *w = hub_mconfig_where(c, "kernel");
+        error_setg(errp, "%s: the kernel [0x%" PRIx64 "-0x%" PRIx64 "] overlaps the device tree at [0x%" PRIx64
+                   "-0x%" PRIx64 "] (top of RAM '%s'): make RAM larger", w, m->kernel_start,
+                   m->kernel_end - 1, m->dtb_addr, dtb_end - 1, r0->name);
+        free(w);
+        return -ENOSPC;
+    }
+    int r = ram_write(m, m->dtb_addr, m->dtb, m->dtb_size);
+    if (r == 0 && m->info_addr)
+        r = write_fw_dynamic_info(m);
+    return r;
 }
 
 int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine **out, Error **errp)
@@ -368,15 +601,39 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
     else if (!have_entry)
         m->reset_pc = c->ram[0].base;
 
-    /* The DTB's size does not depend on device region sizes: place it now, fill it in after the handshakes. */
+    if (c->kernel && (r = load_kernel(m, errp)) < 0)
+        goto fail;
+    choose_rng_seed(m);
+    m->boot.has_initrd = c->initrd != NULL;
+
+    /* The DTB's size does not depend on device region sizes or on where the initrd goes: place it now (with
+     * fw_dynamic_info right after it when there is a kernel), fill it in after the handshakes. */
     hub_dt_device_info *info = calloc(c->n_devices + 1, sizeof(*info));
     for (size_t i = 0; i < c->n_devices; i++)
         info[i].base = c->devices[i].dev.n_regions ? c->devices[i].dev.regions[0].base : 0;
-    if ((r = hub_dtb_build(c, info, &m->dtb, &m->dtb_size, errp)) < 0) {
+    /* Each node a device names itself is sized for the longest name it can have: the tree only shrinks when
+     * the devices have declared theirs, so the place chosen now stays right. */
+    char placeholder[PLX_MAX_NAME + 1];
+    memset(placeholder, 'x', sizeof(placeholder) - 1);
+    placeholder[PLX_MAX_NAME] = 0;
+    for (size_t i = 0; i < c->n_devices; i++) {
+        size_t l = strlen(c->devices[i].dev.name);
+        info[i].node = placeholder + PLX_MAX_NAME - (l > DT_NODE_NAME_MAX ? l : DT_NODE_NAME_MAX);
+    }
+    if ((r = hub_dtb_build(c, info, &m->boot, &m->dtb, &m->dtb_size, errp)) < 0) {
         free(info);
         goto fail;
     }
-    m->dtb_addr = hub_dtb_address(c, m->dtb_size);
+    for (size_t i = 0; i < c->n_devices; i++)
+        info[i].node = NULL;
+    size_t info_size = c->kernel ? FW_DYNAMIC_INFO_SIZE + 8 : 0;
+    m->dtb_addr = hub_dtb_address(c, m->dtb_size + info_size);
+    if (c->kernel)
+        m->info_addr = (m->dtb_addr + m->dtb_size + 7) & ~7ULL;
+    if (c->initrd && (r = load_initrd(m, errp)) < 0) {
+        free(info);
+        goto fail;
+    }
 
     vclock_init(&m->clock);
     hub_cpu_config cc = {
@@ -387,6 +644,7 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
         .reset_pc = m->reset_pc,
         .a0 = 0,
         .a1 = m->dtb_addr,
+        .a2 = m->info_addr,
         .service = service,
         .idle = idle,
         .opaque = m,
@@ -446,16 +704,17 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
 
     void *dtb;
     size_t dtb_size;
-    r = hub_dtb_build(c, info, &dtb, &dtb_size, errp);
+    r = hub_dtb_build(c, info, &m->boot, &dtb, &dtb_size, errp);
     free(info);
     if (r < 0)
         goto fail;
-    if (dtb_size != m->dtb_size) {
-        /* the devices named their nodes: the tree's size, and perhaps its place, changed */
-        m->dtb_size = dtb_size;
-        m->dtb_addr = hub_dtb_address(c, dtb_size);
-        hub_cpu_set_a1(m->cpu, m->dtb_addr);
+    if (dtb_size > m->dtb_size) {
+        free(dtb);
+        error_setg(errp, "%s: internal error: the device tree grew past its place", c->path);
+        r = -EINVAL;
+        goto fail;
     }
+    m->dtb_size = dtb_size;     /* the place stays: what follows (fw_dynamic_info, the initrd) is placed */
     free(m->dtb);
     m->dtb = dtb;
     if ((r = place_dtb(m, errp)) < 0)
@@ -575,6 +834,7 @@ void hub_machine_free(hub_machine *m)
     for (size_t i = 0; i < m->n_loads; i++)
         hub_load_result_clear(&m->loads[i]);
     free(m->loads);
+    hub_load_result_clear(&m->kernel_load);
     free(m->ram);
     free(m->blocks);
     free(m->dtb);

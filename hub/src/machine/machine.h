@@ -20,6 +20,10 @@
 
 typedef enum { HUB_FW_AUTO, HUB_FW_ELF, HUB_FW_RAW } hub_fw_format;
 typedef enum { HUB_TIME_VIRTUAL, HUB_TIME_WALLCLOCK } hub_time_mode;
+/* /chosen/rng-seed: 32 fresh random bytes per run (QEMU's virt), none, or the bytes the description gives */
+typedef enum { HUB_RNG_DEFAULT, HUB_RNG_RANDOM, HUB_RNG_NONE, HUB_RNG_FIXED } hub_rng_mode;
+#define HUB_RNG_SEED_RANDOM_LEN 32
+#define HUB_RNG_SEED_MAX 64
 
 typedef struct hub_mc_ram {
     char *name;
@@ -42,6 +46,19 @@ typedef struct hub_dt_prop {
     uint32_t *cells;
     size_t n_cells;
 } hub_dt_prop;
+
+/* What a RISC-V Linux Image's header says (all little endian in the file). */
+typedef struct hub_image_info {
+    uint64_t text_offset;   /* load offset from a 2 MiB aligned base */
+    uint64_t image_size;    /* memory the kernel occupies from its load address, .bss included */
+    uint64_t flags;         /* bit 0: big endian (refused) */
+    uint32_t version;       /* major << 16 | minor */
+    uint64_t file_size;
+} hub_image_info;
+
+/* Read and check @path's Image header: the magic, little endian, text_offset 4 KiB aligned, image_size at
+ * least the file's size. Returns 0, or -ENOEXEC (or -errno) with *@errp saying what is wrong. */
+int hub_image_probe(const char *path, hub_image_info *info, Error **errp);
 
 /*
  * A device: what the device layer is given (its own hub_device_config: every string and array in it is owned
@@ -75,7 +92,23 @@ typedef struct hub_mconfig {
     uint64_t clint_base, plic_base, poweroff_base;
     unsigned plic_sources;              /* riscv,ndev */
     int console;                        /* index into devices, or -1 */
-    char *bootargs;
+    char *bootargs;                     /* /chosen/bootargs (`bootargs:`, --append); NULL or "": none */
+    /* the next boot stage, as QEMU's -kernel/-initrd/-dtb give it */
+    char *kernel;                       /* resolved path, or NULL */
+    bool kernel_elf;                    /* an ELF; else a RISC-V Linux Image described by kernel_image */
+    hub_image_info kernel_image;
+    bool has_kernel_address;
+    uint64_t kernel_address;            /* `kernel_address:` (Image only) */
+    char *initrd;                       /* resolved path, or NULL (only with a kernel) */
+    uint64_t initrd_size;
+    char *dtb_file;                     /* `dtb:`: this tree instead of the generated one, or NULL */
+    void *dtb_blob;                     /* its contents, checked */
+    size_t dtb_blob_size;
+    hub_dt_prop *chosen;                /* `chosen:` extra /chosen properties */
+    size_t n_chosen;
+    hub_rng_mode rng_seed;              /* `rng_seed:` */
+    uint8_t rng_seed_bytes[HUB_RNG_SEED_MAX];   /* HUB_RNG_FIXED */
+    size_t rng_seed_len;
     hub_mc_device *devices;
     size_t n_devices;
     ynode *tree;                        /* the document after overrides, for locations */
@@ -85,6 +118,10 @@ typedef struct hub_mconfig_opts {
     const char *const *sets;        /* "key=value" overrides, applied in order */
     size_t n_sets;
     const char *firmware;           /* replaces `firmware:` with this one file (format by content) */
+    const char *kernel;             /* --kernel, --initrd, --dtb: set `kernel:`, `initrd:`, `dtb:` to this file */
+    const char *initrd;
+    const char *dtb;
+    const char *append;             /* --append: sets `bootargs:` */
     const char *exe_dir;            /* folder of the plexus binary: device programs are looked up there */
     const char *source_dir;         /* source tree and build tree: firmware next to an in-tree YAML file is */
     const char *build_dir;          /* also looked up in the same folder of the build tree */
@@ -117,6 +154,7 @@ int hub_load_raw(const char *path, uint64_t addr, hub_load_write_fn *write, void
                  Error **errp);
 void hub_load_result_clear(hub_load_result *res);
 
+
 /* The device tree: what the DTB generator needs beyond the description (known after the handshakes). */
 typedef struct hub_dt_device_info {
     uint64_t base;          /* the first region's base and size (reg) */
@@ -124,8 +162,25 @@ typedef struct hub_dt_device_info {
     const char *node;       /* the node name the device declared (hub_device_dt_node), or NULL */
 } hub_dt_device_info;
 
-/* Build the DTB for @c; @devs[i] describes c->devices[i]. *@dtb is malloc'd. */
-int hub_dtb_build(const hub_mconfig *c, const hub_dt_device_info *devs, void **dtb, size_t *size, Error **errp);
+/* The hart as the generated tree describes it (cpu@0): what the CPU implements and the largest satp mode. */
+#define HUB_DT_RISCV_ISA "rv64imafdc_zicsr_zifencei"
+#define HUB_DT_MMU_TYPE "riscv,sv57"
+
+/* What /chosen gets for the next boot stage (known once the kernel and the initrd are placed). */
+typedef struct hub_dt_boot {
+    bool has_initrd;
+    uint64_t initrd_start, initrd_end;      /* linux,initrd-start/end: [start, end) */
+    const uint8_t *rng_seed;                /* rng-seed, or NULL */
+    size_t rng_seed_len;
+} hub_dt_boot;
+
+/*
+ * Build the DTB for @c: the generated tree (@devs[i] describes c->devices[i]), or the `dtb:` file, with
+ * /chosen given bootargs, the initrd, rng-seed and the `chosen:` properties. @boot may be NULL (nothing to
+ * add). The size depends on @c and on whether @boot has each item, not on addresses. *@dtb is malloc'd.
+ */
+int hub_dtb_build(const hub_mconfig *c, const hub_dt_device_info *devs, const hub_dt_boot *boot, void **dtb,
+                  size_t *size, Error **errp);
 /* QEMU's rule: the DTB sits at the end of the first RAM block (at most 3 GiB above its base), 2 MiB aligned
  * (4 KiB aligned in a block too small for that). */
 uint64_t hub_dtb_address(const hub_mconfig *c, size_t dtb_size);

@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# Fetch Debian 13 (trixie)'s riscv64 Linux kernel and busybox, and build a small initramfs for
+# examples/linux/machine.yaml.
+#
+# Usage: examples/linux/fetch.sh [OUTDIR]        (default: build/linux in the source tree)
+#
+# Writes OUTDIR/Image (the kernel), OUTDIR/initramfs.cpio.gz and OUTDIR/versions, then prints the command
+# that boots them. A complete OUTDIR is left as it is (delete it to fetch again).
+#
+# apt runs with a private state in a temporary folder (its own sources file, lists, cache, status
+# /dev/null, architecture riscv64): the system's apt configuration, architectures and installed packages are
+# not touched, and root is not needed. The mirror is the one the system's apt sources use
+# (PLEXUS_DEBIAN_MIRROR overrides it). apt checks the archive's signature with the system's
+# debian-archive-keyring and every package against the signed indexes.
+#
+# Nothing half-written: everything is built in OUTDIR.tmp.* and renamed to OUTDIR at the end.
+set -euo pipefail
+
+suite=trixie
+keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+trixie_key=/usr/share/keyrings/debian-archive-trixie-stable.gpg
+marker="plexus-linux: init ready"
+
+die() { echo "fetch.sh: $*" >&2; exit 1; }
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+out=${1:-$root/build/linux}
+case $out in
+  -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -*) die "unknown option '$out' (usage: fetch.sh [OUTDIR])" ;;
+esac
+out=$(realpath -m "$out")
+
+print_command() {
+  echo "Boot it (Ctrl-A x quits; 'poweroff' in the guest ends the run):"
+  echo "  build/bin/plexus run examples/linux/machine.yaml --kernel $out/Image --initrd $out/initramfs.cpio.gz"
+}
+
+if [ -s "$out/Image" ] && [ -s "$out/initramfs.cpio.gz" ] && [ -s "$out/versions" ]; then
+  echo "fetch.sh: $out already holds $(tr '\n' ' ' < "$out/versions")(delete it to fetch again)"
+  print_command
+  exit 0
+fi
+
+missing=()
+for t in apt-get apt-cache dpkg-deb cpio gzip awk find realpath; do
+  command -v "$t" >/dev/null || missing+=("$t")
+done
+[ ${#missing[@]} -eq 0 ] || die "missing tools: ${missing[*]} (on Debian: apt-get install apt dpkg cpio gzip)"
+[ -r "$keyring" ] || die "no $keyring: install the debian-archive-keyring package"
+[ -r "$trixie_key" ] ||
+  die "the installed debian-archive-keyring does not hold Debian 13 (trixie)'s keys ($trixie_key is missing):" \
+      "install debian-archive-keyring 2023.3+deb12u1 or later, or the archive's signature cannot be checked"
+
+# The mirror the system already uses for Debian (not its security archive), from its own apt sources.
+mirror_from_sources() {
+  local f
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -r "$f" ] || continue
+    # deb822 stanzas: the URIs of a "Types: deb" stanza whose suites are not security ones
+    awk 'BEGIN { RS = ""; FS = "\n" }
+         { types = uris = suites = ""
+           for (i = 1; i <= NF; i++) {
+             if ($i ~ /^Types:/) types = $i
+             if ($i ~ /^URIs:/) uris = $i
+             if ($i ~ /^Suites:/) suites = $i
+             if ($i ~ /^Enabled: *no/) types = ""
+           }
+           if (types ~ /[ \t]deb([ \t]|$)/ && uris != "" && suites !~ /security/) {
+             sub(/^URIs:[ \t]*/, "", uris); split(uris, u, /[ \t]+/); print u[1]; exit
+           } }' "$f"
+  done
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -r "$f" ] || continue
+    # one-line form: deb [options] URI SUITE COMPONENTS...
+    awk '$1 == "deb" { i = 2; if ($i ~ /^\[/) { while ($i !~ /\]$/) i++; i++ }
+                       if ($(i + 1) !~ /security/) { print $i; exit } }' "$f"
+  done
+}
+mirror=${PLEXUS_DEBIAN_MIRROR:-$(mirror_from_sources | head -n 1)}
+[ -n "$mirror" ] ||
+  die "no Debian mirror found in /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list" \
+      "(set PLEXUS_DEBIAN_MIRROR, e.g. to the URL your apt sources use for Debian)"
+mirror=${mirror%/}
+
+mkdir -p "$(dirname "$out")"
+tmp=$(mktemp -d "$out.tmp.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+apt_dir=$tmp/apt
+mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/sources.list.d" \
+         "$apt_dir/preferences.d" "$tmp/debs"
+echo "deb [arch=riscv64 signed-by=$keyring] $mirror $suite main" > "$apt_dir/sources.list"
+apt_opts=(
+  -o "Dir::Etc::SourceList=$apt_dir/sources.list" -o "Dir::Etc::SourceParts=$apt_dir/sources.list.d"
+  -o "Dir::Etc::Preferences=$apt_dir/preferences" -o "Dir::Etc::PreferencesParts=$apt_dir/preferences.d"
+  -o "Dir::State=$apt_dir" -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::State::status=/dev/null"
+  -o "Dir::State::extended_states=$apt_dir/extended_states" -o "Dir::Cache=$apt_dir/cache"
+  -o APT::Architecture=riscv64 -o APT::Architectures::=riscv64 -o Acquire::Languages=none
+  -o APT::Get::List-Cleanup=false -q
+)
+if [ "$(id -u)" -eq 0 ] && id _apt >/dev/null 2>&1; then
+  # apt downloads as its unprivileged _apt user: let it write where the packages go
+  chmod 755 "$tmp"
+  chown _apt "$tmp/debs" "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
+fi
+
+echo "fetch.sh: reading Debian $suite's riscv64 package lists from $mirror"
+if ! apt-get "${apt_opts[@]}" update > "$tmp/update.log" 2>&1; then
+  cat "$tmp/update.log" >&2
+  die "cannot read Debian $suite's package lists from $mirror (no network, or the mirror has no $suite?)"
+fi
+if grep -qE '^(W|E):' "$tmp/update.log"; then
+  cat "$tmp/update.log" >&2
+  die "apt reported problems reading $mirror $suite (above); nothing was written"
+fi
+
+# linux-image-riscv64 is a metapackage: the kernel is in the versioned package it depends on.
+image_pkg=$(apt-cache "${apt_opts[@]}" depends linux-image-riscv64 2>/dev/null |
+            awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }')
+[ -n "$image_pkg" ] || die "linux-image-riscv64 in $mirror $suite depends on no linux-image-VERSION package"
+
+echo "fetch.sh: downloading linux-image-riscv64, $image_pkg and busybox-static (riscv64)"
+if ! (cd "$tmp/debs" && apt-get "${apt_opts[@]}" download linux-image-riscv64 "$image_pkg" busybox-static) \
+     > "$tmp/download.log" 2>&1; then
+  cat "$tmp/download.log" >&2
+  die "download failed; nothing was written"
+fi
+
+kver=$(apt-cache "${apt_opts[@]}" show "$image_pkg" | awk '$1 == "Version:" { print $2; exit }')
+bver=$(apt-cache "${apt_opts[@]}" show busybox-static | awk '$1 == "Version:" { print $2; exit }')
+
+# The kernel: Debian installs the riscv64 Image as /boot/vmlinu[xz]-VERSION.
+dpkg-deb -x "$tmp/debs/${image_pkg}_"*.deb "$tmp/kernel"
+kernel=$(find "$tmp/kernel/boot" -maxdepth 1 -type f -name 'vmlinu*' | head -n 1)
+[ -n "$kernel" ] || die "$image_pkg holds no /boot/vmlinu* kernel"
+if [ "$(head -c 2 "$kernel" | od -An -tx1 | tr -d ' ')" = "1f8b" ]; then
+  gzip -dc "$kernel" > "$tmp/Image"
+else
+  cp "$kernel" "$tmp/Image"
+fi
+# RISC-V Image header: magic2 "RSC\x05" at 56
+[ "$(dd if="$tmp/Image" bs=1 skip=56 count=4 2>/dev/null | od -An -tx1 | tr -d ' ')" = "52534305" ] ||
+  die "$kernel is not a RISC-V Linux Image (no RSC\\x05 magic at offset 56)"
+
+# The initramfs: static busybox, an /init that mounts proc/sys/dev and prints the marker, then busybox init
+# (so `poweroff` in the shell goes through init to the kernel and the firmware's poweroff device).
+dpkg-deb -x "$tmp/debs/busybox-static_"*.deb "$tmp/busybox"
+ir=$tmp/initramfs
+mkdir -p "$ir/bin" "$ir/sbin" "$ir/usr/bin" "$ir/usr/sbin" "$ir/etc" "$ir/proc" "$ir/sys" "$ir/dev" \
+         "$ir/tmp" "$ir/root"
+bb=$(find "$tmp/busybox" -type f -name busybox -perm -u+x | head -n 1)
+[ -n "$bb" ] || die "busybox-static holds no busybox executable"
+install -m 755 "$bb" "$ir/bin/busybox"
+cat > "$ir/init" <<EOF
+#!/bin/busybox sh
+/bin/busybox --install -s
+export PATH=/sbin:/bin:/usr/sbin:/usr/bin HOME=/root
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+echo "$marker"
+exec /sbin/init
+EOF
+chmod 755 "$ir/init"
+cat > "$ir/etc/inittab" <<'EOF'
+# busybox init: a shell on the console (again when it exits); `poweroff` and `reboot` go through init.
+::respawn:/bin/cttyhack /bin/sh
+::shutdown:/bin/sync
+EOF
+cat > "$ir/etc/profile" <<'EOF'
+export PATH=/sbin:/bin:/usr/sbin:/usr/bin HOME=/root
+EOF
+(cd "$ir" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) | gzip -9 > "$tmp/initramfs.cpio.gz"
+
+printf '%s %s\nbusybox-static %s\nmirror %s\n' "$image_pkg" "$kver" "$bver" "$mirror" > "$tmp/versions"
+
+# Only the results stay; the rename makes them appear at once.
+mkdir "$tmp/result"
+mv "$tmp/Image" "$tmp/initramfs.cpio.gz" "$tmp/versions" "$tmp/result/"
+rm -rf "$out"
+mv "$tmp/result" "$out"
+echo "fetch.sh: wrote $out: Image ($image_pkg $kver), initramfs.cpio.gz (busybox-static $bver)"
+print_command
