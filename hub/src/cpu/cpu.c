@@ -104,14 +104,6 @@ typedef struct icount_entry {
     uint32_t size, insns;
 } icount_entry;
 
-/* The part of an access Unicorn splits in two (8-byte MMIO) that has been made, see after_access(). */
-typedef struct split_access {
-    bool pending;
-    uint64_t pc;
-    hwaddr next;
-    uint64_t low;
-} split_access;
-
 struct hub_cpu {
     hub_cpu_config cfg;
     ucx x;
@@ -129,7 +121,8 @@ struct hub_cpu {
     uint64_t mip_ext;       /* levels driven through hub_cpu_set_irq */
     bool in_access;         /* an MMIO access is being dispatched */
     bool irq_raised;        /* ... and a line rose during it */
-    split_access split;
+    hwaddr last_read;       /* the last MMIO read and its value (the low half of a split 8-byte load) */
+    uint64_t last_value;
 
     bool stop;
     int stop_status;
@@ -226,7 +219,8 @@ static void take_trap(hub_cpu *cpu, unsigned priv, uint64_t cause, uint64_t epc,
         reg_set(cpu, UC_RISCV_REG_MTVAL, tval);
         tvec = reg_get(cpu, UC_RISCV_REG_MTVEC);
     }
-    reg_set(cpu, UC_RISCV_REG_MSTATUS, mstatus);
+    /* in place, as the hart's own trap entry does: writing mstatus as a CSR flushes the TLB when MPP changes */
+    ucx_set(&cpu->x, UCX_MSTATUS, mstatus);
     ucx_set(&cpu->x, UCX_PC, tvec & ~3ull);    /* exceptions never use the vectored offset */
     set_priv(cpu, target);
     cpu->stats.traps++;
@@ -533,7 +527,7 @@ static MemTxResult cpu_access(hub_cpu *cpu, hwaddr addr, uint64_t *val, unsigned
 __attribute__((noreturn)) static void mmio_fault(hub_cpu *cpu, hwaddr addr, bool is_write)
 {
     cpu->stats.mmio_errors++;
-    cpu->split.pending = cpu->irq_raised = false;
+    cpu->irq_raised = false;
     if (!ucx_sync_pc(&cpu->x, true))
         set_fatal(cpu, "cpu: access fault at 0x%" PRIx64 " from an instruction Unicorn cannot locate", addr);
     uint64_t pc = ucx_get(&cpu->x, UCX_PC);
@@ -594,13 +588,14 @@ static bool decode_mem(uint32_t insn, unsigned len, mem_insn *d)
  * CLINT or PLIC). If that makes an interrupt deliverable, the spec takes it before the next instruction:
  * finish this one by hand (a load's value into rd; a store is done), put the pc after it and leave the
  * block; Unicorn's loop enters the interrupt with xepc = the next instruction. When the instruction is not
- * a plain load or store (an AMO, a floating-point load), the slice stops at the next block boundary instead.
- * Unicorn splits 8-byte MMIO accesses in two 4-byte ones, low half first: act on the second.
+ * a plain load or store (an AMO, a floating-point load) or is split into bytes (misaligned), the slice stops
+ * at the next block boundary instead. Unicorn makes an aligned 8-byte MMIO access as two 4-byte ones, low
+ * half first: act after the high half.
  */
 static void after_access(hub_cpu *cpu, hwaddr addr, unsigned size, uint64_t value, bool is_write)
 {
     if (deliverable_irq(cpu) < 0) {
-        cpu->irq_raised = cpu->split.pending = false;
+        cpu->irq_raised = false;
         return;
     }
     mem_insn d;
@@ -612,18 +607,17 @@ static void after_access(hub_cpu *cpu, hwaddr addr, unsigned size, uint64_t valu
     hub_mmu_regs r = mmu_regs(cpu, (unsigned)ucx_get(&cpu->x, UCX_PRIV));
     if (!(len = fetch_insn(cpu, &r, pc, &insn)) || !decode_mem(insn, len, &d) || d.load == is_write)
         goto at_block_end;
-    if (size < d.width) {
-        if (!cpu->split.pending) {
-            cpu->split = (split_access){ true, pc, addr + size, value };
-            return;
+    if (size == 4 && d.width == 8) {
+        if (!(addr & 4))
+            return;             /* the high half comes next; irq_raised stays set */
+        if (d.load) {
+            if (cpu->last_read != addr - 4)
+                goto at_block_end;
+            value = cpu->last_value | value << 32;
         }
-        if (cpu->split.pc != pc || cpu->split.next != addr)
-            goto at_block_end;
-        value = cpu->split.low | value << 32;
     } else if (size != d.width) {
         goto at_block_end;
     }
-    cpu->split.pending = false;
     cpu->irq_raised = false;
     if (d.load && d.rd) {
         if (d.sign && d.width < 8)
@@ -634,7 +628,6 @@ static void after_access(hub_cpu *cpu, hwaddr addr, unsigned size, uint64_t valu
     ucx_leave(&cpu->x);
 
 at_block_end:
-    cpu->split.pending = false;
     cpu->irq_raised = false;
     cpu->irq_stop = true;
     uc_emu_stop(cpu->x.uc);
@@ -654,6 +647,8 @@ static uint64_t mmio_read(uc_engine *uc, uint64_t offset, unsigned size, void *o
         mmio_fault(cpu, addr, false);
     if (unlikely(cpu->irq_raised))
         after_access(cpu, addr, size, v, false);
+    cpu->last_read = addr;
+    cpu->last_value = v;
     return v;
 }
 
