@@ -1,6 +1,7 @@
 /* The hub's CPU, CLINT, PLIC and finisher, driven by small RISC-V programs (progs/) and by direct accesses. */
 #include <criterion/criterion.h>
 #include <string.h>
+#include <time.h>
 
 #include "harness.h"
 
@@ -270,6 +271,29 @@ Test(cpu, wfi_jumps_virtual_time_to_the_timer, .fini = fini)
     /* one second of virtual time at 0.1 instructions/ns would be 1e8 instructions without the jump */
     cr_assert_lt(st.instructions, 1000000, "%lu instructions", st.instructions);
     cr_assert_geq(st.wfi_waits, 1);
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+Test(cpu, idle_sleep_makes_wfi_take_the_timers_host_time, .fini = fini)
+{
+    hub_cpu_config cfg = { .idle_sleep = true };
+    tm_init(&M, "wfishort.bin", &cfg);
+    double t0 = mono_s();
+    cr_assert_eq(tm_run(&M), 0);
+    double wall = mono_s() - t0;
+    cr_assert_geq(tm_result(&M, 1), tm_result(&M, 0));
+    cr_assert_geq(vclock_now(&M.clock), 20000000ull, "virtual time %lu ns", vclock_now(&M.clock));
+    /* the hart slept through 20 ms of virtual time: at least that much host time passed (no upper bound) */
+    cr_assert_geq(wall, 0.019, "%.3f s", wall);
+    hub_cpu_stats st;
+    hub_cpu_get_stats(M.cpu, &st);
+    cr_assert_geq(st.idle_ns, 15000000ull, "slept %lu ns", st.idle_ns);
 }
 
 Test(cpu, plic_external_interrupt_claim_and_complete, .fini = fini)

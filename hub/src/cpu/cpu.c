@@ -1185,6 +1185,13 @@ static void rebase_time(hub_cpu *cpu)
     cpu->charged_ns = 0;
 }
 
+/* A host wait for @ns: whole milliseconds, rounded up (never 0 for a wait, so an idle hart never spins), at
+ * most IDLE_POLL_MS so that the caller looks around now and then. */
+static int wait_ms(uint64_t ns)
+{
+    return ns >= (uint64_t)IDLE_POLL_MS * 1000000 ? IDLE_POLL_MS : (int)((ns + 999999) / 1000000);
+}
+
 static void wait_outside(hub_cpu *cpu, int ms)
 {
     if (cpu->cfg.idle) {
@@ -1207,9 +1214,13 @@ static bool after_wfi(hub_cpu *cpu, uint64_t pc)
 
 /*
  * The hart executed WFI. Resume as soon as an interrupt is pending (enabled in mie, whatever the global
- * enables); until then let time run to the next timer, or wait for the outside world. Returns after at most
- * one idle wait even if nothing became pending: a spurious wake-up is allowed by the spec, and the guest's
- * WFI loop comes straight back here.
+ * enables); until then let time run to the next timer, or wait for the outside world:
+ *  - wallclock: virtual time is the host's; sleep until the deadline or an outside event;
+ *  - virtual, idle_sleep: virtual time follows the host's clock while the hart waits (QEMU's icount
+ *    sleep=on): sleep until the deadline (then time is the deadline) or an outside event (then time moved on
+ *    by the host time slept);
+ *  - virtual, jump: time jumps to the next deadline at once; with none, one idle wait, then the guest
+ *    resumes (a spurious wake-up is allowed by the spec: its WFI loop comes straight back here).
  */
 static void wait_for_interrupt(hub_cpu *cpu)
 {
@@ -1223,7 +1234,29 @@ static void wait_for_interrupt(hub_cpu *cpu)
             counted = true;
         }
         uint64_t dl = vclock_next_deadline(c);
-        if (!cpu->cfg.wallclock) {
+        if (cpu->cfg.wallclock) {
+            uint64_t now = mono_ns() - cpu->wall_origin;
+            if (dl != VCLOCK_NEVER && dl <= now) {
+                vclock_advance(c, now);
+                continue;
+            }
+            wait_outside(cpu, wait_ms(dl == VCLOCK_NEVER ? VCLOCK_NEVER : dl - now));
+            vclock_advance(c, mono_ns() - cpu->wall_origin);
+            if (dl == VCLOCK_NEVER)
+                return;
+        } else if (cpu->cfg.idle_sleep) {
+            uint64_t now = vclock_now(c), t0 = mono_ns();
+            if (dl <= now) {
+                vclock_advance(c, now);     /* a timer armed in the past fires now */
+                continue;
+            }
+            uint64_t want = dl == VCLOCK_NEVER ? VCLOCK_NEVER : dl - now;
+            wait_outside(cpu, wait_ms(want));
+            uint64_t slept = mono_ns() - t0;
+            cpu->stats.idle_ns += slept;
+            vclock_advance(c, slept >= want ? dl : now + slept);
+            rebase_time(cpu);
+        } else {
             if (dl != VCLOCK_NEVER) {
                 vclock_advance(c, dl);
                 rebase_time(cpu);
@@ -1233,18 +1266,6 @@ static void wait_for_interrupt(hub_cpu *cpu)
                 wait_outside(cpu, IDLE_POLL_MS);
             return;
         }
-        uint64_t now = mono_ns() - cpu->wall_origin;
-        if (dl != VCLOCK_NEVER && dl <= now) {
-            vclock_advance(c, now);
-            continue;
-        }
-        int ms = IDLE_POLL_MS;
-        if (dl != VCLOCK_NEVER && (dl - now) / 1000000 < (uint64_t)ms)
-            ms = (int)((dl - now) / 1000000);
-        wait_outside(cpu, ms);
-        vclock_advance(c, mono_ns() - cpu->wall_origin);
-        if (dl == VCLOCK_NEVER)
-            return;
     }
 }
 

@@ -29,15 +29,20 @@ typedef struct hub_cpu_config {
     vclock *clock;
     double insns_per_ns;        /* virtual time: executed instructions per virtual nanosecond (e.g. 0.1) */
     bool wallclock;             /* virtual time follows the host's monotonic clock instead */
+    /*
+     * Virtual time while the hart waits in WFI with nothing pending (ignored with @wallclock). false: it jumps
+     * to the next timer deadline at once (fast, and a run is a function of its inputs); true: it follows the
+     * host's clock, the hub sleeping until that deadline or an outside event, as QEMU's -icount sleep=on.
+     */
+    bool idle_sleep;
     uint64_t reset_pc;
     uint64_t a0, a1;            /* hart id and device tree address, as QEMU's virt passes them */
     uint64_t a2;                /* OpenSBI's fw_dynamic_info address when there is a next stage, else 0 */
     /* Called between execution slices: serve devices without blocking. */
     void (*service)(void *opaque);
     /*
-     * The hart waits for an interrupt (WFI) and none is pending. Virtual time has already jumped to the
-     * next timer deadline if there is one; if there is none (VCLOCK_NEVER), block until some outside event
-     * (a device message) may have raised an interrupt; return promptly when @timeout_ms runs out.
+     * The hart waits for an interrupt (WFI) and none is pending: block until some outside event (a device
+     * message, console input) may have raised one, or @timeout_ms (>= 0) runs out.
      */
     void (*idle)(void *opaque, int timeout_ms);
     void *opaque;
@@ -74,6 +79,7 @@ typedef struct hub_cpu_stats {
     uint64_t mmio_errors;       /* accesses the address space answered with an error (reads gave 0) */
     uint64_t slices;            /* uc_emu_start calls */
     uint64_t wfi_waits;         /* WFIs that found nothing pending */
+    uint64_t idle_ns;           /* host time slept in WFI (idle_sleep) */
 } hub_cpu_stats;
 void hub_cpu_get_stats(const hub_cpu *cpu, hub_cpu_stats *out);
 
