@@ -320,10 +320,10 @@ Test(machine_boot, chosen_gets_initrd_bootargs_seed_and_extras)
     int len;
     const fdt64_t *v = prop(dtb, "/chosen", "linux,initrd-start", &len);
     cr_assert_eq(len, 8, "64-bit cells: the root has #address-cells = 2");
-    cr_expect_eq(fdt64_to_cpu(*v), 0x188200000ULL);
+    cr_expect_eq(fdt64_ld(v), 0x188200000ULL);
     v = prop(dtb, "/chosen", "linux,initrd-end", &len);
     cr_assert_eq(len, 8);
-    cr_expect_eq(fdt64_to_cpu(*v), 0x188200010ULL);
+    cr_expect_eq(fdt64_ld(v), 0x188200010ULL);
     const char *s = prop(dtb, "/chosen", "bootargs", &len);
     cr_expect_str_eq(s, "console=ttyS0");
     const uint8_t *r = prop(dtb, "/chosen", "rng-seed", &len);
@@ -360,7 +360,7 @@ Test(machine_boot, dtb_file_replaces_the_generated_tree_and_gets_chosen)
     cr_expect_str_eq(s, "console=ttyS0");
     const fdt64_t *v = prop(dtb, "/chosen", "linux,initrd-start", &len);
     cr_assert_not_null(v);
-    cr_expect_eq(fdt64_to_cpu(*v), 0x88200000ULL);
+    cr_expect_eq(fdt64_ld(v), 0x88200000ULL);
     const char *e = prop(dtb, "/chosen", "extra", &len);
     cr_assert_eq(len, 4);
     cr_expect_eq(memcmp(e, "a\0b\0", 4), 0);

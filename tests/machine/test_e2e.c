@@ -112,6 +112,16 @@ static run_result run(char *const argv[], double timeout_s)
     return r;
 }
 
+/* The device tree `plexus dtb -o @path` wrote, into @buf. Returns its size. */
+static size_t read_dtb(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s was not written", path);
+    size_t n = fread(buf, 1, cap, f);
+    fclose(f);
+    return n;
+}
+
 static int exit_code(int st)
 {
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
@@ -321,11 +331,8 @@ Test(machine_e2e, dtb_has_handshaken_region_sizes)
     char *argv[] = { bin, "dtb", yaml, "-o", out, NULL };
     run_result r = run(argv, 60);
     cr_assert_eq(exit_code(r.status), 0, "output:\n%s", r.out);
-    FILE *f = fopen(out, "rb");
-    cr_assert_not_null(f);
     static char dtb[65536];
-    size_t n = fread(dtb, 1, sizeof(dtb), f);
-    fclose(f);
+    size_t n = read_dtb(out, dtb, sizeof(dtb));
     cr_assert_gt(n, 0);
     cr_assert_eq(fdt_check_header(dtb), 0);
     int off = fdt_path_offset(dtb, "/soc/serial@10000000");
@@ -768,6 +775,36 @@ Test(machine_e2e, kernel_elf_behind_opensbi_fw_dynamic_named_by_a2)
     boot_next_stage("fw_dynamic.bin", "nextstage-high.elf");
 }
 
+Test(machine_e2e, kernel_image_moves_past_a_firmware_that_ends_beyond_its_place)
+{
+    /* fw_dynamic padded to 3 MiB covers 0x80200000: the Image goes to the next 2 MiB base + text_offset,
+     * 0x80400000, and fw_dynamic_info tells OpenSBI so (the stand-in runs anywhere: pc-relative code) */
+    char *dir = tmpdir_new(), *cmd, *fw;
+    cr_assert(asprintf(&fw, "%s/fw_dynamic_3m.bin", dir) > 0);
+    cr_assert(asprintf(&cmd, "cp %s/fw_dynamic.bin %s && truncate -s 3M %s", OPENSBI_DIR, fw, fw) > 0);
+    cr_assert_eq(system(cmd), 0);
+    char *text;
+    cr_assert(asprintf(&text, "ram:\n  - base: 0x80000000\n    size: 128M\n"
+                       "firmware:\n  - { file: %s, format: raw, address: 0x80000000 }\n", fw) > 0);
+    char *yaml = write_file(dir, "big.yaml", text, strlen(text), 0644);
+    char *rd = write_file(dir, "rd.img", "plexus-initrd-16", 16, 0644);
+    char *bin = plexus_bin(), *k;
+    cr_assert(asprintf(&k, "%s/tests/machine/nextstage.Image", getenv("PLEXUS_BUILD_DIR")) > 0);
+    char *argv[] = { bin, "run", yaml, "--kernel", k, "--initrd", rd, "--append", "next-stage [args] ok", NULL };
+    run_result r = run(argv, 60);
+    cr_expect_not(r.timed_out, "plexus did not finish; output:\n%s", r.out);
+    cr_expect_eq(exit_code(r.status), 0, "exit status %d; output:\n%s", exit_code(r.status), r.out);
+    free(r.out);
+    free(k);
+    free(bin);
+    free(rd);
+    free(yaml);
+    free(text);
+    free(cmd);
+    free(fw);
+    tmpdir_remove(dir);
+}
+
 Test(machine_e2e, initrd_that_does_not_fit_names_the_key)
 {
     char *dir = tmpdir_new();
@@ -792,18 +829,15 @@ Test(machine_e2e, initrd_that_does_not_fit_names_the_key)
     char *argv2[] = { bin, "dtb", yaml, "--kernel", k, "--initrd", rd, "-o", out, "--set", "ram.0.size=64M", NULL };
     r = run(argv2, 30);
     cr_expect_eq(exit_code(r.status), 0, "output:\n%s", r.out);
-    FILE *f = fopen(out, "rb");
-    cr_assert_not_null(f);
     static char dtb[65536];
-    size_t n = fread(dtb, 1, sizeof(dtb), f);
-    fclose(f);
+    size_t n = read_dtb(out, dtb, sizeof(dtb));
     cr_assert_eq(fdt_check_full(dtb, n), 0);
     int node = fdt_path_offset(dtb, "/chosen"), len;
     const fdt64_t *s = fdt_getprop(dtb, node, "linux,initrd-start", &len);
     const fdt64_t *e = fdt_getprop(dtb, node, "linux,initrd-end", &len);
     cr_assert(s && e);
-    cr_expect_eq(fdt64_to_cpu(*s), 0x80200000ULL + (32ULL << 20), "min(RAM/2, 128 MiB) above the kernel");
-    cr_expect_eq(fdt64_to_cpu(*e) - fdt64_to_cpu(*s), 6ULL << 20);
+    cr_expect_eq(fdt64_ld(s), 0x80200000ULL + (32ULL << 20), "min(RAM/2, 128 MiB) above the kernel");
+    cr_expect_eq(fdt64_ld(e) - fdt64_ld(s), 6ULL << 20);
     free(r.out);
     free(out);
     free(k);

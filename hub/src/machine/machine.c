@@ -421,14 +421,17 @@ static int load_kernel(hub_machine *m, char **err)
     const hub_mc_ram *r0 = &c->ram[0];
     uint64_t at = c->kernel_address;
     if (!c->has_kernel_address) {
-        uint64_t fs, fe;
-        char *fw = NULL;
-        at = ((r0->base + KERNEL_ALIGN - 1) & ~(KERNEL_ALIGN - 1)) + im->text_offset;
+        uint64_t fs, fe, base = (r0->base + KERNEL_ALIGN - 1) & ~(KERNEL_ALIGN - 1);
+        char *fw;
+        at = base + im->text_offset;
         while (at + im->image_size <= r0->base + r0->size &&
                (fw = firmware_overlapping(m, at, at + im->image_size, &fs, &fe))) {
             free(fw);
-            fw = NULL;
-            at = ((fe - im->text_offset + KERNEL_ALIGN - 1) & ~(KERNEL_ALIGN - 1)) + im->text_offset;
+            /* the next base whose Image starts at or after that firmware's end */
+            uint64_t want = fe > im->text_offset ? fe - im->text_offset : 0;
+            want = (want + KERNEL_ALIGN - 1) & ~(KERNEL_ALIGN - 1);
+            base = want > base ? want : base + KERNEL_ALIGN;
+            at = base + im->text_offset;
         }
     }
     if (!ram_holding(c, at, im->image_size)) {
