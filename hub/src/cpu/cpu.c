@@ -42,7 +42,7 @@
 #define PHYS_PREMAP_MAX (64ull << 30)
 #define DEFAULT_SLICE 10000
 #define IDLE_POLL_MS 100
-#define ICACHE_SIZE 16384                   /* blocks whose instruction count is remembered */
+#define ICACHE_SIZE 65536                   /* blocks whose instruction count is remembered (a power of 2) */
 
 enum { PRV_U = 0, PRV_S = 1, PRV_M = 3 };
 
@@ -99,9 +99,10 @@ typedef struct range {
     hwaddr start, end;
 } range;
 
+/* Instructions of the block at pc (tag: pc >> 1, truncated) and of that size. 8 bytes: the table stays in cache. */
 typedef struct icount_entry {
-    uint64_t pc;
-    uint32_t size, insns;
+    uint32_t tag;
+    uint16_t size, insns;
 } icount_entry;
 
 struct hub_cpu {
@@ -348,15 +349,17 @@ static uint32_t count_insns(hub_cpu *cpu, uint64_t pc, uint32_t size)
     return n;
 }
 
-static uint32_t block_insns(hub_cpu *cpu, uint64_t pc, uint32_t size)
+static icount_entry *icount_slot(hub_cpu *cpu, uint64_t pc)
 {
-    icount_entry *e = &cpu->icount[((pc >> 1) ^ (pc >> 13)) & (ICACHE_SIZE - 1)];
-    if (e->pc != pc || e->size != size) {
-        e->pc = pc;
-        e->size = size;
-        e->insns = count_insns(cpu, pc, size);
-    }
-    return e->insns;
+    return &cpu->icount[(pc >> 1) & (ICACHE_SIZE - 1)];
+}
+
+static __attribute__((noinline)) uint32_t icount_miss(hub_cpu *cpu, uint64_t pc, uint32_t size)
+{
+    icount_entry *e = icount_slot(cpu, pc);
+    uint32_t n = count_insns(cpu, pc, size);
+    *e = (icount_entry){ (uint32_t)(pc >> 1), (uint16_t)size, (uint16_t)n };
+    return n;
 }
 
 /*
@@ -994,12 +997,16 @@ static void on_commit(MemoryListener *l)
 static void on_block(uc_engine *uc, uint64_t address, uint32_t size, void *opaque)
 {
     hub_cpu *cpu = opaque;
-    if (cpu->executed >= cpu->budget) {
+    if (unlikely(cpu->executed >= cpu->budget)) {
         cpu->budget_stop = true;
         uc_emu_stop(uc);
         return;
     }
-    cpu->executed += block_insns(cpu, address, size);
+    const icount_entry *e = icount_slot(cpu, address);
+    if (e->tag == (uint32_t)(address >> 1) && e->size == size)
+        cpu->executed += e->insns;
+    else
+        cpu->executed += icount_miss(cpu, address, size);
 }
 
 /* ------------------------------------------------------------------------------------------------------ */
