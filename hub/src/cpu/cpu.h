@@ -47,8 +47,9 @@ typedef struct hub_cpu_config {
     void (*idle)(void *opaque, int timeout_ms);
     void *opaque;
     /*
-     * Instructions per execution slice (0: 10000). Interrupts raised from outside are taken between slices;
-     * a smaller slice answers faster, a larger one runs faster. Timer deadlines always end a slice on time.
+     * Instructions per execution slice (0: 10000). Device messages that arrive on their own (IRQs, DMA) are
+     * served between slices; a smaller slice answers faster, a larger one runs faster. Timer deadlines end a
+     * slice at the first block boundary at or after them.
      */
     uint64_t slice_insns;
 } hub_cpu_config;
@@ -60,7 +61,11 @@ void hub_cpu_free(hub_cpu *cpu);
  * the current slice ends, on top of the instructions executed. Ignored in wallclock mode. */
 void hub_cpu_charge(hub_cpu *cpu, uint64_t ns);
 
-/* Drive an interrupt-pending input (mip bit @bit, see HUB_IRQ_*). Takes effect before the next slice. */
+/*
+ * Drive an interrupt-pending input (mip bit @bit, see HUB_IRQ_*). Raised during a guest's MMIO access (by a
+ * device model or a message served meanwhile), a deliverable interrupt is taken before the next instruction;
+ * otherwise at the start of the next slice.
+ */
 void hub_cpu_set_irq(hub_cpu *cpu, unsigned bit, int level);
 
 /*
@@ -73,7 +78,8 @@ int hub_cpu_run(hub_cpu *cpu, Error **errp);
 void hub_cpu_stop(hub_cpu *cpu, int status);
 
 typedef struct hub_cpu_stats {
-    uint64_t instructions;      /* instructions charged to virtual time (a slice cut short by WFI counts whole) */
+    uint64_t instructions;      /* instructions charged to virtual time (of the blocks entered; one a trap cut
+                                   short counts whole) */
     uint64_t traps;             /* exceptions and interrupts taken */
     uint64_t mmio_reads, mmio_writes;
     uint64_t mmio_errors;       /* accesses the address space answered with an error (reads gave 0) */
