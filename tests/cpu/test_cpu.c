@@ -168,6 +168,7 @@ Test(cpu, interrupt_is_taken_right_after_what_makes_it_deliverable, .fini = fini
         { 0x800000000000000bull, "c.lw whose read raises a line" },
         { 0x800000000000000bull, "ld (two MMIO halves) whose read raises a line" },
         { 0x8000000000000003ull, "mret restoring MIE, MSIP pending" },
+        { 0x800000000000000bull, "flw whose read raises a line (next block)" },
         { 0x8000000000000005ull, "S: csrs sstatus.SIE, STIP pending" },
         { 0x8000000000000009ull, "S: device store raising SEIP" },
     };
@@ -186,6 +187,7 @@ Test(cpu, interrupt_is_taken_right_after_what_makes_it_deliverable, .fini = fini
     cr_assert_eq(tm_result(&M, 61), word, "c.lw value 0x%lx", tm_result(&M, 61));
     cr_assert_eq(tm_result(&M, 62), pattern(0x180, 4) | pattern(0x184, 4) << 32, "ld value 0x%lx",
                  tm_result(&M, 62));
+    cr_assert_eq(tm_result(&M, 63), word, "flw value 0x%lx", tm_result(&M, 63));
 }
 
 Test(cpu, m_mode_idle_idiom_wakes_with_mie_off_and_takes_the_interrupt_at_the_enable, .fini = fini)

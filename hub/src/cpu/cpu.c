@@ -435,6 +435,9 @@ static hub_mmu_access access_kind(uc_mem_type type)
  * store then proceeds (a physical access to an unassigned address reaches the MMIO callback, which raises a
  * precise access fault); a fetch is refused, because mapping flushes Unicorn's TLB under the fetch in flight:
  * uc_emu_start returns with the pc on the block that was being translated and the run loop retries it.
+ * Refusing a load or store leaves the block at that access with the pc on the block's start (imprecise):
+ * that only happens where no hole can be mapped (the last page of the address space) and for a physical
+ * store to read-only RAM (answering "handled" would let it write).
  */
 static bool on_bad_access(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, int64_t value,
                           void *opaque)
@@ -539,6 +542,17 @@ __attribute__((noreturn)) static void mmio_fault(hub_cpu *cpu, hwaddr addr, bool
     ucx_leave(&cpu->x);
 }
 
+/*
+ * End the slice at the next block boundary, from inside a guest access. Unicorn checks for an exit request
+ * after every load and store and leaves the block there with the pc at the block's start (instructions
+ * before the access already done): uc_emu_stop or cpu_exit inside an access would make them run twice. The
+ * block hook stops the slice cleanly instead, before the next block runs.
+ */
+static void stop_at_next_block(hub_cpu *cpu)
+{
+    cpu->budget = 0;
+}
+
 /* Decoded memory instruction: what after_access() needs to finish it by hand. */
 typedef struct mem_insn {
     unsigned len;       /* 2 or 4 */
@@ -632,8 +646,8 @@ static void after_access(hub_cpu *cpu, hwaddr addr, unsigned size, uint64_t valu
 
 at_block_end:
     cpu->irq_raised = false;
+    stop_at_next_block(cpu);
     cpu->irq_stop = true;
-    uc_emu_stop(cpu->x.uc);
 }
 
 static uint64_t mmio_read(uc_engine *uc, uint64_t offset, unsigned size, void *opaque)
@@ -1135,7 +1149,10 @@ hub_cpu_stop(hub_cpu *cpu, int status)
 {
     cpu->stop = true;
     cpu->stop_status = status;
-    uc_emu_stop(cpu->x.uc);
+    if (cpu->in_access)
+        stop_at_next_block(cpu);    /* the access completes; see stop_at_next_block() */
+    else
+        uc_emu_stop(cpu->x.uc);
 }
 
 void
