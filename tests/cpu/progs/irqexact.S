@@ -1,8 +1,8 @@
 /* Interrupts are taken before the instruction after the one that makes them deliverable: a CSR write
- * (mstatus, mie, sstatus), mret, an MMIO store to CLINT (msip, an 8-byte mtimecmp), PLIC (enable, threshold,
- * priority, complete) or a device, and a device load whose read raises a line (32-bit, 16-bit, 8-byte).
- * Trap k stores xcause in slot 2k and xepc in slot 2k+1; the program stores the pc it expects in slot 40+k
- * and a loaded value in slots 60..63. Slot 39 counts the traps. A floating-point load is not finished by
+ * (mstatus, mie, mideleg, sstatus, sie, sip), mret, an MMIO store to CLINT (msip, an 8-byte mtimecmp),
+ * PLIC (enable, threshold, priority, complete) or a device, and a device load whose read raises a line (32-bit, 16-bit, 8-byte).
+ * Trap k stores xcause in slot 2k and xepc in slot 2k+1; the program stores the pc it expects in slot 50+k
+ * and a loaded value in slots 80..83. Slot 90 counts the traps. A floating-point load is not finished by
  * hand: its interrupt comes at the next block boundary. */
 #include "common.h"
 #define MSIP CLINT
@@ -18,7 +18,7 @@
 /* slot 40+k = address of label \l (the pc the trap must report) */
 .macro EXPECT k, l
     la t5, \l
-    li t6, RESULTS + 8 * (40 + \k)
+    li t6, RESULTS + 8 * (50 + \k)
     sd t5, 0(t6)
 .endm
 
@@ -138,7 +138,7 @@ e10: nop
     li t0, TESTDEV
     EXPECT 11, e11
     lw a2, 0x180(t0)
-e11: RESULT 60, a2
+e11: RESULT 80, a2
 
     # 12: c.lw
     li a0, LINE6
@@ -148,13 +148,13 @@ e11: RESULT 60, a2
     c.lw a2, 0(a0)
 e12: c.nop
     .option pop
-    RESULT 61, a2
+    RESULT 81, a2
 
     # 13: an 8-byte load (two 4-byte MMIO halves; the first raises the line)
     li t0, LINE6
     EXPECT 13, e13
     ld a2, 0(t0)
-e13: RESULT 62, a2
+e13: RESULT 82, a2
 
     # 14: mret restoring MIE with MSIP pending: taken at mret's target
     csrci mstatus, 8
@@ -183,12 +183,23 @@ e14: nop
     flw ft0, 0x180(t0)
     j e15
 e15: fmv.x.w a2, ft0
-    RESULT 63, a2
+    RESULT 83, a2
 
-    # S-mode: 16: csrs sstatus.SIE with STIP pending (set by M, as OpenSBI forwards timers)
+    # 16: an S software interrupt, pending and enabled but delegated, is not taken in M; clearing its
+    # mideleg bit makes it M's, taken right after the write
+    li t0, 1 << 1
+    csrw mideleg, t0
+    csrs mie, t0                    # SSIE
+    csrs mip, t0                    # SSIP (M may write it)
+    nop
+    EXPECT 16, e16
+    csrc mideleg, t0
+e16: nop
+
+    # S-mode: 17: csrs sstatus.SIE with STIP pending (set by M, as OpenSBI forwards timers)
     li t0, PLIC_EN0
     sw zero, 0(t0)                  # the external line goes to S only from here
-    li t0, (1 << 5) | (1 << 9)
+    li t0, (1 << 1) | (1 << 5) | (1 << 9)
     csrw mideleg, t0
     li t0, (1 << 5) | (1 << 9)
     csrs mie, t0                    # STIE, SEIE
@@ -203,19 +214,31 @@ e15: fmv.x.w a2, ft0
     mret
 
 sentry:
-    EXPECT 16, e16
+    EXPECT 17, e17
     csrsi sstatus, 2
-e16: nop
+e17: nop
 
-    # 17: in S, a device store raises line 5 on the S context (SEIP)
+    # 18: in S, a device store raises line 5 on the S context (SEIP)
     li t0, PLIC_EN1
     li t1, 1 << 5
     sw t1, 0(t0)
     li t0, LINE5
     li t1, 1
-    EXPECT 17, e17
+    EXPECT 18, e18
     sw t1, 0(t0)
-e17: nop
+e18: nop
+
+    # 19: csrs sie.STIE with STIP still pending
+    li t0, 1 << 5
+    EXPECT 19, e19
+    csrs sie, t0
+e19: nop
+
+    # 20: csrs sip.SSIP with SSIE on
+    li t0, 1 << 1
+    EXPECT 20, e20
+    csrs sip, t0
+e20: nop
     ecall                           # to M: finish
 
     .balign 4
@@ -236,7 +259,13 @@ mtrap:
     beq t0, t1, m_soft
     li t1, 0x800000000000000b
     beq t0, t1, m_ext
+    li t1, 0x8000000000000001
+    beq t0, t1, m_ssi
     POWEROFF_FAIL 1
+m_ssi:
+    li t0, 1 << 1
+    csrc mip, t0
+    mret
 m_timer:
     li t0, CLINT_MTIMECMP
     li t1, -1
@@ -275,7 +304,12 @@ strap:
     li t0, 1 << 5
     csrc sie, t0                    # the S timer: S cannot clear STIP, it disables it
     sret
-1:  li t0, PLIC_CL1
+1:  li t1, 0x8000000000000001
+    bne t0, t1, 2f
+    li t0, 1 << 1
+    csrc sip, t0                    # the S software interrupt
+    sret
+2:  li t0, PLIC_CL1
     lw t1, 0(t0)
     li t2, LINE5
     sw zero, 0(t2)
@@ -283,5 +317,5 @@ strap:
     sret
 
 done:
-    RESULT 39, s1
+    RESULT 90, s1
     POWEROFF_PASS
