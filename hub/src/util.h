@@ -28,7 +28,8 @@ void hub_search_clear(hub_search *s);
 
 /*
  * Find @name: an absolute name as it is; a relative one holding a '/' relative to @base when @base is given;
- * otherwise in each folder of @s in order. A candidate counts when it is a regular file the caller may access with @mode (R_OK, X_OK). Returns its
+ * otherwise in each folder of @s in order. A candidate counts when it is a regular file the caller may access
+ * with @mode (R_OK, X_OK). Returns its
  * absolute path (malloc'd) or NULL. If @looked is not NULL it receives what was tried, comma-separated, the
  * first @max_listed candidates by name and then "$PATH"-style @rest (NULL: nothing more), for error messages.
  */

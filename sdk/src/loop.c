@@ -312,7 +312,8 @@ plx_dev_open(const plx_device_ops *ops, int argc, char **argv)
         goto fail;
     dev->epfd = epoll_create1(EPOLL_CLOEXEC);
     int chan_fd = plx_chan_poll_fd(dev->chan), peer_fd = plx_chan_peer_poll_fd(dev->chan);
-    if (dev->epfd < 0 || chan_fd < 0 || sdk_watch_add(dev, chan_fd) < 0 || (peer_fd >= 0 && sdk_watch_add(dev, peer_fd) < 0)) {
+    if (dev->epfd < 0 || chan_fd < 0 || sdk_watch_add(dev, chan_fd) < 0 ||
+        (peer_fd >= 0 && sdk_watch_add(dev, peer_fd) < 0)) {
         sdk_send_error(dev, EIO, "cannot set up the poll descriptor: %s", strerror(errno));
         goto fail;
     }

@@ -77,10 +77,12 @@ static void redeliver(hub_device *d, const struct hub_posted *w, unsigned n, uin
             d->inc.last_posted = wr.seq;
     }
     if (n)
-        hub_dev_log(d->m, d->name, PLX_LOG_NOTICE, "delivered again %u posted write%s the failed process had not applied", n,
+        hub_dev_log(d->m, d->name, PLX_LOG_NOTICE,
+                    "delivered again %u posted write%s the failed process had not applied", n,
                     n == 1 ? "" : "s");
     if (dropped)
-        hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "%" PRIu64 " posted write%s may be lost (more than %u were unconfirmed)",
+        hub_dev_log(d->m, d->name, PLX_LOG_WARNING,
+                    "%" PRIu64 " posted write%s may be lost (more than %u were unconfirmed)",
                     dropped, dropped == 1 ? "" : "s", HUB_PLOG_MAX);
 }
 
@@ -97,7 +99,8 @@ hub_dev_replay_take(hub_device *d, hub_dev_replay *out)
         uint64_t applying = __atomic_load_n(&d->state_hdr->applying_seq, __ATOMIC_ACQUIRE);
         if (applying > applied && d->plog_n && d->plog[d->plog_head].seq == applying) {
             const struct hub_posted *w = &d->plog[d->plog_head];
-            hub_dev_log(m, d->name, PLX_LOG_WARNING, "a posted write (region %u, offset 0x%" PRIx64 ", %u bytes, 0x%" PRIx64
+            hub_dev_log(m, d->name, PLX_LOG_WARNING,
+                        "a posted write (region %u, offset 0x%" PRIx64 ", %u bytes, 0x%" PRIx64
                         ") was being applied when the process failed; it is not delivered again", w->region,
                         w->addr, w->size, w->data);
             in_doubt = applying;

@@ -85,7 +85,8 @@ static void timer_cancel(hub_device *d, const Plx__TimerCancel *c)
 static void serve_irq(hub_device *d, const Plx__Irq *irq)
 {
     if (irq->line >= d->n_irqs) {
-        hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "Irq on line %u, but the device declared %u lines: dropped", irq->line,
+        hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "Irq on line %u, but the device declared %u lines: dropped",
+                    irq->line,
                     d->n_irqs);
         return;
     }
@@ -97,7 +98,8 @@ static void serve_irq(hub_device *d, const Plx__Irq *irq)
     if (hub_irq == HUB_IRQ_UNMAPPED) {
         if (!d->irq_unmapped_logged) {
             d->irq_unmapped_logged = true;
-            hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "IRQ line %u (%s) is not connected in the machine: ignored", irq->line,
+            hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "IRQ line %u (%s) is not connected in the machine: ignored",
+                        irq->line,
                         d->irq_names[irq->line]);
         }
         return;
@@ -141,7 +143,8 @@ static void serve_dma(hub_device *d, const Plx__DmaRequest *rq)
     rp.result = PLX__MEM_TX__MEMTX_ERROR;
     if (rq->len > PLX_MAX_DMA || (rq->write && rq->data.len != rq->len) ||
         (!rq->write && rq->data.len != 0) || rq->addr + rq->len < rq->addr) {
-        hub_dev_log(m, d->name, PLX_LOG_WARNING, "malformed DmaRequest (addr 0x%" PRIx64 ", len %u, %zu data bytes) refused",
+        hub_dev_log(m, d->name, PLX_LOG_WARNING,
+                    "malformed DmaRequest (addr 0x%" PRIx64 ", len %u, %zu data bytes) refused",
                     rq->addr, rq->len, rq->data.len);
     } else if (!m->env.as) {
         hub_dev_log(m, d->name, PLX_LOG_WARNING, "DMA by message without an address space: refused");
@@ -239,10 +242,12 @@ hub_dev_serve(hub_device *d, Plx__Envelope *env)
             hub_dev_fail(d, "device left (Goodbye, status %d)", env->goodbye->status);
         break;
     case PLX__ENVELOPE__MSG_ERROR:
-        hub_dev_log(d->m, d->name, PLX_LOG_ERR, "device reports an error: %s", env->error->text ? env->error->text : "");
+        hub_dev_log(d->m, d->name, PLX_LOG_ERR, "device reports an error: %s",
+                    env->error->text ? env->error->text : "");
         break;
     case PLX__ENVELOPE__MSG_REPLY:
-        hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "MmioReply with seq %" PRIu64 " that no request is waiting for: dropped",
+        hub_dev_log(d->m, d->name, PLX_LOG_WARNING,
+                    "MmioReply with seq %" PRIu64 " that no request is waiting for: dropped",
                     env->reply->seq);
         break;
     case PLX__ENVELOPE__MSG_TIMER_DONE:

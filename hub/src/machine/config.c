@@ -47,75 +47,78 @@ struct sval {
     unsigned min_items;     /* T_SEQ */
     const senum *names;     /* T_ENUM: up to a NULL name */
 };
+#define KEY(k, v) { .key = (k), .val = (v) }
+#define REQUIRED(k, v) { .key = (k), .val = (v), .required = true }
+#define NAME(n, v) { .name = (n), .value = (v) }
+#define MAP(k) { .type = T_MAP, .keys = (k) }
+#define SEQ(i) { .type = T_SEQ, .item = (i) }
+#define ENUM(n) { .type = T_ENUM, .names = (n) }
 
-static const sval v_str = { .type = T_STR }, v_uint = { .type = T_UINT }, v_bool = { .type = T_BOOL }, v_float = { .type = T_FLOAT },
-                  v_any = { .type = T_ANY };
-static const sval v_strs = { .type = T_SEQ, .item = &v_str }, v_uints = { .type = T_SEQ, .item = &v_uint };
+static const sval v_str = { .type = T_STR }, v_uint = { .type = T_UINT }, v_bool = { .type = T_BOOL },
+                  v_float = { .type = T_FLOAT }, v_any = { .type = T_ANY };
+static const sval v_strs = SEQ(&v_str), v_uints = SEQ(&v_uint);
 
 typedef enum { RESTART_NEVER, RESTART_ON_FAILURE, RESTART_ALWAYS } restart_policy;
-static const senum fw_formats[] = { { .name = "auto", .value = HUB_FW_AUTO }, { .name = "elf", .value = HUB_FW_ELF }, { .name = "raw", .value = HUB_FW_RAW }, { 0 } };
-static const senum time_modes[] = { { .name = "virtual", .value = HUB_TIME_VIRTUAL }, { .name = "wallclock", .value = HUB_TIME_WALLCLOCK }, { 0 } };
-static const senum restart_policies[] = {
-    { .name = "never", .value = RESTART_NEVER }, { .name = "on-failure", .value = RESTART_ON_FAILURE }, { .name = "always", .value = RESTART_ALWAYS }, { 0 },
-};
-static const senum transports[] = {
-    { .name = "auto", .value = HUB_TRANSPORT_AUTO }, { .name = "ring", .value = HUB_TRANSPORT_RING }, { .name = "zeromq", .value = HUB_TRANSPORT_ZMQ }, { 0 },
-};
-static const senum syncs[] = { { .name = "async", .value = 0 }, { .name = "lockstep", .value = 1 }, { 0 } };
-static const senum dmas[] = { { .name = "map", .value = 0 }, { .name = "message", .value = 1 }, { 0 } };
-static const senum namespace_names[] = {
-    { .name = "net", .value = HUB_NS_NET }, { .name = "mount", .value = HUB_NS_MOUNT }, { .name = "pid", .value = HUB_NS_PID }, { 0 },
-};
+static const senum fw_formats[] = { NAME("auto", HUB_FW_AUTO), NAME("elf", HUB_FW_ELF), NAME("raw", HUB_FW_RAW),
+                                    { 0 } };
+static const senum idle_modes[] = { NAME("sleep", HUB_IDLE_SLEEP), NAME("jump", HUB_IDLE_JUMP), { 0 } };
+static const senum time_modes[] = { NAME("virtual", HUB_TIME_VIRTUAL), NAME("wallclock", HUB_TIME_WALLCLOCK),
+                                    { 0 } };
+static const senum restart_policies[] = { NAME("never", RESTART_NEVER), NAME("on-failure", RESTART_ON_FAILURE),
+                                          NAME("always", RESTART_ALWAYS), { 0 } };
+static const senum transports[] = { NAME("auto", HUB_TRANSPORT_AUTO), NAME("ring", HUB_TRANSPORT_RING),
+                                    NAME("zeromq", HUB_TRANSPORT_ZMQ), { 0 } };
+static const senum syncs[] = { NAME("async", 0), NAME("lockstep", 1), { 0 } };
+static const senum dmas[] = { NAME("map", 0), NAME("message", 1), { 0 } };
+static const senum namespace_names[] = { NAME("net", HUB_NS_NET), NAME("mount", HUB_NS_MOUNT),
+                                         NAME("pid", HUB_NS_PID), { 0 } };
 
-static const sval v_fw_format = { .type = T_ENUM, .names = fw_formats }, v_time = { .type = T_ENUM, .names = time_modes },
-                  v_restart_policy = { .type = T_ENUM, .names = restart_policies },
-                  v_transport = { .type = T_ENUM, .names = transports }, v_sync = { .type = T_ENUM, .names = syncs },
-                  v_dma = { .type = T_ENUM, .names = dmas };
+static const sval v_fw_format = ENUM(fw_formats), v_time = ENUM(time_modes), v_idle = ENUM(idle_modes),
+                  v_restart_policy = ENUM(restart_policies), v_transport = ENUM(transports), v_sync = ENUM(syncs),
+                  v_dma = ENUM(dmas);
 
-static const skey ram_keys[] = { { .key = "name", .val = &v_str }, { .key = "base", .val = &v_str, .required = true }, { .key = "size", .val = &v_str, .required = true }, { 0 } };
-static const sval v_ram_entry = { .type = T_MAP, .keys = ram_keys };
-static const skey fw_keys[] = { { .key = "file", .val = &v_str, .required = true }, { .key = "format", .val = &v_fw_format }, { .key = "address", .val = &v_str }, { 0 } };
-static const sval v_fw_entry = { .type = T_MAP, .keys = fw_keys };
+static const skey ram_keys[] = { KEY("name", &v_str), REQUIRED("base", &v_str), REQUIRED("size", &v_str), { 0 } };
+static const skey fw_keys[] = { REQUIRED("file", &v_str), KEY("format", &v_fw_format), KEY("address", &v_str),
+                                { 0 } };
 static const skey cpu_keys[] = {
-    { .key = "isa", .val = &v_str }, { .key = "insns_per_ns", .val = &v_float }, { .key = "time", .val = &v_time }, { .key = "timebase_hz", .val = &v_str },
-    { .key = "quantum_ns", .val = &v_str }, { 0 },
+    KEY("isa", &v_str), KEY("insns_per_ns", &v_float), KEY("time", &v_time), KEY("idle", &v_idle),
+    KEY("timebase_hz", &v_str), KEY("quantum_ns", &v_str), { 0 },
 };
-static const skey builtin_keys[] = { { .key = "base", .val = &v_str }, { .key = "enabled", .val = &v_bool }, { 0 } };
-static const skey plic_keys[] = { { .key = "base", .val = &v_str }, { .key = "enabled", .val = &v_bool }, { .key = "sources", .val = &v_uint }, { 0 } };
-static const skey region_keys[] = { { .key = "name", .val = &v_str, .required = true }, { .key = "base", .val = &v_str, .required = true }, { 0 } };
-static const sval v_region_entry = { .type = T_MAP, .keys = region_keys };
-static const skey dt_keys[] = { { .key = "compatible", .val = &v_any }, { .key = "node", .val = &v_str }, { .key = "properties", .val = &v_any }, { 0 } };
+static const skey builtin_keys[] = { KEY("base", &v_str), KEY("enabled", &v_bool), { 0 } };
+static const skey plic_keys[] = { KEY("base", &v_str), KEY("enabled", &v_bool), KEY("sources", &v_uint), { 0 } };
+static const skey region_keys[] = { REQUIRED("name", &v_str), REQUIRED("base", &v_str), { 0 } };
+static const skey dt_keys[] = { KEY("compatible", &v_any), KEY("node", &v_str), KEY("properties", &v_any), { 0 } };
 static const skey sandbox_keys[] = {
-    { .key = "enabled", .val = &v_bool }, { .key = "policy", .val = &v_str }, { .key = "allow", .val = &v_strs }, { .key = "namespaces", .val = &v_strs }, { 0 },
+    KEY("enabled", &v_bool), KEY("policy", &v_str), KEY("allow", &v_strs), KEY("namespaces", &v_strs), { 0 },
 };
 static const skey restart_keys[] = {
-    { .key = "policy", .val = &v_restart_policy }, { .key = "max_restarts", .val = &v_uint }, { .key = "backoff_ms", .val = &v_uint }, { 0 },
+    KEY("policy", &v_restart_policy), KEY("max_restarts", &v_uint), KEY("backoff_ms", &v_uint), { 0 },
 };
-static const skey ring_keys[] = { { .key = "slots", .val = &v_uint }, { .key = "spin_us", .val = &v_uint }, { 0 } };
-static const sval v_cpu = { .type = T_MAP, .keys = cpu_keys }, v_builtin = { .type = T_MAP, .keys = builtin_keys },
-                  v_plic = { .type = T_MAP, .keys = plic_keys }, v_dt = { .type = T_MAP, .keys = dt_keys },
-                  v_sandbox = { .type = T_MAP, .keys = sandbox_keys }, v_restart = { .type = T_MAP, .keys = restart_keys },
-                  v_ring = { .type = T_MAP, .keys = ring_keys };
-static const sval v_regions = { .type = T_SEQ, .item = &v_region_entry };
+static const skey ring_keys[] = { KEY("slots", &v_uint), KEY("spin_us", &v_uint), { 0 } };
+static const sval v_ram_entry = MAP(ram_keys), v_fw_entry = MAP(fw_keys), v_cpu = MAP(cpu_keys),
+                  v_builtin = MAP(builtin_keys), v_plic = MAP(plic_keys), v_region_entry = MAP(region_keys),
+                  v_dt = MAP(dt_keys), v_sandbox = MAP(sandbox_keys), v_restart = MAP(restart_keys),
+                  v_ring = MAP(ring_keys);
+static const sval v_regions = SEQ(&v_region_entry);
 static const skey dev_keys[] = {
-    { .key = "name", .val = &v_str, .required = true }, { .key = "program", .val = &v_str }, { .key = "plugin", .val = &v_str }, { .key = "args", .val = &v_strs }, { .key = "base", .val = &v_str },
-    { .key = "regions", .val = &v_regions }, { .key = "irq", .val = &v_uint }, { .key = "irqs", .val = &v_uints }, { .key = "props", .val = &v_any },
-    { .key = "timeout_ms", .val = &v_uint }, { .key = "endpoint", .val = &v_str }, { .key = "attach", .val = &v_bool }, { .key = "attach_timeout_ms", .val = &v_uint },
-    { .key = "ram", .val = &v_strs }, { .key = "dt", .val = &v_dt }, { .key = "sandbox", .val = &v_sandbox }, { .key = "restart", .val = &v_restart },
-    { .key = "transport", .val = &v_transport }, { .key = "ring", .val = &v_ring }, { .key = "sync", .val = &v_sync }, { .key = "dma", .val = &v_dma }, { 0 },
+    REQUIRED("name", &v_str), KEY("program", &v_str), KEY("plugin", &v_str), KEY("args", &v_strs),
+    KEY("base", &v_str), KEY("regions", &v_regions), KEY("irq", &v_uint), KEY("irqs", &v_uints),
+    KEY("props", &v_any), KEY("timeout_ms", &v_uint), KEY("endpoint", &v_str), KEY("attach", &v_bool),
+    KEY("attach_timeout_ms", &v_uint), KEY("ram", &v_strs), KEY("dt", &v_dt), KEY("sandbox", &v_sandbox),
+    KEY("restart", &v_restart), KEY("transport", &v_transport), KEY("ring", &v_ring), KEY("sync", &v_sync),
+    KEY("dma", &v_dma), { 0 },
 };
-static const sval v_dev_entry = { .type = T_MAP, .keys = dev_keys };
-static const sval v_rams = { .type = T_SEQ, .item = &v_ram_entry, .min_items = 1 }, v_fws = { .type = T_SEQ, .item = &v_fw_entry },
-                  v_devs = { .type = T_SEQ, .item = &v_dev_entry };
+static const sval v_dev_entry = MAP(dev_keys);
+static const sval v_rams = { .type = T_SEQ, .item = &v_ram_entry, .min_items = 1 }, v_fws = SEQ(&v_fw_entry),
+                  v_devs = SEQ(&v_dev_entry);
 static const skey machine_keys[] = {
-    { .key = "name", .val = &v_str }, { .key = "ram", .val = &v_rams, .required = true }, { .key = "firmware", .val = &v_fws }, { .key = "reset_pc", .val = &v_str },
-    { .key = "cpu", .val = &v_cpu }, { .key = "clint", .val = &v_builtin }, { .key = "plic", .val = &v_plic }, { .key = "poweroff", .val = &v_builtin },
-    { .key = "console", .val = &v_str }, { .key = "bootargs", .val = &v_str }, { .key = "kernel", .val = &v_str },
-    { .key = "kernel_address", .val = &v_str }, { .key = "initrd", .val = &v_str }, { .key = "dtb", .val = &v_str },
-    { .key = "chosen", .val = &v_any }, { .key = "rng_seed", .val = &v_str }, { .key = "devices", .val = &v_devs },
-    { 0 },
+    KEY("name", &v_str), REQUIRED("ram", &v_rams), KEY("firmware", &v_fws), KEY("reset_pc", &v_str),
+    KEY("cpu", &v_cpu), KEY("clint", &v_builtin), KEY("plic", &v_plic), KEY("poweroff", &v_builtin),
+    KEY("console", &v_str), KEY("bootargs", &v_str), KEY("kernel", &v_str), KEY("kernel_address", &v_str),
+    KEY("initrd", &v_str), KEY("dtb", &v_str), KEY("chosen", &v_any), KEY("rng_seed", &v_str),
+    KEY("devices", &v_devs), { 0 },
 };
-static const sval v_machine = { .type = T_MAP, .keys = machine_keys };
+static const sval v_machine = MAP(machine_keys);
 
 /* ---- key paths and locations ---- */
 typedef struct kpath {
@@ -1157,6 +1160,7 @@ static int convert(hub_mconfig *c, const hub_mconfig_opts *o, Error **errp)
                                "nanosecond in (0, 1000]; got %g", c->insns_per_ns);
         }
         c->time_mode = (hub_time_mode)yenum(cpu, "time", time_modes, HUB_TIME_VIRTUAL);
+        c->idle_mode = (hub_idle_mode)yenum(cpu, "idle", idle_modes, HUB_IDLE_SLEEP);
         if (ystr(cpu, "quantum_ns")) {
             if ((r = parse_addr(c, errp, "cpu.quantum_ns", ystr(cpu, "quantum_ns"), &c->quantum_ns)) < 0)
                 return r;

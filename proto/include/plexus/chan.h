@@ -121,7 +121,8 @@ void plx_chan_set_spin_ns(plx_chan *c, uint64_t spin_ns);
 int plx_chan_send(plx_chan *c, const void *buf, size_t len, int flags);
 
 /*
- * Receive one frame: *@data and *@len valid until the next call on the channel (decode or copy it first). @timeout_ms: 0 = do not wait, -1 =
+ * Receive one frame: *@data and *@len valid until the next call on the channel (decode or copy it first).
+ * @timeout_ms: 0 = do not wait, -1 =
  * forever, > 0 = at most that long. Returns 0; -EAGAIN (nothing within the timeout); -EINTR; -EPIPE (peer
  * gone and nothing left to read); -EPROTO (damaged ring; the channel is unusable from then on); other -errno.
  */
