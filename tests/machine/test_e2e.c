@@ -738,9 +738,9 @@ Test(machine_e2e, uart_killed_mid_run_is_restarted_and_output_is_complete)
     for (const char *s = log; (s = strstr(s, "plexus: uart0: error: ")); s++)
         killed++;
     cr_expect_eq(killed, 3, "hub log:\n%s", log);
-    /* the guest's accesses during each restart were abandoned and made again after it (not run inside them) */
-    const char *da = strstr(log, "deferred accesses ");
-    cr_expect(da && strtoul(da + 18, NULL, 10) >= 1, "hub log:\n%s", log);
+    /* Whether the guest touches the UART while it is down (its accesses then deferred, `deferred accesses` in
+     * --stats) depends on timing; cpu::deferred_access_is_made_again_and_nothing_runs_twice and
+     * hub_dev::access_to_a_restarting_device_is_deferred_and_the_poll_restarts_it test that path. */
     free(bin);
     free(errpath);
     free(yaml);
