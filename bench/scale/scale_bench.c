@@ -95,7 +95,7 @@ static hub_device *add(hub_devmgr *m, const char *prog, hwaddr base, int i)
     maps[i][0] = (hub_region_map){ "regs", base + (hwaddr)i * DEV_STRIDE };
     maps[i][1] = (hub_region_map){ "busy", base + (hwaddr)i * DEV_STRIDE + 0x800 };
     hub_device_config c = { .name = names[i], .program = prog, .regions = maps[i], .n_regions = 2,
-                            .stdin_fd = -1, .stdout_fd = -1, .timeout_ms = 10000 };
+                             .timeout_ms = 10000 };
     Error *err = NULL;
     hub_device *d = hub_devmgr_add(m, &c, &err);
     if (!d) {

@@ -187,6 +187,7 @@ static int apply_config(plx_dev *dev, const Plx__Config *cfg)
     }
     dev->max_dma_len = cfg->max_dma_len;
     dev->lockstep = cfg->lockstep;
+    dev->console = cfg->console;
     if (cfg->sandbox && cfg->sandbox->enabled) {
         dev->sandbox = true;
         dev->sandbox_policy = strdup(cfg->sandbox->policy ? cfg->sandbox->policy : "");

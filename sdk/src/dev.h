@@ -97,6 +97,9 @@ struct plx_dev {
     uint64_t dma_seq;
     uint32_t max_dma_len;
     bool lockstep;              /* Config.lockstep: the hub grants time */
+    bool console;               /* Config.console: this device is the machine's console */
+    void (*console_cb)(void *opaque, const uint8_t *buf, size_t len);
+    void *console_opaque;
     uint64_t next_event;        /* lockstep: plx_set_next_event() */
     uint64_t access_busy;       /* lockstep: plx_set_access_busy() for the reply being built */
     bool stop;

@@ -69,6 +69,8 @@ hub_dev_cfg_free(hub_device_config *c)
     free((char *)c->endpoint);
     free((char *)c->sandbox_policy);
     free_strv((char **)c->sandbox_allow, c->n_sandbox_allow);
+    free_strv((char **)c->sandbox_read, c->n_sandbox_read);
+    free_strv((char **)c->sandbox_write, c->n_sandbox_write);
     free(c);
 }
 
@@ -117,6 +119,8 @@ hub_dev_cfg_dup(const hub_device_config *src)
     c->endpoint = dup_or_null(src->endpoint, &ok);
     c->sandbox_policy = dup_or_null(src->sandbox_policy, &ok);
     c->sandbox_allow = (const char *const *)dup_strv(src->sandbox_allow, src->n_sandbox_allow, &ok);
+    c->sandbox_read = (const char *const *)dup_strv(src->sandbox_read, src->n_sandbox_read, &ok);
+    c->sandbox_write = (const char *const *)dup_strv(src->sandbox_write, src->n_sandbox_write, &ok);
     if (!ok) {
         hub_dev_cfg_free(c);
         return NULL;

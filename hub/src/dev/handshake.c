@@ -16,22 +16,31 @@
 
 #include "dev/declare.h"
 #include "dev/link.h"
+#include "dev/output.h"
 #include "dev/serve.h"
 #include "dev/spawn.h"
 #include "plexus/handshake.h"
 
 /* ---- handshake ------------------------------------------------------------------------------------------- */
 
-/* Wait for the next handshake message; Log messages are forwarded meanwhile. */
-static int hs_recv(hub_device *d, uint64_t deadline, Plx__Envelope **out, Error **errp, const char *what)
+/* Wait for the next handshake message. Log messages are forwarded meanwhile, and once the device has its Config
+ * (@live) everything it may send on its own is served too (a timer or an interrupt its init() sets up). */
+static int hs_recv(hub_device *d, uint64_t deadline, Plx__Envelope **out, Error **errp, const char *what, bool live)
 {
     for (;;) {
         Plx__Envelope *env;
+        hub_dev_output_drain(d);
         int r = plx_wire_recv(&d->inc.wire, &env, 0);
         if (r == 0) {
-            if (env->msg_case == PLX__ENVELOPE__MSG_LOG) {
-                hub_dev_serve_log(d, env->log);
-                plx_wire_release(&d->inc.wire);
+            bool hs = env->msg_case == PLX__ENVELOPE__MSG_HELLO || env->msg_case == PLX__ENVELOPE__MSG_DECLARE ||
+                      env->msg_case == PLX__ENVELOPE__MSG_READY || env->msg_case == PLX__ENVELOPE__MSG_ERROR;
+            if (env->msg_case == PLX__ENVELOPE__MSG_LOG || (live && !hs)) {
+                bool was_failed = d->failed;    /* a slot being restarted stays failed until it is back */
+                hub_dev_serve(d, env);      /* releases it */
+                if ((d->failed && !was_failed) || d->inc.flooded || d->inc.said_goodbye) {
+                    error_setg(errp, "device '%s': failed before sending %s", d->name, what);
+                    return -EIO;
+                }
                 if (hub_dev_now_ms() >= deadline) {
                     error_setg(errp, "device '%s': no %s within the handshake timeout", d->name, what);
                     return -ETIMEDOUT;
@@ -39,7 +48,9 @@ static int hs_recv(hub_device *d, uint64_t deadline, Plx__Envelope **out, Error 
                 continue;
             }
             if (env->msg_case == PLX__ENVELOPE__MSG_ERROR) {
-                error_setg(errp, "device '%s': %s", d->name, env->error->text ? env->error->text : "error");
+                char text[512];
+                const char *t = env->error->text ? env->error->text : "error";
+                error_setg(errp, "device '%s': %s", d->name, hub_dev_clean(t, strnlen(t, 120), text, sizeof(text)));
                 plx_wire_release(&d->inc.wire);
                 return -EPROTO;
             }
@@ -118,7 +129,7 @@ hub_dev_handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello_de
     hub_devmgr *m = d->m;
     Plx__Envelope *env;
     plx_chan *ring = NULL, *zchan = NULL;
-    int r = hs_recv(d, hello_deadline, &env, errp, "its Hello");
+    int r = hs_recv(d, hello_deadline, &env, errp, "its Hello", false);
     if (r < 0)
         return r;
     if (env->msg_case != PLX__ENVELOPE__MSG_HELLO) {
@@ -140,7 +151,7 @@ hub_dev_handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello_de
         return r;
     }
 
-    r = hs_recv(d, hub_dev_now_ms() + d->timeout_ms + 5000, &env, errp, "its Declare");
+    r = hs_recv(d, hub_dev_now_ms() + d->timeout_ms + 5000, &env, errp, "its Declare", false);
     if (r < 0)
         return r;
     if (env->msg_case != PLX__ENVELOPE__MSG_DECLARE) {
@@ -296,6 +307,10 @@ hub_dev_handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello_de
     }
 
     c.lockstep = cfg->lockstep;
+    c.console = cfg->console && (d->inc.capabilities & PLX_CAP_CONSOLE);
+    if (cfg->console && !c.console && !restart)
+        hub_dev_log(m, d->name, PLX_LOG_WARNING, "the console device does not take the console over its channel "
+                    "(no CAP_CONSOLE in its Hello): it gets no keyboard input, and its output shows as its log");
     Plx__Hello h;
     plx_hs_hello_init(&h, PLX_CAPS_HUB, NULL, NULL);
     h.minor = d->inc.minor;
@@ -337,7 +352,7 @@ hub_dev_handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello_de
         goto out;
     }
     unsigned init_ms = d->timeout_ms > HUB_HELLO_TIMEOUT_MS ? d->timeout_ms : HUB_HELLO_TIMEOUT_MS;
-    r = hs_recv(d, hub_dev_now_ms() + init_ms, &env, errp, "Ready (init)");
+    r = hs_recv(d, hub_dev_now_ms() + init_ms, &env, errp, "Ready (init)", true);
     if (r < 0)
         goto out;
     if (env->msg_case != PLX__ENVELOPE__MSG_READY) {

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "dev/link.h"
+#include "dev/output.h"
 
 /* ---- timers ---------------------------------------------------------------------------------------------- */
 
@@ -202,13 +203,24 @@ reply:;
 void
 hub_dev_serve_log(hub_device *d, const Plx__Log *lg)
 {
-    char text[1024];
     const char *s = lg->text ? lg->text : "";
-    size_t i;
-    for (i = 0; s[i] && i < sizeof(text) - 1; i++)
-        text[i] = (s[i] == '\n' || s[i] == '\t' || isprint((unsigned char)s[i])) ? s[i] : '?';
-    text[i] = 0;
-    hub_dev_log(d->m, d->name, lg->level > 7 ? 7 : (int)lg->level, "%s", text);
+    hub_dev_output_text(d, lg->level > PLX_LOG_DEBUG ? PLX_LOG_DEBUG : (int)lg->level, s, strlen(s));
+}
+
+/* The guest's output through the console device, and room for more keyboard input. */
+static void serve_console(hub_device *d, const Plx__ConsoleOutput *co)
+{
+    if (!d->console) {
+        if (!d->inc.console_warned)
+            hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "ConsoleOutput, but the device is not the console: "
+                        "dropped");
+        d->inc.console_warned = true;
+        return;
+    }
+    if (co->data.len && d->m->env.console_output)
+        d->m->env.console_output(d->m->env.console_opaque, co->data.data, co->data.len);
+    uint64_t room = (uint64_t)d->inc.console_room + co->input_room;
+    d->inc.console_room = room > HUB_CONSOLE_ROOM_MAX ? HUB_CONSOLE_ROOM_MAX : (uint32_t)room;
 }
 
 /*
@@ -236,15 +248,21 @@ hub_dev_serve(hub_device *d, Plx__Envelope *env)
     case PLX__ENVELOPE__MSG_LOG:
         hub_dev_serve_log(d, env->log);
         break;
+    case PLX__ENVELOPE__MSG_CONSOLE_OUTPUT:
+        serve_console(d, env->console_output);
+        break;
     case PLX__ENVELOPE__MSG_GOODBYE:
         d->inc.said_goodbye = true;
         if (!d->m->shutting_down)
             hub_dev_fail(d, "device left (Goodbye, status %d)", env->goodbye->status);
         break;
-    case PLX__ENVELOPE__MSG_ERROR:
+    case PLX__ENVELOPE__MSG_ERROR: {
+        char text[512];
+        const char *t = env->error->text ? env->error->text : "";
         hub_dev_log(d->m, d->name, PLX_LOG_ERR, "device reports an error: %s",
-                    env->error->text ? env->error->text : "");
+                    hub_dev_clean(t, strnlen(t, 120), text, sizeof(text)));
         break;
+    }
     case PLX__ENVELOPE__MSG_REPLY:
         hub_dev_log(d->m, d->name, PLX_LOG_WARNING,
                     "MmioReply with seq %" PRIu64 " that no request is waiting for: dropped",
@@ -270,7 +288,7 @@ int
 hub_dev_drain(hub_device *d)
 {
     int n = 0;
-    while ((!d->failed || d->m->shutting_down) && n < 4096) {
+    while ((!d->failed || d->m->shutting_down) && d->inc.chan && n < 4096) {
         Plx__Envelope *env;
         int r = plx_wire_recv(&d->inc.wire, &env, 0);
         if (r == -EAGAIN)

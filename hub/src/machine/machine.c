@@ -103,12 +103,27 @@ static void set_irq(void *opaque, unsigned irq, int level)
 static void dev_log(void *opaque, const char *device, int level, const char *msg)
 {
     hub_machine *m = opaque;
-    if (level > PLX_LOG_WARNING && !m->opts.verbose)     /* warnings and worse unless verbose */
+    if (level > PLX_LOG_WARNING && level != HUB_LOG_OUTPUT && !m->opts.verbose)   /* warnings and worse */
         return;
-    const char *ln = plx_log_level_name(level);
+    const char *ln = level == HUB_LOG_OUTPUT ? "output" : plx_log_level_name(level);
     if (m->console)
         fprintf(stderr, "\r");
     fprintf(stderr, "plexus: %s: %s: %s\n", device ? device : "devices", ln, msg);
+}
+
+/* The guest's output, through the console device: the terminal's, as it is (a serial line's). */
+static void console_output(void *opaque, const uint8_t *data, size_t len)
+{
+    (void)opaque;
+    while (len) {
+        ssize_t n = write(STDOUT_FILENO, data, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;     /* nobody reads it: dropped */
+        data += n;
+        len -= (size_t)n;
+    }
 }
 
 static void service_console(hub_machine *m)
@@ -194,21 +209,26 @@ static int check_overlaps(hub_machine *m, mrange *r, size_t n, Error **errp)
     return 0;
 }
 
+/* Keyboard input for the console device; it takes what its receiver has room for. */
+static int console_sink(void *opaque, const uint8_t *buf, size_t len)
+{
+    hub_machine *m = opaque;
+    hub_device *d = m->cfg->console >= 0 ? m->devs[m->cfg->console] : NULL;
+    return d ? hub_device_console_input(d, buf, len) : -ENODEV;
+}
+
 static int add_devices(hub_machine *m, Error **errp)
 {
     const hub_mconfig *c = m->cfg;
     Error *e = NULL;
     m->devs = calloc(c->n_devices ? c->n_devices : 1, sizeof(*m->devs));
-    int console_fd = -1;
     if (m->opts.console && c->console >= 0) {
-        m->console = hub_console_open(STDIN_FILENO, &console_fd, errp);
+        m->console = hub_console_open(STDIN_FILENO, console_sink, m, errp);
         if (!m->console)
             return -EIO;
     }
     for (size_t i = 0; i < c->n_devices; i++) {
         const hub_device_config *d = &c->devices[i].dev;
-        hub_device_config dc = *d;
-        dc.stdin_fd = (int)i == c->console ? console_fd : -1;
         if (d->attach && !d->endpoint)
             fprintf(stderr, "plexus: waiting %u ms for device '%s' to attach: start it with "
                     "--plexus-attach=%s --plexus-name=%s\n", d->attach_timeout_ms ? d->attach_timeout_ms : 10000,
@@ -216,19 +236,15 @@ static int add_devices(hub_machine *m, Error **errp)
         else if (d->attach)
             fprintf(stderr, "plexus: waiting %u ms for device '%s' to connect to %s\n",
                     d->attach_timeout_ms ? d->attach_timeout_ms : 10000, d->name, d->endpoint);
-        m->devs[i] = hub_devmgr_add(m->devmgr, &dc, &e);
+        m->devs[i] = hub_devmgr_add(m->devmgr, d, &e);
         if (!m->devs[i]) {
             char *w = wheref(c, "devices.%zu.name", i);
             error_setg(errp, "%s: device '%s' did not start: %s", w, d->name, e ? error_get_pretty(e) : "?");
             free(w);
             error_free(e);
-            if (console_fd >= 0)
-                close(console_fd);
             return -EIO;
         }
     }
-    if (console_fd >= 0)
-        close(console_fd);
     return 0;
 }
 
@@ -683,6 +699,8 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
         .irq_opaque = m,
         .log = dev_log,
         .log_opaque = m,
+        .console_output = console_output,
+        .console_opaque = m,
         .run_dir = m->opts.run_dir,
         .quantum_ns = c->quantum_ns,
         .charge = charge_cpu,

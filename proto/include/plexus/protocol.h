@@ -14,7 +14,7 @@
 
 /* ---- version (Hello.major / Hello.minor): majors must match; the minor used is the smaller of the two ---- */
 #define PLX_PROTOCOL_MAJOR 1
-#define PLX_PROTOCOL_MINOR 0
+#define PLX_PROTOCOL_MINOR 1
 
 /* ---- capability bits (Hello.capabilities; the values of enum plx.Capability) ----------------------------- */
 #define PLX_CAP_SHADOW 1u           /* understands SHADOW regions and the shadow page header */
@@ -24,12 +24,13 @@
 #define PLX_CAP_TIMER_DONE 16u      /* answers every TimerFire with TimerDone once its callback returned */
 #define PLX_CAP_RING 32u            /* can move to the shared-memory ring after the handshake */
 #define PLX_CAP_LOCKSTEP 64u        /* answers TimeGrant with TimeReached */
+#define PLX_CAP_CONSOLE 256u        /* hub: carries the machine's console; device: can be it */
 /* What the hub offers in its Hello. */
 #define PLX_CAPS_HUB (PLX_CAP_SHADOW | PLX_CAP_RAM_FDS | PLX_CAP_DMA_MESSAGE | PLX_CAP_WRITE_BATCH |             \
-                      PLX_CAP_TIMER_DONE | PLX_CAP_RING | PLX_CAP_LOCKSTEP)
+                      PLX_CAP_TIMER_DONE | PLX_CAP_RING | PLX_CAP_LOCKSTEP | PLX_CAP_CONSOLE)
 /* What the C SDK offers (PLX_CAP_RING only with an fd socket to receive the ring on). */
 #define PLX_CAPS_SDK (PLX_CAP_SHADOW | PLX_CAP_RAM_FDS | PLX_CAP_DMA_MESSAGE | PLX_CAP_WRITE_BATCH |             \
-                      PLX_CAP_TIMER_DONE | PLX_CAP_LOCKSTEP)
+                      PLX_CAP_TIMER_DONE | PLX_CAP_LOCKSTEP | PLX_CAP_CONSOLE)
 
 /* ---- limits (a message past one is refused, and the device with it) --------------------------------------- */
 #define PLX_MAX_FRAME (4u << 20)            /* bytes of one frame, on every transport */
@@ -94,5 +95,6 @@ static inline const char *plx_log_level_name(int level)
 #define PLX_ENV_FD_SOCKET "PLEXUS_FD_SOCKET"        /* inherited fd of the handshake's descriptor socket */
 #define PLX_ENV_STATE_FD "PLEXUS_STATE_FD"          /* inherited fd of the state block */
 #define PLX_ENV_ATTACH "PLEXUS_ATTACH"              /* attach mode: the hub's attach socket */
+#define PLX_ENV_ATTACH_KEY "PLEXUS_ATTACH_KEY"      /* attach mode: the device's key (else read from its file) */
 
 #endif

@@ -292,6 +292,23 @@ PLX_EXPORT void plx_log(plx_dev *dev, int level, const char *fmt, ...) __attribu
 typedef void plx_log_handler(void *opaque, int level, const char *device, const char *text);
 PLX_EXPORT void plx_set_log_handler(plx_log_handler *fn, void *opaque);
 
+/*
+ * ---- the machine's console ----
+ * The device the machine names as its `console:` gets the keyboard and shows the guest's output through the
+ * hub, over its channel (docs/protocol.md, "Console"): never through the terminal, which a device never holds.
+ *
+ * plx_console_attached(): true when the hub made this device the console (known from init() on).
+ * plx_console_write(): show @len bytes on the hub's console as they are. 0, -ENOTSUP (not the console) or -EIO.
+ * plx_console_set_input(): @cb gets the keyboard's bytes on the run loop, never more than granted.
+ * plx_console_grant(): the device can take @bytes more input now (e.g. the room its receive FIFO has left); the
+ * hub sends at most what was granted and not yet sent. 0 or -ENOTSUP.
+ */
+PLX_EXPORT bool plx_console_attached(plx_dev *dev);
+PLX_EXPORT int plx_console_write(plx_dev *dev, const void *buf, size_t len);
+PLX_EXPORT void plx_console_set_input(plx_dev *dev, void (*cb)(void *opaque, const uint8_t *buf, size_t len),
+                                      void *opaque);
+PLX_EXPORT int plx_console_grant(plx_dev *dev, size_t bytes);
+
 /* Leave the run loop after the current callback; plx_dev_main() then calls fini() and returns @status
  * (plx_dev_dispatch() returns 1, and plx_dev_close() returns @status). */
 PLX_EXPORT void plx_dev_stop(plx_dev *dev, int status);

@@ -5,7 +5,7 @@
  *          "bad-decl" - declares a region of size 0.
  *          "bad-major"- says protocol 9.0 in its Hello.
  *          "fuzz"     - valid handshake; before answering each MmioRead it sends 3000 randomly damaged frames.
- *          "flood"    - valid handshake; answers a read with an endless stream of Log messages.
+ *          "flood"    - valid handshake; answers a read with an endless stream of TimerCancel messages.
  *          "close"    - valid handshake; on the first MmioRead it closes its channel and stays alive.
  *          "oversized"- valid handshake; answers each MmioRead after a frame above PLX_MAX_FRAME.
  *          "no-grant" - offers CAP_LOCKSTEP, answers reads with 0xc0ffee, never answers a TimeGrant.
@@ -202,12 +202,10 @@ int main(int argc, char **argv)
         case PLX__ENVELOPE__MSG_READ: {
             if (strcmp(mode, "flood") == 0) {
                 /* Never answer; keep the hub busy with messages it must serve. */
-                Plx__Log lg = PLX__LOG__INIT;
-                lg.level = 7;
-                lg.text = "flood";
+                Plx__TimerCancel tc = PLX__TIMER_CANCEL__INIT;
                 Plx__Envelope out = PLX__ENVELOPE__INIT;
-                out.msg_case = PLX__ENVELOPE__MSG_LOG;
-                out.log = &lg;
+                out.msg_case = PLX__ENVELOPE__MSG_TIMER_CANCEL;
+                out.timer_cancel = &tc;
                 for (;;)
                     send_env(&out);
             }
