@@ -105,24 +105,32 @@ typedef struct blk {
 
 /* ---- the I/O itself (any thread) ---------------------------------------------------------------------------- */
 
-/* Read or write all of @iov at @off: retried on short transfers and EINTR. */
-static int rw_all(int fd, struct iovec *iov, unsigned n, uint64_t off, bool write)
+/*
+ * Read or write what is left of the job's data, advancing its iovecs and offset as bytes move (so a transfer
+ * stopped part way continues where it was). @flags RWF_NOWAIT: only what the page cache can serve at once.
+ * Returns 0 when all is done, -EAGAIN (or -EOPNOTSUPP) when RWF_NOWAIT would have to wait, or -errno.
+ */
+static int transfer(blk *b, struct job *j, int flags)
 {
-    while (n) {
-        ssize_t r = write ? pwritev(fd, iov, (int)n, (off_t)off) : preadv(fd, iov, (int)n, (off_t)off);
+    bool write = j->type == T_OUT;
+    while (j->n_iov) {
+        ssize_t r = write ? pwritev2(b->fd, j->iov, (int)j->n_iov, (off_t)j->offset, flags)
+                          : preadv2(b->fd, j->iov, (int)j->n_iov, (off_t)j->offset, flags);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r <= 0)
-            return r < 0 ? -errno : -EIO;
-        off += (uint64_t)r;
-        while (n && (size_t)r >= iov->iov_len) {
-            r -= (ssize_t)iov->iov_len;
-            iov++;
-            n--;
+        if (r < 0)
+            return -errno;
+        if (r == 0)
+            return flags ? -EAGAIN : -EIO;      /* the image shrank under the disk */
+        j->offset += (uint64_t)r;
+        while (j->n_iov && (size_t)r >= j->iov->iov_len) {
+            r -= (ssize_t)j->iov->iov_len;
+            j->iov++;
+            j->n_iov--;
         }
-        if (n) {
-            iov->iov_base = (uint8_t *)iov->iov_base + r;
-            iov->iov_len -= (size_t)r;
+        if (j->n_iov) {
+            j->iov->iov_base = (uint8_t *)j->iov->iov_base + r;
+            j->iov->iov_len -= (size_t)r;
         }
     }
     return 0;
@@ -159,7 +167,7 @@ static void run_job(blk *b, struct job *j)
     switch (j->type) {
     case T_IN:
     case T_OUT:
-        j->status = rw_all(b->fd, j->iov, j->n_iov, j->offset, j->type == T_OUT) < 0 ? S_IOERR : S_OK;
+        j->status = transfer(b, j, 0) < 0 ? S_IOERR : S_OK;
         break;
     case T_FLUSH:
         j->status = b->readonly || fdatasync(b->fd) == 0 ? S_OK : S_IOERR;
@@ -259,12 +267,22 @@ static unsigned slice(const struct iovec *src, unsigned n, size_t skip, size_t l
     return k;
 }
 
+/* Reads and writes the page cache can serve are done at once, here (no thread hand-off on the way to the
+ * interrupt); the rest, flushes and discards go to the I/O threads, several at a time. */
 static void submit(blk *b, struct job *j)
 {
     if (!b->n_threads) {
         run_job(b, j);
         finish_job(b, j);
         return;
+    }
+    if (j->type == T_IN || j->type == T_OUT) {
+        int r = transfer(b, j, RWF_NOWAIT);
+        if (r == 0 || (r != -EAGAIN && r != -EOPNOTSUPP)) {
+            j->status = r == 0 ? S_OK : S_IOERR;
+            finish_job(b, j);
+            return;
+        }
     }
     pthread_mutex_lock(&b->lock);
     j->next = NULL;
@@ -379,7 +397,8 @@ static const plx_prop_info props[] = {
     { "image", NULL, "the raw disk image file (opened when the device starts)" },
     { "readonly", "0", "1: the disk is read-only (VIRTIO_BLK_F_RO; writes fail)" },
     { "discard", "1", "1: accept discard and write-zeroes requests (punch holes in the image)" },
-    { "io-threads", "2", "threads doing the image's I/O (0: on the run loop, one request at a time)" },
+    { "io-threads", "2", "threads for the image's I/O that would wait for the disk (0: all on the run loop, one "
+                         "request at a time)" },
     { "serial", "plexus-virtio-blk", "the disk's ID string (up to 20 bytes)" },
 };
 
