@@ -2,7 +2,7 @@
 # Install every Debian package plexus needs to build, test and run its examples. Idempotent.
 set -euo pipefail
 pkgs=(
-  build-essential cmake pkg-config
+  build-essential cmake pkg-config file
   libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libseccomp-dev libcriterion-dev
   libunicorn-dev libcyaml-dev libyaml-dev libfdt-dev libelf-dev liburcu-dev verilator
   gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf u-boot-qemu opensbi qemu-system-misc cpio

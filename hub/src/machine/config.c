@@ -676,7 +676,8 @@ static char *find_data_file(const hub_mconfig *c, const hub_mconfig_opts *o, con
 }
 
 /* Device programs: a path with '/' is relative to the YAML folder; a bare name is looked up next to the plexus
- * binary, then in the YAML folder, then in $PATH. Plugins: next to the binary, in ../lib, the YAML folder. */
+ * binary, then in the YAML folder, then in $PATH. Plugins: next to the binary, in ../lib (a build tree), in the
+ * installed plugin folder (lib/plexus/devices), the YAML folder. */
 static char *find_program(const hub_mconfig *c, const hub_mconfig_opts *o, const char *name, bool plugin,
                           char **looked)
 {
@@ -693,6 +694,11 @@ static char *find_program(const hub_mconfig *c, const hub_mconfig_opts *o, const
                 char *lib = join(o->exe_dir, "../lib");
                 cands[n++] = join(lib, name);
                 free(lib);
+#ifdef PLEXUS_BIN_TO_PLUGINS
+                lib = join(o->exe_dir, PLEXUS_BIN_TO_PLUGINS);      /* the installed plugin folder */
+                cands[n++] = join(lib, name);
+                free(lib);
+#endif
             }
         }
         cands[n++] = join(c->dir, name);

@@ -1,5 +1,6 @@
 /* plexus: the command line of the hub. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -10,12 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <plexus/memory.h>
 
 #include "console.h"
 #include "machine.h"
+#include "newdev.h"
 
 #define EXIT_ERROR 1
 #define EXIT_USAGE 2
@@ -24,15 +27,30 @@ static const char usage_main[] =
     "plexus - run a RISC-V 64 machine whose devices are separate processes\n"
     "\n"
     "Usage:\n"
-    "  plexus run MACHINE.yaml [options]     boot the machine; exit status = the guest's poweroff code\n"
-    "  plexus mtree MACHINE.yaml [options]   start the devices, print the memory map, stop\n"
-    "  plexus dtb MACHINE.yaml -o OUT.dtb    start the devices, write the generated device tree, stop\n"
-    "  plexus check MACHINE.yaml [options]   only validate the description (no device is started)\n"
-    "  plexus help [COMMAND]                 help on a command\n"
+    "  plexus run MACHINE [options]       boot the machine; exit status = the guest's poweroff code\n"
+    "  plexus mtree MACHINE [options]     start the devices, print the memory map, stop\n"
+    "  plexus dtb MACHINE -o OUT.dtb      start the devices, write the generated device tree, stop\n"
+    "  plexus check MACHINE [options]     only validate the description (no device is started)\n"
+    "  plexus new-device NAME [--lang L]  write a device project of your own, ready to build and run\n"
+    "  plexus help [COMMAND]              help on a command\n"
     "  plexus --version\n"
     "\n"
-    "Start with:  plexus run examples/hello/machine.yaml\n"
-    "The machine description (YAML) is documented in docs/machine.md.\n";
+    "MACHINE is a machine description (a YAML file), a folder holding a machine.yaml, or the name of an\n"
+    "example.\n";
+
+static const char usage_new_device[] =
+    "Usage: plexus new-device NAME [--lang c|cpp-rtl] [--dir DIR]\n"
+    "\n"
+    "Write a ready out-of-tree device project into DIR (default: ./NAME, which must not exist): the device with\n"
+    "one register, a Makefile that builds it against this plexus's SDK with pkg-config, a machine file, a\n"
+    "tiny test firmware and a README. Then:  cd NAME && make run\n"
+    "\n"
+    "Options:\n"
+    "  --lang c        the device in C on the device SDK, an ops table like QEMU's MemoryRegionOps (default)\n"
+    "  --lang cpp-rtl  the device in Verilog, run by Verilator behind the C++ RTL layer (needs verilator)\n"
+    "  --dir DIR       create DIR instead of ./NAME\n"
+    "\n"
+    "NAME: letters, digits, '-' and '_', starting with a letter.\n";
 
 static const char usage_common[] =
     "  --set KEY=VALUE   override a key of the description, e.g. --set cpu.insns_per_ns=0.5,\n"
@@ -53,12 +71,13 @@ static const char usage_common[] =
     "                    started by you with --plexus-attach=DIR/attach.sock --plexus-name=NAME\n";
 
 static const char usage_run[] =
-    "Usage: plexus run MACHINE.yaml [--firmware FILE] [--kernel FILE [--initrd FILE] [--append ARGS]]\n"
+    "Usage: plexus run MACHINE [--firmware FILE] [--kernel FILE [--initrd FILE] [--append ARGS]]\n"
     "                  [--set KEY=VALUE]... [--stats] [-v]\n"
     "\n"
-    "Boot the machine MACHINE.yaml describes: RAM, firmware, the RISC-V CPU with its CLINT, PLIC and\n"
-    "poweroff device, and one process per device. The console device (`console:` in the description)\n"
-    "gets the terminal: what you type goes to it, what it prints comes out here.\n"
+    "Boot the machine MACHINE describes (a YAML file, or the name of an example): RAM, firmware, the\n"
+    "RISC-V CPU with its CLINT, PLIC and poweroff device, and one process per device. The console device\n"
+    "(`console:` in the description) gets the terminal: what you type goes to it, what it prints comes\n"
+    "out here.\n"
     "\n"
     "Options:\n"
     "%s"
@@ -77,13 +96,14 @@ static const char usage_run[] =
     "2 for a bad command line; 128+N after signal N.\n"
     "\n"
     "Examples:\n"
-    "  plexus run examples/hello/machine.yaml\n"
-    "  plexus run examples/u-boot/machine.yaml --stats\n"
-    "  plexus run examples/linux/machine.yaml --kernel Image --initrd initramfs.cpio.gz\n"
-    "  plexus run examples/hello/machine.yaml --set devices.uart0.props.tx=file:/tmp/uart.txt\n";
+    "  plexus run hello\n"
+    "  plexus run u-boot --stats\n"
+    "  plexus run linux --kernel Image --initrd initramfs.cpio.gz\n"
+    "  plexus run hello --set devices.uart0.props.tx=file:/tmp/uart.txt\n"
+    "  plexus run my-machine.yaml --firmware build/fw.elf\n";
 
 static const char usage_mtree[] =
-    "Usage: plexus mtree MACHINE.yaml [--set KEY=VALUE]...\n"
+    "Usage: plexus mtree MACHINE [--set KEY=VALUE]...\n"
     "\n"
     "Start the machine's devices (their region sizes are only known after they answer), print the memory\n"
     "region tree and the flat view the CPU sees, then shut everything down.\n"
@@ -91,7 +111,7 @@ static const char usage_mtree[] =
     "Options:\n%s";
 
 static const char usage_dtb[] =
-    "Usage: plexus dtb MACHINE.yaml -o OUT.dtb [--set KEY=VALUE]...\n"
+    "Usage: plexus dtb MACHINE -o OUT.dtb [--set KEY=VALUE]...\n"
     "\n"
     "Start the machine's devices, write the device tree the firmware would get (in a1) to OUT.dtb\n"
     "('-' for stdout), then shut everything down. Read it with:  dtc -I dtb -O dts OUT.dtb\n"
@@ -100,7 +120,7 @@ static const char usage_dtb[] =
     "  -o, --output FILE the DTB file to write\n%s";
 
 static const char usage_check[] =
-    "Usage: plexus check MACHINE.yaml [--firmware FILE] [--set KEY=VALUE]...\n"
+    "Usage: plexus check MACHINE [--firmware FILE] [--set KEY=VALUE]...\n"
     "\n"
     "Load and validate the description: keys, types, sizes, overlaps of RAM and built-in devices, that\n"
     "every file and program exists. Starts nothing. Prints the errors, or 'ok'.\n"
@@ -117,10 +137,123 @@ const char *__lsan_default_suppressions(void)
     return "leak:libunicorn.so\n";
 }
 
-static void print_usage(FILE *f, const char *cmd)
+/*
+ * Where this plexus is. Built, it runs from BUILD/bin/ and its examples and documents are those of the source
+ * tree; installed, from PREFIX/bin/, with the rest of the installation at fixed places relative to it.
+ */
+typedef struct plexus_home {
+    char *exe_dir;
+    const char *build_dir;          /* the build tree this binary belongs to, or NULL when installed */
+    char *examples, *docs;          /* example machines (one folder each), documents */
+    char *pkgconfig;                /* plexus-sdk.pc (or a build tree's plexus-sdk-uninstalled.pc) */
+} plexus_home;
+
+static char *join_path(const char *dir, const char *rel)
+{
+    char *p, *real;
+
+    if (asprintf(&p, "%s/%s", dir, rel) < 0)
+        abort();
+    real = realpath(p, NULL);
+    if (!real)
+        return p;                   /* missing: named as composed */
+    free(p);
+    return real;
+}
+
+static void home_init(plexus_home *h)
+{
+    char exe[PATH_MAX];
+    ssize_t l = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+    exe[l > 0 ? l : 0] = 0;
+    h->exe_dir = strdup(dirname(exe));
+    h->build_dir = NULL;
+#ifdef PLEXUS_BUILD_DIR
+    char *bin = NULL;
+    if (asprintf(&bin, "%s/bin", PLEXUS_BUILD_DIR) >= 0) {
+        char *rb = realpath(bin, NULL);
+        if (rb && !strcmp(rb, h->exe_dir))
+            h->build_dir = PLEXUS_BUILD_DIR;
+        free(rb);
+        free(bin);
+    }
+    if (h->build_dir) {
+        h->examples = join_path(PLEXUS_SOURCE_DIR, "examples");
+        h->docs = join_path(PLEXUS_SOURCE_DIR, "docs");
+        h->pkgconfig = join_path(PLEXUS_BUILD_DIR, "lib/pkgconfig");
+        return;
+    }
+#endif
+    h->examples = join_path(h->exe_dir, PLEXUS_BIN_TO_EXAMPLES);
+    h->docs = join_path(h->exe_dir, PLEXUS_BIN_TO_DOCS);
+    h->pkgconfig = join_path(h->exe_dir, PLEXUS_BIN_TO_PKGCONFIG);
+}
+
+static void home_free(plexus_home *h)
+{
+    free(h->exe_dir);
+    free(h->examples);
+    free(h->docs);
+    free(h->pkgconfig);
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The examples in @dir (folders with a machine.yaml), as "hello, rtl, u-boot"; NULL if none. Malloc'd. */
+static char *list_examples(const char *dir)
+{
+    DIR *d = opendir(dir);
+    char *names[64], *list = NULL;
+    size_t n = 0, len = 0;
+
+    if (!d)
+        return NULL;
+    for (struct dirent *e; (e = readdir(d)) && n < 64;) {
+        char *yaml;
+        if (e->d_name[0] == '.' || asprintf(&yaml, "%s/%s/machine.yaml", dir, e->d_name) < 0)
+            continue;
+        if (access(yaml, R_OK) == 0)
+            names[n++] = strdup(e->d_name);
+        free(yaml);
+    }
+    closedir(d);
+    qsort(names, n, sizeof(names[0]), compare_names);
+    FILE *f = open_memstream(&list, &len);
+    for (size_t i = 0; i < n; i++) {
+        fprintf(f, "%s%s", i ? ", " : "", names[i]);
+        free(names[i]);
+    }
+    fclose(f);
+    if (!n) {
+        free(list);
+        return NULL;
+    }
+    return list;
+}
+
+static void print_main_usage(FILE *f, const plexus_home *h)
+{
+    char *names = list_examples(h->examples);
+
+    fputs(usage_main, f);
+    if (names) {
+        fprintf(f, "\nExamples:   %s (%s)\n", h->examples, names);
+        fprintf(f, "Documents:  %s (machine.md: the machine description; sdk.md: writing a device)\n", h->docs);
+        fprintf(f, "Start with: plexus run hello\n");
+    } else {
+        fprintf(f, "\nNo examples next to this plexus (looked in %s).\n", h->examples);
+    }
+    free(names);
+}
+
+static void print_usage(FILE *f, const char *cmd, const plexus_home *h)
 {
     if (!cmd)
-        fputs(usage_main, f);
+        print_main_usage(f, h);
     else if (!strcmp(cmd, "run"))
         fprintf(f, usage_run, usage_common);
     else if (!strcmp(cmd, "mtree"))
@@ -129,8 +262,109 @@ static void print_usage(FILE *f, const char *cmd)
         fprintf(f, usage_dtb, usage_common);
     else if (!strcmp(cmd, "check"))
         fprintf(f, usage_check, usage_common);
+    else if (!strcmp(cmd, "new-device"))
+        fputs(usage_new_device, f);
     else
-        fputs(usage_main, f);
+        print_main_usage(f, h);
+}
+
+static bool has_suffix(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+/* MACHINE: a file, a folder with a machine.yaml (an example's, a project of new-device), or a bare name that is
+ * neither here: the example of that name. Malloc'd, or NULL after saying why. */
+static char *resolve_machine(const char *cmd, const char *arg, const plexus_home *h)
+{
+    struct stat st;
+    char *yaml;
+
+    if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) {
+        if (asprintf(&yaml, "%s/machine.yaml", arg) < 0)
+            abort();
+        if (access(yaml, F_OK) == 0)
+            return yaml;
+        fprintf(stderr, "plexus %s: %s is a folder without a machine.yaml\n", cmd, arg);
+        free(yaml);
+        return NULL;
+    }
+    if (strchr(arg, '/') || has_suffix(arg, ".yaml") || has_suffix(arg, ".yml") || access(arg, F_OK) == 0)
+        return strdup(arg);
+    if (asprintf(&yaml, "%s/%s/machine.yaml", h->examples, arg) < 0)
+        abort();
+    if (access(yaml, R_OK) == 0)
+        return yaml;
+    free(yaml);
+    char *names = list_examples(h->examples);
+    fprintf(stderr, "plexus %s: '%s' is neither a file nor an example; the examples in %s: %s\n", cmd, arg,
+            h->examples, names ? names : "none");
+    free(names);
+    return NULL;
+}
+
+static int new_device(int argc, char **argv, const plexus_home *h)
+{
+    static const struct option longopts[] = {
+        { "lang", required_argument, NULL, 'l' },
+        { "dir", required_argument, NULL, 'd' },
+        { "help", no_argument, NULL, 'h' },
+        { 0 }
+    };
+    const char *name = NULL, *lang = "c", *dir = NULL;
+    int ch;
+
+    optind = 2;
+    while ((ch = getopt_long(argc, argv, "-h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 1:
+            if (name) {
+                fprintf(stderr, "plexus new-device: one NAME only ('%s' and '%s')\n", name, optarg);
+                return EXIT_USAGE;
+            }
+            name = optarg;
+            break;
+        case 'l': lang = optarg; break;
+        case 'd': dir = optarg; break;
+        case 'h': fputs(usage_new_device, stdout); return 0;
+        default:
+            fprintf(stderr, "Try 'plexus help new-device'.\n");
+            return EXIT_USAGE;
+        }
+    }
+    if (!name) {
+        fprintf(stderr, "plexus new-device: missing NAME\n\n%s", usage_new_device);
+        return EXIT_USAGE;
+    }
+    newdev_opts o = { .name = name, .lang = lang, .dir = dir ? dir : name, .pkg_config_path = h->pkgconfig,
+                      .doc_dir = h->docs, .version = PLEXUS_VERSION };
+    char *files = NULL, *err = NULL;
+    int r = newdev_write(&o, &files, &err);
+    if (r < 0) {
+        fprintf(stderr, "plexus new-device: %s\n", err ? err : strerror(-r));
+        free(err);
+        return r == -EINVAL ? EXIT_USAGE : EXIT_ERROR;
+    }
+    printf("plexus: wrote %s, a device with one register (%s):\n", o.dir,
+           !strcmp(lang, "c") ? "C" : "Verilog under Verilator");
+    for (char *line = files, *nl; (nl = strchr(line, '\n')); line = nl + 1)
+        printf("  %s/%.*s\n", o.dir, (int)(nl - line), line);
+    free(files);
+    printf("Next:  cd %s && make run       (README.md tells the rest)\n", o.dir);
+    if (!newdev_has_firmware())
+        printf("note: this plexus was built without the RISC-V toolchain, so firmware.elf is missing: `make "
+               "firmware` builds it (Debian package gcc-riscv64-unknown-elf)\n");
+    char *pc, *pcu;
+    if (asprintf(&pc, "%s/plexus-sdk.pc", h->pkgconfig) < 0 ||
+        asprintf(&pcu, "%s/plexus-sdk-uninstalled.pc", h->pkgconfig) < 0)
+        abort();
+    if (access(pc, R_OK) != 0 && access(pcu, R_OK) != 0)
+        printf("warning: %s holds no plexus-sdk.pc: set PLEXUS_PKG_CONFIG_PATH in %s/Makefile to the "
+               "pkg-config folder of an installed plexus\n", h->pkgconfig, o.dir);
+    free(pc);
+    free(pcu);
+    return 0;
 }
 
 static hub_machine *volatile g_machine;
@@ -158,28 +392,30 @@ static int mprintf(FILE *f, const char *fmt, ...)
     return r;
 }
 
-int main(int argc, char **argv)
+static int plexus_main(int argc, char **argv, const plexus_home *h)
 {
     if (argc < 2) {
-        print_usage(stderr, NULL);
+        print_usage(stderr, NULL, h);
         return EXIT_USAGE;
     }
     const char *cmd = argv[1];
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
-        print_usage(stdout, NULL);
+        print_usage(stdout, NULL, h);
         return 0;
     }
     if (!strcmp(cmd, "--version")) {
-        printf("plexus 0.1.0\n");
+        printf("plexus %s (device SDK %s)\n", PLEXUS_VERSION, PLEXUS_SDK_SONAME);
         return 0;
     }
     if (!strcmp(cmd, "help")) {
-        print_usage(stdout, argc > 2 ? argv[2] : NULL);
+        print_usage(stdout, argc > 2 ? argv[2] : NULL, h);
         return 0;
     }
+    if (!strcmp(cmd, "new-device"))
+        return new_device(argc, argv, h);
     if (strcmp(cmd, "run") && strcmp(cmd, "mtree") && strcmp(cmd, "dtb") && strcmp(cmd, "check")) {
         fprintf(stderr, "plexus: unknown command '%s'\n\n", cmd);
-        print_usage(stderr, NULL);
+        print_usage(stderr, NULL, h);
         return EXIT_USAGE;
     }
 
@@ -225,45 +461,38 @@ int main(int argc, char **argv)
         case 'v': verbose = true; break;
         case 'r': run_dir = optarg; break;
         case 'E': event_log = optarg; break;
-        case 'h': print_usage(stdout, cmd); return 0;
+        case 'h': print_usage(stdout, cmd, h); return 0;
         default:
             fprintf(stderr, "Try 'plexus help %s'.\n", cmd);
             return EXIT_USAGE;
         }
     }
     if (!file) {
-        fprintf(stderr, "plexus %s: missing MACHINE.yaml\n\n", cmd);
-        print_usage(stderr, cmd);
+        fprintf(stderr, "plexus %s: missing MACHINE\n\n", cmd);
+        print_usage(stderr, cmd, h);
         return EXIT_USAGE;
     }
     if (!strcmp(cmd, "dtb") && !output) {
         fprintf(stderr, "plexus dtb: missing -o OUT.dtb\n");
         return EXIT_USAGE;
     }
+    char *machine = resolve_machine(cmd, file, h);
+    if (!machine)
+        return EXIT_ERROR;
+    file = machine;
 
-    /* Where am I: device programs sit next to this binary; a build tree also has the example firmware. */
-    char exe[PATH_MAX];
-    ssize_t l = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    exe[l > 0 ? l : 0] = 0;
-    char *exe_dir = strdup(dirname(exe));
-    const char *build_dir = NULL;
-#ifdef PLEXUS_BUILD_DIR
-    char *bin = NULL;
-    if (asprintf(&bin, "%s/bin", PLEXUS_BUILD_DIR) >= 0) {
-        char *rb = realpath(bin, NULL);
-        if (rb && !strcmp(rb, exe_dir))
-            build_dir = PLEXUS_BUILD_DIR;
-        free(rb);
-        free(bin);
-    }
-#endif
+    /*
+     * Device programs sit next to this binary. A relative firmware file of a machine in the source tree's
+     * examples is also looked up in the same folder of the build tree (where the build puts the images) or,
+     * installed, of the installed examples.
+     */
     hub_mconfig_opts mo = {
-        .sets = sets, .n_sets = n_sets, .firmware = firmware, .exe_dir = exe_dir,
+        .sets = sets, .n_sets = n_sets, .firmware = firmware, .exe_dir = h->exe_dir,
         .kernel = kernel, .initrd = initrd, .append = append, .dtb = dtb_file,
 #ifdef PLEXUS_SOURCE_DIR
-        .source_dir = PLEXUS_SOURCE_DIR,
+        .source_dir = h->build_dir ? PLEXUS_SOURCE_DIR : PLEXUS_SOURCE_DIR "/examples",
+        .build_dir = h->build_dir ? h->build_dir : h->examples,
 #endif
-        .build_dir = build_dir,
     };
     hub_mconfig *cfg = NULL;
     char *err = NULL;
@@ -342,6 +571,16 @@ out:
     }
     free(err);
     hub_mconfig_free(cfg);
-    free(exe_dir);
+    free(machine);
     return status & 0xff;
+}
+
+int main(int argc, char **argv)
+{
+    plexus_home h;
+
+    home_init(&h);
+    int status = plexus_main(argc, argv, &h);
+    home_free(&h);
+    return status;
 }

@@ -33,6 +33,22 @@ extern "C" {
 /* The SDK library is built with -fvisibility=hidden; this marks its public entry points. */
 #define PLX_EXPORT __attribute__((visibility("default")))
 
+/*
+ * Version of this SDK, the same as the plexus release it comes with. The library's soname is
+ * libplexus-sdk.so.PLX_VERSION_MAJOR: within one major version the library only grows, so a device built
+ * against an older release of the same major runs on a newer one (docs/sdk.md, "Versions").
+ * Test for a feature with  #if PLX_VERSION >= PLX_VERSION_NUM(0, 2, 0).
+ */
+#define PLX_VERSION_MAJOR 0
+#define PLX_VERSION_MINOR 1
+#define PLX_VERSION_PATCH 0
+#define PLX_VERSION_NUM(major, minor, patch) (((major) << 16) | ((minor) << 8) | (patch))
+#define PLX_VERSION PLX_VERSION_NUM(PLX_VERSION_MAJOR, PLX_VERSION_MINOR, PLX_VERSION_PATCH)
+#define PLX_VERSION_STR_(x) #x
+#define PLX_VERSION_STR(x) PLX_VERSION_STR_(x)
+#define PLX_VERSION_STRING \
+    PLX_VERSION_STR(PLX_VERSION_MAJOR) "." PLX_VERSION_STR(PLX_VERSION_MINOR) "." PLX_VERSION_STR(PLX_VERSION_PATCH)
+
 /* Version of struct plx_device_ops; bump when its layout changes. Version 1 tables (without advance) still run. */
 #define PLX_DEVICE_OPS_VERSION 2
 
