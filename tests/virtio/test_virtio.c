@@ -9,7 +9,7 @@
 #include <criterion/criterion.h>
 
 #include "../common/hub_test.h"
-#include "vdriver.h"
+#include "../common/vdriver.h"
 
 #include <signal.h>
 

@@ -8,7 +8,7 @@
 #include <criterion/criterion.h>
 
 #include "../common/hub_test.h"
-#include "vdriver.h"
+#include "../common/vdriver.h"
 
 #include <fcntl.h>
 #include <signal.h>

@@ -1,14 +1,30 @@
 /*
- * A small virtio-mmio driver for tests: the test process plays the guest. It writes descriptor tables and rings
- * into the test rig's RAM (through its host mapping) and reaches the device's registers through the hub's
- * address space, as a CPU would. Include once per test program (the helpers are static).
+ * A small virtio-mmio driver for tests and benchmarks: the process plays the guest. It writes descriptor tables
+ * and rings into guest RAM (through its host mapping) and reaches the device's registers through the hub's
+ * address space, as a CPU would. Include once per program (the helpers are static). A failed register access
+ * is a Criterion assertion in a test (criterion.h included first), else it ends the program.
  */
 #ifndef PLEXUS_TEST_VDRIVER_H
 #define PLEXUS_TEST_VDRIVER_H
 
-#include <criterion/criterion.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#ifdef CRITERION_H_
+#define vd_check(cond, ...) cr_assert(cond, __VA_ARGS__)
+#else
+#define vd_check(cond, ...)                                                                                   \
+    do {                                                                                                      \
+        if (!(cond)) {                                                                                        \
+            fprintf(stderr, __VA_ARGS__);                                                                     \
+            fputc('\n', stderr);                                                                              \
+            abort();                                                                                          \
+        }                                                                                                     \
+    } while (0)
+#endif
 
 #include <plexus/memory.h>
 
@@ -53,7 +69,7 @@ static inline uint32_t vd_rd_size(vdrv *d, uint64_t off, unsigned size)
 {
     uint8_t b[4] = { 0 };
     MemTxResult r = address_space_read(d->as, d->base + off, MEMTXATTRS_UNSPECIFIED, b, size);
-    cr_assert_eq(r, MEMTX_OK, "register read 0x%lx failed", (unsigned long)off);
+    vd_check(r == MEMTX_OK, "register read 0x%lx failed", (unsigned long)off);
     return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
 }
 
@@ -65,7 +81,8 @@ static inline uint32_t vd_rd(vdrv *d, uint64_t off)
 static inline void vd_wr(vdrv *d, uint64_t off, uint32_t v)
 {
     uint8_t b[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
-    cr_assert_eq(address_space_write(d->as, d->base + off, MEMTXATTRS_UNSPECIFIED, b, 4), MEMTX_OK);
+    vd_check(address_space_write(d->as, d->base + off, MEMTXATTRS_UNSPECIFIED, b, 4) == MEMTX_OK,
+             "register write 0x%lx failed", (unsigned long)off);
 }
 
 static inline void vd_wr64(vdrv *d, uint64_t off, uint64_t v)
