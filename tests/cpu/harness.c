@@ -4,7 +4,11 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Test device: reads return a pattern made of the offset; writes to 0x100 drive PLIC source 5. */
+/*
+ * Test device: reads return a pattern made of the offset; writes to 0x100 drive PLIC source 5. A read of
+ * 0x180 raises PLIC source 6 (a register with a side effect, like a device whose reply carries an
+ * interrupt); writes to 0x180 drive it.
+ */
 static uint64_t testdev_read(void *opaque, hwaddr addr, unsigned size)
 {
     test_machine *m = opaque;
@@ -13,6 +17,8 @@ static uint64_t testdev_read(void *opaque, hwaddr addr, unsigned size)
         v &= (1ull << (size * 8)) - 1;
     if (m->nlog < TM_LOG_MAX)
         m->log[m->nlog++] = (tm_access){ addr, size, v, 0 };
+    if (addr == 0x180)
+        hub_plic_set_irq(m->plic, 6, 1);
     return v;
 }
 
@@ -23,6 +29,8 @@ static void testdev_write(void *opaque, hwaddr addr, uint64_t data, unsigned siz
         m->log[m->nlog++] = (tm_access){ addr, size, data, 1 };
     if (addr == 0x100)
         hub_plic_set_irq(m->plic, 5, data != 0);
+    if (addr == 0x180)
+        hub_plic_set_irq(m->plic, 6, data != 0);
 }
 
 static const MemoryRegionOps testdev_ops = {

@@ -1,6 +1,7 @@
 /* The hub's CPU, CLINT, PLIC and finisher, driven by small RISC-V programs (progs/) and by direct accesses. */
 #include <criterion/criterion.h>
 #include <string.h>
+#include <time.h>
 
 #include "harness.h"
 
@@ -149,6 +150,108 @@ Test(cpu, hub_reads_instructions_through_the_page_tables_never_through_devices, 
     cr_assert_geq(st.wfi_waits, 1);
 }
 
+Test(cpu, interrupt_is_taken_right_after_what_makes_it_deliverable, .fini = fini)
+{
+    static const struct { uint64_t cause; const char *what; } want[] = {
+        { 0x8000000000000007ull, "csrs mstatus.MIE, MTIP pending" },
+        { 0x8000000000000003ull, "csrs mie.MSIE, MSIP pending" },
+        { 0x8000000000000003ull, "store to CLINT msip" },
+        { 0x8000000000000007ull, "8-byte store to CLINT mtimecmp" },
+        { 0x800000000000000bull, "store to a PLIC enable" },
+        { 0x800000000000000bull, "store to the PLIC threshold" },
+        { 0x800000000000000bull, "store to a PLIC priority" },
+        { 0x800000000000000bull, "device store raising its line" },
+        { 0x800000000000000bull, "c.sw to the device" },
+        { 0x800000000000000bull, "device store, claimed not completed" },
+        { 0x800000000000000bull, "PLIC complete with the line still high" },
+        { 0x800000000000000bull, "lw whose read raises a line" },
+        { 0x800000000000000bull, "c.lw whose read raises a line" },
+        { 0x800000000000000bull, "ld (two MMIO halves) whose read raises a line" },
+        { 0x8000000000000003ull, "mret restoring MIE, MSIP pending" },
+        { 0x800000000000000bull, "flw whose read raises a line (next block)" },
+        { 0x8000000000000001ull, "csrc mideleg: a pending SSI becomes M's" },
+        { 0x8000000000000005ull, "S: csrs sstatus.SIE, STIP pending" },
+        { 0x8000000000000009ull, "S: device store raising SEIP" },
+        { 0x8000000000000005ull, "S: csrs sie.STIE, STIP pending" },
+        { 0x8000000000000001ull, "S: csrs sip.SSIP, SSIE on" },
+    };
+    tm_init(&M, "irqexact.bin", NULL);
+    cr_assert_eq(tm_run(&M), 0, "the program failed");
+    unsigned n = sizeof(want) / sizeof(want[0]);
+    cr_assert_eq(tm_result(&M, 90), n, "%lu traps", tm_result(&M, 90));
+    for (unsigned k = 0; k < n; k++) {
+        cr_expect_eq(tm_result(&M, 2 * k), want[k].cause, "%u (%s): cause 0x%lx", k, want[k].what,
+                     tm_result(&M, 2 * k));
+        cr_expect_eq(tm_result(&M, 2 * k + 1), tm_result(&M, 50 + k), "%u (%s): epc 0x%lx, expected 0x%lx", k,
+                     want[k].what, tm_result(&M, 2 * k + 1), tm_result(&M, 50 + k));
+    }
+    uint64_t word = (uint64_t)(int64_t)(int32_t)pattern(0x180, 4);     /* lw sign-extends */
+    cr_assert_eq(tm_result(&M, 80), word, "lw value 0x%lx", tm_result(&M, 80));
+    cr_assert_eq(tm_result(&M, 81), word, "c.lw value 0x%lx", tm_result(&M, 81));
+    cr_assert_eq(tm_result(&M, 82), pattern(0x180, 4) | pattern(0x184, 4) << 32, "ld value 0x%lx",
+                 tm_result(&M, 82));
+    cr_assert_eq(tm_result(&M, 83), word, "flw value 0x%lx", tm_result(&M, 83));
+}
+
+Test(cpu, m_mode_idle_idiom_wakes_with_mie_off_and_takes_the_interrupt_at_the_enable, .fini = fini)
+{
+    tm_init(&M, "idle.bin", NULL);
+    cr_assert_eq(tm_run(&M), 0);
+    cr_assert_eq(tm_result(&M, 0), 0x8000000000000007ull, "mcause 0x%lx", tm_result(&M, 0));
+    cr_assert_eq(tm_result(&M, 1), tm_result(&M, 2), "mepc 0x%lx, the enable is followed by 0x%lx",
+                 tm_result(&M, 1), tm_result(&M, 2));
+    cr_assert_eq(tm_result(&M, 3), 1, "%lu interrupts", tm_result(&M, 3));
+    cr_assert_eq(tm_result(&M, 4), 2, "%lu rounds: the WFI must not return before the timer", tm_result(&M, 4));
+    cr_assert_geq(vclock_now(&M.clock), 5000000ull, "virtual time %lu ns", vclock_now(&M.clock));
+}
+
+Test(cpu, self_modifying_code_and_code_written_over_old_code_run_as_written, .fini = fini)
+{
+    static const struct { uint64_t v; const char *what; } want[] = {
+        { 1, "M's routine before" }, { 2, "an instruction patched later in the same block" },
+        { 10, "a routine before it is copied over" }, { 20, "the routine copied over it" },
+        { 30, "code written to a fresh page" }, { 31, "the same page rewritten" },
+        { 40, "code written through an alias" }, { 41, "rewritten through the alias" },
+        { 2, "M's routine rewritten by M after S stored to the same number" },
+    };
+    tm_init(&M, "smc.bin", NULL);
+    cr_assert_eq(tm_run(&M), 0);
+    for (unsigned i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        cr_expect_eq(tm_result(&M, i), want[i].v, "slot %u (%s): %lu", i, want[i].what, tm_result(&M, i));
+}
+
+/* The S-mode program of hivirt.S under Sv39 or Sv57: see the program for the slots. */
+static void check_high_virtual(const char *prog, uint64_t sva)
+{
+    tm_init(&M, prog, NULL);
+    cr_assert_eq(tm_run(&M), 0, "the program failed (poweroff code)");
+    cr_assert_geq(tm_result(&M, 0), 0x100000, "rdtime 0x%lx", tm_result(&M, 0));
+    cr_assert_eq(tm_result(&M, 1), 0x5e5e1234abcdull, "high user-half address: 0x%lx", tm_result(&M, 1));
+    cr_assert_eq(tm_result(&M, 2), 0x8000000000000005ull, "timer: scause 0x%lx", tm_result(&M, 2));
+    cr_assert_eq(tm_result(&M, 3), tm_result(&M, 4), "timer: sepc 0x%lx, the enable is followed by 0x%lx",
+                 tm_result(&M, 3), tm_result(&M, 4));
+    cr_assert_eq(tm_result(&M, 5), 0x8000000000000009ull, "external: scause 0x%lx", tm_result(&M, 5));
+    cr_assert_eq(tm_result(&M, 6), tm_result(&M, 7), "external: sepc 0x%lx, the enable is followed by 0x%lx",
+                 tm_result(&M, 6), tm_result(&M, 7));
+    cr_assert_eq(tm_result(&M, 8), 5, "claimed %lu", tm_result(&M, 8));
+    cr_assert_geq(tm_result(&M, 9), sva, "the WFI ran at 0x%lx", tm_result(&M, 9));
+    cr_assert_lt(tm_result(&M, 9), sva + 0x3000);
+    cr_assert_eq(tm_result(&M, 10), 4, "M traps: %lu", tm_result(&M, 10));
+    hub_cpu_stats st;
+    hub_cpu_get_stats(M.cpu, &st);
+    cr_assert_geq(st.wfi_waits, 2);
+}
+
+Test(cpu, sv39_s_mode_at_a_high_address_waits_and_takes_timer_and_external_interrupts, .fini = fini)
+{
+    check_high_virtual("hivirt39.bin", 0xffffffff80000000ull);
+}
+
+Test(cpu, sv57_s_mode_at_a_high_address_waits_and_takes_timer_and_external_interrupts, .fini = fini)
+{
+    check_high_virtual("hivirt57.bin", 0xff60000000000000ull);
+}
+
 Test(cpu, clint_timer_interrupt_at_mtimecmp, .fini = fini)
 {
     tm_init(&M, "timer.bin", NULL);
@@ -173,6 +276,29 @@ Test(cpu, wfi_jumps_virtual_time_to_the_timer, .fini = fini)
     /* one second of virtual time at 0.1 instructions/ns would be 1e8 instructions without the jump */
     cr_assert_lt(st.instructions, 1000000, "%lu instructions", st.instructions);
     cr_assert_geq(st.wfi_waits, 1);
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+Test(cpu, idle_sleep_makes_wfi_take_the_timers_host_time, .fini = fini)
+{
+    hub_cpu_config cfg = { .idle_sleep = true };
+    tm_init(&M, "wfishort.bin", &cfg);
+    double t0 = mono_s();
+    cr_assert_eq(tm_run(&M), 0);
+    double wall = mono_s() - t0;
+    cr_assert_geq(tm_result(&M, 1), tm_result(&M, 0));
+    cr_assert_geq(vclock_now(&M.clock), 20000000ull, "virtual time %lu ns", vclock_now(&M.clock));
+    /* the hart slept through 20 ms of virtual time: at least that much host time passed (no upper bound) */
+    cr_assert_geq(wall, 0.019, "%.3f s", wall);
+    hub_cpu_stats st;
+    hub_cpu_get_stats(M.cpu, &st);
+    cr_assert_geq(st.idle_ns, 15000000ull, "slept %lu ns", st.idle_ns);
 }
 
 Test(cpu, plic_external_interrupt_claim_and_complete, .fini = fini)

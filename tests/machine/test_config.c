@@ -500,3 +500,23 @@ Test(machine_config, lockstep_dma_and_quantum)
     cr_expect(strstr(err, "key 'cpu.quantum_ns': expected 10..1000000000 ns of virtual time; got 5"), "%s", err);
     free(err);
 }
+
+Test(machine_config, cpu_idle_sleeps_by_default_and_jumps_on_request)
+{
+    hub_mconfig *c = NULL;
+    cr_assert_null(load(base_yaml, NULL, 0, &c));
+    cr_expect_eq(c->idle_mode, HUB_IDLE_SLEEP);
+    hub_mconfig_free(c);
+    char *y = edited("console: uart0\n", "console: uart0\ncpu:\n  idle: jump\n");
+    cr_assert_null(load(y, NULL, 0, &c));
+    cr_expect_eq(c->idle_mode, HUB_IDLE_JUMP);
+    hub_mconfig_free(c);
+    const char *sets[] = { "cpu.idle=jump" };
+    cr_assert_null(load(base_yaml, sets, 1, &c));
+    cr_expect_eq(c->idle_mode, HUB_IDLE_JUMP);
+    hub_mconfig_free(c);
+    free(y);
+    y = edited("console: uart0\n", "console: uart0\ncpu:\n  idle: nap\n");
+    expect_error(y, NULL, 0, ":10: key 'cpu.idle': expected one of: sleep, jump; got 'nap'");
+    free(y);
+}

@@ -42,7 +42,7 @@
 #define PHYS_PREMAP_MAX (64ull << 30)
 #define DEFAULT_SLICE 10000
 #define IDLE_POLL_MS 100
-#define ICACHE_SIZE 16384                   /* blocks whose instruction count is remembered */
+#define ICACHE_SIZE 65536                   /* blocks whose instruction count is remembered (a power of 2) */
 
 enum { PRV_U = 0, PRV_S = 1, PRV_M = 3 };
 
@@ -99,18 +99,11 @@ typedef struct range {
     hwaddr start, end;
 } range;
 
+/* Instructions of the block at pc (tag: pc >> 1, truncated) and of that size. 8 bytes: the table stays in cache. */
 typedef struct icount_entry {
-    uint64_t pc;
-    uint32_t size, insns;
+    uint32_t tag;
+    uint16_t size, insns;
 } icount_entry;
-
-/* The part of an access Unicorn splits in two (8-byte MMIO) that has been made, see after_access(). */
-typedef struct split_access {
-    bool pending;
-    uint64_t pc;
-    hwaddr next;
-    uint64_t low;
-} split_access;
 
 struct hub_cpu {
     hub_cpu_config cfg;
@@ -129,7 +122,8 @@ struct hub_cpu {
     uint64_t mip_ext;       /* levels driven through hub_cpu_set_irq */
     bool in_access;         /* an MMIO access is being dispatched */
     bool irq_raised;        /* ... and a line rose during it */
-    split_access split;
+    hwaddr last_read;       /* the last MMIO read and its value (the low half of a split 8-byte load) */
+    uint64_t last_value;
 
     bool stop;
     int stop_status;
@@ -226,7 +220,8 @@ static void take_trap(hub_cpu *cpu, unsigned priv, uint64_t cause, uint64_t epc,
         reg_set(cpu, UC_RISCV_REG_MTVAL, tval);
         tvec = reg_get(cpu, UC_RISCV_REG_MTVEC);
     }
-    reg_set(cpu, UC_RISCV_REG_MSTATUS, mstatus);
+    /* in place, as the hart's own trap entry does: writing mstatus as a CSR flushes the TLB when MPP changes */
+    ucx_set(&cpu->x, UCX_MSTATUS, mstatus);
     ucx_set(&cpu->x, UCX_PC, tvec & ~3ull);    /* exceptions never use the vectored offset */
     set_priv(cpu, target);
     cpu->stats.traps++;
@@ -354,15 +349,17 @@ static uint32_t count_insns(hub_cpu *cpu, uint64_t pc, uint32_t size)
     return n;
 }
 
-static uint32_t block_insns(hub_cpu *cpu, uint64_t pc, uint32_t size)
+static icount_entry *icount_slot(hub_cpu *cpu, uint64_t pc)
 {
-    icount_entry *e = &cpu->icount[((pc >> 1) ^ (pc >> 13)) & (ICACHE_SIZE - 1)];
-    if (e->pc != pc || e->size != size) {
-        e->pc = pc;
-        e->size = size;
-        e->insns = count_insns(cpu, pc, size);
-    }
-    return e->insns;
+    return &cpu->icount[(pc >> 1) & (ICACHE_SIZE - 1)];
+}
+
+static __attribute__((noinline)) uint32_t icount_miss(hub_cpu *cpu, uint64_t pc, uint32_t size)
+{
+    icount_entry *e = icount_slot(cpu, pc);
+    uint32_t n = count_insns(cpu, pc, size);
+    *e = (icount_entry){ (uint32_t)(pc >> 1), (uint16_t)size, (uint16_t)n };
+    return n;
 }
 
 /*
@@ -438,6 +435,9 @@ static hub_mmu_access access_kind(uc_mem_type type)
  * store then proceeds (a physical access to an unassigned address reaches the MMIO callback, which raises a
  * precise access fault); a fetch is refused, because mapping flushes Unicorn's TLB under the fetch in flight:
  * uc_emu_start returns with the pc on the block that was being translated and the run loop retries it.
+ * Refusing a load or store leaves the block at that access with the pc on the block's start (imprecise):
+ * that only happens where no hole can be mapped (the last page of the address space) and for a physical
+ * store to read-only RAM (answering "handled" would let it write).
  */
 static bool on_bad_access(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, int64_t value,
                           void *opaque)
@@ -533,13 +533,24 @@ static MemTxResult cpu_access(hub_cpu *cpu, hwaddr addr, uint64_t *val, unsigned
 __attribute__((noreturn)) static void mmio_fault(hub_cpu *cpu, hwaddr addr, bool is_write)
 {
     cpu->stats.mmio_errors++;
-    cpu->split.pending = cpu->irq_raised = false;
+    cpu->irq_raised = false;
     if (!ucx_sync_pc(&cpu->x, true))
         set_fatal(cpu, "cpu: access fault at 0x%" PRIx64 " from an instruction Unicorn cannot locate", addr);
     uint64_t pc = ucx_get(&cpu->x, UCX_PC);
     unsigned priv = m_view_enter(cpu);
     take_trap(cpu, priv, is_write ? EXC_STORE_ACCESS : EXC_LOAD_ACCESS, pc, addr);
     ucx_leave(&cpu->x);
+}
+
+/*
+ * End the slice at the next block boundary, from inside a guest access. Unicorn checks for an exit request
+ * after every load and store and leaves the block there with the pc at the block's start (instructions
+ * before the access already done): uc_emu_stop or cpu_exit inside an access would make them run twice. The
+ * block hook stops the slice cleanly instead, before the next block runs.
+ */
+static void stop_at_next_block(hub_cpu *cpu)
+{
+    cpu->budget = 0;
 }
 
 /* Decoded memory instruction: what after_access() needs to finish it by hand. */
@@ -594,13 +605,14 @@ static bool decode_mem(uint32_t insn, unsigned len, mem_insn *d)
  * CLINT or PLIC). If that makes an interrupt deliverable, the spec takes it before the next instruction:
  * finish this one by hand (a load's value into rd; a store is done), put the pc after it and leave the
  * block; Unicorn's loop enters the interrupt with xepc = the next instruction. When the instruction is not
- * a plain load or store (an AMO, a floating-point load), the slice stops at the next block boundary instead.
- * Unicorn splits 8-byte MMIO accesses in two 4-byte ones, low half first: act on the second.
+ * a plain load or store (an AMO, a floating-point load) or is split into bytes (misaligned), the slice stops
+ * at the next block boundary instead. Unicorn makes an aligned 8-byte MMIO access as two 4-byte ones, low
+ * half first: act after the high half.
  */
 static void after_access(hub_cpu *cpu, hwaddr addr, unsigned size, uint64_t value, bool is_write)
 {
     if (deliverable_irq(cpu) < 0) {
-        cpu->irq_raised = cpu->split.pending = false;
+        cpu->irq_raised = false;
         return;
     }
     mem_insn d;
@@ -612,18 +624,17 @@ static void after_access(hub_cpu *cpu, hwaddr addr, unsigned size, uint64_t valu
     hub_mmu_regs r = mmu_regs(cpu, (unsigned)ucx_get(&cpu->x, UCX_PRIV));
     if (!(len = fetch_insn(cpu, &r, pc, &insn)) || !decode_mem(insn, len, &d) || d.load == is_write)
         goto at_block_end;
-    if (size < d.width) {
-        if (!cpu->split.pending) {
-            cpu->split = (split_access){ true, pc, addr + size, value };
-            return;
+    if (size == 4 && d.width == 8) {
+        if (!(addr & 4))
+            return;             /* the high half comes next; irq_raised stays set */
+        if (d.load) {
+            if (cpu->last_read != addr - 4)
+                goto at_block_end;
+            value = cpu->last_value | value << 32;
         }
-        if (cpu->split.pc != pc || cpu->split.next != addr)
-            goto at_block_end;
-        value = cpu->split.low | value << 32;
     } else if (size != d.width) {
         goto at_block_end;
     }
-    cpu->split.pending = false;
     cpu->irq_raised = false;
     if (d.load && d.rd) {
         if (d.sign && d.width < 8)
@@ -634,10 +645,9 @@ static void after_access(hub_cpu *cpu, hwaddr addr, unsigned size, uint64_t valu
     ucx_leave(&cpu->x);
 
 at_block_end:
-    cpu->split.pending = false;
     cpu->irq_raised = false;
+    stop_at_next_block(cpu);
     cpu->irq_stop = true;
-    uc_emu_stop(cpu->x.uc);
 }
 
 static uint64_t mmio_read(uc_engine *uc, uint64_t offset, unsigned size, void *opaque)
@@ -654,6 +664,8 @@ static uint64_t mmio_read(uc_engine *uc, uint64_t offset, unsigned size, void *o
         mmio_fault(cpu, addr, false);
     if (unlikely(cpu->irq_raised))
         after_access(cpu, addr, size, v, false);
+    cpu->last_read = addr;
+    cpu->last_value = v;
     return v;
 }
 
@@ -999,12 +1011,16 @@ static void on_commit(MemoryListener *l)
 static void on_block(uc_engine *uc, uint64_t address, uint32_t size, void *opaque)
 {
     hub_cpu *cpu = opaque;
-    if (cpu->executed >= cpu->budget) {
+    if (unlikely(cpu->executed >= cpu->budget)) {
         cpu->budget_stop = true;
         uc_emu_stop(uc);
         return;
     }
-    cpu->executed += block_insns(cpu, address, size);
+    const icount_entry *e = icount_slot(cpu, address);
+    if (e->tag == (uint32_t)(address >> 1) && e->size == size)
+        cpu->executed += e->insns;
+    else
+        cpu->executed += icount_miss(cpu, address, size);
 }
 
 /* ------------------------------------------------------------------------------------------------------ */
@@ -1133,7 +1149,10 @@ hub_cpu_stop(hub_cpu *cpu, int status)
 {
     cpu->stop = true;
     cpu->stop_status = status;
-    uc_emu_stop(cpu->x.uc);
+    if (cpu->in_access)
+        stop_at_next_block(cpu);    /* the access completes; see stop_at_next_block() */
+    else
+        uc_emu_stop(cpu->x.uc);
 }
 
 void
@@ -1190,6 +1209,13 @@ static void rebase_time(hub_cpu *cpu)
     cpu->charged_ns = 0;
 }
 
+/* A host wait for @ns: whole milliseconds, rounded up (never 0 for a wait, so an idle hart never spins), at
+ * most IDLE_POLL_MS so that the caller looks around now and then. */
+static int wait_ms(uint64_t ns)
+{
+    return ns >= (uint64_t)IDLE_POLL_MS * 1000000 ? IDLE_POLL_MS : (int)((ns + 999999) / 1000000);
+}
+
 static void wait_outside(hub_cpu *cpu, int ms)
 {
     if (cpu->cfg.idle) {
@@ -1212,9 +1238,13 @@ static bool after_wfi(hub_cpu *cpu, uint64_t pc)
 
 /*
  * The hart executed WFI. Resume as soon as an interrupt is pending (enabled in mie, whatever the global
- * enables); until then let time run to the next timer, or wait for the outside world. Returns after at most
- * one idle wait even if nothing became pending: a spurious wake-up is allowed by the spec, and the guest's
- * WFI loop comes straight back here.
+ * enables); until then let time run to the next timer, or wait for the outside world:
+ *  - wallclock: virtual time is the host's; sleep until the deadline or an outside event;
+ *  - virtual, idle_sleep: virtual time follows the host's clock while the hart waits (QEMU's icount
+ *    sleep=on): sleep until the deadline (then time is the deadline) or an outside event (then time moved on
+ *    by the host time slept);
+ *  - virtual, jump: time jumps to the next deadline at once; with none, one idle wait, then the guest
+ *    resumes (a spurious wake-up is allowed by the spec: its WFI loop comes straight back here).
  */
 static void wait_for_interrupt(hub_cpu *cpu)
 {
@@ -1228,7 +1258,29 @@ static void wait_for_interrupt(hub_cpu *cpu)
             counted = true;
         }
         uint64_t dl = vclock_next_deadline(c);
-        if (!cpu->cfg.wallclock) {
+        if (cpu->cfg.wallclock) {
+            uint64_t now = mono_ns() - cpu->wall_origin;
+            if (dl != VCLOCK_NEVER && dl <= now) {
+                vclock_advance(c, now);
+                continue;
+            }
+            wait_outside(cpu, wait_ms(dl == VCLOCK_NEVER ? VCLOCK_NEVER : dl - now));
+            vclock_advance(c, mono_ns() - cpu->wall_origin);
+            if (dl == VCLOCK_NEVER)
+                return;
+        } else if (cpu->cfg.idle_sleep) {
+            uint64_t now = vclock_now(c), t0 = mono_ns();
+            if (dl <= now) {
+                vclock_advance(c, now);     /* a timer armed in the past fires now */
+                continue;
+            }
+            uint64_t want = dl == VCLOCK_NEVER ? VCLOCK_NEVER : dl - now;
+            wait_outside(cpu, wait_ms(want));
+            uint64_t slept = mono_ns() - t0;
+            cpu->stats.idle_ns += slept;
+            vclock_advance(c, slept >= want ? dl : now + slept);
+            rebase_time(cpu);
+        } else {
             if (dl != VCLOCK_NEVER) {
                 vclock_advance(c, dl);
                 rebase_time(cpu);
@@ -1238,18 +1290,6 @@ static void wait_for_interrupt(hub_cpu *cpu)
                 wait_outside(cpu, IDLE_POLL_MS);
             return;
         }
-        uint64_t now = mono_ns() - cpu->wall_origin;
-        if (dl != VCLOCK_NEVER && dl <= now) {
-            vclock_advance(c, now);
-            continue;
-        }
-        int ms = IDLE_POLL_MS;
-        if (dl != VCLOCK_NEVER && (dl - now) / 1000000 < (uint64_t)ms)
-            ms = (int)((dl - now) / 1000000);
-        wait_outside(cpu, ms);
-        vclock_advance(c, mono_ns() - cpu->wall_origin);
-        if (dl == VCLOCK_NEVER)
-            return;
     }
 }
 

@@ -29,21 +29,27 @@ typedef struct hub_cpu_config {
     vclock *clock;
     double insns_per_ns;        /* virtual time: executed instructions per virtual nanosecond (e.g. 0.1) */
     bool wallclock;             /* virtual time follows the host's monotonic clock instead */
+    /*
+     * Virtual time while the hart waits in WFI with nothing pending (ignored with @wallclock). false: it jumps
+     * to the next timer deadline at once (fast, and a run is a function of its inputs); true: it follows the
+     * host's clock, the hub sleeping until that deadline or an outside event, as QEMU's -icount sleep=on.
+     */
+    bool idle_sleep;
     uint64_t reset_pc;
     uint64_t a0, a1;            /* hart id and device tree address, as QEMU's virt passes them */
     uint64_t a2;                /* OpenSBI's fw_dynamic_info address when there is a next stage, else 0 */
     /* Called between execution slices: serve devices without blocking. */
     void (*service)(void *opaque);
     /*
-     * The hart waits for an interrupt (WFI) and none is pending. Virtual time has already jumped to the
-     * next timer deadline if there is one; if there is none (VCLOCK_NEVER), block until some outside event
-     * (a device message) may have raised an interrupt; return promptly when @timeout_ms runs out.
+     * The hart waits for an interrupt (WFI) and none is pending: block until some outside event (a device
+     * message, console input) may have raised one, or @timeout_ms (>= 0) runs out.
      */
     void (*idle)(void *opaque, int timeout_ms);
     void *opaque;
     /*
-     * Instructions per execution slice (0: 10000). Interrupts raised from outside are taken between slices;
-     * a smaller slice answers faster, a larger one runs faster. Timer deadlines always end a slice on time.
+     * Instructions per execution slice (0: 10000). Device messages that arrive on their own (IRQs, DMA) are
+     * served between slices; a smaller slice answers faster, a larger one runs faster. Timer deadlines end a
+     * slice at the first block boundary at or after them.
      */
     uint64_t slice_insns;
 } hub_cpu_config;
@@ -55,7 +61,11 @@ void hub_cpu_free(hub_cpu *cpu);
  * the current slice ends, on top of the instructions executed. Ignored in wallclock mode. */
 void hub_cpu_charge(hub_cpu *cpu, uint64_t ns);
 
-/* Drive an interrupt-pending input (mip bit @bit, see HUB_IRQ_*). Takes effect before the next slice. */
+/*
+ * Drive an interrupt-pending input (mip bit @bit, see HUB_IRQ_*). Raised during a guest's MMIO access (by a
+ * device model or a message served meanwhile), a deliverable interrupt is taken before the next instruction;
+ * otherwise at the start of the next slice.
+ */
 void hub_cpu_set_irq(hub_cpu *cpu, unsigned bit, int level);
 
 /*
@@ -68,12 +78,14 @@ int hub_cpu_run(hub_cpu *cpu, Error **errp);
 void hub_cpu_stop(hub_cpu *cpu, int status);
 
 typedef struct hub_cpu_stats {
-    uint64_t instructions;      /* instructions charged to virtual time (a slice cut short by WFI counts whole) */
+    uint64_t instructions;      /* instructions charged to virtual time (of the blocks entered; one a trap cut
+                                   short counts whole) */
     uint64_t traps;             /* exceptions and interrupts taken */
     uint64_t mmio_reads, mmio_writes;
     uint64_t mmio_errors;       /* accesses the address space answered with an error (reads gave 0) */
     uint64_t slices;            /* uc_emu_start calls */
     uint64_t wfi_waits;         /* WFIs that found nothing pending */
+    uint64_t idle_ns;           /* host time slept in WFI (idle_sleep) */
 } hub_cpu_stats;
 void hub_cpu_get_stats(const hub_cpu *cpu, hub_cpu_stats *out);
 

@@ -2144,8 +2144,14 @@ fail:
 int
 hub_devmgr_poll(hub_devmgr *m, int timeout_ms)
 {
+    return hub_devmgr_wait(m, timeout_ms, -1);
+}
+
+int
+hub_devmgr_wait(hub_devmgr *m, int timeout_ms, int fd)
+{
     supervise(m);
-    unsigned n = 0;
+    unsigned n = 1;
     for (hub_device *d = m->devs; d; d = d->next)
         n += 2;
     if (n > m->cap_items) {
@@ -2184,6 +2190,12 @@ hub_devmgr_poll(hub_devmgr *m, int timeout_ms)
             m->item_dev[k++] = d;
         }
     }
+    unsigned nchan = k;
+    if (fd >= 0) {
+        m->items[k] = (zmq_pollitem_t){ .fd = fd, .events = ZMQ_POLLIN };
+        m->item_chan[k] = false;
+        m->item_dev[k++] = NULL;
+    }
     if (k == 0) {
         if (timeout_ms > 0) {
             struct timespec ts = { timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000 };
@@ -2193,6 +2205,7 @@ hub_devmgr_poll(hub_devmgr *m, int timeout_ms)
     }
     int r = zmq_poll(m->items, (int)k, ready ? 0 : timeout_ms);
     int e = errno;
+    k = nchan;      /* the caller's fd is the caller's to read */
     for (unsigned i = 0; i < k; i++)
         if (m->item_chan[i])
             plx_chan_poll_done(m->item_dev[i]->chan, &m->items[i]);

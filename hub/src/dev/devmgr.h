@@ -153,6 +153,9 @@ hub_device *hub_devmgr_add(hub_devmgr *m, const hub_device_config *cfg, Error **
 /* Serve messages from devices for at most @timeout_ms (0: only what is ready, -1: until something arrives). */
 int hub_devmgr_poll(hub_devmgr *m, int timeout_ms);
 
+/* The same, and return early when @fd (if >= 0, e.g. the console's input) becomes readable; @fd is not read. */
+int hub_devmgr_wait(hub_devmgr *m, int timeout_ms, int fd);
+
 /*
  * Posted writes to a device may be held briefly and sent coalesced in one frame. They go out before any other
  * message to that device (so a later read or shadow read sees them), when virtual time moves, in

@@ -35,6 +35,7 @@
 /* ---- the schema (raw shapes as libcyaml loads them) ---- */
 typedef enum { RAW_FW_AUTO, RAW_FW_ELF, RAW_FW_RAW } raw_fw_format;
 typedef enum { RAW_TIME_VIRTUAL, RAW_TIME_WALLCLOCK } raw_time;
+typedef enum { RAW_IDLE_SLEEP, RAW_IDLE_JUMP } raw_idle;
 typedef enum { RAW_RESTART_NEVER, RAW_RESTART_ON_FAILURE, RAW_RESTART_ALWAYS } raw_restart_policy;
 typedef enum { RAW_TRANSPORT_AUTO, RAW_TRANSPORT_RING, RAW_TRANSPORT_ZEROMQ } raw_transport;
 typedef enum { RAW_SYNC_ASYNC, RAW_SYNC_LOCKSTEP } raw_sync;
@@ -42,7 +43,8 @@ typedef enum { RAW_DMA_MAP, RAW_DMA_MESSAGE } raw_dma;
 
 struct raw_ram { char *name; char *base; char *size; };
 struct raw_fw { char *file; raw_fw_format *format; char *address; };
-struct raw_cpu { char *isa; double *insns_per_ns; raw_time *time; char *timebase_hz; char *quantum_ns; };
+struct raw_cpu { char *isa; double *insns_per_ns; raw_time *time; raw_idle *idle; char *timebase_hz;
+                 char *quantum_ns; };
 struct raw_builtin { char *base; bool *enabled; unsigned *sources; };
 struct raw_region { char *name; char *base; };
 struct raw_dt { char *node; };
@@ -124,10 +126,12 @@ static const cyaml_schema_field_t fw_fields[] = {
 static const cyaml_schema_value_t fw_entry = { CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_fw, fw_fields) };
 
 static const cyaml_strval_t time_strings[] = { { "virtual", RAW_TIME_VIRTUAL }, { "wallclock", RAW_TIME_WALLCLOCK } };
+static const cyaml_strval_t idle_strings[] = { { "sleep", RAW_IDLE_SLEEP }, { "jump", RAW_IDLE_JUMP } };
 static const cyaml_schema_field_t cpu_fields[] = {
     STR_PTR("isa", OPT, struct raw_cpu, isa),
     CYAML_FIELD_FLOAT_PTR("insns_per_ns", OPT, struct raw_cpu, insns_per_ns),
     CYAML_FIELD_ENUM_PTR("time", OPT, struct raw_cpu, time, time_strings, CYAML_ARRAY_LEN(time_strings)),
+    CYAML_FIELD_ENUM_PTR("idle", OPT, struct raw_cpu, idle, idle_strings, CYAML_ARRAY_LEN(idle_strings)),
     STR_PTR("timebase_hz", OPT, struct raw_cpu, timebase_hz),
     STR_PTR("quantum_ns", OPT, struct raw_cpu, quantum_ns),
     CYAML_FIELD_END
@@ -1306,6 +1310,8 @@ static int convert(hub_mconfig *c, const hub_mconfig_opts *o, struct raw_machine
         }
         if (m->cpu->time)
             c->time_mode = *m->cpu->time == RAW_TIME_WALLCLOCK ? HUB_TIME_WALLCLOCK : HUB_TIME_VIRTUAL;
+        if (m->cpu->idle)
+            c->idle_mode = *m->cpu->idle == RAW_IDLE_JUMP ? HUB_IDLE_JUMP : HUB_IDLE_SLEEP;
         if (m->cpu->quantum_ns) {
             if ((r = parse_addr(c, err, "cpu.quantum_ns", m->cpu->quantum_ns, &c->quantum_ns)) < 0)
                 return r;

@@ -17,7 +17,6 @@
 #include "dev/devmgr.h"
 
 #define CONSOLE_CHECK_NS 2000000ULL     /* look at the keyboard every 2 ms of host time */
-#define IDLE_SLICE_MS 20
 
 struct hub_machine {
     const hub_mconfig *cfg;
@@ -163,13 +162,15 @@ static void charge_cpu(void *opaque, uint64_t ns)
     hub_cpu_charge(m->cpu, ns);
 }
 
+/* The hart waits for an interrupt: sleep until a device speaks, a key is pressed, or @timeout_ms runs out. */
 static void idle(void *opaque, int timeout_ms)
 {
     hub_machine *m = opaque;
     if (m->console)
         service_console(m);
-    int t = timeout_ms < 0 || timeout_ms > IDLE_SLICE_MS ? IDLE_SLICE_MS : timeout_ms;
-    hub_devmgr_poll(m->devmgr, t);
+    hub_devmgr_wait(m->devmgr, timeout_ms, m->console ? hub_console_fd(m->console) : -1);
+    if (m->console)
+        service_console(m);
     if (m->stop_requested)
         hub_cpu_stop(m->cpu, m->stop_status);
 }
@@ -681,6 +682,7 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
         .clock = &m->clock,
         .insns_per_ns = c->insns_per_ns,
         .wallclock = c->time_mode == HUB_TIME_WALLCLOCK,
+        .idle_sleep = c->idle_mode == HUB_IDLE_SLEEP,
         .reset_pc = m->reset_pc,
         .a0 = 0,
         .a1 = m->dtb_addr,
@@ -836,6 +838,8 @@ void hub_machine_print_stats(const hub_machine *m, FILE *f)
                 ep && strcmp(ep, "ring") == 0 ? "ring" : "zeromq", d.sync_reads + d.sync_writes, d.shadow_reads,
                 d.posted_writes, d.irq_events, d.dma_messages);
     }
+    fprintf(f, "  wfi waits          %" PRIu64 "\n", cs.wfi_waits);
+    fprintf(f, "  idle s             %.3f\n", (double)cs.idle_ns / 1e9);
     fprintf(f, "  virtual time ns    %" PRIu64 "\n", vclock_now(&m->clock));
     fprintf(f, "  wall time s        %.3f\n", wall);
 }

@@ -18,6 +18,7 @@
 
 typedef enum { HUB_FW_AUTO, HUB_FW_ELF, HUB_FW_RAW } hub_fw_format;
 typedef enum { HUB_TIME_VIRTUAL, HUB_TIME_WALLCLOCK } hub_time_mode;
+typedef enum { HUB_IDLE_SLEEP, HUB_IDLE_JUMP } hub_idle_mode;   /* cpu.idle: virtual time while the hart waits */
 /* /chosen/rng-seed: 32 fresh random bytes per run (QEMU's virt), none, or the bytes the description gives */
 typedef enum { HUB_RNG_DEFAULT, HUB_RNG_RANDOM, HUB_RNG_NONE, HUB_RNG_FIXED } hub_rng_mode;
 #define HUB_RNG_SEED_RANDOM_LEN 32
@@ -116,6 +117,7 @@ typedef struct hub_mconfig {
     uint64_t reset_pc;
     double insns_per_ns;
     hub_time_mode time_mode;
+    hub_idle_mode idle_mode;
     uint64_t timebase_hz;
     uint64_t quantum_ns;    /* lockstep devices get time in these quanta; 0 = the device layer's default */
     bool clint, plic, poweroff;         /* present */
