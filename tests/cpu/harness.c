@@ -8,7 +8,31 @@
  * Test device: reads return a pattern made of the offset; writes to 0x100 drive PLIC source 5. A read of
  * 0x180 raises PLIC source 6 (a register with a side effect, like a device whose reply carries an
  * interrupt); writes to 0x180 drive it.
+ * It also writes code into RAM from outside the hart, as a device's DMA does: after V is written to 0x200, a
+ * 32-bit write of PA to 0x204 puts `addi a0, zero, V; ret` at physical PA at once (inside the access, as DMA
+ * served while the hub waits on a device), one to 0x208 at the next slice boundary (as a device's report the
+ * hub takes between slices); a read of 0x210 says how many of the latter were made. Either way the hart is
+ * told (hub_cpu_ram_written).
  */
+static void dma_code(test_machine *m, uint64_t pa)
+{
+    uint32_t code[2] = { 0x00000513u | (m->dma_value & 0xfff) << 20, 0x00008067u };
+    if (pa < TM_RAM_BASE || pa + sizeof(code) > TM_RAM_BASE + TM_RAM_SIZE)
+        return;
+    memcpy(m->ram_ptr + (pa - TM_RAM_BASE), code, sizeof(code));
+    hub_cpu_ram_written(m->cpu, pa, sizeof(code));
+}
+
+static void tm_service(void *opaque)
+{
+    test_machine *m = opaque;
+    if (m->dma_pending) {
+        dma_code(m, m->dma_pending);
+        m->dma_pending = 0;
+        m->dma_done++;
+    }
+}
+
 static uint64_t testdev_read(void *opaque, hwaddr addr, unsigned size)
 {
     test_machine *m = opaque;
@@ -19,6 +43,8 @@ static uint64_t testdev_read(void *opaque, hwaddr addr, unsigned size)
         m->log[m->nlog++] = (tm_access){ addr, size, v, 0 };
     if (addr == 0x180)
         hub_plic_set_irq(m->plic, 6, 1);
+    if (addr == 0x210)
+        return m->dma_done;
     return v;
 }
 
@@ -31,6 +57,12 @@ static void testdev_write(void *opaque, hwaddr addr, uint64_t data, unsigned siz
         hub_plic_set_irq(m->plic, 5, data != 0);
     if (addr == 0x180)
         hub_plic_set_irq(m->plic, 6, data != 0);
+    if (addr == 0x200)
+        m->dma_value = (uint32_t)data;
+    if (addr == 0x204)
+        dma_code(m, data);
+    if (addr == 0x208)
+        m->dma_pending = data;
 }
 
 static const MemoryRegionOps testdev_ops = {
@@ -89,6 +121,10 @@ void tm_init(test_machine *m, const char *prog, const hub_cpu_config *extra)
     cfg.clock = &m->clock;
     if (!cfg.insns_per_ns && !cfg.wallclock)
         cfg.insns_per_ns = 0.1;
+    if (!cfg.service && !cfg.idle && !cfg.opaque) {
+        cfg.service = tm_service;
+        cfg.opaque = m;
+    }
     cfg.reset_pc = TM_RAM_BASE;
     m->cpu = hub_cpu_new(&cfg, &err);
     cr_assert_not_null(m->cpu, "hub_cpu_new: %s", err ? error_get_pretty(err) : "");

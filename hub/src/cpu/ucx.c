@@ -32,6 +32,7 @@ void tlb_set_dirty_riscv64(void *cpu, uint64_t vaddr);
 void tlb_reset_dirty_riscv64(void *cpu, uint64_t host_start, uint64_t length);
 void *qemu_map_ram_ptr_riscv64(void *uc, void *ram_block, uint64_t ram_addr);
 uint64_t qemu_ram_addr_from_host_riscv64(void *uc, void *host);
+void tb_invalidate_phys_range_riscv64(void *uc, uint64_t start, uint64_t end);
 
 /* The functions wrapped here, as the library defines them. */
 typedef uint32_t update_mip_fn(void *cpu, uint32_t mask, uint32_t value);
@@ -228,6 +229,23 @@ static uint64_t ram_addr_of(ucx *x, uint64_t pa)
         return NO_RAM;
     void *host = x->ram_host(x->ram_opaque, pa);
     return host ? qemu_ram_addr_from_host_riscv64(x->uc, host) : NO_RAM;
+}
+
+void ucx_ram_written(ucx *x, uint64_t pa, uint64_t len)
+{
+    if (!len || pa + len < pa)
+        return;
+    uint64_t end = pa + len;
+    for (uint64_t page = pa & ~(PAGE_SIZE - 1); page < end; page += PAGE_SIZE) {
+        uint64_t ra = ram_addr_of(x, page);
+        if (ra == NO_RAM || (x->registered && !code_page(x, ra)))
+            continue;
+        uint64_t from = page < pa ? pa - page : 0, to = end - page < PAGE_SIZE ? end - page : PAGE_SIZE;
+        tb_invalidate_phys_range_riscv64(x->uc, ra + from, ra + to);
+        x->stats.outside_code++;
+        if (page + PAGE_SIZE < page)
+            break;
+    }
 }
 
 /*
