@@ -234,6 +234,7 @@ Test(cpu, code_a_device_writes_over_code_that_ran_is_run_as_written, .fini = fin
     hub_cpu_stats st;
     hub_cpu_get_stats(M.cpu, &st);
     cr_expect_eq(st.code_dropped, 3, "three pages with code were written from outside: %lu", st.code_dropped);
+    cr_expect_geq(st.fences, 1, "the fence was translated with a host barrier");
 }
 
 /* The S-mode program of hivirt.S under Sv39 or Sv57: see the program for the slots. */

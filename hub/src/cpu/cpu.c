@@ -1161,6 +1161,7 @@ hub_cpu_get_stats(const hub_cpu *cpu, hub_cpu_stats *out)
     *out = cpu->stats;
     out->traps += cpu->x.interrupts;
     out->code_dropped = cpu->x.stats.outside_code;
+    out->fences = ucx_fences_translated();
 }
 
 void

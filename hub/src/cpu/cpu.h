@@ -87,6 +87,7 @@ typedef struct hub_cpu_stats {
     uint64_t wfi_waits;         /* WFIs that found nothing pending */
     uint64_t idle_ns;           /* host time slept in WFI (idle_sleep) */
     uint64_t code_dropped;      /* pages written from outside the hart whose translated code was dropped */
+    uint64_t fences;            /* guest fences translated with a host barrier (the whole process) */
 } hub_cpu_stats;
 void hub_cpu_get_stats(const hub_cpu *cpu, hub_cpu_stats *out);
 

@@ -98,6 +98,9 @@ static inline void ucx_set(ucx *x, ucx_field f, uint64_t v)
  */
 void ucx_ram_written(ucx *x, uint64_t pa, uint64_t len);
 
+/* Guest fences translated with a host barrier so far, in this process (every engine). */
+uint64_t ucx_fences_translated(void);
+
 /* mip changed in place: let Unicorn's loop see it (interrupt_request follows mip != 0). */
 void ucx_mip_changed(ucx *x);
 

@@ -22,6 +22,7 @@ _start:
 
     call routine_a                  # 0, 1: rewritten inside the access
     RESULT 0, a0
+    fence rw, rw                    # a full fence: a host barrier (another process may share this RAM)
     li t1, DMA_VALUE
     li t0, 11
     sw t0, 0(t1)
