@@ -791,7 +791,7 @@ plx_virtio_device_ops(const plx_virtio_ops *ops)
     host.ops = (plx_device_ops){
         .version = PLX_DEVICE_OPS_VERSION, .model = ops->model, .regions = &host.region, .n_regions = 1,
         .irq_names = irq_names, .n_irqs = 1, .props = ops->props, .n_props = ops->n_props,
-        .init = virtio_init, .reset = virtio_reset, .fini = virtio_fini,
+        .init = virtio_init, .reset = virtio_reset, .fini = virtio_fini, .dt_node = "virtio_mmio",
     };
     return &host.ops;
 }

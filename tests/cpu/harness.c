@@ -7,11 +7,12 @@
 /*
  * Test device: reads return a pattern made of the offset; writes to 0x100 drive PLIC source 5. A read of
  * 0x180 raises PLIC source 6 (a register with a side effect, like a device whose reply carries an
- * interrupt); writes to 0x180 drive it.
- * It also writes code into RAM from outside the hart, as a device's DMA does: after V is written to 0x200, a
- * 32-bit write of PA to 0x204 puts `addi a0, zero, V; ret` at physical PA at once (inside the access, as DMA
- * served while the hub waits on a device), one to 0x208 at the next slice boundary (as a device's report the
- * hub takes between slices); a read of 0x210 says how many of the latter were made. Either way the hart is
+ * interrupt); writes to 0x180 drive it. The first defer_reads reads of 0x200 and defer_writes writes of 0x208
+ * are deferred (hub_cpu_defer_access), as the hub does while a device is being restarted.
+ * It also writes code into RAM from outside the hart, as a device's DMA does: after V is written to 0x300, a
+ * 32-bit write of PA to 0x304 puts `addi a0, zero, V; ret` at physical PA at once (inside the access, as DMA
+ * served while the hub waits on a device), one to 0x308 at the next slice boundary (as a device's report the
+ * hub takes between slices); a read of 0x310 says how many of the latter were made. Either way the hart is
  * told (hub_cpu_ram_written).
  */
 static void dma_code(test_machine *m, uint64_t pa)
@@ -36,6 +37,10 @@ static void tm_service(void *opaque)
 static uint64_t testdev_read(void *opaque, hwaddr addr, unsigned size)
 {
     test_machine *m = opaque;
+    if (addr == 0x200 && m->defer_reads && hub_cpu_defer_access(m->cpu)) {
+        m->defer_reads--;
+        return 0xdeadbeef;      /* abandoned: nobody sees it */
+    }
     uint64_t v = 0x1122334455667788ull ^ (addr * 0x0101010101010101ull);
     if (size < 8)
         v &= (1ull << (size * 8)) - 1;
@@ -43,7 +48,7 @@ static uint64_t testdev_read(void *opaque, hwaddr addr, unsigned size)
         m->log[m->nlog++] = (tm_access){ addr, size, v, 0 };
     if (addr == 0x180)
         hub_plic_set_irq(m->plic, 6, 1);
-    if (addr == 0x210)
+    if (addr == 0x310)
         return m->dma_done;
     return v;
 }
@@ -51,17 +56,21 @@ static uint64_t testdev_read(void *opaque, hwaddr addr, unsigned size)
 static void testdev_write(void *opaque, hwaddr addr, uint64_t data, unsigned size)
 {
     test_machine *m = opaque;
+    if (addr == 0x208 && m->defer_writes && hub_cpu_defer_access(m->cpu)) {
+        m->defer_writes--;
+        return;
+    }
     if (m->nlog < TM_LOG_MAX)
         m->log[m->nlog++] = (tm_access){ addr, size, data, 1 };
     if (addr == 0x100)
         hub_plic_set_irq(m->plic, 5, data != 0);
     if (addr == 0x180)
         hub_plic_set_irq(m->plic, 6, data != 0);
-    if (addr == 0x200)
+    if (addr == 0x300)
         m->dma_value = (uint32_t)data;
-    if (addr == 0x204)
+    if (addr == 0x304)
         dma_code(m, data);
-    if (addr == 0x208)
+    if (addr == 0x308)
         m->dma_pending = data;
 }
 

@@ -40,6 +40,7 @@ typedef struct test_machine {
     uint8_t *ram_ptr;
     tm_access log[TM_LOG_MAX];
     unsigned nlog;
+    unsigned defer_reads, defer_writes;     /* accesses to 0x200 / 0x208 to defer (hub_cpu_defer_access) */
     uint32_t dma_value;     /* what the code the test device writes returns */
     uint64_t dma_pending;   /* a copy the test device makes at the next slice boundary (0: none) */
     uint32_t dma_done;      /* copies made that way */

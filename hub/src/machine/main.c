@@ -339,11 +339,12 @@ static int new_device(int argc, char **argv, const plexus_home *h)
     }
     newdev_opts o = { .name = name, .lang = lang, .dir = dir ? dir : name, .pkg_config_path = h->pkgconfig,
                       .doc_dir = h->docs, .version = PLEXUS_VERSION };
-    char *files = NULL, *err = NULL;
+    char *files = NULL;
+    Error *err = NULL;
     int r = newdev_write(&o, &files, &err);
     if (r < 0) {
-        fprintf(stderr, "plexus new-device: %s\n", err ? err : strerror(-r));
-        free(err);
+        fprintf(stderr, "plexus new-device: %s\n", err ? error_get_pretty(err) : strerror(-r));
+        error_free(err);
         return r == -EINVAL ? EXIT_USAGE : EXIT_ERROR;
     }
     printf("plexus: wrote %s, a device with one register (%s):\n", o.dir,
@@ -495,11 +496,11 @@ static int plexus_main(int argc, char **argv, const plexus_home *h)
 #endif
     };
     hub_mconfig *cfg = NULL;
-    char *err = NULL;
+    Error *err = NULL;
     FILE *elog = NULL;
     int status = EXIT_ERROR;
     if (hub_mconfig_load(file, &mo, &cfg, &err) < 0) {
-        fprintf(stderr, "plexus: %s\n", err);
+        fprintf(stderr, "plexus: %s\n", error_get_pretty(err));
         goto out;
     }
     if (!strcmp(cmd, "check")) {
@@ -528,7 +529,7 @@ static int plexus_main(int argc, char **argv, const plexus_home *h)
                             .event_log = elog };
     hub_machine *m = NULL;
     if (hub_machine_new(cfg, &ho, &m, &err) < 0) {
-        fprintf(stderr, "plexus: %s\n", err);
+        fprintf(stderr, "plexus: %s\n", error_get_pretty(err));
         goto out;
     }
     g_machine = m;
@@ -537,7 +538,7 @@ static int plexus_main(int argc, char **argv, const plexus_home *h)
     } else if (!strcmp(cmd, "run")) {
         int gs = 0;
         if (hub_machine_run(m, &gs, &err) < 0) {
-            fprintf(stderr, "plexus: %s\n", err);
+            fprintf(stderr, "plexus: %s\n", error_get_pretty(err));
             status = EXIT_ERROR;
         } else {
             status = gs;
@@ -569,7 +570,7 @@ out:
         fprintf(stderr, "plexus: cannot write the event log %s: %s\n", event_log, strerror(errno));
         status = EXIT_ERROR;
     }
-    free(err);
+    error_free(err);
     hub_mconfig_free(cfg);
     free(machine);
     return status & 0xff;

@@ -8,10 +8,10 @@
 #include "common.h"
 #define PT_POOL 0x80100000
 #define VROUTINE 0x40000000         /* where S sees routine_c */
-#define DMA_VALUE (TESTDEV + 0x200)
-#define DMA_NOW (TESTDEV + 0x204)
-#define DMA_LATER (TESTDEV + 0x208)
-#define DMA_DONE (TESTDEV + 0x210)
+#define DMA_VALUE (TESTDEV + 0x300)
+#define DMA_NOW (TESTDEV + 0x304)
+#define DMA_LATER (TESTDEV + 0x308)
+#define DMA_DONE (TESTDEV + 0x310)
 #define PTE_RWX 0xcf
 
     .option norvc
