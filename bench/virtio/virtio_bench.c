@@ -156,7 +156,7 @@ int main(int argc, char **argv)
     char *qimg, *pimg, *qdrive, *pset;
     if (asprintf(&qimg, "%s/qemu.ext4", tmp) < 0 || asprintf(&pimg, "%s/plexus.ext4", tmp) < 0 ||
         asprintf(&qdrive, "file=%s,format=raw,if=none,id=hd0", qimg) < 0 ||
-        asprintf(&pset, "devices.vda.props.image=%s", pimg) < 0)
+        asprintf(&pset, "devices.vda.files.disk.path=%s", pimg) < 0)
         return 1;
     char *qemu_argv[] = { "qemu-system-riscv64", "-M", "virt", "-m", "512M", "-nographic", "-bios", FW_JUMP,
                           "-kernel", kernel, "-initrd", initrd, "-append", BOOTARGS, "-drive", qdrive,

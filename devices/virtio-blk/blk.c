@@ -394,8 +394,6 @@ static void blk_reset(void *opaque)
 /* ---- set-up ------------------------------------------------------------------------------------------------- */
 
 static const plx_prop_info props[] = {
-    { "image", NULL, "the raw disk image file (opened when the device starts)" },
-    { "readonly", "0", "1: the disk is read-only (VIRTIO_BLK_F_RO; writes fail)" },
     { "discard", "1", "1: accept discard and write-zeroes requests (punch holes in the image)" },
     { "io-threads", "2", "threads for the image's I/O that would wait for the disk (0: all on the run loop, one "
                          "request at a time)" },
@@ -424,39 +422,35 @@ static void blk_fini(void *opaque)
     }
     if (b->done_fd >= 0)
         close(b->done_fd);
-    if (b->fd >= 0)
-        close(b->fd);
     pthread_cond_destroy(&b->work);
     pthread_cond_destroy(&b->finished);
     pthread_mutex_destroy(&b->lock);
     free(b);
 }
 
-static int open_image(blk *b)
+/* The disk is the file the machine gives as "disk" (the hub opened it: the device opens no path). */
+static int take_image(blk *b)
 {
-    const char *path = plx_dev_prop(b->dev, "image");
-    if (!path || !*path) {
-        plx_log(b->dev, PLX_LOG_ERR, "no disk image: set the property 'image'");
+    bool ro = false;
+    int fd = plx_dev_file(b->dev, "disk", &ro);
+    if (fd < 0) {
+        plx_log(b->dev, PLX_LOG_ERR, "no disk image: give the device `files: [{name: disk, path: IMAGE}]` "
+                "(readonly: true for a read-only disk)");
         return -EINVAL;
     }
-    b->fd = open(path, (b->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-    if (b->fd < 0) {
-        int e = errno;
-        plx_log(b->dev, PLX_LOG_ERR, "cannot open the disk image %s: %s", path, strerror(e));
-        return -e;
-    }
+    b->fd = fd;
+    b->readonly = ro;
     return 0;
 }
 
 static int blk_init(plx_virtio *vio, void **opaque)
 {
     plx_dev *dev = plx_virtio_dev(vio);
-    uint64_t ro, discard, threads;
-    if (plx_dev_prop_u64(dev, "readonly", &ro) < 0 || plx_dev_prop_u64(dev, "discard", &discard) < 0 ||
-        plx_dev_prop_u64(dev, "io-threads", &threads) < 0)
+    uint64_t discard, threads;
+    if (plx_dev_prop_u64(dev, "discard", &discard) < 0 || plx_dev_prop_u64(dev, "io-threads", &threads) < 0)
         return -EINVAL;
-    if (ro > 1 || discard > 1 || threads > 64) {
-        plx_log(dev, PLX_LOG_ERR, "readonly and discard take 0 or 1, io-threads 0..64");
+    if (discard > 1 || threads > 64) {
+        plx_log(dev, PLX_LOG_ERR, "discard takes 0 or 1, io-threads 0..64");
         return -EINVAL;
     }
     blk *b = calloc(1, sizeof(*b));
@@ -465,12 +459,11 @@ static int blk_init(plx_virtio *vio, void **opaque)
     b->vio = vio;
     b->dev = dev;
     b->fd = b->done_fd = -1;
-    b->readonly = ro;
     b->discard = discard;
     pthread_mutex_init(&b->lock, NULL);
     pthread_cond_init(&b->work, NULL);
     pthread_cond_init(&b->finished, NULL);
-    int r = open_image(b);
+    int r = take_image(b);
     struct stat st;
     if (r == 0 && fstat(b->fd, &st) < 0)
         r = -errno;

@@ -39,9 +39,9 @@ print_command() {
   echo "Boot it (Ctrl-A x quits; 'poweroff' in the guest ends the run):"
   echo "  build/bin/plexus run examples/linux/machine.yaml --kernel $out/Image --initrd $out/initramfs.cpio.gz"
   echo "With the root file system on a virtio disk (examples/linux/mkrootfs.sh writes the image):"
-  echo "  examples/linux/mkrootfs.sh $out rootfs.ext4"
-  echo "  build/bin/plexus run examples/linux/machine-virtio.yaml --kernel $out/Image" \
-       "--initrd $out/initramfs-virtio.cpio.gz --set devices.vda.props.image=rootfs.ext4"
+  echo "  examples/linux/mkrootfs.sh $out $out/rootfs.ext4"
+  echo "  PLEXUS_PATH=$out build/bin/plexus run examples/linux/machine-virtio.yaml --kernel $out/Image" \
+       "--initrd $out/initramfs-virtio.cpio.gz"
 }
 
 if [ -s "$out/Image" ] && [ -s "$out/initramfs.cpio.gz" ] && [ -s "$out/initramfs-virtio.cpio.gz" ] &&

@@ -104,6 +104,8 @@ struct plx_dev {
     int epfd;                   /* plx_dev_open(): the poll descriptor (epoll) handed to the caller's loop */
     int kickfd;                 /* eventfd in that set: work is already there */
     bool heap;                  /* allocated by plx_dev_open(): sdk_dev_free() frees it */
+    struct sdk_file { char *name; int fd; bool readonly, taken; } *files;   /* Config.files */
+    unsigned n_files;
 };
 
 

@@ -577,6 +577,20 @@ plx_dev_watch_fd(plx_dev *dev, int fd, void (*cb)(void *opaque, int fd), void *o
     return 0;
 }
 
+PLX_EXPORT int
+plx_dev_file(plx_dev *dev, const char *name, bool *readonly)
+{
+    for (unsigned i = 0; name && i < dev->n_files; i++) {
+        if (strcmp(dev->files[i].name, name) == 0) {
+            dev->files[i].taken = true;
+            if (readonly)
+                *readonly = dev->files[i].readonly;
+            return dev->files[i].fd;
+        }
+    }
+    return -ENOENT;
+}
+
 PLX_EXPORT void *
 plx_dev_state(plx_dev *dev, size_t size, bool *restored)
 {

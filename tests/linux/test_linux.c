@@ -152,7 +152,7 @@ Test(linux_boot, root_file_system_on_virtio_blk_keeps_what_the_guest_wrote)
     cr_assert(asprintf(&cmd, "sha256sum '%s/busybox' | cut -d' ' -f1", dir) > 0);
     char *sum = host_line(cmd);
     free(cmd);
-    cr_assert(asprintf(&set, "devices.vda.props.image=%s", img) > 0);
+    cr_assert(asprintf(&set, "devices.vda.files.disk.path=%s", img) > 0);
     char *argv[] = { plexus, "run", yaml, "--kernel", kernel, "--initrd", initrd, "--set", set, NULL };
     pty_session s;
     cr_assert_eq(pty_start(&s, argv), 0);

@@ -64,21 +64,28 @@ static void teardown(void)
 
 TestSuite(virtio_blk, .init = setup, .fini = teardown, .timeout = 120);
 
-static hub_device *add_blk(bool readonly, unsigned max_restarts)
+/* Add a virtio-blk device @name at @base with @files (NULL: the image as "disk"); NULL with *@err on failure. */
+static hub_device *try_blk(const char *name, uint64_t base, const hub_file *files, size_t n_files,
+                           unsigned max_restarts, Error **err)
 {
     static char *prog;
     if (!prog)
         prog = test_build_path("bin/plexus-virtio-blk");
-    hub_region_map rm = { "regs", DEV_BASE };
+    hub_region_map rm = { "regs", base };
     hub_irq_map im = { 0, IRQ };
-    hub_prop props[] = { { "image", image }, { "readonly", readonly ? "1" : "0" } };
     hub_device_config c = {
-        .name = "vda", .program = prog, .regions = &rm, .n_regions = 1, .irqs = &im, .n_irqs = 1,
-        .props = props, .n_props = 2, .stdin_fd = -1, .stdout_fd = -1, .timeout_ms = 5000,
+        .name = name, .program = prog, .regions = &rm, .n_regions = 1, .irqs = &im, .n_irqs = 1,
+        .files = files, .n_files = n_files, .stdin_fd = -1, .stdout_fd = -1, .timeout_ms = 5000,
         .max_restarts = max_restarts, .restart_backoff_ms = 10,
     };
+    return hub_devmgr_add(rig.mgr, &c, err);
+}
+
+static hub_device *add_blk(bool readonly, unsigned max_restarts)
+{
+    hub_file disk = { "disk", image, readonly };
     Error *err = NULL;
-    hub_device *d = hub_devmgr_add(rig.mgr, &c, &err);
+    hub_device *d = try_blk("vda", DEV_BASE, &disk, 1, max_restarts, &err);
     cr_assert_not_null(d, "%s", err ? error_get_pretty(err) : "?");
     return d;
 }
@@ -279,4 +286,40 @@ Test(virtio_blk, killed_with_writes_in_flight_loses_no_acknowledged_write)
             memset(want, 0, sizeof(want));
         cr_assert_arr_eq(got, want, sizeof(got), "block %u: version %u", b, version[b]);
     }
+}
+
+Test(virtio_blk, the_image_is_locked_against_a_second_writer)
+{
+    add_blk(false, 0);
+    hub_file disk = { "disk", image, false };
+    Error *err = NULL;
+    cr_assert_null(try_blk("vdb", DEV_BASE + 0x1000, &disk, 1, 0, &err));
+    cr_assert(strstr(error_get_pretty(err), "device 'vdb': file 'disk'") &&
+              strstr(error_get_pretty(err), "is in use by another process"), "%s", error_get_pretty(err));
+    error_free(err);
+}
+
+Test(virtio_blk, a_missing_image_is_named_and_a_disk_without_one_says_what_it_needs)
+{
+    hub_file disk = { "disk", "/nonexistent/disk.img", false };
+    Error *err = NULL;
+    cr_assert_null(try_blk("vda", DEV_BASE, &disk, 1, 0, &err));
+    cr_assert(strstr(error_get_pretty(err), "file 'disk': cannot open /nonexistent/disk.img"), "%s",
+              error_get_pretty(err));
+    error_free(err);
+    err = NULL;
+    cr_assert_null(try_blk("vda", DEV_BASE, NULL, 0, 0, &err));
+    cr_assert(strstr(error_get_pretty(err), "device 'vda': init failed"), "%s", error_get_pretty(err));
+    cr_assert(strstr(logbuf, "[vda] no disk image: give the device `files: [{name: disk, path: IMAGE}]`"), "log: %s",
+              logbuf);
+    error_free(err);
+}
+
+Test(virtio_blk, a_file_the_device_does_not_use_is_reported)
+{
+    hub_file files[] = { { "disk", image, false }, { "disc", "/dev/null", true } };
+    Error *err = NULL;
+    cr_assert_not_null(try_blk("vda", DEV_BASE, files, 2, 0, &err), "%s", err ? error_get_pretty(err) : "");
+    cr_assert(strstr(logbuf, "[vda] the machine gives the file 'disc', which this device (plexus,virtio-blk) does "
+                     "not use"), "log: %s", logbuf);
 }

@@ -120,6 +120,10 @@ struct hub_device {
     struct hub_posted *plog;    /* ring of HUB_PLOG_MAX */
     unsigned plog_head, plog_n;
     uint64_t plog_dropped;      /* posted writes that fell out of the log unconfirmed */
+
+    /* Files the machine gives it (files.c), open for the slot's life and passed to every process. */
+    struct hub_dev_file { char *name; int fd; bool readonly; } *files;
+    unsigned n_files;
 };
 
 #define HUB_PLOG_MAX 256

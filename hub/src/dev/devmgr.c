@@ -24,6 +24,7 @@
 #include "dev/declare.h"
 #include "dev/devcfg.h"
 #include "dev/device.h"
+#include "dev/files.h"
 #include "dev/handshake.h"
 #include "dev/link.h"
 #include "dev/lockstep.h"
@@ -180,6 +181,8 @@ hub_devmgr_add(hub_devmgr *m, const hub_device_config *cfg, Error **errp)
     }
     for (size_t i = 0; i < m->env.n_ram; i++)
         d->dma_window[i] = hub_dev_ram_granted(cfg, &m->env.ram[i]);
+    if (hub_dev_files_open(d, cfg, errp) < 0)
+        goto fail;
     if (hub_dev_start(d, cfg, false, errp) < 0)
         goto fail;
     if (map_regions(d, errp) < 0)

@@ -75,6 +75,14 @@ typedef struct hub_region_map { const char *region; uint64_t base; } hub_region_
 /* Device IRQ line @line (index in its declaration) drives hub irq @irq. */
 typedef struct hub_irq_map { unsigned line; unsigned irq; } hub_irq_map;
 
+/* A host file the hub opens for the device and hands it as a descriptor (a disk image), so that the device
+ * never opens paths itself. */
+typedef struct hub_file {
+    const char *name;       /* what the device asks for (plx_dev_file); a name as for devices */
+    const char *path;
+    bool readonly;          /* opened read-only (and shared-locked); else read-write (exclusively locked) */
+} hub_file;
+
 /* The device channel's transport. */
 typedef enum hub_transport {
     HUB_TRANSPORT_AUTO,     /* the ring for a device on this host, ZeroMQ for an explicit endpoint (tcp://, ipc://);
@@ -134,6 +142,10 @@ typedef struct hub_device_config {
     hub_transport transport;
     unsigned ring_slots;            /* slots per direction of a ring (64 bytes each); 0 = 1024 */
     unsigned ring_spin_us;          /* how long a side of the ring spins before it sleeps; 0 = 50 */
+    /* Files opened when the device is added (kept, and passed again to a restarted process), at most
+     * PLX_MAX_FILES. A device on another host (tcp://) gets no descriptors: files are refused for it. */
+    const hub_file *files;
+    size_t n_files;
 } hub_device_config;
 
 #define HUB_NS_NET 1u

@@ -42,6 +42,7 @@
 #define PLX_MAX_NAME 128                    /* bytes of a region, IRQ line, property or device name */
 #define PLX_MAX_TIMERS 256                  /* timer ids 0..PLX_MAX_TIMERS-1 */
 #define PLX_MAX_PASSED_FDS 253              /* descriptors in one SCM_RIGHTS message (Config.n_passed_fds) */
+#define PLX_MAX_FILES 16                    /* files given to one device (Config.files) */
 
 /* ---- shadow page: header at offset 0 of every shadow mapping (docs/protocol.md, "Shadow pages") ------------ */
 #define PLX_SHADOW_MAGIC 0x53584c50u   /* "PLXS" little-endian */

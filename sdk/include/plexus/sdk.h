@@ -192,6 +192,18 @@ PLX_EXPORT int plx_dev_prop_u64(plx_dev *dev, const char *name, uint64_t *out);
 /* The device's name in the machine description (not its model). */
 PLX_EXPORT const char *plx_dev_name(plx_dev *dev);
 
+/* --- files the machine gives the device ------------------------------------------------------------------ */
+
+/*
+ * The descriptor of file @name that the machine gives the device (machine.yaml `files:`; a disk image): the hub
+ * opened it, so the device never opens paths (and may run sandboxed). *@readonly (may be NULL) says whether it
+ * was opened read-only; then the device must not write it. The descriptor belongs to the SDK: do not close it;
+ * it stays valid until fini() returns, and a restarted process gets the same file again. Returns the descriptor,
+ * or -ENOENT if the machine gives no such file. A file the device never asks for in init() is reported in the
+ * log (a misspelt name in the machine file).
+ */
+PLX_EXPORT int plx_dev_file(plx_dev *dev, const char *name, bool *readonly);
+
 /* --- state that survives a restart ------------------------------------------------------------------------ */
 
 #define PLX_STATE_MAX (PLX_STATE_BLOCK_SIZE - PLX_STATE_HEADER_SIZE)
