@@ -505,6 +505,7 @@ int sdk_dev_setup(plx_dev *dev, int argc, char **argv)
         sdk_log(dev, PLX_LOG_ERR, "the hub's %s", why);
         return -1;
     }
+    dev->hub_caps = env->hello->capabilities;
     plx_wire_release(&dev->wire);
     if (handshake_recv(dev, &env, PLX__ENVELOPE__MSG_CONFIG, 30000) < 0)
         return -1;

@@ -306,6 +306,24 @@ static void flush_held(plx_virtio *v)
             used_interrupt(v, qi);
 }
 
+/* The device wrote the first @written bytes of the chain's device-writable buffers: tell the hub (batched by the
+ * SDK, sent before the interrupt), so that the guest CPU does not run stale code from those pages. */
+static void report_written(plx_virtio *v, const struct vreq *r, uint32_t written)
+{
+    for (unsigned i = 0; i < r->pub.n_in && written; i++) {
+        size_t n = r->pub.in[i].iov_len < written ? r->pub.in[i].iov_len : written;
+        plx_dma_written(v->dev, r->in_addr[i], n);
+        written -= (uint32_t)n;
+    }
+}
+
+/* The used ring (and avail_event in it) changed: for the hub's dirty log. */
+static void report_ring(plx_virtio *v, unsigned qi)
+{
+    const virtq_state *st = &v->st->q[qi];
+    plx_dma_written(v->dev, st->device, 6 + 8 * (size_t)st->num);
+}
+
 /* Take every available chain of queue @qi and hand each to the device. */
 static void process_queue(plx_virtio *v, unsigned qi)
 {
@@ -326,7 +344,10 @@ static void process_queue(plx_virtio *v, unsigned qi)
             needs_reset(v, "queue %u: %s", qi, err);
             break;
         }
-        if (!virtq_arm_notify(&vq->q))
+        bool more = virtq_arm_notify(&vq->q);
+        if (vq->q.event_idx)
+            report_ring(v, qi);
+        if (!more)
             break;
     }
 out:
@@ -351,7 +372,9 @@ plx_virtio_complete(plx_virtio_req *req, uint32_t written)
     if (r->epoch == v->epoch && v->q[qi].started && !(v->st->status & PLX_VIRTIO_STATUS_NEEDS_RESET)) {
         if (written > req->in_len)
             written = req->in_len > UINT32_MAX ? UINT32_MAX : (uint32_t)req->in_len;
+        report_written(v, r, written);
         virtq_push(&v->q[qi].q, req->head, written);
+        report_ring(v, qi);
         if (v->dispatching)
             v->held_used |= 1u << qi;
         else

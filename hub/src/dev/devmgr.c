@@ -443,6 +443,7 @@ hub_devmgr_get_stats(const hub_devmgr *m, hub_devmgr_stats *out)
         out->dma_messages += d->stats.dma_messages;
         out->dma_refused += d->stats.dma_refused;
         out->grants += d->stats.grants;
+        out->dma_written += d->stats.dma_written;
     }
 }
 

@@ -64,6 +64,12 @@ typedef struct hub_devmgr_env {
     /* One line per guest access to a device, IRQ change, DMA by message and time grant, with its virtual time
      * (plexus run --event-log). NULL: none. */
     FILE *event_log;
+    /* A device wrote guest RAM [@addr, +@len): by a DMA message the hub carried out, or through its own mapping
+     * (its DmaWritten report, which arrives before anything else it sends after the write). The machine drops
+     * the CPU's translated code of those pages (hub_cpu_ram_written). The pages are also marked in the memory
+     * API's dirty log. NULL: nobody to tell. */
+    void (*ram_written)(void *opaque, uint64_t addr, uint64_t len);
+    void *ram_written_opaque;
 } hub_devmgr_env;
 
 #define HUB_DEFAULT_QUANTUM_NS 10000u
@@ -161,6 +167,7 @@ typedef struct hub_devmgr_stats {
     uint64_t dma_messages;
     uint64_t dma_refused;           /* DMA by message outside the device's RAM grants */
     uint64_t grants;                /* lockstep time grants answered */
+    uint64_t dma_written;           /* ranges a device reported writing through its mapping (DmaWritten) */
 } hub_devmgr_stats;
 
 hub_devmgr *hub_devmgr_new(const hub_devmgr_env *env, Error **errp);
