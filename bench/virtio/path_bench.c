@@ -1,6 +1,6 @@
 /*
- * plexus-bench-virtio-path [REQUESTS [THINK_US]]: where the time of one virtio request goes on the device path, without a
- * CPU: this program plays the guest's driver through the hub's device layer (as the hub's CPU loop would: the
+ * plexus-bench-virtio-path [REQUESTS [THINK_US]]: where the time of one virtio request goes on the device path,
+ * without a CPU: this program plays the guest's driver through the hub's device layer (as the hub's CPU loop would: the
  * posted QueueNotify goes out when the guest idles, the hub then sleeps on the device channels), one request at
  * a time, against a device process that stamps when it saw the chain and when it completed it. Each leg is
  * the median over REQUESTS (default 20000):
@@ -90,7 +90,8 @@ int main(int argc, char **argv)
     vdrv d = { .as = &bench_as, .mgr = m, .ram = memory_region_get_ram_ptr(&bench_ram), .ram_base = RAM_BASE,
                .base = DEV_BASE };
     vdq q;
-    vd_check(vd_negotiate(&d, VD_FEAT_VERSION_1) == (1 | 2 | 8), "negotiation");     /* an interrupt for every request */
+    /* no event index: an interrupt for every request */
+    vd_check(vd_negotiate(&d, VD_FEAT_VERSION_1) == (1 | 2 | 8), "negotiation");
     vd_queue_at(&d, &q, 0, 256, QAREA, true);
     vd_driver_ok(&d);
     vd_desc(&d, q.desc, 0, BUF, 16, VD_F_WRITE, 0);

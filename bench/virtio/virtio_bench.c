@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../common/bench_util.h"
 #include "../common/pty_session.h"
 
 #define FW_JUMP "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin"
@@ -96,18 +97,6 @@ out:
     return ret;
 }
 
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp_d);
-    return v[n / 2];
-}
-
 static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int sh(const char *fmt, ...)
 {
@@ -181,7 +170,9 @@ int main(int argc, char **argv)
         fflush(stdout);
     }
     if (!status) {
-        double q1 = median(qs, runs), q2 = median(qr, runs), p1 = median(ps, runs), p2 = median(pr, runs);
+        double q1 = bench_median_double(qs, runs), q2 = bench_median_double(qr, runs);
+        double p1 = bench_median_double(ps, runs), p2 = bench_median_double(pr, runs);
+        double qcpu = bench_median_double(qc, runs), pcpu = bench_median_double(pc, runs);
         printf("virtio-blk under Linux 6.12, root on /dev/vda (median of %d runs; the host's page cache holds the "
                "image)\n", runs);
         printf("                          sequential 64 KiB O_DIRECT     random 4 KiB O_DIRECT\n");
@@ -192,7 +183,7 @@ int main(int argc, char **argv)
         printf("  ratio                    %7.2fx QEMU (goal >= 0.80)     %7.2fx QEMU (goal >= 0.50)\n", q1 / p1,
                q2 / p2);
         printf("  CPU time of a whole run (boot, both tests, poweroff; with children): QEMU %.2f s, plexus %.2f s "
-               "(%.2fx)\n", median(qc, runs), median(pc, runs), median(pc, runs) / median(qc, runs));
+               "(%.2fx)\n", qcpu, pcpu, pcpu / qcpu);
     }
     sh("rm -rf '%s'", tmp);
     free(qs), free(qr), free(ps), free(pr), free(qc), free(pc);

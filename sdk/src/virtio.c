@@ -606,40 +606,38 @@ plx_virtio_config_changed(plx_virtio *v)
         raise_interrupt(v, INT_CONFIG);
 }
 
-PLX_EXPORT size_t
-plx_virtio_req_read(const plx_virtio_req *req, size_t offset, void *buf, size_t len)
+/* Copy between @buf and the bytes of @iov from @offset on: to the buffers if @to_iov. Bytes copied. */
+static size_t iov_copy(const struct iovec *iov, unsigned n, size_t offset, void *buf, size_t len, bool to_iov)
 {
     size_t done = 0;
-    for (unsigned i = 0; i < req->n_out && done < len; i++) {
-        size_t l = req->out[i].iov_len;
+    for (unsigned i = 0; i < n && done < len; i++) {
+        size_t l = iov[i].iov_len;
         if (offset >= l) {
             offset -= l;
             continue;
         }
-        size_t n = l - offset < len - done ? l - offset : len - done;
-        memcpy((uint8_t *)buf + done, (uint8_t *)req->out[i].iov_base + offset, n);
-        done += n;
+        size_t k = l - offset < len - done ? l - offset : len - done;
+        uint8_t *at = (uint8_t *)iov[i].iov_base + offset;
+        if (to_iov)
+            memcpy(at, (const uint8_t *)buf + done, k);
+        else
+            memcpy((uint8_t *)buf + done, at, k);
+        done += k;
         offset = 0;
     }
     return done;
 }
 
 PLX_EXPORT size_t
+plx_virtio_req_read(const plx_virtio_req *req, size_t offset, void *buf, size_t len)
+{
+    return iov_copy(req->out, req->n_out, offset, buf, len, false);
+}
+
+PLX_EXPORT size_t
 plx_virtio_req_write(const plx_virtio_req *req, size_t offset, const void *buf, size_t len)
 {
-    size_t done = 0;
-    for (unsigned i = 0; i < req->n_in && done < len; i++) {
-        size_t l = req->in[i].iov_len;
-        if (offset >= l) {
-            offset -= l;
-            continue;
-        }
-        size_t n = l - offset < len - done ? l - offset : len - done;
-        memcpy((uint8_t *)req->in[i].iov_base + offset, (const uint8_t *)buf + done, n);
-        done += n;
-        offset = 0;
-    }
-    return done;
+    return iov_copy(req->in, req->n_in, offset, (void *)buf, len, true);
 }
 
 /* ---- life cycle --------------------------------------------------------------------------------------------- */
@@ -785,7 +783,8 @@ static int check_ops(const plx_virtio_ops *ops)
         why = "device_id is 0";
     else if (ops->n_queues < 1 || ops->n_queues > PLX_VIRTIO_MAX_QUEUES)
         why = "n_queues is not 1..PLX_VIRTIO_MAX_QUEUES";
-    else if (!ops->queue_size || ops->queue_size > PLX_VIRTIO_QUEUE_SIZE_MAX || (ops->queue_size & (ops->queue_size - 1)))
+    else if (!ops->queue_size || ops->queue_size > PLX_VIRTIO_QUEUE_SIZE_MAX ||
+             (ops->queue_size & (ops->queue_size - 1)))
         why = "queue_size is not a power of 2 up to PLX_VIRTIO_QUEUE_SIZE_MAX";
     else if (ops->config_size > PLX_VIRTIO_CONFIG_MAX)
         why = "config_size is larger than PLX_VIRTIO_CONFIG_MAX";
