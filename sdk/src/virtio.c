@@ -59,6 +59,7 @@ enum {
 /* What outlives a device process (plain data in the SDK's state block). */
 struct vstate {
     uint32_t status, isr, generation;
+    uint32_t isr_fresh;         /* events raised since the driver last read InterruptStatus */
     uint32_t device_features_sel, driver_features_sel, queue_sel;
     uint64_t driver_features;
     virtq_state q[PLX_VIRTIO_MAX_QUEUES];
@@ -181,11 +182,26 @@ static void update_irq(plx_virtio *v)
 /* A new event, or one the driver has read the status of since: the line goes (back) up. */
 static void raise_interrupt(plx_virtio *v, uint32_t bits)
 {
+    v->st->isr_fresh |= bits;
     if ((v->st->isr & bits) == bits && v->line)
         return;
     v->st->isr |= bits;
     publish_reg(v, REG_INTERRUPT_STATUS);
     set_line(v, true);
+}
+
+/*
+ * InterruptACK is posted: it reaches the device after events the driver has not seen yet may have set the same
+ * bit again (a chain completed after the driver read the status, while its handler was already past the used
+ * ring). Such a bit stays set, and the line up, so that the driver is interrupted for it; clearing it would
+ * lose that completion (Linux hung on a journal write that way). Bits that only carry events the driver read
+ * are cleared.
+ */
+static void acknowledge(plx_virtio *v, uint32_t bits)
+{
+    v->st->isr &= ~(bits & ~v->st->isr_fresh);
+    publish_reg(v, REG_INTERRUPT_STATUS);
+    update_irq(v);
 }
 
 static void used_interrupt(plx_virtio *v, unsigned qi)
@@ -395,7 +411,7 @@ static void do_reset(plx_virtio *v)
         queue_stop(v, qi);
     memset(st->q, 0, sizeof(st->q));
     st->status = 0;
-    st->isr = 0;
+    st->isr = st->isr_fresh = 0;
     st->driver_features = 0;
     st->device_features_sel = st->driver_features_sel = st->queue_sel = 0;
     update_irq(v);
@@ -452,8 +468,11 @@ static uint64_t regs_read(void *opaque, uint64_t addr, unsigned size)
 {
     plx_virtio *v = opaque;
     uint64_t val;
-    if (addr >= REG_INTERRUPT_STATUS && addr < REG_INTERRUPT_STATUS + 4 && v->line)
-        set_line(v, false);
+    if (addr >= REG_INTERRUPT_STATUS && addr < REG_INTERRUPT_STATUS + 4) {
+        v->st->isr_fresh = 0;       /* what is set now, the driver has seen */
+        if (v->line)
+            set_line(v, false);
+    }
     if (addr >= REG_CONFIG) {
         unsigned off = (unsigned)(addr - REG_CONFIG);
         val = config_word(v, off);      /* the bytes past the end of the configuration read 0 */
@@ -524,9 +543,7 @@ static void regs_write(void *opaque, uint64_t addr, uint64_t data, unsigned size
         process_queue(v, val);
         return;
     case REG_INTERRUPT_ACK:
-        st->isr &= ~val;
-        publish_reg(v, REG_INTERRUPT_STATUS);
-        update_irq(v);
+        acknowledge(v, val);
         return;
     case REG_STATUS:
         write_status(v, val);

@@ -206,6 +206,31 @@ Test(virtio, a_chain_is_answered_with_its_used_length_and_one_interrupt)
     cr_assert_eq(irq_raises[IRQ], 1);
 }
 
+Test(virtio, a_completion_between_the_status_read_and_the_posted_ack_is_not_lost)
+{
+    add_vtest("vt", DEV_BASE, IRQ, 0);
+    vdq q0, q1;
+    start(&drv, &q0, &q1, VD_FEAT_VERSION_1);
+    vd_desc(&drv, q1.desc, 0, BUF, 16, VD_F_WRITE, 0);          /* B: held */
+    vd_avail(&drv, &q1, 0);
+    vd_notify(&drv, &q1);
+    vd_desc(&drv, q0.desc, 0, BUF + 0x100, 16, VD_F_WRITE, 0);  /* A: answered at once */
+    vd_avail(&drv, &q0, 0);
+    vd_notify(&drv, &q0);
+    cr_assert(vd_wait_used(&drv, &q0, 1, 3000));
+    vd_settle(&drv, 20);
+    cr_assert_eq(vd_rd(&drv, VR_INTERRUPT_STATUS), 1, "the driver's handler reads the status for A");
+    /* B completes after that read, and the posted ACK for A reaches the device after it */
+    vd_wr(&drv, VR_CONFIG + 4, 1);
+    vd_wr(&drv, VR_INTERRUPT_ACK, 1);
+    cr_assert(vd_wait_used(&drv, &q1, 1, 3000));
+    vd_settle(&drv, 20);
+    cr_assert_eq(vd_rd(&drv, VR_INTERRUPT_STATUS), 1, "B's event survives the ACK meant for A");
+    cr_assert_eq(irq_raises[IRQ], 2, "and the line went up again for it");
+    vd_wr(&drv, VR_INTERRUPT_ACK, 1);
+    cr_assert_eq(vd_rd(&drv, VR_INTERRUPT_STATUS), 0, "an ACK after the read clears it");
+}
+
 Test(virtio, an_indirect_table_is_walked)
 {
     add_vtest("vt", DEV_BASE, IRQ, 0);
