@@ -70,6 +70,7 @@ typedef struct hub_incarnation {
     bool ring_wanted;           /* move to the ring if the device can */
     bool ring_required;         /* ... and fail the handshake if it cannot */
     bool spawned, tcp, exited, said_goodbye, dma_self_logged;
+    bool poked;                 /* the hub sent it something since its last idle wait (hub_devmgr_wait) */
     char exit_desc[224];
     uint32_t capabilities, minor;
     hub_timer **timers;

@@ -224,6 +224,15 @@ hub_devmgr_wait(hub_devmgr *m, int timeout_ms, int fd)
         m->cap_items = n;
     }
     hub_devmgr_flush(m);
+    /* A device the hub just sent something (a posted doorbell write) usually answers within its ring's spin
+     * budget (an interrupt for a disk read the host has cached): look for that before sleeping, which would
+     * make its answer wait for this thread to be woken. One device spins at most once per idle wait. */
+    for (hub_device *d = m->devs; d; d = d->next) {
+        bool poked = d->inc.poked;
+        d->inc.poked = false;
+        if (timeout_ms != 0 && poked && !d->failed && !d->lockstep && d->inc.ring && plx_chan_spin(d->inc.chan) != 0)
+            timeout_ms = 0;
+    }
     unsigned k = 0;
     bool ready = false;
     for (hub_device *d = m->devs; d; d = d->next) {
