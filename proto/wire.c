@@ -338,6 +338,8 @@ static struct {
     bool ready;
     uint32_t env_now, env_batch, batch_writes;
     uint32_t seq, region, addr, size, data, posted;
+    /* One-byte keys of the entry's fields (field number < 16, checked in pb_ready), for the hot path. */
+    uint8_t k_writes, k_seq, k_region, k_addr, k_size, k_data, k_posted;
 } pb;
 
 static uint32_t field_id(const ProtobufCMessageDescriptor *d, const char *name)
@@ -359,6 +361,17 @@ static void pb_ready(void)
     pb.size = field_id(&plx__mmio_write__descriptor, "size");
     pb.data = field_id(&plx__mmio_write__descriptor, "data");
     pb.posted = field_id(&plx__mmio_write__descriptor, "posted");
+    const uint32_t ids[] = { pb.batch_writes, pb.seq, pb.region, pb.addr, pb.size, pb.data, pb.posted };
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
+        if (ids[i] == 0 || ids[i] >= 16)
+            abort();        /* the .proto renumbered a batch field beyond one-byte keys: widen the keys here */
+    pb.k_writes = (uint8_t)(pb.batch_writes << 3 | 2);      /* length-delimited */
+    pb.k_seq = (uint8_t)(pb.seq << 3);                      /* varint */
+    pb.k_region = (uint8_t)(pb.region << 3);
+    pb.k_addr = (uint8_t)(pb.addr << 3);
+    pb.k_size = (uint8_t)(pb.size << 3);
+    pb.k_data = (uint8_t)(pb.data << 3);
+    pb.k_posted = (uint8_t)(pb.posted << 3);
     __atomic_store_n(&pb.ready, true, __ATOMIC_RELEASE);
 }
 
@@ -381,19 +394,29 @@ static uint8_t *put_uint(uint8_t *p, uint32_t field, uint64_t v)
     return put_varint(p, v);
 }
 
+/* A varint field with a one-byte key, omitted when zero (proto3). */
+static inline uint8_t *put_key_uint(uint8_t *p, uint8_t key, uint64_t v)
+{
+    if (!v)
+        return p;
+    *p++ = key;
+    return put_varint(p, v);
+}
+
+/* Written in place: the entry's body is at most 43 bytes, so its length is one byte. */
 static size_t pb_batch_entry(uint8_t *e, uint64_t seq, uint32_t region, uint64_t addr, uint32_t size, uint64_t data)
 {
-    uint8_t body[BATCH_ENTRY_MAX], *q = body;
-    q = put_uint(q, pb.seq, seq);
-    q = put_uint(q, pb.region, region);
-    q = put_uint(q, pb.addr, addr);
-    q = put_uint(q, pb.size, size);
-    q = put_uint(q, pb.data, data);
-    q = put_uint(q, pb.posted, 1);
-    uint8_t *p = put_varint(e, (uint64_t)pb.batch_writes << 3 | 2);     /* length-delimited */
-    p = put_varint(p, (uint64_t)(q - body));
-    memcpy(p, body, (size_t)(q - body));
-    return (size_t)(p - e) + (size_t)(q - body);
+    uint8_t *body = e + 2, *q = body;
+    q = put_key_uint(q, pb.k_seq, seq);
+    q = put_key_uint(q, pb.k_region, region);
+    q = put_key_uint(q, pb.k_addr, addr);
+    q = put_key_uint(q, pb.k_size, size);
+    q = put_key_uint(q, pb.k_data, data);
+    *q++ = pb.k_posted;
+    *q++ = 1;
+    e[0] = pb.k_writes;
+    e[1] = (uint8_t)(q - body);
+    return (size_t)(q - e);
 }
 
 static size_t pb_batch_head(uint8_t *h, size_t body_len, uint64_t now_ns)

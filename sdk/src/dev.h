@@ -128,9 +128,19 @@ void sdk_log(plx_dev *dev, int level, const char *fmt, ...) __attribute__((forma
 /* Log locally and send the hub an Error. */
 void sdk_send_error(plx_dev *dev, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int sdk_prop_index(plx_dev *dev, const char *name);
-void sdk_publish_applied(plx_dev *dev, uint64_t seq);
 void sdk_timer_fire(plx_dev *dev, const Plx__TimerFire *f);
 void sdk_time_grant(plx_dev *dev, uint64_t until);
+
+/* Publish that every write up to @seq is applied (state block and shadow pages); on every posted write, so
+ * inline. */
+static inline void sdk_publish_applied(plx_dev *dev, uint64_t seq)
+{
+    if (dev->state_hdr)
+        __atomic_store_n(&dev->state_hdr->applied_seq, seq, __ATOMIC_RELEASE);
+    for (unsigned i = 0; i < dev->n_shadows; i++)
+        if (dev->shadows[i].hdr)
+            __atomic_store_n(&dev->shadows[i].hdr->applied_seq, seq, __ATOMIC_RELEASE);
+}
 
 /* loop.c */
 void sdk_handle_env(plx_dev *dev, Plx__Envelope *env);

@@ -579,15 +579,6 @@ plx_shadow_store(plx_dev *dev, unsigned region, uint64_t offset, uint64_t value,
     atomic_thread_fence(memory_order_release);
 }
 
-void sdk_publish_applied(plx_dev *dev, uint64_t seq)
-{
-    if (dev->state_hdr)
-        __atomic_store_n(&dev->state_hdr->applied_seq, seq, __ATOMIC_RELEASE);
-    for (unsigned i = 0; i < dev->n_shadows; i++)
-        if (dev->shadows[i].hdr)
-            __atomic_store_n(&dev->shadows[i].hdr->applied_seq, seq, __ATOMIC_RELEASE);
-}
-
 /* ---- fd watches ------------------------------------------------------------------------------------------ */
 
 
