@@ -29,11 +29,7 @@
 #define NEEDS_RESET 64u
 #define FEAT_DEVICE_BIT0 1ull
 
-static MemoryRegion sysmem, ram, ram2;
-static AddressSpace as;
-static vclock clk;
-static hub_ram_block blocks[2];
-static hub_devmgr *mgr;
+static test_rig rig;
 static char logbuf[32768];
 static int irq_level[8];
 static unsigned irq_raises[8];
@@ -55,39 +51,18 @@ static void on_log(void *opaque, const char *device, int level, const char *msg)
 
 static void setup(void)
 {
-    Error *err = NULL;
-    memory_region_init(&sysmem, NULL, "system", UINT64_MAX);
-    memory_region_init_ram(&ram, NULL, "ram", RAM_SIZE, &err);
-    cr_assert_null(err);
-    memory_region_init_ram(&ram2, NULL, "ram2", RAM2_SIZE, &err);
-    cr_assert_null(err);
-    memory_region_add_subregion(&sysmem, RAM_BASE, &ram);
-    memory_region_add_subregion(&sysmem, RAM2_BASE, &ram2);
-    address_space_init(&as, &sysmem, "test");
-    vclock_init(&clk);
-    blocks[0] = (hub_ram_block){ "ram", RAM_BASE, RAM_SIZE, memory_region_get_fd(&ram), false };
-    blocks[1] = (hub_ram_block){ "ram2", RAM2_BASE, RAM2_SIZE, memory_region_get_fd(&ram2), false };
-    hub_devmgr_env env = {
-        .sysmem = &sysmem, .as = &as, .clock = &clk, .ram = blocks, .n_ram = 2, .set_irq = on_irq, .log = on_log,
-    };
-    mgr = hub_devmgr_new(&env, &err);
-    cr_assert_not_null(mgr, "%s", err ? error_get_pretty(err) : "");
+    test_rig_init2(&rig, RAM_BASE, RAM_SIZE, RAM2_BASE, RAM2_SIZE,
+                   (hub_devmgr_env){ .set_irq = on_irq, .log = on_log });
     logbuf[0] = 0;
     memset(irq_level, 0, sizeof(irq_level));
     memset(irq_raises, 0, sizeof(irq_raises));
-    drv = (vdrv){ .as = &as, .mgr = mgr, .ram = memory_region_get_ram_ptr(&ram), .ram_base = RAM_BASE,
+    drv = (vdrv){ .as = &rig.as, .mgr = rig.mgr, .ram = memory_region_get_ram_ptr(&rig.ram), .ram_base = RAM_BASE,
                   .base = DEV_BASE };
 }
 
 static void teardown(void)
 {
-    hub_devmgr_free(mgr);
-    address_space_destroy(&as);
-    memory_region_del_subregion(&sysmem, &ram);
-    memory_region_del_subregion(&sysmem, &ram2);
-    memory_region_destroy(&ram);
-    memory_region_destroy(&ram2);
-    memory_region_destroy(&sysmem);
+    test_rig_fini(&rig);
 }
 
 TestSuite(virtio, .init = setup, .fini = teardown, .timeout = 120);
@@ -109,7 +84,7 @@ static hub_device *add_vtest(const char *name, uint64_t base, unsigned irq, unsi
         .max_restarts = max_restarts, .restart_backoff_ms = 10,
     };
     Error *err = NULL;
-    hub_device *d = hub_devmgr_add(mgr, &c, &err);
+    hub_device *d = hub_devmgr_add(rig.mgr, &c, &err);
     cr_assert_not_null(d, "add %s: %s", name, err ? error_get_pretty(err) : "?");
     free(rm);
     free(im);
@@ -385,7 +360,7 @@ static void check_malformed(breaker make_bad, const char *why)
     add_vtest("other", DEV2_BASE, IRQ2, 0);
     vdq q;
     start(&drv, &q, NULL, all_features);
-    uint8_t *other_ram = memory_region_get_ram_ptr(&ram2);
+    uint8_t *other_ram = memory_region_get_ram_ptr(&rig.ram2);
     memset(other_ram, 0x5a, RAM2_SIZE);
     memset(vd_host(&drv, BUF), 0x33, 0x10000);
     make_bad(&q);
@@ -572,7 +547,7 @@ Test(virtio, a_restarted_device_gets_the_chains_its_predecessor_held)
     int pid = hub_device_pid(d);
     kill(pid, SIGKILL);
     for (int i = 0; i < 300 && (hub_device_restarts(d) == 0 || hub_device_failed(d)); i++)
-        hub_devmgr_poll(mgr, 10);
+        hub_devmgr_poll(rig.mgr, 10);
     cr_assert_eq(hub_device_restarts(d), 1, "log: %s", logbuf);
     vd_settle(&drv, 50);
     cr_assert_eq(vd_rd(&drv, VR_STATUS), 1 | 2 | 4 | 8, "the driver's status survived");
