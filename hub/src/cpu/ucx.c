@@ -284,8 +284,11 @@ riscv_cpu_exec_interrupt_riscv64(void *cs, int interrupt_request)
     ucx_set(x, UCX_MIE, 1ull << irq);
     bool taken = real.exec_interrupt(cs, interrupt_request);
     ucx_set(x, UCX_MIE, mie);
-    if (taken)
+    if (taken) {
         x->interrupts++;
+        if (x->irq_taken)
+            x->irq_taken(x->pick_opaque);
+    }
     return taken;
 }
 

@@ -62,6 +62,7 @@ typedef struct ucx {
     ucx_stats stats;
     ucx_pick_irq *pick_irq;
     void *pick_opaque;
+    void (*irq_taken)(void *opaque);                /* Unicorn entered an interrupt (NULL: nobody asks) */
     void *(*ram_host)(void *opaque, uint64_t pa);   /* host address of guest-physical RAM, or NULL */
     void *ram_opaque;
     uint64_t interrupts;    /* interrupts Unicorn entered */

@@ -226,6 +226,11 @@ typedef struct hub_machine_opts {
     bool verbose;           /* show every device log record, not only warnings and errors */
     const char *run_dir;    /* where device endpoints and the attach socket live; NULL: a private temporary dir */
     FILE *event_log;        /* --event-log: device accesses, IRQs, DMA and grants with their virtual time */
+    const char *gdb;        /* --gdb: where the GDB stub listens (tcp::PORT, tcp:HOST:PORT, unix:PATH), or NULL */
+    bool gdb_wait;          /* -S: stop before the first instruction (for the debugger or the monitor's cont) */
+    const char *monitor;    /* --monitor unix:PATH, or NULL */
+    unsigned dlog;          /* -d: HUB_DLOG_* items */
+    FILE *dlog_out;         /* -D: where they go (NULL: stderr) */
 } hub_machine_opts;
 
 /*
