@@ -46,7 +46,7 @@
 #define MAX_BREAKPOINTS 64
 #define MAX_WATCHPOINTS 16
 #define NO_ADDR UINT64_MAX
-#define FAULT_CHAIN_INSNS 4096              /* exceptions closer than this belong to one cascade */
+#define FAULT_CHAIN_BYTES 64                /* a fault this close to the last handler's entry continues a cascade */
 
 enum { PRV_U = 0, PRV_S = 1, PRV_M = 3 };
 
@@ -184,8 +184,8 @@ struct hub_cpu {
     bool obs_mmio;          /* any MMIO observation: the access path's one extra branch */
     uc_hook h_obs_block;
     uc_context *reset_ctx;  /* the hart as hub_cpu_new() left it (hub_cpu_reset) */
-    hub_cpu_trap_info first_fault, last_fault;
-    uint64_t last_fault_insns;
+    hub_cpu_trap_info first_fault;
+    uint64_t last_vector;   /* where the last exception went */
     bool have_fault;
 };
 
@@ -224,14 +224,16 @@ static void set_priv(hub_cpu *cpu, unsigned priv)
 static bool map_hole(hub_cpu *cpu, hwaddr addr);
 static int observe(hub_cpu *cpu, const hub_cpu_observer *obs);
 
-/* An exception was entered: remember the cascade it belongs to, tell the observer. */
-static void note_exception(hub_cpu *cpu, const hub_cpu_trap_info *t)
+/*
+ * An exception was entered (its handler at @vector): remember the cascade it belongs to, tell the observer.
+ * A cascade is a fault inside the first bytes of the handler the previous one entered (a handler that
+ * faults at once, e.g. on a bad stack pointer), and so on: its first exception is what led there.
+ */
+static void note_exception(hub_cpu *cpu, const hub_cpu_trap_info *t, uint64_t vector)
 {
-    uint64_t now = cpu->stats.instructions + cpu->executed;
-    if (!cpu->have_fault || now - cpu->last_fault_insns > FAULT_CHAIN_INSNS)
+    if (!cpu->have_fault || t->epc - cpu->last_vector >= FAULT_CHAIN_BYTES)
         cpu->first_fault = *t;
-    cpu->last_fault = *t;
-    cpu->last_fault_insns = now;
+    cpu->last_vector = vector;
     cpu->have_fault = true;
     if (unlikely(cpu->obs_events & HUB_CPU_OBS_TRAP) && cpu->obs->trap)
         cpu->obs->trap(cpu->cfg.observer_opaque, t);
@@ -272,7 +274,7 @@ static void take_trap(hub_cpu *cpu, unsigned priv, uint64_t cause, uint64_t epc,
     ucx_set(&cpu->x, UCX_PC, tvec & ~3ull);    /* exceptions never use the vectored offset */
     set_priv(cpu, target);
     cpu->stats.traps++;
-    note_exception(cpu, &(hub_cpu_trap_info){ false, cause, epc, tval, priv, target });
+    note_exception(cpu, &(hub_cpu_trap_info){ false, cause, epc, tval, priv, target }, tvec & ~3ull);
 }
 
 static void __attribute__((format(printf, 2, 3))) set_fatal(hub_cpu *cpu, const char *fmt, ...)

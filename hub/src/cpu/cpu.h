@@ -255,8 +255,8 @@ struct hub_cpu_observer {
 };
 
 /*
- * The first exception of the last cascade (exceptions each taken within a few thousand instructions of the
- * one before, as when a trap handler itself faults): what led to a fatal stop. False if none was taken.
+ * The first exception of the last cascade (each next one taken in the first instructions of the handler the
+ * one before entered, as when a trap handler itself faults): what led to a fatal stop. False if none.
  */
 bool hub_cpu_first_fault(const hub_cpu *cpu, hub_cpu_trap_info *out);
 
