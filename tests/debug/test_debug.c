@@ -1,15 +1,17 @@
 /*
  * Debugging the guest end to end: the real plexus program with its GDB stub and monitor on real sockets,
  * Debian's gdb-multiarch in batch mode against the hello firmware, the remote protocol spoken by hand
- * (refusals, malformed packets), and the -d log.
+ * (refusals, malformed packets), the -d log, and the --trace timeline read back with a JSON parser.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <json-c/json.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -648,4 +650,127 @@ Test(debug, options_are_checked)
     out = output_of("o3");
     cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 2 && strstr(out, "-S waits for a debugger"), "%s", out);
     free(out);
+}
+
+static uint64_t stat_value(const char *out, const char *name)
+{
+    const char *p = strstr(out, name);
+    cr_assert(p, "no '%s' in --stats:\n%s", name, out);
+    return strtoull(p + strlen(name), NULL, 10);
+}
+
+static const char *arg_str(json_object *ev, const char *key)
+{
+    json_object *args, *v;
+    if (!json_object_object_get_ex(ev, "args", &args) || !json_object_object_get_ex(args, key, &v))
+        return NULL;
+    return json_object_get_string(v);
+}
+
+static uint64_t arg_u64(json_object *ev, const char *key)
+{
+    json_object *args, *v;
+    cr_assert(json_object_object_get_ex(ev, "args", &args) && json_object_object_get_ex(args, key, &v));
+    return json_object_get_uint64(v);
+}
+
+static const char *field(json_object *ev, const char *key)
+{
+    json_object *v;
+    return json_object_object_get_ex(ev, key, &v) ? json_object_get_string(v) : "";
+}
+
+static double num(json_object *ev, const char *key)
+{
+    json_object *v;
+    cr_assert(json_object_object_get_ex(ev, key, &v), "event without %s", key);
+    return json_object_get_double(v);
+}
+
+Test(debug, trace_has_every_access_on_its_device_track_in_order)
+{
+    char *path = xasprintf("%s/trace.json", dir);
+    const char *args[] = { "hello", "--trace", path, "--stats", NULL };
+    int st = finish(start_plexus("trace", args), 60);
+    char *out = output_of("trace");
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s", out);
+    uint64_t accesses = stat_value(out, "mmio reads") + stat_value(out, "mmio writes");
+
+    json_object *doc = json_object_from_file(path);
+    cr_assert(doc, "the trace is JSON: %s", json_util_get_last_err());
+    json_object *evs;
+    cr_assert(json_object_object_get_ex(doc, "traceEvents", &evs) && json_object_is_type(evs, json_type_array));
+    size_t n = json_object_array_length(evs);
+
+    /* the tracks: cpu, console, one per device process */
+    int tid_uart = -1, tid_dma = -1, tid_cpu = -1, tid_console = -1;
+    for (size_t i = 0; i < n; i++) {
+        json_object *ev = json_object_array_get_idx(evs, i);
+        if (strcmp(field(ev, "ph"), "M") || strcmp(field(ev, "name"), "thread_name"))
+            continue;
+        const char *name = arg_str(ev, "name");
+        int tid = (int)num(ev, "tid");
+        if (!strncmp(name, "device uart0 (process ", 22))
+            tid_uart = tid;
+        else if (!strncmp(name, "device dma0 (process ", 21))
+            tid_dma = tid;
+        else if (!strcmp(name, "cpu"))
+            tid_cpu = tid;
+        else if (!strcmp(name, "console"))
+            tid_console = tid;
+    }
+    cr_assert(tid_uart > 0 && tid_dma > 0 && tid_cpu > 0 && tid_console > 0, "tracks %d %d %d %d", tid_uart,
+              tid_dma, tid_cpu, tid_console);
+
+    uint64_t mmio = 0, uart = 0, dma = 0, last_vtime = 0;
+    double last_ts = -1, first_console = -1, last_console = -1;
+    bool irq_up = false, irq_down = false, timer_irq = false, passed = false;
+    for (size_t i = 0; i < n; i++) {
+        json_object *ev = json_object_array_get_idx(evs, i);
+        const char *cat = field(ev, "cat"), *ph = field(ev, "ph");
+        if (!strcmp(cat, "mmio")) {
+            cr_assert_str_eq(ph, "X");
+            mmio++;
+            double ts = num(ev, "ts");
+            cr_expect_geq(ts, last_ts, "accesses in order (event %zu)", i);
+            cr_expect_geq(num(ev, "dur"), 0);
+            last_ts = ts;
+            uint64_t vt = arg_u64(ev, "vtime_ns");
+            cr_expect_geq(vt, last_vtime, "virtual time never goes back (event %zu)", i);
+            last_vtime = vt;
+            const char *region = arg_str(ev, "region");
+            int tid = (int)num(ev, "tid");
+            if (!strcmp(region, "uart0.regs")) {
+                cr_expect_eq(tid, tid_uart);
+                uart++;
+            } else if (!strcmp(region, "dma0.regs")) {
+                cr_expect_eq(tid, tid_dma);
+                dma++;
+            }
+        } else if (!strcmp(cat, "irq")) {
+            json_object *a, *lv;
+            cr_assert(json_object_object_get_ex(ev, "args", &a) && json_object_object_get_ex(a, "level", &lv));
+            irq_up |= json_object_get_int(lv) == 1;
+            irq_down |= json_object_get_int(lv) == 0;
+        } else if (!strcmp(cat, "interrupt")) {
+            cr_expect_eq((int)num(ev, "tid"), tid_cpu);
+            timer_irq |= strstr(field(ev, "name"), "machine timer") != NULL;
+        } else if (!strcmp(cat, "console")) {
+            double ts = num(ev, "ts");
+            if (first_console < 0)
+                first_console = ts;
+            cr_expect_geq(ts, last_console);
+            last_console = ts;
+            passed |= !strcmp(arg_str(ev, "text"), "hello: all checks passed");
+        }
+    }
+    cr_expect_eq(mmio, accesses, "every access of the run is in the trace (%" PRIu64 " of %" PRIu64 ")", mmio,
+                 accesses);
+    cr_expect(uart > 100 && dma > 10, "uart %" PRIu64 ", dma %" PRIu64, uart, dma);
+    cr_expect(irq_up && irq_down, "the interrupt lines went up and down");
+    cr_expect(timer_irq, "the timer interrupt was taken");
+    cr_expect(passed && first_console < last_console, "the console's lines are there");
+    json_object_put(doc);
+    free(out);
+    free(path);
 }

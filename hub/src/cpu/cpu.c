@@ -274,7 +274,8 @@ static void take_trap(hub_cpu *cpu, unsigned priv, uint64_t cause, uint64_t epc,
     ucx_set(&cpu->x, UCX_PC, tvec & ~3ull);    /* exceptions never use the vectored offset */
     set_priv(cpu, target);
     cpu->stats.traps++;
-    note_exception(cpu, &(hub_cpu_trap_info){ false, cause, epc, tval, priv, target }, tvec & ~3ull);
+    note_exception(cpu, &(hub_cpu_trap_info){ false, cause, epc, tval, priv, target, hub_cpu_vtime(cpu) },
+                   tvec & ~3ull);
 }
 
 static void __attribute__((format(printf, 2, 3))) set_fatal(hub_cpu *cpu, const char *fmt, ...)
@@ -717,7 +718,7 @@ static __attribute__((noinline)) void observe_access(hub_cpu *cpu, hwaddr addr, 
     hub_cpu_access_info a = {
         .addr = addr, .size = size, .write = is_write, .value = r == MEMTX_OK || is_write ? value : 0,
         .error = r != MEMTX_OK, .host_ns = (ev & HUB_CPU_OBS_MMIO_TIME) ? mono_ns() - t0 : 0,
-        .vtime_ns = vclock_now(cpu->cfg.clock),
+        .vtime_ns = hub_cpu_vtime(cpu),
     };
     hwaddr xlat, len = size;
     memory_rcu_read_lock();
@@ -1739,6 +1740,7 @@ static void on_irq_taken(void *opaque)
         .from_priv = to_s ? ((mstatus & MSTATUS_SPP) ? PRV_S : PRV_U)
                           : (unsigned)((mstatus & MSTATUS_MPP) >> MSTATUS_MPP_SHIFT),
         .to_priv = target,
+        .vtime_ns = hub_cpu_vtime(cpu),
     };
     set_priv(cpu, priv);
     cpu->obs->trap(cpu->cfg.observer_opaque, &t);
@@ -1767,7 +1769,12 @@ hub_cpu_first_fault(const hub_cpu *cpu, hub_cpu_trap_info *out)
 uint64_t
 hub_cpu_vtime(hub_cpu *cpu)
 {
-    return vclock_now(cpu->cfg.clock);
+    if (cpu->cfg.wallclock)
+        return mono_ns() - cpu->wall_origin;
+    uint64_t insns = cpu->insns_since_base + cpu->executed;
+    uint64_t t = cpu->base_ns + cpu->charged_ns + (uint64_t)((double)insns / cpu->cfg.insns_per_ns);
+    uint64_t now = vclock_now(cpu->cfg.clock);
+    return t > now ? t : now;
 }
 
 /* ------------------------------------------------------------------------------------------------------ */

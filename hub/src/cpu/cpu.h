@@ -218,6 +218,7 @@ typedef struct hub_cpu_trap_info {
     uint64_t cause;             /* without the interrupt bit */
     uint64_t epc, tval;
     unsigned from_priv, to_priv;
+    uint64_t vtime_ns;          /* virtual time (hub_cpu_vtime) */
 } hub_cpu_trap_info;
 
 typedef struct hub_cpu_access_info {
@@ -229,7 +230,7 @@ typedef struct hub_cpu_access_info {
     bool error;                 /* refused: nothing there, or a size the region does not take */
     bool unassigned;            /* ... nothing there */
     uint64_t host_ns;           /* host time the access took (set when HUB_CPU_OBS_MMIO_TIME was asked) */
-    uint64_t vtime_ns;          /* virtual time at the start of the slice */
+    uint64_t vtime_ns;          /* virtual time of the access (hub_cpu_vtime) */
 } hub_cpu_access_info;
 
 enum {
@@ -260,7 +261,8 @@ struct hub_cpu_observer {
  */
 bool hub_cpu_first_fault(const hub_cpu *cpu, hub_cpu_trap_info *out);
 
-/* The hart's virtual time now (the clock plus the current slice's instructions). */
+/* The hart's virtual time now: the clock plus the instructions of the current slice's blocks entered so far
+ * (a block counts whole from its start). */
 uint64_t hub_cpu_vtime(hub_cpu *cpu);
 
 #endif

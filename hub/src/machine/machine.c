@@ -20,6 +20,8 @@
 #include "dlog.h"
 #include "gdb.h"
 #include "monitor.h"
+#include "observe.h"
+#include "trace.h"
 
 #define CONSOLE_CHECK_NS 2000000ULL     /* look at the keyboard every 2 ms of host time */
 
@@ -69,6 +71,8 @@ struct hub_machine {
     hub_monitor *monitor;
     hub_monitor_host mon_host;
     hub_dlog *dlog;
+    hub_trace *trace;
+    hub_observer_pair observers;
     bool stopped;               /* stopped for the debugger or the monitor */
     bool debug_io;              /* the debugger and x/xp may touch device registers */
 };
@@ -147,6 +151,7 @@ static void forward_output(hub_machine *m)
             off += w;
         }
         m->out_mid_line = buf[n - 1] != '\n';
+        hub_trace_console(m->trace, buf, (size_t)n, vclock_now(&m->clock));
     }
 }
 
@@ -164,6 +169,7 @@ static void begin_line(void *opaque)
 static void set_irq(void *opaque, unsigned irq, int level)
 {
     hub_machine *m = opaque;
+    hub_trace_irq(m->trace, irq, level);
     hub_plic_set_irq(m->plic, irq, level);
 }
 
@@ -895,6 +901,13 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
         r = -ENOMEM;
         goto fail;
     }
+    if (m->opts.trace && (r = hub_trace_open(m->opts.trace, &m->trace, err)) < 0) {
+        free(info);
+        goto fail;
+    }
+    void *obs_opaque;
+    const hub_cpu_observer *obs = hub_observer_pair_init(&m->observers, hub_dlog_observer(m->dlog), m->dlog,
+                                                         hub_trace_observer(m->trace), m->trace, &obs_opaque);
     hub_cpu_config cc = {
         .as = &m->as,
         .clock = &m->clock,
@@ -909,8 +922,8 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
         .idle = idle,
         .opaque = m,
         .debug_stop = debug_stop,
-        .observer = hub_dlog_observer(m->dlog),
-        .observer_opaque = m->dlog,
+        .observer = obs,
+        .observer_opaque = obs_opaque,
     };
     m->cpu = hub_cpu_new(&cc, &e);
     if (!m->cpu) {
@@ -962,6 +975,8 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
         free(info);
         goto fail;
     }
+    for (size_t i = 0; m->trace && i < c->n_devices; i++)
+        hub_trace_device(m->trace, c->devices[i].name, hub_device_pid(m->devs[i]));
 
     void *dtb;
     size_t dtb_size;
@@ -1168,6 +1183,8 @@ void hub_machine_free(hub_machine *m)
     hub_clint_free(m->clint);
     hub_cpu_free(m->cpu);
     hub_dlog_free(m->dlog);
+    if (hub_trace_close(m->trace) < 0)
+        fprintf(stderr, "plexus: the trace %s could not be written whole\n", m->opts.trace);
     for (size_t i = 0; i < m->n_ram_inited; i++) {
         memory_region_del_subregion(&m->sysmem, &m->ram[i]);
         memory_region_destroy(&m->ram[i]);

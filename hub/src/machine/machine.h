@@ -231,6 +231,7 @@ typedef struct hub_machine_opts {
     const char *monitor;    /* --monitor unix:PATH, or NULL */
     unsigned dlog;          /* -d: HUB_DLOG_* items */
     FILE *dlog_out;         /* -D: where they go (NULL: stderr) */
+    const char *trace;      /* --trace: the timeline file (Chrome/Perfetto JSON), or NULL */
 } hub_machine_opts;
 
 /*

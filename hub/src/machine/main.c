@@ -74,7 +74,7 @@ static const char usage_common[] =
 static const char usage_run[] =
     "Usage: plexus run MACHINE [--firmware FILE] [--kernel FILE [--initrd FILE] [--append ARGS]]\n"
     "                  [--set KEY=VALUE]... [--stats] [-v] [--gdb SPEC [-S]] [--monitor unix:PATH]\n"
-    "                  [-d ITEMS [-D FILE]]\n"
+    "                  [-d ITEMS [-D FILE]] [--trace FILE]\n"
     "\n"
     "Boot the machine MACHINE describes (a YAML file, or the name of an example): RAM, firmware, the\n"
     "RISC-V CPU with its CLINT, PLIC and poweroff device, and one process per device. The console device\n"
@@ -95,6 +95,8 @@ static const char usage_run[] =
     "  -d ITEMS          log guest diagnostics: guest_errors, unimp, int, exec, mmio (comma-separated;\n"
     "                    -d help tells what each logs)\n"
     "  -D FILE           write the -d log to FILE instead of stderr\n"
+    "  --trace FILE      write a timeline of the CPU and every device process (Chrome/Perfetto trace\n"
+    "                    JSON: open it in ui.perfetto.dev)\n"
     "\n"
     "Console keys (Ctrl-A, then a key):\n"
     "  Ctrl-A x   quit (exit status 0)       Ctrl-A s   print statistics\n"
@@ -431,7 +433,7 @@ static int plexus_main(int argc, char **argv, const plexus_home *h)
     }
 
     enum { OPT_SET = 256, OPT_FIRMWARE, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_DTB, OPT_STATS, OPT_RUN_DIR,
-           OPT_EVENT_LOG, OPT_GDB, OPT_MONITOR };
+           OPT_EVENT_LOG, OPT_GDB, OPT_MONITOR, OPT_TRACE };
     static const struct option longopts[] = {
         { "set", required_argument, NULL, OPT_SET },
         { "firmware", required_argument, NULL, OPT_FIRMWARE },
@@ -446,6 +448,7 @@ static int plexus_main(int argc, char **argv, const plexus_home *h)
         { "event-log", required_argument, NULL, OPT_EVENT_LOG },
         { "gdb", required_argument, NULL, OPT_GDB },
         { "monitor", required_argument, NULL, OPT_MONITOR },
+        { "trace", required_argument, NULL, OPT_TRACE },
         { "help", no_argument, NULL, 'h' },
         { 0 }
     };
@@ -453,7 +456,7 @@ static int plexus_main(int argc, char **argv, const plexus_home *h)
     size_t n_sets = 0;
     const char *kernel = NULL, *initrd = NULL, *append = NULL, *dtb_file = NULL;
     const char *firmware = NULL, *output = NULL, *file = NULL, *run_dir = NULL, *event_log = NULL;
-    const char *gdb = NULL, *monitor = NULL, *dlog_file = NULL;
+    const char *gdb = NULL, *monitor = NULL, *dlog_file = NULL, *trace = NULL;
     bool stats = false, verbose = false, gdb_wait = false;
     unsigned dlog = 0;
     optind = 2;
@@ -480,6 +483,7 @@ static int plexus_main(int argc, char **argv, const plexus_home *h)
         case OPT_EVENT_LOG: event_log = optarg; break;
         case OPT_GDB: gdb = optarg; break;
         case OPT_MONITOR: monitor = optarg; break;
+        case OPT_TRACE: trace = optarg; break;
         case 'S': gdb_wait = true; break;
         case 'D': dlog_file = optarg; break;
         case 'd': {
@@ -510,8 +514,8 @@ static int plexus_main(int argc, char **argv, const plexus_home *h)
         fprintf(stderr, "plexus dtb: missing -o OUT.dtb\n");
         return EXIT_USAGE;
     }
-    if (strcmp(cmd, "run") && (gdb || gdb_wait || monitor || dlog || dlog_file)) {
-        fprintf(stderr, "plexus %s: --gdb, -S, --monitor, -d and -D are options of plexus run\n", cmd);
+    if (strcmp(cmd, "run") && (gdb || gdb_wait || monitor || dlog || dlog_file || trace)) {
+        fprintf(stderr, "plexus %s: --gdb, -S, --monitor, -d, -D and --trace are options of plexus run\n", cmd);
         return EXIT_USAGE;
     }
     if (gdb_wait && !gdb && !monitor) {
@@ -576,7 +580,7 @@ static int plexus_main(int argc, char **argv, const plexus_home *h)
     }
     hub_machine_opts ho = { .console = !strcmp(cmd, "run"), .verbose = verbose, .run_dir = run_dir,
                             .event_log = elog, .gdb = gdb, .gdb_wait = gdb_wait, .monitor = monitor,
-                            .dlog = dlog, .dlog_out = dlog_out };
+                            .dlog = dlog, .dlog_out = dlog_out, .trace = trace };
     hub_machine *m = NULL;
     if (hub_machine_new(cfg, &ho, &m, &err) < 0) {
         fprintf(stderr, "plexus: %s\n", err);
