@@ -181,7 +181,8 @@ struct hub_cpu {
     /* diagnostics */
     const hub_cpu_observer *obs;
     unsigned obs_events;    /* obs->events, 0 without an observer */
-    bool obs_mmio;          /* any MMIO observation: the access path's one extra branch */
+    bool obs_mmio;          /* every MMIO access is observed: the access path's one extra branch */
+    bool obs_errors;        /* refused accesses are (taken on the fault path only) */
     uc_hook h_obs_block;
     uc_context *reset_ctx;  /* the hart as hub_cpu_new() left it (hub_cpu_reset) */
     hub_cpu_trap_info first_fault;
@@ -717,7 +718,7 @@ static __attribute__((noinline)) void observe_access(hub_cpu *cpu, hwaddr addr, 
         return;
     hub_cpu_access_info a = {
         .addr = addr, .size = size, .write = is_write, .value = r == MEMTX_OK || is_write ? value : 0,
-        .error = r != MEMTX_OK, .host_ns = (ev & HUB_CPU_OBS_MMIO_TIME) ? mono_ns() - t0 : 0,
+        .error = r != MEMTX_OK, .host_ns = (ev & HUB_CPU_OBS_MMIO_TIME) && t0 ? mono_ns() - t0 : 0,
         .vtime_ns = hub_cpu_vtime(cpu),
     };
     hwaddr xlat, len = size;
@@ -748,8 +749,11 @@ static uint64_t mmio_read(uc_engine *uc, uint64_t offset, unsigned size, void *o
     cpu->in_access = false;
     if (unlikely(cpu->obs_mmio))
         observe_access(cpu, addr, size, false, v, r, t0);
-    if (r != MEMTX_OK)
+    if (r != MEMTX_OK) {
+        if (cpu->obs_errors && !cpu->obs_mmio)
+            observe_access(cpu, addr, size, false, v, r, 0);
         mmio_fault(cpu, addr, false);
+    }
     if (unlikely(cpu->irq_raised))
         after_access(cpu, addr, size, v, false);
     cpu->last_read = addr;
@@ -769,8 +773,11 @@ static void mmio_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t v
     cpu->in_access = false;
     if (unlikely(cpu->obs_mmio))
         observe_access(cpu, addr, size, true, value, r, t0);
-    if (r != MEMTX_OK)
+    if (r != MEMTX_OK) {
+        if (cpu->obs_errors && !cpu->obs_mmio)
+            observe_access(cpu, addr, size, true, value, r, 0);
         mmio_fault(cpu, addr, true);
+    }
     if (unlikely(cpu->irq_raised))
         after_access(cpu, addr, size, value, true);
 }
@@ -1750,7 +1757,8 @@ static int observe(hub_cpu *cpu, const hub_cpu_observer *obs)
 {
     cpu->obs = obs;
     cpu->obs_events = obs ? obs->events : 0;
-    cpu->obs_mmio = (cpu->obs_events & (HUB_CPU_OBS_MMIO | HUB_CPU_OBS_MMIO_ERROR)) != 0;
+    cpu->obs_mmio = (cpu->obs_events & HUB_CPU_OBS_MMIO) != 0;
+    cpu->obs_errors = (cpu->obs_events & HUB_CPU_OBS_MMIO_ERROR) != 0;
     cpu->x.irq_taken = (cpu->obs_events & HUB_CPU_OBS_TRAP) ? on_irq_taken : NULL;
     if ((cpu->obs_events & HUB_CPU_OBS_BLOCK) && obs->block &&
         uc_hook_add(cpu->x.uc, &cpu->h_obs_block, UC_HOOK_BLOCK, on_observed_block, cpu, 1, 0) != UC_ERR_OK)

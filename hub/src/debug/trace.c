@@ -20,6 +20,15 @@
 #define MAX_TRACKS 256
 #define CONSOLE_LINE_MAX 512
 
+/* Reads of one register that keep returning the same value (a guest polling) become one slice. */
+typedef struct poll_run {
+    bool open;
+    hub_cpu_access_info a;      /* the first read; region points into the memory map (lives as long) */
+    int tid;
+    uint64_t start_ns, end_ns;  /* host: the first read's start, the last one's end */
+    uint64_t count;
+} poll_run;
+
 typedef struct track {
     char *name;
     int tid;
@@ -37,8 +46,11 @@ struct hub_trace {
     int next_tid;
     char line[CONSOLE_LINE_MAX];
     size_t line_len;
+    poll_run run;
     hub_cpu_observer obs;
 };
+
+static void flush_run(hub_trace *t);
 
 static uint64_t host_ns(void)
 {
@@ -52,9 +64,11 @@ static double us_since(const hub_trace *t, uint64_t ns)
     return ns >= t->t0_ns ? (double)(ns - t->t0_ns) / 1000.0 : 0.0;
 }
 
-/* Write @ev (consumed) as the next element of traceEvents. */
+/* Write @ev (consumed) as the next element of traceEvents (after a pending run of reads: events stay in order). */
 static void emit(hub_trace *t, json_object *ev)
 {
+    if (t->run.open)
+        flush_run(t);
     const char *s = json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN);
     if (fprintf(t->f, "%s\n%s", t->first ? "" : ",", s) < 0)
         t->write_error = true;
@@ -127,23 +141,42 @@ static void add_hex(json_object *o, const char *key, uint64_t v)
     json_object_object_add(o, key, json_object_new_string(buf));
 }
 
-static void on_access(void *opaque, const hub_cpu_access_info *a, uint64_t pc, unsigned priv)
+static void flush_run(hub_trace *t)
 {
-    hub_trace *t = opaque;
-    uint64_t end = host_ns();
-    uint64_t start = end - a->host_ns;
-    json_object *ev = event(t, "X", a->write ? "write" : "read", "mmio", region_tid(t, a->region), us_since(t, start));
-    json_object_object_add(ev, "dur", json_object_new_double((double)a->host_ns / 1000.0));
+    poll_run *r = &t->run;
+    const hub_cpu_access_info *a = &r->a;
+    r->open = false;
+    json_object *ev = event(t, "X", a->write ? "write" : "read", "mmio", r->tid, us_since(t, r->start_ns));
+    json_object_object_add(ev, "dur", json_object_new_double((double)(r->end_ns - r->start_ns) / 1000.0));
     json_object *args = json_object_new_object();
     json_object_object_add(args, "region", json_object_new_string(a->region ? a->region : "(unassigned)"));
     add_hex(args, "addr", a->addr);
     json_object_object_add(args, "size", json_object_new_int((int)a->size));
     add_hex(args, "value", a->value);
     add_u64(args, "vtime_ns", a->vtime_ns);
+    if (r->count > 1)
+        add_u64(args, "count", r->count);      /* this many reads in a row, each returning value */
     if (a->error)
         json_object_object_add(args, "error", json_object_new_boolean(1));
     json_object_object_add(ev, "args", args);
     emit(t, ev);
+}
+
+static void on_access(void *opaque, const hub_cpu_access_info *a, uint64_t pc, unsigned priv)
+{
+    hub_trace *t = opaque;
+    poll_run *r = &t->run;
+    uint64_t end = host_ns();
+    if (r->open && !a->write && !a->error && !r->a.write && !r->a.error && a->addr == r->a.addr &&
+        a->size == r->a.size && a->value == r->a.value) {
+        r->end_ns = end;
+        r->count++;
+        return;
+    }
+    if (r->open)
+        flush_run(t);
+    *r = (poll_run){ .open = true, .a = *a, .tid = region_tid(t, a->region), .start_ns = end - a->host_ns,
+                     .end_ns = end, .count = 1 };
 }
 
 static void on_trap(void *opaque, const hub_cpu_trap_info *tr)
@@ -203,6 +236,8 @@ hub_trace_close(hub_trace *t)
         return 0;
     if (t->line_len)
         hub_trace_console(t, "\n", 1, 0);
+    if (t->run.open)
+        flush_run(t);
     fputs("\n]}\n", t->f);
     int r = t->write_error || ferror(t->f) ? -EIO : 0;
     if (fclose(t->f) != 0)
