@@ -74,6 +74,7 @@ struct hub_machine {
     hub_trace *trace;
     hub_observer_pair observers;
     bool stopped;               /* stopped for the debugger or the monitor */
+    const char *ended_by;       /* the debugger or the monitor ended the run */
     bool debug_io;              /* the debugger and x/xp may touch device registers */
 };
 
@@ -297,14 +298,24 @@ static void dbg_resume(void *opaque)
     m->stopped = false;
 }
 
-static void dbg_kill(void *opaque)
+static void end_run(hub_machine *m, const char *who)
 {
-    hub_machine *m = opaque;
     begin_line(m);
-    fprintf(stderr, "plexus: killed by the debugger\n");
+    fprintf(stderr, "plexus: ended by %s\n", who);
+    m->ended_by = who;
     m->quit = true;
     m->stopped = false;
     hub_cpu_stop(m->cpu, HUB_CONSOLE_QUIT_STATUS);
+}
+
+static void dbg_kill(void *opaque)
+{
+    end_run(opaque, "the debugger");
+}
+
+static void mon_quit(void *opaque)
+{
+    end_run(opaque, "the monitor's quit");
 }
 
 static bool dbg_io_allowed(void *opaque)
@@ -345,7 +356,7 @@ static int debug_setup(hub_machine *m, char **err)
 {
     m->mon_host = (hub_monitor_host){
         .cpu = m->cpu, .stop = mon_stop, .cont = dbg_resume, .stopped = mon_stopped, .reset = mon_reset,
-        .quit = dbg_kill, .info_devices = mon_info_devices, .debug_io = &m->debug_io, .opaque = m,
+        .quit = mon_quit, .info_devices = mon_info_devices, .debug_io = &m->debug_io, .opaque = m,
     };
     m->ep = epoll_create1(EPOLL_CLOEXEC);
     if (m->ep < 0) {
@@ -1035,8 +1046,8 @@ int hub_machine_run(hub_machine *m, int *status, char **err)
         return r;
     }
     begin_line(m);
-    if (m->quit)
-        fprintf(stderr, "plexus: quit\n");
+    if (m->quit && !m->ended_by)
+        fprintf(stderr, "plexus: quit (Ctrl-A x)\n");
     *status = r;
     return 0;
 }
