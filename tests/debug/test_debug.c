@@ -19,6 +19,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -776,4 +778,44 @@ Test(debug, trace_has_every_access_on_its_device_track_in_order)
     json_object_put(doc);
     free(out);
     free(path);
+}
+
+Test(debug, d_file_has_device_errors_and_the_stub_listens_on_tcp)
+{
+    char *dlog = xasprintf("%s/d.log", dir);
+    const char *args[] = { "hello", "-d", "guest_errors", "-D", dlog, "--gdb", "tcp::0", "-S", NULL };
+    pid_t pid = start_plexus("tcp", args);
+    /* the stub says where it listens (a free port) */
+    char *out = NULL;
+    const char *at = NULL;
+    double end = now_s() + 20;
+    while (!at) {
+        free(out);
+        out = output_of("tcp");
+        at = strstr(out, "listens on tcp:127.0.0.1:");
+        if (at && !strchr(at, '\n'))
+            at = NULL;          /* the line is still being written */
+        cr_assert(at || now_s() < end, "%s", out);
+        if (!at)
+            usleep(20000);
+    }
+    int port = atoi(at + strlen("listens on tcp:127.0.0.1:"));
+    cr_assert_gt(port, 0);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "%s", strerror(errno));
+    char *r = exchange(fd, "?");
+    cr_expect(!strncmp(r, "T02", 3), "%s", r);
+    free(r);
+    expect_reply(fd, "D", "OK");
+    close(fd);
+    int st = finish(pid, 60);
+    char *log = slurp(dlog);
+    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%d", st);
+    cr_expect(strstr(log, "guest_errors: device dma0: warning: DMA read from 0x0+0x40 outside its RAM grants"),
+              "the device's refusal is in the -D file:\n%s", log);
+    free(log);
+    free(out);
+    free(dlog);
 }

@@ -9,7 +9,7 @@
 
 const char hub_dlog_help[] =
     "guest_errors  guest accesses to unassigned addresses and of a size the device does not take,\n"
-    "              with the guest pc and privilege\n"
+    "              with the guest pc and privilege; errors and warnings the devices report\n"
     "unimp         CSR instructions the hart refused (unimplemented, or not at that privilege)\n"
     "int           exceptions and interrupts taken: cause, epc, tval, privilege change\n"
     "exec          every block of guest code executed (slow; large)\n"
@@ -129,6 +129,15 @@ static void on_unimp(void *opaque, unsigned csr, uint64_t pc, unsigned priv)
     hub_dlog *l = opaque;
     fprintf(line(l), "unimp: CSR 0x%03x refused at pc 0x%" PRIx64 " in %s-mode: illegal instruction\n", csr,
             pc, priv_name(priv));
+    done(l);
+}
+
+void
+hub_dlog_device(hub_dlog *l, const char *device, const char *level, const char *msg)
+{
+    if (!l || !(l->mask & HUB_DLOG_GUEST_ERRORS) || l->out == stderr)
+        return;     /* on stderr the console line is the same line */
+    fprintf(line(l), "guest_errors: device %s: %s: %s\n", device, level, msg);
     done(l);
 }
 

@@ -1,6 +1,7 @@
 /*
  * Guest diagnostics, as QEMU's -d/-D: accesses to unassigned addresses and refused access sizes (with the
- * guest pc and privilege), CSRs the hart refused, traps and interrupts taken, executed blocks, MMIO traces.
+ * guest pc and privilege), device errors, CSRs the hart refused, traps and interrupts taken, executed blocks,
+ * MMIO traces.
  * It is a CPU observer (cpu.h): with nothing asked, the CPU is not observed at all.
  *
  * Lifetime: hub_dlog_new() .. hub_dlog_free() (accepts NULL); it must outlive the CPU it observes.
@@ -35,6 +36,10 @@ typedef struct hub_dlog hub_dlog;
  */
 hub_dlog *hub_dlog_new(unsigned mask, FILE *out, void (*begin_line)(void *opaque), void *opaque);
 void hub_dlog_free(hub_dlog *l);
+
+/* A device reported an error or warning (syslog @level <= 4): with guest_errors, it goes to the log too (the
+ * same line the console shows, so that a -D file tells the whole story). */
+void hub_dlog_device(hub_dlog *l, const char *device, const char *level, const char *msg);
 
 /* The observer to give the CPU (NULL when @l is NULL or logs nothing the CPU tells). */
 const hub_cpu_observer *hub_dlog_observer(hub_dlog *l);

@@ -186,6 +186,8 @@ static void dev_log(void *opaque, const char *device, int level, const char *msg
     const char *ln = level >= 0 && level < 8 ? names[level] : "log";
     begin_line(m);
     fprintf(stderr, "plexus: %s: %s: %s\n", device ? device : "devices", ln, msg);
+    if (level <= 4)
+        hub_dlog_device(m->dlog, device ? device : "devices", ln, msg);
 }
 
 static void service_console(hub_machine *m)
