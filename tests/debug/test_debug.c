@@ -262,7 +262,7 @@ static bool have_gdb(void)
 }
 
 /*
- * Run gdb-multiarch in batch mode on @elf with the commands in @script; returns its output. With
+ * Run gdb-multiarch in batch mode on @elf ("" for none) with the commands in @script; returns its output. With
  * @ctrl_c_after, gdb gets SIGINT (a Ctrl-C typed at it) a moment after it printed that text.
  */
 static char *run_gdb(const char *elf, const char *script, const char *ctrl_c_after)
@@ -278,7 +278,10 @@ static char *run_gdb(const char *elf, const char *script, const char *ctrl_c_aft
         int fd = open(op, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(fd, 1);
         dup2(fd, 2);
-        execlp("gdb-multiarch", "gdb-multiarch", "-nx", "-batch", "-x", sp, elf, (char *)NULL);
+        if (*elf)
+            execlp("gdb-multiarch", "gdb-multiarch", "-nx", "-batch", "-x", sp, elf, (char *)NULL);
+        else
+            execlp("gdb-multiarch", "gdb-multiarch", "-nx", "-batch", "-x", sp, (char *)NULL);
         _exit(127);
     }
     if (ctrl_c_after) {
@@ -818,4 +821,42 @@ Test(debug, d_file_has_device_errors_and_the_stub_listens_on_tcp)
     free(log);
     free(out);
     free(dlog);
+}
+
+Test(debug, gdb_stops_u_boot_at_its_prompt_and_breaks_there)
+{
+    if (!have_gdb())
+        cr_skip_test("gdb-multiarch is not installed (scripts/deps.sh installs it)");
+    if (access("/usr/lib/u-boot/qemu-riscv64/u-boot.bin", R_OK) != 0)
+        cr_skip_test("Debian's U-Boot (u-boot-qemu) is not installed");
+    char *sock = xasprintf("%s/gdb.sock", dir), *spec = xasprintf("unix:%s", sock);
+    const char *args[] = { "u-boot", "--gdb", spec, NULL };
+    pid_t pid = start_plexus("uboot", args);
+    /* wait for the prompt: U-Boot then polls its UART for a key */
+    double end = now_s() + 60;
+    for (;;) {
+        char *o = output_of("uboot");
+        bool at_prompt = strstr(o, "=> ") != NULL;
+        free(o);
+        if (at_prompt)
+            break;
+        cr_assert_lt(now_s(), end, "U-Boot did not reach its prompt");
+        usleep(50000);
+    }
+    /* connecting stops the running guest; a breakpoint at its pc is hit again as it polls */
+    char *script = xasprintf(
+        "set pagination off\nset confirm off\nset architecture riscv:rv64\ntarget remote %s\n"
+        "set $at = $pc\nprint/x $at > 0x80000000 && $at < 0x88000000\nprint $priv\n"
+        "break *$at\ncontinue\nprint/x $pc == $at\nx/1i $pc\nkill\n", sock);
+    char *out = run_gdb("", script, NULL);
+    int st = finish(pid, 30);
+    cr_expect(strstr(out, "$1 = 0x1"), "stopped in U-Boot (RAM):\n%s", out);
+    cr_expect(strstr(out, "$2 = 3"), "U-Boot runs in M-mode here:\n%s", out);
+    cr_expect(strstr(out, "Breakpoint 1, ") && strstr(out, "$3 = 0x1"), "the breakpoint was hit:\n%s", out);
+    cr_expect(strstr(out, "=> 0x"), "the instruction there disassembles from guest memory:\n%s", out);
+    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "kill ends plexus (%d)", st);
+    free(out);
+    free(script);
+    free(spec);
+    free(sock);
 }
