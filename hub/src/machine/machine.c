@@ -1112,8 +1112,8 @@ void hub_machine_print_stats(const hub_machine *m, FILE *f)
     fprintf(f, "  wall time s        %.3f\n", wall);
 }
 
-/* system_reset: the hart to its reset state, the firmware, kernel, initrd and device tree loaded again. The
- * devices keep their state (the protocol has no reset message). */
+/* system_reset: the hart to its reset state, the firmware, kernel, initrd and device tree loaded again, every
+ * device process asked to reset. The CLINT and PLIC keep their registers (the firmware programs them). */
 static void mon_reset(void *opaque, FILE *out)
 {
     hub_machine *m = opaque;
@@ -1147,8 +1147,11 @@ static void mon_reset(void *opaque, FILE *out)
         free(lerr);
         return;
     }
+    for (size_t i = 0; m->devs && i < c->n_devices; i++)
+        if (m->devs[i] && hub_device_reset(m->devs[i]) < 0)
+            fprintf(out, "system_reset: device %s did not take the reset (it failed)\n", c->devices[i].name);
     hub_cpu_reset(m->cpu);
-    fprintf(out, "system_reset: the hart restarts at 0x%" PRIx64 " (devices keep their state)\n", m->reset_pc);
+    fprintf(out, "system_reset: the hart restarts at 0x%" PRIx64 "\n", m->reset_pc);
 }
 
 static void mon_info_devices(void *opaque, FILE *out)
@@ -1159,13 +1162,25 @@ static void mon_info_devices(void *opaque, FILE *out)
     for (size_t i = 0; m->devs && i < m->cfg->n_devices; i++) {
         if (!m->devs[i])
             continue;
+        const hub_device *dev = m->devs[i];
+        const hub_mc_device *mc = &m->cfg->devices[i];
         hub_devmgr_stats d = { 0 };
-        hub_device_get_stats(m->devs[i], &d);
-        const char *ep = hub_device_endpoint(m->devs[i]);
-        fprintf(out, "%-12s %-7s round trips %" PRIu64 ", shadow reads %" PRIu64 ", posted writes %" PRIu64
-                ", irq events %" PRIu64 ", dma messages %" PRIu64 "\n", m->cfg->devices[i].name,
-                ep && !strcmp(ep, "ring") ? "ring" : "zeromq", d.sync_reads + d.sync_writes, d.shadow_reads,
-                d.posted_writes, d.irq_events, d.dma_messages);
+        hub_device_get_stats(dev, &d);
+        const char *ep = hub_device_endpoint(dev);
+        int pid = hub_device_pid(dev);
+        char state[48];
+        if (hub_device_failed(dev))
+            snprintf(state, sizeof(state), "failed");
+        else if (pid > 0)
+            snprintf(state, sizeof(state), "running (pid %d)", pid);
+        else
+            snprintf(state, sizeof(state), "%s", mc->attach ? "attached" : "running");
+        fprintf(out, "%-10s %-7s %-18s restarts %u/%u%s\n"
+                "           round trips %" PRIu64 " (reads %" PRIu64 ", writes %" PRIu64 "), shadow reads %" PRIu64
+                ", posted writes %" PRIu64 ", irq events %" PRIu64 ", dma messages %" PRIu64 ", time grants %" PRIu64
+                "\n", mc->name, ep && !strcmp(ep, "ring") ? "ring" : "zeromq", state, hub_device_restarts(dev),
+                mc->max_restarts, mc->lockstep ? ", lockstep" : "", d.sync_reads + d.sync_writes, d.sync_reads,
+                d.sync_writes, d.shadow_reads, d.posted_writes, d.irq_events, d.dma_messages, d.grants);
     }
 }
 
