@@ -1291,6 +1291,24 @@ static void flush_code(hub_cpu *cpu)
     uc_ctl(cpu->x.uc, UC_CTL_WRITE(UC_CTL_TB_FLUSH, 0));     /* (2.0.1 names its macro uc_ctl_flush_tlb) */
 }
 
+/*
+ * Drop the code translated for the instruction at virtual @pc (a breakpoint came or went). A whole flush
+ * costs ~30 ms here (Unicorn resets its 1 GiB code buffer's bookkeeping), so only the blocks on that
+ * physical page go when the translation is the same in every address space: no translation (M-mode, Bare)
+ * or a kernel address (the upper half). Elsewhere (a user address, which another process may map to other
+ * code that was already translated) everything goes.
+ */
+static void drop_code_at(hub_cpu *cpu, uint64_t pc)
+{
+    hub_mmu_regs r = mmu_regs(cpu, (unsigned)ucx_get(&cpu->x, UCX_PRIV));
+    uint64_t pa;
+    bool global = !hub_mmu_translates(&r, HUB_MMU_FETCH) || (pc >> 63);
+    if (global && hub_cpu_debug_translate(cpu, pc, true, &pa) == 0 && ucx_invalidate_code(&cpu->x, pa, 1))
+        return;
+    flush_code(cpu);
+}
+
+
 static void debug_event(hub_cpu *cpu, hub_cpu_stop_reason why, uint64_t pc)
 {
     cpu->dbg_pending = true;
@@ -1421,7 +1439,7 @@ hub_cpu_breakpoint_insert(hub_cpu *cpu, uint64_t pc)
         return -ENOMEM;
     cpu->bps[cpu->nbps].pc = pc;
     cpu->bps[cpu->nbps++].h = h;
-    flush_code(cpu);
+    drop_code_at(cpu, pc);
     return 0;
 }
 
@@ -1433,7 +1451,7 @@ hub_cpu_breakpoint_remove(hub_cpu *cpu, uint64_t pc)
             continue;
         uc_hook_del(cpu->x.uc, cpu->bps[i].h);
         cpu->bps[i] = cpu->bps[--cpu->nbps];
-        flush_code(cpu);
+        drop_code_at(cpu, pc);
         return 0;
     }
     return -ENOENT;
@@ -1655,10 +1673,12 @@ static int debug_piece(hub_cpu *cpu, uint64_t pa, uint8_t *buf, size_t len, unsi
 {
     uint8_t *h = ram_host(cpu, pa);
     if (h && len <= cpu->maps[cpu->last_ram].end - pa) {
-        if (write)
+        if (write) {
             memcpy(h, buf, len);
-        else
+            ucx_invalidate_code(&cpu->x, pa, len);     /* the debugger may have written code */
+        } else {
             memcpy(buf, h, len);
+        }
         return 0;
     }
     hwaddr xlat, l = len;
@@ -1691,7 +1711,7 @@ static int debug_piece(hub_cpu *cpu, uint64_t pa, uint8_t *buf, size_t len, unsi
 
 static int debug_access(hub_cpu *cpu, uint64_t addr, uint8_t *buf, size_t len, unsigned flags, bool write)
 {
-    bool wrote = false;
+    bool wrote = false;     /* ... to RAM the CPU does not map directly (its code is not tracked by page) */
     int r = 0;
     while (len && !r) {
         size_t n = PAGE_SIZE - (addr & (PAGE_SIZE - 1));
@@ -1700,11 +1720,11 @@ static int debug_access(hub_cpu *cpu, uint64_t addr, uint8_t *buf, size_t len, u
         if (!(flags & HUB_DBG_PHYS) && hub_cpu_debug_translate(cpu, addr, false, &pa) < 0)
             return -EFAULT;
         r = debug_piece(cpu, pa, buf, n, flags, write);
-        wrote |= write && !r;
+        wrote |= write && !r && !ram_host(cpu, pa);
         addr += n, buf += n, len -= n;
     }
     if (wrote)
-        flush_code(cpu);     /* the debugger may have written code */
+        flush_code(cpu);
     return r;
 }
 
