@@ -132,6 +132,16 @@ static char *output_of(const char *name)
     return s;
 }
 
+/* plexus ran hello to its end: exit status 0 and the firmware's last line. */
+static void expect_hello_passed(pid_t pid, const char *name)
+{
+    int st = finish(pid, 60);
+    char *log = output_of(name);
+    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "plexus ends with the guest's status 0 (%d):\n%s", st, log);
+    cr_expect(strstr(log, "hello: all checks passed"), "the firmware's checks passed:\n%s", log);
+    free(log);
+}
+
 static char *hello_elf(void)
 {
     return xasprintf("%s/examples/hello/hello.elf", getenv("PLEXUS_BUILD_DIR"));
@@ -327,8 +337,6 @@ Test(debug, gdb_breaks_steps_reads_watches_and_runs_hello_to_poweroff)
         "print timer_irqs\n"
         "delete\ncontinue\n", sock);
     char *out = run_gdb(elf, script, NULL);
-    int st = finish(pid, 60);
-    char *log = output_of("hello");
     cr_expect(strstr(out, "$1 = 0x80000000"), "the guest waited at its entry point (-S):\n%s", out);
     cr_expect(strstr(out, "Breakpoint 1, uart_setup"), "the breakpoint was hit:\n%s", out);
     cr_expect(strstr(out, "$2 = 0x1"), "stopped exactly at uart_setup:\n%s", out);
@@ -341,10 +349,8 @@ Test(debug, gdb_breaks_steps_reads_watches_and_runs_hello_to_poweroff)
     cr_expect(strstr(out, "trap_handler"), "... in the trap handler:\n%s", out);
     cr_expect(strstr(out, "$9 = 1"), "the variable reads 1 after it:\n%s", out);
     cr_expect(strstr(out, "exited normally"), "gdb saw the poweroff:\n%s", out);
-    cr_expect(strstr(log, "hello: all checks passed"), "the firmware's checks passed under the debugger:\n%s", log);
-    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "plexus exits with the guest's status 0 (%d):\n%s", st, log);
+    expect_hello_passed(pid, "hello");
     free(out);
-    free(log);
     free(script);
     free(elf);
     free(spec);
@@ -493,11 +499,7 @@ Test(debug, protocol_refuses_device_reads_and_survives_malformed_packets)
     expect_reply(fd, "P5=0000000000000000", "OK");
     expect_reply(fd, "D", "OK");
     close(fd);
-    int st = finish(pid, 60);
-    char *log = output_of("proto");
-    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the guest ran to poweroff after detach (%d):\n%s", st, log);
-    cr_expect(strstr(log, "hello: all checks passed"), "%s", log);
-    free(log);
+    expect_hello_passed(pid, "proto");      /* the guest ran to its end after detach */
     free(spec);
     free(sock);
 }
@@ -520,6 +522,14 @@ static char *monitor_cmd(int fd, const char *line)
         }
         cr_assert_lt(n, (1 << 20) - 1);
     }
+}
+
+/* A monitor command whose answer must contain @want. */
+static void monitor_expect(int fd, const char *line, const char *want)
+{
+    char *r = monitor_cmd(fd, line);
+    cr_expect(strstr(r, want), "'%s' answers '%s', without '%s'", line, r, want);
+    free(r);
 }
 
 Test(debug, monitor_shows_registers_memory_map_devices_and_runs_the_guest)
@@ -548,25 +558,15 @@ Test(debug, monitor_shows_registers_memory_map_devices_and_runs_the_guest)
     cr_expect_eq(w0 & 0xfff, 0x197, "auipc gp: 0x%lx", w0);
     free(r);
     free(rp);
-    r = monitor_cmd(fd, "xp /1xb 0x10000005\n");
-    cr_expect(strstr(r, "device register"), "device registers are refused: %s", r);
-    free(r);
-    r = monitor_cmd(fd, "x /3q 0\n");
-    cr_expect(strstr(r, "unknown format"), "%s", r);
-    free(r);
-    r = monitor_cmd(fd, "frobnicate\n");
-    cr_expect(strstr(r, "unknown command"), "%s", r);
-    free(r);
+    monitor_expect(fd, "xp /1xb 0x10000005\n", "device register");
+    monitor_expect(fd, "x /3q 0\n", "unknown format");
+    monitor_expect(fd, "frobnicate\n", "unknown command");
     r = monitor_cmd(fd, "help\n");
     cr_expect(strstr(r, "info registers") && strstr(r, "system_reset"), "%s", r);
     free(r);
     free(monitor_cmd(fd, "cont\n"));
     close(fd);
-    int st = finish(pid, 60);
-    char *log = output_of("mon");
-    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%d:\n%s", st, log);
-    cr_expect(strstr(log, "hello: all checks passed"), "%s", log);
-    free(log);
+    expect_hello_passed(pid, "mon");
     free(spec);
     free(sock);
 }
@@ -590,15 +590,9 @@ Test(debug, monitor_stops_resets_and_quits_a_running_guest)
     cr_expect_gt(strtoull(strchr(a, ':') + 1, NULL, 10), 1000, "the guest ran before: %s", a);
     free(a);
     free(b);
-    char *r = monitor_cmd(fd, "system_reset\n");
-    cr_expect(strstr(r, "restarts at 0x80000000"), "%s", r);
-    free(r);
-    r = monitor_cmd(fd, "xp /1ug 0x80002000\n");
-    cr_expect(strstr(r, ": 0\n"), "the firmware's data was loaded again: %s", r);
-    free(r);
-    r = monitor_cmd(fd, "info registers\n");
-    cr_expect(strstr(r, " pc       0000000080000000"), "%s", r);
-    free(r);
+    monitor_expect(fd, "system_reset\n", "restarts at 0x80000000");
+    monitor_expect(fd, "xp /1ug 0x80002000\n", ": 0\n");
+    monitor_expect(fd, "info registers\n", " pc       0000000080000000");
     send_all(fd, "quit\n", 5);
     int st = finish(pid, 30);
     char *log = output_of("spin");

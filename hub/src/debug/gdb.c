@@ -11,15 +11,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
+
+#include "listen.h"
 
 #define PACKET_MAX 4096         /* what qSupported announces as PacketSize; longer packets are refused */
 #define INTERRUPT 0x03
@@ -830,95 +830,26 @@ hub_gdb_service(hub_gdb *g)
 
 /* ---- life cycle -------------------------------------------------------------------------------------- */
 
-static int fail(char **err, int e, const char *fmt, const char *arg)
-{
-    if (asprintf(err, fmt, arg, strerror(e)) < 0)
-        abort();
-    return -e;
-}
-
-static int listen_on(hub_gdb *g, const char *spec, char **err)
-{
-    if (!strncmp(spec, "unix:", 5)) {
-        const char *path = spec + 5;
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        if (!*path || strlen(path) >= sizeof(sa.sun_path))
-            return fail(err, EINVAL, "gdb: '%s': a UNIX socket path of 1 to 107 bytes (%s)", spec);
-        strcpy(sa.sun_path, path);
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-            return fail(err, errno, "gdb: %s: %s", spec);
-        unlink(path);
-        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
-            int e = errno;
-            close(fd);
-            return fail(err, e, "gdb: cannot listen on %s: %s", spec);
-        }
-        g->listen_fd = fd;
-        g->unix_path = strdup(path);
-        g->where = strdup(spec);
-        return 0;
-    }
-    if (strncmp(spec, "tcp:", 4))
-        return fail(err, EINVAL, "gdb: '%s': expected tcp::PORT, tcp:HOST:PORT or unix:PATH (%s)", spec);
-    const char *hp = spec + 4, *colon = strrchr(hp, ':');
-    if (!colon)
-        return fail(err, EINVAL, "gdb: '%s': expected tcp::PORT, tcp:HOST:PORT or unix:PATH (%s)", spec);
-    char host[256];
-    size_t hl = (size_t)(colon - hp);
-    if (hl >= sizeof(host))
-        return fail(err, EINVAL, "gdb: '%s': host name too long (%s)", spec);
-    memcpy(host, hp, hl);
-    host[hl] = 0;
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    if (!colon[1] || *end || port < 0 || port > 65535)
-        return fail(err, EINVAL, "gdb: '%s': the port must be a number 0..65535 (%s)", spec);
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *ai;
-    int gr = getaddrinfo(hl ? host : "127.0.0.1", colon + 1, &hints, &ai);
-    if (gr != 0) {
-        if (asprintf(err, "gdb: '%s': %s", spec, gai_strerror(gr)) < 0)
-            abort();
-        return -EINVAL;
-    }
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    int one = 1;
-    if (fd >= 0)
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1) < 0) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
-        freeaddrinfo(ai);
-        return fail(err, e, "gdb: cannot listen on %s: %s", spec);
-    }
-    freeaddrinfo(ai);
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    char h[NI_MAXHOST], s[NI_MAXSERV];
-    getsockname(fd, (struct sockaddr *)&ss, &sl);
-    getnameinfo((struct sockaddr *)&ss, sl, h, sizeof(h), s, sizeof(s), NI_NUMERICHOST | NI_NUMERICSERV);
-    g->listen_fd = fd;
-    if (asprintf(&g->where, "tcp:%s:%s", h, s) < 0)
-        abort();
-    return 0;
-}
-
 int
 hub_gdb_open(const char *spec, const hub_gdb_host *host, hub_gdb **out, char **err)
 {
     hub_gdb *g = calloc(1, sizeof(*g));
     if (!g)
-        return fail(err, ENOMEM, "gdb: %s: %s", spec);
+        abort();
     g->host = *host;
-    g->listen_fd = g->conn_fd = -1;
+    g->conn_fd = -1;
     g->ep_fd = epoll_create1(EPOLL_CLOEXEC);
     g->tdesc = build_tdesc(&g->tdesc_len);
-    int r = g->ep_fd < 0 || !g->tdesc ? fail(err, ENOMEM, "gdb: %s: %s", spec) : listen_on(g, spec, err);
-    if (r < 0) {
+    if (g->ep_fd < 0 || !g->tdesc)
+        abort();                /* out of descriptors or memory at start-up */
+    g->listen_fd = hub_listen("gdb", spec, true, &g->where, err);
+    if (g->listen_fd < 0) {
+        int r = g->listen_fd;
         hub_gdb_close(g);
         return r;
     }
+    if (!strncmp(spec, "unix:", 5))
+        g->unix_path = strdup(spec + 5);
     struct epoll_event ev = { .events = EPOLLIN, .data.fd = g->listen_fd };
     epoll_ctl(g->ep_fd, EPOLL_CTL_ADD, g->listen_fd, &ev);
     *out = g;

@@ -9,12 +9,12 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <plexus/memory.h>
 
 #include "dlog.h"
+#include "listen.h"
 
 #define LINE_MAX_LEN 1024
 #define X_MAX_BYTES 4096        /* what one x/xp shows at most */
@@ -278,36 +278,22 @@ hub_monitor_service(hub_monitor *m)
 int
 hub_monitor_open(const char *spec, const hub_monitor_host *h, hub_monitor **out, char **err)
 {
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    if (strncmp(spec, "unix:", 5) || !spec[5] || strlen(spec + 5) >= sizeof(sa.sun_path)) {
-        if (asprintf(err, "monitor: '%s': expected unix:PATH (a path of 1 to %zu bytes)", spec,
-                     sizeof(sa.sun_path) - 1) < 0)
-            abort();
-        return -EINVAL;
-    }
+    char *where = NULL;
+    int fd = hub_listen("monitor", spec, false, &where, err);
+    if (fd < 0)
+        return fd;
     hub_monitor *m = calloc(1, sizeof(*m));
     if (!m)
-        return -ENOMEM;
+        abort();
     m->host = *h;
     for (int i = 0; i < MAX_CLIENTS; i++)
         m->clients[i].fd = -1;
-    strcpy(sa.sun_path, spec + 5);
-    m->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    m->listen_fd = fd;
     m->ep_fd = epoll_create1(EPOLL_CLOEXEC);
-    unlink(sa.sun_path);
-    if (m->listen_fd < 0 || m->ep_fd < 0 || bind(m->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-        listen(m->listen_fd, MAX_CLIENTS) < 0) {
-        int e = errno;
-        if (asprintf(err, "monitor: cannot listen on %s: %s", spec, strerror(e)) < 0)
-            abort();
-        if (m->listen_fd >= 0)
-            close(m->listen_fd);
-        if (m->ep_fd >= 0)
-            close(m->ep_fd);
-        free(m);
-        return -e;
-    }
-    m->path = strdup(sa.sun_path);
+    if (m->ep_fd < 0)
+        abort();                /* out of descriptors at start-up */
+    m->path = strdup(where + 5);
+    free(where);
     struct epoll_event ev = { .events = EPOLLIN, .data.fd = m->listen_fd };
     epoll_ctl(m->ep_fd, EPOLL_CTL_ADD, m->listen_fd, &ev);
     *out = m;
