@@ -9,6 +9,7 @@
 #include <json-c/json.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pty.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <inttypes.h>
@@ -187,6 +188,16 @@ static int connect_unix(const char *path)
         close(fd);
         cr_assert_lt(now_s(), end, "nothing listens on %s", path);
         usleep(20000);
+    }
+}
+
+static void send_all_tty(int fd, const char *s)
+{
+    size_t n = strlen(s);
+    while (n) {
+        ssize_t w = write(fd, s, n);
+        cr_assert_gt(w, 0, "write: %s", strerror(errno));
+        s += w, n -= (size_t)w;
     }
 }
 
@@ -851,6 +862,57 @@ Test(debug, gdb_stops_u_boot_at_its_prompt_and_breaks_there)
     cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "kill ends plexus (%d)", st);
     free(out);
     free(script);
+    free(spec);
+    free(sock);
+}
+
+/* Read from @fd into @buf (NUL-terminated, at most @cap - 1 bytes kept) until it contains @needle or
+ * @timeout_s passes. */
+static bool read_until(int fd, char *buf, size_t cap, size_t *len, const char *needle, double timeout_s)
+{
+    double end = now_s() + timeout_s;
+    while (!strstr(buf, needle)) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        if (now_s() > end || poll(&p, 1, 100) < 0)
+            return false;
+        if (!(p.revents & POLLIN))
+            continue;
+        if (*len + 1 >= cap)
+            return false;
+        ssize_t n = read(fd, buf + *len, cap - 1 - *len);
+        if (n <= 0)
+            return false;
+        *len += (size_t)n;
+        buf[*len] = 0;
+    }
+    return true;
+}
+
+Test(debug, ctrl_a_c_switches_the_console_to_the_monitor_and_back)
+{
+    char *sock = xasprintf("%s/mon.sock", dir), *spec = xasprintf("unix:%s", sock);
+    char *bin = xasprintf("%s/bin/plexus", getenv("PLEXUS_BUILD_DIR"));
+    int fd;
+    pid_t pid = forkpty(&fd, NULL, NULL, NULL);
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        execl(bin, bin, "run", "hello", "--monitor", spec, "-S", (char *)NULL);
+        _exit(127);
+    }
+    static char buf[1 << 16];
+    size_t len = 0;
+    buf[0] = 0;
+    cr_assert(read_until(fd, buf, sizeof(buf), &len, "guest stopped", 20), "%s", buf);
+    send_all_tty(fd, "\001c");
+    cr_assert(read_until(fd, buf, sizeof(buf), &len, "(plexus) ", 10), "the prompt: %s", buf);
+    send_all_tty(fd, "info registers\r");
+    cr_assert(read_until(fd, buf, sizeof(buf), &len, " pc       0000000080000000  priv M", 10), "%s", buf);
+    send_all_tty(fd, "cont\r");
+    cr_assert(read_until(fd, buf, sizeof(buf), &len, "hello: all checks passed", 30), "the guest ran: %s", buf);
+    int st = finish(pid, 30);
+    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%d: %s", st, buf);
+    close(fd);
+    free(bin);
     free(spec);
     free(sock);
 }
