@@ -24,6 +24,7 @@
 #include "trace.h"
 
 #define CONSOLE_CHECK_NS 2000000ULL     /* look at the keyboard every 2 ms of host time */
+#define CONSOLE_PIPE_SIZE (1 << 20)     /* the console device's output pipe (the default limit for a user) */
 
 struct hub_machine {
     const hub_mconfig *cfg;
@@ -432,6 +433,9 @@ static int add_devices(hub_machine *m, char **err)
             return -EIO;
         int p[2];
         if (pipe2(p, O_CLOEXEC) == 0) {
+            /* the device blocks when the pipe is full: room for far more than it can write between two of
+             * the hub's looks (every 2 ms of its run time, and whenever it waits) */
+            fcntl(p[0], F_SETPIPE_SZ, CONSOLE_PIPE_SIZE);
             fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) | O_NONBLOCK);
             m->out_r = p[0];
             console_out = p[1];
@@ -1192,6 +1196,7 @@ void hub_machine_free(hub_machine *m)
         hub_console_close(m->console);
     hub_gdb_close(m->gdb);
     hub_monitor_close(m->monitor);
+    forward_output(m);          /* a device blocked on a full pipe could not end */
     hub_devmgr_free(m->devmgr);
     /* what the console device wrote before it ended */
     forward_output(m);
