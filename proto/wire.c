@@ -7,6 +7,13 @@
 #include <string.h>
 #include <endian.h>
 
+/* plexus/protocol.h is the one place the numbers are written down for C; the .proto must agree with it. */
+_Static_assert(PLX_CAP_SHADOW == PLX__CAPABILITY__CAP_SHADOW && PLX_CAP_RAM_FDS == PLX__CAPABILITY__CAP_RAM_FDS &&
+               PLX_CAP_DMA_MESSAGE == PLX__CAPABILITY__CAP_DMA_MESSAGE &&
+               PLX_CAP_WRITE_BATCH == PLX__CAPABILITY__CAP_WRITE_BATCH &&
+               PLX_CAP_TIMER_DONE == PLX__CAPABILITY__CAP_TIMER_DONE && PLX_CAP_RING == PLX__CAPABILITY__CAP_RING &&
+               PLX_CAP_LOCKSTEP == PLX__CAPABILITY__CAP_LOCKSTEP, "capability bits differ from plexus.proto");
+
 struct plx_arena_extra {
     plx_arena_extra *next;
     max_align_t data[];
@@ -52,7 +59,8 @@ void plx_wire_set_chan(plx_wire *w, plx_chan *chan)
 
 enum { FIX_READ = 1, FIX_REPLY = 2, FIX_WRITE = 3, FIX_IRQ = 4, FIX_DMA = 5, FIX_DMA_REPLY = 6, FIX_BATCH = 7,
        FIX_REPLY_TIMED = 8 };
-#define FIX_HEAD PLX_WIRE_FIX_HEAD
+#define FIX_HEAD 16u
+#define FIX_BATCH_ENTRY 32u
 #define FIX_POSTED 0x8000u
 
 static void put16(uint8_t *p, uint16_t v) { v = htole16(v); memcpy(p, &v, 2); }
@@ -259,18 +267,18 @@ static int fixed_decode(plx_wire *w, const uint8_t *b, size_t len, Plx__Envelope
         break;
     }
     case FIX_BATCH: {
-        /* a writes of PLX_WIRE_FIX_BATCH_ENTRY bytes: u64 seq, u64 addr, u64 data, u32 region, u16 size, u16 0 */
+        /* a writes of FIX_BATCH_ENTRY bytes: u64 seq, u64 addr, u64 data, u32 region, u16 size, u16 0 */
         Plx__MmioWriteBatch *m = arena_alloc(w, sizeof(*m));
         if (!m)
             return -ENOMEM;
-        if (a == 0 || u != 0 || len != FIX_HEAD + (size_t)a * PLX_WIRE_FIX_BATCH_ENTRY)
+        if (a == 0 || u != 0 || len != FIX_HEAD + (size_t)a * FIX_BATCH_ENTRY)
             return -EBADMSG;
         *m = (Plx__MmioWriteBatch)PLX__MMIO_WRITE_BATCH__INIT;
         Plx__MmioWrite **v = arena_alloc(w, sizeof(*v) * a), *ws = arena_alloc(w, sizeof(*ws) * a);
         if (!v || !ws)
             return -ENOMEM;
         for (unsigned i = 0; i < a; i++) {
-            const uint8_t *e = b + FIX_HEAD + (size_t)i * PLX_WIRE_FIX_BATCH_ENTRY;
+            const uint8_t *e = b + FIX_HEAD + (size_t)i * FIX_BATCH_ENTRY;
             ws[i] = (Plx__MmioWrite)PLX__MMIO_WRITE__INIT;
             ws[i].seq = get64(e);
             ws[i].addr = get64(e + 8);
@@ -293,8 +301,14 @@ static int fixed_decode(plx_wire *w, const uint8_t *b, size_t len, Plx__Envelope
     return 0;
 }
 
-size_t plx_wire_fix_batch_entry(uint8_t *e, uint64_t seq, uint32_t region, uint64_t addr, uint32_t size,
-                                uint64_t data)
+/* ---- posted-write batches (MmioWriteBatch) ------------------------------------------------------------------ */
+
+#define BATCH_HEAD 24u          /* room in front of the entries for the frame's header, either layout */
+#define BATCH_ENTRY_MAX 48u     /* one entry, either layout */
+
+/* The fixed layout (docs/protocol.md, type 7): a 16-byte header, then 32-byte entries. */
+static size_t fix_batch_entry(uint8_t *e, uint64_t seq, uint32_t region, uint64_t addr, uint32_t size,
+                              uint64_t data)
 {
     put64(e, seq);
     put64(e + 8, addr);
@@ -302,16 +316,158 @@ size_t plx_wire_fix_batch_entry(uint8_t *e, uint64_t seq, uint32_t region, uint6
     put32(e + 24, region);
     put16(e + 28, (uint16_t)size);
     put16(e + 30, 0);
-    return PLX_WIRE_FIX_BATCH_ENTRY;
+    return 32;
 }
 
-size_t plx_wire_fix_batch_head(uint8_t *h, unsigned n, uint64_t now_ns)
+static size_t fix_batch_head(uint8_t *h, unsigned n, uint64_t now_ns)
 {
     memset(h, 0, FIX_HEAD);
     h[1] = FIX_BATCH;
     put16(h + 2, (uint16_t)n);
     put64(h + 8, now_ns);
     return FIX_HEAD;
+}
+
+/*
+ * The protobuf layout, written directly (the same bytes protobuf-c would produce, without building a message per
+ * write): the field numbers come from the generated descriptors, so the .proto stays the only place they are
+ * written down.
+ */
+static struct {
+    bool ready;
+    uint32_t env_now, env_batch, batch_writes;
+    uint32_t seq, region, addr, size, data, posted;
+    /* One-byte keys of the entry's fields (field number < 16, checked in pb_ready), for the hot path. */
+    uint8_t k_writes, k_seq, k_region, k_addr, k_size, k_data, k_posted;
+} pb;
+
+static uint32_t field_id(const ProtobufCMessageDescriptor *d, const char *name)
+{
+    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(d, name);
+    return f ? f->id : 0;
+}
+
+static void pb_ready(void)
+{
+    if (__atomic_load_n(&pb.ready, __ATOMIC_ACQUIRE))
+        return;
+    pb.env_now = field_id(&plx__envelope__descriptor, "now_ns");
+    pb.env_batch = field_id(&plx__envelope__descriptor, "write_batch");
+    pb.batch_writes = field_id(&plx__mmio_write_batch__descriptor, "writes");
+    pb.seq = field_id(&plx__mmio_write__descriptor, "seq");
+    pb.region = field_id(&plx__mmio_write__descriptor, "region");
+    pb.addr = field_id(&plx__mmio_write__descriptor, "addr");
+    pb.size = field_id(&plx__mmio_write__descriptor, "size");
+    pb.data = field_id(&plx__mmio_write__descriptor, "data");
+    pb.posted = field_id(&plx__mmio_write__descriptor, "posted");
+    const uint32_t ids[] = { pb.batch_writes, pb.seq, pb.region, pb.addr, pb.size, pb.data, pb.posted };
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
+        if (ids[i] == 0 || ids[i] >= 16)
+            abort();        /* the .proto renumbered a batch field beyond one-byte keys: widen the keys here */
+    pb.k_writes = (uint8_t)(pb.batch_writes << 3 | 2);      /* length-delimited */
+    pb.k_seq = (uint8_t)(pb.seq << 3);                      /* varint */
+    pb.k_region = (uint8_t)(pb.region << 3);
+    pb.k_addr = (uint8_t)(pb.addr << 3);
+    pb.k_size = (uint8_t)(pb.size << 3);
+    pb.k_data = (uint8_t)(pb.data << 3);
+    pb.k_posted = (uint8_t)(pb.posted << 3);
+    __atomic_store_n(&pb.ready, true, __ATOMIC_RELEASE);
+}
+
+static uint8_t *put_varint(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+/* A varint field, omitted when zero (proto3). */
+static uint8_t *put_uint(uint8_t *p, uint32_t field, uint64_t v)
+{
+    if (!v)
+        return p;
+    p = put_varint(p, (uint64_t)field << 3);
+    return put_varint(p, v);
+}
+
+/* A varint field with a one-byte key, omitted when zero (proto3). */
+static inline uint8_t *put_key_uint(uint8_t *p, uint8_t key, uint64_t v)
+{
+    if (!v)
+        return p;
+    *p++ = key;
+    return put_varint(p, v);
+}
+
+/* Written in place: the entry's body is at most 43 bytes, so its length is one byte. */
+static size_t pb_batch_entry(uint8_t *e, uint64_t seq, uint32_t region, uint64_t addr, uint32_t size, uint64_t data)
+{
+    uint8_t *body = e + 2, *q = body;
+    q = put_key_uint(q, pb.k_seq, seq);
+    q = put_key_uint(q, pb.k_region, region);
+    q = put_key_uint(q, pb.k_addr, addr);
+    q = put_key_uint(q, pb.k_size, size);
+    q = put_key_uint(q, pb.k_data, data);
+    *q++ = pb.k_posted;
+    *q++ = 1;
+    e[0] = pb.k_writes;
+    e[1] = (uint8_t)(q - body);
+    return (size_t)(q - e);
+}
+
+static size_t pb_batch_head(uint8_t *h, size_t body_len, uint64_t now_ns)
+{
+    uint8_t *p = put_uint(h, pb.env_now, now_ns);
+    p = put_varint(p, (uint64_t)pb.env_batch << 3 | 2);
+    p = put_varint(p, body_len);
+    return (size_t)(p - h);
+}
+
+int plx_wire_batch_init(plx_wire_batch *b)
+{
+    memset(b, 0, sizeof(*b));
+    pb_ready();
+    b->buf = malloc(BATCH_HEAD + PLX_WIRE_BATCH_MAX * BATCH_ENTRY_MAX);
+    return b->buf ? 0 : -ENOMEM;
+}
+
+void plx_wire_batch_fini(plx_wire_batch *b)
+{
+    free(b->buf);
+    memset(b, 0, sizeof(*b));
+}
+
+void plx_wire_batch_add(const plx_wire *w, plx_wire_batch *b, uint64_t seq, uint32_t region, uint64_t addr,
+                        uint32_t size, uint64_t data)
+{
+    uint8_t *e = b->buf + BATCH_HEAD + b->len;
+    b->len += w->fixed ? fix_batch_entry(e, seq, region, addr, size, data)
+                       : pb_batch_entry(e, seq, region, addr, size, data);
+    b->n++;
+}
+
+size_t plx_wire_batch_frame(const plx_wire *w, plx_wire_batch *b, uint64_t now_ns, const uint8_t **frame)
+{
+    uint8_t head[BATCH_HEAD];
+    size_t hl = w->fixed ? fix_batch_head(head, b->n, now_ns) : pb_batch_head(head, b->len, now_ns);
+    uint8_t *f = b->buf + BATCH_HEAD - hl;
+    memcpy(f, head, hl);
+    *frame = f;
+    return hl + b->len;
+}
+
+int plx_wire_batch_send(plx_wire *w, plx_wire_batch *b, uint64_t now_ns, int flags)
+{
+    if (!b->n)
+        return 0;
+    const uint8_t *frame;
+    size_t len = plx_wire_batch_frame(w, b, now_ns, &frame);
+    b->n = 0;
+    b->len = 0;
+    return plx_chan_send(w->chan, frame, len, flags);
 }
 
 void plx_wire_release(plx_wire *w)

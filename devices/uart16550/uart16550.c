@@ -304,6 +304,7 @@ static void uart_reset_dev(void *opaque)
 const plx_device_ops uart16550_ops = {
     .version = PLX_DEVICE_OPS_VERSION,
     .model = "ns16550a",
+    .dt_node = "serial",
     .regions = regions,
     .n_regions = sizeof(regions) / sizeof(regions[0]),
     .irq_names = irq_names,

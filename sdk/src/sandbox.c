@@ -18,6 +18,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "plexus/protocol.h"
+
 /* What the SDK run loop, ZeroMQ's I/O thread and the C library use once a device is running. */
 static const char *const default_policy[] = {
     /* I/O on descriptors the device already holds */
@@ -118,9 +120,9 @@ static int allow_name(scmp_filter_ctx ctx, const char *name, bool must_exist, ch
 int
 plx_sandbox_apply(const char *policy, char *const *allow, size_t n_allow, int rep_fd, char *err, size_t errlen)
 {
-    bool log_only = policy && !strcmp(policy, "log");
-    if (policy && *policy && strcmp(policy, "default") != 0 && !log_only) {
-        snprintf(err, errlen, "sandbox: unknown policy '%s' (known: default, log)", policy);
+    bool log_only = policy && !strcmp(policy, PLX_SANDBOX_POLICY_LOG);
+    if (policy && *policy && strcmp(policy, PLX_SANDBOX_POLICY_DEFAULT) != 0 && !log_only) {
+        snprintf(err, errlen, "sandbox: unknown policy '%s' (known: " PLX_SANDBOX_POLICY_NAMES ")", policy);
         return -EINVAL;
     }
     /* "log": the same allowlist, but a call outside it is let through and logged by the kernel (audit log /

@@ -144,9 +144,9 @@ int main(int argc, char **argv)
 
     /* the same poll with the --trace timeline observing (written to /dev/null): the cost when it is on */
     hub_trace *tr;
-    char *terr = NULL;
+    Error *terr = NULL;
     if (hub_trace_open("/dev/null", &tr, &terr) < 0) {
-        fprintf(stderr, "%s\n", terr);
+        fprintf(stderr, "%s\n", error_get_pretty(terr));
         return 1;
     }
     double tt = run_hub("bench_poll.bin", n, &insns, &mmio, hub_trace_observer(tr), tr);

@@ -7,11 +7,16 @@
 /*
  * Test device: reads return a pattern made of the offset; writes to 0x100 drive PLIC source 5. A read of
  * 0x180 raises PLIC source 6 (a register with a side effect, like a device whose reply carries an
- * interrupt); writes to 0x180 drive it.
+ * interrupt); writes to 0x180 drive it. The first defer_reads reads of 0x200 and defer_writes writes of 0x208
+ * are deferred (hub_cpu_defer_access), as the hub does while a device is being restarted.
  */
 static uint64_t testdev_read(void *opaque, hwaddr addr, unsigned size)
 {
     test_machine *m = opaque;
+    if (addr == 0x200 && m->defer_reads && hub_cpu_defer_access(m->cpu)) {
+        m->defer_reads--;
+        return 0xdeadbeef;      /* abandoned: nobody sees it */
+    }
     uint64_t v = 0x1122334455667788ull ^ (addr * 0x0101010101010101ull);
     if (size < 8)
         v &= (1ull << (size * 8)) - 1;
@@ -25,6 +30,10 @@ static uint64_t testdev_read(void *opaque, hwaddr addr, unsigned size)
 static void testdev_write(void *opaque, hwaddr addr, uint64_t data, unsigned size)
 {
     test_machine *m = opaque;
+    if (addr == 0x208 && m->defer_writes && hub_cpu_defer_access(m->cpu)) {
+        m->defer_writes--;
+        return;
+    }
     if (m->nlog < TM_LOG_MAX)
         m->log[m->nlog++] = (tm_access){ addr, size, data, 1 };
     if (addr == 0x100)

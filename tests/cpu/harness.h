@@ -39,6 +39,7 @@ typedef struct test_machine {
     uint8_t *ram_ptr;
     tm_access log[TM_LOG_MAX];
     unsigned nlog;
+    unsigned defer_reads, defer_writes;     /* accesses to 0x200 / 0x208 to defer (hub_cpu_defer_access) */
 } test_machine;
 
 /* Build the machine and load @prog (a file name under the built progs/ folder) at the RAM base. */

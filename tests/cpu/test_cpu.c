@@ -69,6 +69,31 @@ Test(cpu, mmio_reaches_io_region_with_address_size_and_data, .fini = fini)
     cr_assert_geq(st.mmio_writes, 6);   /* 5 to the test device, 1 to the finisher */
 }
 
+/* A deferred access is abandoned and made again in the next slice: what came before it in its block ran once,
+ * the load returns the device's value, the store reaches the device once. */
+Test(cpu, deferred_access_is_made_again_and_nothing_runs_twice, .fini = fini)
+{
+    tm_init(&M, "defer.bin", NULL);
+    M.defer_reads = 1;
+    M.defer_writes = 1;
+    cr_assert_eq(tm_run(&M), 0);
+    cr_assert_eq(M.defer_reads, 0, "the read was deferred");
+    cr_assert_eq(M.defer_writes, 0, "the write was deferred");
+    cr_assert_eq(tm_result(&M, 0), 1, "the addition before the load ran once");
+    cr_assert_eq(tm_result(&M, 1), pattern(0x200, 4) | pattern(0x204, 4) << 32, "the load has the device's value");
+    cr_assert_eq(tm_result(&M, 2), 1, "the addition between them ran once");
+    unsigned writes = 0;
+    for (unsigned i = 0; i < M.nlog; i++)
+        if (M.log[i].is_write && M.log[i].addr == 0x208) {
+            writes++;
+            cr_assert_eq(M.log[i].data, 0x5a5a);
+        }
+    cr_assert_eq(writes, 1, "the store reached the device once");
+    hub_cpu_stats st;
+    hub_cpu_get_stats(M.cpu, &st);
+    cr_assert_eq(st.mmio_deferred, 2);
+}
+
 Test(cpu, ecall_and_ebreak_trap_with_mcause_and_mepc, .fini = fini)
 {
     tm_init(&M, "ecall.bin", NULL);

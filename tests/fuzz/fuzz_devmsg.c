@@ -16,11 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zmq.h>
 
 #include <plexus/memory.h>
 
-#include "dev/devmgr_int.h"
+#include "dev/detached.h"
+#include "dev/device.h"
 #include "vclock.h"
 
 #define RAM_BASE 0x80000000u
@@ -34,7 +34,7 @@ static vclock clk;
 static hub_ram_block block;
 static hub_devmgr *mgr;
 static hub_device *dev;
-static void *peer;
+static plx_chan *peer;
 static unsigned irq_levels[8];
 
 static void on_irq(void *opaque, unsigned irq, int level)
@@ -65,8 +65,8 @@ static int setup(void)
         return -1;
     if (!(dev = hub_dev_new_detached(mgr, "fuzz", 4, "inproc://plexus-fuzz")))
         return -1;
-    peer = zmq_socket(mgr->zctx, ZMQ_PAIR);
-    if (!peer || zmq_connect(peer, "inproc://plexus-fuzz") < 0)
+    char why[200];
+    if (!(peer = plx_chan_zmq_connect("inproc://plexus-fuzz", 0, why, sizeof(why))))
         return -1;
     return 0;
 }
@@ -79,7 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     bool declare = data[0] & 1;
-    dev->wire.fixed = (data[0] & 2) != 0;
+    dev->inc.wire.fixed = (data[0] & 2) != 0;
     size_t off = 1;
     for (unsigned n = 0; n < MAX_FRAMES && off + 2 <= size; n++) {
         size_t len = (size_t)data[off] | (size_t)data[off + 1] << 8;
@@ -98,8 +98,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     /* due timers fire (the far end never answers: the layer does not wait for devices without TIMER_DONE) */
     vclock_advance(&clk, vclock_now(&clk) + 1000000);
-    char sink[256];
-    while (zmq_recv(peer, sink, sizeof(sink), ZMQ_DONTWAIT) >= 0)
+    const void *sink;
+    size_t sink_len;
+    while (plx_chan_recv(peer, &sink, &sink_len, 0) == 0)
         ;
     dev->failed = false;    /* a Goodbye fails the device: the next input starts from a live one */
     return 0;
@@ -241,10 +242,17 @@ int main(int argc, char **argv)
     fixed_frame(5, 1, 4, 100, 1, RAM_BASE + 0x10, (const uint8_t *)"\xde\xad\xbe\xef", 4);
     fixed_frame(5, 0, 4, 100, 2, RAM_BASE + 0x10, NULL, 0);
     /* a posted-write batch of one entry (hub -> device only: the hub drops it, after decoding it) */
-    uint8_t batch[2 + PLX_WIRE_FIX_HEAD + PLX_WIRE_FIX_BATCH_ENTRY] = { PLX_WIRE_FIX_HEAD + PLX_WIRE_FIX_BATCH_ENTRY };
-    plx_wire_fix_batch_head(batch + 2, 1, 100);
-    plx_wire_fix_batch_entry(batch + 2 + PLX_WIRE_FIX_HEAD, 7, 0, 0x10, 4, 0xabcd);
-    fwrite(batch, 1, sizeof(batch), out);
+    plx_wire fw = { .fixed = true };
+    plx_wire_batch b;
+    if (plx_wire_batch_init(&b) < 0)
+        return 1;
+    plx_wire_batch_add(&fw, &b, 7, 0, 0x10, 4, 0xabcd);
+    const uint8_t *frame;
+    size_t flen = plx_wire_batch_frame(&fw, &b, 100, &frame);
+    uint8_t lenb[2] = { (uint8_t)flen, (uint8_t)(flen >> 8) };
+    fwrite(lenb, 1, 2, out);
+    fwrite(frame, 1, flen, out);
+    plx_wire_batch_fini(&b);
     fclose(out);
     return 0;
 }

@@ -94,10 +94,10 @@ static void setup(void)
     if (!F.cpu)
         abort();
     snprintf(F.path, sizeof(F.path), "/tmp/plexus-fuzz-gdb-%d.sock", (int)getpid());
-    char spec[128], *e = NULL;
+    char spec[128];
     snprintf(spec, sizeof(spec), "unix:%s", F.path);
     hub_gdb_host h = { .cpu = F.cpu, .resume = on_resume, .kill = on_kill, .monitor = on_monitor, .opaque = NULL };
-    if (hub_gdb_open(spec, &h, &F.gdb, &e) < 0)
+    if (hub_gdb_open(spec, &h, &F.gdb, &err) < 0)
         abort();
     connect_client();
 }

@@ -18,6 +18,7 @@
 #include <plexus/memory.h>
 
 #include "dev/devmgr.h"
+#include "plexus/protocol.h"
 #include "vclock.h"
 
 #define RAM_BASE 0x80000000u
@@ -681,12 +682,13 @@ Test(hub_dev, failed_device_is_restarted_fresh)
     int pid = hub_device_pid(d);
     kill(pid, SIGKILL);
     MemTxResult r;
-    uint32_t v = rd32(DEV_BASE + 0x10, &r);
-    cr_assert_eq(r, MEMTX_OK, "the access waits for the restart and goes to the new process; log: %s", logbuf);
-    cr_assert_eq(v, 0, "a fresh device (this one keeps no state block)");
-    cr_assert(wait_back(d), "restarted; log: %s", logbuf);
+    rd32(DEV_BASE + 0x10, &r);
+    cr_assert_eq(r, MEMTX_ERROR, "nothing can defer this access (no CPU): it fails; log: %s", logbuf);
+    cr_assert_eq(hub_device_restarts(d), 0, "a restart never runs inside an access");
+    cr_assert(wait_back(d), "restarted by hub_devmgr_poll; log: %s", logbuf);
     cr_assert_eq(hub_device_restarts(d), 1);
     cr_assert_neq(hub_device_pid(d), pid);
+    cr_assert_eq(rd32(DEV_BASE + 0x10, NULL), 0, "a fresh device (this one keeps no state block)");
     cr_assert_eq(rd32(SHADOW_BASE, NULL), 0, "a blank shadow page");
     wr32(DEV_BASE + 0x10, 7);
     cr_assert_eq(rd32(DEV_BASE + 0x10, NULL), 7);
@@ -696,6 +698,118 @@ Test(hub_dev, failed_device_is_restarted_fresh)
     vclock_advance(&clk, vclock_now(&clk) + 10);
     cr_assert_eq(rd32(DEV_BASE + 0xac, NULL), 1, "timers work again");
     cr_assert(strstr(logbuf, "[phoenix] restarted (1 of 2)"), "log: %s", logbuf);
+}
+
+/* The CPU's way: an access to a device awaiting its restart is abandoned (defer_access says yes), the next
+ * hub_devmgr_poll(0) waits out the backoff and restarts it, and the access made again reaches the new process. */
+static unsigned n_defers;
+static bool defer_yes(void *opaque)
+{
+    (void)opaque;
+    n_defers++;
+    return true;
+}
+
+Test(hub_dev, access_to_a_restarting_device_is_deferred_and_the_poll_restarts_it)
+{
+    hub_devmgr_free(mgr);
+    Error *err = NULL;
+    hub_devmgr_env env = { .sysmem = &sysmem, .as = &as, .clock = &clk, .ram = blocks, .n_ram = 2,
+                           .set_irq = on_irq, .log = on_log, .defer_access = defer_yes };
+    mgr = hub_devmgr_new(&env, &err);
+    cr_assert_not_null(mgr);
+    hub_device_config c = regdev_config("phoenix");
+    c.max_restarts = 1;
+    c.restart_backoff_ms = 30;
+    hub_device *d = add(&c);
+    int pid = hub_device_pid(d);
+    kill(pid, SIGKILL);
+    n_defers = 0;
+    MemTxResult r;
+    rd32(DEV_BASE + 0x10, &r);
+    cr_assert_eq(n_defers, 1, "the access was deferred");
+    cr_assert_eq(r, MEMTX_OK, "a deferred access does not fault (it is made again)");
+    cr_assert_eq(hub_device_restarts(d), 0, "not restarted inside the access");
+    cr_assert_eq(hub_devmgr_poll(mgr, 0), 0);
+    cr_assert_eq(hub_device_restarts(d), 1, "the poll after a deferral waits out the backoff and restarts; log: %s",
+                 logbuf);
+    cr_assert_not(hub_device_failed(d));
+    wr32(DEV_BASE + 0x10, 9);
+    cr_assert_eq(rd32(DEV_BASE + 0x10, NULL), 9, "the access made again reaches the new process");
+    cr_assert_eq(n_defers, 1);
+    /* restarts used up: nothing defers any more, the access fails */
+    kill(hub_device_pid(d), SIGKILL);
+    rd32(DEV_BASE + 0x10, &r);
+    cr_assert_eq(r, MEMTX_ERROR);
+    cr_assert_eq(n_defers, 1);
+}
+
+/* A device killed while the hub waits for its TimerDone (inside vclock_advance): the wait ends, the device fails,
+ * and it is restarted from the poll path, not from inside the clock's advance. */
+Test(hub_dev, device_dying_in_a_timer_callback_is_restarted_from_the_poll)
+{
+    hub_device_config c = regdev_config("phoenix");
+    c.max_restarts = 1;
+    c.restart_backoff_ms = 10;
+    hub_device *d = add(&c);
+    int pid = hub_device_pid(d);
+    wr32(DEV_BASE + 0xd4, 1000);                    /* its timer callback kills it */
+    cr_assert_eq(rd32(DEV_BASE + 0xac, NULL), 0);   /* the TimerArm is served by now */
+    vclock_advance(&clk, vclock_now(&clk) + 2000);
+    cr_assert(hub_device_failed(d), "the fire's wait ended with the death; log: %s", logbuf);
+    cr_assert_eq(hub_device_restarts(d), 0, "no restart inside the clock's advance");
+    cr_assert(strstr(logbuf, "[phoenix] device process was killed by signal 9"), "log: %s", logbuf);
+    cr_assert(wait_back(d), "log: %s", logbuf);
+    cr_assert_eq(hub_device_restarts(d), 1);
+    cr_assert_neq(hub_device_pid(d), pid);
+    wr32(DEV_BASE + 0xa8, 10);
+    vclock_advance(&clk, vclock_now(&clk) + 20);
+    cr_assert_eq(rd32(DEV_BASE + 0xac, NULL), 1, "the new process's timer fired at its virtual time");
+}
+
+/* A device process whose main loop is its own (poll on plx_dev_get_poll_fd() and a timerfd, plx_dev_dispatch()):
+ * accesses, a watched descriptor, a timer with its IRQ, and an orderly shutdown all work through the real hub. */
+Test(hub_dev, device_driven_from_a_foreign_poll_loop)
+{
+    char *prog = test_build_path("bin/hubdev-foreignloop");
+    static const hub_region_map rm[] = { { "regs", DEV_BASE } };
+    static const hub_irq_map im[] = { { 0, 5 } };
+    hub_device_config c = { .name = "foreign", .program = prog, .regions = rm, .n_regions = 1, .irqs = im,
+                            .n_irqs = 1, .stdin_fd = -1, .stdout_fd = -1, .timeout_ms = 5000 };
+    hub_device *d = add(&c);
+    cr_assert_str_eq(hub_device_model(d), "plexus,test-foreign-loop");
+    wr32(DEV_BASE, 0x1234abcd);
+    cr_assert_eq(rd32(DEV_BASE, NULL), 0x1234abcd);
+    cr_assert_gt(rd32(DEV_BASE + 8, NULL), 0, "the accesses were served through plx_dev_dispatch()");
+    /* the program's own timerfd is served by the same loop, between the hub's requests */
+    uint32_t t0 = rd32(DEV_BASE + 4, NULL), t = t0;
+    for (int i = 0; i < 500 && t == t0; i++) {
+        hub_devmgr_poll(mgr, 5);
+        t = rd32(DEV_BASE + 4, NULL);
+    }
+    cr_assert_gt(t, t0, "the foreign loop's own timer ticked");
+    /* a descriptor watched with plx_dev_watch_fd is served inside plx_dev_dispatch */
+    wr32(DEV_BASE + 0xc, 1);
+    uint32_t w = 0;
+    for (int i = 0; i < 500 && w == 0; i++) {
+        hub_devmgr_poll(mgr, 2);
+        w = rd32(DEV_BASE + 0xc, NULL);
+    }
+    cr_assert_eq(w, 1, "the watch callback ran once");
+    /* virtual time: the fire waits for the device, whose loop runs the callback and pulses its line */
+    wr32(DEV_BASE + 0x10, 1000);
+    cr_assert_eq(rd32(DEV_BASE + 0x10, NULL), 0);
+    n_irq = 0;
+    vclock_advance(&clk, vclock_now(&clk) + 2000);
+    cr_assert_eq(rd32(DEV_BASE + 0x10, NULL), 1, "fired once");
+    cr_assert_eq(n_irq, 2, "the callback pulsed its line before vclock_advance returned");
+    cr_assert_eq(irq_log[0].irq, 5);
+    /* Shutdown: plx_dev_dispatch() returns 1, plx_dev_close() says Goodbye, the process exits 0 */
+    hub_devmgr_free(mgr);
+    mgr = NULL;
+    cr_assert_null(strstr(logbuf, "did not exit"), "log: %s", logbuf);
+    cr_assert_null(strstr(logbuf, "error"), "log: %s", logbuf);
+    free(prog);
 }
 
 Test(hub_dev, restarts_stop_at_the_limit)
@@ -888,7 +1002,7 @@ Test(hub_dev, sandbox_with_an_unknown_call_fails_the_add)
 static void count_only_log(void *opaque, const char *device, int level, const char *msg)
 {
     (*(unsigned *)opaque)++;
-    if (level <= 4)
+    if (level <= PLX_LOG_WARNING)
         on_log(NULL, device, level, msg);
 }
 
@@ -1029,7 +1143,7 @@ Test(hub_dev, oversized_frame_is_dropped_by_the_channel)
     hub_device_config c = { .name = "big", .program = prog, .argv = argv, .regions = rm, .n_regions = 1,
                             .stdin_fd = -1, .stdout_fd = -1, .timeout_ms = 2000 };
     hub_device *d = add(&c);
-    /* each read is preceded by a frame above PLX_WIRE_MAX_FRAME: ZeroMQ refuses it (ZMQ_MAXMSGSIZE) before
+    /* each read is preceded by a frame above PLX_MAX_FRAME: ZeroMQ refuses it (ZMQ_MAXMSGSIZE) before
      * the hub allocates or decodes anything, and the answer behind it still arrives */
     for (int i = 0; i < 3; i++) {
         MemTxResult r;

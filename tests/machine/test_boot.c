@@ -84,8 +84,10 @@ static char *load_with(const char *text, const hub_mconfig_opts *extra, hub_mcon
     hub_mconfig_opts o = extra ? *extra : (hub_mconfig_opts){ 0 };
     o.exe_dir = dir;
     hub_mconfig *c = NULL;
-    char *err = NULL;
-    int r = hub_mconfig_load(yaml_path, &o, &c, &err);
+    Error *e = NULL;
+    int r = hub_mconfig_load(yaml_path, &o, &c, &e);
+    char *err = e ? strdup(error_get_pretty(e)) : NULL;
+    error_free(e);
     if (r < 0) {
         cr_assert_not_null(err);
         return err;
@@ -296,7 +298,8 @@ static void *build(const char *text, const hub_dt_boot *boot, size_t *size)
     char *err = load_with(text, NULL, &c);
     cr_assert_null(err, "%s", err);
     void *dtb = NULL;
-    cr_assert_eq(hub_dtb_build(c, NULL, boot, &dtb, size, &err), 0, "%s", err ? err : "");
+    Error *e = NULL;
+    cr_assert_eq(hub_dtb_build(c, NULL, boot, &dtb, size, &e), 0, "%s", e ? error_get_pretty(e) : "");
     cr_assert_eq(fdt_check_full(dtb, *size), 0);
     hub_mconfig_free(c);
     return dtb;

@@ -47,11 +47,13 @@ static void setup(void)
     free(write_file(dir, "plexus-fake-dev", "#!/bin/sh\n", 10, 0755));
     char *p = write_file(dir, "m.yaml", yaml, sizeof(yaml) - 1, 0644);
     hub_mconfig_opts o = { .exe_dir = dir };
-    char *err = NULL;
-    cr_assert_eq(hub_mconfig_load(p, &o, &cfg, &err), 0, "%s", err ? err : "");
+    Error *err = NULL;
+    cr_assert_eq(hub_mconfig_load(p, &o, &cfg, &err), 0, "%s", err ? error_get_pretty(err) : "");
     free(p);
-    hub_dt_device_info info[3] = { { 0x10000000, 0x100 }, { 0x10010000, 0x1000 }, { 0x10020000, 0x10 } };
-    cr_assert_eq(hub_dtb_build(cfg, info, NULL, &dtb, &dtb_size, &err), 0, "%s", err ? err : "");
+    /* the UART declares "serial" (as plexus-uart16550 does); dma0's declaration loses to its `dt.node` */
+    hub_dt_device_info info[3] = { { 0x10000000, 0x100, "serial" }, { 0x10010000, 0x1000, "dma-controller" },
+                                   { 0x10020000, 0x10, NULL } };
+    cr_assert_eq(hub_dtb_build(cfg, info, NULL, &dtb, &dtb_size, &err), 0, "%s", err ? error_get_pretty(err) : "");
     cr_assert_eq(fdt_check_header(dtb), 0);
     cr_assert_eq(fdt_totalsize(dtb), dtb_size);
 }
@@ -197,4 +199,22 @@ Test(machine_dtb, dtc_reads_it)
     free(dts);
     free(cmd);
     free(p);
+}
+
+/* A device that declares no node name, in a description that gives none, gets its own name. */
+Test(machine_dtb, undeclared_node_takes_the_device_name)
+{
+    hub_dt_device_info info[3] = { { 0x10000000, 0x100, NULL }, { 0x10010000, 0x1000, NULL },
+                                   { 0x10020000, 0x10, NULL } };
+    void *d2;
+    size_t n2;
+    Error *err = NULL;
+    cr_assert_eq(hub_dtb_build(cfg, info, NULL, &d2, &n2, &err), 0, "%s", err ? error_get_pretty(err) : "");
+    cr_expect_geq(fdt_path_offset(d2, "/soc/uart0@10000000"), 0);
+    cr_expect_lt(fdt_path_offset(d2, "/soc/serial@10000000"), 0);
+    cr_expect_geq(fdt_path_offset(d2, "/soc/dma@10010000"), 0, "the description's node name stands");
+    int len;
+    const char *sp = fdt_getprop(d2, fdt_path_offset(d2, "/chosen"), "stdout-path", &len);
+    cr_expect_str_eq(sp, "/soc/uart0@10000000");
+    free(d2);
 }

@@ -34,9 +34,9 @@ Test(machine_loader, elf_segments_and_entry)
     static fake_ram ram;
     memset(ram.bytes, 0xaa, sizeof(ram.bytes));
     hub_load_result res = { 0 };
-    char *err = NULL;
+    Error *err = NULL;
     char *path = tiny_elf();
-    cr_assert_eq(hub_load_elf(path, ram_write, &ram, &res, &err), 0, "%s", err ? err : "");
+    cr_assert_eq(hub_load_elf(path, ram_write, &ram, &res, &err), 0, "%s", err ? error_get_pretty(err) : "");
     cr_expect(res.has_entry);
     cr_expect_eq(res.entry, RAM_BASE);
     cr_assert_eq(res.n_ranges, 2);
@@ -67,27 +67,27 @@ Test(machine_loader, elf_rejects_bad_input)
 {
     static fake_ram ram;
     hub_load_result res = { 0 };
-    char *err = NULL;
+    Error *err = NULL;
     char *path = tiny_elf();
     cr_expect_eq(hub_load_elf(path, no_ram, NULL, &res, &err), -EFAULT);
     cr_assert_not_null(err);
-    cr_expect(strstr(err, "segment at 0x80000000 is not inside RAM") != NULL, "%s", err);
-    free(err);
+    cr_expect(strstr(error_get_pretty(err), "segment at 0x80000000 is not inside RAM") != NULL, "%s", error_get_pretty(err));
+    error_free(err);
     err = NULL;
     hub_load_result_clear(&res);
 
     cr_expect_eq(hub_load_elf("/bin/sh", ram_write, &ram, &res, &err), -ENOEXEC);
     cr_assert_not_null(err);
-    cr_expect(strstr(err, "expected a 64-bit RISC-V ELF") != NULL, "%s", err);
-    free(err);
+    cr_expect(strstr(error_get_pretty(err), "expected a 64-bit RISC-V ELF") != NULL, "%s", error_get_pretty(err));
+    error_free(err);
     err = NULL;
 
     char *dir = tmpdir_new();
     char *junk = write_file(dir, "junk.elf", "\x7f" "ELF junk", 9, 0644);
     cr_expect_lt(hub_load_elf(junk, ram_write, &ram, &res, &err), 0);
     cr_assert_not_null(err);
-    cr_expect(strstr(err, "junk.elf") != NULL, "%s", err);
-    free(err);
+    cr_expect(strstr(error_get_pretty(err), "junk.elf") != NULL, "%s", error_get_pretty(err));
+    error_free(err);
     free(junk);
     tmpdir_remove(dir);
     hub_load_result_clear(&res);
@@ -100,7 +100,7 @@ Test(machine_loader, raw_image_at_address)
     char *dir = tmpdir_new();
     char *p = write_file(dir, "img.bin", "\x01\x02\x03\x04\x05", 5, 0644);
     hub_load_result res = { 0 };
-    char *err = NULL;
+    Error *err = NULL;
     cr_assert_eq(hub_load_raw(p, RAM_BASE + 0x100, ram_write, &ram, &res, &err), 0);
     cr_expect_not(res.has_entry);
     cr_assert_eq(res.n_ranges, 1);
@@ -113,8 +113,8 @@ Test(machine_loader, raw_image_at_address)
     int r = hub_load_raw(p, RAM_BASE + RAM_SIZE - 2, ram_write, &ram, &res, &err);
     cr_expect_eq(r, -EFAULT);
     cr_assert_not_null(err);
-    cr_expect(strstr(err, "does not fit in RAM") != NULL, "%s", err);
-    free(err);
+    cr_expect(strstr(error_get_pretty(err), "does not fit in RAM") != NULL, "%s", error_get_pretty(err));
+    error_free(err);
     hub_load_result_clear(&res);
     free(p);
     tmpdir_remove(dir);

@@ -139,6 +139,7 @@ struct hub_cpu {
     uint64_t fault_addr;
     bool fault_seen;
     bool retry;             /* a hole was mapped for the fetch that stopped the slice: run it again */
+    bool deferred;          /* an MMIO access of this slice was deferred (hub_cpu_defer_access): run it again */
 
     /* the slice being run */
     uint64_t budget;        /* instructions */
@@ -736,6 +737,32 @@ static __attribute__((noinline)) void observe_access(hub_cpu *cpu, hwaddr addr, 
     cpu->obs->access(cpu->cfg.observer_opaque, &a, pc, (unsigned)ucx_get(&cpu->x, UCX_PRIV));
 }
 
+bool
+hub_cpu_defer_access(hub_cpu *cpu)
+{
+    if (!cpu->in_access)
+        return false;
+    cpu->deferred = true;
+    return true;
+}
+
+/*
+ * A deferred access: the instruction is abandoned (nothing written back, the second half of a split 8-byte
+ * access never made) and the block left with the pc on it, as for an access fault; the block hook then ends the
+ * slice before the instruction runs again (stop_at_next_block), so the loop's service call comes first.
+ */
+static void abandon(hub_cpu *cpu, hwaddr addr)
+{
+    cpu->stats.mmio_deferred++;
+    cpu->irq_raised = false;
+    if (!ucx_sync_pc(&cpu->x, true)) {
+        set_fatal(cpu, "cpu: deferred access at 0x%" PRIx64 " from an instruction Unicorn cannot locate", addr);
+        return;
+    }
+    stop_at_next_block(cpu);
+    ucx_leave(&cpu->x);
+}
+
 static uint64_t mmio_read(uc_engine *uc, uint64_t offset, unsigned size, void *opaque)
 {
     cpu_mmio *m = opaque;
@@ -747,6 +774,8 @@ static uint64_t mmio_read(uc_engine *uc, uint64_t offset, unsigned size, void *o
     cpu->in_access = true;
     MemTxResult r = cpu_access(cpu, addr, &v, size, false);
     cpu->in_access = false;
+    if (unlikely(cpu->deferred))
+        abandon(cpu, addr);
     if (unlikely(cpu->obs_mmio))
         observe_access(cpu, addr, size, false, v, r, t0);
     if (r != MEMTX_OK) {
@@ -771,6 +800,8 @@ static void mmio_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t v
     cpu->in_access = true;
     MemTxResult r = cpu_access(cpu, addr, &value, size, true);
     cpu->in_access = false;
+    if (unlikely(cpu->deferred))
+        abandon(cpu, addr);
     if (unlikely(cpu->obs_mmio))
         observe_access(cpu, addr, size, true, value, r, t0);
     if (r != MEMTX_OK) {
@@ -2002,6 +2033,7 @@ hub_cpu_run(hub_cpu *cpu, Error **errp)
         cpu->budget_stop = cpu->irq_stop = false;
         cpu->fault_seen = false;
         cpu->retry = false;
+        cpu->deferred = false;
         /* Unicorn's loop enters a pending, enabled interrupt before the first block (ucx.h) */
         uc_err err = uc_emu_start(cpu->x.uc, ucx_get(&cpu->x, UCX_PC), 0, 0, 0);
         cpu->stats.slices++;
@@ -2036,7 +2068,8 @@ hub_cpu_run(hub_cpu *cpu, Error **errp)
             cpu->cfg.service(cpu->cfg.opaque);
         advance_time(cpu, cpu->executed);
         /* nothing else ends a slice early without an error: the hart is in WFI */
-        if (err == UC_ERR_OK && !cpu->budget_stop && !cpu->irq_stop && !cpu->stop && !cpu->dbg_pending &&
+        if (err == UC_ERR_OK && !cpu->budget_stop && !cpu->irq_stop && !cpu->deferred && !cpu->stop &&
+            !cpu->dbg_pending &&
             after_wfi(cpu, ucx_get(&cpu->x, UCX_PC)))
             wait_for_interrupt(cpu);
     }

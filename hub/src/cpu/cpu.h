@@ -89,12 +89,21 @@ void hub_cpu_set_irq(hub_cpu *cpu, unsigned bit, int level);
 int hub_cpu_run(hub_cpu *cpu, Error **errp);
 void hub_cpu_stop(hub_cpu *cpu, int status);
 
+/*
+ * From inside a memory access the CPU makes (a MemoryRegionOps callback reached from a guest load or store):
+ * abandon that access and make it again after the run loop's next service call, which can do what the access
+ * needs first (restart its device). The instruction's result is not written back; virtual time goes on by the
+ * slice. Returns false, and changes nothing, outside such an access (DMA, the loader, a debugger).
+ */
+bool hub_cpu_defer_access(hub_cpu *cpu);
+
 typedef struct hub_cpu_stats {
     uint64_t instructions;      /* instructions charged to virtual time (of the blocks entered; one a trap cut
                                    short counts whole) */
     uint64_t traps;             /* exceptions and interrupts taken */
     uint64_t mmio_reads, mmio_writes;
     uint64_t mmio_errors;       /* accesses the address space answered with an error (reads gave 0) */
+    uint64_t mmio_deferred;     /* accesses abandoned and made again (hub_cpu_defer_access) */
     uint64_t slices;            /* uc_emu_start calls */
     uint64_t wfi_waits;         /* WFIs that found nothing pending */
     uint64_t idle_ns;           /* host time slept in WFI (idle_sleep) */

@@ -21,7 +21,7 @@ static const struct { const char *name; unsigned bit; } items[] = {
 };
 
 int
-hub_dlog_parse(const char *spec, unsigned *mask, char **err)
+hub_dlog_parse(const char *spec, unsigned *mask, Error **errp)
 {
     unsigned m = 0;
     const char *p = spec;
@@ -34,9 +34,8 @@ hub_dlog_parse(const char *spec, unsigned *mask, char **err)
                 found = true;
             }
         if (!found && n) {
-            if (asprintf(err, "-d: unknown item '%.*s'; the items are guest_errors, unimp, int, exec, mmio "
-                         "(-d help tells what each logs)", (int)n, p) < 0)
-                abort();
+            error_setg(errp, "-d: unknown item '%.*s'; the items are guest_errors, unimp, int, exec, mmio "
+                       "(-d help tells what each logs)", (int)n, p);
             return -EINVAL;
         }
         p += n + (p[n] == ',');

@@ -24,9 +24,9 @@ enum {
 /* The -d items, one per line with what each shows (for `-d help`). */
 extern const char hub_dlog_help[];
 
-/* Parse "guest_errors,int,mmio" into HUB_DLOG_* bits. Returns 0, or -EINVAL with *@err (malloc'd) naming
- * the item it does not know. */
-int hub_dlog_parse(const char *spec, unsigned *mask, char **err);
+/* Parse "guest_errors,int,mmio" into HUB_DLOG_* bits. Returns 0, or -EINVAL with @errp naming the item it
+ * does not know. */
+int hub_dlog_parse(const char *spec, unsigned *mask, Error **errp);
 
 typedef struct hub_dlog hub_dlog;
 

@@ -831,7 +831,7 @@ hub_gdb_service(hub_gdb *g)
 /* ---- life cycle -------------------------------------------------------------------------------------- */
 
 int
-hub_gdb_open(const char *spec, const hub_gdb_host *host, hub_gdb **out, char **err)
+hub_gdb_open(const char *spec, const hub_gdb_host *host, hub_gdb **out, Error **errp)
 {
     hub_gdb *g = calloc(1, sizeof(*g));
     if (!g)
@@ -842,7 +842,7 @@ hub_gdb_open(const char *spec, const hub_gdb_host *host, hub_gdb **out, char **e
     g->tdesc = build_tdesc(&g->tdesc_len);
     if (g->ep_fd < 0 || !g->tdesc)
         abort();                /* out of descriptors or memory at start-up */
-    g->listen_fd = hub_listen("gdb", spec, true, &g->where, err);
+    g->listen_fd = hub_listen("gdb", spec, true, &g->where, errp);
     if (g->listen_fd < 0) {
         int r = g->listen_fd;
         hub_gdb_close(g);

@@ -33,9 +33,9 @@ typedef struct hub_gdb_host {
 
 /*
  * Listen on @spec: "tcp::PORT" (127.0.0.1), "tcp:HOST:PORT", or "unix:PATH" (created; removed at close).
- * PORT 0 picks a free port (hub_gdb_where() tells which). Returns 0, or -errno with *@err (malloc'd).
+ * PORT 0 picks a free port (hub_gdb_where() tells which). Returns 0, or -errno with @errp set.
  */
-int hub_gdb_open(const char *spec, const hub_gdb_host *host, hub_gdb **out, char **err);
+int hub_gdb_open(const char *spec, const hub_gdb_host *host, hub_gdb **out, Error **errp);
 void hub_gdb_close(hub_gdb *g);
 
 /* Where the stub listens, as "tcp:HOST:PORT" or "unix:PATH". */

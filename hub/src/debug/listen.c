@@ -12,55 +12,58 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-static int fail(char **err, int e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char **err, int e, const char *fmt, ...)
+static int fail(Error **errp, int e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(Error **errp, int e, const char *fmt, ...)
 {
     va_list ap;
+    char *msg;
     va_start(ap, fmt);
-    if (vasprintf(err, fmt, ap) < 0)
+    if (vasprintf(&msg, fmt, ap) < 0)
         abort();
     va_end(ap);
+    error_setg(errp, "%s", msg);
+    free(msg);
     return -e;
 }
 
-static int listen_unix(const char *what, const char *spec, char **where, char **err)
+static int listen_unix(const char *what, const char *spec, char **where, Error **errp)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     const char *path = spec + 5;
     if (!*path || strlen(path) >= sizeof(sa.sun_path))
-        return fail(err, EINVAL, "%s: '%s': a UNIX socket path of 1 to %zu bytes", what, spec,
+        return fail(errp, EINVAL, "%s: '%s': a UNIX socket path of 1 to %zu bytes", what, spec,
                     sizeof(sa.sun_path) - 1);
     strcpy(sa.sun_path, path);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
-        return fail(err, errno, "%s: %s: %s", what, spec, strerror(errno));
+        return fail(errp, errno, "%s: %s: %s", what, spec, strerror(errno));
     unlink(path);
     if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
         int e = errno;
         close(fd);
-        return fail(err, e, "%s: cannot listen on %s: %s", what, spec, strerror(e));
+        return fail(errp, e, "%s: cannot listen on %s: %s", what, spec, strerror(e));
     }
     *where = strdup(spec);
     return fd;
 }
 
-static int listen_tcp(const char *what, const char *spec, char **where, char **err)
+static int listen_tcp(const char *what, const char *spec, char **where, Error **errp)
 {
     const char *hp = spec + 4, *colon = strrchr(hp, ':');
     char host[256];
     size_t hl = colon ? (size_t)(colon - hp) : 0;
     if (!colon || hl >= sizeof(host))
-        return fail(err, EINVAL, "%s: '%s': expected tcp::PORT, tcp:HOST:PORT or unix:PATH", what, spec);
+        return fail(errp, EINVAL, "%s: '%s': expected tcp::PORT, tcp:HOST:PORT or unix:PATH", what, spec);
     memcpy(host, hp, hl);
     host[hl] = 0;
     char *end;
     long port = strtol(colon + 1, &end, 10);
     if (!colon[1] || *end || port < 0 || port > 65535)
-        return fail(err, EINVAL, "%s: '%s': the port must be a number 0..65535", what, spec);
+        return fail(errp, EINVAL, "%s: '%s': the port must be a number 0..65535", what, spec);
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *ai;
     int gr = getaddrinfo(hl ? host : "127.0.0.1", colon + 1, &hints, &ai);
     if (gr != 0)
-        return fail(err, EINVAL, "%s: '%s': %s", what, spec, gai_strerror(gr));
+        return fail(errp, EINVAL, "%s: '%s': %s", what, spec, gai_strerror(gr));
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     int one = 1;
     if (fd >= 0)
@@ -70,7 +73,7 @@ static int listen_tcp(const char *what, const char *spec, char **where, char **e
         if (fd >= 0)
             close(fd);
         freeaddrinfo(ai);
-        return fail(err, e, "%s: cannot listen on %s: %s", what, spec, strerror(e));
+        return fail(errp, e, "%s: cannot listen on %s: %s", what, spec, strerror(e));
     }
     freeaddrinfo(ai);
     struct sockaddr_storage ss;
@@ -84,11 +87,11 @@ static int listen_tcp(const char *what, const char *spec, char **where, char **e
 }
 
 int
-hub_listen(const char *what, const char *spec, bool tcp_ok, char **where, char **err)
+hub_listen(const char *what, const char *spec, bool tcp_ok, char **where, Error **errp)
 {
     if (!strncmp(spec, "unix:", 5))
-        return listen_unix(what, spec, where, err);
+        return listen_unix(what, spec, where, errp);
     if (tcp_ok && !strncmp(spec, "tcp:", 4))
-        return listen_tcp(what, spec, where, err);
-    return fail(err, EINVAL, "%s: '%s': expected %sunix:PATH", what, spec, tcp_ok ? "tcp::PORT, tcp:HOST:PORT or " : "");
+        return listen_tcp(what, spec, where, errp);
+    return fail(errp, EINVAL, "%s: '%s': expected %sunix:PATH", what, spec, tcp_ok ? "tcp::PORT, tcp:HOST:PORT or " : "");
 }

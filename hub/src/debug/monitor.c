@@ -276,10 +276,10 @@ hub_monitor_service(hub_monitor *m)
 }
 
 int
-hub_monitor_open(const char *spec, const hub_monitor_host *h, hub_monitor **out, char **err)
+hub_monitor_open(const char *spec, const hub_monitor_host *h, hub_monitor **out, Error **errp)
 {
     char *where = NULL;
-    int fd = hub_listen("monitor", spec, false, &where, err);
+    int fd = hub_listen("monitor", spec, false, &where, errp);
     if (fd < 0)
         return fd;
     hub_monitor *m = calloc(1, sizeof(*m));

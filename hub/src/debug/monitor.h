@@ -34,8 +34,8 @@ void hub_monitor_exec(const hub_monitor_host *h, const char *line, FILE *out);
 
 typedef struct hub_monitor hub_monitor;
 
-/* Listen on "unix:PATH". Returns 0, or -errno with *@err (malloc'd). */
-int hub_monitor_open(const char *spec, const hub_monitor_host *h, hub_monitor **out, char **err);
+/* Listen on "unix:PATH". Returns 0, or -errno with @errp set. */
+int hub_monitor_open(const char *spec, const hub_monitor_host *h, hub_monitor **out, Error **errp);
 void hub_monitor_close(hub_monitor *m);
 int hub_monitor_fd(const hub_monitor *m);
 void hub_monitor_service(hub_monitor *m);

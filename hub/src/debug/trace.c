@@ -196,7 +196,7 @@ static void on_trap(void *opaque, const hub_cpu_trap_info *tr)
 }
 
 int
-hub_trace_open(const char *path, hub_trace **out, char **err)
+hub_trace_open(const char *path, hub_trace **out, Error **errp)
 {
     hub_trace *t = calloc(1, sizeof(*t));
     if (!t)
@@ -204,8 +204,7 @@ hub_trace_open(const char *path, hub_trace **out, char **err)
     t->f = fopen(path, "w");
     if (!t->f) {
         int e = errno;
-        if (asprintf(err, "cannot write the trace %s: %s", path, strerror(e)) < 0)
-            abort();
+        error_setg(errp, "cannot write the trace %s: %s", path, strerror(e));
         free(t);
         return -e;
     }

@@ -20,8 +20,8 @@
 
 typedef struct hub_trace hub_trace;
 
-/* Create @path. Returns 0, or -errno with *@err (malloc'd). */
-int hub_trace_open(const char *path, hub_trace **out, char **err);
+/* Create @path. Returns 0, or -errno with @errp set. */
+int hub_trace_open(const char *path, hub_trace **out, Error **errp);
 /* End the document and close the file; returns 0 or -errno (the file could not be written whole). */
 int hub_trace_close(hub_trace *t);
 

@@ -43,7 +43,8 @@ typedef struct hub_devmgr_env {
     /* An IRQ line of a device changed: @irq is the hub-wide number from hub_irq_map.irq (a PLIC source). */
     void (*set_irq)(void *opaque, unsigned irq, int level);
     void *irq_opaque;
-    /* Log records from devices and the layer's own diagnostics. NULL: one line on stderr. */
+    /* Log records from devices and the layer's own diagnostics, @level a PLX_LOG_* (plexus/protocol.h); the
+     * layer never prints on its own. NULL: dropped. */
     void (*log)(void *opaque, const char *device, int level, const char *msg);
     void *log_opaque;
     const char *run_dir;    /* ipc endpoints and the attach socket live here; NULL: a private temporary dir */
@@ -52,6 +53,14 @@ typedef struct hub_devmgr_env {
     /* A lockstep device's access kept its bus busy @ns: charge it to the guest's clock (NULL: ignored). */
     void (*charge)(void *opaque, uint64_t ns);
     void *charge_opaque;
+    /*
+     * A guest access reached a device that failed and will be restarted. Return true if the access is abandoned
+     * and made again after the next hub_devmgr_poll() (which restarts the device first, waiting out the rest of
+     * its backoff): the CPU does this for its own loads and stores (hub_cpu_defer_access). NULL or false: the
+     * access fails (MEMTX_ERROR) and the device is restarted by a later hub_devmgr_poll().
+     */
+    bool (*defer_access)(void *opaque);
+    void *defer_opaque;
     /* One line per guest access to a device, IRQ change, DMA by message and time grant, with its virtual time
      * (plexus run --event-log). NULL: none. */
     FILE *event_log;
@@ -97,16 +106,17 @@ typedef struct hub_device_config {
     int stdin_fd;                   /* child's stdin; -1 = /dev/null */
     int stdout_fd;                  /* child's stdout; -1 = inherit the hub's */
     /* Confine the device process with a system-call allowlist (seccomp) once its init() is done: the SDK's
-     * "default" policy plus @sandbox_allow (names). A call outside it ends the device; the log names it. */
+     * policy @sandbox_policy plus @sandbox_allow (names). A call outside it ends the device; the log names it. */
     bool sandbox;
-    const char *sandbox_policy;     /* NULL or "default" */
+    const char *sandbox_policy;     /* NULL (the default) or a PLX_SANDBOX_POLICY_* name (plexus/protocol.h) */
     const char *const *sandbox_allow;
     size_t n_sandbox_allow;
     /* Supervision: a device that failed (died, hung, broke the protocol) is started again, fresh, from
      * hub_devmgr_poll() after @restart_backoff_ms (0 = 100), at most @max_restarts times (0 = never). Its
-     * regions stay mapped (accesses fail until it is back); the new process must declare the same regions
-     * and IRQ lines. Lines the old process had raised are lowered when it fails. (An attach-mode device is
-     * waited for again, up to attach_timeout_ms, inside that hub_devmgr_poll() call.) */
+     * regions stay mapped (accesses are deferred, see env.defer_access, or fail until it is back); the new
+     * process must declare the same regions and IRQ lines. Lines the old process had raised are lowered when
+     * it fails. (An attach-mode device is waited for again, up to attach_timeout_ms, inside that
+     * hub_devmgr_poll() call.) */
     unsigned max_restarts;
     unsigned restart_backoff_ms;
     /* Start a spawned device in new namespaces (HUB_NS_* bits): no network (only loopback, down), a private
@@ -150,7 +160,9 @@ hub_devmgr *hub_devmgr_new(const hub_devmgr_env *env, Error **errp);
  */
 hub_device *hub_devmgr_add(hub_devmgr *m, const hub_device_config *cfg, Error **errp);
 
-/* Serve messages from devices for at most @timeout_ms (0: only what is ready, -1: until something arrives). */
+/* Serve messages from devices for at most @timeout_ms (0: only what is ready, -1: until something arrives), and
+ * restart failed devices whose backoff passed. If a guest access was deferred for a restart, the call first
+ * waits out that device's backoff and restarts it, whatever @timeout_ms says. */
 int hub_devmgr_poll(hub_devmgr *m, int timeout_ms);
 
 /* The same, and return early when @fd (if >= 0, e.g. the console's input) becomes readable; @fd is not read. */
@@ -182,6 +194,8 @@ unsigned hub_device_n_regions(const hub_device *d);
 int hub_device_region_info(const hub_device *d, unsigned i, const char **name, uint64_t *base, uint64_t *size);
 /* The device's model as it declared it (e.g. "ns16550a"). */
 const char *hub_device_model(const hub_device *d);
+/* The device-tree node name the device declared ("serial"), or NULL. */
+const char *hub_device_dt_node(const hub_device *d);
 /* The endpoint of the device's channel (for tcp:// with port 0 or *, the port actually bound). */
 const char *hub_device_endpoint(const hub_device *d);
 /* Process id of a spawned device while it runs; 0 for attached devices or after it exited. */

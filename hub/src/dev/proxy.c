@@ -4,7 +4,7 @@
  * device's channel, a posted write, or a load from the region's shadow page.
  */
 #define _GNU_SOURCE
-#include "dev/devmgr_int.h"
+#include "dev/proxy.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -12,6 +12,11 @@
 #include <poll.h>
 #include <sched.h>
 #include <string.h>
+
+#include "dev/link.h"
+#include "dev/lockstep.h"
+#include "dev/serve.h"
+#include "dev/replay.h"
 
 static uint64_t ones(unsigned size)
 {
@@ -24,9 +29,9 @@ static const char *refuse(hub_device *d)
     if (d->failed)
         return "failed";
     if (d->dma_depth) {
-        if (!d->dma_self_logged) {
-            d->dma_self_logged = true;
-            hub_dev_log(d->m, d->name, 4,
+        if (!d->inc.dma_self_logged) {
+            d->inc.dma_self_logged = true;
+            hub_dev_log(d->m, d->name, PLX_LOG_WARNING,
                         "access to the device's registers while it waits for its own DMA: bus error");
         }
         return "busy";
@@ -34,99 +39,12 @@ static const char *refuse(hub_device *d)
     return NULL;
 }
 
-/* True (and the device failed) once the deadline of a wait passed. */
-static bool wait_expired(hub_device *d, uint64_t *deadline, const char *what)
-{
-    uint64_t now = hub_now_ms();
-    if (!*deadline)
-        *deadline = now + d->timeout_ms;
-    if (now < *deadline)
-        return false;
-    hub_dev_fail(d, "no answer to %s within %u ms", what, d->timeout_ms);
-    return true;
-}
-
-/* What a wait is for: an MmioReply, a TimerDone, or (lockstep) a TimeReached, each matched by @key. */
-enum wait_kind { WAIT_REPLY, WAIT_TIMER_DONE, WAIT_REACHED };
-struct wait_out {
-    uint64_t data;          /* MmioReply.data */
-    MemTxResult res;        /* MmioReply.result */
-    uint64_t busy_ns;       /* MmioReply.busy_ns */
-    uint64_t next_event;    /* MmioReply or TimeReached .next_event_ns (0: not given) */
-};
-
-/* Wait for the answer @kind/@key, serving everything else the device sends meanwhile. */
-static int wait_for(hub_device *d, enum wait_kind kind, uint64_t key, struct wait_out *out, const char *what)
-{
-    uint64_t deadline = hub_now_ms() + d->timeout_ms;
-    unsigned other = 0;
-    for (;;) {
-        /* A device flooding other messages must not keep the hub here past the timeout. */
-        if (++other % 64 == 0 && wait_expired(d, &deadline, what))
-            return -ETIMEDOUT;
-        /* Block in the receive itself (the socket's receive timeout is HUB_RECV_SLICE_MS): cheaper than a
-         * poll followed by a receive. Between slices: the deadline and the process. */
-        Plx__Envelope *env;
-        int r = plx_wire_recv(&d->wire, &env, HUB_RECV_SLICE_MS);
-        if (r == 0) {
-            if (kind == WAIT_TIMER_DONE && env->msg_case == PLX__ENVELOPE__MSG_TIMER_DONE &&
-                env->timer_done->seq == key) {
-                plx_wire_release(&d->wire);
-                return 0;
-            }
-            if (kind == WAIT_REACHED && env->msg_case == PLX__ENVELOPE__MSG_TIME_REACHED &&
-                env->time_reached->now_ns == key) {
-                out->next_event = env->time_reached->next_event_ns;
-                plx_wire_release(&d->wire);
-                return 0;
-            }
-            if (kind == WAIT_REPLY && env->msg_case == PLX__ENVELOPE__MSG_REPLY && env->reply->seq == key) {
-                out->data = env->reply->data;
-                out->busy_ns = env->reply->busy_ns;
-                out->next_event = env->reply->next_event_ns;
-                switch (env->reply->result) {
-                case PLX__MEM_TX__MEMTX_OK: out->res = MEMTX_OK; break;
-                case PLX__MEM_TX__MEMTX_DECODE_ERROR: out->res = MEMTX_DECODE_ERROR; break;
-                default: out->res = MEMTX_ERROR; break;
-                }
-                plx_wire_release(&d->wire);
-                return 0;
-            }
-            hub_dev_serve(d, env);
-            if (d->failed)
-                return -EIO;
-            continue;
-        }
-        if (r == -EBADMSG) {
-            hub_dev_log(d->m, d->name, 4, "undecodable frame dropped");
-            continue;
-        }
-        if (r == -EINTR)
-            continue;
-        if (r != -EAGAIN && r != -EPIPE) {
-            hub_dev_fail(d, "receive failed: %s", hub_dev_chan_strerror(d, r));
-            return -EIO;
-        }
-        if (wait_expired(d, &deadline, what))
-            return -ETIMEDOUT;
-        if (d->pidfd >= 0) {
-            struct pollfd p = { .fd = d->pidfd, .events = POLLIN };
-            /* Frames written just before the process died may still be on their way. */
-            if (poll(&p, 1, 0) > 0 && hub_dev_wait(d, 20) != 1 && hub_dev_reap(d))
-                return -ECHILD;
-        } else if (r == -EPIPE) {
-            hub_dev_fail(d, "the device hung up");
-            return -EIO;
-        }
-    }
-}
-
 /* Shadow reads must see every posted write sent before them: wait until the device published it. */
 static int wait_shadow(hub_device *d, hub_region *r)
 {
     uint64_t deadline = 0;
     unsigned spins = 0;
-    while (__atomic_load_n(&r->shadow_hdr->applied_seq, __ATOMIC_ACQUIRE) < d->last_posted) {
+    while (__atomic_load_n(&r->shadow_hdr->applied_seq, __ATOMIC_ACQUIRE) < d->inc.last_posted) {
         if (hub_dev_drain(d) && d->failed)
             return -EIO;
         if (d->failed)
@@ -135,7 +53,7 @@ static int wait_shadow(hub_device *d, hub_region *r)
             sched_yield();
             continue;
         }
-        uint64_t now = hub_now_ms();
+        uint64_t now = hub_dev_now_ms();
         if (!deadline)
             deadline = now + d->timeout_ms;
         if (now >= deadline) {
@@ -172,16 +90,17 @@ static uint64_t shadow_load(const uint8_t *p, unsigned size)
     return v;
 }
 
-static MemTxResult proxy_read_slow(hub_region *r, hwaddr addr, uint64_t *data, unsigned size);
+/* Out of line: the shadow read above stays a small function. */
+static MemTxResult proxy_read_slow(hub_region *r, hwaddr addr, uint64_t *data, unsigned size) __attribute__((noinline));
 
 static MemTxResult proxy_read(void *opaque, hwaddr addr, uint64_t *data, unsigned size, MemTxAttrs attrs)
 {
     hub_region *r = opaque;
     hub_device *d = r->dev;
     /* The hot path (a guest polling a status register): a shadow page that is up to date. */
-    if (__builtin_expect(r->shadow_data != NULL, 1) && !d->failed && !d->dma_depth && !d->batch_n &&
+    if (__builtin_expect(r->shadow_data != NULL, 1) && !d->failed && !d->dma_depth && !d->inc.batch.n &&
         !d->m->env.event_log &&
-        __atomic_load_n(&r->shadow_hdr->applied_seq, __ATOMIC_ACQUIRE) >= d->last_posted &&
+        __atomic_load_n(&r->shadow_hdr->applied_seq, __ATOMIC_ACQUIRE) >= d->inc.last_posted &&
         addr < r->size && size <= r->size - addr && !in_read_through(r, addr, size)) {
         *data = shadow_load(r->shadow_data + addr, size);
         d->stats.shadow_reads++;
@@ -190,28 +109,8 @@ static MemTxResult proxy_read(void *opaque, hwaddr addr, uint64_t *data, unsigne
     return proxy_read_slow(r, addr, data, size);
 }
 
-int
-hub_dev_wait_timer_done(hub_device *d, uint64_t seq)
-{
-    d->in_wait++;
-    int r = wait_for(d, WAIT_TIMER_DONE, seq, NULL, "a timer fire");
-    d->in_wait--;
-    return r;
-}
-
-int
-hub_dev_wait_reached(hub_device *d, uint64_t until, uint64_t *next_event)
-{
-    struct wait_out o = { 0 };
-    d->in_wait++;
-    int r = wait_for(d, WAIT_REACHED, until, &o, "a time grant");
-    d->in_wait--;
-    *next_event = o.next_event ? o.next_event : VCLOCK_NEVER;
-    return r;
-}
-
 /* The reply to a lockstep device's access carried the bus time it took: the guest's clock pays it. */
-static void charge_busy(hub_device *d, const struct wait_out *o)
+static void charge_busy(hub_device *d, const hub_dev_reply *o)
 {
     if (!d->lockstep)
         return;
@@ -234,14 +133,14 @@ static MemTxResult read_once(hub_region *r, hwaddr addr, uint64_t *data, unsigne
         return d->failed || d->dma_depth ? MEMTX_ERROR : MEMTX_DECODE_ERROR;
     }
     if (r->shadow_data && !in_read_through(r, addr, size)) {
-        if (d->batch_n)
+        if (d->inc.batch.n)
             hub_dev_flush(d);
-        if (__atomic_load_n(&r->shadow_hdr->applied_seq, __ATOMIC_ACQUIRE) < d->last_posted) {
+        if (__atomic_load_n(&r->shadow_hdr->applied_seq, __ATOMIC_ACQUIRE) < d->inc.last_posted) {
             if (wait_shadow(d, r) < 0) {
                 *data = ones(size);
                 return MEMTX_ERROR;
             }
-            hub_dev_confirm(d, d->last_posted + 1);
+            hub_dev_confirm(d, d->inc.last_posted + 1);
         }
         *data = shadow_load(r->shadow_data + addr, size);
         d->stats.shadow_reads++;
@@ -249,7 +148,7 @@ static MemTxResult read_once(hub_region *r, hwaddr addr, uint64_t *data, unsigne
         return MEMTX_OK;
     }
     Plx__MmioRead rd = PLX__MMIO_READ__INIT;
-    rd.seq = ++d->seq;
+    rd.seq = ++d->inc.seq;
     rd.region = r->index;
     rd.addr = addr;
     rd.size = size;
@@ -257,13 +156,11 @@ static MemTxResult read_once(hub_region *r, hwaddr addr, uint64_t *data, unsigne
     env.msg_case = PLX__ENVELOPE__MSG_READ;
     env.read = &rd;
     d->stats.sync_reads++;
-    struct wait_out o = { 0 };
+    hub_dev_reply o = { 0 };
     hub_dev_lockstep_touch(d);
     int wr = hub_dev_send(d, &env);
     if (wr == 0) {
-        d->in_wait++;
-        wr = wait_for(d, WAIT_REPLY, rd.seq, &o, "a read");
-        d->in_wait--;
+        wr = hub_dev_wait_reply(d, rd.seq, &o, "a read");
     }
     if (wr < 0) {
         *data = ones(size);
@@ -278,87 +175,33 @@ static MemTxResult read_once(hub_region *r, hwaddr addr, uint64_t *data, unsigne
     return o.res;
 }
 
-/* A device that fails and will be restarted is waited for: the access goes to the new process. */
+/*
+ * The device failed and will be restarted: the access waits for the new process if whoever makes it can abandon
+ * it and make it again later (the CPU, for its own loads and stores; never a device's DMA, or an access while
+ * the hub waits on a device). The restart itself happens in the next hub_devmgr_poll(), not here.
+ */
+static bool defer(hub_device *d)
+{
+    hub_devmgr *m = d->m;
+    if (!hub_dev_restartable(d) || m->nest || !m->env.defer_access || !m->env.defer_access(m->env.defer_opaque))
+        return false;
+    m->restart_wanted = true;
+    return true;
+}
+
 static MemTxResult proxy_read_slow(hub_region *r, hwaddr addr, uint64_t *data, unsigned size)
 {
     hub_device *d = r->dev;
-    if (d->failed)
-        hub_dev_await_restart(d);
+    if (d->failed && defer(d)) {
+        *data = ones(size);     /* abandoned: nobody sees it */
+        return MEMTX_OK;
+    }
     MemTxResult res = read_once(r, addr, data, size);
-    if (res == MEMTX_ERROR && d->failed && hub_dev_await_restart(d))
-        res = read_once(r, addr, data, size);
+    if (res == MEMTX_ERROR && d->failed && defer(d))
+        res = MEMTX_OK;
     return res;
 }
 
-/* ---- posted-write batches: MmioWriteBatch frames encoded by hand (same bytes protobuf would produce) ---- */
-
-static uint8_t *put_varint(uint8_t *p, uint64_t v)
-{
-    while (v >= 0x80) {
-        *p++ = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    *p++ = (uint8_t)v;
-    return p;
-}
-
-/* Field @field of wire type varint, omitted when zero (proto3). */
-static uint8_t *put_uint(uint8_t *p, unsigned field, uint64_t v)
-{
-    if (!v)
-        return p;
-    *p++ = (uint8_t)(field << 3);
-    return put_varint(p, v);
-}
-
-static void batch_add(hub_device *d, uint64_t seq, uint32_t region, uint64_t addr, uint32_t size, uint64_t data)
-{
-    if (d->ring) {          /* the ring's fixed layout: the device decodes it without protobuf */
-        d->batch_len += plx_wire_fix_batch_entry(d->batch + HUB_BATCH_HEAD + d->batch_len, seq, region, addr, size,
-                                                 data);
-        d->batch_n++;
-        return;
-    }
-    uint8_t body[HUB_BATCH_ENTRY_MAX], *q = body;
-    q = put_uint(q, 1, seq);
-    q = put_uint(q, 2, region);
-    q = put_uint(q, 3, addr);
-    q = put_uint(q, 4, size);
-    q = put_uint(q, 5, data);
-    q = put_uint(q, 6, 1);                     /* posted */
-    uint8_t *p = d->batch + HUB_BATCH_HEAD + d->batch_len;
-    *p++ = (1 << 3) | 2;                       /* MmioWriteBatch.writes, length-delimited */
-    *p++ = (uint8_t)(q - body);                /* < 128 */
-    memcpy(p, body, (size_t)(q - body));
-    d->batch_len += (size_t)(q - body) + 2;
-    d->batch_n++;
-}
-
-void
-hub_dev_flush(hub_device *d)
-{
-    if (!d->batch_n)
-        return;
-    uint8_t head[HUB_BATCH_HEAD], *p = head;
-    if (d->ring) {
-        p += plx_wire_fix_batch_head(head, d->batch_n, d->batch_time);
-    } else {
-        p = put_uint(p, 1, d->batch_time);     /* Envelope.now_ns */
-        p = put_varint(p, (20 << 3) | 2);      /* Envelope.write_batch */
-        p = put_varint(p, d->batch_len);
-    }
-    size_t hl = (size_t)(p - head);
-    uint8_t *frame = d->batch + HUB_BATCH_HEAD - hl;
-    memcpy(frame, head, hl);
-    size_t len = hl + d->batch_len;
-    d->batch_n = 0;
-    d->batch_len = 0;
-    if (d->failed)
-        return;
-    int r = plx_chan_send(d->chan, frame, len, 0);
-    if (r < 0)
-        hub_dev_send_failed(d, r);
-}
 
 static MemTxResult write_once(hub_region *r, hwaddr addr, uint64_t data, unsigned size)
 {
@@ -372,21 +215,21 @@ static MemTxResult write_once(hub_region *r, hwaddr addr, uint64_t data, unsigne
     hub_dev_event(d, "write %s+0x%" PRIx64 "/%u 0x%" PRIx64 "%s", r->name, (uint64_t)addr, size, data & ones(size),
                   posted ? " posted" : "");
     hub_dev_lockstep_touch(d);
-    if (posted && d->batch) {
+    if (posted && d->inc.batch.buf) {
         uint64_t now = vclock_now(m->env.clock);
-        if (d->batch_n && d->batch_time != now)
+        if (d->inc.batch.n && d->inc.batch_time != now)
             hub_dev_flush(d);
-        d->batch_time = now;
-        d->last_posted = ++d->seq;
-        hub_dev_log_posted(d, d->seq, r->index, addr, size, data & ones(size));
-        batch_add(d, d->seq, r->index, addr, size, data & ones(size));
-        if (d->batch_n == HUB_BATCH_MAX)
+        d->inc.batch_time = now;
+        d->inc.last_posted = ++d->inc.seq;
+        hub_dev_log_posted(d, d->inc.seq, r->index, addr, size, data & ones(size));
+        plx_wire_batch_add(&d->inc.wire, &d->inc.batch, d->inc.seq, r->index, addr, size, data & ones(size));
+        if (d->inc.batch.n == PLX_WIRE_BATCH_MAX)
             hub_dev_flush(d);
         d->stats.posted_writes++;
         return d->failed ? MEMTX_ERROR : MEMTX_OK;
     }
     Plx__MmioWrite wr = PLX__MMIO_WRITE__INIT;
-    wr.seq = ++d->seq;
+    wr.seq = ++d->inc.seq;
     wr.region = r->index;
     wr.addr = addr;
     wr.size = size;
@@ -400,15 +243,13 @@ static MemTxResult write_once(hub_region *r, hwaddr addr, uint64_t data, unsigne
     if (hub_dev_send(d, &env) < 0)
         return MEMTX_ERROR;
     if (posted) {
-        d->last_posted = wr.seq;
+        d->inc.last_posted = wr.seq;
         d->stats.posted_writes++;
         return MEMTX_OK;
     }
     d->stats.sync_writes++;
-    struct wait_out o = { 0 };
-    d->in_wait++;
-    int wres = wait_for(d, WAIT_REPLY, wr.seq, &o, "a write");
-    d->in_wait--;
+    hub_dev_reply o = { 0 };
+    int wres = hub_dev_wait_reply(d, wr.seq, &o, "a write");
     if (wres < 0)
         return MEMTX_ERROR;
     hub_dev_confirm(d, wr.seq);
@@ -418,24 +259,25 @@ static MemTxResult write_once(hub_region *r, hwaddr addr, uint64_t data, unsigne
     return o.res;
 }
 
-/* As for reads; a posted write that was taken is in the device's log and goes to the new process. */
+/* As for reads; a posted write that was taken is in the device's replay log and goes to the new process. */
 static MemTxResult proxy_write(void *opaque, hwaddr addr, uint64_t data, unsigned size, MemTxAttrs attrs)
 {
     hub_region *r = opaque;
     hub_device *d = r->dev;
-    if (d->failed)
-        hub_dev_await_restart(d);
+    if (d->failed && defer(d))
+        return MEMTX_OK;
     bool taken = !d->failed && !d->dma_depth;
     MemTxResult res = write_once(r, addr, data, size);
-    if (res == MEMTX_ERROR && taken && d->failed && hub_dev_await_restart(d))
-        res = r->kind != PLX__REGION_KIND__REGION_IO ? MEMTX_OK : write_once(r, addr, data, size);
+    if (res == MEMTX_ERROR && taken && d->failed && hub_dev_restartable(d) &&
+        (r->kind != PLX__REGION_KIND__REGION_IO || defer(d)))
+        res = MEMTX_OK;
     return res;
 }
 
 void
-hub_proxy_init_ops(MemoryRegionOps *ops)
+hub_dev_proxy_set_ops(MemoryRegionOps *ops)
 {
-    memset(ops, 0, sizeof(*ops));
     ops->read_with_attrs = proxy_read;
     ops->write_with_attrs = proxy_write;
 }
+

@@ -62,12 +62,11 @@ void hub_console_help(FILE *f)
           "  Ctrl-A Ctrl-A  send Ctrl-A to the guest\r\n", f);
 }
 
-hub_console *hub_console_open(int in_fd, int *device_fd, char **err)
+hub_console *hub_console_open(int in_fd, int *device_fd, Error **errp)
 {
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0) {
-        if (asprintf(err, "console: pipe: %s", strerror(errno)) < 0)
-            abort();
+        error_setg(errp, "console: pipe: %s", strerror(errno));
         return NULL;
     }
     /* The read end goes to the device (the spawner dup2()s it onto stdin); the hub writes without blocking. */

@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include <plexus/memory.h>     /* Error */
+
 typedef struct hub_console hub_console;
 
 typedef enum {
@@ -25,7 +27,7 @@ typedef enum {
  * Take the terminal on @in_fd (raw mode if it is a tty) and make the pipe whose read end the console device
  * gets as its stdin (*@device_fd; the caller closes it after the device started). Returns NULL on failure.
  */
-hub_console *hub_console_open(int in_fd, int *device_fd, char **err);
+hub_console *hub_console_open(int in_fd, int *device_fd, Error **errp);
 
 /* Forward pending input without blocking; returns an escape command if one was typed. */
 hub_console_event hub_console_service(hub_console *c);

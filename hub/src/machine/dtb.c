@@ -79,6 +79,14 @@ static void end(dtw *w)
     chk(w, fdt_end_node(w->fdt));
 }
 
+/* A device's node: as the machine file names it, else as the device declared it, else the device's name. */
+static const char *node_name(const hub_mc_device *d, const hub_dt_device_info *info)
+{
+    if (d->dt_node)
+        return d->dt_node;
+    return info->node && *info->node ? info->node : d->dev.name;
+}
+
 static void build(dtw *w, const hub_mconfig *c, const hub_dt_device_info *devs)
 {
     void *fdt = w->fdt;
@@ -96,7 +104,8 @@ static void build(dtw *w, const hub_mconfig *c, const hub_dt_device_info *devs)
         const hub_mc_device *d = &c->devices[c->console];
         if (d->n_dt_compatible) {
             char path[192];
-            snprintf(path, sizeof(path), "/soc/%s@%" PRIx64, d->dt_node, devs[c->console].base);
+            snprintf(path, sizeof(path), "/soc/%s@%" PRIx64, node_name(d, &devs[c->console]),
+                     devs[c->console].base);
             prop_str(w, "stdout-path", path);
         }
     }
@@ -163,12 +172,12 @@ static void build(dtw *w, const hub_mconfig *c, const hub_dt_device_info *devs)
         const hub_mc_device *d = &c->devices[i];
         if (!d->n_dt_compatible)
             continue;
-        begin(w, d->dt_node, devs[i].base, true);
-        if (d->n_irqs) {
+        begin(w, node_name(d, &devs[i]), devs[i].base, true);
+        if (d->dev.n_irqs) {
             uint32_t irqs[64];
             size_t n = 0;
-            for (size_t j = 0; j < d->n_irqs && n < 64; j++)
-                irqs[n++] = d->irqs[j].irq;
+            for (size_t j = 0; j < d->dev.n_irqs && n < 64; j++)
+                irqs[n++] = d->dev.irqs[j].irq;
             prop_cells(w, "interrupts", irqs, n);
             prop_u32(w, "interrupt-parent", PH_PLIC);
         }
@@ -283,7 +292,7 @@ static int patch_chosen(void *fdt, const hub_mconfig *c, const hub_dt_boot *b)
 }
 
 int hub_dtb_build(const hub_mconfig *c, const hub_dt_device_info *devs, const hub_dt_boot *boot, void **dtb,
-                  size_t *size, char **err)
+                  size_t *size, Error **errp)
 {
     void *base = NULL;
     int r = c->dtb_blob ? 0 : generate(c, devs, &base);
@@ -316,9 +325,8 @@ int hub_dtb_build(const hub_mconfig *c, const hub_dt_device_info *devs, const hu
     free(base);
     if (r < 0) {
         free(fdt);
-        if (asprintf(err, "%s%sdevice tree: %s", c->dtb_file ? c->dtb_file : "", c->dtb_file ? ": " : "",
-                     fdt_strerror(r)) < 0)
-            abort();
+        error_setg(errp, "%s%sdevice tree: %s", c->dtb_file ? c->dtb_file : "", c->dtb_file ? ": " : "",
+                   fdt_strerror(r));
         return -EINVAL;
     }
     *dtb = fdt;

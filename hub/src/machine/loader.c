@@ -28,47 +28,46 @@ void hub_load_result_clear(hub_load_result *res)
     memset(res, 0, sizeof(*res));
 }
 
-static int errf(char **err, int r, const char *fmt, const char *a, const char *b)
+static int errf(Error **errp, int r, const char *fmt, const char *a, const char *b)
 {
-    if (asprintf(err, fmt, a, b) < 0)
-        abort();
+    error_setg(errp, fmt, a, b);
     return r;
 }
 
-int hub_load_elf(const char *path, hub_load_write_fn *write, void *opaque, hub_load_result *res, char **err)
+int hub_load_elf(const char *path, hub_load_write_fn *write, void *opaque, hub_load_result *res, Error **errp)
 {
     int r = 0;
     Elf *e = NULL;
     uint8_t *zeros = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return errf(err, -errno, "%s: cannot open: %s", path, strerror(errno));
+        return errf(errp, -errno, "%s: cannot open: %s", path, strerror(errno));
     if (elf_version(EV_CURRENT) == EV_NONE) {
-        r = errf(err, -EINVAL, "%s: libelf: %s", path, elf_errmsg(-1));
+        r = errf(errp, -EINVAL, "%s: libelf: %s", path, elf_errmsg(-1));
         goto out;
     }
     e = elf_begin(fd, ELF_C_READ, NULL);
     if (!e || elf_kind(e) != ELF_K_ELF) {
-        r = errf(err, -ENOEXEC, "%s: not an ELF file%s", path, "");
+        r = errf(errp, -ENOEXEC, "%s: not an ELF file%s", path, "");
         goto out;
     }
     GElf_Ehdr eh;
     if (!gelf_getehdr(e, &eh)) {
-        r = errf(err, -ENOEXEC, "%s: bad ELF header: %s", path, elf_errmsg(-1));
+        r = errf(errp, -ENOEXEC, "%s: bad ELF header: %s", path, elf_errmsg(-1));
         goto out;
     }
     if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_machine != EM_RISCV) {
-        r = errf(err, -ENOEXEC, "%s: expected a 64-bit RISC-V ELF (ELFCLASS64, EM_RISCV)%s", path, "");
+        r = errf(errp, -ENOEXEC, "%s: expected a 64-bit RISC-V ELF (ELFCLASS64, EM_RISCV)%s", path, "");
         goto out;
     }
     if (eh.e_type != ET_EXEC) {
-        r = errf(err, -ENOEXEC, "%s: expected an executable ELF (ET_EXEC), not a relocatable or shared object%s",
+        r = errf(errp, -ENOEXEC, "%s: expected an executable ELF (ET_EXEC), not a relocatable or shared object%s",
                  path, "");
         goto out;
     }
     size_t phnum;
     if (elf_getphdrnum(e, &phnum) < 0) {
-        r = errf(err, -ENOEXEC, "%s: bad program headers: %s", path, elf_errmsg(-1));
+        r = errf(errp, -ENOEXEC, "%s: bad program headers: %s", path, elf_errmsg(-1));
         goto out;
     }
     struct stat st;
@@ -77,14 +76,14 @@ int hub_load_elf(const char *path, hub_load_write_fn *write, void *opaque, hub_l
     for (size_t i = 0; i < phnum; i++) {
         GElf_Phdr ph;
         if (!gelf_getphdr(e, (int)i, &ph)) {
-            r = errf(err, -ENOEXEC, "%s: bad program header: %s", path, elf_errmsg(-1));
+            r = errf(errp, -ENOEXEC, "%s: bad program header: %s", path, elf_errmsg(-1));
             goto out;
         }
         if (ph.p_type != PT_LOAD || !ph.p_memsz)
             continue;
         if (ph.p_filesz > ph.p_memsz || ph.p_offset > (uint64_t)st.st_size ||
             ph.p_filesz > (uint64_t)st.st_size - ph.p_offset || ph.p_paddr + ph.p_memsz < ph.p_paddr) {
-            r = errf(err, -ENOEXEC, "%s: a PT_LOAD segment lies outside the file or wraps%s", path, "");
+            r = errf(errp, -ENOEXEC, "%s: a PT_LOAD segment lies outside the file or wraps%s", path, "");
             goto out;
         }
         /* Physical addresses: the hart starts with translation off. */
@@ -95,13 +94,13 @@ int hub_load_elf(const char *path, hub_load_write_fn *write, void *opaque, hub_l
             size_t chunk = ph.p_filesz - off < sizeof(buf) ? ph.p_filesz - off : sizeof(buf);
             ssize_t got = pread(fd, buf, chunk, (off_t)(ph.p_offset + off));
             if (got <= 0) {
-                r = errf(err, -EIO, "%s: read error%s", path, "");
+                r = errf(errp, -EIO, "%s: read error%s", path, "");
                 goto out;
             }
             if ((r = write(opaque, at + off, buf, (size_t)got)) < 0) {
                 char a[64];
                 snprintf(a, sizeof(a), "0x%llx", (unsigned long long)(at + off));
-                r = errf(err, r, "%s: segment at %s is not inside RAM", path, a);
+                r = errf(errp, r, "%s: segment at %s is not inside RAM", path, a);
                 goto out;
             }
             off += (size_t)got;
@@ -115,7 +114,7 @@ int hub_load_elf(const char *path, hub_load_write_fn *write, void *opaque, hub_l
                 if ((r = write(opaque, a, zeros, chunk)) < 0) {
                     char s[64];
                     snprintf(s, sizeof(s), "0x%llx", (unsigned long long)a);
-                    r = errf(err, r, "%s: segment (.bss) at %s is not inside RAM", path, s);
+                    r = errf(errp, r, "%s: segment (.bss) at %s is not inside RAM", path, s);
                     goto out;
                 }
                 a += chunk;
@@ -127,7 +126,7 @@ int hub_load_elf(const char *path, hub_load_write_fn *write, void *opaque, hub_l
         nload++;
     }
     if (!nload) {
-        r = errf(err, -ENOEXEC, "%s: no PT_LOAD segment to load%s", path, "");
+        r = errf(errp, -ENOEXEC, "%s: no PT_LOAD segment to load%s", path, "");
         goto out;
     }
     res->entry = eh.e_entry;
@@ -141,18 +140,18 @@ out:
 }
 
 int hub_load_raw(const char *path, uint64_t addr, hub_load_write_fn *write, void *opaque, hub_load_result *res,
-                 char **err)
+                 Error **errp)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return errf(err, -errno, "%s: cannot open: %s", path, strerror(errno));
+        return errf(errp, -errno, "%s: cannot open: %s", path, strerror(errno));
     uint8_t buf[65536];
     uint64_t off = 0;
     int r = 0;
     for (;;) {
         ssize_t got = read(fd, buf, sizeof(buf));
         if (got < 0) {
-            r = errf(err, -errno, "%s: read error: %s", path, strerror(errno));
+            r = errf(errp, -errno, "%s: read error: %s", path, strerror(errno));
             break;
         }
         if (!got)
@@ -160,14 +159,14 @@ int hub_load_raw(const char *path, uint64_t addr, hub_load_write_fn *write, void
         if ((r = write(opaque, addr + off, buf, (size_t)got)) < 0) {
             char a[64];
             snprintf(a, sizeof(a), "0x%llx", (unsigned long long)(addr + off));
-            r = errf(err, r, "%s: does not fit in RAM (byte at %s is outside)", path, a);
+            r = errf(errp, r, "%s: does not fit in RAM (byte at %s is outside)", path, a);
             break;
         }
         off += (uint64_t)got;
     }
     close(fd);
     if (r == 0 && !off)
-        r = errf(err, -ENOEXEC, "%s: the image is empty%s", path, "");
+        r = errf(errp, -ENOEXEC, "%s: the image is empty%s", path, "");
     if (r == 0)
         r = add_range(res, addr, addr + off);
     return r;
@@ -188,24 +187,24 @@ static uint64_t le64(const uint8_t *p)
     return v;
 }
 
-int hub_image_probe(const char *path, hub_image_info *info, char **err)
+int hub_image_probe(const char *path, hub_image_info *info, Error **errp)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return errf(err, -errno, "%s: cannot open: %s", path, strerror(errno));
+        return errf(errp, -errno, "%s: cannot open: %s", path, strerror(errno));
     uint8_t h[IMAGE_HEADER_SIZE];
     struct stat st;
     ssize_t got = fstat(fd, &st) == 0 ? pread(fd, h, sizeof(h), 0) : -1;
     int e = errno;
     close(fd);
     if (got < 0)
-        return errf(err, -e, "%s: read error: %s", path, strerror(e));
+        return errf(errp, -e, "%s: read error: %s", path, strerror(e));
     if (got >= 2 && h[0] == 0x1f && h[1] == 0x8b)
-        return errf(err, -ENOEXEC, "%s: a gzip-compressed file; decompress it first (gunzip)%s", path, "");
+        return errf(errp, -ENOEXEC, "%s: a gzip-compressed file; decompress it first (gunzip)%s", path, "");
     if (got < IMAGE_HEADER_SIZE)
-        return errf(err, -ENOEXEC, "%s: too short for a RISC-V Linux Image header (64 bytes)%s", path, "");
+        return errf(errp, -ENOEXEC, "%s: too short for a RISC-V Linux Image header (64 bytes)%s", path, "");
     if (memcmp(h + 56, "RSC\x05", 4) && memcmp(h + 48, "RISCV\0\0\0", 8))
-        return errf(err, -ENOEXEC, "%s: neither an ELF nor a RISC-V Linux Image (no 'RSC\\x05' magic at offset "
+        return errf(errp, -ENOEXEC, "%s: neither an ELF nor a RISC-V Linux Image (no 'RSC\\x05' magic at offset "
                     "56)%s", path, "");
     hub_image_info in = {
         .text_offset = le64(h + 8),
@@ -231,5 +230,5 @@ int hub_image_probe(const char *path, hub_image_info *info, char **err)
         *info = in;
         return 0;
     }
-    return errf(err, -ENOEXEC, "%s: RISC-V Linux Image: %s", path, detail);
+    return errf(errp, -ENOEXEC, "%s: RISC-V Linux Image: %s", path, detail);
 }

@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "console.h"
+#include "util.h"
+#include "plexus/protocol.h"
 #include "cpu/cpu.h"
 #include "dev/devmgr.h"
 #include "dlog.h"
@@ -78,18 +80,6 @@ struct hub_machine {
     const char *ended_by;       /* the debugger or the monitor ended the run */
     bool debug_io;              /* the debugger and x/xp may touch device registers */
 };
-
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xasprintf(const char *fmt, ...)
-{
-    va_list ap;
-    char *s;
-    va_start(ap, fmt);
-    if (vasprintf(&s, fmt, ap) < 0)
-        abort();
-    va_end(ap);
-    return s;
-}
 
 /* hub_mconfig_where() for a printf-built key path. */
 static char *wheref(const hub_mconfig *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -175,16 +165,12 @@ static void set_irq(void *opaque, unsigned irq, int level)
     hub_plic_set_irq(m->plic, irq, level);
 }
 
-_Static_assert(HUB_MC_NS_NET == HUB_NS_NET && HUB_MC_NS_MOUNT == HUB_NS_MOUNT && HUB_MC_NS_PID == HUB_NS_PID,
-               "the description's namespace bits are the device layer's");
-
 static void dev_log(void *opaque, const char *device, int level, const char *msg)
 {
     hub_machine *m = opaque;
-    if (level > 4 && !m->opts.verbose)     /* syslog levels: show warnings and worse unless verbose */
+    if (level > PLX_LOG_WARNING && !m->opts.verbose)     /* warnings and worse unless verbose */
         return;
-    static const char *const names[] = { "emerg", "alert", "crit", "error", "warning", "notice", "info", "debug" };
-    const char *ln = level >= 0 && level < 8 ? names[level] : "log";
+    const char *ln = plx_log_level_name(level);
     begin_line(m);
     fprintf(stderr, "plexus: %s: %s: %s\n", device ? device : "devices", ln, msg);
     if (level <= 4)
@@ -246,6 +232,13 @@ static void service(void *opaque)
     }
     if (m->stop_requested)
         hub_cpu_stop(m->cpu, m->stop_status);
+}
+
+/* A guest access waits for its device's restart: the CPU makes it again after the next poll. */
+static bool defer_access(void *opaque)
+{
+    hub_machine *m = opaque;
+    return m->cpu && hub_cpu_defer_access(m->cpu);
 }
 
 /* A lockstep device's access kept its bus busy: the guest's clock pays for it. */
@@ -355,7 +348,7 @@ static void console_monitor_line(void *opaque, const char *line)
     hub_monitor_exec(&m->mon_host, line, stderr);
 }
 
-static int debug_setup(hub_machine *m, char **err)
+static int debug_setup(hub_machine *m, Error **errp)
 {
     m->mon_host = (hub_monitor_host){
         .cpu = m->cpu, .stop = mon_stop, .cont = dbg_resume, .stopped = mon_stopped, .reset = mon_reset,
@@ -363,8 +356,8 @@ static int debug_setup(hub_machine *m, char **err)
     };
     m->ep = epoll_create1(EPOLL_CLOEXEC);
     if (m->ep < 0) {
-        *err = xasprintf("epoll: %s", strerror(errno));
-        return -errno;
+        error_setg(errp, "epoll: %s", strerror(errno));
+        return -EMFILE;
     }
     struct epoll_event ev = { .events = EPOLLIN };
     if (m->out_r >= 0) {
@@ -375,7 +368,7 @@ static int debug_setup(hub_machine *m, char **err)
     if (m->opts.gdb) {
         hub_gdb_host gh = { .cpu = m->cpu, .resume = dbg_resume, .kill = dbg_kill, .monitor = dbg_monitor,
                             .io_allowed = dbg_io_allowed, .opaque = m };
-        if ((r = hub_gdb_open(m->opts.gdb, &gh, &m->gdb, err)) < 0)
+        if ((r = hub_gdb_open(m->opts.gdb, &gh, &m->gdb, errp)) < 0)
             return r;
         ev.data.fd = hub_gdb_fd(m->gdb);
         epoll_ctl(m->ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
@@ -383,7 +376,7 @@ static int debug_setup(hub_machine *m, char **err)
                 m->opts.gdb_wait ? "; the guest waits for the debugger" : "");
     }
     if (m->opts.monitor) {
-        if ((r = hub_monitor_open(m->opts.monitor, &m->mon_host, &m->monitor, err)) < 0)
+        if ((r = hub_monitor_open(m->opts.monitor, &m->mon_host, &m->monitor, errp)) < 0)
             return r;
         ev.data.fd = hub_monitor_fd(m->monitor);
         epoll_ctl(m->ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
@@ -403,7 +396,7 @@ void hub_machine_request_stop(hub_machine *m, int status)
 
 typedef struct mrange { char *what; uint64_t base, size; const char *key; } mrange;
 
-static int check_overlaps(hub_machine *m, mrange *r, size_t n, char **err)
+static int check_overlaps(hub_machine *m, mrange *r, size_t n, Error **errp)
 {
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < i; j++) {
@@ -411,7 +404,7 @@ static int check_overlaps(hub_machine *m, mrange *r, size_t n, char **err)
                 continue;
             if (r[i].base < r[j].base + r[j].size && r[j].base < r[i].base + r[i].size) {
                 char *w = hub_mconfig_where(m->cfg, r[i].key);
-                *err = xasprintf("%s: %s [0x%" PRIx64 "-0x%" PRIx64 "] overlaps %s [0x%" PRIx64 "-0x%" PRIx64 "]",
+                error_setg(errp, "%s: %s [0x%" PRIx64 "-0x%" PRIx64 "] overlaps %s [0x%" PRIx64 "-0x%" PRIx64 "]",
                                  w, r[i].what, r[i].base, r[i].base + r[i].size - 1, r[j].what, r[j].base,
                                  r[j].base + r[j].size - 1);
                 free(w);
@@ -421,14 +414,14 @@ static int check_overlaps(hub_machine *m, mrange *r, size_t n, char **err)
     return 0;
 }
 
-static int add_devices(hub_machine *m, char **err)
+static int add_devices(hub_machine *m, Error **errp)
 {
     const hub_mconfig *c = m->cfg;
     Error *e = NULL;
     m->devs = calloc(c->n_devices ? c->n_devices : 1, sizeof(*m->devs));
     int console_fd = -1, console_out = -1;
     if (m->opts.console && c->console >= 0) {
-        m->console = hub_console_open(STDIN_FILENO, &console_fd, err);
+        m->console = hub_console_open(STDIN_FILENO, &console_fd, errp);
         if (!m->console)
             return -EIO;
         int p[2];
@@ -442,55 +435,10 @@ static int add_devices(hub_machine *m, char **err)
         }
     }
     for (size_t i = 0; i < c->n_devices; i++) {
-        const hub_mc_device *d = &c->devices[i];
-        hub_prop props[d->n_props + 1];
-        hub_region_map regions[d->n_regions + 1];
-        hub_irq_map irqs[d->n_irqs + 1];
-        for (size_t j = 0; j < d->n_props; j++)
-            props[j] = (hub_prop){ d->props[j].key, d->props[j].value };
-        for (size_t j = 0; j < d->n_regions; j++)
-            regions[j] = (hub_region_map){ d->regions[j].region, d->regions[j].base };
-        for (size_t j = 0; j < d->n_irqs; j++)
-            irqs[j] = (hub_irq_map){ d->irqs[j].line, d->irqs[j].irq };
-        hub_device_config dc = {
-            .name = d->name,
-            .program = d->program,
-            .plugin = d->plugin,
-            .argv = (const char *const *)d->args,
-            .props = props,
-            .n_props = d->n_props,
-            .regions = regions,
-            .n_regions = d->n_regions,
-            .irqs = irqs,
-            .n_irqs = d->n_irqs,
-            .ram_grants = d->grants_given ? (const char *const *)d->ram_grants : NULL,
-            .n_ram_grants = d->n_ram_grants,
-            .timeout_ms = d->timeout_ms,
-            .endpoint = d->endpoint,
-            .attach = d->attach,
-            .attach_timeout_ms = d->attach_timeout_ms,
-            .lockstep = d->lockstep,
-            .ram_by_message = d->dma_by_message,
-            .transport = d->transport == 1 ? HUB_TRANSPORT_RING : d->transport == 2 ? HUB_TRANSPORT_ZMQ
-                                                                                    : HUB_TRANSPORT_AUTO,
-            .ring_slots = d->ring_slots,
-            .ring_spin_us = d->ring_spin_us,
-            .stdin_fd = (int)i == c->console ? console_fd : -1,
-            .stdout_fd = (int)i == c->console ? console_out : -1,
-            .sandbox = d->sandbox,
-            .sandbox_policy = d->sandbox_policy,
-            .sandbox_allow = (const char *const *)d->sandbox_allow,
-            .n_sandbox_allow = d->n_sandbox_allow,
-            .namespaces = d->namespaces,
-            .max_restarts = d->max_restarts,
-            .restart_backoff_ms = d->restart_backoff_ms,
-        };
-        if (d->grants_given && !d->n_ram_grants) {
-            /* an empty `ram: []` grants nothing: name a block no device can match */
-            static const char *const none[] = { "" };
-            dc.ram_grants = none;
-            dc.n_ram_grants = 0;
-        }
+        const hub_device_config *d = &c->devices[i].dev;
+        hub_device_config dc = *d;
+        dc.stdin_fd = (int)i == c->console ? console_fd : -1;
+        dc.stdout_fd = (int)i == c->console ? console_out : -1;
         if (d->attach && !d->endpoint)
             fprintf(stderr, "plexus: waiting %u ms for device '%s' to attach: start it with "
                     "--plexus-attach=%s --plexus-name=%s\n", d->attach_timeout_ms ? d->attach_timeout_ms : 10000,
@@ -501,7 +449,7 @@ static int add_devices(hub_machine *m, char **err)
         m->devs[i] = hub_devmgr_add(m->devmgr, &dc, &e);
         if (!m->devs[i]) {
             char *w = wheref(c, "devices.%zu.name", i);
-            *err = xasprintf("%s: device '%s' did not start: %s", w, d->name, e ? error_get_pretty(e) : "?");
+            error_setg(errp, "%s: device '%s' did not start: %s", w, d->name, e ? error_get_pretty(e) : "?");
             free(w);
             error_free(e);
             if (console_fd >= 0)
@@ -519,7 +467,7 @@ static int add_devices(hub_machine *m, char **err)
 }
 
 /* Now that every device told its region sizes: nothing may overlap. */
-static int check_map(hub_machine *m, hub_dt_device_info *info, char **err)
+static int check_map(hub_machine *m, hub_dt_device_info *info, Error **errp)
 {
     const hub_mconfig *c = m->cfg;
     size_t cap = c->n_ram + 3 + 1;
@@ -529,8 +477,8 @@ static int check_map(hub_machine *m, hub_dt_device_info *info, char **err)
     char **keys = calloc(cap, sizeof(char *));
     size_t n = 0;
     for (size_t i = 0; i < c->n_ram; i++) {
-        keys[n] = xasprintf("ram.%zu.base", i);
-        r[n] = (mrange){ xasprintf("RAM '%s'", c->ram[i].name), c->ram[i].base, c->ram[i].size, keys[n] };
+        keys[n] = hub_xasprintf("ram.%zu.base", i);
+        r[n] = (mrange){ hub_xasprintf("RAM '%s'", c->ram[i].name), c->ram[i].base, c->ram[i].size, keys[n] };
         n++;
     }
     if (c->clint)
@@ -543,30 +491,32 @@ static int check_map(hub_machine *m, hub_dt_device_info *info, char **err)
         r[n++] = (mrange){ strdup("poweroff"), c->poweroff_base,
                            memory_region_size(hub_poweroff_region(m->poweroff)), "poweroff.base" };
     for (size_t i = 0; i < c->n_devices; i++) {
-        const hub_mc_device *d = &c->devices[i];
+        const hub_device_config *d = &c->devices[i].dev;
         unsigned nr = hub_device_n_regions(m->devs[i]);
-        info[i] = (hub_dt_device_info){ 0, 0 };
+        info[i] = (hub_dt_device_info){ 0, 0, hub_device_dt_node(m->devs[i]) };
         for (unsigned j = 0; j < nr; j++) {
             const char *name;
             uint64_t base, size;
             if (hub_device_region_info(m->devs[i], j, &name, &base, &size) < 0)
                 continue;
-            if (j == 0)
-                info[i] = (hub_dt_device_info){ base, size };
+            if (j == 0) {
+                info[i].base = base;
+                info[i].size = size;
+            }
             /* the key that placed this region */
             size_t k = 0;
             for (; k < d->n_regions; k++)
                 if (d->regions[k].region ? !strcmp(d->regions[k].region, name) : j == 0)
                     break;
             if (k < d->n_regions && d->regions[k].region)
-                keys[n] = xasprintf("devices.%zu.regions.%zu.base", i, k);
+                keys[n] = hub_xasprintf("devices.%zu.regions.%zu.base", i, k);
             else
-                keys[n] = xasprintf("devices.%zu.base", i);
-            r[n] = (mrange){ xasprintf("device '%s' region '%s'", d->name, name), base, size, keys[n] };
+                keys[n] = hub_xasprintf("devices.%zu.base", i);
+            r[n] = (mrange){ hub_xasprintf("device '%s' region '%s'", d->name, name), base, size, keys[n] };
             n++;
         }
     }
-    int ret = check_overlaps(m, r, n, err);
+    int ret = check_overlaps(m, r, n, errp);
     for (size_t i = 0; i < n; i++) {
         free(r[i].what);
         free(keys[i]);
@@ -578,6 +528,7 @@ static int check_map(hub_machine *m, hub_dt_device_info *info, char **err)
 
 /* ---- the next boot stage: kernel, initrd, OpenSBI's fw_dynamic_info ---- */
 #define KERNEL_ALIGN (2ULL << 20)
+#define DT_NODE_NAME_MAX 31     /* the device-tree specification's limit of a node name */
 #define INITRD_ALIGN 4096ULL
 #define INITRD_OFFSET_MAX (128ULL << 20)
 /* OpenSBI's struct fw_dynamic_info (include/sbi/fw_dynamic.h), version 2: six little-endian longs */
@@ -611,16 +562,16 @@ static char *firmware_overlapping(hub_machine *m, uint64_t start, uint64_t end, 
     return NULL;
 }
 
-static int kernel_overlap_error(hub_machine *m, uint64_t start, uint64_t end, char **err)
+static int kernel_overlap_error(hub_machine *m, uint64_t start, uint64_t end, Error **errp)
 {
     uint64_t fs, fe;
     char *fw = firmware_overlapping(m, start, end, &fs, &fe);
     if (!fw)
         return 0;
     char *w = hub_mconfig_where(m->cfg, "kernel");
-    *err = xasprintf("%s: the kernel [0x%" PRIx64 "-0x%" PRIx64 "] overlaps the firmware [0x%" PRIx64 "-0x%"
-                     PRIx64 "] of %s%s", w, start, end - 1, fs, fe - 1, fw,
-                     m->cfg->kernel_elf ? "" : " (set kernel_address)");
+    error_setg(errp, "%s: the kernel [0x%" PRIx64 "-0x%" PRIx64 "] overlaps the firmware [0x%" PRIx64 "-0x%"
+               PRIx64 "] of %s%s", w, start, end - 1, fs, fe - 1, fw,
+               m->cfg->kernel_elf ? "" : " (set kernel_address)");
     free(w);
     free(fw);
     return -EINVAL;
@@ -631,10 +582,10 @@ static int kernel_overlap_error(hub_machine *m, uint64_t start, uint64_t end, ch
  * that clears the firmware: 0x80200000 behind OpenSBI on the virt map, where fw_jump jumps. An ELF goes to
  * its own physical addresses. [kernel_start, kernel_end) is what the kernel occupies, .bss included.
  */
-static int load_kernel(hub_machine *m, char **err)
+static int load_kernel(hub_machine *m, Error **errp)
 {
     const hub_mconfig *c = m->cfg;
-    char *lerr = NULL;
+    Error *lerr = NULL;
     int r;
     if (c->kernel_elf) {
         if ((r = hub_load_elf(c->kernel, ram_write, m, &m->kernel_load, &lerr)) < 0)
@@ -644,7 +595,7 @@ static int load_kernel(hub_machine *m, char **err)
             const hub_load_range *lr = &m->kernel_load.ranges[i];
             m->kernel_start = lr->start < m->kernel_start ? lr->start : m->kernel_start;
             m->kernel_end = lr->end > m->kernel_end ? lr->end : m->kernel_end;
-            if ((r = kernel_overlap_error(m, lr->start, lr->end, err)) < 0)
+            if ((r = kernel_overlap_error(m, lr->start, lr->end, errp)) < 0)
                 return r;
         }
         m->kernel_entry = m->kernel_load.entry;
@@ -669,12 +620,12 @@ static int load_kernel(hub_machine *m, char **err)
     }
     if (!ram_holding(c, at, im->image_size)) {
         char *w = hub_mconfig_where(c, c->has_kernel_address ? "kernel_address" : "kernel");
-        *err = xasprintf("%s: the kernel (image_size 0x%" PRIx64 ") does not fit in RAM at 0x%" PRIx64 ": make "
-                         "RAM larger%s", w, im->image_size, at, c->has_kernel_address ? " or move it" : "");
+        error_setg(errp, "%s: the kernel (image_size 0x%" PRIx64 ") does not fit in RAM at 0x%" PRIx64 ": make "
+                   "RAM larger%s", w, im->image_size, at, c->has_kernel_address ? " or move it" : "");
         free(w);
         return -ENOSPC;
     }
-    if ((r = kernel_overlap_error(m, at, at + im->image_size, err)) < 0)
+    if ((r = kernel_overlap_error(m, at, at + im->image_size, errp)) < 0)
         return r;
     if ((r = hub_load_raw(c->kernel, at, ram_write, m, &m->kernel_load, &lerr)) < 0)
         goto load_failed;
@@ -685,15 +636,15 @@ static int load_kernel(hub_machine *m, char **err)
     return 0;
 load_failed: {
         char *w = hub_mconfig_where(c, "kernel");
-        *err = xasprintf("%s: %s", w, lerr);
+        error_setg(errp, "%s: %s", w, error_get_pretty(lerr));
         free(w);
-        free(lerr);
+        error_free(lerr);
         return r;
     }
 }
 
-static int initrd_error(hub_machine *m, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int initrd_error(hub_machine *m, char **err, const char *fmt, ...)
+static int initrd_error(hub_machine *m, Error **errp, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int initrd_error(hub_machine *m, Error **errp, const char *fmt, ...)
 {
     va_list ap;
     char *msg;
@@ -702,7 +653,7 @@ static int initrd_error(hub_machine *m, char **err, const char *fmt, ...)
         abort();
     va_end(ap);
     char *w = hub_mconfig_where(m->cfg, "initrd");
-    *err = xasprintf("%s: the initrd (%" PRIu64 " bytes) %s", w, m->cfg->initrd_size, msg);
+    error_setg(errp, "%s: the initrd (%" PRIu64 " bytes) %s", w, m->cfg->initrd_size, msg);
     free(w);
     free(msg);
     return -ENOSPC;
@@ -712,39 +663,39 @@ static int initrd_error(hub_machine *m, char **err, const char *fmt, ...)
  * QEMU's rule: the initrd goes min(RAM/2, 128 MiB) above the kernel's start, clear of an early kernel's
  * relocation and of fw_jump's copy of the device tree (at 0x82200000), and never inside the kernel.
  */
-static int load_initrd(hub_machine *m, char **err)
+static int load_initrd(hub_machine *m, Error **errp)
 {
     const hub_mconfig *c = m->cfg;
     const hub_mc_ram *r = ram_holding(c, m->kernel_start, 1);
     if (!r)
-        return initrd_error(m, err, "has no RAM block to go to: the kernel starts outside RAM");
+        return initrd_error(m, errp, "has no RAM block to go to: the kernel starts outside RAM");
     uint64_t off = r->size / 2 < INITRD_OFFSET_MAX ? r->size / 2 : INITRD_OFFSET_MAX;
     uint64_t start = m->kernel_start + off > m->kernel_end ? m->kernel_start + off : m->kernel_end;
     start = (start + INITRD_ALIGN - 1) & ~(INITRD_ALIGN - 1);
     uint64_t end = start + c->initrd_size;
     uint64_t dtb_end = m->dtb_addr + m->dtb_size + (m->info_addr ? FW_DYNAMIC_INFO_SIZE + 8 : 0);
     if (!ram_holding(c, start, c->initrd_size))
-        return initrd_error(m, err, "does not fit in RAM '%s' at 0x%" PRIx64 ": make RAM larger", r->name, start);
+        return initrd_error(m, errp, "does not fit in RAM '%s' at 0x%" PRIx64 ": make RAM larger", r->name, start);
     if (start < dtb_end && m->dtb_addr < end)
-        return initrd_error(m, err, "at [0x%" PRIx64 "-0x%" PRIx64 "] overlaps the device tree at 0x%" PRIx64
+        return initrd_error(m, errp, "at [0x%" PRIx64 "-0x%" PRIx64 "] overlaps the device tree at 0x%" PRIx64
                             " (top of RAM '%s'): make RAM larger", start, end - 1, m->dtb_addr, r->name);
     uint64_t fs, fe;
     char *fw = firmware_overlapping(m, start, end, &fs, &fe);
     if (fw) {
-        int ret = initrd_error(m, err, "at [0x%" PRIx64 "-0x%" PRIx64 "] overlaps the firmware [0x%" PRIx64
+        int ret = initrd_error(m, errp, "at [0x%" PRIx64 "-0x%" PRIx64 "] overlaps the firmware [0x%" PRIx64
                                "-0x%" PRIx64 "] of %s", start, end - 1, fs, fe - 1, fw);
         free(fw);
         return ret;
     }
     hub_load_result res = { 0 };
-    char *lerr = NULL;
+    Error *lerr = NULL;
     int ret = hub_load_raw(c->initrd, start, ram_write, m, &res, &lerr);
     hub_load_result_clear(&res);
     if (ret < 0) {
         char *w = hub_mconfig_where(c, "initrd");
-        *err = xasprintf("%s: %s", w, lerr);
+        error_setg(errp, "%s: %s", w, error_get_pretty(lerr));
         free(w);
-        free(lerr);
+        error_free(lerr);
         return ret;
     }
     m->boot.initrd_start = start;
@@ -789,13 +740,13 @@ static void choose_rng_seed(hub_machine *m)
     m->boot.rng_seed = m->boot.rng_seed_len ? m->rng_seed : NULL;
 }
 
-static int place_dtb(hub_machine *m, char **err)
+static int place_dtb(hub_machine *m, Error **errp)
 {
     const hub_mconfig *c = m->cfg;
     const hub_mc_ram *r0 = &c->ram[0];
     uint64_t dtb_end = m->dtb_addr + m->dtb_size + (m->info_addr ? FW_DYNAMIC_INFO_SIZE + 8 : 0);
     if (m->dtb_addr < r0->base || dtb_end > r0->base + r0->size) {
-        *err = xasprintf("%s: the device tree (%zu bytes) does not fit at the top of RAM '%s'", c->path,
+        error_setg(errp, "%s: the device tree (%zu bytes) does not fit at the top of RAM '%s'", c->path,
                          m->dtb_size, r0->name);
         return -ENOSPC;
     }
@@ -804,7 +755,7 @@ static int place_dtb(hub_machine *m, char **err)
             const hub_load_range *lr = &m->loads[i].ranges[j];
             if (lr->start < dtb_end && m->dtb_addr < lr->end) {
                 char *w = wheref(c, "firmware.%zu.file", i);
-                *err = xasprintf("%s: firmware [0x%" PRIx64 "-0x%" PRIx64 "] overlaps the device tree at "
+                error_setg(errp, "%s: firmware [0x%" PRIx64 "-0x%" PRIx64 "] overlaps the device tree at "
                                  "[0x%" PRIx64 "-0x%" PRIx64 "] (top of RAM '%s'): make RAM larger",
                                  w, lr->start, lr->end - 1, m->dtb_addr, dtb_end - 1, r0->name);
                 free(w);
@@ -813,9 +764,9 @@ static int place_dtb(hub_machine *m, char **err)
         }
     if (m->kernel_end && m->kernel_start < dtb_end && m->dtb_addr < m->kernel_end) {
         char *w = hub_mconfig_where(c, "kernel");
-        *err = xasprintf("%s: the kernel [0x%" PRIx64 "-0x%" PRIx64 "] overlaps the device tree at [0x%" PRIx64
-                         "-0x%" PRIx64 "] (top of RAM '%s'): make RAM larger", w, m->kernel_start,
-                         m->kernel_end - 1, m->dtb_addr, dtb_end - 1, r0->name);
+        error_setg(errp, "%s: the kernel [0x%" PRIx64 "-0x%" PRIx64 "] overlaps the device tree at [0x%" PRIx64
+                   "-0x%" PRIx64 "] (top of RAM '%s'): make RAM larger", w, m->kernel_start,
+                   m->kernel_end - 1, m->dtb_addr, dtb_end - 1, r0->name);
         free(w);
         return -ENOSPC;
     }
@@ -825,7 +776,7 @@ static int place_dtb(hub_machine *m, char **err)
     return r;
 }
 
-int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine **out, char **err)
+int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine **out, Error **errp)
 {
     hub_machine *m = calloc(1, sizeof(*m));
     m->cfg = c;
@@ -834,7 +785,6 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
     m->out_r = m->ep = m->ep_console = -1;
     Error *e = NULL;
     int r = -EINVAL;
-    *err = NULL;
 
     memory_region_init(&m->sysmem, NULL, "system", UINT64_MAX);
     m->sysmem_inited = true;
@@ -847,7 +797,7 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
         memory_region_init_ram(&m->ram[i], NULL, c->ram[i].name, c->ram[i].size, &e);
         if (e) {
             char *w = wheref(c, "ram.%zu.size", i);
-            *err = xasprintf("%s: cannot allocate RAM '%s': %s", w, c->ram[i].name, error_get_pretty(e));
+            error_setg(errp, "%s: cannot allocate RAM '%s': %s", w, c->ram[i].name, error_get_pretty(e));
             free(w);
             error_free(e);
             r = -ENOMEM;
@@ -864,7 +814,7 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
     bool have_entry = false;
     for (size_t i = 0; i < c->n_firmware; i++) {
         const hub_mc_firmware *f = &c->firmware[i];
-        char *lerr = NULL;
+        Error *lerr = NULL;
         m->n_loads++;
         if (f->format == HUB_FW_ELF)
             r = hub_load_elf(f->path, ram_write, m, &m->loads[i], &lerr);
@@ -872,9 +822,9 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
             r = hub_load_raw(f->path, f->address, ram_write, m, &m->loads[i], &lerr);
         if (r < 0) {
             char *w = wheref(c, "firmware.%zu.file", i);
-            *err = xasprintf("%s: %s", w, lerr);
+            error_setg(errp, "%s: %s", w, error_get_pretty(lerr));
             free(w);
-            free(lerr);
+            error_free(lerr);
             goto fail;
         }
         if (!have_entry && m->loads[i].has_entry) {
@@ -887,7 +837,7 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
     else if (!have_entry)
         m->reset_pc = c->ram[0].base;
 
-    if (c->kernel && (r = load_kernel(m, err)) < 0)
+    if (c->kernel && (r = load_kernel(m, errp)) < 0)
         goto fail;
     choose_rng_seed(m);
     m->boot.has_initrd = c->initrd != NULL;
@@ -896,16 +846,27 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
      * fw_dynamic_info right after it when there is a kernel), fill it in after the handshakes. */
     hub_dt_device_info *info = calloc(c->n_devices + 1, sizeof(*info));
     for (size_t i = 0; i < c->n_devices; i++)
-        info[i].base = c->devices[i].n_regions ? c->devices[i].regions[0].base : 0;
-    if ((r = hub_dtb_build(c, info, &m->boot, &m->dtb, &m->dtb_size, err)) < 0) {
+        info[i].base = c->devices[i].dev.n_regions ? c->devices[i].dev.regions[0].base : 0;
+    /* Each node a device names itself is sized for the longest name it can have: the tree only shrinks when
+     * the devices have declared theirs, so the place chosen now stays right. */
+    char placeholder[PLX_MAX_NAME + 1];
+    memset(placeholder, 'x', sizeof(placeholder) - 1);
+    placeholder[PLX_MAX_NAME] = 0;
+    for (size_t i = 0; i < c->n_devices; i++) {
+        size_t l = strlen(c->devices[i].dev.name);
+        info[i].node = placeholder + PLX_MAX_NAME - (l > DT_NODE_NAME_MAX ? l : DT_NODE_NAME_MAX);
+    }
+    if ((r = hub_dtb_build(c, info, &m->boot, &m->dtb, &m->dtb_size, errp)) < 0) {
         free(info);
         goto fail;
     }
+    for (size_t i = 0; i < c->n_devices; i++)
+        info[i].node = NULL;
     size_t info_size = c->kernel ? FW_DYNAMIC_INFO_SIZE + 8 : 0;
     m->dtb_addr = hub_dtb_address(c, m->dtb_size + info_size);
     if (c->kernel)
         m->info_addr = (m->dtb_addr + m->dtb_size + 7) & ~7ULL;
-    if (c->initrd && (r = load_initrd(m, err)) < 0) {
+    if (c->initrd && (r = load_initrd(m, errp)) < 0) {
         free(info);
         goto fail;
     }
@@ -913,12 +874,12 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
     vclock_init(&m->clock);
     if (m->opts.dlog && !(m->dlog = hub_dlog_new(m->opts.dlog, m->opts.dlog_out ? m->opts.dlog_out : stderr,
                                                  begin_line, m))) {
-        *err = xasprintf("out of memory");
+        error_setg(errp, "out of memory");
         free(info);
         r = -ENOMEM;
         goto fail;
     }
-    if (m->opts.trace && (r = hub_trace_open(m->opts.trace, &m->trace, err)) < 0) {
+    if (m->opts.trace && (r = hub_trace_open(m->opts.trace, &m->trace, errp)) < 0) {
         free(info);
         goto fail;
     }
@@ -944,7 +905,7 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
     };
     m->cpu = hub_cpu_new(&cc, &e);
     if (!m->cpu) {
-        *err = xasprintf("%s: CPU: %s", c->path, e ? error_get_pretty(e) : "cannot create");
+        error_setg(errp, "%s: CPU: %s", c->path, e ? error_get_pretty(e) : "cannot create");
         error_free(e);
         free(info);
         r = -EINVAL;
@@ -978,38 +939,41 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
         .quantum_ns = c->quantum_ns,
         .charge = charge_cpu,
         .charge_opaque = m,
+        .defer_access = defer_access,
+        .defer_opaque = m,
         .event_log = m->opts.event_log,
     };
     m->devmgr = hub_devmgr_new(&env, &e);
     if (!m->devmgr) {
-        *err = xasprintf("%s: devices: %s", c->path, e ? error_get_pretty(e) : "cannot start");
+        error_setg(errp, "%s: devices: %s", c->path, e ? error_get_pretty(e) : "cannot start");
         error_free(e);
         free(info);
         r = -EINVAL;
         goto fail;
     }
-    if ((r = add_devices(m, err)) < 0 || (r = check_map(m, info, err)) < 0 || (r = debug_setup(m, err)) < 0) {
+    if ((r = add_devices(m, errp)) < 0 || (r = check_map(m, info, errp)) < 0 || (r = debug_setup(m, errp)) < 0) {
         free(info);
         goto fail;
     }
     for (size_t i = 0; m->trace && i < c->n_devices; i++)
-        hub_trace_device(m->trace, c->devices[i].name, hub_device_pid(m->devs[i]));
+        hub_trace_device(m->trace, c->devices[i].dev.name, hub_device_pid(m->devs[i]));
 
     void *dtb;
     size_t dtb_size;
-    r = hub_dtb_build(c, info, &m->boot, &dtb, &dtb_size, err);
+    r = hub_dtb_build(c, info, &m->boot, &dtb, &dtb_size, errp);
     free(info);
     if (r < 0)
         goto fail;
-    if (dtb_size != m->dtb_size) {
+    if (dtb_size > m->dtb_size) {
         free(dtb);
-        *err = xasprintf("%s: internal error: the device tree changed size", c->path);
+        error_setg(errp, "%s: internal error: the device tree grew past its place", c->path);
         r = -EINVAL;
         goto fail;
     }
+    m->dtb_size = dtb_size;     /* the place stays: what follows (fw_dynamic_info, the initrd) is placed */
     free(m->dtb);
     m->dtb = dtb;
-    if ((r = place_dtb(m, err)) < 0)
+    if ((r = place_dtb(m, errp)) < 0)
         goto fail;
     *out = m;
     return 0;
@@ -1018,7 +982,7 @@ fail:
     return r;
 }
 
-int hub_machine_run(hub_machine *m, int *status, char **err)
+int hub_machine_run(hub_machine *m, int *status, Error **errp)
 {
     Error *e = NULL;
     clock_gettime(CLOCK_MONOTONIC, &m->t_start);
@@ -1046,7 +1010,7 @@ int hub_machine_run(hub_machine *m, int *status, char **err)
             fclose(f);
         }
         begin_line(m);
-        *err = xasprintf("CPU stopped: %s%s", e ? error_get_pretty(e) : strerror(-r), regs ? regs : "");
+        error_setg(errp, "CPU stopped: %s%s", e ? error_get_pretty(e) : strerror(-r), regs ? regs : "");
         free(regs);
         error_free(e);
         return r;
@@ -1099,6 +1063,8 @@ void hub_machine_print_stats(const hub_machine *m, FILE *f)
         fprintf(f, "  dma refused        %" PRIu64 "\n", ds.dma_refused);
     if (ds.grants)
         fprintf(f, "  lockstep grants    %" PRIu64 "\n", ds.grants);
+    if (cs.mmio_deferred)
+        fprintf(f, "  deferred accesses  %" PRIu64 " (made again after their device's restart)\n", cs.mmio_deferred);
     for (size_t i = 0; m->devs && i < m->cfg->n_devices; i++) {
         if (!m->devs[i])
             continue;
@@ -1106,7 +1072,7 @@ void hub_machine_print_stats(const hub_machine *m, FILE *f)
         hub_device_get_stats(m->devs[i], &d);
         const char *ep = hub_device_endpoint(m->devs[i]);
         fprintf(f, "  device %-11s %s, round trips %" PRIu64 ", shadow reads %" PRIu64 ", posted writes %" PRIu64
-                ", irq events %" PRIu64 ", dma messages %" PRIu64 "\n", m->cfg->devices[i].name,
+                ", irq events %" PRIu64 ", dma messages %" PRIu64 "\n", m->cfg->devices[i].dev.name,
                 ep && strcmp(ep, "ring") == 0 ? "ring" : "zeromq", d.sync_reads + d.sync_writes, d.shadow_reads,
                 d.posted_writes, d.irq_events, d.dma_messages);
     }
@@ -1122,7 +1088,7 @@ static void mon_reset(void *opaque, FILE *out)
 {
     hub_machine *m = opaque;
     const hub_mconfig *c = m->cfg;
-    char *lerr = NULL;
+    Error *lerr = NULL;
     int r = 0;
     for (size_t i = 0; i < c->n_firmware && r >= 0; i++) {
         hub_load_result res = { 0 };
@@ -1147,13 +1113,13 @@ static void mon_reset(void *opaque, FILE *out)
     if (r >= 0 && m->info_addr)
         r = write_fw_dynamic_info(m);
     if (r < 0) {
-        fprintf(out, "system_reset: cannot load the images again: %s\n", lerr ? lerr : strerror(-r));
-        free(lerr);
+        fprintf(out, "system_reset: cannot load the images again: %s\n", lerr ? error_get_pretty(lerr) : strerror(-r));
+        error_free(lerr);
         return;
     }
     for (size_t i = 0; m->devs && i < c->n_devices; i++)
         if (m->devs[i] && hub_device_reset(m->devs[i]) < 0)
-            fprintf(out, "system_reset: device %s did not take the reset (it failed)\n", c->devices[i].name);
+            fprintf(out, "system_reset: device %s did not take the reset (it failed)\n", c->devices[i].dev.name);
     hub_cpu_reset(m->cpu);
     fprintf(out, "system_reset: the hart restarts at 0x%" PRIx64 "\n", m->reset_pc);
 }
@@ -1167,7 +1133,7 @@ static void mon_info_devices(void *opaque, FILE *out)
         if (!m->devs[i])
             continue;
         const hub_device *dev = m->devs[i];
-        const hub_mc_device *mc = &m->cfg->devices[i];
+        const hub_device_config *mc = &m->cfg->devices[i].dev;
         hub_devmgr_stats d = { 0 };
         hub_device_get_stats(dev, &d);
         const char *ep = hub_device_endpoint(dev);

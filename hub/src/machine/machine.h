@@ -2,8 +2,9 @@
  * The machine: a description loaded from YAML (machine.yaml), the firmware loaders, the device tree, and the
  * assembled machine that runs (RAM, CPU, CLINT, PLIC, poweroff, device processes, console).
  *
- * Errors: functions return 0 or a negative errno and set *@err to a malloc'd one-line message the caller
- * prints and frees. Configuration errors read "FILE:LINE: key 'PATH': what was expected".
+ * Errors: functions return 0 or a negative errno and set *@errp (memory.h's Error: error_get_pretty, error_free)
+ * to a one-line message for the caller to print. Configuration errors read "FILE:LINE: key 'PATH': what was
+ * expected".
  *
  * Lifetime: hub_mconfig_load() allocates a description; hub_mconfig_free() releases it (accepts NULL).
  */
@@ -14,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dev/devmgr.h"
 #include "ytree.h"
 
 typedef enum { HUB_FW_AUTO, HUB_FW_ELF, HUB_FW_RAW } hub_fw_format;
@@ -23,10 +25,6 @@ typedef enum { HUB_IDLE_SLEEP, HUB_IDLE_JUMP } hub_idle_mode;   /* cpu.idle: vir
 typedef enum { HUB_RNG_DEFAULT, HUB_RNG_RANDOM, HUB_RNG_NONE, HUB_RNG_FIXED } hub_rng_mode;
 #define HUB_RNG_SEED_RANDOM_LEN 32
 #define HUB_RNG_SEED_MAX 64
-
-typedef struct hub_mc_prop { char *key; char *value; } hub_mc_prop;
-typedef struct hub_mc_region { char *region; uint64_t base; } hub_mc_region;     /* region NULL: the first */
-typedef struct hub_mc_irq { unsigned line; unsigned irq; } hub_mc_irq;
 
 typedef struct hub_mc_ram {
     char *name;
@@ -60,46 +58,18 @@ typedef struct hub_image_info {
 } hub_image_info;
 
 /* Read and check @path's Image header: the magic, little endian, text_offset 4 KiB aligned, image_size at
- * least the file's size. Returns 0, or -ENOEXEC (or -errno) with *@err saying what is wrong. */
-int hub_image_probe(const char *path, hub_image_info *info, char **err);
+ * least the file's size. Returns 0, or -ENOEXEC (or -errno) with *@errp saying what is wrong. */
+int hub_image_probe(const char *path, hub_image_info *info, Error **errp);
 
-enum { HUB_MC_NS_NET = 1, HUB_MC_NS_MOUNT = 2, HUB_MC_NS_PID = 4 };  /* = HUB_NS_* of the device layer */
-
+/*
+ * A device: what the device layer is given (its own hub_device_config: every string and array in it is owned
+ * by the description; stdin_fd and stdout_fd are -1, the machine sets the console's), and its device-tree node.
+ */
 typedef struct hub_mc_device {
-    char *name;
-    char *program;          /* resolved path, or NULL */
-    char *plugin;           /* resolved path, or NULL */
-    char **args;            /* NULL-terminated */
-    hub_mc_prop *props;
-    size_t n_props;
-    hub_mc_region *regions;
-    size_t n_regions;
-    hub_mc_irq *irqs;
-    size_t n_irqs;
-    char **ram_grants;
-    size_t n_ram_grants;
-    bool grants_given;      /* `ram:` present (an empty list grants nothing) */
-    unsigned timeout_ms;
-    unsigned attach_timeout_ms;
-    char *endpoint;
-    bool attach;
-    bool lockstep;          /* `sync: lockstep` */
-    bool dma_by_message;    /* `dma: message`: no RAM descriptors; every DMA is a message the hub sees */
-    int transport;          /* 0 auto, 1 ring, 2 zeromq (`transport:`) */
-    unsigned ring_slots;    /* `ring: {slots, spin_us}`; 0 = the device layer's default */
-    unsigned ring_spin_us;
-    /* fault isolation (`sandbox:` and `restart:`) */
-    bool sandbox;           /* seccomp allowlist once the device's init() is done */
-    char *sandbox_policy;   /* "default" (a call outside the list ends the device) or "log" (it is only logged) */
-    char **sandbox_allow;   /* extra system calls by name, checked against this architecture */
-    size_t n_sandbox_allow;
-    unsigned namespaces;    /* HUB_MC_NS_* bits: new namespaces for the device process */
-    unsigned max_restarts;  /* 0 = never restart */
-    unsigned restart_backoff_ms;
-    /* device tree */
-    char **dt_compatible;
+    hub_device_config dev;
+    char **dt_compatible;   /* `dt.compatible`; none: no node */
     size_t n_dt_compatible;
-    char *dt_node;
+    char *dt_node;          /* `dt.node`; NULL: the node name the device declares, else its name */
     hub_dt_prop *dt_props;
     size_t n_dt_props;
     unsigned index;         /* position in `devices:` */
@@ -159,7 +129,7 @@ typedef struct hub_mconfig_opts {
     const char *build_dir;          /* also looked up in the same folder of the build tree */
 } hub_mconfig_opts;
 
-int hub_mconfig_load(const char *path, const hub_mconfig_opts *opts, hub_mconfig **out, char **err);
+int hub_mconfig_load(const char *path, const hub_mconfig_opts *opts, hub_mconfig **out, Error **errp);
 void hub_mconfig_free(hub_mconfig *c);
 
 /*
@@ -181,9 +151,9 @@ typedef struct hub_load_result {
     size_t n_ranges;
 } hub_load_result;
 
-int hub_load_elf(const char *path, hub_load_write_fn *write, void *opaque, hub_load_result *res, char **err);
+int hub_load_elf(const char *path, hub_load_write_fn *write, void *opaque, hub_load_result *res, Error **errp);
 int hub_load_raw(const char *path, uint64_t addr, hub_load_write_fn *write, void *opaque, hub_load_result *res,
-                 char **err);
+                 Error **errp);
 void hub_load_result_clear(hub_load_result *res);
 
 
@@ -191,6 +161,7 @@ void hub_load_result_clear(hub_load_result *res);
 typedef struct hub_dt_device_info {
     uint64_t base;          /* the first region's base and size (reg) */
     uint64_t size;
+    const char *node;       /* the node name the device declared (hub_device_dt_node), or NULL */
 } hub_dt_device_info;
 
 /* The hart as the generated tree describes it (cpu@0): what the CPU implements and the largest satp mode. */
@@ -211,7 +182,7 @@ typedef struct hub_dt_boot {
  * add). The size depends on @c and on whether @boot has each item, not on addresses. *@dtb is malloc'd.
  */
 int hub_dtb_build(const hub_mconfig *c, const hub_dt_device_info *devs, const hub_dt_boot *boot, void **dtb,
-                  size_t *size, char **err);
+                  size_t *size, Error **errp);
 /* QEMU's rule: the DTB sits at the end of the first RAM block (at most 3 GiB above its base), 2 MiB aligned
  * (4 KiB aligned in a block too small for that). */
 uint64_t hub_dtb_address(const hub_mconfig *c, size_t dtb_size);
@@ -239,11 +210,11 @@ typedef struct hub_machine_opts {
  * and handshaken), the overlap checks that need device region sizes, and the DTB in RAM. @c must outlive the
  * machine. On failure nothing is left running.
  */
-int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine **out, char **err);
+int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine **out, Error **errp);
 
 /* Run the CPU until the guest powers off, the user quits (Ctrl-A x) or a signal arrives. *@status: the exit
  * status (the guest's poweroff code; 128+N after signal N). Returns 0, or -errno with *@err on a fatal error. */
-int hub_machine_run(hub_machine *m, int *status, char **err);
+int hub_machine_run(hub_machine *m, int *status, Error **errp);
 
 /* Ask a running machine to stop with @status (async-signal-safe). */
 void hub_machine_request_stop(hub_machine *m, int status);

@@ -352,11 +352,12 @@ static int new_device(int argc, char **argv, const plexus_home *h)
     }
     newdev_opts o = { .name = name, .lang = lang, .dir = dir ? dir : name, .pkg_config_path = h->pkgconfig,
                       .doc_dir = h->docs, .version = PLEXUS_VERSION };
-    char *files = NULL, *err = NULL;
+    char *files = NULL;
+    Error *err = NULL;
     int r = newdev_write(&o, &files, &err);
     if (r < 0) {
-        fprintf(stderr, "plexus new-device: %s\n", err ? err : strerror(-r));
-        free(err);
+        fprintf(stderr, "plexus new-device: %s\n", err ? error_get_pretty(err) : strerror(-r));
+        error_free(err);
         return r == -EINVAL ? EXIT_USAGE : EXIT_ERROR;
     }
     printf("plexus: wrote %s, a device with one register (%s):\n", o.dir,
@@ -487,14 +488,14 @@ static int plexus_main(int argc, char **argv, const plexus_home *h)
         case 'S': gdb_wait = true; break;
         case 'D': dlog_file = optarg; break;
         case 'd': {
-            char *derr = NULL;
+            Error *derr = NULL;
             if (!strcmp(optarg, "help")) {
                 fputs(hub_dlog_help, stdout);
                 return 0;
             }
             if (hub_dlog_parse(optarg, &dlog, &derr) < 0) {
-                fprintf(stderr, "plexus %s: %s\n", cmd, derr);
-                free(derr);
+                fprintf(stderr, "plexus %s: %s\n", cmd, error_get_pretty(derr));
+                error_free(derr);
                 return EXIT_USAGE;
             }
             break;
@@ -545,11 +546,11 @@ static int plexus_main(int argc, char **argv, const plexus_home *h)
 #endif
     };
     hub_mconfig *cfg = NULL;
-    char *err = NULL;
+    Error *err = NULL;
     FILE *elog = NULL, *dlog_out = NULL;
     int status = EXIT_ERROR;
     if (hub_mconfig_load(file, &mo, &cfg, &err) < 0) {
-        fprintf(stderr, "plexus: %s\n", err);
+        fprintf(stderr, "plexus: %s\n", error_get_pretty(err));
         goto out;
     }
     if (!strcmp(cmd, "check")) {
@@ -583,7 +584,7 @@ static int plexus_main(int argc, char **argv, const plexus_home *h)
                             .dlog = dlog, .dlog_out = dlog_out, .trace = trace };
     hub_machine *m = NULL;
     if (hub_machine_new(cfg, &ho, &m, &err) < 0) {
-        fprintf(stderr, "plexus: %s\n", err);
+        fprintf(stderr, "plexus: %s\n", error_get_pretty(err));
         goto out;
     }
     g_machine = m;
@@ -592,7 +593,7 @@ static int plexus_main(int argc, char **argv, const plexus_home *h)
     } else if (!strcmp(cmd, "run")) {
         int gs = 0;
         if (hub_machine_run(m, &gs, &err) < 0) {
-            fprintf(stderr, "plexus: %s\n", err);
+            fprintf(stderr, "plexus: %s\n", error_get_pretty(err));
             status = EXIT_ERROR;
         } else {
             status = gs;
@@ -628,7 +629,7 @@ out:
         fprintf(stderr, "plexus: cannot write the event log %s: %s\n", event_log, strerror(errno));
         status = EXIT_ERROR;
     }
-    free(err);
+    error_free(err);
     hub_mconfig_free(cfg);
     free(machine);
     return status & 0xff;

@@ -14,14 +14,16 @@
 #define NAME_MAX_LEN 48
 #define MAX_CREATED 64
 
-static int fail(char **err, int r, const char *fmt, ...)
+static int __attribute__((format(printf, 3, 4))) fail(Error **errp, int r, const char *fmt, ...)
 {
     va_list ap;
-
+    char *msg;
     va_start(ap, fmt);
-    if (vasprintf(err, fmt, ap) < 0)
-        *err = NULL;
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
     va_end(ap);
+    error_setg(errp, "%s", msg ? msg : strerror(-r));
+    free(msg);
     return r;
 }
 
@@ -140,7 +142,7 @@ static int remember(created *c, const char *path, bool is_dir)
 }
 
 /* Create the folders of @path below @root (which exists). */
-static int make_parents(created *c, const char *root, const char *rel, char **err)
+static int make_parents(created *c, const char *root, const char *rel, Error **errp)
 {
     char *p = NULL;
 
@@ -151,7 +153,7 @@ static int make_parents(created *c, const char *root, const char *rel, char **er
             remember(c, p, true);
         } else if (errno != EEXIST) {
             int r = -errno;
-            fail(err, r, "cannot create %s: %s", p, strerror(errno));
+            fail(errp, r, "cannot create %s: %s", p, strerror(errno));
             free(p);
             return r;
         }
@@ -160,13 +162,13 @@ static int make_parents(created *c, const char *root, const char *rel, char **er
     return 0;
 }
 
-static int write_all(const char *path, const void *data, size_t len, char **err)
+static int write_all(const char *path, const void *data, size_t len, Error **errp)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     const char *p = data;
 
     if (fd < 0)
-        return fail(err, -errno, "cannot create %s: %s", path, strerror(errno));
+        return fail(errp, -errno, "cannot create %s: %s", path, strerror(errno));
     while (len > 0) {
         ssize_t w = write(fd, p, len);
         if (w < 0 && errno == EINTR)
@@ -174,29 +176,29 @@ static int write_all(const char *path, const void *data, size_t len, char **err)
         if (w <= 0) {
             int r = w < 0 ? -errno : -EIO;
             close(fd);
-            return fail(err, r, "cannot write %s: %s", path, strerror(-r));
+            return fail(errp, r, "cannot write %s: %s", path, strerror(-r));
         }
         p += w;
         len -= (size_t)w;
     }
     if (close(fd) < 0)
-        return fail(err, -errno, "cannot write %s: %s", path, strerror(errno));
+        return fail(errp, -errno, "cannot write %s: %s", path, strerror(errno));
     return 0;
 }
 
-int newdev_write(const newdev_opts *o, char **files, char **err)
+int newdev_write(const newdev_opts *o, char **files, Error **errp)
 {
     char id[NAME_MAX_LEN + 1], folder[32];
     bool known = false;
 
     if (!valid_name(o->name))
-        return fail(err, -EINVAL, "'%s' is not a device name: use up to %d letters, digits, '-' and '_', "
+        return fail(errp, -EINVAL, "'%s' is not a device name: use up to %d letters, digits, '-' and '_', "
                     "starting with a letter", o->name, NAME_MAX_LEN);
     for (size_t i = 0; i < newdev_n_files; i++)
         known |= strcmp(o->lang, "common") && !strcmp(folder_of(newdev_files[i].path, folder, sizeof(folder)),
                                                       o->lang);
     if (!known)
-        return fail(err, -EINVAL, "unknown language '%s': expected one of %s", o->lang, newdev_langs());
+        return fail(errp, -EINVAL, "unknown language '%s': expected one of %s", o->lang, newdev_langs());
     snprintf(id, sizeof(id), "%s", o->name);
     for (char *c = id; *c; c++)
         if (*c == '-')
@@ -209,8 +211,8 @@ int newdev_write(const newdev_opts *o, char **files, char **err)
 
     if (mkdir(o->dir, 0777) < 0) {
         if (errno == EEXIST)
-            return fail(err, -EEXIST, "%s already exists: choose another name, or a new folder with --dir", o->dir);
-        return fail(err, -errno, "cannot create %s: %s", o->dir, strerror(errno));
+            return fail(errp, -EEXIST, "%s already exists: choose another name, or a new folder with --dir", o->dir);
+        return fail(errp, -errno, "cannot create %s: %s", o->dir, strerror(errno));
     }
     created c = { .n = 0 };
     remember(&c, o->dir, true);
@@ -232,7 +234,7 @@ int newdev_write(const newdev_opts *o, char **files, char **err)
         char *path = NULL;
         if (asprintf(&path, "%s/%s", o->dir, rel) < 0)
             abort();
-        r = make_parents(&c, o->dir, rel, err);
+        r = make_parents(&c, o->dir, rel, errp);
         if (r == 0) {
             /* Built images go out as they are; text gets the substitutions. */
             size_t len = f->size;
@@ -241,11 +243,11 @@ int newdev_write(const newdev_opts *o, char **files, char **err)
             bool binary = nl > 4 && !strcmp(rel + nl - 4, ".elf");
             if (!binary)
                 text = substitute((const char *)f->data, f->size, tab, n_tab, &len);
-            r = write_all(path, binary ? (const void *)f->data : text, len, err);
+            r = write_all(path, binary ? (const void *)f->data : text, len, errp);
             free(text);
         }
         if (r == 0 && (r = remember(&c, path, false)) < 0)
-            fail(err, r, "too many files in the %s template", o->lang);
+            fail(errp, r, "too many files in the %s template", o->lang);
         if (r == 0)
             fprintf(lf, "%s\n", rel);
         free(path);

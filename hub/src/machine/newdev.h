@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <plexus/memory.h>     /* Error */
+
 /* One embedded file: "<lang>/<path>" or "common/<path>"; @data has a NUL after its @size bytes. */
 typedef struct newdev_file {
     const char *path;
@@ -30,9 +32,9 @@ typedef struct newdev_opts {
 /*
  * Create @o->dir and write the project into it. Returns 0 and, in *@files (malloc'd), the written paths relative
  * to the folder, one per line. On failure returns -errno (-EINVAL for a bad name or language, -EEXIST when the
- * folder exists) with *@err (malloc'd) saying what; nothing it created is left behind, nothing else is touched.
+ * folder exists) with *@errp saying what; nothing it created is left behind, nothing else is touched.
  */
-int newdev_write(const newdev_opts *o, char **files, char **err);
+int newdev_write(const newdev_opts *o, char **files, Error **errp);
 
 /* The languages the templates offer, as "c, cpp-rtl" (static storage). */
 const char *newdev_langs(void);

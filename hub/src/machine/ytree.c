@@ -159,7 +159,7 @@ static int parse_node(parse_ctx *c, yaml_event_t *ev, ynode **out)
     }
 }
 
-ynode *ytree_parse(const char *data, size_t len, const char *origin, unsigned *line, char **err)
+ynode *ytree_parse(const char *data, size_t len, const char *origin, unsigned *line, Error **errp)
 {
     parse_ctx c = { .origin = origin };
     ynode *root = NULL;
@@ -196,7 +196,8 @@ out:
     if (r < 0) {
         ytree_free(root);
         *line = c.err_line;
-        *err = c.err;
+        error_setg(errp, "%s", c.err ? c.err : "YAML syntax error");
+        free(c.err);
         return NULL;
     }
     return root;
@@ -218,21 +219,20 @@ ynode *ytree_map_get(const ynode *map, const char *key)
     return p ? p->value : NULL;
 }
 
-static int set_err(char **err, const char *fmt, const char *a, const char *b)
+static int set_err(Error **errp, const char *fmt, const char *a, const char *b)
 {
-    if (asprintf(err, fmt, a, b) < 0)
-        abort();
+    error_setg(errp, fmt, a, b);
     return -EINVAL;
 }
 
-int ytree_set(ynode *root, const char *path, const char *value, const char *origin, char **err)
+int ytree_set(ynode *root, const char *path, const char *value, const char *origin, Error **errp)
 {
     unsigned vline;
-    char *verr = NULL;
+    Error *verr = NULL;
     ynode *v = ytree_parse(value, strlen(value), origin, &vline, &verr);
     if (!v || v->kind == YNODE_MAP) {
         /* Text that is not a YAML value (or would read as a mapping, e.g. "a: b") stays a string. */
-        free(verr);
+        error_free(verr);
         ytree_free(v);
         v = node_new(YNODE_SCALAR, 0, origin);
         v->scalar = strdup(value);
@@ -247,7 +247,7 @@ int ytree_set(ynode *root, const char *path, const char *value, const char *orig
     char *save = NULL;
     char *comp = strtok_r(copy, ".", &save);
     if (!comp) {
-        r = set_err(err, "empty key path%s%s", "", "");
+        r = set_err(errp, "empty key path%s%s", "", "");
         goto out;
     }
     while (comp) {
@@ -267,7 +267,7 @@ int ytree_set(ynode *root, const char *path, const char *value, const char *orig
                 }
             }
             if (!found) {
-                r = set_err(err, "no list entry '%s' (use an index or an entry's name) in '%s'", comp, path);
+                r = set_err(errp, "no list entry '%s' (use an index or an entry's name) in '%s'", comp, path);
                 goto out;
             }
             if (!next && found->kind == YNODE_SCALAR) {     /* an entry of a list of plain values */
@@ -279,7 +279,7 @@ int ytree_set(ynode *root, const char *path, const char *value, const char *orig
                 break;
             }
             if (!next) {
-                r = set_err(err, "'%s' selects a whole list entry; name a key inside it ('%s.KEY')", path, path);
+                r = set_err(errp, "'%s' selects a whole list entry; name a key inside it ('%s.KEY')", path, path);
                 goto out;
             }
             cur = found;
@@ -302,7 +302,7 @@ int ytree_set(ynode *root, const char *path, const char *value, const char *orig
             }
             cur = p->value;
         } else {
-            r = set_err(err, "'%s' in '%s' goes inside a plain value", comp, path);
+            r = set_err(errp, "'%s' in '%s' goes inside a plain value", comp, path);
             goto out;
         }
         comp = next;
@@ -311,69 +311,4 @@ out:
     ytree_free(v);
     free(copy);
     return r;
-}
-
-static void emit_scalar(const char *s, FILE *f)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p == '\n')
-            fputs("\\n", f);
-        else if (*p == '\t')
-            fputs("\\t", f);
-        else if (*p < 0x20)
-            fprintf(f, "\\x%02x", *p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
-}
-
-static void emit_node(const ynode *n, FILE *f, int indent)
-{
-    switch (n->kind) {
-    case YNODE_SCALAR:
-        emit_scalar(n->scalar, f);
-        fputc('\n', f);
-        break;
-    case YNODE_SEQ:
-        if (!n->n_items) {
-            fputs("[]\n", f);
-            break;
-        }
-        fputc('\n', f);
-        for (size_t i = 0; i < n->n_items; i++) {
-            fprintf(f, "%*s- ", indent, "");
-            emit_node(n->items[i], f, indent + 2);
-        }
-        break;
-    case YNODE_MAP:
-        if (!n->n_pairs) {
-            fputs("{}\n", f);
-            break;
-        }
-        fputc('\n', f);
-        for (size_t i = 0; i < n->n_pairs; i++) {
-            fprintf(f, "%*s", indent, "");
-            emit_scalar(n->pairs[i].key, f);
-            fputs(": ", f);
-            emit_node(n->pairs[i].value, f, indent + 2);
-        }
-        break;
-    }
-}
-
-void ytree_emit(const ynode *n, FILE *f)
-{
-    if (n->kind == YNODE_MAP && n->n_pairs) {
-        for (size_t i = 0; i < n->n_pairs; i++) {
-            emit_scalar(n->pairs[i].key, f);
-            fputs(": ", f);
-            emit_node(n->pairs[i].value, f, 2);
-        }
-    } else {
-        emit_node(n, f, 0);
-    }
 }

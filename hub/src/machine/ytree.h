@@ -1,6 +1,6 @@
 /*
- * A YAML document as a plain tree with source lines: the machine description's line map, its free-form
- * mappings (device properties, device-tree properties) and the target of --set overrides.
+ * A YAML document as a plain tree with source lines: the one parse of a machine description, which --set
+ * overrides edit and config.c checks and reads.
  *
  * Lifetime: ytree_parse*() allocates the whole tree; ytree_free() releases it. Nodes stay valid until then.
  */
@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+
+#include <plexus/memory.h>     /* Error */
 
 typedef enum { YNODE_SCALAR, YNODE_SEQ, YNODE_MAP } ynode_kind;
 
@@ -28,8 +30,8 @@ struct ynode {
     size_t n_pairs;
 };
 
-/* Parse one YAML document. On a syntax error returns NULL and sets *@line and a malloc'd *@err. */
-ynode *ytree_parse(const char *data, size_t len, const char *origin, unsigned *line, char **err);
+/* Parse one YAML document. On a syntax error returns NULL, with the line in *@line and what is wrong in *@errp. */
+ynode *ytree_parse(const char *data, size_t len, const char *origin, unsigned *line, Error **errp);
 void ytree_free(ynode *n);
 
 ynode *ytree_map_get(const ynode *map, const char *key);
@@ -39,11 +41,8 @@ const ypair *ytree_map_pair(const ynode *map, const char *key);
  * Apply an override: @path is dot-separated; a component selects a mapping key, or in a sequence either a
  * decimal index or the entry whose `name` is the component. Missing mapping keys are created. @value is parsed
  * as a YAML flow value (so `[10, 11]` is a sequence); text that does not parse is kept as a string.
- * Returns 0, or -EINVAL with a malloc'd *@err.
+ * Returns 0, or -EINVAL with *@errp set.
  */
-int ytree_set(ynode *root, const char *path, const char *value, const char *origin, char **err);
-
-/* Write the tree back as block-style YAML with every scalar double-quoted. */
-void ytree_emit(const ynode *n, FILE *f);
+int ytree_set(ynode *root, const char *path, const char *value, const char *origin, Error **errp);
 
 #endif

@@ -8,7 +8,7 @@
  *    bounded budget, then sleeps on its bell; the other side rings it only when it said it sleeps. The layout
  *    is in docs/protocol.md ("The shared-memory ring").
  *
- * A frame is one encoded plx.Envelope (any length up to PLX_WIRE_MAX_FRAME; the ring carries long frames in
+ * A frame is one encoded plx.Envelope (any length up to PLX_MAX_FRAME; the ring carries long frames in
  * pieces). A channel is used by one thread.
  *
  * The ring is memory the peer can write at any time. The reading side copies every record out before looking
@@ -22,7 +22,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <zmq.h>
 
 typedef struct plx_chan plx_chan;
 
@@ -55,8 +54,32 @@ struct plx_ring_header {                   /* offset 0, written by the hub befor
 
 /* ---- creating ------------------------------------------------------------------------------------------- */
 
-/* A channel over a ZeroMQ socket (not owned: close it after plx_chan_close()). */
+/*
+ * A ZeroMQ PAIR channel. The hub binds @endpoint (ipc://PATH, tcp://HOST:PORT; port 0 picks a free one, see
+ * plx_chan_endpoint()), a device connects to it. @recv_ms: how long a blocking plx_chan_recv() with timeout -1
+ * waits at most (its slice; -1: forever). All channels of a process share one ZeroMQ context, which ends with
+ * the last of them. NULL on failure, with why in @err.
+ */
+plx_chan *plx_chan_zmq_bind(const char *endpoint, int recv_ms, char *err, size_t err_len);
+plx_chan *plx_chan_zmq_connect(const char *endpoint, int recv_ms, char *err, size_t err_len);
+
+/* A channel over a ZeroMQ socket the caller made (a void * to a ZMQ_PAIR; not owned: close it after
+ * plx_chan_close()). For tests and tools that set up the socket themselves. */
 plx_chan *plx_chan_zmq(void *sock);
+
+/* The endpoint a ZeroMQ channel is bound or connected to ("ring" for a ring). */
+const char *plx_chan_endpoint(const plx_chan *c);
+
+/* True once the peer is known to be gone: a connected ZeroMQ channel's peer disconnected, or a ring's peer
+ * descriptor (plx_chan_set_peer_fd) is readable or hung up. Does not wait. */
+bool plx_chan_peer_gone(plx_chan *c);
+
+/* A descriptor that becomes readable when plx_chan_peer_gone() may have become true (poll it with the channel's
+ * own in a loop that sleeps; then ask plx_chan_peer_gone()); -1 if there is none. */
+int plx_chan_peer_poll_fd(const plx_chan *c);
+
+/* Words for an error @r (< 0) of this channel: the ring's description of a damaged ring, or the errno's. */
+const char *plx_chan_strerror(const plx_chan *c, int r);
 
 /*
  * Hub side: a new ring of @n_slots slots per direction (0: PLX_RING_DEFAULT_SLOTS; rounded up to a power of
@@ -92,25 +115,30 @@ void plx_chan_set_spin_ns(plx_chan *c, uint64_t spin_ns);
 /*
  * Send one frame. Returns 0; -EAGAIN (PLX_CHAN_DONTWAIT and no room); -ETIMEDOUT (no room within the send
  * timeout); -EPIPE (peer gone); -EPROTO (the peer damaged the ring); -EMSGSIZE (longer than
- * PLX_WIRE_MAX_FRAME); other -errno of the transport. While a ring side waits for room it keeps taking the
+ * PLX_MAX_FRAME); other -errno of the transport. While a ring side waits for room it keeps taking the
  * frames the peer sends, so two sides sending at once never deadlock; they are received afterwards in order.
  */
 int plx_chan_send(plx_chan *c, const void *buf, size_t len, int flags);
 
 /*
- * Receive one frame: *@data and *@len valid until the next call on the channel (decode or copy it first). @timeout_ms: 0 = do not wait, -1 =
+ * Receive one frame: *@data and *@len valid until the next call on the channel (decode or copy it first).
+ * @timeout_ms: 0 = do not wait, -1 =
  * forever, > 0 = at most that long. Returns 0; -EAGAIN (nothing within the timeout); -EINTR; -EPIPE (peer
  * gone and nothing left to read); -EPROTO (damaged ring; the channel is unusable from then on); other -errno.
  */
 int plx_chan_recv(plx_chan *c, const void **data, size_t *len, int timeout_ms);
 
 /*
- * Waiting for this channel in zmq_poll() together with other items: plx_chan_poll_prepare() fills @it and
- * returns true if a frame is already there (poll with timeout 0 then); after the poll, plx_chan_poll_done() with
- * the same item. A frame may have arrived when @it has ZMQ_POLLIN; receive with timeout 0 until -EAGAIN.
+ * Waiting for this channel in poll(2) (or epoll, or another loop) together with other descriptors:
+ * plx_chan_poll_fd() is the descriptor to wait on for POLLIN (it does not change for the channel's life).
+ * Before each wait call plx_chan_poll_prepare(): true if a frame is already there (do not sleep then). After the
+ * wait, plx_chan_poll_done() with the revents the poll reported for that descriptor (0 if it was not polled):
+ * true if a frame may be there; then receive with timeout 0 until -EAGAIN. Every prepare is followed by one
+ * done. (ZeroMQ's descriptor is edge-triggered: it is the prepare/done pair that makes the wait reliable.)
  */
-bool plx_chan_poll_prepare(plx_chan *c, zmq_pollitem_t *it);
-void plx_chan_poll_done(plx_chan *c, const zmq_pollitem_t *it);
+int plx_chan_poll_fd(const plx_chan *c);
+bool plx_chan_poll_prepare(plx_chan *c);
+bool plx_chan_poll_done(plx_chan *c, short revents);
 
 /* Ring only: spin for the spin budget until a frame is there (1), without sleeping; 0 when none came (and
  * always 0 on ZeroMQ), -EPROTO. For a loop that must also watch other descriptors before it sleeps in a poll. */

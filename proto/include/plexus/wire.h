@@ -17,42 +17,7 @@
 
 #include "plexus.pb-c.h"
 #include "plexus/chan.h"
-
-/* Frames larger than this are refused by both sides (ZMQ_MAXMSGSIZE; the ring checks it too). */
-#define PLX_WIRE_MAX_FRAME (4u << 20)
-/* Largest DMA payload in one DmaRequest / DmaReply. */
-#define PLX_WIRE_MAX_DMA (1u << 20)
-
-/* Shadow page header at offset 0 of every shadow mapping (docs/protocol.md, "Shadow pages"). */
-#define PLX_SHADOW_MAGIC 0x53584c50u   /* "PLXS" little-endian */
-#define PLX_SHADOW_VERSION 1u
-#define PLX_SHADOW_HEADER_SIZE 4096u
-struct plx_shadow_header {
-    uint32_t magic;
-    uint32_t version;
-    uint64_t applied_seq;   /* device: seq of the last MmioWrite it applied (release store) */
-    uint64_t region_size;   /* hub: bytes of register image after the header */
-};
-
-/*
- * Device state block (docs/reliability.md): a memfd the hub creates for each device it spawns and keeps across
- * restarts, so a restarted device resumes with what the guest had programmed. The hub passes it as
- * PLEXUS_STATE_FD (PLX_STATE_BLOCK_SIZE bytes, size sealed); the SDK maps it, keeps applied_seq current and
- * hands the bytes after the header to the device (plx_dev_state).
- */
-#define PLX_STATE_MAGIC 0x54534c50u    /* "PLST" little-endian */
-#define PLX_STATE_VERSION 1u
-#define PLX_STATE_HEADER_SIZE 64u
-#define PLX_STATE_BLOCK_SIZE (64u << 10)
-struct plx_state_header {
-    uint32_t magic;         /* device: set when it claims the block */
-    uint32_t version;
-    uint64_t size;          /* device: bytes of device state after the header */
-    uint64_t applied_seq;   /* device: seq of the last MmioWrite it applied; the hub zeroes it for a new process */
-    uint64_t incarnation;   /* hub: 0 for the first process, +1 for each restart */
-    uint64_t applying_seq;  /* device: seq of the MmioWrite whose callback runs (stored before it is called);
-                             * above applied_seq when the process died inside that callback */
-};
+#include "plexus/protocol.h"
 
 typedef struct plx_arena_extra plx_arena_extra;
 
@@ -69,8 +34,8 @@ typedef struct plx_wire {
 
 void plx_wire_init(plx_wire *w, plx_chan *chan);
 /* Carry on over another channel (the move to the ring); what is decoded stays valid. On the ring, MmioRead,
- * MmioReply, MmioWrite, Irq, DmaRequest and DmaReply travel in their fixed layout, the rest as protobuf
- * (posted-write batches too, unless the sender builds them with plx_wire_fix_batch_*()). */
+ * MmioReply, MmioWrite, Irq, DmaRequest, DmaReply and posted-write batches (plx_wire_batch_*) travel in their
+ * fixed layout, the rest as protobuf. */
 void plx_wire_set_chan(plx_wire *w, plx_chan *chan);
 void plx_wire_fini(plx_wire *w);
 
@@ -92,16 +57,27 @@ int plx_wire_decode(plx_wire *w, const void *data, size_t len, Plx__Envelope **o
 void plx_wire_release(plx_wire *w);
 
 /*
- * Posted writes in the ring's fixed MmioWriteBatch layout (docs/protocol.md §12, type 7), for a sender that
- * builds the batch itself: plx_wire_fix_batch_entry() writes one entry (PLX_WIRE_FIX_BATCH_ENTRY bytes) at @e,
- * plx_wire_fix_batch_head() the 16-byte header for @n entries at @h; the frame is the header followed by the
- * entries. Both return the bytes written.
+ * Posted writes gathered into one MmioWriteBatch frame (to a device with PLX_CAP_WRITE_BATCH), encoded as they
+ * are added, in the layout of the wire they go out on (the ring's fixed layout, or protobuf): the hot path
+ * builds no message per write. plx_wire_batch_init() allocates room for PLX_WIRE_BATCH_MAX writes;
+ * plx_wire_batch_add() appends one (the caller sends before the batch is full); plx_wire_batch_send() sends
+ * them as one frame stamped @now_ns and empties the batch (also when the send fails). Returns what
+ * plx_chan_send() returns; 0 for an empty batch.
  */
-#define PLX_WIRE_FIX_BATCH_ENTRY 32u
-#define PLX_WIRE_FIX_HEAD 16u
-size_t plx_wire_fix_batch_entry(uint8_t *e, uint64_t seq, uint32_t region, uint64_t addr, uint32_t size,
-                                uint64_t data);
-size_t plx_wire_fix_batch_head(uint8_t *h, unsigned n, uint64_t now_ns);
+#define PLX_WIRE_BATCH_MAX 64u
+typedef struct plx_wire_batch {
+    unsigned n;                 /* writes in the batch (first: a guest access tests it) */
+    size_t len;                 /* bytes of encoded writes */
+    uint8_t *buf;
+} plx_wire_batch;
+int plx_wire_batch_init(plx_wire_batch *b);
+void plx_wire_batch_fini(plx_wire_batch *b);
+void plx_wire_batch_add(const plx_wire *w, plx_wire_batch *b, uint64_t seq, uint32_t region, uint64_t addr,
+                        uint32_t size, uint64_t data);
+int plx_wire_batch_send(plx_wire *w, plx_wire_batch *b, uint64_t now_ns, int flags);
+/* The frame plx_wire_batch_send() would send (*@frame valid until the batch changes), without sending it or
+ * emptying the batch; its length. */
+size_t plx_wire_batch_frame(const plx_wire *w, plx_wire_batch *b, uint64_t now_ns, const uint8_t **frame);
 
 /* Name of an envelope's message case, for diagnostics. */
 const char *plx_wire_msg_name(int msg_case);

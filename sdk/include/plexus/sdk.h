@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "plexus/protocol.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -49,12 +51,11 @@ extern "C" {
 #define PLX_VERSION_STRING \
     PLX_VERSION_STR(PLX_VERSION_MAJOR) "." PLX_VERSION_STR(PLX_VERSION_MINOR) "." PLX_VERSION_STR(PLX_VERSION_PATCH)
 
-/* Version of struct plx_device_ops; bump when its layout changes. Version 1 tables (without advance) still run. */
-#define PLX_DEVICE_OPS_VERSION 2
+/* Version of struct plx_device_ops; bump when its layout changes. Older tables (version 1 without advance,
+ * version 2 without dt_node) still run. */
+#define PLX_DEVICE_OPS_VERSION 3
 
-/* Wire protocol version this SDK speaks (docs/protocol.md). */
-#define PLX_PROTOCOL_MAJOR 1
-#define PLX_PROTOCOL_MINOR 0
+/* The wire protocol's version, limits and capability bits (PLX_PROTOCOL_MAJOR, ...): plexus/protocol.h. */
 
 /* The running device (opaque). */
 typedef struct plx_dev plx_dev;
@@ -150,6 +151,12 @@ typedef struct plx_device_ops {
      * timers (grants are answered at once). Outside lockstep it is never called.
      */
     void (*advance)(void *opaque, uint64_t until_ns);
+    /*
+     * Version 3. The generic device-tree node name of this kind of device (the device-tree specification's
+     * "serial", "dma-controller", ...; letters, digits and ,._+-). The hub names the device's node NAME@BASE
+     * with it unless the machine description gives `dt.node`; NULL: the device's name in the machine.
+     */
+    const char *dt_node;
 } plx_device_ops;
 
 /*
@@ -187,7 +194,7 @@ PLX_EXPORT const char *plx_dev_name(plx_dev *dev);
 
 /* --- state that survives a restart ------------------------------------------------------------------------ */
 
-#define PLX_STATE_MAX ((64u << 10) - 64u)
+#define PLX_STATE_MAX (PLX_STATE_BLOCK_SIZE - PLX_STATE_HEADER_SIZE)
 /*
  * @size bytes (1..PLX_STATE_MAX) for the device's state, zeroed, or as the previous process of this device
  * left them when the hub restarted it after a failure (then *@restored is true). Keep there everything the
@@ -271,14 +278,56 @@ PLX_EXPORT void plx_shadow_store(plx_dev *dev, unsigned region, uint64_t offset,
  * callback; @cb NULL stops watching @fd. Returns 0, -EINVAL (fd < 0) or -ENOMEM. */
 PLX_EXPORT int plx_dev_watch_fd(plx_dev *dev, int fd, void (*cb)(void *opaque, int fd), void *opaque);
 
-/* Log levels (syslog numbering). */
-enum plx_log_level { PLX_LOG_ERR = 3, PLX_LOG_WARNING = 4, PLX_LOG_NOTICE = 5, PLX_LOG_INFO = 6, PLX_LOG_DEBUG = 7 };
-
-/* Send a log record to the hub (which prefixes the device's name). Before the connection is up, to stderr. */
+/* Send a log record (level: enum plx_log_level of plexus/protocol.h, PLX_LOG_ERR ... PLX_LOG_DEBUG) to the hub,
+ * which prefixes the device's name. Before the connection is up, or once it is lost, to the log handler. */
 PLX_EXPORT void plx_log(plx_dev *dev, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* Leave the run loop after the current callback; plx_dev_main() then calls fini() and returns @status. */
+/*
+ * Where records go that cannot go to the hub: the SDK's own about connecting and the handshake, and plx_log()
+ * before the connection is up or after it is lost. Process-wide; set it before plx_dev_main() or plx_dev_open().
+ * The SDK never prints on its own: plx_dev_main() (a program's main) sets a handler that writes
+ * "DEVICE: text" lines to standard error when none is set; a program that embeds plx_dev_open() sets its own,
+ * or gets none (records dropped). @device is the device's name, or its model before it has one.
+ */
+typedef void plx_log_handler(void *opaque, int level, const char *device, const char *text);
+PLX_EXPORT void plx_set_log_handler(plx_log_handler *fn, void *opaque);
+
+/* Leave the run loop after the current callback; plx_dev_main() then calls fini() and returns @status
+ * (plx_dev_dispatch() returns 1, and plx_dev_close() returns @status). */
 PLX_EXPORT void plx_dev_stop(plx_dev *dev, int status);
+
+/*
+ * ---- a run loop owned by the caller ----
+ * A device that lives inside another event loop (a SystemC kernel, a simulator's own loop, a Python program):
+ *
+ *     plx_dev *dev = plx_dev_open(&my_ops, argc, argv);      // connect, handshake, init(), Ready
+ *     int fd = plx_dev_get_poll_fd(dev);                       // add to the loop: wait for POLLIN
+ *     ... when fd is readable (or whenever convenient):  r = plx_dev_dispatch(dev, 0);
+ *     ... r == 1 (stopped: Shutdown or plx_dev_stop) or r < 0 (hub gone):  status = plx_dev_close(dev);
+ *
+ * Everything runs on the caller's thread, inside these calls; the SDK starts no thread of its own (ZeroMQ's
+ * I/O thread aside, on a device that stays on ZeroMQ rather than the same-host ring).
+ *
+ * plx_dev_open(): as plx_dev_main() up to its run loop (same arguments and environment, same handshake; a
+ * sandbox the machine asks for confines the calling process). NULL on failure, the reason given to the log
+ * handler (and to the hub, once connected). Ignores SIGPIPE, as plx_dev_main() does.
+ *
+ * plx_dev_get_poll_fd(): one descriptor (an epoll set of the hub channel, the hub-gone signal and the watched
+ * descriptors) that is readable when plx_dev_dispatch() has work. Valid until plx_dev_close().
+ *
+ * plx_dev_dispatch(): serve what is there (hub messages, watched descriptors), waiting at most @timeout_ms for
+ * something to come (0: never wait; -1: until something comes); before it returns it arms the channel so that
+ * the next frame makes the descriptor readable. Callbacks (region, timer, watch) run inside it. It blocks longer
+ * only where the device asked for it: DMA by message inside a callback waits for the hub's reply. Returns 0
+ * (call again when the descriptor is readable), 1 (the device stopped), or -ECONNRESET (the hub is gone) / -EIO.
+ *
+ * plx_dev_close(): fini(), Goodbye to the hub if it is still there, free. Returns the exit status the device
+ * asked for (plx_dev_stop), else 0. Accepts NULL.
+ */
+PLX_EXPORT plx_dev *plx_dev_open(const plx_device_ops *ops, int argc, char **argv);
+PLX_EXPORT int plx_dev_get_poll_fd(plx_dev *dev);
+PLX_EXPORT int plx_dev_dispatch(plx_dev *dev, int timeout_ms);
+PLX_EXPORT int plx_dev_close(plx_dev *dev);
 
 /* The opaque init() stored (NULL before init returns). */
 PLX_EXPORT void *plx_dev_opaque(plx_dev *dev);

@@ -43,6 +43,7 @@ enum {
     R_TRUNCATE = 0xc8,  /* read: ftruncate the mapped guest RAM's memfd to 0; errno (0 if it worked) */
     R_EXEC_MAP = 0xcc,  /* read: map an anonymous page PROT_READ|PROT_EXEC; 1 if that worked */
     R_FD_OPEN = 0xd0,   /* write n: remember descriptor n; read: 1 if descriptor n is open */
+    R_TIMER_DIE = 0xd4, /* write v: arm the timer at now + v; its callback then kills the process (SIGKILL) */
 };
 
 struct st {
@@ -55,6 +56,7 @@ struct st {
     uint64_t ident;
     plx_timer *timer;
     uint32_t fires, fire_now;
+    bool die_on_fire;
     uint64_t sum;
     uint32_t count;
     uint32_t shadow_writes, rt_reads;
@@ -186,6 +188,10 @@ static void regs_write(void *opaque, uint64_t addr, uint64_t data, unsigned size
             plx_irq_set(s->dev, 0, (int)(data & 1));
         break;
     case R_TIMER: plx_timer_mod(s->timer, plx_now(s->dev) + data); break;
+    case R_TIMER_DIE:
+        s->die_on_fire = true;
+        plx_timer_mod(s->timer, plx_now(s->dev) + data);
+        break;
     default: break;
     }
 }
@@ -238,6 +244,8 @@ static uint64_t be_read(void *opaque, uint64_t addr, unsigned size)
 static void on_timer(void *opaque)
 {
     struct st *s = opaque;
+    if (s->die_on_fire)
+        kill(getpid(), SIGKILL);
     s->fires++;
     s->fire_now = (uint32_t)plx_now(s->dev);
     s->shadow_regs[0x3c / 4] = s->fires;

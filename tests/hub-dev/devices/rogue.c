@@ -7,7 +7,7 @@
  *          "fuzz"     - valid handshake; before answering each MmioRead it sends 3000 randomly damaged frames.
  *          "flood"    - valid handshake; answers a read with an endless stream of Log messages.
  *          "close"    - valid handshake; on the first MmioRead it closes its channel and stays alive.
- *          "oversized"- valid handshake; answers each MmioRead after a frame above PLX_WIRE_MAX_FRAME.
+ *          "oversized"- valid handshake; answers each MmioRead after a frame above PLX_MAX_FRAME.
  *          "no-grant" - offers CAP_LOCKSTEP, answers reads with 0xc0ffee, never answers a TimeGrant.
  */
 #include <signal.h>

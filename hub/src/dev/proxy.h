@@ -1,0 +1,10 @@
+/* Proxy io regions (proxy.c): the MemoryRegionOps through which guest accesses reach a device. */
+#ifndef PLEXUS_HUB_DEV_PROXY_H
+#define PLEXUS_HUB_DEV_PROXY_H
+
+#include "dev/device.h"
+
+/* Point @ops (a device region's, with its access rules filled in; opaque: its hub_region) at the proxy. */
+void hub_dev_proxy_set_ops(MemoryRegionOps *ops);
+
+#endif
