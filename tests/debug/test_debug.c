@@ -700,11 +700,13 @@ static double num(json_object *ev, const char *key)
 Test(debug, trace_has_every_access_on_its_device_track_in_order)
 {
     char *path = xasprintf("%s/trace.json", dir);
-    const char *args[] = { "hello", "--trace", path, "--stats", NULL };
+    /* DMA by message: the hub sees every transfer */
+    const char *args[] = { "hello", "--set", "devices.dma0.dma=message", "--trace", path, "--stats", NULL };
     int st = finish(start_plexus("trace", args), 60);
     char *out = output_of("trace");
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s", out);
     uint64_t accesses = stat_value(out, "mmio reads") + stat_value(out, "mmio writes");
+    uint64_t dma_msgs = stat_value(out, "dma messages"), dma_refused = stat_value(out, "dma refused");
 
     json_object *doc = json_object_from_file(path);
     cr_assert(doc, "the trace is JSON: %s", json_util_get_last_err());
@@ -732,7 +734,7 @@ Test(debug, trace_has_every_access_on_its_device_track_in_order)
     cr_assert(tid_uart > 0 && tid_dma > 0 && tid_cpu > 0 && tid_console > 0, "tracks %d %d %d %d", tid_uart,
               tid_dma, tid_cpu, tid_console);
 
-    uint64_t mmio = 0, uart = 0, dma = 0, last_vtime = 0;
+    uint64_t mmio = 0, uart = 0, dma = 0, last_vtime = 0, transfers = 0, refused = 0, timers = 0;
     double last_ts = -1, first_console = -1, last_console = -1;
     bool irq_up = false, irq_down = false, timer_irq = false, passed = false;
     for (size_t i = 0; i < n; i++) {
@@ -760,6 +762,16 @@ Test(debug, trace_has_every_access_on_its_device_track_in_order)
                 cr_expect_eq(tid, tid_dma);
                 dma += reads;
             }
+        } else if (!strcmp(cat, "dma")) {
+            cr_expect_eq((int)num(ev, "tid"), tid_dma, "DMA on the DMA engine's track");
+            if (!strcmp(ph, "X"))
+                transfers++;
+            else
+                refused += arg_str(ev, "refused") != NULL;
+        } else if (!strcmp(cat, "timer")) {
+            cr_expect_eq((int)num(ev, "tid"), tid_dma);
+            cr_expect_geq(num(ev, "dur"), 0);
+            timers++;
         } else if (!strcmp(cat, "irq")) {
             json_object *a, *lv;
             cr_assert(json_object_object_get_ex(ev, "args", &a) && json_object_object_get_ex(a, "level", &lv));
@@ -780,6 +792,11 @@ Test(debug, trace_has_every_access_on_its_device_track_in_order)
     cr_expect_eq(mmio, accesses, "every access of the run is in the trace (%" PRIu64 " of %" PRIu64 ")", mmio,
                  accesses);
     cr_expect(uart > 100 && dma > 10, "uart %" PRIu64 ", dma %" PRIu64, uart, dma);
+    cr_expect_eq(transfers, dma_msgs, "every DMA transfer is a slice (%" PRIu64 " of %" PRIu64 ")", transfers,
+                 dma_msgs);
+    cr_expect_eq(refused, dma_refused, "the refused DMA is there");
+    cr_expect_gt(transfers, 0);
+    cr_expect_gt(timers, 0, "the DMA engine's timers fired");
     cr_expect(irq_up && irq_down, "the interrupt lines went up and down");
     cr_expect(timer_irq, "the timer interrupt was taken");
     cr_expect(passed && first_console < last_console, "the console's lines are there");

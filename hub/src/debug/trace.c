@@ -48,6 +48,7 @@ struct hub_trace {
     size_t line_len;
     poll_run run;
     hub_cpu_observer obs;
+    hub_devmgr_observer dev_obs;
 };
 
 static void flush_run(hub_trace *t);
@@ -195,6 +196,53 @@ static void on_trap(void *opaque, const hub_cpu_trap_info *tr)
     emit(t, ev);
 }
 
+static void on_dma(void *opaque, const char *device, uint64_t addr, uint32_t len, bool write, bool ok,
+                   uint64_t host_ns, uint64_t vtime_ns)
+{
+    json_object *args = json_object_new_object();
+    json_object_object_add(args, "dir", json_object_new_string(write ? "write to RAM" : "read from RAM"));
+    add_hex(args, "addr", addr);
+    add_u64(args, "len", len);
+    if (!ok)
+        json_object_object_add(args, "refused", json_object_new_boolean(1));
+    hub_trace_device_event(opaque, device, "dma", (double)host_ns / 1000.0, vtime_ns, args);
+}
+
+static void on_timer(void *opaque, const char *device, uint32_t id, uint64_t host_ns, uint64_t vtime_ns)
+{
+    json_object *args = json_object_new_object();
+    add_u64(args, "id", id);
+    hub_trace_device_event(opaque, device, "timer", (double)host_ns / 1000.0, vtime_ns, args);
+}
+
+static void on_grant(void *opaque, const char *device, uint64_t next_ns, uint64_t host_ns, uint64_t vtime_ns)
+{
+    json_object *args = json_object_new_object();
+    add_u64(args, "next_ns", next_ns);
+    hub_trace_device_event(opaque, device, "grant", (double)host_ns / 1000.0, vtime_ns, args);
+}
+
+static void on_failed(void *opaque, const char *device, const char *why, uint64_t vtime_ns)
+{
+    json_object *args = json_object_new_object();
+    json_object_object_add(args, "why", json_object_new_string(why));
+    hub_trace_device_event(opaque, device, "failed", 0, vtime_ns, args);
+}
+
+static void on_restarted(void *opaque, const char *device, unsigned count, bool ok, int pid, uint64_t host_ns,
+                         uint64_t vtime_ns)
+{
+    hub_trace *t = opaque;
+    json_object *args = json_object_new_object();
+    add_u64(args, "count", count);
+    json_object_object_add(args, "ok", json_object_new_boolean(ok));
+    if (ok)
+        json_object_object_add(args, "pid", json_object_new_int(pid));
+    hub_trace_device_event(t, device, "restart", (double)host_ns / 1000.0, vtime_ns, args);
+    if (ok)
+        hub_trace_device(t, device, pid);
+}
+
 int
 hub_trace_open(const char *path, hub_trace **out, Error **errp)
 {
@@ -224,6 +272,8 @@ hub_trace_open(const char *path, hub_trace **out, Error **errp)
     name_track(t, TID_HUB_DEVICES, "hub devices (clint, plic, poweroff)", TID_HUB_DEVICES);
     t->obs = (hub_cpu_observer){ .events = HUB_CPU_OBS_MMIO | HUB_CPU_OBS_MMIO_TIME | HUB_CPU_OBS_TRAP,
                                  .access = on_access, .trap = on_trap };
+    t->dev_obs = (hub_devmgr_observer){ .dma = on_dma, .timer = on_timer, .grant = on_grant, .failed = on_failed,
+                                        .restarted = on_restarted };
     *out = t;
     return 0;
 }
@@ -252,6 +302,12 @@ const hub_cpu_observer *
 hub_trace_observer(hub_trace *t)
 {
     return t ? &t->obs : NULL;
+}
+
+const hub_devmgr_observer *
+hub_trace_devmgr_observer(hub_trace *t)
+{
+    return t ? &t->dev_obs : NULL;
 }
 
 void

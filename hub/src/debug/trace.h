@@ -4,8 +4,9 @@
  *
  * Timestamps are host time since the trace began (microseconds, the format's unit); every event also carries
  * the virtual time (args.vtime_ns). Tracks: "cpu" (traps taken), one per device (its MMIO accesses as
- * slices with their host duration, its DMA transfers, timer fires, time grants and restarts), "console" (the
- * guest's output, one instant event per line), and counters for the interrupt lines.
+ * slices with their host duration, its DMA transfers, timer fires and time grants as slices, failures and
+ * restarts), "console" (the guest's output, one instant event per line), and counters for the interrupt
+ * lines.
  *
  * Events are written as they happen (each one an object built with json-c), so a long run does not grow the
  * hub's memory. Lifetime: hub_trace_open() .. hub_trace_close() (accepts NULL; ends the JSON document).
@@ -17,6 +18,7 @@
 #include <stdint.h>
 
 #include "cpu/cpu.h"
+#include "dev/devmgr.h"
 
 typedef struct hub_trace hub_trace;
 
@@ -27,6 +29,9 @@ int hub_trace_close(hub_trace *t);
 
 /* The CPU observer (MMIO accesses with their host time, traps). */
 const hub_cpu_observer *hub_trace_observer(hub_trace *t);
+
+/* The device layer's observer (DMA transfers, timer fires, time grants, failures, restarts). */
+const hub_devmgr_observer *hub_trace_devmgr_observer(hub_trace *t);
 
 /* Name a device's track (@name as the machine calls it, @os_pid its process, 0 if none yet). */
 void hub_trace_device(hub_trace *t, const char *name, int os_pid);

@@ -942,6 +942,8 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
         .defer_access = defer_access,
         .defer_opaque = m,
         .event_log = m->opts.event_log,
+        .observer = hub_trace_devmgr_observer(m->trace),
+        .observer_opaque = m->trace,
     };
     m->devmgr = hub_devmgr_new(&env, &e);
     if (!m->devmgr) {
