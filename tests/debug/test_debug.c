@@ -933,3 +933,30 @@ Test(debug, ctrl_a_c_switches_the_console_to_the_monitor_and_back)
     free(spec);
     free(sock);
 }
+
+Test(debug, per_device_log_level_and_mmio_trace_in_the_machine_file)
+{
+    /* dma0's refused DMA is a warning: shown by default, hidden below `log.level: error` */
+    const char *a1[] = { "hello", "--set", "devices.dma0.log.level=error", "--set", "devices.uart0.log.mmio=true",
+                         NULL };
+    int st = finish(start_plexus("lv", a1), 60);
+    char *out = output_of("lv");
+    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s", out);
+    cr_expect(!strstr(out, "outside its RAM grants"), "dma0's warning is hidden:\n%s", out);
+    cr_expect(strstr(out, "mmio: uart0.regs write 1 @0x10000000"), "uart0's accesses are logged:\n%s", out);
+    cr_expect(!strstr(out, "mmio: dma0") && !strstr(out, "mmio: clint"), "only uart0's:\n%s", out);
+    free(out);
+    const char *a2[] = { "hello", NULL };
+    st = finish(start_plexus("lv2", a2), 60);
+    out = output_of("lv2");
+    cr_expect(strstr(out, "dma0: warning: DMA read from 0x0+0x40 outside its RAM grants"), "by default:\n%s", out);
+    cr_expect(!strstr(out, "mmio:"), "no access is logged by default:\n%s", out);
+    free(out);
+    const char *a3[] = { "hello", "--set", "devices.uart0.log.level=loud", NULL };
+    st = finish(start_plexus("lv3", a3), 60);
+    out = output_of("lv3");
+    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 1, "%s", out);
+    cr_expect(strstr(out, "key 'devices[0].log.level': expected one of: error, warning, notice, info, debug; got "
+                          "'loud'"), "%s", out);
+    free(out);
+}

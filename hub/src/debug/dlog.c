@@ -46,6 +46,7 @@ hub_dlog_parse(const char *spec, unsigned *mask, Error **errp)
 
 struct hub_dlog {
     unsigned mask;
+    char **mmio_devices;    /* NULL-terminated; NULL: every device (with HUB_DLOG_MMIO) */
     FILE *out;
     void (*begin_line)(void *opaque);
     void *opaque;
@@ -96,6 +97,16 @@ static void on_trap(void *opaque, const hub_cpu_trap_info *t)
     done(l);
 }
 
+/* Is @region ("DEVICE.REGION") one of a device whose accesses are logged by itself? */
+static bool traced_device(const hub_dlog *l, const char *region)
+{
+    const char *dot = region ? strchr(region, '.') : NULL;
+    for (char *const *d = l->mmio_devices; d && *d && dot; d++)
+        if (strlen(*d) == (size_t)(dot - region) && !strncmp(*d, region, (size_t)(dot - region)))
+            return true;
+    return false;
+}
+
 static void on_access(void *opaque, const hub_cpu_access_info *a, uint64_t pc, unsigned priv)
 {
     hub_dlog *l = opaque;
@@ -109,7 +120,7 @@ static void on_access(void *opaque, const hub_cpu_access_info *a, uint64_t pc, u
         fprintf(f, ", pc 0x%" PRIx64 " in %s-mode: access fault\n", pc, priv_name(priv));
         done(l);
     }
-    if (l->mask & HUB_DLOG_MMIO) {
+    if ((l->mask & HUB_DLOG_MMIO) || traced_device(l, a->region)) {
         fprintf(line(l), "mmio: %s %s %u @0x%" PRIx64 " %s 0x%" PRIx64 "%s pc 0x%" PRIx64 "\n",
                 a->region ? a->region : "-", a->write ? "write" : "read", a->size, a->addr, a->write ? "<-" : "=",
                 a->value, a->error ? " (refused)" : "", pc);
@@ -141,18 +152,29 @@ hub_dlog_device(hub_dlog *l, const char *device, const char *level, const char *
 }
 
 hub_dlog *
-hub_dlog_new(unsigned mask, FILE *out, void (*begin_line)(void *opaque), void *opaque)
+hub_dlog_new(unsigned mask, FILE *out, const char *const *mmio_devices, void (*begin_line)(void *opaque),
+             void *opaque)
 {
     hub_dlog *l = calloc(1, sizeof(*l));
     if (!l)
         return NULL;
     *l = (hub_dlog){ .mask = mask, .out = out, .begin_line = begin_line, .opaque = opaque };
+    size_t n = 0;
+    while (mmio_devices && mmio_devices[n])
+        n++;
+    if (n && !(mask & HUB_DLOG_MMIO)) {
+        l->mmio_devices = calloc(n + 1, sizeof(char *));
+        if (!l->mmio_devices)
+            abort();
+        for (size_t i = 0; i < n; i++)
+            l->mmio_devices[i] = strdup(mmio_devices[i]);
+    }
     unsigned ev = 0;
     if (mask & HUB_DLOG_INT)
         ev |= HUB_CPU_OBS_TRAP;
     if (mask & HUB_DLOG_GUEST_ERRORS)
         ev |= HUB_CPU_OBS_MMIO_ERROR;
-    if (mask & HUB_DLOG_MMIO)
+    if ((mask & HUB_DLOG_MMIO) || l->mmio_devices)
         ev |= HUB_CPU_OBS_MMIO | HUB_CPU_OBS_PC;
     if (mask & HUB_DLOG_EXEC)
         ev |= HUB_CPU_OBS_BLOCK;
@@ -166,8 +188,12 @@ hub_dlog_new(unsigned mask, FILE *out, void (*begin_line)(void *opaque), void *o
 void
 hub_dlog_free(hub_dlog *l)
 {
-    if (l)
-        fflush(l->out);
+    if (!l)
+        return;
+    fflush(l->out);
+    for (char **d = l->mmio_devices; d && *d; d++)
+        free(*d);
+    free(l->mmio_devices);
     free(l);
 }
 

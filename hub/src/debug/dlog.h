@@ -33,8 +33,11 @@ typedef struct hub_dlog hub_dlog;
 /*
  * Log what @mask asks for to @out (not closed by the log). @begin_line, if set, is called before each line
  * (the machine starts a new line on the terminal when the guest's console output is in mid-line).
+ * @mmio_devices (NULL-terminated, may be NULL): without HUB_DLOG_MMIO, the accesses to these devices' regions
+ * (named "DEVICE.REGION") are logged as HUB_DLOG_MMIO would, and no others.
  */
-hub_dlog *hub_dlog_new(unsigned mask, FILE *out, void (*begin_line)(void *opaque), void *opaque);
+hub_dlog *hub_dlog_new(unsigned mask, FILE *out, const char *const *mmio_devices, void (*begin_line)(void *opaque),
+                       void *opaque);
 void hub_dlog_free(hub_dlog *l);
 
 /* A device reported an error or warning (syslog @level <= 4): with guest_errors, it goes to the log too (the

@@ -165,10 +165,21 @@ static void set_irq(void *opaque, unsigned irq, int level)
     hub_plic_set_irq(m->plic, irq, level);
 }
 
+/* The level from which @device's log records are shown: `log.level`, else warnings and worse; -v: all. */
+static int log_threshold(const hub_machine *m, const char *device)
+{
+    if (m->opts.verbose)
+        return PLX_LOG_DEBUG;
+    for (size_t i = 0; device && i < m->cfg->n_devices; i++)
+        if (!strcmp(m->cfg->devices[i].dev.name, device) && m->cfg->devices[i].log_level >= 0)
+            return m->cfg->devices[i].log_level;
+    return PLX_LOG_WARNING;
+}
+
 static void dev_log(void *opaque, const char *device, int level, const char *msg)
 {
     hub_machine *m = opaque;
-    if (level > PLX_LOG_WARNING && !m->opts.verbose)     /* warnings and worse unless verbose */
+    if (level > log_threshold(m, device))
         return;
     const char *ln = plx_log_level_name(level);
     begin_line(m);
@@ -776,6 +787,23 @@ static int place_dtb(hub_machine *m, Error **errp)
     return r;
 }
 
+/* The -d log, when -d asked for something or a device has `log.mmio`. False when out of memory. */
+static bool make_dlog(hub_machine *m)
+{
+    const hub_mconfig *c = m->cfg;
+    const char **devs = calloc(c->n_devices + 1, sizeof(*devs));
+    size_t n = 0;
+    if (!devs)
+        return false;
+    for (size_t i = 0; i < c->n_devices; i++)
+        if (c->devices[i].log_mmio)
+            devs[n++] = c->devices[i].dev.name;
+    if (m->opts.dlog || n)
+        m->dlog = hub_dlog_new(m->opts.dlog, m->opts.dlog_out ? m->opts.dlog_out : stderr, devs, begin_line, m);
+    free(devs);
+    return m->dlog || !(m->opts.dlog || n);
+}
+
 int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine **out, Error **errp)
 {
     hub_machine *m = calloc(1, sizeof(*m));
@@ -872,8 +900,7 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
     }
 
     vclock_init(&m->clock);
-    if (m->opts.dlog && !(m->dlog = hub_dlog_new(m->opts.dlog, m->opts.dlog_out ? m->opts.dlog_out : stderr,
-                                                 begin_line, m))) {
+    if (!make_dlog(m)) {
         error_setg(errp, "out of memory");
         free(info);
         r = -ENOMEM;

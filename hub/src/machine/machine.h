@@ -73,6 +73,8 @@ typedef struct hub_mc_device {
     hub_dt_prop *dt_props;
     size_t n_dt_props;
     unsigned index;         /* position in `devices:` */
+    int log_level;          /* `log.level`: its log records shown from this syslog level up; -1: the default */
+    bool log_mmio;          /* `log.mmio`: every guest access to its registers in the -d log */
 } hub_mc_device;
 
 typedef struct hub_mconfig {
