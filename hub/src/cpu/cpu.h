@@ -122,12 +122,18 @@ void hub_cpu_set_time_source(hub_cpu *cpu, uint64_t (*read_time)(void *opaque), 
 typedef struct hub_clint hub_clint;
 hub_clint *hub_clint_new(hub_cpu *cpu, vclock *clock, uint64_t timebase_hz);
 MemoryRegion *hub_clint_region(hub_clint *c);    /* 0x10000 bytes */
+/* Back to the state after hub_clint_new(): msip 0, mtimecmp all ones, mtime the virtual clock's ticks again
+ * (a value written to mtime is forgotten). */
+void hub_clint_reset(hub_clint *c);
 void hub_clint_free(hub_clint *c);
 
 /* PLIC with @nsources sources (1..nsources; 0 is reserved), one hart with M and S contexts as in QEMU virt. */
 typedef struct hub_plic hub_plic;
 hub_plic *hub_plic_new(hub_cpu *cpu, unsigned nsources);
 MemoryRegion *hub_plic_region(hub_plic *p);      /* 0x4000000 bytes */
+/* Back to the state after hub_plic_new(): priorities, enables, thresholds and claims cleared; a source is
+ * pending again exactly when its line is high. */
+void hub_plic_reset(hub_plic *p);
 void hub_plic_set_irq(hub_plic *p, unsigned source, int level);
 void hub_plic_free(hub_plic *p);
 

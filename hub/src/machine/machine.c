@@ -1111,8 +1111,8 @@ void hub_machine_print_stats(const hub_machine *m, FILE *f)
     fprintf(f, "  wall time s        %.3f\n", wall);
 }
 
-/* system_reset: the hart to its reset state, the firmware, kernel, initrd and device tree loaded again, every
- * device process asked to reset. The CLINT and PLIC keep their registers (the firmware programs them). */
+/* system_reset: the hart, the CLINT and the PLIC to their reset state, the firmware, kernel, initrd and device
+ * tree loaded again, every device process asked to reset. RAM keeps its contents, as on QEMU. */
 static void mon_reset(void *opaque, FILE *out)
 {
     hub_machine *m = opaque;
@@ -1149,6 +1149,10 @@ static void mon_reset(void *opaque, FILE *out)
     for (size_t i = 0; m->devs && i < c->n_devices; i++)
         if (m->devs[i] && hub_device_reset(m->devs[i]) < 0)
             fprintf(out, "system_reset: device %s did not take the reset (it failed)\n", c->devices[i].dev.name);
+    if (m->clint)
+        hub_clint_reset(m->clint);
+    if (m->plic)
+        hub_plic_reset(m->plic);
     hub_cpu_reset(m->cpu);
     fprintf(out, "system_reset: the hart restarts at 0x%" PRIx64 "\n", m->reset_pc);
 }
