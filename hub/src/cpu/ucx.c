@@ -31,8 +31,8 @@ __attribute__((noreturn)) void cpu_loop_exit_noexc_riscv64(void *cpu);
 void tlb_set_dirty_riscv64(void *cpu, uint64_t vaddr);
 void tlb_reset_dirty_riscv64(void *cpu, uint64_t host_start, uint64_t length);
 void *qemu_map_ram_ptr_riscv64(void *uc, void *ram_block, uint64_t ram_addr);
-uint64_t qemu_ram_addr_from_host_riscv64(void *uc, void *host);
 void tb_invalidate_phys_range_riscv64(void *uc, uint64_t start, uint64_t end);
+uint64_t qemu_ram_addr_from_host_riscv64(void *uc, void *host);
 
 /* The functions wrapped here, as the library defines them. */
 typedef uint32_t update_mip_fn(void *cpu, uint32_t mask, uint32_t value);
@@ -282,21 +282,26 @@ static uint64_t ram_addr_of(ucx *x, uint64_t pa)
     return host ? qemu_ram_addr_from_host_riscv64(x->uc, host) : NO_RAM;
 }
 
-void ucx_ram_written(ucx *x, uint64_t pa, uint64_t len)
+bool ucx_invalidate_code(ucx *x, uint64_t pa, uint64_t len)
 {
+    bool ram = false;
     if (!len || pa + len < pa)
-        return;
+        return false;
     uint64_t end = pa + len;
     for (uint64_t page = pa & ~(PAGE_SIZE - 1); page < end; page += PAGE_SIZE) {
         uint64_t ra = ram_addr_of(x, page);
-        if (ra == NO_RAM || (x->registered && !code_page(x, ra)))
+        if (ra == NO_RAM)
             continue;
-        uint64_t from = page < pa ? pa - page : 0, to = end - page < PAGE_SIZE ? end - page : PAGE_SIZE;
-        tb_invalidate_phys_range_riscv64(x->uc, ra + from, ra + to);
-        x->stats.outside_code++;
+        ram = true;
+        if (!x->registered || code_page(x, ra)) {
+            uint64_t from = page < pa ? pa - page : 0, to = end - page < PAGE_SIZE ? end - page : PAGE_SIZE;
+            tb_invalidate_phys_range_riscv64(x->uc, ra + from, ra + to);
+            x->stats.outside_code++;
+        }
         if (page + PAGE_SIZE < page)
             break;
     }
+    return ram;
 }
 
 /*
@@ -353,8 +358,11 @@ riscv_cpu_exec_interrupt_riscv64(void *cs, int interrupt_request)
     ucx_set(x, UCX_MIE, 1ull << irq);
     bool taken = real.exec_interrupt(cs, interrupt_request);
     ucx_set(x, UCX_MIE, mie);
-    if (taken)
+    if (taken) {
         x->interrupts++;
+        if (x->irq_taken)
+            x->irq_taken(x->pick_opaque);
+    }
     return taken;
 }
 

@@ -46,7 +46,7 @@ typedef struct ucx_stats {
     uint64_t store_code;        /* ... that hit a page holding code: the real invalidation ran */
     uint64_t code_pages;        /* pages marked as holding code */
     uint64_t fast_tlb;          /* TLB fills of RAM without code: stores to them take QEMU's fast path */
-    uint64_t outside_code;      /* pages written from outside the hart (DMA) that held code: dropped */
+    uint64_t outside_code;      /* pages written from outside the hart (DMA, debugger) that held code: dropped */
 } ucx_stats;
 
 /*
@@ -63,6 +63,7 @@ typedef struct ucx {
     ucx_stats stats;
     ucx_pick_irq *pick_irq;
     void *pick_opaque;
+    void (*irq_taken)(void *opaque);                /* Unicorn entered an interrupt (NULL: nobody asks) */
     void *(*ram_host)(void *opaque, uint64_t pa);   /* host address of guest-physical RAM, or NULL */
     void *ram_opaque;
     uint64_t interrupts;    /* interrupts Unicorn entered */
@@ -91,12 +92,13 @@ static inline void ucx_set(ucx *x, ucx_field f, uint64_t v)
 }
 
 /*
- * Guest RAM [@pa, @pa + @len) was written from outside the hart (a device's DMA): drop the translated code of the
- * pages in it that hold some (Unicorn's own invalidation, on its RAM addresses), so the hart translates what is
- * there now. Pages without code cost a bit test each. Call on the CPU's thread, between slices or from inside
- * an access (the block running then keeps running: its code is freed only when the cache is flushed).
+ * Guest RAM [@pa, @pa + @len) was written from outside the hart (a device's DMA, the debugger): drop the translated
+ * code of the pages in it that hold some (Unicorn's own invalidation, on its RAM addresses, page by page), so the
+ * hart translates what is there now. Pages without code cost a bit test each. False if no part of the range is
+ * RAM (then nothing was done). Call on the CPU's thread, between slices or from inside an access (the block
+ * running then keeps running: its code is freed only when the cache is flushed).
  */
-void ucx_ram_written(ucx *x, uint64_t pa, uint64_t len);
+bool ucx_invalidate_code(ucx *x, uint64_t pa, uint64_t len);
 
 /* Guest fences translated with a host barrier so far, in this process (every engine). */
 uint64_t ucx_fences_translated(void);
