@@ -76,7 +76,7 @@ static void find_real(void);
  * the other will act (a lost notification, or a lost interrupt on the used side). For a full fence (what
  * `fence` translates to) the wrapper sets the flag around the library's own function, which then emits the
  * barrier (x86: a locked or). Where the flag is, is read from the first instruction of that function
- * (testb $mask, off(%rdi)); if the code is not that, fences stay as they were.
+ * (testb $mask, off(%rdi)); if the code is not that, the CPU does not start (layout()).
  */
 #define TCG_BAR_SC 0x30
 static struct { unsigned off; uint8_t mask; bool ok; } parallel_flag;
@@ -622,6 +622,12 @@ static int layout(Error **errp)
     if (!wrappers_in_effect()) {
         error_setg(errp, "cpu: the hub's wrappers of Unicorn functions are not what the library calls: the "
                    "executable must export them (link plexus-hub-cpu into the executable, not a library)");
+        ret = -EIO;
+        goto out;
+    }
+    if (!parallel_flag.ok) {
+        error_setg(errp, "cpu: cannot make guest fences host barriers with this libunicorn (tcg_gen_mb does not "
+                   "start as Unicorn 2.0.1's does): devices sharing guest RAM would miss the guest's ordering");
         ret = -EIO;
         goto out;
     }
