@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../common/bench_util.h"
 #include "../common/pty_session.h"
 
 #define FW_JUMP "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin"
@@ -37,18 +38,6 @@ static double boot(char *const argv[], pty_session *s)
     pty_type(s, "\x01x");      /* Ctrl-A x quits both */
     pty_finish(s, 20);
     return t;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp_d);
-    return v[n / 2];
 }
 
 int main(int argc, char **argv)
@@ -94,7 +83,8 @@ int main(int argc, char **argv)
         printf("run %d: qemu %.3f s (cpu %.3f s), plexus %.3f s (cpu %.3f s)\n", i + 1, tq[i], cq[i], tp[i], cp[i]);
         fflush(stdout);
     }
-    double q = median(tq, runs), p = median(tp, runs), qc = median(cq, runs), pc = median(cp, runs);
+    double q = bench_median_double(tq, runs), p = bench_median_double(tp, runs);
+    double qc = bench_median_double(cq, runs), pc = bench_median_double(cp, runs);
     printf("Linux boot to the initramfs's /init marker (median of %d runs; Debian OpenSBI fw_jump, %s)\n", runs,
            kernel);
     printf("  qemu-system-riscv64 -M virt (floor)  %8.3f s\n", q);

@@ -9,6 +9,8 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <plexus/sdk.h>
@@ -27,6 +29,7 @@ typedef struct uart_dev {
     bool rx_eof;
     bool tx_failed;
     bool tx_console, rx_console;    /* the machine's console, over the channel */
+    bool pty_given;                 /* pty_master is the SDK's (the machine's file "pty"): not closed here */
     unsigned granted;               /* console input the hub may still send: never more than the FIFO's room */
 } uart_dev;
 
@@ -185,13 +188,20 @@ static const plx_prop_info props[] = {
       "if this UART is the machine's, else none)" },
 };
 
+/*
+ * A pseudo-terminal. In its jail the device cannot open /dev/ptmx itself: the machine gives it the multiplexer
+ * as the file "pty" (files: [{name: pty, path: /dev/ptmx}]), which the hub opened outside the jail, and the slave
+ * comes from the master (TIOCGPTPEER) rather than from a path. A device started by hand opens /dev/ptmx.
+ */
 static int open_pty(uart_dev *s)
 {
     const char *path;
+    int given = plx_dev_file(s->dev, "pty", NULL);
 
     if (s->pty_master >= 0)
         return 0;
-    s->pty_master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    s->pty_given = given >= 0;
+    s->pty_master = given >= 0 ? given : posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (s->pty_master < 0 || grantpt(s->pty_master) < 0 || unlockpt(s->pty_master) < 0 ||
         !(path = ptsname(s->pty_master))) {
         int e = errno;
@@ -200,7 +210,9 @@ static int open_pty(uart_dev *s)
         return -e;
     }
     /* Holding the slave open keeps the master from reporting hang-ups while no terminal is attached. */
-    s->pty_slave = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    s->pty_slave = ioctl(s->pty_master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (s->pty_slave < 0)
+        s->pty_slave = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (s->pty_slave < 0) {
         int e = errno;
 
@@ -306,7 +318,8 @@ static void uart_fini(void *opaque)
     close_fd(&s->file_tx);
     close_fd(&s->file_rx);
     close_fd(&s->pty_slave);
-    close_fd(&s->pty_master);
+    if (!s->pty_given)
+        close_fd(&s->pty_master);
     free(s);
 }
 

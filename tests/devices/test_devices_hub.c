@@ -42,6 +42,8 @@ static struct rig {
     hub_device *uart;
     const char *const *uart_paths;  /* files the UART may write (its jail) */
     size_t n_uart_paths;
+    const hub_file *uart_files;     /* files the hub opens for it */
+    size_t n_uart_files;
     char path[4][4096];
     bool sandbox;           /* devices added from now on confine themselves with the default seccomp policy */
     bool by_message;        /* devices added from now on get RAM windows without descriptors */
@@ -175,6 +177,7 @@ static hub_device *add_uart(bool plugin, const hub_prop *props, size_t n_props, 
         .console = true,
         .sandbox = R.sandbox,
         .sandbox_write = R.uart_paths, .n_sandbox_write = R.n_uart_paths,
+        .files = R.uart_files, .n_files = R.n_uart_files,
     };
 
     return R.uart = hub_devmgr_add(R.m, &cfg, errp);
@@ -471,15 +474,15 @@ Test(devices_hub, uart_tx_to_pty)
 {
     Error *err = NULL;
     hub_prop props[] = { { "tx", "pty" }, { "rx", "pty" } };
-    static const char *const paths[] = { "/dev/ptmx", "/dev/pts" };
+    static const hub_file ptmx = { .name = "pty", .path = "/dev/ptmx" };
     char pty[256] = { 0 }, buf[8] = { 0 };
     const char *at;
     int fd;
     struct termios t;
 
     rig_up();
-    R.uart_paths = paths;           /* a pty needs the multiplexer and the pty file system in its jail */
-    R.n_uart_paths = 2;
+    R.uart_files = &ptmx;           /* its jail has no /dev/ptmx: the hub opens it */
+    R.n_uart_files = 1;
     cr_assert_not_null(add_uart(false, props, 2, &err), "%s\n%s", err ? error_get_pretty(err) : "", R.log);
     long long deadline = run_now_ms() + 5000;
     while (!(at = strstr(R.log, "serial console on pty ")) && run_now_ms() < deadline)

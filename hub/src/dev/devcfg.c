@@ -71,6 +71,11 @@ hub_dev_cfg_free(hub_device_config *c)
     free_strv((char **)c->sandbox_allow, c->n_sandbox_allow);
     free_strv((char **)c->sandbox_read, c->n_sandbox_read);
     free_strv((char **)c->sandbox_write, c->n_sandbox_write);
+    for (size_t i = 0; c->files && i < c->n_files; i++) {
+        free((char *)c->files[i].name);
+        free((char *)c->files[i].path);
+    }
+    free((void *)c->files);
     free(c);
 }
 
@@ -121,6 +126,15 @@ hub_dev_cfg_dup(const hub_device_config *src)
     c->sandbox_allow = (const char *const *)dup_strv(src->sandbox_allow, src->n_sandbox_allow, &ok);
     c->sandbox_read = (const char *const *)dup_strv(src->sandbox_read, src->n_sandbox_read, &ok);
     c->sandbox_write = (const char *const *)dup_strv(src->sandbox_write, src->n_sandbox_write, &ok);
+    c->files = NULL;
+    if (src->n_files) {
+        hub_file *f = calloc(src->n_files, sizeof(*f));
+        ok = ok && f;
+        for (size_t i = 0; f && i < src->n_files; i++)
+            f[i] = (hub_file){ dup_or_null(src->files[i].name, &ok), dup_or_null(src->files[i].path, &ok),
+                               src->files[i].readonly };
+        c->files = f;
+    }
     if (!ok) {
         hub_dev_cfg_free(c);
         return NULL;

@@ -35,6 +35,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -95,6 +96,8 @@ struct hub_jail {
     size_t n_dirs, cap_dirs;
     int landlock_abi;
     uint16_t tcp_port;              /* Landlock: the one port a tcp device may connect to */
+    bool ptys;                      /* the machine gives it /dev/ptmx: it may open its ptys' other ends */
+    int pts_fd;                     /* in the child: the host's /dev/pts (O_PATH), opened before pivot_root */
     bool setpcap;                   /* the hub holds CAP_SETPCAP (and no user namespace is made) */
     struct sock_filter *bpf;        /* the hub's copy of the base filter (the child patches its own copy) */
     unsigned short bpf_len;
@@ -608,6 +611,14 @@ hub_jail_plan(hub_device *d, const hub_device_config *cfg, const char *exec_path
     } else if (missing(j, HUB_JAIL_LANDLOCK, "the kernel has no Landlock", e->landlock_errno, errp) < 0) {
         goto fail;
     }
+    /* /dev/ptmx given as a file (files.c): the slave of a pty it makes is opened from the master (TIOCGPTPEER),
+     * beneath the host's /dev/pts, which its jail has no path to. */
+    for (size_t i = 0; i < cfg->n_files; i++) {
+        struct stat st;
+        if (cfg->files[i].path && stat(cfg->files[i].path, &st) == 0 && S_ISCHR(st.st_mode) &&
+            major(st.st_rdev) == 5 && minor(st.st_rdev) == 2)
+            j->ptys = true;
+    }
     if (tcp && d->inc.endpoint) {
         const char *colon = strrchr(d->inc.endpoint, ':');
         j->tcp_port = colon ? (uint16_t)strtoul(colon + 1, NULL, 10) : 0;
@@ -863,6 +874,12 @@ static void landlock(const hub_jail *j, int sfd)
         if (r < 0)
             fail(sfd, "Landlock: cannot allow", p->dst, e);
     }
+    if (j->pts_fd >= 0) {
+        struct ll_path_attr pa = { .allowed = (LL_FS_READ_FILE | LL_FS_WRITE_FILE | LL_FS_IOCTL_DEV) & ra.fs,
+                                   .parent_fd = j->pts_fd };
+        if (syscall(SYS_landlock_add_rule, rs, LL_RULE_PATH_BENEATH, &pa, 0) < 0)
+            fail(sfd, "Landlock: cannot allow its ptys", NULL, errno);
+    }
     if (abi >= 4 && j->tcp_port) {
         struct ll_net_attr na = { .allowed = LL_NET_CONNECT_TCP, .port = j->tcp_port };
         if (syscall(SYS_landlock_add_rule, rs, LL_RULE_NET_PORT, &na, 0) < 0)
@@ -954,9 +971,10 @@ void
 hub_jail_run(const hub_jail *j, const hub_jail_exec *x)
 {
     int sfd = x->status_fd;
-    /* Nothing of the hub's but what the device is given, from the first moment. */
-    int keep[HUB_JAIL_MAX_INHERIT + 3];
-    unsigned n = 0;
+    /* Nothing of the hub's but what the device is given, from the first moment; stdio stays until the device's
+     * own replaces it, so that what is opened here cannot land on 0, 1 or 2. */
+    int keep[HUB_JAIL_MAX_INHERIT + 6] = { 0, 1, 2 };
+    unsigned n = 3;
     for (unsigned i = 0; i < x->n_inherit && n < HUB_JAIL_MAX_INHERIT; i++)
         keep[n++] = x->inherit[i];
     keep[n++] = x->in_fd;
@@ -980,6 +998,8 @@ hub_jail_run(const hub_jail *j, const hub_jail_exec *x)
             write_file("/proc/self/uid_map", j->uid_map) < 0)
             fail(sfd, "cannot map its user and group in the user namespace", NULL, errno);
     }
+    ((hub_jail *)j)->pts_fd = j->ptys && (j->ns & CLONE_NEWNS) ? open("/dev/pts", O_PATH | O_DIRECTORY | O_CLOEXEC)
+                                                                : -1;
     if (j->ns & CLONE_NEWNS)
         build_root(j, sfd);
     if (j->ns & CLONE_NEWUTS)
