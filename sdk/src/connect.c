@@ -32,17 +32,31 @@ static const char *arg_value(int argc, char **argv, const char *key)
     return NULL;
 }
 
-/* Attach mode: ask the hub's attach socket for our channel; the socket then stays open to carry the fds. */
-static int attach(plx_dev *dev, const char *path, char *endpoint, size_t ep_len)
+/*
+ * Attach mode: ask the hub's attach socket for our channel; the socket then stays open to carry the fds. The key
+ * comes from PLEXUS_ATTACH_KEY, else from --plexus-key-file=, else from NAME.key next to the attach socket,
+ * where the hub writes it.
+ */
+static int attach(plx_dev *dev, const char *path, const char *key_file, char *endpoint, size_t ep_len)
 {
     if (!dev->name || !dev->name[0]) {
         sdk_log(dev, PLX_LOG_ERR, "attach needs the device name (--plexus-name= or " PLX_ENV_DEVICE_NAME ")");
         return -EINVAL;
     }
+    const char *key = getenv(PLX_ENV_ATTACH_KEY);
+    char *own = NULL;
+    if (!key && !key_file) {
+        const char *slash = strrchr(path, '/');
+        if (asprintf(&own, "%.*s%s" PLX_ATTACH_KEY_SUFFIX, slash ? (int)(slash - path + 1) : 0, path, dev->name) < 0)
+            return -ENOMEM;
+        key_file = own;
+    }
     char err[300];
-    int r = plx_hs_attach(path, dev->name, 30000, endpoint, ep_len, &dev->fdsock, err, sizeof(err));
+    int r = plx_hs_attach(path, dev->name, key, key_file, 30000, endpoint, ep_len, &dev->fdsock, err, sizeof(err));
     if (r < 0)
         sdk_log(dev, PLX_LOG_ERR, "%s", err);
+    unsetenv(PLX_ENV_ATTACH_KEY);
+    free(own);
     return r;
 }
 
@@ -482,7 +496,7 @@ int sdk_dev_setup(plx_dev *dev, int argc, char **argv)
 
     char ep[512];
     if (!endpoint && attach_path) {
-        if (attach(dev, attach_path, ep, sizeof(ep)) < 0)
+        if (attach(dev, attach_path, arg_value(argc, argv, "--plexus-key-file"), ep, sizeof(ep)) < 0)
             return -1;
         endpoint = ep;
     }

@@ -118,6 +118,8 @@ struct hub_device {
     char **props;
     unsigned n_props;
     char *dt_node;              /* the device-tree node name it declared, or NULL */
+    char attach_key[PLX_ATTACH_KEY_LEN + 1];    /* attach mode: what it must present ("" otherwise) */
+    char *key_path;             /* ... written there (0600), removed with the slot */
 
     int8_t *irq_level;          /* last level the device drove on each line */
     hub_device_config *cfg;     /* own copy, kept for restarts (NULL if never restarted) */

@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "dev/devmgr.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -13,6 +14,7 @@
 #include <sys/un.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -114,6 +116,35 @@ fail_quiet:
     return NULL;
 }
 
+/* The key an attaching device must present: random, kept in the slot and in a file only this user can read,
+ * NAME.key next to the attach socket, where a device started by hand finds it (or is given it). */
+static int make_attach_key(hub_device *d, Error **errp)
+{
+    uint8_t raw[PLX_ATTACH_KEY_LEN / 2];
+    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+        error_setg(errp, "device '%s': no random bytes for its attach key: %s", d->name, strerror(errno));
+        return -EIO;
+    }
+    for (size_t i = 0; i < sizeof(raw); i++)
+        snprintf(d->attach_key + 2 * i, 3, "%02x", raw[i]);
+    if (asprintf(&d->key_path, "%s/%s" PLX_ATTACH_KEY_SUFFIX, d->m->run_dir, d->name) < 0) {
+        d->key_path = NULL;
+        error_setg(errp, "device '%s': out of memory", d->name);
+        return -ENOMEM;
+    }
+    unlink(d->key_path);
+    int fd = open(d->key_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    ssize_t w = fd >= 0 ? write(fd, d->attach_key, PLX_ATTACH_KEY_LEN) : -1;
+    int e = errno;
+    if (fd >= 0)
+        close(fd);
+    if (w != (ssize_t)PLX_ATTACH_KEY_LEN) {
+        error_setg(errp, "device '%s': cannot write its attach key %s: %s", d->name, d->key_path, strerror(e));
+        return -e;
+    }
+    return 0;
+}
+
 static int map_regions(hub_device *d, Error **errp)
 {
     hub_devmgr *m = d->m;
@@ -190,6 +221,8 @@ hub_devmgr_add(hub_devmgr *m, const hub_device_config *cfg, Error **errp)
     for (size_t i = 0; i < m->env.n_ram; i++)
         d->dma_window[i] = hub_dev_ram_granted(cfg, &m->env.ram[i]);
     if (hub_dev_files_open(d, cfg, errp) < 0)
+        goto fail;
+    if (cfg->attach && !(cfg->endpoint && strncmp(cfg->endpoint, "ipc://", 6)) && make_attach_key(d, errp) < 0)
         goto fail;
     if (hub_dev_start(d, cfg, false, errp) < 0)
         goto fail;

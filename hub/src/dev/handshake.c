@@ -385,46 +385,127 @@ out:
     return r;
 }
 
-/* Wait on the attach socket for the device called d->name; hand it the endpoint. */
+/* Connections to the attach socket being heard: each gets a short deadline to say who it is, and all are heard
+ * at once, so silent ones cannot hold a real device up. */
+#define ATTACH_CONNS 32
+#define ATTACH_SAY_MS 1000
+
+static bool key_equal(const char *a, const char *b)
+{
+    unsigned diff = 0;
+    for (unsigned i = 0; i < PLX_ATTACH_KEY_LEN; i++)
+        diff |= (unsigned char)a[i] ^ (unsigned char)b[i];
+    return diff == 0;
+}
+
+/* One request on @c: 1 if it is d's (answered with the endpoint), 0 if done with it (answered, or refused), -1 if
+ * nothing came yet. */
+static int attach_request(hub_device *d, int c)
+{
+    char req[PLX_MAX_NAME + PLX_ATTACH_KEY_LEN + 16], name[PLX_MAX_NAME + 1], key[PLX_ATTACH_KEY_LEN + 1];
+    ssize_t n = recv(c, req, sizeof(req), MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return -1;
+    if (n <= 0 || plx_hs_attach_parse(req, (size_t)n, name, sizeof(name), key, sizeof(key)) < 0) {
+        static const char bad[] = "error: expected 'attach NAME KEY'";
+        send(c, bad, sizeof(bad) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        return 0;
+    }
+    if (strcmp(name, d->name) != 0) {
+        plx_hs_attach_answer(c, NULL);      /* another device, perhaps added later: it retries */
+        return 0;
+    }
+    struct ucred cr = { 0 };
+    socklen_t cl = sizeof(cr);
+    bool uid_ok = getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0 && (cr.uid == geteuid() || cr.uid == 0);
+    if (!uid_ok || !key_equal(key, d->attach_key)) {
+        hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "attach as '%s' refused: %s (pid %d, uid %u)", d->name,
+                    uid_ok ? "wrong key" : "another user", (int)cr.pid, (unsigned)cr.uid);
+        static const char no[] = "error: refused";
+        send(c, no, sizeof(no) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        return 0;
+    }
+    if (plx_hs_attach_answer(c, d->inc.endpoint) < 0)
+        return 0;
+    d->inc.peer_pid = cr.pid;
+    return 1;
+}
+
+/* Wait on the attach socket for the device called d->name, with its key and of this user; hand it the
+ * endpoint. */
 int
 hub_dev_accept_attach(hub_device *d, uint64_t deadline, Error **errp)
 {
     hub_devmgr *m = d->m;
+    struct pollfd p[1 + ATTACH_CONNS];
+    uint64_t until[ATTACH_CONNS];
+    unsigned n = 0;
+    int r = -ETIMEDOUT;
     for (;;) {
         uint64_t now = hub_dev_now_ms();
-        if (now >= deadline) {
-            error_setg(errp, "device '%s': nothing attached on %s in time", d->name, m->attach_path);
-            return -ETIMEDOUT;
+        for (unsigned i = 0; i < n;) {      /* silent too long: dropped */
+            if (now >= until[i]) {
+                close(p[1 + i].fd);
+                p[1 + i] = p[n];
+                until[i] = until[n - 1];
+                n--;
+            } else {
+                i++;
+            }
         }
-        struct pollfd p = { .fd = m->attach_fd, .events = POLLIN };
-        int r = poll(&p, 1, (int)(deadline - now));
-        if (r <= 0)
-            continue;
-        int c = accept4(m->attach_fd, NULL, NULL, SOCK_CLOEXEC);
-        if (c < 0)
-            continue;
-        char name[PLX_MAX_NAME + 1];
-        if (plx_hs_attach_read(c, name, sizeof(name), 2000) < 0) {
-            close(c);
-            continue;
+        if (now >= deadline)
+            break;
+        p[0] = (struct pollfd){ .fd = m->attach_fd, .events = POLLIN };
+        uint64_t wait = deadline - now;
+        for (unsigned i = 0; i < n; i++) {
+            p[1 + i].events = POLLIN;
+            if (until[i] - now < wait)
+                wait = until[i] - now;
         }
-        if (strcmp(name, d->name) != 0) {
-            /* Another device, perhaps added later: it retries. */
-            plx_hs_attach_answer(c, NULL);
-            close(c);
+        if (poll(p, 1 + n, (int)wait) <= 0)
             continue;
+        if (p[0].revents & POLLIN) {
+            int c = accept4(m->attach_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+            if (c >= 0 && n == ATTACH_CONNS) {
+                close(p[1].fd);             /* a waiting one makes room */
+                p[1] = p[n];
+                until[0] = until[n - 1];
+                n--;
+            }
+            if (c >= 0) {
+                p[1 + n] = (struct pollfd){ .fd = c, .events = POLLIN };
+                until[n++] = hub_dev_now_ms() + ATTACH_SAY_MS;
+            }
         }
-        if (plx_hs_attach_answer(c, d->inc.endpoint) < 0) {
-            close(c);
-            continue;
+        for (unsigned i = 0; i < n;) {
+            int a = p[1 + i].revents ? attach_request(d, p[1 + i].fd) : -1;
+            if (a < 0) {
+                i++;
+                continue;
+            }
+            if (a == 1) {
+                int c = p[1 + i].fd;
+                fcntl(c, F_SETFL, fcntl(c, F_GETFL) & ~O_NONBLOCK);
+                d->inc.fdsock = c;
+                p[1 + i] = p[n];
+                until[i] = until[n - 1];
+                n--;
+                r = 0;
+                break;
+            }
+            close(p[1 + i].fd);
+            p[1 + i] = p[n];
+            until[i] = until[n - 1];
+            n--;
         }
-        struct ucred cr;
-        socklen_t cl = sizeof(cr);
-        if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0)
-            d->inc.peer_pid = cr.pid;
-        d->inc.fdsock = c;
-        return 0;
+        if (r == 0)
+            break;
     }
+    for (unsigned i = 0; i < n; i++)
+        close(p[1 + i].fd);
+    if (r < 0)
+        error_setg(errp, "device '%s': nothing attached on %s in time", d->name, m->attach_path);
+    return r;
 }
 
 int

@@ -436,8 +436,9 @@ static int add_devices(hub_machine *m, Error **errp)
         const hub_device_config *d = &c->devices[i].dev;
         if (d->attach && !d->endpoint)
             fprintf(stderr, "plexus: waiting %u ms for device '%s' to attach: start it with "
-                    "--plexus-attach=%s --plexus-name=%s\n", d->attach_timeout_ms ? d->attach_timeout_ms : 10000,
-                    d->name, hub_devmgr_attach_socket(m->devmgr), d->name);
+                    "--plexus-attach=%s --plexus-name=%s (it reads its key from %s.key there)\n",
+                    d->attach_timeout_ms ? d->attach_timeout_ms : 10000, d->name,
+                    hub_devmgr_attach_socket(m->devmgr), d->name, d->name);
         else if (d->attach)
             fprintf(stderr, "plexus: waiting %u ms for device '%s' to connect to %s\n",
                     d->attach_timeout_ms ? d->attach_timeout_ms : 10000, d->name, d->endpoint);

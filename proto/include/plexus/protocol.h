@@ -100,4 +100,8 @@ static inline const char *plx_log_level_name(int level)
 #define PLX_ENV_ATTACH "PLEXUS_ATTACH"              /* attach mode: the hub's attach socket */
 #define PLX_ENV_ATTACH_KEY "PLEXUS_ATTACH_KEY"      /* attach mode: the device's key (else read from its file) */
 
+/* ---- attach (docs/protocol.md, "Attach socket") --------------------------------------------------------------- */
+#define PLX_ATTACH_KEY_LEN 64u      /* hex digits of a device's attach key (32 random bytes) */
+#define PLX_ATTACH_KEY_SUFFIX ".key" /* the hub writes NAME.key (0600) next to its attach socket */
+
 #endif

@@ -165,7 +165,9 @@ typedef struct plx_device_ops {
  *
  * Where the hub is: argument --plexus-endpoint=URL or env PLEXUS_ENDPOINT (the hub sets it when it spawns the
  * device); or, for a device started by someone else, --plexus-attach=PATH (env PLEXUS_ATTACH) naming the hub's
- * attach socket, with --plexus-name=NAME (env PLEXUS_DEVICE_NAME) saying which configured device this is.
+ * attach socket, with --plexus-name=NAME (env PLEXUS_DEVICE_NAME) saying which configured device this is and the
+ * key the hub made for it: env PLEXUS_ATTACH_KEY, else the file --plexus-key-file=PATH, else NAME.key next to the
+ * attach socket (the hub writes it there, readable by its user only).
  * Arguments starting with --plexus- are consumed; the rest are ignored by the SDK.
  */
 PLX_EXPORT int plx_dev_main(const plx_device_ops *ops, int argc, char **argv);
