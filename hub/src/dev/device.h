@@ -12,6 +12,7 @@
 
 #include "dev/devmgr.h"
 #include "dev/jail.h"
+#include "plexus/chan.h"
 #include "plexus/wire.h"
 
 #define HUB_IRQ_UNMAPPED UINT32_MAX
@@ -48,6 +49,8 @@ typedef struct hub_timer {
     hub_device *d;
     uint32_t id;
     uint64_t generation;
+    bool fired;
+    uint64_t fired_at;          /* virtual time of its last fire */
 } hub_timer;
 
 /*
@@ -83,8 +86,11 @@ typedef struct hub_incarnation {
     int status_fd;              /* the jail's status pipe (read end), -1 if none */
     int out_fd;                 /* the process's stdout and stderr (read end), -1 once closed */
     bool flooded;               /* failed for its log: nothing more is shown */
-    bool console_warned;
+    bool console_warned, busy_capped, rearm_warned;
     uint32_t console_room;      /* keyboard bytes the console device can take now */
+    bool curve_given;           /* a tcp device the hub starts: its CURVE secret key, made for this process */
+    uint8_t curve_secret[PLX_CURVE_KEY];
+    unsigned curve_refused;     /* peers with other keys turned away, as logged so far */
     unsigned out_len;
     char out_line[HUB_LOG_LINE_BUF];    /* the line being read from out_fd */
 } hub_incarnation;
@@ -165,6 +171,8 @@ struct hub_devmgr {
                                    CPU's own, and cannot be deferred */
     bool restart_wanted;        /* an access was deferred until its device is restarted */
     hub_jail_env jail;          /* what the kernel offers device jails */
+    plx_curve curve;            /* the hub's CURVE pair for tcp devices (peer_key unused) */
+    bool curve_ready;
 };
 
 uint64_t hub_dev_now_ms(void);

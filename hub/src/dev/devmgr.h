@@ -67,6 +67,9 @@ typedef struct hub_devmgr_env {
      * dropped. */
     void (*log)(void *opaque, const char *device, int level, const char *msg);
     void *log_opaque;
+    /* The hub's CURVE secret key (PLX_CURVE_KEY bytes) for tcp:// devices; NULL: a pair made for this run, which
+     * only devices the hub starts itself can know. */
+    const uint8_t *curve_secret;
     /* Bytes the console device (hub_device_config.console) sends for the console: the guest's output, shown as
      * it is. NULL: dropped. */
     void (*console_output)(void *opaque, const uint8_t *data, size_t len);
@@ -156,6 +159,10 @@ typedef struct hub_device_config {
     size_t n_ram_grants;
     unsigned timeout_ms;            /* per synchronous request; 0 = 1000 */
     const char *endpoint;           /* NULL = ipc in run_dir; "tcp://host:port" = bind there (no fds: DMA by message) */
+    /* tcp:// only: the device's CURVE public key (40 characters of Z85): only a peer proving it gets through the
+     * ZeroMQ handshake. NULL: a device the hub starts gets a pair made for it; an attaching one is heard on the
+     * loopback interface only (the endpoint's host is replaced), and the log says so. */
+    const char *curve_key;
     bool attach;                    /* do not spawn: wait for an external process to connect */
     unsigned attach_timeout_ms;     /* 0 = 10000 */
     /* The machine's console: the device gets the keyboard (hub_device_console_input) and its console output goes

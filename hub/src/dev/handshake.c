@@ -31,6 +31,7 @@ static int hs_recv(hub_device *d, uint64_t deadline, Plx__Envelope **out, Error 
     for (;;) {
         Plx__Envelope *env;
         hub_dev_output_drain(d);
+        hub_dev_check_refused(d);
         int r = plx_wire_recv(&d->inc.wire, &env, 0);
         if (r == 0) {
             bool hs = env->msg_case == PLX__ENVELOPE__MSG_HELLO || env->msg_case == PLX__ENVELOPE__MSG_DECLARE ||
@@ -258,7 +259,12 @@ hub_dev_handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello_de
                 goto out;
         } else {
             /* A restarted device starts from a blank page and sequence 0. */
-            memset(reg->shadow_data, 0, reg->size);
+            /* Zeroed by giving the pages back (they are allocated again as the device writes them), not by
+             * touching every page the region might have. */
+            size_t data = reg->shadow_len - PLX_SHADOW_HEADER_SIZE;
+            if (fallocate(reg->shadow_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, PLX_SHADOW_HEADER_SIZE,
+                          (off_t)data) < 0)
+                memset(reg->shadow_data, 0, reg->size);
             __atomic_store_n(&reg->shadow_hdr->applied_seq, 0, __ATOMIC_RELEASE);
         }
         Plx__ShadowGrant *g = &sg[c.n_shadows];
@@ -508,6 +514,43 @@ hub_dev_accept_attach(hub_device *d, uint64_t deadline, Error **errp)
     return r;
 }
 
+/* The number of seccomp filters process @pid runs under, from /proc; -1 if it cannot be read. */
+static int seccomp_filters(int pid)
+{
+    char path[64], line[128];
+    snprintf(path, sizeof(path), "/proc/%d/status", pid);
+    FILE *f = fopen(path, "re");
+    int n = -1;
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "Seccomp_filters: %d", &n) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/*
+ * The machine asks for the device's own sandbox, which the device installs (docs/protocol.md, Config.sandbox):
+ * by Ready it has one more seccomp filter than its jail gave it. One that did not is said (a strict device is
+ * refused): its jail still confines it.
+ */
+static int check_filter(hub_device *d, const hub_device_config *cfg, Error **errp)
+{
+    int pid = d->inc.spawned ? hub_device_pid(d) : d->inc.peer_pid;
+    int n = pid > 0 ? seccomp_filters(pid) : -1;
+    int jail = d->inc.jail & HUB_JAIL_SECCOMP ? 1 : 0;
+    if (n < 0 || n > jail)
+        return 0;
+    if (cfg->strict) {
+        error_setg(errp, "device '%s': sandbox enabled, but the device did not install its system-call filter "
+                   "(strict)", d->name);
+        return -EPERM;
+    }
+    hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "sandbox enabled, but the device did not install its system-call "
+                "filter: only its jail confines it");
+    return 0;
+}
+
 int
 hub_dev_start(hub_device *d, const hub_device_config *cfg, bool restart, Error **errp)
 {
@@ -522,9 +565,13 @@ hub_dev_start(hub_device *d, const hub_device_config *cfg, bool restart, Error *
     }
     if (r == 0)
         r = hub_dev_handshake(d, cfg, deadline, restart, errp);
+    if (r == 0 && cfg->sandbox)
+        r = check_filter(d, cfg, errp);
     if (r < 0)
         return r;
-    if (d->inc.fdsock >= 0 && !cfg->sandbox && !d->inc.ring) {
+    /* The fd socket stays open where a denied system call may be reported on it: a sandboxed device, and every
+     * device in a jail (its seccomp filter is on from the start). */
+    if (d->inc.fdsock >= 0 && !cfg->sandbox && !d->inc.ring && !(d->inc.jail & HUB_JAIL_SECCOMP)) {
         close(d->inc.fdsock);
         d->inc.fdsock = -1;
     }

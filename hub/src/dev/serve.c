@@ -27,6 +27,8 @@ static void timer_cb(void *opaque)
     Plx__TimerFire f = PLX__TIMER_FIRE__INIT;
     f.id = t->id;
     f.deadline_ns = vclock_now(d->m->env.clock);   /* inside a vtimer callback: the deadline */
+    t->fired = true;
+    t->fired_at = f.deadline_ns;
     f.generation = t->generation;
     /* Shadow reads after this fire must see its effects, as they see posted writes. */
     f.seq = d->inc.last_posted = ++d->inc.seq;
@@ -75,6 +77,11 @@ static void timer_arm(hub_device *d, const Plx__TimerArm *a)
         d->inc.timers[a->id] = t;
     }
     t->generation = a->generation;
+    if (t->fired && a->deadline_ns <= t->fired_at && !d->inc.rearm_warned) {
+        d->inc.rearm_warned = true;
+        hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "timer %u armed again for %" PRIu64 " ns, when it last fired (or "
+                    "before): it fires at most once per advance of virtual time, 1 ns later", a->id, a->deadline_ns);
+    }
     vtimer_mod(&t->vt, a->deadline_ns);
 }
 

@@ -91,7 +91,8 @@ static bool env_passed(const char *e)
     static const char *const names[] = { "PATH=", "LANG=", "LANGUAGE=", "TZ=", "LD_LIBRARY_PATH=", "PYTHONPATH=" };
     static const char *const prefixes[] = { "LC_", "ASAN_", "UBSAN_", "LSAN_", "MSAN_", "TSAN_", "PLEXUS_" };
     static const char *const ours[] = { PLX_ENV_ENDPOINT "=", PLX_ENV_DEVICE_NAME "=", PLX_ENV_FD_SOCKET "=",
-                                        PLX_ENV_ATTACH "=", PLX_ENV_STATE_FD "=", PLX_ENV_ATTACH_KEY "=" };
+                                        PLX_ENV_ATTACH "=", PLX_ENV_STATE_FD "=", PLX_ENV_ATTACH_KEY "=",
+                                        PLX_ENV_CURVE_SECRET "=", PLX_ENV_CURVE_SERVER "=" };
     for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++)
         if (!strncmp(e, ours[i], strlen(ours[i])))
             return false;
@@ -135,7 +136,7 @@ hub_dev_spawn(hub_device *d, const hub_device_config *cfg, Error **errp)
     int sv[2] = { -1, -1 }, out[2] = { -1, -1 }, status[2] = { -1, -1 };
     int devnull = -1, ret = -ENOMEM;
     char **argv = NULL, **envp = NULL;
-    char *e_ep = NULL, *e_name = NULL, *e_fd = NULL, *e_state = NULL;
+    char *e_ep = NULL, *e_name = NULL, *e_fd = NULL, *e_state = NULL, *e_csec = NULL, *e_cserv = NULL;
     hub_jail *jail = NULL;
     if ((!d->inc.tcp && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) ||
         pipe2(out, O_CLOEXEC) < 0 || pipe2(status, O_CLOEXEC | O_NONBLOCK) < 0 ||
@@ -154,11 +155,21 @@ hub_dev_spawn(hub_device *d, const hub_device_config *cfg, Error **errp)
     size_t n_env = 0;
     while (environ[n_env])
         n_env++;
-    envp = calloc(n_env + 6, sizeof(char *));
+    envp = calloc(n_env + 8, sizeof(char *));
     if (!d->inc.tcp)
         hub_dev_make_state_block(d);
     if (d->state_fd >= 0 && asprintf(&e_state, PLX_ENV_STATE_FD "=%d", d->state_fd) < 0)
         e_state = NULL;
+    if (d->inc.curve_given) {
+        /* A tcp device the hub starts: the CURVE keys of this process, and the hub's public key. */
+        char sec[PLX_CURVE_Z85], serv[PLX_CURVE_Z85];
+        plx_curve_encode(d->inc.curve_secret, sec);
+        plx_curve_encode(m->curve.public_key, serv);
+        if (asprintf(&e_csec, PLX_ENV_CURVE_SECRET "=%s", sec) < 0)
+            e_csec = NULL;
+        if (asprintf(&e_cserv, PLX_ENV_CURVE_SERVER "=%s", serv) < 0)
+            e_cserv = NULL;
+    }
     if (!argv || !envp || asprintf(&e_ep, PLX_ENV_ENDPOINT "=%s", d->inc.endpoint) < 0 ||
         asprintf(&e_name, PLX_ENV_DEVICE_NAME "=%s", d->name) < 0 ||
         asprintf(&e_fd, PLX_ENV_FD_SOCKET "=%d", sv[1]) < 0) {
@@ -181,6 +192,10 @@ hub_dev_spawn(hub_device *d, const hub_device_config *cfg, Error **errp)
         envp[k++] = e_fd;
     if (e_state)
         envp[k++] = e_state;
+    if (e_csec && e_cserv) {
+        envp[k++] = e_csec;
+        envp[k++] = e_cserv;
+    }
     int inherit[HUB_JAIL_MAX_INHERIT];
     unsigned n_inherit = 0;
     if (!d->inc.tcp && !cfg->ram_by_message)
@@ -243,6 +258,8 @@ out:
     free(e_name);
     free(e_fd);
     free(e_state);
+    free(e_csec);
+    free(e_cserv);
     free(argv);
     free(envp);
     free(runner);

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "plexus/chan.h"
 #include "plexus/protocol.h"
 #include "util.h"
 
@@ -93,6 +94,7 @@ static const skey dt_keys[] = { KEY("compatible", &v_any), KEY("node", &v_str), 
 static const skey sandbox_keys[] = {
     KEY("enabled", &v_bool), KEY("policy", &v_str), KEY("allow", &v_strs), KEY("namespaces", &v_any), { 0 },
 };
+static const skey curve_keys[] = { REQUIRED("secret_key_file", &v_str), { 0 } };
 static const skey jail_keys[] = { KEY("read", &v_strs), KEY("write", &v_strs), KEY("strict", &v_bool), { 0 } };
 static const skey limits_keys[] = {
     KEY("region_bytes", &v_str), KEY("shadow_bytes", &v_str), KEY("log_bytes_per_s", &v_str), { 0 },
@@ -108,7 +110,7 @@ static const sval v_ram_entry = MAP(ram_keys), v_fw_entry = MAP(fw_keys), v_cpu 
                   v_builtin = MAP(builtin_keys), v_plic = MAP(plic_keys), v_region_entry = MAP(region_keys),
                   v_dt = MAP(dt_keys), v_sandbox = MAP(sandbox_keys), v_restart = MAP(restart_keys),
                   v_ring = MAP(ring_keys), v_jail = MAP(jail_keys), v_limits = MAP(limits_keys),
-                  v_file_entry = MAP(file_keys), v_log = MAP(log_keys);
+                  v_file_entry = MAP(file_keys), v_log = MAP(log_keys), v_curve = MAP(curve_keys);
 static const sval v_regions = SEQ(&v_region_entry), v_files = SEQ(&v_file_entry);
 static const skey dev_keys[] = {
     REQUIRED("name", &v_str), KEY("program", &v_str), KEY("plugin", &v_str), KEY("args", &v_strs),
@@ -117,7 +119,7 @@ static const skey dev_keys[] = {
     KEY("attach_timeout_ms", &v_uint), KEY("ram", &v_strs), KEY("dt", &v_dt), KEY("sandbox", &v_sandbox),
     KEY("restart", &v_restart), KEY("transport", &v_transport), KEY("ring", &v_ring), KEY("sync", &v_sync),
     KEY("dma", &v_dma), KEY("jail", &v_jail), KEY("limits", &v_limits), KEY("files", &v_files),
-    KEY("log", &v_log), { 0 },
+    KEY("log", &v_log), KEY("curve_key", &v_str), KEY("curve_key_file", &v_str), { 0 },
 };
 static const sval v_dev_entry = MAP(dev_keys);
 static const sval v_rams = { .type = T_SEQ, .item = &v_ram_entry, .min_items = 1 }, v_fws = SEQ(&v_fw_entry),
@@ -127,7 +129,7 @@ static const skey machine_keys[] = {
     KEY("cpu", &v_cpu), KEY("clint", &v_builtin), KEY("plic", &v_plic), KEY("poweroff", &v_builtin),
     KEY("console", &v_str), KEY("bootargs", &v_str), KEY("kernel", &v_str), KEY("kernel_address", &v_str),
     KEY("initrd", &v_str), KEY("dtb", &v_str), KEY("chosen", &v_any), KEY("rng_seed", &v_str),
-    KEY("sandbox", &v_sandbox_level), KEY("devices", &v_devs), { 0 },
+    KEY("sandbox", &v_sandbox_level), KEY("curve", &v_curve), KEY("devices", &v_devs), { 0 },
 };
 static const sval v_machine = MAP(machine_keys);
 
@@ -804,6 +806,68 @@ static int convert_dt(hub_mconfig *c, const ynode *dnode, size_t i, hub_mc_devic
     return 0;
 }
 
+/* A CURVE key (40 characters of Z85) from the first line of the file @name, found like firmware; its Z85 in
+ * @z85. The file is checked to hold only what it should (a secret key readable by others is refused). */
+static int read_key_file(hub_mconfig *c, const hub_mconfig_opts *o, const char *path, const char *name, bool secret,
+                         char z85[PLX_CURVE_Z85], Error **errp)
+{
+    char *looked = NULL, *found = find_data_file(c, o, name, &looked);
+    if (!found) {
+        int r = cfg_err(c, errp, path, "key file '%s' not found or not readable (looked in %s)", name, looked);
+        free(looked);
+        return r;
+    }
+    free(looked);
+    struct stat st;
+    FILE *f = fopen(found, "re");
+    char line[PLX_CURVE_Z85 + 2] = "";
+    if (f && (!fgets(line, sizeof(line), f) || fstat(fileno(f), &st) < 0))
+        line[0] = 0;
+    if (f)
+        fclose(f);
+    line[strcspn(line, "\r\n")] = 0;
+    uint8_t key[PLX_CURVE_KEY];
+    int r = 0;
+    if (plx_curve_decode(line, key) < 0)
+        r = cfg_err(c, errp, path, "%s holds no CURVE key (40 characters of Z85, as `plexus keygen` writes)", found);
+    else if (secret && (st.st_mode & 077))
+        r = cfg_err(c, errp, path, "%s is readable by others (mode %03o): a secret key must be 0600", found,
+                    (unsigned)(st.st_mode & 0777));
+    else
+        memcpy(z85, line, PLX_CURVE_Z85);
+    explicit_bzero(line, sizeof(line));
+    free(found);
+    return r;
+}
+
+/* `curve_key` / `curve_key_file`: the public key a tcp:// device must prove. */
+static int convert_curve(hub_mconfig *c, const hub_mconfig_opts *o, const ynode *dnode, size_t i,
+                         hub_device_config *d, Error **errp)
+{
+    char path[96], z85[PLX_CURVE_Z85];
+    const char *key = ystr(dnode, "curve_key"), *file = ystr(dnode, "curve_key_file");
+    uint8_t raw[PLX_CURVE_KEY];
+    if (key && file)
+        return cfg_err(c, errp, (snprintf(path, sizeof(path), "devices.%zu.curve_key_file", i), path),
+                       "give either 'curve_key' or 'curve_key_file', not both");
+    if (key && plx_curve_decode(key, raw) < 0)
+        return cfg_err(c, errp, (snprintf(path, sizeof(path), "devices.%zu.curve_key", i), path),
+                       "expected a CURVE public key (40 characters of Z85); got '%.48s'", key);
+    if (file) {
+        int r = read_key_file(c, o, (snprintf(path, sizeof(path), "devices.%zu.curve_key_file", i), path), file,
+                              false, z85, errp);
+        if (r < 0)
+            return r;
+        key = z85;
+    }
+    const char *ep = ystr(dnode, "endpoint");
+    if (key && (!ep || strncmp(ep, "tcp://", 6)))
+        return cfg_err(c, errp, (snprintf(path, sizeof(path), "devices.%zu.%s", i, file ? "curve_key_file" :
+                                          "curve_key"), path), "a CURVE key is for a tcp:// endpoint");
+    d->curve_key = key ? strdup(key) : NULL;
+    return 0;
+}
+
 /* `files:` become the device layer's files: each found like firmware, and writable unless read-only. */
 static int convert_files(hub_mconfig *c, const hub_mconfig_opts *o, const ynode *dnode, size_t i,
                          hub_device_config *d, Error **errp)
@@ -1002,6 +1066,8 @@ static int convert_device(hub_mconfig *c, const hub_mconfig_opts *o, const ynode
     }
 
     if ((r = convert_isolation(c, dnode, i, d, errp)) < 0)
+        return r;
+    if ((r = convert_curve(c, o, dnode, i, d, errp)) < 0)
         return r;
     if ((r = convert_files(c, o, dnode, i, d, errp)) < 0)
         return r;
@@ -1346,6 +1412,15 @@ static int convert(hub_mconfig *c, const hub_mconfig_opts *o, Error **errp)
             return cfg_err(c, errp, "console", "no device named '%s' (expected a device name or 'none')", console);
         c->devices[c->console].dev.console = true;
     }
+    const ynode *cv = ytree_map_get(m, "curve");
+    if (cv) {
+        char z85[PLX_CURVE_Z85];
+        if ((r = read_key_file(c, o, "curve.secret_key_file", ystr(cv, "secret_key_file"), true, z85, errp)) < 0)
+            return r;
+        plx_curve_decode(z85, c->curve_secret);
+        c->has_curve_secret = true;
+        explicit_bzero(z85, sizeof(z85));
+    }
     if (yenum(m, "sandbox", sandbox_levels, 0))
         for (size_t i = 0; i < c->n_devices; i++)
             c->devices[i].dev.strict = true;
@@ -1566,6 +1641,7 @@ void hub_mconfig_free(hub_mconfig *c)
             free((char *)dc->ram_grants[j]);
         free((void *)dc->ram_grants);
         free((char *)dc->endpoint);
+        free((char *)dc->curve_key);
         free((char *)dc->sandbox_policy);
         for (size_t j = 0; j < dc->n_sandbox_allow; j++)
             free((char *)dc->sandbox_allow[j]);

@@ -941,6 +941,7 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
         .log_opaque = m,
         .console_output = console_output,
         .console_opaque = m,
+        .curve_secret = c->has_curve_secret ? c->curve_secret : NULL,
         .run_dir = m->opts.run_dir,
         .quantum_ns = c->quantum_ns,
         .charge = charge_cpu,

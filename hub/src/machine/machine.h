@@ -98,6 +98,8 @@ typedef struct hub_mconfig {
     int console;                        /* index into devices, or -1 */
     char *bootargs;                     /* /chosen/bootargs (`bootargs:`, --append); NULL or "": none */
     /* the next boot stage, as QEMU's -kernel/-initrd/-dtb give it */
+    uint8_t curve_secret[32];           /* the hub's CURVE secret key (`curve.secret_key_file`), if has_ */
+    bool has_curve_secret;
     char *kernel;                       /* resolved path, or NULL */
     bool kernel_elf;                    /* an ELF; else a RISC-V Linux Image described by kernel_image */
     hub_image_info kernel_image;

@@ -44,6 +44,8 @@
 #define PLX_MAX_NAME 128                    /* bytes of a region, IRQ line, property or device name */
 #define PLX_MAX_TIMERS 256                  /* timer ids 0..PLX_MAX_TIMERS-1 */
 #define PLX_MAX_PASSED_FDS 253              /* descriptors in one SCM_RIGHTS message (Config.n_passed_fds) */
+#define PLX_ZMQ_HWM 16                      /* frames ZeroMQ queues each way before a sender waits (both sides) */
+#define PLX_MAX_BUSY_NS 1000000u            /* MmioReply.busy_ns the hub charges at most (lockstep) */
 #define PLX_MAX_FILES 16                    /* files given to one device (Config.files) */
 #define PLX_MAX_DMA_RANGES 64               /* ranges in one DmaWritten */
 
@@ -99,6 +101,8 @@ static inline const char *plx_log_level_name(int level)
 #define PLX_ENV_STATE_FD "PLEXUS_STATE_FD"          /* inherited fd of the state block */
 #define PLX_ENV_ATTACH "PLEXUS_ATTACH"              /* attach mode: the hub's attach socket */
 #define PLX_ENV_ATTACH_KEY "PLEXUS_ATTACH_KEY"      /* attach mode: the device's key (else read from its file) */
+#define PLX_ENV_CURVE_SECRET "PLEXUS_CURVE_SECRET"  /* tcp: the device's CURVE secret key (Z85) */
+#define PLX_ENV_CURVE_SERVER "PLEXUS_CURVE_SERVER"  /* tcp: the hub's CURVE public key (Z85) */
 
 /* ---- attach (docs/protocol.md, "Attach socket") --------------------------------------------------------------- */
 #define PLX_ATTACH_KEY_LEN 64u      /* hex digits of a device's attach key (32 random bytes) */
