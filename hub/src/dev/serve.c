@@ -338,6 +338,29 @@ hub_dev_serve(hub_device *d, Plx__Envelope *env)
     plx_wire_release(&d->inc.wire);
 }
 
+void
+hub_dev_last_words(hub_device *d)
+{
+    if (!d->inc.chan)
+        return;
+    /* ZeroMQ may still be carrying what the process sent last: a moment for it (the ring holds it already). */
+    if (!d->inc.ring)
+        hub_dev_wait(d, 20);
+    for (unsigned n = 0; n < 4096; n++) {
+        Plx__Envelope *env;
+        int r = plx_wire_recv(&d->inc.wire, &env, 0);
+        if (r == -EBADMSG)
+            continue;
+        if (r < 0)
+            break;
+        if (env->msg_case == PLX__ENVELOPE__MSG_LOG)
+            hub_dev_serve_log(d, env->log);
+        else if (env->msg_case == PLX__ENVELOPE__MSG_CONSOLE_OUTPUT)
+            serve_console(d, env->console_output);
+        plx_wire_release(&d->inc.wire);
+    }
+}
+
 /* Serve what the device has queued, without blocking, up to a bound (a flooding device must not starve the
  * hub). Returns the number of messages served. */
 int

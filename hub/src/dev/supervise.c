@@ -16,6 +16,7 @@
 #include "dev/handshake.h"
 #include "dev/link.h"
 #include "dev/replay.h"
+#include "dev/serve.h"
 #include "dev/spawn.h"
 
 static void restart_device(hub_device *d)
