@@ -9,6 +9,7 @@
  *          "close"    - valid handshake; on the first MmioRead it closes its channel and stays alive.
  *          "oversized"- valid handshake; answers each MmioRead after a frame above PLX_MAX_FRAME.
  *          "no-grant" - offers CAP_LOCKSTEP, answers reads with 0xc0ffee, never answers a TimeGrant.
+ *          "huge"     - valid handshake; its region is argv[2] bytes; reads answer 0xc0ffee.
  */
 #include <signal.h>
 #include <stdbool.h>
@@ -173,6 +174,8 @@ int main(int argc, char **argv)
     Plx__RegionDecl rd = PLX__REGION_DECL__INIT;
     rd.name = "regs";
     rd.size = strcmp(mode, "bad-decl") == 0 ? 0 : 0x10;
+    if (strcmp(mode, "huge") == 0 && argc > 2)
+        rd.size = strtoull(argv[2], NULL, 0);      /* a region of the size given */
     rd.valid = &rules;
     rd.impl = &rules;
     Plx__RegionDecl *rds[] = { &rd };
