@@ -524,8 +524,10 @@ int sdk_dev_setup(plx_dev *dev, int argc, char **argv)
     }
     unsetenv(PLX_ENV_FD_SOCKET);
     /* A started device runs under its jail's filter from its first instruction: a call it denies is named. */
-    if (dev->fdsock >= 0)
+    if (dev->fdsock >= 0) {
+        dev->jailed = true;
         plx_sandbox_report(dev->fdsock);
+    }
     const char *statefd = getenv(PLX_ENV_STATE_FD);
     if (statefd && *statefd) {
         char *end;
@@ -587,7 +589,7 @@ int sdk_dev_setup(plx_dev *dev, int argc, char **argv)
         return -1;
     }
     plx_wire_release(&dev->wire);
-    if (dev->fdsock >= 0 && !dev->sandbox && !dev->ring) {
+    if (dev->fdsock >= 0 && !dev->sandbox && !dev->ring && !dev->jailed) {
         close(dev->fdsock);
         dev->fdsock = -1;
     }

@@ -65,6 +65,7 @@ struct plx_dev {
     bool ring;                  /* the channel is a shared-memory ring; fdsock's hang-up says the hub is gone */
     plx_wire wire;
     int fdsock;                 /* UNIX socket that carries SCM_RIGHTS fds, or -1 */
+    bool jailed;                /* started by the hub: its jail's filter reports a denied call on fdsock */
     bool connected, initialized;
     uint64_t now;
 

@@ -9,10 +9,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libfdt.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pty.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -110,6 +113,18 @@ static run_result run(char *const argv[], double timeout_s)
     close(p[0]);
     r.status = reap(pid, r.timed_out ? 0 : 30);
     return r;
+}
+
+/* A TCP port nobody listens on at the moment. */
+static unsigned free_tcp_port(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t l = sizeof(a);
+    cr_assert_eq(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+    cr_assert_eq(getsockname(s, (struct sockaddr *)&a, &l), 0);
+    close(s);
+    return ntohs(a.sin_port);
 }
 
 /* The device tree `plexus dtb -o @path` wrote, into @buf. Returns its size. */
@@ -302,6 +317,88 @@ Test(machine_e2e, attached_device_started_by_someone_else)
     free(yaml);
     free(sock);
     free(dev);
+    tmpdir_remove(dir);
+}
+
+/* A UART started by hand on tcp:// @ep with the secret key file @key (and the hub's public key in @dir). */
+static pid_t start_tcp_uart(const char *dir, const char *ep, const char *key)
+{
+    char *dev, *a_ep, *a_key, *a_hub;
+    cr_assert(asprintf(&dev, "%s/bin/plexus-uart16550", getenv("PLEXUS_BUILD_DIR")) > 0);
+    cr_assert(asprintf(&a_ep, "--plexus-endpoint=%s", ep) > 0);
+    cr_assert(asprintf(&a_key, "--plexus-curve-key=%s/%s", dir, key) > 0);
+    cr_assert(asprintf(&a_hub, "--plexus-hub-key=%s/hub.pub", dir) > 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        setpgid(0, 0);
+        int nul = open("/dev/null", O_RDWR);
+        dup2(nul, 0);
+        dup2(nul, 1);
+        execl(dev, dev, a_ep, a_key, a_hub, (char *)NULL);
+        _exit(127);
+    }
+    setpgid(pid, pid);
+    free(dev);
+    free(a_ep);
+    free(a_key);
+    free(a_hub);
+    return pid;
+}
+
+/* `plexus keygen` makes the key pairs; the hub's secret and the device's public key come from the machine; the
+ * device with its key is the console over CURVE; one with another key never gets a handshake. */
+Test(machine_e2e, tcp_device_keys_from_keygen)
+{
+    char *dir = tmpdir_new(), *bin = plexus_bin(), *yaml = source_path("examples/hello/machine.yaml");
+    static const char *const names[] = { "hub", "uart0", "stranger" };
+    for (unsigned i = 0; i < 3; i++) {
+        char *argv[] = { bin, "keygen", (char *)names[i], "--dir", dir, NULL };
+        run_result k = run(argv, 30);
+        cr_assert_eq(exit_code(k.status), 0, "%s", k.out);
+        free(k.out);
+    }
+    char *key, *pub;
+    cr_assert(asprintf(&key, "%s/hub.key", dir) > 0 && asprintf(&pub, "%s/hub.pub", dir) > 0);
+    struct stat st;
+    cr_assert_eq(stat(key, &st), 0);
+    cr_assert_eq(st.st_mode & 0777, 0600, "the secret key is for its owner only");
+    cr_assert_eq(stat(pub, &st), 0);
+    cr_assert_eq(st.st_size, 41, "a Z85 key and a newline");
+    char *argv_again[] = { bin, "keygen", "hub", "--dir", dir, NULL };
+    run_result again = run(argv_again, 30);
+    cr_expect_neq(exit_code(again.status), 0, "an existing key is never overwritten");
+    free(again.out);
+
+    char ep[64], set_ep[96], set_pub[600], set_sec[600];
+    for (unsigned round = 0; round < 2; round++) {
+        snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%u", free_tcp_port());
+        snprintf(set_ep, sizeof(set_ep), "devices.uart0.endpoint=%s", ep);
+        snprintf(set_pub, sizeof(set_pub), "devices.uart0.curve_key_file=%s/uart0.pub", dir);
+        snprintf(set_sec, sizeof(set_sec), "curve.secret_key_file=%s", key);
+        pid_t dev = start_tcp_uart(dir, ep, round == 0 ? "uart0.key" : "stranger.key");
+        char *argv[] = { bin, "run", yaml, "--set", "devices.uart0.attach=true", "--set",
+                         "devices.uart0.attach_timeout_ms=2000", "--set", set_ep, "--set", set_pub, "--set", set_sec,
+                         NULL };
+        run_result r = run(argv, 60);
+        if (round == 0) {
+            cr_expect_eq(exit_code(r.status), 0, "output:\n%s", r.out);
+            cr_expect(strstr(r.out, "hello: all checks passed") != NULL, "output:\n%s", r.out);
+            cr_expect_eq(exit_code(reap(dev, 10)), 0, "the device ends with the hub");
+        } else {
+            cr_expect_neq(exit_code(r.status), 0, "output:\n%s", r.out);
+            cr_expect(strstr(r.out, "uart0: warning: ") && strstr(r.out, "offering another CURVE key than the "
+                      "device's refused on tcp://127.0.0.1:"), "output:\n%s", r.out);
+            cr_expect(strstr(r.out, "connections with another CURVE key refused)") != NULL, "output:\n%s", r.out);
+            cr_expect_null(strstr(r.out, "hello: "), "the guest ran with a device it never met:\n%s", r.out);
+            reap(dev, 0);
+        }
+        free(r.out);
+    }
+    free(key);
+    free(pub);
+    free(bin);
+    free(yaml);
     tmpdir_remove(dir);
 }
 
@@ -787,12 +884,29 @@ Test(machine_e2e, uart_killed_mid_run_is_restarted_and_output_is_complete)
     cr_expect_eq(kills, 3, "killed %u times; output:\n%s", kills, out);
     cr_expect_eq(exit_code(st), 0, "exit status %d", exit_code(st));
 
-    /* every line exactly once, with the registers the guest programmed before the kills */
+    /* every line exactly once, with the registers the guest programmed before the kills. Over ZeroMQ, the
+     * ConsoleOutput messages still queued in either side's ZeroMQ when the process was killed are lost with its
+     * connection (at most the high-water mark each way, PLX_ZMQ_HWM frames of one byte); the ring is shared
+     * memory, where what the device wrote survives it. Either way nothing is repeated or out of order. */
     char want[8192];
     size_t wl = 0;
     for (unsigned i = 0; i < 60; i++)
         wl += (size_t)snprintf(want + wl, sizeof(want) - wl, "line %03u lcr=03 scr=5a iir=c1\n", i);
-    cr_expect_str_eq(out, want);
+    const char *tr = getenv("PLEXUS_TRANSPORT");
+    if (tr && !strcmp(tr, "zmq")) {
+        size_t w = 0, lost = 0;
+        for (size_t o = 0; out[o]; o++, w++) {
+            while (want[w] && want[w] != out[o]) {
+                w++;
+                lost++;
+            }
+            cr_assert(want[w], "output repeats or reorders at byte %zu:\n%s", o, out);
+        }
+        lost += wl - w;
+        cr_expect_leq(lost, 3 * 2 * 16, "%zu bytes lost in 3 kills; output:\n%s", lost, out);
+    } else {
+        cr_expect_str_eq(out, want);
+    }
 
     FILE *f = fopen(errpath, "r");
     cr_assert_not_null(f);

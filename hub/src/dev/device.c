@@ -103,7 +103,8 @@ static int denied_call(hub_device *d)
     words[n] = 0;
     const char *open = strrchr(words, '(');
     int nr = -1;
-    if (strncmp(words, "sandbox: denied system call", 28) || !open || sscanf(open, "(%d)", &nr) != 1)
+    static const char prefix[] = "sandbox: denied system call ";
+    if (strncmp(words, prefix, sizeof(prefix) - 1) || !open || sscanf(open, "(%d)", &nr) != 1)
         return -1;
     return nr;
 }

@@ -91,6 +91,7 @@ typedef struct hub_incarnation {
     bool curve_given;           /* a tcp device the hub starts: its CURVE secret key, made for this process */
     uint8_t curve_secret[PLX_CURVE_KEY];
     unsigned curve_refused;     /* peers with other keys turned away, as logged so far */
+    uint64_t curve_said_ms;     /* when they were last logged (at most once a second) */
     unsigned out_len;
     char out_line[HUB_LOG_LINE_BUF];    /* the line being read from out_fd */
 } hub_incarnation;

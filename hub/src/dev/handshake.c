@@ -71,8 +71,11 @@ static int hs_recv(hub_device *d, uint64_t deadline, Plx__Envelope **out, Error 
         if (now >= deadline) {
             if (hub_dev_reap(d) || d->inc.exited)
                 error_setg(errp, "device '%s': process %s before sending %s", d->name, d->inc.exit_desc, what);
+            else if (d->inc.tcp && d->inc.chan && plx_chan_curve_refused(d->inc.chan))
+                error_setg(errp, "device '%s': did not send %s within the handshake timeout (%u connections with "
+                           "another CURVE key refused)", d->name, what, plx_chan_curve_refused(d->inc.chan));
             else
-                error_setg(errp, "device '%s': no %s within the handshake timeout", d->name, what);
+                error_setg(errp, "device '%s': did not send %s within the handshake timeout", d->name, what);
             return -ETIMEDOUT;
         }
         uint64_t left = deadline - now;

@@ -219,8 +219,13 @@ void
 hub_dev_check_refused(hub_device *d)
 {
     unsigned n = d->inc.tcp && d->inc.chan ? plx_chan_curve_refused(d->inc.chan) : 0;
-    if (n > d->inc.curve_refused)
-        hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "%u peer%s offering another CURVE key than the device's refused "
-                    "on %s", n - d->inc.curve_refused, n - d->inc.curve_refused == 1 ? "" : "s", d->inc.endpoint);
+    if (n <= d->inc.curve_refused)
+        return;
+    uint64_t now = hub_dev_now_ms();
+    if (now - d->inc.curve_said_ms < 1000)
+        return;             /* a stranger retrying is said once a second, with the count */
+    d->inc.curve_said_ms = now;
+    hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "%u connection%s offering another CURVE key than the "
+                "device's refused on %s", n - d->inc.curve_refused, n - d->inc.curve_refused == 1 ? "" : "s", d->inc.endpoint);
     d->inc.curve_refused = n;
 }

@@ -3,6 +3,7 @@
 #include "dev/output.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -138,4 +139,16 @@ hub_dev_output_end(hub_device *d)
         line(d, HUB_LOG_OUTPUT, d->inc.out_line, d->inc.out_len);
     d->inc.out_len = 0;
     report_hidden(d);
+}
+
+void
+hub_dev_complain(hub_device *d, const char *fmt, ...)
+{
+    char buf[HUB_LOG_LINE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        line(d, PLX_LOG_WARNING, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }

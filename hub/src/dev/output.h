@@ -22,6 +22,10 @@ char *hub_dev_clean(const char *s, size_t n, char *out, size_t cap);
 /* Text the device sent at @level (a Log message): line by line, cleaned, limited. */
 void hub_dev_output_text(hub_device *d, int level, const char *text, size_t len);
 
+/* A warning about what the device sent (a message the hub drops): counted against its limits like its own
+ * words, so a device cannot make the hub write without bound by sending what it must not. */
+void hub_dev_complain(hub_device *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Read what the process wrote to its stdout and stderr (at most a bounded amount per call, never blocking). */
 void hub_dev_output_drain(hub_device *d);
 

@@ -54,7 +54,7 @@ static void timer_cb(void *opaque)
 static void timer_arm(hub_device *d, const Plx__TimerArm *a)
 {
     if (a->id >= PLX_MAX_TIMERS) {
-        hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "TimerArm with id %u (limit %u) dropped", a->id, PLX_MAX_TIMERS);
+        hub_dev_complain(d, "TimerArm with id %u (limit %u) dropped", a->id, PLX_MAX_TIMERS);
         return;
     }
     if (a->id >= d->inc.n_timers) {
@@ -96,13 +96,11 @@ static void timer_cancel(hub_device *d, const Plx__TimerCancel *c)
 static void serve_irq(hub_device *d, const Plx__Irq *irq)
 {
     if (irq->line >= d->n_irqs) {
-        hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "Irq on line %u, but the device declared %u lines: dropped",
-                    irq->line,
-                    d->n_irqs);
+        hub_dev_complain(d, "Irq on line %u, but the device declared %u lines: dropped", irq->line, d->n_irqs);
         return;
     }
     if (irq->op != PLX__IRQ_OP__IRQ_SET && irq->op != PLX__IRQ_OP__IRQ_PULSE) {
-        hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "Irq with unknown op %d dropped", (int)irq->op);
+        hub_dev_complain(d, "Irq with unknown op %d dropped", (int)irq->op);
         return;
     }
     unsigned hub_irq = d->irq_map[irq->line];
@@ -164,8 +162,7 @@ static void ram_written(hub_device *d, uint64_t addr, uint64_t len)
 static void serve_dma_written(hub_device *d, const Plx__DmaWritten *w)
 {
     if (w->n_ranges > PLX_MAX_DMA_RANGES) {
-        hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "DmaWritten with %zu ranges (at most %u): dropped", w->n_ranges,
-                    PLX_MAX_DMA_RANGES);
+        hub_dev_complain(d, "DmaWritten with %zu ranges (at most %u): dropped", w->n_ranges, PLX_MAX_DMA_RANGES);
         return;
     }
     for (size_t i = 0; i < w->n_ranges; i++) {
@@ -265,8 +262,7 @@ static void serve_console(hub_device *d, const Plx__ConsoleOutput *co)
 {
     if (!d->console) {
         if (!d->inc.console_warned)
-            hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "ConsoleOutput, but the device is not the console: "
-                        "dropped");
+            hub_dev_complain(d, "ConsoleOutput, but the device is not the console: dropped");
         d->inc.console_warned = true;
         return;
     }
@@ -320,19 +316,17 @@ hub_dev_serve(hub_device *d, Plx__Envelope *env)
         break;
     }
     case PLX__ENVELOPE__MSG_REPLY:
-        hub_dev_log(d->m, d->name, PLX_LOG_WARNING,
-                    "MmioReply with seq %" PRIu64 " that no request is waiting for: dropped",
-                    env->reply->seq);
+        hub_dev_complain(d, "MmioReply with seq %" PRIu64 " that no request is waiting for: dropped",
+                         env->reply->seq);
         break;
     case PLX__ENVELOPE__MSG_TIMER_DONE:
         break;      /* for a fire the hub did not wait for (sent from inside another wait) */
     case PLX__ENVELOPE__MSG_TIME_REACHED:
-        hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "TimeReached for %" PRIu64 " that no grant is waiting for: dropped",
-                    env->time_reached->now_ns);
+        hub_dev_complain(d, "TimeReached for %" PRIu64 " that no grant is waiting for: dropped",
+                         env->time_reached->now_ns);
         break;
     default:
-        hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "unexpected %s message after the handshake: dropped",
-                    plx_wire_msg_name(env->msg_case));
+        hub_dev_complain(d, "unexpected %s message after the handshake: dropped", plx_wire_msg_name(env->msg_case));
         break;
     }
     plx_wire_release(&d->inc.wire);
@@ -375,7 +369,7 @@ hub_dev_drain(hub_device *d)
         if (r == -EINTR)
             continue;
         if (r == -EBADMSG) {
-            hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "undecodable frame dropped");
+            hub_dev_complain(d, "undecodable frame dropped");
             n++;
             continue;
         }
@@ -451,7 +445,7 @@ static int wait_for(hub_device *d, enum wait_kind kind, uint64_t key, hub_dev_re
             continue;
         }
         if (r == -EBADMSG) {
-            hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "undecodable frame dropped");
+            hub_dev_complain(d, "undecodable frame dropped");
             continue;
         }
         if (r == -EINTR)

@@ -57,6 +57,7 @@ hub_dev_supervise(hub_devmgr *m)
     m->restart_wanted = false;
     uint64_t now = 0;
     for (hub_device *d = m->devs; d; d = d->next) {
+        hub_dev_check_refused(d);
         if (!hub_dev_restartable(d))
             continue;
         if (!now)
