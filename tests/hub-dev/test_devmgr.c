@@ -950,7 +950,8 @@ Test(hub_dev, sandboxed_device_keeps_working)
     cr_assert_eq(n_irq, 2);
     hub_devmgr_free(mgr);   /* an orderly exit works inside the sandbox too */
     mgr = NULL;
-    cr_assert_null(strstr(logbuf, "sandbox"), "log: %s", logbuf);
+    cr_assert_null(strstr(logbuf, "[boxed] sandbox"), "log: %s", logbuf);
+    cr_assert_null(strstr(logbuf, "denied"), "log: %s", logbuf);
     cr_assert_null(strstr(logbuf, "killed"), "log: %s", logbuf);
 }
 
@@ -1219,14 +1220,21 @@ Test(hub_dev, device_in_its_jail_keeps_working)
     c.sandbox = true;
     hub_device *d = add(&c);
     int pid = hub_device_pid(d);
-    cr_assert_not(same_ns(pid, "net"), "its own network namespace");
-    cr_assert_not(same_ns(pid, "mnt"), "its own mount namespace");
-    cr_assert_not(same_ns(pid, "pid"), "its own pid namespace");
-    cr_assert_not(same_ns(pid, "ipc"), "its own ipc namespace");
-    cr_assert_not(same_ns(pid, "uts"), "its own uts namespace");
     char layers[128];
     hub_device_confinement(d, layers, sizeof(layers));
-    cr_assert(strstr(layers, "pid mount ipc uts net") && strstr(layers, "seccomp caps no_new_privs"), "%s", layers);
+    cr_assert(strstr(layers, "seccomp caps no_new_privs"), "%s", layers);
+    if (strstr(layers, "pid")) {
+        cr_assert(strstr(layers, "pid mount ipc uts net"), "%s", layers);
+        cr_assert_not(same_ns(pid, "net"), "its own network namespace");
+        cr_assert_not(same_ns(pid, "mnt"), "its own mount namespace");
+        cr_assert_not(same_ns(pid, "pid"), "its own pid namespace");
+        cr_assert_not(same_ns(pid, "ipc"), "its own ipc namespace");
+        cr_assert_not(same_ns(pid, "uts"), "its own uts namespace");
+    } else {
+        /* a kernel without user namespaces for this user: Landlock is its filesystem scope, said once */
+        cr_assert(strstr(layers, "landlock"), "%s", layers);
+        cr_assert(strstr(logbuf, "[-] sandbox: the kernel refuses user namespaces"), "log: %s", logbuf);
+    }
     wr32(DEV_BASE + 0x10, 0x1234abcd);
     cr_assert_eq(rd32(DEV_BASE + 0x10, NULL), 0x1234abcd);
     wr32(DEV_BASE + 0x88, RAM_BASE + 0x100);
@@ -1248,8 +1256,11 @@ Test(hub_dev, tcp_device_keeps_the_host_network_only)
     hub_device *d = add(&c);
     int pid = hub_device_pid(d);
     cr_assert(same_ns(pid, "net"), "a tcp device reaches the hub over the host's network");
-    cr_assert_not(same_ns(pid, "pid"), "but the rest of its jail holds");
-    cr_assert_not(same_ns(pid, "mnt"));
+    char layers[128];
+    if (strstr(hub_device_confinement(d, layers, sizeof(layers)), "pid")) {
+        cr_assert_not(same_ns(pid, "pid"), "but the rest of its jail holds");
+        cr_assert_not(same_ns(pid, "mnt"));
+    }
     wr32(DEV_BASE + 0x10, 7);
     cr_assert_eq(rd32(DEV_BASE + 0x10, NULL), 7);
 }

@@ -410,7 +410,7 @@ Test(machine_e2e, cpu_fault_is_an_error)
     char *argv[] = { bin, "run", yaml, "--firmware", fw, NULL };
     run_result r = run(argv, 60);
     cr_expect_eq(exit_code(r.status), 1, "output:\n%s", r.out);
-    cr_expect(strncmp(r.out, "plexus: CPU stopped: ", 21) == 0, "output:\n%s", r.out);
+    cr_expect(strstr(r.out, "plexus: CPU stopped: ") != NULL, "output:\n%s", r.out);
     cr_expect(strstr(r.out, "0x0") != NULL, "output:\n%s", r.out);
     free(r.out);
     free(bin);
@@ -701,9 +701,15 @@ Test(machine_e2e, sandboxed_devices_run_hello)
     char *argv[] = { bin, "run", yaml, NULL };
     run_result r = run(argv, 120);
     cr_expect_not(r.timed_out, "output:\n%s", r.out);
-    cr_expect_eq(exit_code(r.status), 0, "exit status %d; output:\n%s", exit_code(r.status), r.out);
-    cr_expect(strstr(r.out, "hello: all checks passed") != NULL, "output:\n%s", r.out);
-    cr_expect(strstr(r.out, "denied") == NULL, "output:\n%s", r.out);
+    if (strstr(r.out, "sandbox: strict, but the kernel refuses user namespaces")) {
+        /* this user may not make namespaces here: the UART's jail cannot be whole, and strict refuses it */
+        cr_expect_eq(exit_code(r.status), 1, "output:\n%s", r.out);
+        cr_expect(strstr(r.out, "device 'uart0' did not start") != NULL, "output:\n%s", r.out);
+    } else {
+        cr_expect_eq(exit_code(r.status), 0, "exit status %d; output:\n%s", exit_code(r.status), r.out);
+        cr_expect(strstr(r.out, "hello: all checks passed") != NULL, "output:\n%s", r.out);
+        cr_expect(strstr(r.out, "denied") == NULL, "output:\n%s", r.out);
+    }
     free(r.out);
     free(bin);
     free(yaml);

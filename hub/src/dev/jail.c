@@ -181,10 +181,15 @@ static int build_filter(bool pidns, struct sock_filter **out, unsigned short *le
         static const char *const forks[] = { "fork", "vfork" };
         for (size_t i = 0; i < 2 && r == 0; i++)
             r = add(ctx, SCMP_ACT_TRAP, forks[i], 0, none, none);
-        static const char *const by_pid[] = { "sched_setaffinity", "sched_setscheduler", "sched_setparam",
-                                              "sched_setattr", "prlimit64" };
+        static const char *const by_pid[] = { "sched_setaffinity", "sched_setparam", "sched_setattr",
+                                              "prlimit64" };
         for (size_t i = 0; i < sizeof(by_pid) / sizeof(by_pid[0]) && r == 0; i++)
             r = add(ctx, SCMP_ACT_TRAP, by_pid[i], 1, SCMP_A0(SCMP_CMP_NE, 0), none);
+        /* ZeroMQ's threads set their own policy by thread id (and abort if refused): SCHED_OTHER, the policy
+         * every process starts with and no change of its niceness, may be set on any */
+        if (r == 0)
+            r = add(ctx, SCMP_ACT_TRAP, "sched_setscheduler", 2, SCMP_A0(SCMP_CMP_NE, 0),
+                    SCMP_A1(SCMP_CMP_NE, SCHED_OTHER));
         static const char *const by_who[] = { "setpriority", "ioprio_set" };
         for (size_t i = 0; i < 2 && r == 0; i++)
             r = add(ctx, SCMP_ACT_TRAP, by_who[i], 1, SCMP_A1(SCMP_CMP_NE, 0), none);
@@ -994,9 +999,15 @@ hub_jail_run(const hub_jail *j, const hub_jail_exec *x)
     setsid();
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (j->ns & CLONE_NEWUSER) {
-        if (write_file("/proc/self/setgroups", "deny") < 0 || write_file("/proc/self/gid_map", j->gid_map) < 0 ||
-            write_file("/proc/self/uid_map", j->uid_map) < 0)
-            fail(sfd, "cannot map its user and group in the user namespace", NULL, errno);
+        /* The hub is not dumpable, nor is this copy of it: its /proc files belong to root then, and an
+         * unprivileged user could not write its maps. Dumpable for as long as that takes; nothing outside its
+         * new namespaces can see it meanwhile but the hub's own user. */
+        prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+        int r = write_file("/proc/self/setgroups", "deny") < 0 || write_file("/proc/self/gid_map", j->gid_map) < 0 ||
+                write_file("/proc/self/uid_map", j->uid_map) < 0 ? -errno : 0;
+        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        if (r < 0)
+            fail(sfd, "cannot map its user and group in the user namespace", NULL, -r);
     }
     ((hub_jail *)j)->pts_fd = j->ptys && (j->ns & CLONE_NEWNS) ? open("/dev/pts", O_PATH | O_DIRECTORY | O_CLOEXEC)
                                                                 : -1;
