@@ -282,6 +282,15 @@ hub_devmgr_wait(hub_devmgr *m, int timeout_ms, int fd)
 }
 
 void
+hub_devmgr_sync(hub_devmgr *m)
+{
+    if (m->nest || m->shutting_down)
+        return;
+    for (hub_device *d = m->devs; d; d = d->next)
+        hub_dev_sync(d);
+}
+
+void
 hub_devmgr_flush(hub_devmgr *m)
 {
     for (hub_device *d = m->devs; d; d = d->next)
@@ -440,6 +449,7 @@ hub_devmgr_get_stats(const hub_devmgr *m, hub_devmgr_stats *out)
         out->dma_messages += d->stats.dma_messages;
         out->dma_refused += d->stats.dma_refused;
         out->grants += d->stats.grants;
+        out->syncs += d->stats.syncs;
     }
 }
 

@@ -14,7 +14,7 @@
 
 /* ---- version (Hello.major / Hello.minor): majors must match; the minor used is the smaller of the two ---- */
 #define PLX_PROTOCOL_MAJOR 1
-#define PLX_PROTOCOL_MINOR 0
+#define PLX_PROTOCOL_MINOR 1
 
 /* ---- capability bits (Hello.capabilities; the values of enum plx.Capability) ----------------------------- */
 #define PLX_CAP_SHADOW 1u           /* understands SHADOW regions and the shadow page header */
@@ -24,12 +24,14 @@
 #define PLX_CAP_TIMER_DONE 16u      /* answers every TimerFire with TimerDone once its callback returned */
 #define PLX_CAP_RING 32u            /* can move to the shared-memory ring after the handshake */
 #define PLX_CAP_LOCKSTEP 64u        /* answers TimeGrant with TimeReached */
+#define PLX_CAP_SYNC 256u           /* answers Sync with MmioReply once everything sent before it is handled */
+#define PLX_CAP_WRITE_TIMES 512u    /* takes each batched write's own virtual time (MmioWrite.at_ns) */
 /* What the hub offers in its Hello. */
 #define PLX_CAPS_HUB (PLX_CAP_SHADOW | PLX_CAP_RAM_FDS | PLX_CAP_DMA_MESSAGE | PLX_CAP_WRITE_BATCH |             \
-                      PLX_CAP_TIMER_DONE | PLX_CAP_RING | PLX_CAP_LOCKSTEP)
+                      PLX_CAP_TIMER_DONE | PLX_CAP_RING | PLX_CAP_LOCKSTEP | PLX_CAP_SYNC | PLX_CAP_WRITE_TIMES)
 /* What the C SDK offers (PLX_CAP_RING only with an fd socket to receive the ring on). */
 #define PLX_CAPS_SDK (PLX_CAP_SHADOW | PLX_CAP_RAM_FDS | PLX_CAP_DMA_MESSAGE | PLX_CAP_WRITE_BATCH |             \
-                      PLX_CAP_TIMER_DONE | PLX_CAP_LOCKSTEP)
+                      PLX_CAP_TIMER_DONE | PLX_CAP_LOCKSTEP | PLX_CAP_SYNC | PLX_CAP_WRITE_TIMES)
 
 /* ---- limits (a message past one is refused, and the device with it) --------------------------------------- */
 #define PLX_MAX_FRAME (4u << 20)            /* bytes of one frame, on every transport */
