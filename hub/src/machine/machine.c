@@ -800,7 +800,7 @@ void hub_machine_print_stats(const hub_machine *m, FILE *f)
     if (ds.grants)
         fprintf(f, "  lockstep grants    %" PRIu64 "\n", ds.grants);
     if (ds.syncs)
-        fprintf(f, "  interrupt syncs    %" PRIu64 " (posted writes applied before the guest looked at interrupts)\n",
+        fprintf(f, "  syncs              %" PRIu64 " (posted writes made complete before the guest looked)\n",
                 ds.syncs);
     if (cs.mmio_deferred)
         fprintf(f, "  deferred accesses  %" PRIu64 " (made again after their device's restart)\n", cs.mmio_deferred);
