@@ -221,6 +221,8 @@ hub_devmgr_wait(hub_devmgr *m, int timeout_ms, int fd)
         m->cap_items = n;
     }
     hub_devmgr_flush(m);
+    uint64_t deadline = timeout_ms > 0 ? hub_dev_now_ms() + (uint64_t)timeout_ms : 0;
+again:;
     unsigned k = 0;
     bool ready = false;
     for (hub_device *d = m->devs; d; d = d->next) {
@@ -269,14 +271,28 @@ hub_devmgr_wait(hub_devmgr *m, int timeout_ms, int fd)
     if (r < 0)
         return e == EINTR ? 0 : -e;
     int served = 0;
+    bool event = r == 0 || (fd >= 0 && m->items[nchan].revents);
     for (unsigned i = 0; i < k; i++) {
         hub_device *d = m->item_dev[i];
-        if (m->item_chan[i] && d->lockstep && (m->items[i].revents & POLLIN))
+        if (m->item_chan[i] && d->lockstep && (m->items[i].revents & POLLIN)) {
             hub_dev_lockstep_touch(d);
-        else if (m->item_chan[i] && !d->lockstep && (ready || (m->items[i].revents & POLLIN)))
+            event = true;
+        } else if (m->item_chan[i] && !d->lockstep && (ready || (m->items[i].revents & POLLIN))) {
             served += hub_dev_drain(d);
-        else if (!m->item_chan[i] && (m->items[i].revents & (POLLIN | POLLHUP)) && (d->lockstep || !hub_dev_drain(d)))
-            hub_dev_reap(d);
+        } else if (!m->item_chan[i] && (m->items[i].revents & (POLLIN | POLLHUP))) {
+            event = true;
+            if (d->lockstep || !hub_dev_drain(d))
+                hub_dev_reap(d);
+        }
+    }
+    /* A bell without a frame (a device may ring whenever it likes) is no event: the wait goes on, so a guest
+     * idling for a time the hub knows wakes at that time, whatever the devices' bells did. */
+    if (!served && !event && timeout_ms != 0) {
+        uint64_t now = hub_dev_now_ms();
+        if (timeout_ms < 0 || now < deadline) {
+            timeout_ms = timeout_ms < 0 ? -1 : (int)(deadline - now);
+            goto again;
+        }
     }
     return served;
 }
