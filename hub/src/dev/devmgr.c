@@ -193,6 +193,17 @@ fail:
     return NULL;
 }
 
+/* A device the hub did not spawn: fail it once its connection ended (true then). */
+static bool peer_lost(hub_device *d)
+{
+    if (d->failed || !plx_chan_peer_gone(d->inc.chan))
+        return false;
+    hub_dev_drain(d);       /* its last words (a Goodbye, a log record) first */
+    hub_dev_fail(d, "the connection to the device ended (%s)",
+                 d->inc.ring ? "its descriptor socket hung up" : "ZeroMQ reports it disconnected");
+    return true;
+}
+
 int
 hub_devmgr_poll(hub_devmgr *m, int timeout_ms)
 {
@@ -239,10 +250,14 @@ again:;
             ready |= pending;
         m->item_chan[k] = true;
         m->item_dev[k++] = d;
-        if (d->inc.pidfd >= 0) {
-            m->items[k] = (struct pollfd){ .fd = d->inc.pidfd, .events = POLLIN };
+        /* A process of ours: its pidfd. Otherwise the connection's end (docs/protocol.md "Liveness"). */
+        int peer = d->inc.pidfd >= 0 ? d->inc.pidfd : plx_chan_peer_poll_fd(d->inc.chan);
+        if (peer >= 0) {
+            m->items[k] = (struct pollfd){ .fd = peer, .events = POLLIN };
             m->item_chan[k] = false;
             m->item_dev[k++] = d;
+            if (d->inc.pidfd < 0 && peer_lost(d))
+                ready = true;
         }
     }
     unsigned nchan = k;
@@ -279,9 +294,11 @@ again:;
             event = true;
         } else if (m->item_chan[i] && !d->lockstep && (ready || (m->items[i].revents & POLLIN))) {
             served += hub_dev_drain(d);
-        } else if (!m->item_chan[i] && (m->items[i].revents & (POLLIN | POLLHUP))) {
+        } else if (!m->item_chan[i] && (m->items[i].revents & (POLLIN | POLLHUP | POLLERR))) {
             event = true;
-            if (d->lockstep || !hub_dev_drain(d))
+            if (m->items[i].fd != d->inc.pidfd)
+                peer_lost(d);
+            else if (d->lockstep || !hub_dev_drain(d))
                 hub_dev_reap(d);
         }
     }

@@ -45,6 +45,10 @@
 #define PLX_MAX_TIMERS 256                  /* timer ids 0..PLX_MAX_TIMERS-1 */
 #define PLX_MAX_PASSED_FDS 253              /* descriptors in one SCM_RIGHTS message (Config.n_passed_fds) */
 
+/* ---- liveness of a ZeroMQ connection across hosts (tcp://): ZMTP heartbeats both sides enable -------------- */
+#define PLX_HEARTBEAT_IVL_MS 1000           /* a PING when nothing else was sent for this long */
+#define PLX_HEARTBEAT_TIMEOUT_MS 5000       /* a connection silent for this long is closed (its peer is gone) */
+
 /* ---- shadow page: header at offset 0 of every shadow mapping (docs/protocol.md, "Shadow pages") ------------ */
 #define PLX_SHADOW_MAGIC 0x53584c50u   /* "PLXS" little-endian */
 #define PLX_SHADOW_VERSION 1u
