@@ -164,7 +164,7 @@ struct hub_cpu {
 
     /* the block executing, from the block hook: instructions of an access are counted from its start */
     uint64_t blk_pc;
-    uint32_t blk_size, blk_insns;
+    icount_entry blk;       /* its size and instruction count */
 
     /* the present during a slice (present()), and the next timer deadline in instructions (plan_deadline()) */
     enum where where;
@@ -410,8 +410,8 @@ static uint64_t time_of(const hub_cpu *cpu, uint64_t insns)
 /* Instructions of the current block before the one at @pc. */
 static uint32_t before_in_block(hub_cpu *cpu, uint64_t pc)
 {
-    if (pc < cpu->blk_pc || pc - cpu->blk_pc >= cpu->blk_size)
-        return cpu->blk_insns ? cpu->blk_insns - 1 : 0;     /* not in it (never seen): its last instruction */
+    if (pc < cpu->blk_pc || pc - cpu->blk_pc >= cpu->blk.size)
+        return cpu->blk.insns ? cpu->blk.insns - 1 : 0;     /* not in it (never seen): its last instruction */
     return count_insns(cpu, cpu->blk_pc, (uint32_t)(pc - cpu->blk_pc));
 }
 
@@ -421,19 +421,19 @@ static uint32_t access_before(hub_cpu *cpu)
 {
     uintptr_t ra = ucx_access_ra(&cpu->x);
     ra_entry *e = &cpu->ra_cache[(ra >> 2) & (RA_CACHE_SIZE - 1)];
-    if (e->ra == ra && e->blk_pc == cpu->blk_pc && e->blk_insns == cpu->blk_insns)
+    if (e->ra == ra && e->blk_pc == cpu->blk_pc && e->blk_insns == cpu->blk.insns)
         return e->before;
     if (!ucx_sync_pc(&cpu->x, false))
-        return cpu->blk_insns ? cpu->blk_insns - 1 : 0;
+        return cpu->blk.insns ? cpu->blk.insns - 1 : 0;
     uint32_t n = before_in_block(cpu, ucx_get(&cpu->x, UCX_PC));
-    *e = (ra_entry){ ra, cpu->blk_pc, cpu->blk_insns, n };
+    *e = (ra_entry){ ra, cpu->blk_pc, cpu->blk.insns, n };
     return n;
 }
 
 /* Instructions of this slice done before the one executing now. */
 static uint64_t slice_insns_now(hub_cpu *cpu)
 {
-    uint64_t before_block = cpu->executed >= cpu->blk_insns ? cpu->executed - cpu->blk_insns : 0;
+    uint64_t before_block = cpu->executed >= cpu->blk.insns ? cpu->executed - cpu->blk.insns : 0;
     switch (cpu->where) {
     case IN_ACCESS:
         return before_block + access_before(cpu);
@@ -1244,6 +1244,21 @@ static void on_commit(MemoryListener *l)
 /* Slices                                                                                                 */
 /* ------------------------------------------------------------------------------------------------------ */
 
+/* The block at @pc (its count in @e) runs now: counted to the slice, remembered for the time of its accesses. */
+static inline void enter_block(hub_cpu *cpu, uint64_t pc, const icount_entry *e)
+{
+    cpu->blk_pc = pc;
+    cpu->blk = *e;
+    cpu->executed += e->insns;
+}
+
+/* Out of line, so that the block hook's common path saves no registers. */
+static __attribute__((noinline)) void block_miss(hub_cpu *cpu, uint64_t pc, uint32_t size)
+{
+    icount_miss(cpu, pc, size);
+    enter_block(cpu, pc, icount_slot(cpu, pc));
+}
+
 /*
  * At the start of every block: count its instructions, and end the slice (before the block runs) once the
  * budget is spent. The slice thus ends at the first block boundary at or after the budget.
@@ -1257,11 +1272,11 @@ static void on_block(uc_engine *uc, uint64_t address, uint32_t size, void *opaqu
         return;
     }
     const icount_entry *e = icount_slot(cpu, address);
-    uint32_t n = e->tag == (uint32_t)(address >> 1) && e->size == size ? e->insns : icount_miss(cpu, address, size);
-    cpu->blk_pc = address;
-    cpu->blk_size = size;
-    cpu->blk_insns = n;
-    cpu->executed += n;
+    if (unlikely(e->tag != (uint32_t)(address >> 1) || e->size != size)) {
+        block_miss(cpu, address, size);
+        return;
+    }
+    enter_block(cpu, address, e);
 }
 
 /* ------------------------------------------------------------------------------------------------------ */
@@ -1619,7 +1634,7 @@ hub_cpu_run(hub_cpu *cpu, Error **errp)
         cpu->fault_seen = false;
         cpu->retry = false;
         cpu->deferred = false;
-        cpu->blk_size = cpu->blk_insns = 0;
+        cpu->blk = (icount_entry){ 0 };
         cpu->due_ok = false;
         set_where(cpu, AT_BLOCK);
         /* Unicorn's loop enters a pending, enabled interrupt before the first block (ucx.h) */
