@@ -51,6 +51,7 @@ static void mmio_read(plx_dev *dev, const Plx__MmioRead *rd)
 {
     uint64_t seq = rd->seq;
     dev->access_busy = 0;
+    dev->access_result = PLX_ACCESS_OK;
     if (!access_ok(dev, rd->region, rd->addr, rd->size)) {
         plx_log(dev, PLX_LOG_WARNING, "read of %u bytes at 0x%" PRIx64 " outside region %u", rd->size, rd->addr,
                 rd->region);
@@ -64,13 +65,14 @@ static void mmio_read(plx_dev *dev, const Plx__MmioRead *rd)
     uint64_t v = ops && ops->read ? ops->read(dev->opaque, addr, size) : 0;
     if (size < 8)
         v &= (UINT64_C(1) << (8 * size)) - 1;
-    reply(dev, seq, v, PLX__MEM_TX__MEMTX_OK);
+    reply(dev, seq, v, (Plx__MemTx)dev->access_result);
 }
 
 static void mmio_write(plx_dev *dev, uint64_t seq, uint32_t region, uint64_t addr, uint32_t size, uint64_t data,
                        bool posted)
 {
     dev->access_busy = 0;
+    dev->access_result = PLX_ACCESS_OK;
     if (!access_ok(dev, region, addr, size)) {
         plx_log(dev, PLX_LOG_WARNING, "write of %u bytes at 0x%" PRIx64 " outside region %u", size, addr, region);
         sdk_publish_applied(dev, seq);
@@ -87,7 +89,7 @@ static void mmio_write(plx_dev *dev, uint64_t seq, uint32_t region, uint64_t add
         ops->write(dev->opaque, addr, data, size);
     sdk_publish_applied(dev, seq);
     if (!posted)
-        reply(dev, seq, 0, PLX__MEM_TX__MEMTX_OK);
+        reply(dev, seq, 0, (Plx__MemTx)dev->access_result);
 }
 
 void sdk_handle_env(plx_dev *dev, Plx__Envelope *env)

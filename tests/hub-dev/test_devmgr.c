@@ -285,6 +285,44 @@ Test(hub_dev, dma_outside_grants_is_refused_and_logged)
     cr_assert_eq(rd32(DEV_BASE + 0x98, NULL) & 0xffff0000u, 0, "DMA into the granted block");
 }
 
+/* A device answers an access with an error of its own (plx_set_access_result): the access fails with that
+ * result, a read's value is all-ones, and the next access is answered normally again. */
+Test(hub_dev, device_answers_an_access_with_its_own_error)
+{
+    hub_device_config c = regdev_config("regdev");
+    hub_device *d = add(&c);
+    MemTxResult r;
+    cr_assert_eq(rd32(DEV_BASE + 0xd8, &r), 0xffffffffu);
+    cr_assert_eq(r, MEMTX_DECODE_ERROR);
+    cr_assert_eq(rd32(DEV_BASE + 0xdc, &r), 0xffffffffu);
+    cr_assert_eq(r, MEMTX_ERROR);
+    uint8_t b[4] = { 1, 2, 3, 4 };
+    cr_assert_eq(address_space_write(&as, DEV_BASE + 0xd8, MEMTXATTRS_UNSPECIFIED, b, 4), MEMTX_DECODE_ERROR);
+    cr_assert_eq(address_space_write(&as, DEV_BASE + 0xdc, MEMTXATTRS_UNSPECIFIED, b, 4), MEMTX_ERROR);
+    wr32(DEV_BASE + 0x10, 0x55aa);
+    cr_assert_eq(rd32(DEV_BASE + 0x10, NULL), 0x55aa, "the result holds for one access only");
+    cr_assert_not(hub_device_failed(d), "an error answer is not a device failure");
+}
+
+/* plx_dma_window_at(): the whole mapped grant around an address, nothing for RAM that is not granted. */
+Test(hub_dev, dma_window_is_the_whole_mapped_grant)
+{
+    hub_device_config c = regdev_config("scoped");
+    const char *grants[] = { "ram" };
+    c.ram_grants = grants;
+    c.n_ram_grants = 1;
+    add(&c);
+    wr32(DEV_BASE + 0x88, RAM_BASE + 0x12345);
+    wr32(DEV_BASE + 0x8c, 0);
+    cr_assert_eq(rd32(DEV_BASE + 0xe0, NULL), RAM_SIZE >> 10);
+    wr32(DEV_BASE + 0x88, RAM_BASE + RAM_SIZE - 1);
+    cr_assert_eq(rd32(DEV_BASE + 0xe0, NULL), RAM_SIZE >> 10, "its last byte");
+    wr32(DEV_BASE + 0x88, RAM2_BASE);
+    cr_assert_eq(rd32(DEV_BASE + 0xe0, NULL), 0, "ram2 is not granted");
+    wr32(DEV_BASE + 0x88, RAM_BASE + RAM_SIZE);
+    cr_assert_eq(rd32(DEV_BASE + 0xe0, NULL), 0, "one past the grant");
+}
+
 Test(hub_dev, device_dmas_while_answering_a_read)
 {
     hub_device_config c = regdev_config("regdev");
