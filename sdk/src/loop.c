@@ -360,7 +360,19 @@ plx_dev_dispatch(plx_dev *dev, int timeout_ms)
 {
     struct epoll_event evs[16];
     int chan_fd = plx_chan_poll_fd(dev->chan), peer_fd = plx_chan_peer_poll_fd(dev->chan);
-    int n = epoll_wait(dev->epfd, evs, 16, timeout_ms);
+    /* A caller willing to wait, on the ring: the next request usually comes within the ring's spin budget (what
+     * plx_dev_main()'s loop finds), and spinning for it spares this side a wake-up. With a frame there and no
+     * watched descriptor there is nothing else to look at: no system call at all, as in plx_dev_main()'s loop. */
+    bool spun = false;
+    int n = 0;
+    if (timeout_ms != 0 && dev->ring && !dev->pend_head) {
+        plx_chan_poll_done(dev->chan, 0);       /* the arm of the previous call: awake while spinning */
+        spun = plx_chan_spin(dev->chan) != 0;
+        if (spun || plx_chan_poll_prepare(dev->chan))
+            timeout_ms = 0;
+    }
+    if (!spun || dev->n_watches)
+        n = epoll_wait(dev->epfd, evs, 16, timeout_ms);
     if (n < 0 && errno != EINTR)
         return -EIO;
     short chan_rev = 0;
@@ -398,7 +410,7 @@ plx_dev_dispatch(plx_dev *dev, int timeout_ms)
     }
     if (dev->stop)
         return 1;
-    if ((peer || n <= 0) && sdk_hub_gone(dev)) {
+    if ((peer || (n <= 0 && !spun)) && sdk_hub_gone(dev)) {
         dev->connected = false;
         return -ECONNRESET;
     }

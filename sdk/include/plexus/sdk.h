@@ -341,8 +341,11 @@ PLX_EXPORT void plx_dev_stop(plx_dev *dev, int status);
  * plx_dev_dispatch(): serve what is there (hub messages, watched descriptors), waiting at most @timeout_ms for
  * something to come (0: never wait; -1: until something comes); before it returns it arms the channel so that
  * the next frame makes the descriptor readable. Callbacks (region, timer, watch) run inside it. It blocks longer
- * only where the device asked for it: DMA by message inside a callback waits for the hub's reply. Returns 0
- * (call again when the descriptor is readable), 1 (the device stopped), or -ECONNRESET (the hub is gone) / -EIO.
+ * only where the device asked for it: DMA by message inside a callback waits for the hub's reply. On the
+ * shared-memory ring a call that may wait (@timeout_ms not 0) first spins for the ring's spin budget (50 us by
+ * default) before it sleeps, as plx_dev_main()'s loop does: a request that comes meanwhile costs no wake-up (the
+ * other descriptors wait that long at most). Returns 0 (call again when the descriptor is readable), 1 (the
+ * device stopped), or -ECONNRESET (the hub is gone) / -EIO.
  *
  * plx_dev_close(): fini(), Goodbye to the hub if it is still there, free. Returns the exit status the device
  * asked for (plx_dev_stop), else 0. Accepts NULL.
