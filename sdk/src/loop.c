@@ -310,18 +310,20 @@ plx_dev_open(const plx_device_ops *ops, int argc, char **argv)
     if (!dev)
         return NULL;
     *dev = (plx_dev){ .ops = ops, .fdsock = -1, .epfd = -1, .kickfd = -1, .next_event = PLX_NEVER, .heap = true };
+    /* Created before the handshake: a sandbox the machine asks for goes on at its end, and allows neither. */
+    dev->epfd = epoll_create1(EPOLL_CLOEXEC);
+    dev->kickfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (dev->epfd < 0 || dev->kickfd < 0 || sdk_watch_add(dev, dev->kickfd) < 0) {
+        sdk_log(dev, PLX_LOG_ERR, "cannot set up the poll descriptor: %s", strerror(errno));
+        goto fail;
+    }
     if (sdk_dev_setup(dev, argc, argv) < 0)
         goto fail;
-    dev->epfd = epoll_create1(EPOLL_CLOEXEC);
     int chan_fd = plx_chan_poll_fd(dev->chan), peer_fd = plx_chan_peer_poll_fd(dev->chan);
-    if (dev->epfd < 0 || chan_fd < 0 || sdk_watch_add(dev, chan_fd) < 0 ||
-        (peer_fd >= 0 && sdk_watch_add(dev, peer_fd) < 0)) {
+    if (chan_fd < 0 || sdk_watch_add(dev, chan_fd) < 0 || (peer_fd >= 0 && sdk_watch_add(dev, peer_fd) < 0)) {
         sdk_send_error(dev, EIO, "cannot set up the poll descriptor: %s", strerror(errno));
         goto fail;
     }
-    dev->kickfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (dev->kickfd < 0 || sdk_watch_add(dev, dev->kickfd) < 0)
-        goto fail;
     for (unsigned i = 0; i < dev->n_watches; i++)
         if (sdk_watch_add(dev, dev->watches[i].fd) < 0)
             goto fail;

@@ -850,6 +850,24 @@ Test(hub_dev, device_driven_from_a_foreign_poll_loop)
     free(prog);
 }
 
+/* The caller's loop under the machine's sandbox: the SDK sets its poll descriptor up before the filter goes on
+ * (epoll_create1 and eventfd are outside the allowlist); the program's own timerfd is in its allow list. */
+Test(hub_dev, foreign_poll_loop_under_the_sandbox)
+{
+    char *prog = test_build_path("bin/hubdev-foreignloop");
+    static const hub_region_map rm[] = { { "regs", DEV_BASE } };
+    static const char *const allow[] = { "timerfd_create", "timerfd_settime" };
+    hub_device_config c = { .name = "foreign", .program = prog, .regions = rm, .n_regions = 1, .stdin_fd = -1,
+                            .stdout_fd = -1, .timeout_ms = 5000, .sandbox = true, .sandbox_allow = allow,
+                            .n_sandbox_allow = 2 };
+    hub_device *d = add(&c);
+    wr32(DEV_BASE, 0x600df00d);
+    cr_assert_eq(rd32(DEV_BASE, NULL), 0x600df00d, "log: %s", logbuf);
+    cr_assert_gt(rd32(DEV_BASE + 8, NULL), 0, "served through plx_dev_dispatch()");
+    cr_assert_not(hub_device_failed(d), "log: %s", logbuf);
+    free(prog);
+}
+
 Test(hub_dev, restarts_stop_at_the_limit)
 {
     hub_device_config c = regdev_config("phoenix");
