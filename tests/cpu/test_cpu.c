@@ -437,6 +437,41 @@ Test(plic, s_context_has_its_own_enables, .fini = fini)
     cr_assert_eq(rd32(TM_PLIC + 0x2080), 1 << 4);
 }
 
+Test(plic, reset_clears_programming_and_keeps_high_lines_pending, .fini = fini)
+{
+    tm_init(&M, "arith.bin", NULL);
+    wr32(TM_PLIC + 4 * 5, 3);
+    wr32(TM_PLIC + 4 * 6, 3);
+    wr32(TM_PLIC + 0x2000, (1 << 5) | (1 << 6));
+    wr32(TM_PLIC + 0x200000, 1);
+    hub_plic_set_irq(M.plic, 5, 1);
+    hub_plic_set_irq(M.plic, 6, 1);
+    cr_assert_eq(rd32(PLIC_CLAIM0), 5);         /* 5 claimed, 6 pending */
+    hub_plic_set_irq(M.plic, 6, 0);
+    hub_plic_reset(M.plic);
+    cr_assert_eq(rd32(TM_PLIC + 4 * 5), 0);
+    cr_assert_eq(rd32(TM_PLIC + 0x2000), 0);
+    cr_assert_eq(rd32(TM_PLIC + 0x200000), 0);
+    cr_assert_eq(rd32(TM_PLIC + 0x1000), 1u << 5, "line 5 is high, its claim is gone; line 6 is low");
+    cr_assert_eq(rd32(PLIC_CLAIM0), 0, "nothing enabled after the reset");
+    wr32(TM_PLIC + 4 * 5, 1);
+    wr32(TM_PLIC + 0x2000, 1 << 5);
+    cr_assert_eq(rd32(PLIC_CLAIM0), 5);
+}
+
+Test(clint, reset_forgets_msip_mtimecmp_and_written_mtime, .fini = fini)
+{
+    tm_init(&M, "arith.bin", NULL);
+    vclock_advance(&M.clock, 1000000);                  /* 1 ms = 10000 ticks */
+    wr32(TM_CLINT + 0x0, 1);
+    wr32(TM_CLINT + 0xbffc, 7);
+    address_space_stq_le(&M.as, TM_CLINT + 0x4000, 0, MEMTXATTRS_UNSPECIFIED, NULL);
+    hub_clint_reset(M.clint);
+    cr_assert_eq(rd32(TM_CLINT + 0x0), 0);
+    cr_assert_eq(address_space_ldq_le(&M.as, TM_CLINT + 0x4000, MEMTXATTRS_UNSPECIFIED, NULL), UINT64_MAX);
+    cr_assert_eq(address_space_ldq_le(&M.as, TM_CLINT + 0xbff8, MEMTXATTRS_UNSPECIFIED, NULL), 10000);
+}
+
 Test(clint, mtime_counts_in_halves_and_accepts_writes, .fini = fini)
 {
     tm_init(&M, "arith.bin", NULL);

@@ -31,6 +31,7 @@ __attribute__((noreturn)) void cpu_loop_exit_noexc_riscv64(void *cpu);
 void tlb_set_dirty_riscv64(void *cpu, uint64_t vaddr);
 void tlb_reset_dirty_riscv64(void *cpu, uint64_t host_start, uint64_t length);
 void *qemu_map_ram_ptr_riscv64(void *uc, void *ram_block, uint64_t ram_addr);
+void tb_invalidate_phys_range_riscv64(void *uc, uint64_t start, uint64_t end);
 uint64_t qemu_ram_addr_from_host_riscv64(void *uc, void *host);
 
 /* The functions wrapped here, as the library defines them. */
@@ -230,6 +231,15 @@ static uint64_t ram_addr_of(ucx *x, uint64_t pa)
     return host ? qemu_ram_addr_from_host_riscv64(x->uc, host) : NO_RAM;
 }
 
+bool ucx_invalidate_code(ucx *x, uint64_t pa, uint64_t len)
+{
+    uint64_t ra = ram_addr_of(x, pa);
+    if (ra == NO_RAM)
+        return false;
+    tb_invalidate_phys_range_riscv64(x->uc, ra, ra + len);
+    return true;
+}
+
 /*
  * A TLB entry was filled. Unicorn marks every writable RAM entry "not dirty" (its dirty bitmap is a stub), so
  * that stores to it take the slow path; drop the mark when the page holds no code. tlb_set_dirty acts on the
@@ -284,8 +294,11 @@ riscv_cpu_exec_interrupt_riscv64(void *cs, int interrupt_request)
     ucx_set(x, UCX_MIE, 1ull << irq);
     bool taken = real.exec_interrupt(cs, interrupt_request);
     ucx_set(x, UCX_MIE, mie);
-    if (taken)
+    if (taken) {
         x->interrupts++;
+        if (x->irq_taken)
+            x->irq_taken(x->pick_opaque);
+    }
     return taken;
 }
 

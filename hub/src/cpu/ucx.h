@@ -62,6 +62,7 @@ typedef struct ucx {
     ucx_stats stats;
     ucx_pick_irq *pick_irq;
     void *pick_opaque;
+    void (*irq_taken)(void *opaque);                /* Unicorn entered an interrupt (NULL: nobody asks) */
     void *(*ram_host)(void *opaque, uint64_t pa);   /* host address of guest-physical RAM, or NULL */
     void *ram_opaque;
     uint64_t interrupts;    /* interrupts Unicorn entered */
@@ -88,6 +89,10 @@ static inline void ucx_set(ucx *x, ucx_field f, uint64_t v)
 {
     __builtin_memcpy(x->env + ucx_off[f], &v, sizeof(v));
 }
+
+/* Drop the translated code that covers guest-physical [@pa, @pa + @len) (tb_invalidate_phys_range). False if
+ * @pa is not RAM (then nothing was done). Not while a block runs. */
+bool ucx_invalidate_code(ucx *x, uint64_t pa, uint64_t len);
 
 /* mip changed in place: let Unicorn's loop see it (interrupt_request follows mip != 0). */
 void ucx_mip_changed(ucx *x);

@@ -143,6 +143,14 @@ struct hub_devmgr {
 };
 
 uint64_t hub_dev_now_ms(void);
+uint64_t hub_dev_now_ns(void);      /* the host's monotonic clock */
+
+/* The observer's callback @cb, if there is an observer with one: `hub_dev_observe(m, dma, ...)`. */
+#define hub_dev_observe(m, cb, ...)                                                    \
+    do {                                                                             \
+        if ((m)->env.observer && (m)->env.observer->cb)                              \
+            (m)->env.observer->cb((m)->env.observer_opaque, __VA_ARGS__);            \
+    } while (0)
 /* A fresh incarnation (no process, no channel) in d->inc. */
 void hub_dev_inc_begin(hub_device *d);
 /* Take d->inc down: kill and reap the process, close the channel and sockets, drop timers and held writes. */

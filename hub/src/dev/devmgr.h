@@ -34,6 +34,24 @@ typedef struct hub_ram_block {
     bool readonly;
 } hub_ram_block;
 
+/*
+ * What the device layer tells an observer (plexus run --trace): each callback may be NULL; all run on the
+ * hub's thread. @host_ns is the host time the event took, @vtime_ns the virtual time it happened at.
+ */
+typedef struct hub_devmgr_observer {
+    /* A DMA by message was served (@ok) or refused. */
+    void (*dma)(void *opaque, const char *device, uint64_t addr, uint32_t len, bool write, bool ok,
+                uint64_t host_ns, uint64_t vtime_ns);
+    /* A device timer fired; @host_ns until the device said it ran its callback (0 if not waited for). */
+    void (*timer)(void *opaque, const char *device, uint32_t id, uint64_t host_ns, uint64_t vtime_ns);
+    /* A lockstep device was granted time up to @vtime_ns and named its next event (@next_ns, 0: none). */
+    void (*grant)(void *opaque, const char *device, uint64_t next_ns, uint64_t host_ns, uint64_t vtime_ns);
+    /* The device failed (@why), or a restart of it succeeded (@why NULL, @pid its new process) or failed. */
+    void (*failed)(void *opaque, const char *device, const char *why, uint64_t vtime_ns);
+    void (*restarted)(void *opaque, const char *device, unsigned count, bool ok, int pid, uint64_t host_ns,
+                      uint64_t vtime_ns);
+} hub_devmgr_observer;
+
 typedef struct hub_devmgr_env {
     MemoryRegion *sysmem;   /* device regions become subregions of this container */
     AddressSpace *as;       /* DMA by message is served through this address space */
@@ -64,6 +82,9 @@ typedef struct hub_devmgr_env {
     /* One line per guest access to a device, IRQ change, DMA by message and time grant, with its virtual time
      * (plexus run --event-log). NULL: none. */
     FILE *event_log;
+    /* The timeline's view of the devices (NULL: none). */
+    const hub_devmgr_observer *observer;
+    void *observer_opaque;
 } hub_devmgr_env;
 
 #define HUB_DEFAULT_QUANTUM_NS 10000u

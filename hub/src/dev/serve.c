@@ -32,6 +32,7 @@ static void timer_cb(void *opaque)
     Plx__Envelope env = PLX__ENVELOPE__INIT;
     env.msg_case = PLX__ENVELOPE__MSG_TIMER_FIRE;
     env.timer_fire = &f;
+    uint64_t t0 = hub_dev_now_ns();
     if (hub_dev_send(d, &env) < 0)
         return;
     /*
@@ -41,8 +42,10 @@ static void timer_cb(void *opaque)
      * Not from inside another wait on the same device (it could not answer). If the device dies meanwhile the
      * wait ends at once (its pidfd); it is restarted from the poll path, never from here.
      */
-    if ((d->inc.capabilities & PLX_CAP_TIMER_DONE) && !d->inc.in_wait && !d->dma_depth)
+    bool waited = (d->inc.capabilities & PLX_CAP_TIMER_DONE) && !d->inc.in_wait && !d->dma_depth;
+    if (waited)
         hub_dev_wait_timer_done(d, f.seq);
+    hub_dev_observe(d->m, timer, d->name, t->id, waited ? hub_dev_now_ns() - t0 : 0, f.deadline_ns);
 }
 
 static void timer_arm(hub_device *d, const Plx__TimerArm *a)
@@ -141,6 +144,7 @@ static void serve_dma(hub_device *d, const Plx__DmaRequest *rq)
     Plx__DmaReply rp = PLX__DMA_REPLY__INIT;
     rp.seq = rq->seq;
     rp.result = PLX__MEM_TX__MEMTX_ERROR;
+    uint64_t t0 = 0;        /* when the access began (0: refused before it) */
     if (rq->len > PLX_MAX_DMA || (rq->write && rq->data.len != rq->len) ||
         (!rq->write && rq->data.len != 0) || rq->addr + rq->len < rq->addr) {
         hub_dev_log(m, d->name, PLX_LOG_WARNING,
@@ -159,6 +163,7 @@ static void serve_dma(hub_device *d, const Plx__DmaRequest *rq)
         uint32_t len = rq->len;
         bool write = rq->write;
         MemTxResult res;
+        t0 = hub_dev_now_ns();
         d->dma_depth++;
         m->nest++;
         if (write) {
@@ -193,6 +198,8 @@ static void serve_dma(hub_device *d, const Plx__DmaRequest *rq)
 reply:;
     hub_dev_event(d, "dma %s 0x%" PRIx64 "+0x%x%s", rq->write ? "write" : "read", rq->addr, rq->len,
                   rp.result == PLX__MEM_TX__MEMTX_OK ? "" : " refused");
+    hub_dev_observe(m, dma, d->name, rq->addr, rq->len, rq->write, rp.result == PLX__MEM_TX__MEMTX_OK,
+                    t0 ? hub_dev_now_ns() - t0 : 0, vclock_now(m->env.clock));
     Plx__Envelope env = PLX__ENVELOPE__INIT;
     env.msg_case = PLX__ENVELOPE__MSG_DMA_REPLY;
     env.dma_reply = &rp;

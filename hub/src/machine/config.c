@@ -70,12 +70,15 @@ static const senum transports[] = { NAME("auto", HUB_TRANSPORT_AUTO), NAME("ring
                                     NAME("zeromq", HUB_TRANSPORT_ZMQ), { 0 } };
 static const senum syncs[] = { NAME("async", 0), NAME("lockstep", 1), { 0 } };
 static const senum dmas[] = { NAME("map", 0), NAME("message", 1), { 0 } };
+static const senum log_levels[] = { NAME("error", PLX_LOG_ERR), NAME("warning", PLX_LOG_WARNING),
+                                    NAME("notice", PLX_LOG_NOTICE), NAME("info", PLX_LOG_INFO),
+                                    NAME("debug", PLX_LOG_DEBUG), { 0 } };
 static const senum namespace_names[] = { NAME("net", HUB_NS_NET), NAME("mount", HUB_NS_MOUNT),
                                          NAME("pid", HUB_NS_PID), { 0 } };
 
 static const sval v_fw_format = ENUM(fw_formats), v_time = ENUM(time_modes), v_idle = ENUM(idle_modes),
                   v_restart_policy = ENUM(restart_policies), v_transport = ENUM(transports), v_sync = ENUM(syncs),
-                  v_dma = ENUM(dmas);
+                  v_dma = ENUM(dmas), v_log_level = ENUM(log_levels);
 
 static const skey ram_keys[] = { KEY("name", &v_str), REQUIRED("base", &v_str), REQUIRED("size", &v_str), { 0 } };
 static const skey fw_keys[] = { REQUIRED("file", &v_str), KEY("format", &v_fw_format), KEY("address", &v_str),
@@ -95,10 +98,11 @@ static const skey restart_keys[] = {
     KEY("policy", &v_restart_policy), KEY("max_restarts", &v_uint), KEY("backoff_ms", &v_uint), { 0 },
 };
 static const skey ring_keys[] = { KEY("slots", &v_uint), KEY("spin_us", &v_uint), { 0 } };
+static const skey log_keys[] = { KEY("level", &v_log_level), KEY("mmio", &v_bool), { 0 } };
 static const sval v_ram_entry = MAP(ram_keys), v_fw_entry = MAP(fw_keys), v_cpu = MAP(cpu_keys),
                   v_builtin = MAP(builtin_keys), v_plic = MAP(plic_keys), v_region_entry = MAP(region_keys),
                   v_dt = MAP(dt_keys), v_sandbox = MAP(sandbox_keys), v_restart = MAP(restart_keys),
-                  v_ring = MAP(ring_keys);
+                  v_ring = MAP(ring_keys), v_log = MAP(log_keys);
 static const sval v_regions = SEQ(&v_region_entry);
 static const skey dev_keys[] = {
     REQUIRED("name", &v_str), KEY("program", &v_str), KEY("plugin", &v_str), KEY("args", &v_strs),
@@ -106,7 +110,7 @@ static const skey dev_keys[] = {
     KEY("props", &v_any), KEY("timeout_ms", &v_uint), KEY("endpoint", &v_str), KEY("attach", &v_bool),
     KEY("attach_timeout_ms", &v_uint), KEY("ram", &v_strs), KEY("dt", &v_dt), KEY("sandbox", &v_sandbox),
     KEY("restart", &v_restart), KEY("transport", &v_transport), KEY("ring", &v_ring), KEY("sync", &v_sync),
-    KEY("dma", &v_dma), { 0 },
+    KEY("dma", &v_dma), KEY("log", &v_log), { 0 },
 };
 static const sval v_dev_entry = MAP(dev_keys);
 static const sval v_rams = { .type = T_SEQ, .item = &v_ram_entry, .min_items = 1 }, v_fws = SEQ(&v_fw_entry),
@@ -903,6 +907,9 @@ static int convert_device(hub_mconfig *c, const hub_mconfig_opts *o, const ynode
         d->endpoint = strdup(ep);
     }
     d->lockstep = yenum(dnode, "sync", syncs, 0) == 1;
+    const ynode *log = ytree_map_get(dnode, "log");
+    md->log_level = log && ytree_map_get(log, "level") ? yenum(log, "level", log_levels, -1) : -1;
+    md->log_mmio = log && ybool(log, "mmio", false);
     d->ram_by_message = yenum(dnode, "dma", dmas, 0) == 1;
     d->transport = (hub_transport)yenum(dnode, "transport", transports, HUB_TRANSPORT_AUTO);
     if (d->transport == HUB_TRANSPORT_RING && d->endpoint)
