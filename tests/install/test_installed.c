@@ -311,27 +311,33 @@ Test(installed, uboot_reaches_its_prompt)
 
 /* ---- devices built outside the tree ---- */
 
+/* As its README says: copy the installed out-of-tree example to <tmp>/counter and build it with the installed
+ * pkg-config file. Returns the folder (malloc'd); @pcpath gets the PKG_CONFIG_PATH=... that found it. */
+static char *build_counter_example(char *pcpath, size_t cap)
+{
+    char *example = path_in(prefix, "share/plexus/examples/out-of-tree-device"), *dir = path_in(tmp, "counter");
+    char *cp[] = { "cp", "-r", example, dir, NULL };
+    cr_assert_eq(run_in(tmp, cp, NULL, 30), 0, "%s", res->out);
+    snprintf(pcpath, cap, "PKG_CONFIG_PATH=%s/%s/pkgconfig", prefix, PLEXUS_INSTALL_LIBDIR);
+    char *make[] = { "make", "-C", dir, pcpath, NULL };
+    cr_assert_eq(run_in(tmp, make, build_env(), 120), 0, "make failed:\n%s", res->out);
+    cr_expect_not_null(strstr(res->out, prefix), "the build did not use the installed SDK:\n%s", res->out);
+    free(example);
+    return dir;
+}
+
 Test(installed, out_of_tree_example_builds_and_runs)
 {
 #if !PLEXUS_TEST_FIRMWARE
     skip_test("this build has no RISC-V firmware");
 #endif
     install();
-    /* As its README says: copy it, build it with the installed pkg-config file, run its machine. */
-    char *example = path_in(prefix, "share/plexus/examples/out-of-tree-device"), *dir = path_in(tmp, "counter");
-    char *cp[] = { "cp", "-r", example, dir, NULL };
-    cr_assert_eq(run_in(tmp, cp, NULL, 30), 0, "%s", res->out);
     char pcpath[700];
-    snprintf(pcpath, sizeof(pcpath), "PKG_CONFIG_PATH=%s/%s/pkgconfig", prefix, PLEXUS_INSTALL_LIBDIR);
-    char *make[] = { "make", "-C", dir, pcpath, NULL };
-    cr_assert_eq(run_in(tmp, make, build_env(), 120), 0, "make failed:\n%s", res->out);
-    cr_expect_not_null(strstr(res->out, prefix), "the build did not use the installed SDK:\n%s", res->out);
-
+    char *dir = build_counter_example(pcpath, sizeof(pcpath));
     cr_assert_eq(plexus("run", "counter", NULL, NULL), 0, "output:\n%s", res->out);
     expect_lines(res->out, (const char *const[]){ "counter-test: counter0 (program): ID, SCRATCH, COUNT, CLEAR ok",
                                                   "counter-test: counter1 (plugin): ID, SCRATCH, COUNT, CLEAR ok",
                                                   "counter-test: all checks passed", NULL });
-    free(example);
     free(dir);
 }
 
@@ -392,13 +398,8 @@ Test(installed, systemc_model_builds_against_the_installed_bridge_and_runs)
     expect_lines(res->out, (const char *const[]){ "dma: all checks passed", NULL });
 
     /* The counter example's machine, its counter0 a SystemC model; counter1 stays the C plugin. */
-    char *example = path_in(prefix, "share/plexus/examples/out-of-tree-device"), *dir = path_in(tmp, "counter");
-    char *cp[] = { "cp", "-r", example, dir, NULL };
-    cr_assert_eq(run_in(tmp, cp, NULL, 30), 0, "%s", res->out);
     char pcpath[700];
-    snprintf(pcpath, sizeof(pcpath), "PKG_CONFIG_PATH=%s/%s/pkgconfig", prefix, PLEXUS_INSTALL_LIBDIR);
-    char *make[] = { "make", "-C", dir, pcpath, NULL };
-    cr_assert_eq(run_in(tmp, make, build_env(), 120), 0, "make failed:\n%s", res->out);
+    char *dir = build_counter_example(pcpath, sizeof(pcpath));
     char *src = path_in(dir, "sc_counter.cpp");
     write_text(src, sc_counter);
     const char *env[] = { pcpath, PLEXUS_TEST_SANITIZE ? "CXXFLAGS=-O1 -g " SANITIZE_FLAGS : "CXXFLAGS=-O1 -g",
@@ -414,7 +415,6 @@ Test(installed, systemc_model_builds_against_the_installed_bridge_and_runs)
                                                   "counter-test: all checks passed", NULL });
     free(yaml);
     free(src);
-    free(example);
     free(dir);
 #endif
 }
