@@ -30,7 +30,8 @@
  * target 1, a memory (region "mem" at 0x0, 0x100 bytes): b_transport waits mem-wait-ns inside and adds
  *   mem-delay-ns to the delay it returns.
  *
- * IRQ lines "irq0", "irq1". Properties: ident (number), mem-wait-ns, mem-delay-ns.
+ * IRQ lines "irq0", "irq1". Properties: ident (number), mem-wait-ns, mem-delay-ns. With --probe-bad-target the
+ * region "mem" is said to be served by a third target, which is never bound.
  */
 #include <poll.h>
 #include <unistd.h>
@@ -387,7 +388,11 @@ int sc_main(int argc, char **argv)
     bus.bus_width = 8;
     raw.unaligned = true;
     posted.posted = true;
-    info.regions = { make("ctl", 0x0, 4, 8, 0), bus, raw, posted, make("mem", 0x0, 1, 8, 1) };
+    /* --probe-bad-target: "mem" names a third target, which is never bound (a mistake the bridge reports). */
+    bool bad_target = false;
+    for (int i = 1; i < argc; i++)
+        bad_target |= std::strcmp(argv[i], "--probe-bad-target") == 0;
+    info.regions = { make("ctl", 0x0, 4, 8, 0), bus, raw, posted, make("mem", 0x0, 1, 8, bad_target ? 2 : 1) };
     info.irqs = { "irq0", "irq1" };
     info.props = {
         plexus::property::number("ident", "0x5a5a", "read back at ctl 0x2c", 0, 0xffffffff),

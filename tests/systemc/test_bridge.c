@@ -532,3 +532,20 @@ Test(systemc_bridge, a_model_error_report_ends_the_device_with_its_text)
         hub_devmgr_poll(rig.mgr, 10);
     cr_assert(hub_device_failed(dev), "log:\n%s", logbuf);
 }
+
+/* A binding mistake found when the simulation starts (a region served by a target that is not bound) ends the
+ * device with a message that says which. */
+Test(systemc_bridge, a_region_without_its_target_ends_the_device_with_the_reason)
+{
+    rig_up(false);
+    hub_device_config c = probe_config();
+    static const char *const argv[] = { "--probe-bad-target", NULL };
+    c.argv = argv;
+    dev = add(&c);
+    MemTxResult r;
+    rd(CTL, 4, &r);
+    cr_assert_eq(r, MEMTX_ERROR);
+    cr_assert(strstr(logbuf, "region 'mem' is served by mmio target 2, but 2 targets are bound to mmio"), "log:\n%s",
+              logbuf);
+    cr_assert(hub_device_failed(dev));
+}

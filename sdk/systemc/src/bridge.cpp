@@ -163,15 +163,9 @@ void bridge_base::tables::reset(void *opaque)
     }
 }
 
-/* The device is closing and the SDK is about to unmap guest RAM: nobody may keep a DMI pointer into it. */
 void bridge_base::tables::fini(void *opaque)
 {
     bridge_base *b = self(opaque);
-    try {
-        b->invalidate_initiators(0, UINT64_MAX);
-    } catch (...) {
-        /* a model that throws here cannot use the pointers any more either: the simulation is over */
-    }
     plx_timer_free(b->timer_);
     b->timer_ = nullptr;
 }
@@ -447,6 +441,13 @@ int bridge_base::run()
                     : "the simulation ran out of activity while a hub message waited for the models",
                 sc_core::sc_time_stamp().to_string().c_str());
         status = 1;
+    }
+    /* The SDK is about to unmap guest RAM: no model may keep a DMI pointer into it. (A bridge destroyed without
+     * run() skips this: the models, built after it, are gone by then.) */
+    try {
+        invalidate_initiators(0, UINT64_MAX);
+    } catch (...) {
+        /* a model that throws here cannot use its pointers any more either: the simulation is over */
     }
     return close(status);
 }

@@ -36,9 +36,9 @@
  * device's RAM grants show it: b_transport and transport_dbg copy from and to the mapped grants (or by message
  * through the hub for RAM granted without its descriptor); get_direct_mem_ptr grants DMI straight into the
  * shared mapping of a whole grant (read-write, or read-only for a read-only grant); outside the grants
- * TLM_ADDRESS_ERROR_RESPONSE (b_transport), 0 bytes (transport_dbg), no DMI. Before the grants are unmapped
- * (the device shuts down) every initiator gets invalidate_direct_mem_ptr for the whole address space;
- * invalidate_ram() does the same for a range at any time.
+ * TLM_ADDRESS_ERROR_RESPONSE (b_transport), 0 bytes (transport_dbg), no DMI. When run() ends, before the grants
+ * are unmapped, every initiator gets invalidate_direct_mem_ptr for the whole address space; invalidate_ram()
+ * does the same for a range at any time.
  *
  * irq[n] (sc_in<bool>, bound like any port) drives the device's IRQ line n as a level.
  *
@@ -65,7 +65,8 @@
  * handshake, RAM grants, properties) and returns a device that the hub already sees; construct and bind the
  * models after it, then run(). run() returns the exit status for sc_main (0 after an orderly shutdown by the
  * hub; 1 if the connection was lost, a model threw, called sc_stop(), or left the simulation without activity
- * while an access waited). The destructor closes the device if run() was never called.
+ * while an access waited). The destructor closes the device if run() was never called (without telling the
+ * models, which are gone by then).
  */
 #ifndef PLEXUS_SYSTEMC_HPP
 #define PLEXUS_SYSTEMC_HPP
