@@ -2,7 +2,7 @@
  * End to end: `plexus run` boots examples/systemc's dmacheck firmware with the DMA engine's SystemC TLM-2.0 model
  * behind the bridge (plexus-systemc-dma) and with its C model (plexus-dma): the guest prints the same, through
  * DMI or b_transport, free-running or in lockstep, sandboxed or not; lockstep runs write the same event log byte
- * for byte.
+ * for byte, over the shared-memory ring or ZeroMQ.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -77,6 +77,12 @@ Test(systemc_e2e, lockstep_runs_give_identical_event_logs, .timeout = 180)
     cr_assert(memcmp(a, b, l1) == 0, "event logs differ");
     cr_assert_gt(run_split_stat(sc_run.err, "lockstep grants"), 0ull);
     cr_assert_str_eq(sc_lines, c_lines);
+    free(b);
+    /* The transport does not show: over ZeroMQ the log is the same as over the shared-memory ring. */
+    setenv("PLEXUS_TRANSPORT", "zmq", 1);
+    b = lockstep_log("machine.yaml", &c_run, c_lines, &l2);
+    unsetenv("PLEXUS_TRANSPORT");
+    cr_assert(l1 == l2 && memcmp(a, b, l1) == 0, "the event log over ZeroMQ differs from the ring's");
     free(a);
     free(b);
     /* The C model in lockstep shows the guest the same. */
