@@ -56,18 +56,6 @@ static double dma_cmd(uint32_t cmd, uint32_t len, uint32_t reps)
     return (double)len * reps / (ns / 1e9);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp_double);
-    return v[n / 2];
-}
-
 /* Rounds of the floor (command 2) and commands @a and @b back to back, the order turning each round so that
  * neither load nor position favours one: the medians of the three rates and of the per-round ratios a/floor,
  * b/floor. */
@@ -86,11 +74,11 @@ static void dma_rounds(uint32_t a, uint32_t b, uint32_t len, uint32_t reps, doub
         rx[i] = x[i] / f[i];
         ry[i] = y[i] / f[i];
     }
-    out[0] = median(f, ROUNDS);
-    out[1] = median(x, ROUNDS);
-    out[2] = median(y, ROUNDS);
-    out[3] = median(rx, ROUNDS);
-    out[4] = median(ry, ROUNDS);
+    out[0] = bench_median_double(f, ROUNDS);
+    out[1] = bench_median_double(x, ROUNDS);
+    out[2] = bench_median_double(y, ROUNDS);
+    out[3] = bench_median_double(rx, ROUNDS);
+    out[4] = bench_median_double(ry, ROUNDS);
 }
 
 int main(int argc, char **argv)
