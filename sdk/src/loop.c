@@ -163,6 +163,7 @@ void sdk_handle_env(plx_dev *dev, Plx__Envelope *env)
                 plx_wire_msg_name(env->msg_case));
         break;
     }
+    sdk_dma_flush(dev);     /* what the callbacks wrote into guest RAM */
 }
 
 int sdk_serve_socket(plx_dev *dev)
@@ -282,6 +283,7 @@ int sdk_run_loop(plx_dev *dev)
             for (unsigned j = 0; j < dev->n_watches; j++) {
                 if (dev->watches[j].fd == fd) {
                     dev->watches[j].cb(dev->watches[j].opaque, fd);
+                    sdk_dma_flush(dev);
                     break;
                 }
             }
@@ -406,6 +408,7 @@ plx_dev_dispatch(plx_dev *dev, int timeout_ms)
         for (unsigned j = 0; j < dev->n_watches; j++) {
             if (dev->watches[j].fd == fd) {
                 dev->watches[j].cb(dev->watches[j].opaque, fd);
+                sdk_dma_flush(dev);
                 break;
             }
         }

@@ -245,6 +245,23 @@ Test(cpu, self_modifying_code_and_code_written_over_old_code_run_as_written, .fi
         cr_expect_eq(tm_result(&M, i), want[i].v, "slot %u (%s): %lu", i, want[i].what, tm_result(&M, i));
 }
 
+Test(cpu, code_a_device_writes_over_code_that_ran_is_run_as_written, .fini = fini)
+{
+    static const struct { uint64_t v; const char *what; } want[] = {
+        { 10, "M's routine before" }, { 11, "rewritten by DMA inside an access" },
+        { 20, "a second routine before" }, { 21, "rewritten by DMA at a slice boundary" },
+        { 30, "S's routine before, through a virtual address" }, { 31, "rewritten by physical address" },
+    };
+    tm_init(&M, "dmacode.bin", NULL);
+    cr_assert_eq(tm_run(&M), 0);
+    for (unsigned i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        cr_expect_eq(tm_result(&M, i), want[i].v, "slot %u (%s): %lu", i, want[i].what, tm_result(&M, i));
+    hub_cpu_stats st;
+    hub_cpu_get_stats(M.cpu, &st);
+    cr_expect_eq(st.code_dropped, 3, "three pages with code were written from outside: %lu", st.code_dropped);
+    cr_expect_geq(st.fences, 1, "the fence was translated with a host barrier");
+}
+
 /* The S-mode program of hivirt.S under Sv39 or Sv57: see the program for the slots. */
 static void check_high_virtual(const char *prog, uint64_t sva)
 {

@@ -46,6 +46,16 @@ static void on_irq(void *opaque, unsigned irq, int level)
         irq_log[n_irq++] = (struct irq_event){ irq, level };
 }
 
+struct written { uint64_t addr, len; };
+static struct written written_log[16];
+static unsigned n_written;
+
+static void on_ram_written(void *opaque, uint64_t addr, uint64_t len)
+{
+    if (n_written < 16)
+        written_log[n_written++] = (struct written){ addr, len };
+}
+
 static void on_log(void *opaque, const char *device, int level, const char *msg)
 {
     test_log_append(logbuf, sizeof(logbuf), device, msg);
@@ -68,11 +78,12 @@ static void setup(void)
     cr_assert_geq(blocks[0].fd, 0);
     hub_devmgr_env env = {
         .sysmem = &sysmem, .as = &as, .clock = &clk, .ram = blocks, .n_ram = 2,
-        .set_irq = on_irq, .log = on_log,
+        .set_irq = on_irq, .log = on_log, .ram_written = on_ram_written,
     };
     mgr = hub_devmgr_new(&env, &err);
     cr_assert_not_null(mgr, "%s", err ? error_get_pretty(err) : "");
     n_irq = 0;
+    n_written = 0;
     logbuf[0] = 0;
     char *runner = test_build_path("bin/plexus-device-runner");
     setenv("PLEXUS_DEVICE_RUNNER", runner, 1);
@@ -253,6 +264,28 @@ Test(hub_dev, dma_into_granted_ram_is_direct)
     hub_devmgr_stats st;
     hub_devmgr_get_stats(mgr, &st);
     cr_assert_eq(st.dma_messages, 0, "mapped RAM needs no messages");
+}
+
+Test(hub_dev, dma_through_the_mapping_is_reported_before_the_device_answers)
+{
+    hub_device_config c = regdev_config("regdev");
+    hub_device *d = add(&c);
+    memory_region_set_log(&ram, true, DIRTY_MEMORY_MIGRATION);
+    wr32(DEV_BASE + 0x88, RAM_BASE + 0x3000);
+    wr32(DEV_BASE + 0x8c, 0);
+    wr32(DEV_BASE + 0x90, 300);
+    wr32(DEV_BASE + 0x94, 1);                   /* fill through the mapping */
+    cr_assert_eq(rd32(DEV_BASE + 0x98, NULL), 0);
+    /* the register write above was a round trip: its reply came after the report */
+    cr_assert_eq(n_written, 1, "one report before the answer");
+    cr_expect_eq(written_log[0].addr, RAM_BASE + 0x3000);
+    cr_expect_eq(written_log[0].len, 300);
+    cr_expect(memory_region_get_dirty(&ram, 0x3000, 300, DIRTY_MEMORY_MIGRATION), "marked in the dirty log");
+    cr_expect_not(memory_region_get_dirty(&ram, 0x5000, 4096, DIRTY_MEMORY_MIGRATION), "only those pages");
+    hub_devmgr_stats st;
+    hub_device_get_stats(d, &st);
+    cr_expect_eq(st.dma_written, 1);
+    cr_expect_eq(st.dma_messages, 0, "no DMA message: the report is a posted message of its own");
 }
 
 Test(hub_dev, dma_outside_grants_is_refused_and_logged)

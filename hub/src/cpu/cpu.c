@@ -1301,6 +1301,14 @@ hub_cpu_get_stats(const hub_cpu *cpu, hub_cpu_stats *out)
 {
     *out = cpu->stats;
     out->traps += cpu->x.interrupts;
+    out->code_dropped = cpu->x.stats.outside_code;
+    out->fences = ucx_fences_translated();
+}
+
+void
+hub_cpu_ram_written(hub_cpu *cpu, uint64_t pa, uint64_t len)
+{
+    ucx_invalidate_code(&cpu->x, pa, len);
 }
 
 /* ------------------------------------------------------------------------------------------------------ */

@@ -107,8 +107,18 @@ typedef struct hub_cpu_stats {
     uint64_t slices;            /* uc_emu_start calls */
     uint64_t wfi_waits;         /* WFIs that found nothing pending */
     uint64_t idle_ns;           /* host time slept in WFI (idle_sleep) */
+    uint64_t code_dropped;      /* pages written from outside the hart whose translated code was dropped */
+    uint64_t fences;            /* guest fences translated with a host barrier (the whole process) */
 } hub_cpu_stats;
 void hub_cpu_get_stats(const hub_cpu *cpu, hub_cpu_stats *out);
+
+/*
+ * Guest RAM [@pa, @pa + @len) was written by something other than the hart (a device's DMA, by message or through
+ * its mapping): the translated code of those pages is dropped, so the hart runs what is there now, as QEMU
+ * invalidates on DMA. Cheap for pages that hold no code. Call on the CPU's thread: between slices (a service or
+ * idle callback) or from inside a guest access (DMA served while the hub waits on a device).
+ */
+void hub_cpu_ram_written(hub_cpu *cpu, uint64_t pa, uint64_t len);
 
 /*
  * The `time` CSR (rdtime): Unicorn has none, so the hart emulates it with @read_time (counter value at the

@@ -191,6 +191,11 @@ hub_dev_destroy(hub_device *d)
         free(r->mr_name);
     }
     hub_dev_decl_free(d);
+    for (unsigned i = 0; i < d->n_files; i++) {
+        close(d->files[i].fd);
+        free(d->files[i].name);
+    }
+    free(d->files);
     hub_dev_cfg_free(d->cfg);
     free(d->dma_buf);
     free(d->dma_window);

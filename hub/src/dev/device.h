@@ -70,6 +70,7 @@ typedef struct hub_incarnation {
     bool ring_wanted;           /* move to the ring if the device can */
     bool ring_required;         /* ... and fail the handshake if it cannot */
     bool spawned, tcp, exited, said_goodbye, dma_self_logged;
+    bool poked;                 /* the hub sent it something since its last idle wait (hub_devmgr_wait) */
     char exit_desc[224];
     uint32_t capabilities, minor;
     hub_timer **timers;
@@ -120,6 +121,10 @@ struct hub_device {
     struct hub_posted *plog;    /* ring of HUB_PLOG_MAX */
     unsigned plog_head, plog_n;
     uint64_t plog_dropped;      /* posted writes that fell out of the log unconfirmed */
+
+    /* Files the machine gives it (files.c), open for the slot's life and passed to every process. */
+    struct hub_dev_file { char *name; int fd; bool readonly; } *files;
+    unsigned n_files;
 };
 
 #define HUB_PLOG_MAX 256

@@ -138,6 +138,43 @@ static bool in_dma_window(const hub_device *d, uint64_t addr, uint64_t len)
     return false;
 }
 
+/* Guest RAM a device wrote: the memory API's dirty log, then the machine (the CPU's translated code). */
+static void ram_written(hub_device *d, uint64_t addr, uint64_t len)
+{
+    hub_devmgr *m = d->m;
+    MemoryRegionSection sec = memory_region_find(m->env.sysmem, addr, len);
+    if (sec.mr) {
+        if (memory_region_is_ram(sec.mr))
+            memory_region_set_dirty(sec.mr, sec.offset_within_region, len);
+        memory_region_unref(sec.mr);
+    }
+    if (m->env.ram_written)
+        m->env.ram_written(m->env.ram_written_opaque, addr, len);
+}
+
+/* DmaWritten: ranges inside the device's RAM grants are acted on; the others are the device's error, logged. */
+static void serve_dma_written(hub_device *d, const Plx__DmaWritten *w)
+{
+    if (w->n_ranges > PLX_MAX_DMA_RANGES) {
+        hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "DmaWritten with %zu ranges (at most %u): dropped", w->n_ranges,
+                    PLX_MAX_DMA_RANGES);
+        return;
+    }
+    for (size_t i = 0; i < w->n_ranges; i++) {
+        uint64_t addr = w->ranges[i]->addr, len = w->ranges[i]->len;
+        if (!len || addr + len < addr || !in_dma_window(d, addr, len)) {
+            d->stats.dma_refused++;
+            if (d->stats.dma_refused <= 8)
+                hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "reported a write to 0x%" PRIx64 "+0x%" PRIx64
+                            " outside its RAM grants: ignored", addr, len);
+            continue;
+        }
+        d->stats.dma_written++;
+        hub_dev_event(d, "dma written 0x%" PRIx64 "+0x%" PRIx64, addr, len);
+        ram_written(d, addr, len);
+    }
+}
+
 static void serve_dma(hub_device *d, const Plx__DmaRequest *rq)
 {
     hub_devmgr *m = d->m;
@@ -168,6 +205,8 @@ static void serve_dma(hub_device *d, const Plx__DmaRequest *rq)
         m->nest++;
         if (write) {
             res = address_space_write(m->env.as, addr, MEMTXATTRS_UNSPECIFIED, rq->data.data, (int)len);
+            if (res == MEMTX_OK && m->env.ram_written)
+                m->env.ram_written(m->env.ram_written_opaque, addr, len);      /* the write marked the dirty log */
         } else {
             /* Per device: serving this read may serve another device's DMA (nested accesses). */
             if (len > d->dma_cap) {
@@ -234,6 +273,9 @@ hub_dev_serve(hub_device *d, Plx__Envelope *env)
         serve_dma(d, env->dma);
         break;
     }
+    case PLX__ENVELOPE__MSG_DMA_WRITTEN:
+        serve_dma_written(d, env->dma_written);
+        break;
     case PLX__ENVELOPE__MSG_TIMER_ARM:
         timer_arm(d, env->timer_arm);
         break;

@@ -245,6 +245,14 @@ static void service(void *opaque)
         hub_cpu_stop(m->cpu, m->stop_status);
 }
 
+/* A device wrote guest RAM: the hart must not run what it translated from there before. */
+static void ram_written(void *opaque, uint64_t addr, uint64_t len)
+{
+    hub_machine *m = opaque;
+    if (m->cpu)
+        hub_cpu_ram_written(m->cpu, addr, len);
+}
+
 /* A guest access waits for its device's restart: the CPU makes it again after the next poll. */
 static bool defer_access(void *opaque)
 {
@@ -969,6 +977,8 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
         .defer_access = defer_access,
         .defer_opaque = m,
         .event_log = m->opts.event_log,
+        .ram_written = ram_written,
+        .ram_written_opaque = m,
         .observer = hub_trace_devmgr_observer(m->trace),
         .observer_opaque = m->trace,
     };
@@ -1092,6 +1102,9 @@ void hub_machine_print_stats(const hub_machine *m, FILE *f)
         fprintf(f, "  dma refused        %" PRIu64 "\n", ds.dma_refused);
     if (ds.grants)
         fprintf(f, "  lockstep grants    %" PRIu64 "\n", ds.grants);
+    if (ds.dma_written)
+        fprintf(f, "  dma written        %" PRIu64 " ranges reported, %" PRIu64 " pages of code dropped\n",
+                ds.dma_written, cs.code_dropped);
     if (cs.mmio_deferred)
         fprintf(f, "  deferred accesses  %" PRIu64 " (made again after their device's restart)\n", cs.mmio_deferred);
     for (size_t i = 0; m->devs && i < m->cfg->n_devices; i++) {

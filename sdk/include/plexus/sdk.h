@@ -192,6 +192,18 @@ PLX_EXPORT int plx_dev_prop_u64(plx_dev *dev, const char *name, uint64_t *out);
 /* The device's name in the machine description (not its model). */
 PLX_EXPORT const char *plx_dev_name(plx_dev *dev);
 
+/* --- files the machine gives the device ------------------------------------------------------------------ */
+
+/*
+ * The descriptor of file @name that the machine gives the device (machine.yaml `files:`; a disk image): the hub
+ * opened it, so the device never opens paths (and may run sandboxed). *@readonly (may be NULL) says whether it
+ * was opened read-only; then the device must not write it. The descriptor belongs to the SDK: do not close it;
+ * it stays valid until fini() returns, and a restarted process gets the same file again. Returns the descriptor,
+ * or -ENOENT if the machine gives no such file. A file the device never asks for in init() is reported in the
+ * log (a misspelt name in the machine file).
+ */
+PLX_EXPORT int plx_dev_file(plx_dev *dev, const char *name, bool *readonly);
+
 /* --- state that survives a restart ------------------------------------------------------------------------ */
 
 #define PLX_STATE_MAX (PLX_STATE_BLOCK_SIZE - PLX_STATE_HEADER_SIZE)
@@ -217,8 +229,18 @@ PLX_EXPORT int plx_dma_read(plx_dev *dev, uint64_t addr, void *buf, size_t len);
 PLX_EXPORT int plx_dma_write(plx_dev *dev, uint64_t addr, const void *buf, size_t len);
 
 /* A direct pointer to guest RAM [@addr, @addr+@len) if it lies inside one mapped grant (writable if @write),
- * else NULL. Valid until fini() returns. */
+ * else NULL. Valid until fini() returns. After writing through it, say so with plx_dma_written(). */
 PLX_EXPORT void *plx_dma_map(plx_dev *dev, uint64_t addr, size_t len, bool write);
+
+/*
+ * Guest RAM [@addr, @addr+@len) was written through a pointer from plx_dma_map() (from any thread; call this on
+ * the run loop once the bytes are there). The SDK reports such writes to the hub in batches, without a round
+ * trip: before the next message the device sends (an IRQ, a register reply: whatever tells the guest the data
+ * is there) and at the end of the current callback. The hub then drops the guest CPU's translated code of those
+ * pages (code read from a disk into pages that held other code runs as read) and marks them in its dirty log.
+ * plx_dma_write() reports its own writes. Writes not reported stay invisible to the guest CPU's code cache.
+ */
+PLX_EXPORT void plx_dma_written(plx_dev *dev, uint64_t addr, size_t len);
 
 /* A block of guest RAM granted to the device and mapped into this process. */
 typedef struct plx_dma_window {
