@@ -212,6 +212,8 @@ bool dma_engine::copy(uint64_t dst, uint64_t src, uint64_t len, sc_time &delay)
         unsigned char *from = direct(src, len, false), *to = from ? direct(dst, len, true) : nullptr;
         if (from && to) {
             std::memmove(to, from, len);
+            if (cfg_.written)
+                cfg_.written(dst, len);
             dmi_copies_++;
             return true;
         }

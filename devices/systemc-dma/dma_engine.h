@@ -13,6 +13,7 @@
 #define PLEXUS_SYSTEMC_DMA_ENGINE_H
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include <systemc>
@@ -32,6 +33,9 @@ public:
         sc_core::sc_time latency = sc_core::sc_time(1000, sc_core::SC_NS);
         sc_core::sc_time per_byte = sc_core::sc_time(1, sc_core::SC_NS);
         bool use_dmi = true;
+        /* Called after a copy wrote [addr, addr + len) through a DMI pointer, behind the memory's back (a host
+         * that caches what it holds there needs to know); may be empty. */
+        std::function<void(uint64_t addr, uint64_t len)> written;
     };
 
     dma_engine(sc_core::sc_module_name name, const config &cfg);

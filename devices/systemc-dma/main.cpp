@@ -32,6 +32,8 @@ int sc_main(int argc, char **argv)
         cfg.latency = sc_core::sc_time((double)bridge.prop_u64("latency-ns"), sc_core::SC_NS);
         cfg.per_byte = sc_core::sc_time((double)bridge.prop_u64("ns-per-byte"), sc_core::SC_NS);
         cfg.use_dmi = bridge.prop_u64("dmi") != 0;
+        /* The guest's CPU drops translated code where the engine wrote through DMI (as the C model's copies do). */
+        cfg.written = [&bridge](uint64_t addr, uint64_t len) { bridge.dma_written(addr, len); };
         dma_engine dma("dma", cfg);
         sc_core::sc_signal<bool> irq("irq_line");
         bridge.mmio.bind(dma.regs);

@@ -25,6 +25,7 @@
  *     5 read by transport_dbg (DMA_RES = sum, DMA_BYTES = bytes it moved)     9 write the pattern by transport_dbg
  *     6 write the pattern by b_transport with byte enables {0xff, 0} and streaming width 4
  *     7 ask for DMI to read DMA_ADDR (DMA_RES = granted, DMI_* = the region)   8 bridge.invalidate_ram()
+ *     10 write the pattern through DMI and say so (bridge.dma_written)
  *     (DMI refused: DMA_RES = 0xdead0001)
  *
  * target 1, a memory (region "mem" at 0x0, 0x100 bytes): b_transport waits mem-wait-ns inside and adds
@@ -332,6 +333,16 @@ struct probe : sc_core::sc_module {
         case 7: dma_res = direct(false) != nullptr; break;
         case 8: bridge->invalidate_ram(); break;
         case 9: dma_bytes = debug(tlm::TLM_WRITE_COMMAND, p.data()); break;
+        case 10: {
+            unsigned char *d = direct(true);
+            if (!d) {
+                dma_res = 0xdead0001;
+                break;
+            }
+            std::memcpy(d, p.data(), dma_len);
+            bridge->dma_written(dma_addr, dma_len);
+            break;
+        }
         default: break;
         }
     }

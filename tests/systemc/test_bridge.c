@@ -38,6 +38,8 @@ static int level[2];
 static uint64_t raised_at[2];
 static unsigned raised[2];
 static uint64_t charged;
+static struct { uint64_t addr, len; } written[16];
+static unsigned n_written;
 
 static void on_irq(void *o, unsigned irq, int lvl)
 {
@@ -60,6 +62,12 @@ static void on_charge(void *o, uint64_t ns)
     charged += ns;
 }
 
+static void on_ram_written(void *o, uint64_t addr, uint64_t len)
+{
+    if (n_written < 16)
+        written[n_written++] = (typeof(written[0])){ addr, len };
+}
+
 static void down(void)
 {
     if (rig.mgr)
@@ -73,8 +81,10 @@ static void rig_up(bool lockstep)
     memset(raised, 0, sizeof(raised));
     logbuf[0] = 0;
     charged = 0;
+    n_written = 0;
     test_rig_init(&rig, RAM_BASE, RAM_SIZE,
-                  (hub_devmgr_env){ .set_irq = on_irq, .log = on_log, .charge = lockstep ? on_charge : NULL });
+                  (hub_devmgr_env){ .set_irq = on_irq, .log = on_log, .charge = lockstep ? on_charge : NULL,
+                                    .ram_written = on_ram_written });
 }
 
 static const hub_region_map maps[] = {
@@ -351,6 +361,28 @@ Test(systemc_bridge, dma_by_message_when_ram_is_not_mapped)
     hub_devmgr_stats st;
     hub_device_get_stats(dev, &st);
     cr_assert_geq(st.dma_messages, 2);
+}
+
+/* What the models write is reported to the hub (its CPU drops translated code there) before the access is
+ * answered: b_transport and transport_dbg by the bridge, DMI when the model says so (TLM-2.0 cannot tell). */
+Test(systemc_bridge, writes_to_guest_ram_are_reported_to_the_hub)
+{
+    up();
+    dma(RAM_BASE + 0x5000, 300, 2);
+    cr_assert_eq(n_written, 1, "b_transport write reported");
+    cr_assert_eq(written[0].addr, RAM_BASE + 0x5000);
+    cr_assert_eq(written[0].len, 300);
+    dma(RAM_BASE + 0x6000, 40, 9);
+    cr_assert_eq(n_written, 2, "transport_dbg write reported");
+    cr_assert_eq(written[1].addr, RAM_BASE + 0x6000);
+    dma(RAM_BASE + 0x7000, 100, 10);
+    cr_assert_eq(n_written, 3, "DMI write the model reported");
+    cr_assert_eq(written[2].addr, RAM_BASE + 0x7000);
+    cr_assert_eq(written[2].len, 100);
+    dma(RAM_BASE + 0x8000, 100, 1);
+    cr_assert_eq(n_written, 3, "a DMI write nobody reports stays unknown to the hub");
+    dma(RAM_BASE + 0x7000, 100, 4);
+    cr_assert_eq(n_written, 3, "reads are not writes");
 }
 
 Test(systemc_bridge, invalidate_ram_reaches_every_initiator)

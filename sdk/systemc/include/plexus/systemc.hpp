@@ -38,7 +38,9 @@
  * shared mapping of a whole grant (read-write, or read-only for a read-only grant); outside the grants
  * TLM_ADDRESS_ERROR_RESPONSE (b_transport), 0 bytes (transport_dbg), no DMI. When run() ends, before the grants
  * are unmapped, every initiator gets invalidate_direct_mem_ptr for the whole address space; invalidate_ram()
- * does the same for a range at any time.
+ * does the same for a range at any time. What the models write through b_transport is reported to the hub (its
+ * CPU drops translated code there); what they write through DMI only if they say so (dma_written()): a model
+ * whose writes may be code the guest runs (a disk, a network controller) calls it, or writes by b_transport.
  *
  * irq[n] (sc_in<bool>, bound like any port) drives the device's IRQ line n as a level.
  *
@@ -150,6 +152,10 @@ public:
     void on_reset(std::function<void()> fn) { reset_fn_ = std::move(fn); }
     /* invalidate_direct_mem_ptr(@start, @end) on every initiator bound to ram. */
     void invalidate_ram(uint64_t start = 0, uint64_t end = UINT64_MAX);
+    /* A model wrote guest RAM [@addr, @addr + @len) through a DMI pointer: the hub drops the guest CPU's translated
+     * code of those pages (plx_dma_written; TLM-2.0 has no such notice, so only the model can give it). Writes
+     * through b_transport and transport_dbg on ram are reported by the bridge itself. */
+    void dma_written(uint64_t addr, uint64_t len) { plx_dma_written(dev_, addr, (size_t)len); }
 
     /* sc_start() until the hub shuts the device down, then close it; the exit status for sc_main. */
     int run();
