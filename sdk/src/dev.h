@@ -99,6 +99,7 @@ struct plx_dev {
     bool lockstep;              /* Config.lockstep: the hub grants time */
     uint64_t next_event;        /* lockstep: plx_set_next_event() */
     uint64_t access_busy;       /* lockstep: plx_set_access_busy() for the reply being built */
+    int access_result;          /* plx_set_access_result() for the reply being built */
     bool stop;
     int status;
     int epfd;                   /* plx_dev_open(): the poll descriptor (epoll) handed to the caller's loop */
