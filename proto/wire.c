@@ -12,7 +12,8 @@ _Static_assert(PLX_CAP_SHADOW == PLX__CAPABILITY__CAP_SHADOW && PLX_CAP_RAM_FDS 
                PLX_CAP_DMA_MESSAGE == PLX__CAPABILITY__CAP_DMA_MESSAGE &&
                PLX_CAP_WRITE_BATCH == PLX__CAPABILITY__CAP_WRITE_BATCH &&
                PLX_CAP_TIMER_DONE == PLX__CAPABILITY__CAP_TIMER_DONE && PLX_CAP_RING == PLX__CAPABILITY__CAP_RING &&
-               PLX_CAP_LOCKSTEP == PLX__CAPABILITY__CAP_LOCKSTEP && PLX_CAP_SYNC == PLX__CAPABILITY__CAP_SYNC &&
+               PLX_CAP_LOCKSTEP == PLX__CAPABILITY__CAP_LOCKSTEP &&
+               PLX_CAP_DMA_WRITTEN == PLX__CAPABILITY__CAP_DMA_WRITTEN && PLX_CAP_SYNC == PLX__CAPABILITY__CAP_SYNC &&
                PLX_CAP_WRITE_TIMES == PLX__CAPABILITY__CAP_WRITE_TIMES, "capability bits differ from plexus.proto");
 
 struct plx_arena_extra {
@@ -601,6 +602,7 @@ const char *plx_wire_msg_name(int msg_case)
         [PLX__ENVELOPE__MSG_ERROR] = "Error",          [PLX__ENVELOPE__MSG_RESET] = "Reset",
         [PLX__ENVELOPE__MSG_WRITE_BATCH] = "MmioWriteBatch", [PLX__ENVELOPE__MSG_TIMER_DONE] = "TimerDone",
         [PLX__ENVELOPE__MSG_TIME_GRANT] = "TimeGrant",      [PLX__ENVELOPE__MSG_TIME_REACHED] = "TimeReached",
+        [PLX__ENVELOPE__MSG_DMA_WRITTEN] = "DmaWritten",
         [PLX__ENVELOPE__MSG_SYNC] = "Sync",
     };
     if (msg_case < 0 || (size_t)msg_case >= sizeof(names) / sizeof(names[0]) || !names[msg_case])

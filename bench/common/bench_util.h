@@ -32,6 +32,19 @@ static inline uint64_t bench_median(uint64_t *v, int n)
     return v[n / 2];
 }
 
+static inline int bench_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Median of @n samples (sorts them). */
+static inline double bench_median_double(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(*v), bench_cmp_double);
+    return v[n / 2];
+}
+
 /* The program @name in the folder of the running executable (malloc'd). */
 static inline char *bench_sibling(const char *name)
 {

@@ -6,7 +6,7 @@
  * CPU time of each (with its children: plexus's device processes) and the instruction count of a plexus boot.
  *
  * Usage: bench-linux [RUNS] [DIR]    (default 3 runs; DIR holds Image and initramfs.cpio.gz from
- *                                     examples/linux/fetch.sh, default BUILD/linux)
+ *                                     examples/linux/fetch.sh, default BUILD/examples/linux)
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../common/bench_util.h"
 #include "../common/pty_session.h"
 
 #define FW_JUMP "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin"
@@ -39,25 +40,13 @@ static double boot(char *const argv[], pty_session *s)
     return t;
 }
 
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp_d);
-    return v[n / 2];
-}
-
 int main(int argc, char **argv)
 {
     int runs = argc > 1 ? atoi(argv[1]) : 3;
     if (runs < 1)
         runs = 1;
     char *dir, *kernel, *initrd, *plexus, *yaml;
-    if ((argc > 2 ? asprintf(&dir, "%s", argv[2]) : asprintf(&dir, "%s/linux", PLEXUS_BUILD_DIR)) < 0 ||
+    if ((argc > 2 ? asprintf(&dir, "%s", argv[2]) : asprintf(&dir, "%s/examples/linux", PLEXUS_BUILD_DIR)) < 0 ||
         asprintf(&kernel, "%s/Image", dir) < 0 || asprintf(&initrd, "%s/initramfs.cpio.gz", dir) < 0 ||
         asprintf(&plexus, "%s/bin/plexus", PLEXUS_BUILD_DIR) < 0 ||
         asprintf(&yaml, "%s/examples/linux/machine.yaml", PLEXUS_SOURCE_DIR) < 0)
@@ -94,7 +83,8 @@ int main(int argc, char **argv)
         printf("run %d: qemu %.3f s (cpu %.3f s), plexus %.3f s (cpu %.3f s)\n", i + 1, tq[i], cq[i], tp[i], cp[i]);
         fflush(stdout);
     }
-    double q = median(tq, runs), p = median(tp, runs), qc = median(cq, runs), pc = median(cp, runs);
+    double q = bench_median_double(tq, runs), p = bench_median_double(tp, runs);
+    double qc = bench_median_double(cq, runs), pc = bench_median_double(cp, runs);
     printf("Linux boot to the initramfs's /init marker (median of %d runs; Debian OpenSBI fw_jump, %s)\n", runs,
            kernel);
     printf("  qemu-system-riscv64 -M virt (floor)  %8.3f s\n", q);

@@ -53,6 +53,7 @@ static int hook_copy(void *opaque, uint64_t dst, uint64_t src, uint64_t len)
     to = plx_dma_map(s->dev, dst, (size_t)len, true);
     if (from && to) {
         memmove(to, from, (size_t)len);
+        plx_dma_written(s->dev, dst, (size_t)len);     /* the hub drops code the guest ran from there */
         return 0;
     }
     r = copy_by_message(s->dev, dst, src, len);

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Fetch Debian 13 (trixie)'s riscv64 Linux kernel and busybox, and build a small initramfs for
-# examples/linux/machine.yaml.
+# Fetch Debian 13 (trixie)'s riscv64 Linux kernel and busybox, and build the initramfs images of the two
+# machines in examples/linux.
 #
-# Usage: examples/linux/fetch.sh [OUTDIR]        (default: build/linux in the source tree)
+# Usage: examples/linux/fetch.sh [OUTDIR]
+#   default OUTDIR: build/examples/linux in the source tree (where `plexus run linux` looks for the kernel and
+#   initramfs its machine file names), ./plexus-linux elsewhere (an installed copy of this script)
 #
-# Writes OUTDIR/Image (the kernel), OUTDIR/initramfs.cpio.gz and OUTDIR/versions, then prints the command
-# that boots them. A complete OUTDIR is left as it is (delete it to fetch again).
+# Writes OUTDIR/Image (the kernel), OUTDIR/initramfs.cpio.gz (a shell in RAM, machine.yaml),
+# OUTDIR/initramfs-virtio.cpio.gz (loads the virtio and ext4 modules and switches to the root file system on
+# /dev/vda, machine-virtio.yaml), OUTDIR/busybox (the static riscv64 busybox mkrootfs.sh puts on that disk) and
+# OUTDIR/versions, then prints the commands that boot them. A complete OUTDIR is left as it is (delete it to
+# fetch again).
 #
 # apt runs with a private state in a temporary folder (its own sources file, lists, cache, status
 # /dev/null, architecture riscv64): the system's apt configuration, architectures and installed packages are
@@ -13,7 +18,8 @@
 # (PLEXUS_DEBIAN_MIRROR overrides it). apt checks the archive's signature with the system's
 # debian-archive-keyring and every package against the signed indexes.
 #
-# Nothing half-written: everything is built in OUTDIR.tmp.* and renamed to OUTDIR at the end.
+# Nothing half-written: everything is built in OUTDIR.tmp.* and renamed into OUTDIR at the end (versions last,
+# so an interrupted run leaves OUTDIR incomplete and the next run fetches again); other files in OUTDIR stay.
 set -euo pipefail
 
 suite=trixie
@@ -25,29 +31,45 @@ die() { echo "fetch.sh: $*" >&2; exit 1; }
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-out=${1:-$root/build/linux}
+if [ -f "$root/CMakeLists.txt" ] && [ -d "$root/hub" ]; then
+  out=${1:-$root/build/examples/linux}
+else
+  out=${1:-$PWD/plexus-linux}
+fi
 case $out in
-  -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
   -*) die "unknown option '$out' (usage: fetch.sh [OUTDIR])" ;;
 esac
 out=$(realpath -m "$out")
 
 print_command() {
   echo "Boot it (Ctrl-A x quits; 'poweroff' in the guest ends the run):"
-  echo "  build/bin/plexus run examples/linux/machine.yaml --kernel $out/Image --initrd $out/initramfs.cpio.gz"
+  if [ "$out" = "$root/build/examples/linux" ]; then
+    echo "  build/bin/plexus run linux"
+    echo "With the root file system on a virtio disk (mkrootfs.sh writes $out/rootfs.ext4):"
+    echo "  examples/linux/mkrootfs.sh"
+    echo "  build/bin/plexus run examples/linux/machine-virtio.yaml"
+  else
+    echo "  plexus run linux --kernel $out/Image --initrd $out/initramfs.cpio.gz"
+    echo "With the root file system on a virtio disk (mkrootfs.sh writes the image):"
+    echo "  $here/mkrootfs.sh $out $out/rootfs.ext4"
+    echo "  PLEXUS_PATH=$out plexus run $here/machine-virtio.yaml --kernel $out/Image" \
+         "--initrd $out/initramfs-virtio.cpio.gz"
+  fi
 }
 
-if [ -s "$out/Image" ] && [ -s "$out/initramfs.cpio.gz" ] && [ -s "$out/versions" ]; then
+if [ -s "$out/Image" ] && [ -s "$out/initramfs.cpio.gz" ] && [ -s "$out/initramfs-virtio.cpio.gz" ] &&
+   [ -s "$out/busybox" ] && [ -s "$out/versions" ]; then
   echo "fetch.sh: $out already holds $(tr '\n' ' ' < "$out/versions")(delete it to fetch again)"
   print_command
   exit 0
 fi
 
 missing=()
-for t in apt-get apt-cache dpkg-deb cpio gzip awk find realpath; do
+for t in apt-get apt-cache dpkg-deb cpio gzip xz awk find realpath; do
   command -v "$t" >/dev/null || missing+=("$t")
 done
-[ ${#missing[@]} -eq 0 ] || die "missing tools: ${missing[*]} (on Debian: apt-get install apt dpkg cpio gzip)"
+[ ${#missing[@]} -eq 0 ] || die "missing tools: ${missing[*]} (on Debian: apt-get install apt dpkg cpio gzip xz-utils)"
 [ -r "$keyring" ] || die "no $keyring: install the debian-archive-keyring package"
 [ -r "$trixie_key" ] ||
   die "the installed debian-archive-keyring does not hold Debian 13 (trixie)'s keys ($trixie_key is missing):" \
@@ -173,12 +195,74 @@ export PATH=/sbin:/bin:/usr/sbin:/usr/bin HOME=/root
 EOF
 (cd "$ir" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) | gzip -9 > "$tmp/initramfs.cpio.gz"
 
+# The virtio machine's initramfs: the same busybox, plus the kernel modules that reach a root file system on a
+# virtio-mmio disk (Debian builds them as xz-compressed modules; busybox insmod takes them decompressed, each
+# after the modules its .modinfo says it depends on). crc32c_generic comes first: jbd2 and ext4 ask for the
+# crc32c algorithm (a soft dependency, which .modinfo does not list in depends=).
+moddir=$(find "$tmp/kernel" -type d -path '*/lib/modules/*' -name kernel | head -n 1)
+[ -n "$moddir" ] || die "$image_pkg holds no lib/modules/VERSION/kernel folder"
+modinfo_field() {  # MODULE.ko.xz FIELD: the field's value from the module's .modinfo strings
+  xz -dc "$1" | tr '\0' '\n' | awk -v f="$2=" 'index($0, f) == 1 { print substr($0, length(f) + 1); exit }'
+}
+module_file() {  # NAME: its .ko.xz (module names write - and _ alike)
+  local n=${1//-/_} alt=${1//_/-}
+  find "$moddir" \( -name "$n.ko.xz" -o -name "$alt.ko.xz" \) | head -n 1
+}
+mods=()
+add_module() {  # NAME: its dependencies, then itself, once
+  local m=${1//-/_} f d
+  for d in "${mods[@]}"; do [ "$d" = "$m" ] && return 0; done
+  f=$(module_file "$m")
+  [ -n "$f" ] || die "the kernel has no module $m (looked for $m.ko.xz under $moddir)"
+  for d in $(modinfo_field "$f" depends | tr ',' ' '); do add_module "$d"; done
+  mods+=("$m")
+}
+for m in crc32c_generic virtio_mmio virtio_blk virtio_rng ext4; do add_module "$m"; done
+irv=$tmp/initramfs-virtio
+cp -a "$ir" "$irv"
+mkdir -p "$irv/lib/modules" "$irv/newroot"
+for m in "${mods[@]}"; do xz -dc "$(module_file "$m")" > "$irv/lib/modules/$m.ko"; done
+printf '%s\n' "${mods[@]}" > "$irv/etc/modules"
+cat > "$irv/init" <<'EOF'
+#!/bin/busybox sh
+# Load the virtio and ext4 modules, mount root= (default /dev/vda) and switch to it.
+/bin/busybox --install -s
+export PATH=/sbin:/bin:/usr/sbin:/usr/bin HOME=/root
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+for m in $(cat /etc/modules); do
+  insmod "/lib/modules/$m.ko" || echo "plexus-linux: insmod $m failed"
+done
+root=/dev/vda
+for a in $(cat /proc/cmdline); do
+  case $a in root=*) root=${a#root=} ;; esac
+done
+i=0
+while [ ! -b "$root" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+if ! mount -t ext4 "$root" /newroot; then
+  echo "plexus-linux: cannot mount $root; here is a shell"
+  exec sh
+fi
+mount --move /dev /newroot/dev
+umount /proc /sys
+exec switch_root /newroot /sbin/init
+EOF
+chmod 755 "$irv/init"
+(cd "$irv" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) | gzip -9 > "$tmp/initramfs-virtio.cpio.gz"
+
 printf '%s %s\nbusybox-static %s\nmirror %s\n' "$image_pkg" "$kver" "$bver" "$mirror" > "$tmp/versions"
 
-# Only the results stay; the rename makes them appear at once.
+# Only the results stay. Each appears by a rename, versions last: OUTDIR counts as complete only with it.
+# Nothing else in OUTDIR is touched (it may be a folder of the build tree).
 mkdir "$tmp/result"
-mv "$tmp/Image" "$tmp/initramfs.cpio.gz" "$tmp/versions" "$tmp/result/"
-rm -rf "$out"
-mv "$tmp/result" "$out"
-echo "fetch.sh: wrote $out: Image ($image_pkg $kver), initramfs.cpio.gz (busybox-static $bver)"
+install -m 755 "$bb" "$tmp/result/busybox"
+mv "$tmp/Image" "$tmp/initramfs.cpio.gz" "$tmp/initramfs-virtio.cpio.gz" "$tmp/versions" "$tmp/result/"
+mkdir -p "$out"
+rm -f "$out/versions"
+for f in Image initramfs.cpio.gz initramfs-virtio.cpio.gz busybox versions; do
+  mv -f "$tmp/result/$f" "$out/$f"
+done
+echo "fetch.sh: wrote $out: Image ($image_pkg $kver), initramfs.cpio.gz and busybox (busybox-static $bver)," \
+     "initramfs-virtio.cpio.gz (modules ${mods[*]})"
 print_command

@@ -298,6 +298,27 @@ static int apply_config(plx_dev *dev, const Plx__Config *cfg)
     }
     /* A SHADOW region without a page (tcp, or no fd channel) is served by round trips: plx_shadow() is NULL
      * and plx_shadow_store() does nothing, so the read callback must answer every offset. */
+    dev->files = calloc(cfg->n_files ? cfg->n_files : 1, sizeof(*dev->files));
+    if (!dev->files) {
+        ret = -ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < cfg->n_files; i++) {
+        const Plx__FileGrant *g = cfg->files[i];
+        bool owned;
+        int fd = fd_for(g->fd_kind, g->fd, passed, n_passed, &owned);
+        fd = fd < 0 ? -1 : owned ? fd : fcntl(fd, F_DUPFD_CLOEXEC, 3);     /* the batch is closed below */
+        if (fd < 0 || !g->name) {
+            sdk_send_error(dev, EPROTO, "file grant '%s' has no usable descriptor", g->name ? g->name : "");
+            ret = -EPROTO;
+            goto out;
+        }
+        dev->files[dev->n_files] = (struct sdk_file){ .name = strdup(g->name), .fd = fd, .readonly = g->readonly };
+        if (!dev->files[dev->n_files++].name) {
+            ret = -ENOMEM;
+            goto out;
+        }
+    }
 out:
     for (unsigned i = 0; i < n_passed; i++)
         close(passed[i]);
@@ -342,6 +363,11 @@ void sdk_dev_free(plx_dev *dev)
         if (dev->shadows[i].map)
             munmap(dev->shadows[i].map, dev->shadows[i].map_len);
     free(dev->shadows);
+    for (unsigned i = 0; i < dev->n_files; i++) {
+        close(dev->files[i].fd);
+        free(dev->files[i].name);
+    }
+    free(dev->files);
     for (unsigned i = 0; i < dev->n_timers; i++)
         free(dev->timers[i]);
     free(dev->timers);
@@ -479,6 +505,7 @@ int sdk_dev_setup(plx_dev *dev, int argc, char **argv)
         sdk_log(dev, PLX_LOG_ERR, "the hub's %s", why);
         return -1;
     }
+    dev->hub_caps = env->hello->capabilities;
     plx_wire_release(&dev->wire);
     if (handshake_recv(dev, &env, PLX__ENVELOPE__MSG_CONFIG, 30000) < 0)
         return -1;
@@ -505,6 +532,10 @@ int sdk_dev_setup(plx_dev *dev, int argc, char **argv)
         }
     }
     dev->initialized = true;
+    for (unsigned i = 0; i < dev->n_files; i++)
+        if (!dev->files[i].taken)
+            plx_log(dev, PLX_LOG_WARNING, "the machine gives the file '%s', which this device (%s) does not use",
+                    dev->files[i].name, ops->model ? ops->model : "?");
     if (dev->sandbox) {
         /* The fd socket stays open: the sandbox reports a denied call on it. */
         char why[256];

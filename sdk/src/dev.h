@@ -99,17 +99,27 @@ struct plx_dev {
     bool lockstep;              /* Config.lockstep: the hub grants time */
     uint64_t next_event;        /* lockstep: plx_set_next_event() */
     uint64_t access_busy;       /* lockstep: plx_set_access_busy() for the reply being built */
+    int access_result;          /* plx_set_access_result() for the reply being built */
     bool stop;
     int status;
     int epfd;                   /* plx_dev_open(): the poll descriptor (epoll) handed to the caller's loop */
     int kickfd;                 /* eventfd in that set: work is already there */
     bool heap;                  /* allocated by plx_dev_open(): sdk_dev_free() frees it */
+    struct sdk_file { char *name; int fd; bool readonly, taken; } *files;   /* Config.files */
+    unsigned n_files;
+    uint32_t hub_caps;          /* the hub's Hello capabilities */
+    /* Guest RAM written through the mapping and not yet reported (DmaWritten, to a hub with CAP_DMA_WRITTEN). */
+    struct { uint64_t addr, len; } written[PLX_MAX_DMA_RANGES];
+    unsigned n_written;
 };
 
 
 /* sdk.c */
 const char *sdk_dev_label(plx_dev *dev);
 int sdk_send_env(plx_dev *dev, Plx__Envelope *env);
+/* Report the guest RAM written through the mapping since the last report (before anything else goes out, and
+ * at the end of every callback's turn). */
+void sdk_dma_flush(plx_dev *dev);
 /* The program's log handler (plx_set_log_handler); sdk_log_to_stderr is plx_dev_main()'s default. */
 bool sdk_log_handler_set(void);
 void sdk_log_to_stderr(void *opaque, int level, const char *device, const char *text);

@@ -23,8 +23,8 @@
 /* What the SDK run loop, ZeroMQ's I/O thread and the C library use once a device is running. */
 static const char *const default_policy[] = {
     /* I/O on descriptors the device already holds */
-    "read", "write", "readv", "writev", "pread64", "pwrite64", "lseek", "close", "fcntl", "ioctl", "dup",
-    "fstat", "newfstatat", "statx",
+    "read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev", "preadv2", "pwritev2",
+    "lseek", "close", "fcntl", "ioctl", "dup", "fstat", "newfstatat", "statx", "fsync", "fdatasync", "fallocate",
     /* waiting */
     "poll", "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait", "epoll_pwait2", "epoll_ctl",
     "futex", "futex_waitv", "sched_yield", "nanosleep", "clock_nanosleep",

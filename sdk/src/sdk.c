@@ -32,7 +32,57 @@ const char *sdk_dev_label(plx_dev *dev)
 
 int sdk_send_env(plx_dev *dev, Plx__Envelope *env)
 {
+    if (dev->n_written)
+        sdk_dma_flush(dev);     /* what the device wrote is known to the hub before it hears anything else */
     return plx_wire_send(&dev->wire, env, 0);
+}
+
+void sdk_dma_flush(plx_dev *dev)
+{
+    unsigned n = dev->n_written;
+    dev->n_written = 0;
+    if (!n || !dev->connected)
+        return;
+    Plx__DmaRange r[PLX_MAX_DMA_RANGES], *rp[PLX_MAX_DMA_RANGES];
+    for (unsigned i = 0; i < n; i++) {
+        plx__dma_range__init(&r[i]);
+        r[i].addr = dev->written[i].addr;
+        r[i].len = dev->written[i].len;
+        rp[i] = &r[i];
+    }
+    Plx__DmaWritten w = PLX__DMA_WRITTEN__INIT;
+    w.n_ranges = n;
+    w.ranges = rp;
+    Plx__Envelope env = PLX__ENVELOPE__INIT;
+    env.msg_case = PLX__ENVELOPE__MSG_DMA_WRITTEN;
+    env.dma_written = &w;
+    plx_wire_send(&dev->wire, &env, 0);
+}
+
+/* Guest RAM [@addr, +@len) was written through the mapping: note it (merged with the last range it touches). */
+static void note_written(plx_dev *dev, uint64_t addr, uint64_t len)
+{
+    if (!len || !(dev->hub_caps & PLX_CAP_DMA_WRITTEN))
+        return;
+    if (dev->n_written) {
+        uint64_t *a = &dev->written[dev->n_written - 1].addr, *l = &dev->written[dev->n_written - 1].len;
+        if (addr <= *a + *l && *a <= addr + len) {
+            uint64_t end = addr + len > *a + *l ? addr + len : *a + *l;
+            *a = addr < *a ? addr : *a;
+            *l = end - *a;
+            return;
+        }
+    }
+    if (dev->n_written == PLX_MAX_DMA_RANGES)
+        sdk_dma_flush(dev);
+    dev->written[dev->n_written].addr = addr;
+    dev->written[dev->n_written++].len = len;
+}
+
+PLX_EXPORT void
+plx_dma_written(plx_dev *dev, uint64_t addr, size_t len)
+{
+    note_written(dev, addr, len);
 }
 
 /* Records with nowhere else to go (no hub yet, or no more) go to the program's handler; none: dropped. */
@@ -311,6 +361,16 @@ plx_dma_map(plx_dev *dev, uint64_t addr, size_t len, bool write)
 }
 
 PLX_EXPORT int
+plx_dma_window_at(plx_dev *dev, uint64_t addr, plx_dma_window *out)
+{
+    struct ram_map *r = ram_lookup(dev, addr, 1);
+    if (!r)
+        return -ENOENT;
+    *out = (plx_dma_window){ .base = r->base, .size = r->size, .ptr = r->ptr, .readonly = r->readonly };
+    return 0;
+}
+
+PLX_EXPORT int
 plx_dma_read(plx_dev *dev, uint64_t addr, void *buf, size_t len)
 {
     if (len == 0)
@@ -333,6 +393,7 @@ plx_dma_write(plx_dev *dev, uint64_t addr, const void *buf, size_t len)
         if (r->readonly)
             return -EACCES;
         memcpy(r->ptr + (addr - r->base), buf, len);
+        note_written(dev, addr, len);
         return 0;
     }
     return dma_message(dev, addr, NULL, buf, len);
@@ -387,6 +448,17 @@ PLX_EXPORT void
 plx_set_access_busy(plx_dev *dev, uint64_t ns)
 {
     dev->access_busy = ns;
+}
+
+_Static_assert((int)PLX_ACCESS_OK == (int)PLX__MEM_TX__MEMTX_OK &&
+               (int)PLX_ACCESS_ERROR == (int)PLX__MEM_TX__MEMTX_ERROR &&
+               (int)PLX_ACCESS_DECODE_ERROR == (int)PLX__MEM_TX__MEMTX_DECODE_ERROR, "access results are MemTx values");
+
+PLX_EXPORT void
+plx_set_access_result(plx_dev *dev, enum plx_access_result result)
+{
+    if (result == PLX_ACCESS_OK || result == PLX_ACCESS_ERROR || result == PLX_ACCESS_DECODE_ERROR)
+        dev->access_result = result;
 }
 
 /* TimeGrant: advance the device's own time to @until, then say so. */
@@ -566,6 +638,20 @@ plx_dev_watch_fd(plx_dev *dev, int fd, void (*cb)(void *opaque, int fd), void *o
     }
     dev->watches[dev->n_watches++] = (struct watch){ .fd = fd, .cb = cb, .opaque = opaque };
     return 0;
+}
+
+PLX_EXPORT int
+plx_dev_file(plx_dev *dev, const char *name, bool *readonly)
+{
+    for (unsigned i = 0; name && i < dev->n_files; i++) {
+        if (strcmp(dev->files[i].name, name) == 0) {
+            dev->files[i].taken = true;
+            if (readonly)
+                *readonly = dev->files[i].readonly;
+            return dev->files[i].fd;
+        }
+    }
+    return -ENOENT;
 }
 
 PLX_EXPORT void *

@@ -12,6 +12,7 @@
 #include <unicorn/unicorn.h>
 
 #include "cpu.h"
+#include "trace.h"
 
 #define RAM_BASE 0x80000000ull
 #define RAM_SIZE (16ull << 20)
@@ -52,8 +53,9 @@ static const MemoryRegionOps dev_ops = {
     .impl = { .min_access_size = 1, .max_access_size = 1 },
 };
 
-/* Ours: returns CPU seconds; *insns and *mmio from the stats. */
-static double run_hub(const char *prog, uint64_t n, uint64_t *insns, uint64_t *mmio)
+/* Ours: returns CPU seconds; *insns and *mmio from the stats. @obs (may be NULL) observes the hart. */
+static double run_hub(const char *prog, uint64_t n, uint64_t *insns, uint64_t *mmio, const hub_cpu_observer *obs,
+                      void *obs_opaque)
 {
     Error *err = NULL;
     vclock clock;
@@ -67,7 +69,8 @@ static double run_hub(const char *prog, uint64_t n, uint64_t *insns, uint64_t *m
     memory_region_add_subregion(&root, 0x10000000, &dev);
     address_space_init(&as, &root, "memory");
     load(prog, memory_region_get_ram_ptr(&ram));
-    hub_cpu_config cfg = { .as = &as, .clock = &clock, .insns_per_ns = 0.1, .reset_pc = RAM_BASE, .a0 = n };
+    hub_cpu_config cfg = { .as = &as, .clock = &clock, .insns_per_ns = 0.1, .reset_pc = RAM_BASE, .a0 = n,
+                           .observer = obs, .observer_opaque = obs_opaque };
     hub_cpu *cpu = hub_cpu_new(&cfg, &err);
     if (!cpu) {
         fprintf(stderr, "%s\n", error_get_pretty(err));
@@ -134,12 +137,24 @@ int main(int argc, char **argv)
     uint64_t n = argc > 1 ? strtoull(argv[1], NULL, 0) : 20000000;
     uint64_t insns, mmio, raw_mmio;
 
-    double t = run_hub("bench_poll.bin", n, &insns, &mmio);
+    double t = run_hub("bench_poll.bin", n, &insns, &mmio, NULL, NULL);
     double f = run_raw("bench_poll.bin", n, &raw_mmio);
     printf("mmio poll:  %7.2f M reads/s   floor (bare Unicorn) %7.2f M reads/s   ratio %.2f\n",
            (double)mmio / t / 1e6, (double)raw_mmio / f / 1e6, ((double)mmio / t) / ((double)raw_mmio / f));
 
-    t = run_hub("bench_mem.bin", n, &insns, &mmio);
+    /* the same poll with the --trace timeline observing (written to /dev/null): the cost when it is on */
+    hub_trace *tr;
+    Error *terr = NULL;
+    if (hub_trace_open("/dev/null", &tr, &terr) < 0) {
+        fprintf(stderr, "%s\n", error_get_pretty(terr));
+        return 1;
+    }
+    double tt = run_hub("bench_poll.bin", n, &insns, &mmio, hub_trace_observer(tr), tr);
+    hub_trace_close(tr);
+    printf("mmio poll traced: %7.2f M reads/s   untraced (same run) %7.2f M reads/s   ratio %.2f\n",
+           (double)mmio / tt / 1e6, (double)mmio / t / 1e6, t / tt);
+
+    t = run_hub("bench_mem.bin", n, &insns, &mmio, NULL, NULL);
     f = run_raw("bench_mem.bin", n, &raw_mmio);
     double ours = (double)insns / t / 1e6, floor = (double)(n * 6) / f / 1e6;
     printf("ram loop:   %7.1f MIPS           floor (bare Unicorn) %7.1f MIPS           ratio %.2f\n", ours,

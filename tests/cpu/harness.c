@@ -9,7 +9,31 @@
  * 0x180 raises PLIC source 6 (a register with a side effect, like a device whose reply carries an
  * interrupt); writes to 0x180 drive it. The first defer_reads reads of 0x200 and defer_writes writes of 0x208
  * are deferred (hub_cpu_defer_access), as the hub does while a device is being restarted.
+ * It also writes code into RAM from outside the hart, as a device's DMA does: after V is written to 0x300, a
+ * 32-bit write of PA to 0x304 puts `addi a0, zero, V; ret` at physical PA at once (inside the access, as DMA
+ * served while the hub waits on a device), one to 0x308 at the next slice boundary (as a device's report the
+ * hub takes between slices); a read of 0x310 says how many of the latter were made. Either way the hart is
+ * told (hub_cpu_ram_written).
  */
+static void dma_code(test_machine *m, uint64_t pa)
+{
+    uint32_t code[2] = { 0x00000513u | (m->dma_value & 0xfff) << 20, 0x00008067u };
+    if (pa < TM_RAM_BASE || pa + sizeof(code) > TM_RAM_BASE + TM_RAM_SIZE)
+        return;
+    memcpy(m->ram_ptr + (pa - TM_RAM_BASE), code, sizeof(code));
+    hub_cpu_ram_written(m->cpu, pa, sizeof(code));
+}
+
+static void tm_service(void *opaque)
+{
+    test_machine *m = opaque;
+    if (m->dma_pending) {
+        dma_code(m, m->dma_pending);
+        m->dma_pending = 0;
+        m->dma_done++;
+    }
+}
+
 static uint64_t testdev_read(void *opaque, hwaddr addr, unsigned size)
 {
     test_machine *m = opaque;
@@ -24,6 +48,8 @@ static uint64_t testdev_read(void *opaque, hwaddr addr, unsigned size)
         m->log[m->nlog++] = (tm_access){ addr, size, v, 0, vclock_now(&m->clock) };
     if (addr == 0x180)
         hub_plic_set_irq(m->plic, 6, 1);
+    if (addr == 0x310)
+        return m->dma_done;
     return v;
 }
 
@@ -40,6 +66,12 @@ static void testdev_write(void *opaque, hwaddr addr, uint64_t data, unsigned siz
         hub_plic_set_irq(m->plic, 5, data != 0);
     if (addr == 0x180)
         hub_plic_set_irq(m->plic, 6, data != 0);
+    if (addr == 0x300)
+        m->dma_value = (uint32_t)data;
+    if (addr == 0x304)
+        dma_code(m, data);
+    if (addr == 0x308)
+        m->dma_pending = data;
 }
 
 static const MemoryRegionOps testdev_ops = {
@@ -98,6 +130,10 @@ void tm_init(test_machine *m, const char *prog, const hub_cpu_config *extra)
     cfg.clock = &m->clock;
     if (!cfg.insns_per_ns && !cfg.wallclock)
         cfg.insns_per_ns = 0.1;
+    if (!cfg.service && !cfg.idle && !cfg.opaque) {
+        cfg.service = tm_service;
+        cfg.opaque = m;
+    }
     cfg.reset_pc = TM_RAM_BASE;
     m->cpu = hub_cpu_new(&cfg, &err);
     cr_assert_not_null(m->cpu, "hub_cpu_new: %s", err ? error_get_pretty(err) : "");

@@ -1,6 +1,7 @@
 /*
  * A small RISC-V machine for the CPU tests, in QEMU virt's map: RAM 16 MiB at 0x80000000, a test I/O
- * region at 0x10000000 that logs every access, CLINT, PLIC and the finisher.
+ * region at 0x10000000 that logs every access (and plays a DMA engine, see harness.c), CLINT, PLIC and the
+ * finisher.
  */
 #ifndef PLEXUS_TESTS_CPU_HARNESS_H
 #define PLEXUS_TESTS_CPU_HARNESS_H
@@ -41,6 +42,9 @@ typedef struct test_machine {
     tm_access log[TM_LOG_MAX];
     unsigned nlog;
     unsigned defer_reads, defer_writes;     /* accesses to 0x200 / 0x208 to defer (hub_cpu_defer_access) */
+    uint32_t dma_value;     /* what the code the test device writes returns */
+    uint64_t dma_pending;   /* a copy the test device makes at the next slice boundary (0: none) */
+    uint32_t dma_done;      /* copies made that way */
 } test_machine;
 
 /* Build the machine and load @prog (a file name under the built progs/ folder) at the RAM base. */

@@ -266,6 +266,23 @@ Test(cpu, self_modifying_code_and_code_written_over_old_code_run_as_written, .fi
         cr_expect_eq(tm_result(&M, i), want[i].v, "slot %u (%s): %lu", i, want[i].what, tm_result(&M, i));
 }
 
+Test(cpu, code_a_device_writes_over_code_that_ran_is_run_as_written, .fini = fini)
+{
+    static const struct { uint64_t v; const char *what; } want[] = {
+        { 10, "M's routine before" }, { 11, "rewritten by DMA inside an access" },
+        { 20, "a second routine before" }, { 21, "rewritten by DMA at a slice boundary" },
+        { 30, "S's routine before, through a virtual address" }, { 31, "rewritten by physical address" },
+    };
+    tm_init(&M, "dmacode.bin", NULL);
+    cr_assert_eq(tm_run(&M), 0);
+    for (unsigned i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        cr_expect_eq(tm_result(&M, i), want[i].v, "slot %u (%s): %lu", i, want[i].what, tm_result(&M, i));
+    hub_cpu_stats st;
+    hub_cpu_get_stats(M.cpu, &st);
+    cr_expect_eq(st.code_dropped, 3, "three pages with code were written from outside: %lu", st.code_dropped);
+    cr_expect_geq(st.fences, 1, "the fence was translated with a host barrier");
+}
+
 /* The S-mode program of hivirt.S under Sv39 or Sv57: see the program for the slots. */
 static void check_high_virtual(const char *prog, uint64_t sva)
 {
@@ -456,6 +473,41 @@ Test(plic, s_context_has_its_own_enables, .fini = fini)
     cr_assert_eq(rd32(PLIC_CLAIM0), 0);
     cr_assert_eq(rd32(TM_PLIC + 0x201004), 4);
     cr_assert_eq(rd32(TM_PLIC + 0x2080), 1 << 4);
+}
+
+Test(plic, reset_clears_programming_and_keeps_high_lines_pending, .fini = fini)
+{
+    tm_init(&M, "arith.bin", NULL);
+    wr32(TM_PLIC + 4 * 5, 3);
+    wr32(TM_PLIC + 4 * 6, 3);
+    wr32(TM_PLIC + 0x2000, (1 << 5) | (1 << 6));
+    wr32(TM_PLIC + 0x200000, 1);
+    hub_plic_set_irq(M.plic, 5, 1);
+    hub_plic_set_irq(M.plic, 6, 1);
+    cr_assert_eq(rd32(PLIC_CLAIM0), 5);         /* 5 claimed, 6 pending */
+    hub_plic_set_irq(M.plic, 6, 0);
+    hub_plic_reset(M.plic);
+    cr_assert_eq(rd32(TM_PLIC + 4 * 5), 0);
+    cr_assert_eq(rd32(TM_PLIC + 0x2000), 0);
+    cr_assert_eq(rd32(TM_PLIC + 0x200000), 0);
+    cr_assert_eq(rd32(TM_PLIC + 0x1000), 1u << 5, "line 5 is high, its claim is gone; line 6 is low");
+    cr_assert_eq(rd32(PLIC_CLAIM0), 0, "nothing enabled after the reset");
+    wr32(TM_PLIC + 4 * 5, 1);
+    wr32(TM_PLIC + 0x2000, 1 << 5);
+    cr_assert_eq(rd32(PLIC_CLAIM0), 5);
+}
+
+Test(clint, reset_forgets_msip_mtimecmp_and_written_mtime, .fini = fini)
+{
+    tm_init(&M, "arith.bin", NULL);
+    vclock_advance(&M.clock, 1000000);                  /* 1 ms = 10000 ticks */
+    wr32(TM_CLINT + 0x0, 1);
+    wr32(TM_CLINT + 0xbffc, 7);
+    address_space_stq_le(&M.as, TM_CLINT + 0x4000, 0, MEMTXATTRS_UNSPECIFIED, NULL);
+    hub_clint_reset(M.clint);
+    cr_assert_eq(rd32(TM_CLINT + 0x0), 0);
+    cr_assert_eq(address_space_ldq_le(&M.as, TM_CLINT + 0x4000, MEMTXATTRS_UNSPECIFIED, NULL), UINT64_MAX);
+    cr_assert_eq(address_space_ldq_le(&M.as, TM_CLINT + 0xbff8, MEMTXATTRS_UNSPECIFIED, NULL), 10000);
 }
 
 Test(clint, mtime_counts_in_halves_and_accepts_writes, .fini = fini)

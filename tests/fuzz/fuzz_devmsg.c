@@ -179,6 +179,19 @@ int main(int argc, char **argv)
     frame(&e);
     fclose(out);
 
+    begin(dir, "dma-written", 0);
+    Plx__DmaRange dr[3] = { PLX__DMA_RANGE__INIT, PLX__DMA_RANGE__INIT, PLX__DMA_RANGE__INIT }, *drp[3];
+    dr[0].addr = RAM_BASE + 0x100; dr[0].len = 64;      /* inside the grant */
+    dr[1].addr = RAM_BASE + RAM_SIZE - 8; dr[1].len = 64;  /* past its end */
+    dr[2].addr = UINT64_MAX - 4; dr[2].len = 16;        /* wrapping */
+    for (int i = 0; i < 3; i++)
+        drp[i] = &dr[i];
+    Plx__DmaWritten dw = PLX__DMA_WRITTEN__INIT;
+    dw.n_ranges = 3; dw.ranges = drp;
+    e.msg_case = PLX__ENVELOPE__MSG_DMA_WRITTEN; e.dma_written = &dw;
+    frame(&e);
+    fclose(out);
+
     begin(dir, "timers", 0);
     Plx__TimerArm ta = PLX__TIMER_ARM__INIT;
     ta.id = 3; ta.deadline_ns = 500; ta.generation = 1;

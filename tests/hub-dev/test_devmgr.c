@@ -50,6 +50,16 @@ static void on_irq(void *opaque, unsigned irq, int level)
         irq_log[n_irq++] = (struct irq_event){ irq, level };
 }
 
+struct written { uint64_t addr, len; };
+static struct written written_log[16];
+static unsigned n_written;
+
+static void on_ram_written(void *opaque, uint64_t addr, uint64_t len)
+{
+    if (n_written < 16)
+        written_log[n_written++] = (struct written){ addr, len };
+}
+
 static void on_log(void *opaque, const char *device, int level, const char *msg)
 {
     test_log_append(logbuf, sizeof(logbuf), device, msg);
@@ -72,11 +82,12 @@ static void setup(void)
     cr_assert_geq(blocks[0].fd, 0);
     hub_devmgr_env env = {
         .sysmem = &sysmem, .as = &as, .clock = &clk, .ram = blocks, .n_ram = 2,
-        .set_irq = on_irq, .log = on_log,
+        .set_irq = on_irq, .log = on_log, .ram_written = on_ram_written,
     };
     mgr = hub_devmgr_new(&env, &err);
     cr_assert_not_null(mgr, "%s", err ? error_get_pretty(err) : "");
     n_irq = 0;
+    n_written = 0;
     logbuf[0] = 0;
     char *runner = test_build_path("bin/plexus-device-runner");
     setenv("PLEXUS_DEVICE_RUNNER", runner, 1);
@@ -259,6 +270,28 @@ Test(hub_dev, dma_into_granted_ram_is_direct)
     cr_assert_eq(st.dma_messages, 0, "mapped RAM needs no messages");
 }
 
+Test(hub_dev, dma_through_the_mapping_is_reported_before_the_device_answers)
+{
+    hub_device_config c = regdev_config("regdev");
+    hub_device *d = add(&c);
+    memory_region_set_log(&ram, true, DIRTY_MEMORY_MIGRATION);
+    wr32(DEV_BASE + 0x88, RAM_BASE + 0x3000);
+    wr32(DEV_BASE + 0x8c, 0);
+    wr32(DEV_BASE + 0x90, 300);
+    wr32(DEV_BASE + 0x94, 1);                   /* fill through the mapping */
+    cr_assert_eq(rd32(DEV_BASE + 0x98, NULL), 0);
+    /* the register write above was a round trip: its reply came after the report */
+    cr_assert_eq(n_written, 1, "one report before the answer");
+    cr_expect_eq(written_log[0].addr, RAM_BASE + 0x3000);
+    cr_expect_eq(written_log[0].len, 300);
+    cr_expect(memory_region_get_dirty(&ram, 0x3000, 300, DIRTY_MEMORY_MIGRATION), "marked in the dirty log");
+    cr_expect_not(memory_region_get_dirty(&ram, 0x5000, 4096, DIRTY_MEMORY_MIGRATION), "only those pages");
+    hub_devmgr_stats st;
+    hub_device_get_stats(d, &st);
+    cr_expect_eq(st.dma_written, 1);
+    cr_expect_eq(st.dma_messages, 0, "no DMA message: the report is a posted message of its own");
+}
+
 Test(hub_dev, dma_outside_grants_is_refused_and_logged)
 {
     hub_device_config c = regdev_config("scoped");
@@ -287,6 +320,44 @@ Test(hub_dev, dma_outside_grants_is_refused_and_logged)
     wr32(DEV_BASE + 0x88, RAM_BASE + 0x100);
     wr32(DEV_BASE + 0x94, 1);
     cr_assert_eq(rd32(DEV_BASE + 0x98, NULL) & 0xffff0000u, 0, "DMA into the granted block");
+}
+
+/* A device answers an access with an error of its own (plx_set_access_result): the access fails with that
+ * result, a read's value is all-ones, and the next access is answered normally again. */
+Test(hub_dev, device_answers_an_access_with_its_own_error)
+{
+    hub_device_config c = regdev_config("regdev");
+    hub_device *d = add(&c);
+    MemTxResult r;
+    cr_assert_eq(rd32(DEV_BASE + 0xd8, &r), 0xffffffffu);
+    cr_assert_eq(r, MEMTX_DECODE_ERROR);
+    cr_assert_eq(rd32(DEV_BASE + 0xdc, &r), 0xffffffffu);
+    cr_assert_eq(r, MEMTX_ERROR);
+    uint8_t b[4] = { 1, 2, 3, 4 };
+    cr_assert_eq(address_space_write(&as, DEV_BASE + 0xd8, MEMTXATTRS_UNSPECIFIED, b, 4), MEMTX_DECODE_ERROR);
+    cr_assert_eq(address_space_write(&as, DEV_BASE + 0xdc, MEMTXATTRS_UNSPECIFIED, b, 4), MEMTX_ERROR);
+    wr32(DEV_BASE + 0x10, 0x55aa);
+    cr_assert_eq(rd32(DEV_BASE + 0x10, NULL), 0x55aa, "the result holds for one access only");
+    cr_assert_not(hub_device_failed(d), "an error answer is not a device failure");
+}
+
+/* plx_dma_window_at(): the whole mapped grant around an address, nothing for RAM that is not granted. */
+Test(hub_dev, dma_window_is_the_whole_mapped_grant)
+{
+    hub_device_config c = regdev_config("scoped");
+    const char *grants[] = { "ram" };
+    c.ram_grants = grants;
+    c.n_ram_grants = 1;
+    add(&c);
+    wr32(DEV_BASE + 0x88, RAM_BASE + 0x12345);
+    wr32(DEV_BASE + 0x8c, 0);
+    cr_assert_eq(rd32(DEV_BASE + 0xe0, NULL), RAM_SIZE >> 10);
+    wr32(DEV_BASE + 0x88, RAM_BASE + RAM_SIZE - 1);
+    cr_assert_eq(rd32(DEV_BASE + 0xe0, NULL), RAM_SIZE >> 10, "its last byte");
+    wr32(DEV_BASE + 0x88, RAM2_BASE);
+    cr_assert_eq(rd32(DEV_BASE + 0xe0, NULL), 0, "ram2 is not granted");
+    wr32(DEV_BASE + 0x88, RAM_BASE + RAM_SIZE);
+    cr_assert_eq(rd32(DEV_BASE + 0xe0, NULL), 0, "one past the grant");
 }
 
 Test(hub_dev, device_dmas_while_answering_a_read)
@@ -896,6 +967,24 @@ Test(hub_dev, device_driven_from_a_foreign_poll_loop)
     mgr = NULL;
     cr_assert_null(strstr(logbuf, "did not exit"), "log: %s", logbuf);
     cr_assert_null(strstr(logbuf, "error"), "log: %s", logbuf);
+    free(prog);
+}
+
+/* The caller's loop under the machine's sandbox: the SDK sets its poll descriptor up before the filter goes on
+ * (epoll_create1 and eventfd are outside the allowlist); the program's own timerfd is in its allow list. */
+Test(hub_dev, foreign_poll_loop_under_the_sandbox)
+{
+    char *prog = test_build_path("bin/hubdev-foreignloop");
+    static const hub_region_map rm[] = { { "regs", DEV_BASE } };
+    static const char *const allow[] = { "timerfd_create", "timerfd_settime" };
+    hub_device_config c = { .name = "foreign", .program = prog, .regions = rm, .n_regions = 1, .stdin_fd = -1,
+                            .stdout_fd = -1, .timeout_ms = 5000, .sandbox = true, .sandbox_allow = allow,
+                            .n_sandbox_allow = 2 };
+    hub_device *d = add(&c);
+    wr32(DEV_BASE, 0x600df00d);
+    cr_assert_eq(rd32(DEV_BASE, NULL), 0x600df00d, "log: %s", logbuf);
+    cr_assert_gt(rd32(DEV_BASE + 8, NULL), 0, "served through plx_dev_dispatch()");
+    cr_assert_not(hub_device_failed(d), "log: %s", logbuf);
     free(prog);
 }
 

@@ -462,6 +462,48 @@ Test(machine_config, sandbox_and_restart_errors)
     free(y);
 }
 
+Test(machine_config, files_are_found_like_firmware_and_checked)
+{
+    free(write_file(dir, "disk.img", "0123456789abcdef", 16, 0644));
+    hub_mconfig *c;
+    char *y = edited("    ram: [main]\n", "    ram: [main]\n    files:\n      - name: disk\n        path: disk.img\n"
+                     "      - name: ro-copy\n        path: disk.img\n        readonly: true\n");
+    cr_assert_null(load(y, NULL, 0, &c));
+    free(y);
+    const hub_device_config *d = &c->devices[1].dev;
+    cr_assert_eq(d->n_files, 2);
+    cr_expect_str_eq(d->files[0].name, "disk");
+    char *want;
+    cr_assert(asprintf(&want, "%s/disk.img", dir) > 0);
+    cr_expect_str_eq(d->files[0].path, want, "found next to the description, made absolute");
+    cr_expect_not(d->files[0].readonly);
+    cr_expect_str_eq(d->files[1].name, "ro-copy");
+    cr_expect(d->files[1].readonly);
+    free(want);
+    cr_expect_eq(c->devices[0].dev.n_files, 0);
+    hub_mconfig_free(c);
+
+    const char *set[] = { "devices.dma0.files.disk.path=/nonexistent.img" };
+    y = edited("    ram: [main]\n", "    ram: [main]\n    files:\n      - name: disk\n        path: disk.img\n");
+    char *err = load(y, set, 1, NULL);
+    cr_assert_not_null(err);
+    cr_expect(strstr(err, "(devices.dma0.files.disk.path=/nonexistent.img): key 'devices[1].files[0].path': "
+                     "file '/nonexistent.img' not found or not readable"), "%s", err);
+    free(err);
+    free(y);
+    y = edited("    ram: [main]\n", "    ram: [main]\n    files:\n      - name: disk\n        path: disk.img\n"
+               "      - name: disk\n        path: disk.img\n");
+    expect_error(y, NULL, 0, ":31: key 'devices[1].files[1].name': duplicate file name 'disk' (also files[0])");
+    free(y);
+    y = edited("    ram: [main]\n", "    ram: [main]\n    files:\n      - name: a disk\n        path: disk.img\n");
+    expect_error(y, NULL, 0, ":29: key 'devices[1].files[0].name': expected a name of letters, digits, '_' and "
+                 "'-'; got 'a disk'");
+    free(y);
+    y = edited("    ram: [main]\n", "    ram: [main]\n    files:\n      - name: disk\n");
+    expect_error(y, NULL, 0, ":29: key 'devices[1].files[0].path': missing required key 'path'");
+    free(y);
+}
+
 Test(machine_config, transport_and_ring)
 {
     hub_mconfig *c = NULL;

@@ -182,6 +182,63 @@ Test(machine_e2e, hello_with_plugins_run_by_the_device_runner)
     tmpdir_remove(dir);
 }
 
+/*
+ * A device copies new code over a routine the guest already ran (dmacode.S with the DMA engine); the guest calls
+ * it again and must run the new code (status 0; 3 = the old code ran). Through the engine's mapping of guest RAM
+ * (its write report) or by DMA message (the hub's own write), each free-running and in lockstep.
+ */
+static void dma_code_run(const char *dma, const char *sync)
+{
+    char *dir = tmpdir_new(), *yaml;
+    cr_assert(asprintf(&yaml,
+        "ram:\n  - base: 0x80000000\n    size: 16M\n"
+        "firmware:\n  - file: %s/tests/machine/dmacode.elf\n"
+        "devices:\n"
+        "  - name: dma0\n    program: plexus-dma\n    base: 0x10010000\n    irq: 12\n    dma: %s\n    sync: %s\n",
+        getenv("PLEXUS_BUILD_DIR"), dma, sync) > 0);
+    char *p = write_file(dir, "dmacode.yaml", yaml, strlen(yaml), 0644);
+    char *bin = plexus_bin();
+    char *argv[] = { bin, "run", p, "--stats", NULL };
+    run_result r = run(argv, 120);
+    cr_expect_not(r.timed_out, "output:\n%s", r.out);
+    cr_expect_eq(exit_code(r.status), 0, "dma %s, %s: exit status %d (3: the old code ran); output:\n%s", dma, sync,
+                 exit_code(r.status), r.out);
+    if (!strcmp(dma, "map")) {
+        const char *w = strstr(r.out, "dma written");
+        cr_assert_not_null(w, "the engine reported its write; output:\n%s", r.out);
+        cr_expect_eq(strtoull(w + strlen("dma written"), NULL, 10), 1, "one range; output:\n%s", r.out);
+    } else {
+        const char *dm = strstr(r.out, "dma messages");
+        cr_assert_not_null(dm, "output:\n%s", r.out);
+        cr_expect_geq(strtoull(dm + strlen("dma messages"), NULL, 10), 2, "the copy went by message");
+    }
+    free(r.out);
+    free(bin);
+    free(p);
+    free(yaml);
+    tmpdir_remove(dir);
+}
+
+Test(machine_e2e, code_a_device_copies_over_code_that_ran_runs_through_the_mapping)
+{
+    dma_code_run("map", "async");
+}
+
+Test(machine_e2e, code_a_device_copies_over_code_that_ran_runs_by_message)
+{
+    dma_code_run("message", "async");
+}
+
+Test(machine_e2e, code_a_device_copies_over_code_that_ran_runs_in_lockstep_through_the_mapping)
+{
+    dma_code_run("map", "lockstep");
+}
+
+Test(machine_e2e, code_a_device_copies_over_code_that_ran_runs_in_lockstep_by_message)
+{
+    dma_code_run("message", "lockstep");
+}
+
 Test(machine_e2e, dma_over_tcp_goes_by_message)
 {
     char *bin = plexus_bin(), *yaml = source_path("examples/hello/machine.yaml");

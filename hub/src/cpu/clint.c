@@ -140,6 +140,16 @@ hub_clint_new(hub_cpu *cpu, vclock *clock, uint64_t timebase_hz)
     return c;
 }
 
+void
+hub_clint_reset(hub_clint *c)
+{
+    c->msip = 0;
+    c->mtimecmp = UINT64_MAX;
+    c->offset = 0;
+    hub_cpu_set_irq(c->cpu, HUB_IRQ_MSIP, 0);
+    update(c);
+}
+
 MemoryRegion *
 hub_clint_region(hub_clint *c)
 {

@@ -44,6 +44,10 @@
 #define IDLE_POLL_MS 100
 #define ICACHE_SIZE 65536                   /* blocks whose instruction count is remembered (a power of 2) */
 #define RA_CACHE_SIZE 1024                  /* access sites whose place in their block is remembered */
+#define MAX_BREAKPOINTS 64
+#define MAX_WATCHPOINTS 16
+#define NO_ADDR UINT64_MAX
+#define FAULT_CHAIN_BYTES 64                /* a fault this close to the last handler's entry continues a cascade */
 
 enum { PRV_U = 0, PRV_S = 1, PRV_M = 3 };
 
@@ -187,6 +191,36 @@ struct hub_cpu {
     void *time_opaque;
 
     hub_cpu_stats stats;
+
+    /* the debugger (hooks only while something is set; see "Debugging") */
+    struct { uint64_t pc; uc_hook h; } bps[MAX_BREAKPOINTS];
+    size_t nbps;
+    struct { uint64_t addr, len; hub_watch_kind kind; } wps[MAX_WATCHPOINTS];
+    size_t nwps;
+    uc_hook h_insn, h_wread, h_wwrite;
+    bool insn_hooked, wread_hooked, wwrite_hooked;
+    bool dbg_pending;       /* a debug stop to report between slices (dbg_ev) */
+    hub_cpu_debug_event dbg_ev;
+    bool stepping;          /* one instruction, then stop */
+    bool step_started;      /* ... the instruction is under way */
+    uint64_t skip_bp;       /* resuming at this breakpoint: do not stop there first */
+    bool wp_hit;            /* an access hit a watchpoint: the slice stops, the access is undone */
+    uint64_t wp_pc;         /* ... the accessing instruction */
+    uint8_t *wp_undo;       /* ... host bytes a store is about to overwrite, and what they held */
+    uint8_t wp_old[8];
+    size_t wp_len;
+    uint64_t skip_watch;    /* resuming at a watched access: let it through once */
+
+    /* diagnostics */
+    const hub_cpu_observer *obs;
+    unsigned obs_events;    /* obs->events, 0 without an observer */
+    bool obs_mmio;          /* every MMIO access is observed: the access path's one extra branch */
+    bool obs_errors;        /* refused accesses are (taken on the fault path only) */
+    uc_hook h_obs_block;
+    uc_context *reset_ctx;  /* the hart as hub_cpu_new() left it (hub_cpu_reset) */
+    hub_cpu_trap_info first_fault;
+    uint64_t last_vector;   /* where the last exception went */
+    bool have_fault;
 };
 
 /* ------------------------------------------------------------------------------------------------------ */
@@ -222,6 +256,22 @@ static void set_priv(hub_cpu *cpu, unsigned priv)
 }
 
 static bool map_hole(hub_cpu *cpu, hwaddr addr);
+static int observe(hub_cpu *cpu, const hub_cpu_observer *obs);
+
+/*
+ * An exception was entered (its handler at @vector): remember the cascade it belongs to, tell the observer.
+ * A cascade is a fault inside the first bytes of the handler the previous one entered (a handler that
+ * faults at once, e.g. on a bad stack pointer), and so on: its first exception is what led there.
+ */
+static void note_exception(hub_cpu *cpu, const hub_cpu_trap_info *t, uint64_t vector)
+{
+    if (!cpu->have_fault || t->epc - cpu->last_vector >= FAULT_CHAIN_BYTES)
+        cpu->first_fault = *t;
+    cpu->last_vector = vector;
+    cpu->have_fault = true;
+    if (unlikely(cpu->obs_events & HUB_CPU_OBS_TRAP) && cpu->obs->trap)
+        cpu->obs->trap(cpu->cfg.observer_opaque, t);
+}
 
 /*
  * Enter an exception as the privileged spec says: to S-mode when the hart is in S or U and the cause is
@@ -258,6 +308,8 @@ static void take_trap(hub_cpu *cpu, unsigned priv, uint64_t cause, uint64_t epc,
     ucx_set(&cpu->x, UCX_PC, tvec & ~3ull);    /* exceptions never use the vectored offset */
     set_priv(cpu, target);
     cpu->stats.traps++;
+    note_exception(cpu, &(hub_cpu_trap_info){ false, cause, epc, tval, priv, target, hub_cpu_vtime(cpu) },
+                   tvec & ~3ull);
 }
 
 static void __attribute__((format(printf, 2, 3))) set_fatal(hub_cpu *cpu, const char *fmt, ...)
@@ -589,6 +641,10 @@ static void on_exception(uc_engine *uc, uint32_t intno, void *opaque)
             return;
         }
         tval = insn;
+        /* a CSR instruction (SYSTEM opcode, funct3 != 0) the hart refused */
+        if (unlikely(cpu->obs_events & HUB_CPU_OBS_UNIMP) && cpu->obs->unimp_csr && (insn & 0x7f) == 0x73 &&
+            ((insn >> 12) & 7))
+            cpu->obs->unimp_csr(cpu->cfg.observer_opaque, insn >> 20, epc, priv);
     }
     if (cause >= 16) {
         set_fatal(cpu, "unexpected CPU exception %" PRIu64 " at pc 0x%" PRIx64, cause, epc);
@@ -680,6 +736,8 @@ static int deliverable_irq(hub_cpu *cpu)
 static int pick_irq_cb(void *opaque)
 {
     hub_cpu *cpu = opaque;
+    if (cpu->stepping)
+        return -1;      /* a debugger's step holds interrupts off */
     int irq = deliverable_irq(cpu);
     if (irq >= 0 && cpu->cfg.irq_sync) {
         set_where(cpu, AT_BLOCK);
@@ -856,6 +914,35 @@ at_block_end:
     cpu->irq_stop = true;
 }
 
+static uint64_t mono_ns(void);
+
+/* Tell the observer about one MMIO access (only with an observer that asked for accesses). */
+static __attribute__((noinline)) void observe_access(hub_cpu *cpu, hwaddr addr, unsigned size, bool is_write,
+                                                     uint64_t value, MemTxResult r, uint64_t t0)
+{
+    unsigned ev = cpu->obs_events;
+    if (!cpu->obs->access || (!(ev & HUB_CPU_OBS_MMIO) && r == MEMTX_OK))
+        return;
+    hub_cpu_access_info a = {
+        .addr = addr, .size = size, .write = is_write, .value = r == MEMTX_OK || is_write ? value : 0,
+        .error = r != MEMTX_OK, .host_ns = (ev & HUB_CPU_OBS_MMIO_TIME) && t0 ? mono_ns() - t0 : 0,
+        .vtime_ns = hub_cpu_vtime(cpu),
+    };
+    hwaddr xlat, len = size;
+    memory_rcu_read_lock();
+    MemoryRegion *mr = address_space_translate(cpu->cfg.as, addr, &xlat, &len, is_write);
+    a.region = mr ? memory_region_name(mr) : NULL;
+    a.unassigned = !mr;
+    memory_rcu_read_unlock();
+    uint64_t pc = 0;
+    if ((ev & HUB_CPU_OBS_PC) || a.error) {
+        /* move the pc to the access for the report; the callback's own exits put it where it must be */
+        if (ucx_sync_pc(&cpu->x, false))
+            pc = ucx_get(&cpu->x, UCX_PC);
+    }
+    cpu->obs->access(cpu->cfg.observer_opaque, &a, pc, (unsigned)ucx_get(&cpu->x, UCX_PRIV));
+}
+
 bool
 hub_cpu_defer_access(hub_cpu *cpu)
 {
@@ -890,14 +977,20 @@ static uint64_t mmio_read(uc_engine *uc, uint64_t offset, unsigned size, void *o
     uint64_t v = 0;
     cpu->stats.mmio_reads++;
     access_begin(cpu);
+    uint64_t t0 = unlikely(cpu->obs_mmio) ? mono_ns() : 0;
     cpu->in_access = true;
     MemTxResult r = cpu_access(cpu, addr, &v, size, false);
     cpu->in_access = false;
     access_end(cpu);
     if (unlikely(cpu->deferred))
         abandon(cpu, addr);
-    if (r != MEMTX_OK)
+    if (unlikely(cpu->obs_mmio))
+        observe_access(cpu, addr, size, false, v, r, t0);
+    if (r != MEMTX_OK) {
+        if (cpu->obs_errors && !cpu->obs_mmio)
+            observe_access(cpu, addr, size, false, v, r, 0);
         mmio_fault(cpu, addr, false);
+    }
     if (unlikely(cpu->irq_raised))
         after_access(cpu, addr, size, v, false);
     cpu->last_read = addr;
@@ -912,14 +1005,20 @@ static void mmio_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t v
     hwaddr addr = m->start + offset;
     cpu->stats.mmio_writes++;
     access_begin(cpu);
+    uint64_t t0 = unlikely(cpu->obs_mmio) ? mono_ns() : 0;
     cpu->in_access = true;
     MemTxResult r = cpu_access(cpu, addr, &value, size, true);
     cpu->in_access = false;
     access_end(cpu);
     if (unlikely(cpu->deferred))
         abandon(cpu, addr);
-    if (r != MEMTX_OK)
+    if (unlikely(cpu->obs_mmio))
+        observe_access(cpu, addr, size, true, value, r, t0);
+    if (r != MEMTX_OK) {
+        if (cpu->obs_errors && !cpu->obs_mmio)
+            observe_access(cpu, addr, size, true, value, r, 0);
         mmio_fault(cpu, addr, true);
+    }
     if (unlikely(cpu->irq_raised))
         after_access(cpu, addr, size, value, true);
 }
@@ -1268,6 +1367,7 @@ static void on_block(uc_engine *uc, uint64_t address, uint32_t size, void *opaqu
     hub_cpu *cpu = opaque;
     if (unlikely(cpu->executed >= cpu->budget)) {
         cpu->budget_stop = true;
+        ucx_set(&cpu->x, UCX_PC, address);     /* Unicorn does it only while no code hook exists */
         uc_emu_stop(uc);
         return;
     }
@@ -1323,6 +1423,7 @@ hub_cpu_new(const hub_cpu_config *cfg, Error **errp)
     cpu->x.ram_opaque = cpu;
     cpu->x.csr_read = csr_read_cb;
     cpu->x.csr_opaque = cpu;
+    cpu->skip_bp = cpu->skip_watch = NO_ADDR;
     uc_engine *uc = cpu->x.uc;
     if (uc_hook_add(uc, &cpu->h_intr, UC_HOOK_INTR, on_exception, cpu, 1, 0) != UC_ERR_OK ||
         uc_hook_add(uc, &cpu->h_unmapped, UC_HOOK_MEM_UNMAPPED, on_bad_access, cpu, 1, 0) != UC_ERR_OK ||
@@ -1331,12 +1432,20 @@ hub_cpu_new(const hub_cpu_config *cfg, Error **errp)
         error_setg(errp, "cpu: cannot install the Unicorn hooks");
         goto fail;
     }
+    if (observe(cpu, cfg->observer) < 0) {
+        error_setg(errp, "cpu: cannot install the observer's hooks");
+        goto fail;
+    }
 
     reg_set(cpu, UC_RISCV_REG_PC, cfg->reset_pc);
     reg_set(cpu, UC_RISCV_REG_A0, cfg->a0);
     reg_set(cpu, UC_RISCV_REG_A1, cfg->a1);
     reg_set(cpu, UC_RISCV_REG_A2, cfg->a2);
     reg_set(cpu, UC_RISCV_REG_MHARTID, cfg->a0);
+    if (uc_context_alloc(uc, &cpu->reset_ctx) != UC_ERR_OK || uc_context_save(uc, cpu->reset_ctx) != UC_ERR_OK) {
+        error_setg(errp, "cpu: cannot save the reset state");
+        goto fail;
+    }
 
     cpu->listener = (MemoryListener){
         .region_add = on_region_add,
@@ -1371,6 +1480,8 @@ hub_cpu_free(hub_cpu *cpu)
     cpu->closing = true;
     if (cpu->listening)
         memory_listener_unregister(&cpu->listener);
+    if (cpu->reset_ctx)
+        uc_context_free(cpu->reset_ctx);
     ucx_close(&cpu->x);
     for (size_t i = 0; i < cpu->nmaps; i++)
         free(cpu->maps[i].ctx);
@@ -1444,6 +1555,547 @@ hub_cpu_get_stats(const hub_cpu *cpu, hub_cpu_stats *out)
 {
     *out = cpu->stats;
     out->traps += cpu->x.interrupts;
+    out->code_dropped = cpu->x.stats.outside_code;
+    out->fences = ucx_fences_translated();
+}
+
+void
+hub_cpu_ram_written(hub_cpu *cpu, uint64_t pa, uint64_t len)
+{
+    ucx_invalidate_code(&cpu->x, pa, len);
+}
+
+/* ------------------------------------------------------------------------------------------------------ */
+/* Debugging                                                                                              */
+/* ------------------------------------------------------------------------------------------------------ */
+
+/*
+ * Unicorn calls UC_HOOK_CODE hooks only from code translated while they exist, and only for the addresses of
+ * their range; its TCG backend also decides at translation time whether loads and stores go through the slow
+ * path that calls UC_HOOK_MEM_READ/WRITE hooks (all of them do while one exists, including stores the CPU
+ * would otherwise let run inline). So every change of these hooks drops the translated code. A code hook
+ * keeps the pc up to date before its instruction, and uc_emu_stop in it stops before that instruction runs:
+ * a stop there is precise. With any code hook present Unicorn no longer puts the pc back to the block's
+ * start when a block hook stops the slice; on_block() writes it itself.
+ */
+
+static void flush_code(hub_cpu *cpu)
+{
+    uc_ctl(cpu->x.uc, UC_CTL_WRITE(UC_CTL_TB_FLUSH, 0));     /* (2.0.1 names its macro uc_ctl_flush_tlb) */
+}
+
+/*
+ * Drop the code translated for the instruction at virtual @pc (a breakpoint came or went). A whole flush
+ * costs ~30 ms here (Unicorn resets its 1 GiB code buffer's bookkeeping), so only the blocks on that
+ * physical page go when the translation is the same in every address space: no translation (M-mode, Bare)
+ * or a kernel address (the upper half). Elsewhere (a user address, which another process may map to other
+ * code that was already translated) everything goes.
+ */
+static void drop_code_at(hub_cpu *cpu, uint64_t pc)
+{
+    hub_mmu_regs r = mmu_regs(cpu, (unsigned)ucx_get(&cpu->x, UCX_PRIV));
+    uint64_t pa;
+    bool global = !hub_mmu_translates(&r, HUB_MMU_FETCH) || (pc >> 63);
+    if (global && hub_cpu_debug_translate(cpu, pc, true, &pa) == 0 && ucx_invalidate_code(&cpu->x, pa, 1))
+        return;
+    flush_code(cpu);
+}
+
+
+static void debug_event(hub_cpu *cpu, hub_cpu_stop_reason why, uint64_t pc)
+{
+    cpu->dbg_pending = true;
+    cpu->dbg_ev = (hub_cpu_debug_event){ .reason = why, .pc = pc, .watch_kind = cpu->dbg_ev.watch_kind,
+                                         .watch_addr = cpu->dbg_ev.watch_addr };
+}
+
+static void on_breakpoint(uc_engine *uc, uint64_t address, uint32_t size, void *opaque)
+{
+    hub_cpu *cpu = opaque;
+    if (address == cpu->skip_bp) {
+        cpu->skip_bp = NO_ADDR;
+        return;
+    }
+    if (cpu->stepping && !cpu->step_started)
+        return;                 /* the step hook decides for the stepped instruction */
+    debug_event(cpu, HUB_CPU_STOP_BREAKPOINT, address);
+    uc_emu_stop(uc);
+}
+
+/* Before every instruction while stepping or watching (the hook keeps the pc exact for on_watch()). */
+static void on_insn(uc_engine *uc, uint64_t address, uint32_t size, void *opaque)
+{
+    hub_cpu *cpu = opaque;
+    if (address != cpu->skip_watch)
+        cpu->skip_watch = NO_ADDR;
+    if (cpu->stepping) {
+        if (!cpu->step_started) {
+            cpu->step_started = true;
+            cpu->skip_bp = NO_ADDR;
+            return;
+        }
+        debug_event(cpu, HUB_CPU_STOP_STEP, address);
+        uc_emu_stop(uc);
+    }
+}
+
+/*
+ * A load or store, before it is made (virtual @addr). RISC-V debuggers expect a watchpoint to stop *before*
+ * the access (GDB then steps over it and compares values), but Unicorn completes the access after this hook
+ * and only then leaves the block. So: remember the accessing instruction (the per-instruction hook keeps the
+ * pc exact) and, for a store to RAM, the bytes it overwrites; the run loop puts both back (undo_watched()).
+ * A store to a device register cannot be undone: it happens once more when the guest goes on.
+ */
+static void on_watch(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, int64_t value, void *opaque)
+{
+    hub_cpu *cpu = opaque;
+    hub_watch_kind k = type == UC_MEM_WRITE ? HUB_WATCH_WRITE : HUB_WATCH_READ;
+    if (cpu->wp_hit || ucx_get(&cpu->x, UCX_PC) == cpu->skip_watch)
+        return;
+    for (size_t i = 0; i < cpu->nwps; i++) {
+        if (!(cpu->wps[i].kind & k) || addr >= cpu->wps[i].addr + cpu->wps[i].len ||
+            cpu->wps[i].addr >= addr + (uint64_t)size)
+            continue;
+        cpu->wp_hit = true;
+        cpu->wp_pc = ucx_get(&cpu->x, UCX_PC);
+        cpu->dbg_ev.watch_kind = cpu->wps[i].kind == HUB_WATCH_ACCESS ? HUB_WATCH_ACCESS : k;
+        cpu->dbg_ev.watch_addr = addr > cpu->wps[i].addr ? addr : cpu->wps[i].addr;
+        cpu->wp_undo = NULL;
+        uint64_t pa;
+        hub_mmu_regs r = mmu_regs(cpu, (unsigned)ucx_get(&cpu->x, UCX_PRIV));
+        if (k == HUB_WATCH_WRITE && size > 0 && size <= 8 &&
+            hub_mmu_translate(&r, addr, HUB_MMU_STORE, read_pte, cpu, &pa) == 0 &&
+            (cpu->wp_undo = ram_host(cpu, pa)) && (uint64_t)size <= cpu->maps[cpu->last_ram].end - pa) {
+            cpu->wp_len = (size_t)size;
+            memcpy(cpu->wp_old, cpu->wp_undo, cpu->wp_len);
+        } else {
+            cpu->wp_undo = NULL;
+        }
+        uc_emu_stop(uc);
+        return;
+    }
+}
+
+/* The slice stopped on a watched access: back to before it, and report. */
+static void undo_watched(hub_cpu *cpu)
+{
+    cpu->wp_hit = false;
+    if (cpu->wp_undo)
+        memcpy(cpu->wp_undo, cpu->wp_old, cpu->wp_len);
+    cpu->wp_undo = NULL;
+    ucx_set(&cpu->x, UCX_PC, cpu->wp_pc);
+    debug_event(cpu, HUB_CPU_STOP_WATCH, cpu->wp_pc);
+}
+
+/* Add or remove a hook on every address so that it is there exactly when @want says. */
+static int hook_state(hub_cpu *cpu, bool want, bool *have, uc_hook *h, int type, void *cb)
+{
+    if (want == *have)
+        return 0;
+    if (want) {
+        if (uc_hook_add(cpu->x.uc, h, type, cb, cpu, 1, 0) != UC_ERR_OK)
+            return -ENOMEM;
+    } else {
+        uc_hook_del(cpu->x.uc, *h);
+    }
+    *have = want;
+    flush_code(cpu);
+    return 0;
+}
+
+/* The per-instruction and memory hooks as the breakpoints, watchpoints and stepping need them. */
+static int update_debug_hooks(hub_cpu *cpu)
+{
+    bool rd = false, wr = false;
+    for (size_t i = 0; i < cpu->nwps; i++) {
+        rd |= (cpu->wps[i].kind & HUB_WATCH_READ) != 0;
+        wr |= (cpu->wps[i].kind & HUB_WATCH_WRITE) != 0;
+    }
+    int r = hook_state(cpu, cpu->stepping || cpu->nwps, &cpu->insn_hooked, &cpu->h_insn, UC_HOOK_CODE, on_insn);
+    if (!r)
+        r = hook_state(cpu, rd, &cpu->wread_hooked, &cpu->h_wread, UC_HOOK_MEM_READ, on_watch);
+    if (!r)
+        r = hook_state(cpu, wr, &cpu->wwrite_hooked, &cpu->h_wwrite, UC_HOOK_MEM_WRITE, on_watch);
+    return r;
+}
+
+int
+hub_cpu_breakpoint_insert(hub_cpu *cpu, uint64_t pc)
+{
+    for (size_t i = 0; i < cpu->nbps; i++)
+        if (cpu->bps[i].pc == pc)
+            return -EEXIST;
+    if (cpu->nbps == MAX_BREAKPOINTS)
+        return -ENOSPC;
+    uc_hook h;
+    if (uc_hook_add(cpu->x.uc, &h, UC_HOOK_CODE, on_breakpoint, cpu, pc, pc) != UC_ERR_OK)
+        return -ENOMEM;
+    cpu->bps[cpu->nbps].pc = pc;
+    cpu->bps[cpu->nbps++].h = h;
+    drop_code_at(cpu, pc);
+    return 0;
+}
+
+int
+hub_cpu_breakpoint_remove(hub_cpu *cpu, uint64_t pc)
+{
+    for (size_t i = 0; i < cpu->nbps; i++) {
+        if (cpu->bps[i].pc != pc)
+            continue;
+        uc_hook_del(cpu->x.uc, cpu->bps[i].h);
+        cpu->bps[i] = cpu->bps[--cpu->nbps];
+        drop_code_at(cpu, pc);
+        return 0;
+    }
+    return -ENOENT;
+}
+
+int
+hub_cpu_watchpoint_insert(hub_cpu *cpu, uint64_t addr, uint64_t len, hub_watch_kind kind)
+{
+    if (!len || !kind || addr + len < addr)
+        return -EINVAL;
+    for (size_t i = 0; i < cpu->nwps; i++)
+        if (cpu->wps[i].addr == addr && cpu->wps[i].len == len && cpu->wps[i].kind == kind)
+            return -EEXIST;
+    if (cpu->nwps == MAX_WATCHPOINTS)
+        return -ENOSPC;
+    cpu->wps[cpu->nwps].addr = addr;
+    cpu->wps[cpu->nwps].len = len;
+    cpu->wps[cpu->nwps++].kind = kind;
+    int r = update_debug_hooks(cpu);
+    if (r < 0)
+        cpu->nwps--;
+    return r;
+}
+
+int
+hub_cpu_watchpoint_remove(hub_cpu *cpu, uint64_t addr, uint64_t len, hub_watch_kind kind)
+{
+    for (size_t i = 0; i < cpu->nwps; i++) {
+        if (cpu->wps[i].addr == addr && cpu->wps[i].len == len && cpu->wps[i].kind == kind) {
+            cpu->wps[i] = cpu->wps[--cpu->nwps];
+            return update_debug_hooks(cpu);
+        }
+    }
+    return -ENOENT;
+}
+
+void
+hub_cpu_debug_clear(hub_cpu *cpu)
+{
+    while (cpu->nbps)
+        hub_cpu_breakpoint_remove(cpu, cpu->bps[0].pc);
+    cpu->nwps = 0;
+    cpu->wp_hit = false;
+    update_debug_hooks(cpu);
+}
+
+void
+hub_cpu_reset(hub_cpu *cpu)
+{
+    uc_context_restore(cpu->x.uc, cpu->reset_ctx);
+    ucx_set(&cpu->x, UCX_MIP, (ucx_get(&cpu->x, UCX_MIP) & ~EXT_IRQ_MASK) | cpu->mip_ext);
+    ucx_mip_changed(&cpu->x);
+    unsigned priv = m_view_enter(cpu);
+    reg_set(cpu, UC_RISCV_REG_SATP, 0);     /* a satp write drops the TLB */
+    set_priv(cpu, priv);
+    flush_code(cpu);
+    cpu->have_fault = false;
+}
+
+void
+hub_cpu_debug_step(hub_cpu *cpu)
+{
+    cpu->stepping = true;
+    cpu->step_started = false;
+}
+
+void
+hub_cpu_debug_break(hub_cpu *cpu)
+{
+    if (cpu->dbg_pending)
+        return;
+    debug_event(cpu, HUB_CPU_STOP_BREAK, 0);
+    if (cpu->in_access)
+        stop_at_next_block(cpu);
+}
+
+/* Report a debug stop and wait (in cfg->debug_stop) until the debugger lets the guest go on. */
+static void debug_stop(hub_cpu *cpu)
+{
+    cpu->dbg_pending = false;
+    cpu->stepping = cpu->step_started = false;
+    cpu->wp_hit = false;
+    cpu->dbg_ev.pc = ucx_get(&cpu->x, UCX_PC);
+    if (cpu->cfg.debug_stop) {
+        uint64_t t0 = mono_ns();
+        cpu->cfg.debug_stop(cpu->cfg.opaque, &cpu->dbg_ev);
+        if (cpu->cfg.wallclock)
+            cpu->wall_origin += mono_ns() - t0;     /* time stood still while the guest was stopped */
+    }
+    cpu->skip_watch = cpu->dbg_ev.reason == HUB_CPU_STOP_WATCH ? ucx_get(&cpu->x, UCX_PC) : NO_ADDR;
+    cpu->dbg_ev = (hub_cpu_debug_event){ 0 };
+    cpu->skip_bp = NO_ADDR;
+    uint64_t pc = ucx_get(&cpu->x, UCX_PC);
+    for (size_t i = 0; i < cpu->nbps; i++)
+        if (cpu->bps[i].pc == pc)
+            cpu->skip_bp = pc;
+    if (update_debug_hooks(cpu) < 0)
+        set_fatal(cpu, "cpu: cannot install the debugger's hooks");
+}
+
+/* The CSRs a debugger sees, with the Unicorn register that holds each. */
+static const struct { hub_csr_name n; int uc; } csr_table[] = {
+    { { HUB_CSR_FFLAGS, "fflags" }, UC_RISCV_REG_FFLAGS },
+    { { HUB_CSR_FRM, "frm" }, UC_RISCV_REG_FRM },
+    { { HUB_CSR_FCSR, "fcsr" }, UC_RISCV_REG_FCSR },
+    { { HUB_CSR_SSTATUS, "sstatus" }, UC_RISCV_REG_SSTATUS },
+    { { HUB_CSR_SIE, "sie" }, UC_RISCV_REG_SIE },
+    { { HUB_CSR_STVEC, "stvec" }, UC_RISCV_REG_STVEC },
+    { { HUB_CSR_SCOUNTEREN, "scounteren" }, UC_RISCV_REG_SCOUNTEREN },
+    { { HUB_CSR_SSCRATCH, "sscratch" }, UC_RISCV_REG_SSCRATCH },
+    { { HUB_CSR_SEPC, "sepc" }, UC_RISCV_REG_SEPC },
+    { { HUB_CSR_SCAUSE, "scause" }, UC_RISCV_REG_SCAUSE },
+    { { HUB_CSR_STVAL, "stval" }, UC_RISCV_REG_STVAL },
+    { { HUB_CSR_SIP, "sip" }, UC_RISCV_REG_SIP },
+    { { HUB_CSR_SATP, "satp" }, UC_RISCV_REG_SATP },
+    { { HUB_CSR_MSTATUS, "mstatus" }, UC_RISCV_REG_MSTATUS },
+    { { HUB_CSR_MISA, "misa" }, UC_RISCV_REG_MISA },
+    { { HUB_CSR_MEDELEG, "medeleg" }, UC_RISCV_REG_MEDELEG },
+    { { HUB_CSR_MIDELEG, "mideleg" }, UC_RISCV_REG_MIDELEG },
+    { { HUB_CSR_MIE, "mie" }, UC_RISCV_REG_MIE },
+    { { HUB_CSR_MTVEC, "mtvec" }, UC_RISCV_REG_MTVEC },
+    { { HUB_CSR_MCOUNTEREN, "mcounteren" }, UC_RISCV_REG_MCOUNTEREN },
+    { { HUB_CSR_MSCRATCH, "mscratch" }, UC_RISCV_REG_MSCRATCH },
+    { { HUB_CSR_MEPC, "mepc" }, UC_RISCV_REG_MEPC },
+    { { HUB_CSR_MCAUSE, "mcause" }, UC_RISCV_REG_MCAUSE },
+    { { HUB_CSR_MTVAL, "mtval" }, UC_RISCV_REG_MTVAL },
+    { { HUB_CSR_MIP, "mip" }, UC_RISCV_REG_MIP },
+    { { HUB_CSR_MHARTID, "mhartid" }, UC_RISCV_REG_MHARTID },
+};
+#define N_CSRS (sizeof(csr_table) / sizeof(csr_table[0]))
+
+const hub_csr_name *
+hub_cpu_csrs(size_t *n)
+{
+    static hub_csr_name names[N_CSRS];
+    for (size_t i = 0; i < N_CSRS; i++)
+        names[i] = csr_table[i].n;
+    *n = N_CSRS;
+    return names;
+}
+
+static int csr_uc_reg(unsigned csr)
+{
+    for (size_t i = 0; i < N_CSRS; i++)
+        if (csr_table[i].n.csr == csr)
+            return csr_table[i].uc;
+    return -1;
+}
+
+static int access_reg(hub_cpu *cpu, unsigned reg, uint64_t *value, bool write)
+{
+    if (reg < 32) {
+        if (write && reg)
+            reg_set(cpu, UC_RISCV_REG_X0 + (int)reg, *value);
+        else if (!write)
+            *value = reg ? reg_get(cpu, UC_RISCV_REG_X0 + (int)reg) : 0;
+        return 0;
+    }
+    if (reg == HUB_REG_PC) {
+        if (write)
+            ucx_set(&cpu->x, UCX_PC, *value);
+        else
+            *value = ucx_get(&cpu->x, UCX_PC);
+        return 0;
+    }
+    if (reg >= HUB_REG_F0 && reg < HUB_REG_F0 + 32) {
+        if (write)
+            reg_set(cpu, UC_RISCV_REG_F0 + (int)(reg - HUB_REG_F0), *value);
+        else
+            *value = reg_get(cpu, UC_RISCV_REG_F0 + (int)(reg - HUB_REG_F0));
+        return 0;
+    }
+    if (reg == HUB_REG_PRIV) {
+        if (write && *value != PRV_U && *value != PRV_S && *value != PRV_M)
+            return -EINVAL;
+        if (write)
+            set_priv(cpu, (unsigned)*value);
+        else
+            *value = ucx_get(&cpu->x, UCX_PRIV);
+        return 0;
+    }
+    int uc = reg >= HUB_REG_CSR0 && reg < HUB_REG_PRIV ? csr_uc_reg(reg - HUB_REG_CSR0) : -1;
+    if (uc < 0)
+        return -ENOENT;
+    /* CSRs are checked against the current privilege; mstatus may have FS off: look in the M view */
+    unsigned priv = m_view_enter(cpu);
+    if (write)
+        reg_set(cpu, uc, *value);
+    else
+        *value = reg_get(cpu, uc);
+    set_priv(cpu, priv);
+    return 0;
+}
+
+int
+hub_cpu_get_reg(hub_cpu *cpu, unsigned reg, uint64_t *value)
+{
+    return access_reg(cpu, reg, value, false);
+}
+
+int
+hub_cpu_set_reg(hub_cpu *cpu, unsigned reg, uint64_t value)
+{
+    return access_reg(cpu, reg, &value, true);
+}
+
+int
+hub_cpu_debug_translate(hub_cpu *cpu, uint64_t va, bool fetch, uint64_t *pa)
+{
+    hub_mmu_regs r = mmu_regs(cpu, (unsigned)ucx_get(&cpu->x, UCX_PRIV));
+    if (!fetch && hub_mmu_translate(&r, va, HUB_MMU_LOAD, read_pte, cpu, pa) == 0)
+        return 0;
+    /* code a debugger disassembles may be execute-only */
+    return hub_mmu_translate(&r, va, HUB_MMU_FETCH, read_pte, cpu, pa) == 0 ? 0 : -EFAULT;
+}
+
+/* One piece of a debugger access that stays in one page and one region. */
+static int debug_piece(hub_cpu *cpu, uint64_t pa, uint8_t *buf, size_t len, unsigned flags, bool write)
+{
+    uint8_t *h = ram_host(cpu, pa);
+    if (h && len <= cpu->maps[cpu->last_ram].end - pa) {
+        if (write) {
+            memcpy(h, buf, len);
+            ucx_invalidate_code(&cpu->x, pa, len);     /* the debugger may have written code */
+        } else {
+            memcpy(buf, h, len);
+        }
+        return 0;
+    }
+    hwaddr xlat, l = len;
+    int ret = -EFAULT;
+    memory_rcu_read_lock();
+    MemoryRegion *mr = address_space_translate(cpu->cfg.as, pa, &xlat, &l, write);
+    if (mr && l == len && memory_region_is_ram(mr) && memory_region_get_ram_ptr(mr)) {
+        uint8_t *p = (uint8_t *)memory_region_get_ram_ptr(mr) + xlat;
+        if (write)
+            memcpy(p, buf, len);
+        else
+            memcpy(buf, p, len);
+        ret = 0;
+    } else if (mr && !(flags & HUB_DBG_IO)) {
+        ret = -EPERM;
+    } else if (mr && l == len && (len == 1 || len == 2 || len == 4 || len == 8) && !(pa & (len - 1))) {
+        uint64_t v = 0;
+        memcpy(&v, buf, len);
+        MemTxResult r = write ? memory_region_dispatch_write(mr, xlat, v, (unsigned)len, MEMTXATTRS_UNSPECIFIED)
+                              : memory_region_dispatch_read(mr, xlat, &v, (unsigned)len, MEMTXATTRS_UNSPECIFIED);
+        if (r == MEMTX_OK && !write)
+            memcpy(buf, &v, len);
+        ret = r == MEMTX_OK ? 0 : -EFAULT;
+    } else if (mr) {
+        ret = -EPERM;       /* a device register, but not as one access of its natural size */
+    }
+    memory_rcu_read_unlock();
+    return ret;
+}
+
+static int debug_access(hub_cpu *cpu, uint64_t addr, uint8_t *buf, size_t len, unsigned flags, bool write)
+{
+    bool wrote = false;     /* ... to RAM the CPU does not map directly (its code is not tracked by page) */
+    int r = 0;
+    while (len && !r) {
+        size_t n = PAGE_SIZE - (addr & (PAGE_SIZE - 1));
+        n = n < len ? n : len;
+        uint64_t pa = addr;
+        if (!(flags & HUB_DBG_PHYS) && hub_cpu_debug_translate(cpu, addr, false, &pa) < 0)
+            return -EFAULT;
+        r = debug_piece(cpu, pa, buf, n, flags, write);
+        wrote |= write && !r && !ram_host(cpu, pa);
+        addr += n, buf += n, len -= n;
+    }
+    if (wrote)
+        flush_code(cpu);
+    return r;
+}
+
+int
+hub_cpu_debug_read(hub_cpu *cpu, uint64_t addr, void *buf, size_t len, unsigned flags)
+{
+    return debug_access(cpu, addr, buf, len, flags, false);
+}
+
+int
+hub_cpu_debug_write(hub_cpu *cpu, uint64_t addr, const void *buf, size_t len, unsigned flags)
+{
+    return debug_access(cpu, addr, (uint8_t *)buf, len, flags, true);
+}
+
+/* ------------------------------------------------------------------------------------------------------ */
+/* Diagnostics                                                                                            */
+/* ------------------------------------------------------------------------------------------------------ */
+
+static void on_observed_block(uc_engine *uc, uint64_t address, uint32_t size, void *opaque)
+{
+    hub_cpu *cpu = opaque;
+    cpu->obs->block(cpu->cfg.observer_opaque, address, size, (unsigned)ucx_get(&cpu->x, UCX_PRIV));
+}
+
+/* Unicorn entered an interrupt: the target's cause and epc registers say which. */
+static void on_irq_taken(void *opaque)
+{
+    hub_cpu *cpu = opaque;
+    if (!(cpu->obs_events & HUB_CPU_OBS_TRAP) || !cpu->obs->trap)
+        return;
+    unsigned target = (unsigned)ucx_get(&cpu->x, UCX_PRIV);
+    unsigned priv = m_view_enter(cpu);
+    uint64_t mstatus = ucx_get(&cpu->x, UCX_MSTATUS);
+    bool to_s = target == PRV_S;
+    hub_cpu_trap_info t = {
+        .interrupt = true,
+        .cause = reg_get(cpu, to_s ? UC_RISCV_REG_SCAUSE : UC_RISCV_REG_MCAUSE) & ~CAUSE_IRQ,
+        .epc = reg_get(cpu, to_s ? UC_RISCV_REG_SEPC : UC_RISCV_REG_MEPC),
+        .from_priv = to_s ? ((mstatus & MSTATUS_SPP) ? PRV_S : PRV_U)
+                          : (unsigned)((mstatus & MSTATUS_MPP) >> MSTATUS_MPP_SHIFT),
+        .to_priv = target,
+        .vtime_ns = hub_cpu_vtime(cpu),
+    };
+    set_priv(cpu, priv);
+    cpu->obs->trap(cpu->cfg.observer_opaque, &t);
+}
+
+static int observe(hub_cpu *cpu, const hub_cpu_observer *obs)
+{
+    cpu->obs = obs;
+    cpu->obs_events = obs ? obs->events : 0;
+    cpu->obs_mmio = (cpu->obs_events & HUB_CPU_OBS_MMIO) != 0;
+    cpu->obs_errors = (cpu->obs_events & HUB_CPU_OBS_MMIO_ERROR) != 0;
+    cpu->x.irq_taken = (cpu->obs_events & HUB_CPU_OBS_TRAP) ? on_irq_taken : NULL;
+    if ((cpu->obs_events & HUB_CPU_OBS_BLOCK) && obs->block &&
+        uc_hook_add(cpu->x.uc, &cpu->h_obs_block, UC_HOOK_BLOCK, on_observed_block, cpu, 1, 0) != UC_ERR_OK)
+        return -ENOMEM;
+    return 0;
+}
+
+bool
+hub_cpu_first_fault(const hub_cpu *cpu, hub_cpu_trap_info *out)
+{
+    if (cpu->have_fault)
+        *out = cpu->first_fault;
+    return cpu->have_fault;
+}
+
+uint64_t
+hub_cpu_vtime(hub_cpu *cpu)
+{
+    if (cpu->cfg.wallclock)
+        return mono_ns() - cpu->wall_origin;
+    uint64_t insns = cpu->insns_since_base + cpu->executed;
+    uint64_t t = cpu->base_ns + cpu->charged_ns + (uint64_t)((double)insns / cpu->cfg.insns_per_ns);
+    uint64_t now = vclock_now(cpu->cfg.clock);
+    return t > now ? t : now;
 }
 
 /* ------------------------------------------------------------------------------------------------------ */
@@ -1531,7 +2183,7 @@ static void wait_for_interrupt(hub_cpu *cpu)
     /* Neither time nor the hart goes on before the lines reflect what the guest wrote */
     hub_cpu_irq_sync(cpu);
     for (;;) {
-        if (cpu->stop || irq_pending(cpu))
+        if (cpu->stop || cpu->dbg_pending || irq_pending(cpu))
             return;
         if (!counted) {
             cpu->stats.wfi_waits++;
@@ -1628,6 +2280,12 @@ hub_cpu_run(hub_cpu *cpu, Error **errp)
     rebase_time(cpu);
 
     while (!cpu->stop) {
+        if (unlikely(cpu->dbg_pending)) {
+            debug_stop(cpu);
+            if (cpu->stop || cpu->fatal)
+                break;
+        }
+        uint64_t pc0 = ucx_get(&cpu->x, UCX_PC);
         cpu->budget = slice_budget(cpu);
         cpu->executed = 0;
         cpu->budget_stop = cpu->irq_stop = false;
@@ -1665,11 +2323,18 @@ hub_cpu_run(hub_cpu *cpu, Error **errp)
             if (cpu->fatal)
                 break;
         }
+        if (unlikely(cpu->wp_hit))
+            undo_watched(cpu);
+        /* a step ends when its instruction ran, however the slice ended (WFI, a trap the hub entered) */
+        if (unlikely(cpu->stepping) && !cpu->dbg_pending &&
+            (cpu->step_started || ucx_get(&cpu->x, UCX_PC) != pc0))
+            debug_event(cpu, HUB_CPU_STOP_STEP, ucx_get(&cpu->x, UCX_PC));
         if (cpu->cfg.service)
             cpu->cfg.service(cpu->cfg.opaque);
         advance_time(cpu, cpu->executed);
         /* nothing else ends a slice early without an error: the hart is in WFI */
         if (err == UC_ERR_OK && !cpu->budget_stop && !cpu->irq_stop && !cpu->deferred && !cpu->stop &&
+            !cpu->dbg_pending &&
             after_wfi(cpu, ucx_get(&cpu->x, UCX_PC)))
             wait_for_interrupt(cpu);
     }

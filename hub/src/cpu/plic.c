@@ -7,6 +7,7 @@
 #include "cpu.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #define PLIC_SIZE 0x4000000
 #define PLIC_CONTEXTS 2
@@ -189,6 +190,19 @@ hub_plic_new(hub_cpu *cpu, unsigned nsources)
     }
     memory_region_init_io(&p->mr, NULL, &plic_ops, p, "plic", PLIC_SIZE);
     return p;
+}
+
+void
+hub_plic_reset(hub_plic *p)
+{
+    memset(p->priority, 0, (p->n + 1) * sizeof(*p->priority));
+    memset(p->claimed, 0, p->words * sizeof(uint32_t));
+    memcpy(p->pending, p->level, p->words * sizeof(uint32_t));
+    for (unsigned c = 0; c < PLIC_CONTEXTS; c++) {
+        memset(p->enable[c], 0, p->words * sizeof(uint32_t));
+        p->threshold[c] = 0;
+    }
+    update(p);
 }
 
 MemoryRegion *

@@ -33,6 +33,7 @@ __attribute__((noreturn)) void cpu_loop_exit_noexc_riscv64(void *cpu);
 void tlb_set_dirty_riscv64(void *cpu, uint64_t vaddr);
 void tlb_reset_dirty_riscv64(void *cpu, uint64_t host_start, uint64_t length);
 void *qemu_map_ram_ptr_riscv64(void *uc, void *ram_block, uint64_t ram_addr);
+void tb_invalidate_phys_range_riscv64(void *uc, uint64_t start, uint64_t end);
 uint64_t qemu_ram_addr_from_host_riscv64(void *uc, void *host);
 
 /* The functions wrapped here, as the library defines them. */
@@ -44,6 +45,7 @@ typedef void page_unlock_fn(void *set);
 typedef void invalidate_fast_fn(void *uc, void *pages, uint64_t start, int len, uintptr_t retaddr);
 typedef void set_page_fn(void *cpu, uint64_t vaddr, uint64_t paddr, int prot, int mmu_idx, uint64_t size);
 typedef int csrrw_fn(void *env, int csrno, uint64_t *ret, uint64_t new_value, uint64_t write_mask);
+typedef void gen_mb_fn(void *tcg_ctx, int mb_type);
 
 /* The wrappers: these names are what the library's own calls reach. */
 EXPORT update_mip_fn riscv_cpu_update_mip_riscv64;
@@ -54,6 +56,7 @@ EXPORT page_unlock_fn page_collection_unlock_riscv64;
 EXPORT invalidate_fast_fn tb_invalidate_phys_page_fast_riscv64;
 EXPORT set_page_fn tlb_set_page_riscv64;
 EXPORT csrrw_fn riscv_csrrw_riscv64;
+EXPORT gen_mb_fn tcg_gen_mb_riscv64;
 
 static struct {
     update_mip_fn *update_mip;
@@ -64,9 +67,56 @@ static struct {
     invalidate_fast_fn *invalidate_fast;
     set_page_fn *set_page;
     csrrw_fn *csrrw;
+    gen_mb_fn *gen_mb;
 } real;
 
 static pthread_once_t real_once = PTHREAD_ONCE_INIT;
+static void find_real(void);
+
+/*
+ * Guest fences. Unicorn translates as for one thread (its TCGContext never has CF_PARALLEL), and QEMU's
+ * tcg_gen_mb emits a host barrier only with CF_PARALLEL: a RISC-V fence becomes nothing, and the host may let a
+ * guest load pass the guest's earlier store. Another process sharing guest RAM (a virtio device's rings) then
+ * sees the driver's store to the available index after the driver read the device's avail_event: each thinks
+ * the other will act (a lost notification, or a lost interrupt on the used side). For a full fence (what
+ * `fence` translates to) the wrapper sets the flag around the library's own function, which then emits the
+ * barrier (x86: a locked or). Where the flag is, is read from the first instruction of that function
+ * (testb $mask, off(%rdi)); if the code is not that, the CPU does not start (layout()).
+ */
+#define TCG_BAR_SC 0x30
+static struct { unsigned off; uint8_t mask; bool ok; } parallel_flag;
+static atomic_uint_fast64_t fences_translated;
+
+static void find_parallel_flag(void)
+{
+    const uint8_t *p = (const uint8_t *)(uintptr_t)real.gen_mb;
+    if (p && p[0] == 0xf6 && p[1] == 0x47 && p[3] && !(p[3] & (p[3] - 1))) {
+        parallel_flag.off = p[2];
+        parallel_flag.mask = p[3];
+        parallel_flag.ok = true;
+    }
+}
+
+EXPORT void
+tcg_gen_mb_riscv64(void *tcg_ctx, int mb_type)
+{
+    pthread_once(&real_once, find_real);
+    if (!parallel_flag.ok || (mb_type & TCG_BAR_SC) != TCG_BAR_SC) {
+        real.gen_mb(tcg_ctx, mb_type);
+        return;
+    }
+    uint8_t *flags = (uint8_t *)tcg_ctx + parallel_flag.off;
+    uint8_t old = *flags;
+    *flags = (uint8_t)(old | parallel_flag.mask);
+    real.gen_mb(tcg_ctx, mb_type);
+    *flags = old;
+    atomic_fetch_add_explicit(&fences_translated, 1, memory_order_relaxed);
+}
+
+uint64_t ucx_fences_translated(void)
+{
+    return atomic_load_explicit(&fences_translated, memory_order_relaxed);
+}
 
 static void find_real(void)
 {
@@ -78,6 +128,8 @@ static void find_real(void)
     real.invalidate_fast = (invalidate_fast_fn *)dlsym(RTLD_NEXT, "tb_invalidate_phys_page_fast_riscv64");
     real.set_page = (set_page_fn *)dlsym(RTLD_NEXT, "tlb_set_page_riscv64");
     real.csrrw = (csrrw_fn *)dlsym(RTLD_NEXT, "riscv_csrrw_riscv64");
+    real.gen_mb = (gen_mb_fn *)dlsym(RTLD_NEXT, "tcg_gen_mb_riscv64");
+    find_parallel_flag();
 }
 
 static bool have_real(void)
@@ -236,6 +288,28 @@ static uint64_t ram_addr_of(ucx *x, uint64_t pa)
     return host ? qemu_ram_addr_from_host_riscv64(x->uc, host) : NO_RAM;
 }
 
+bool ucx_invalidate_code(ucx *x, uint64_t pa, uint64_t len)
+{
+    bool ram = false;
+    if (!len || pa + len < pa)
+        return false;
+    uint64_t end = pa + len;
+    for (uint64_t page = pa & ~(PAGE_SIZE - 1); page < end; page += PAGE_SIZE) {
+        uint64_t ra = ram_addr_of(x, page);
+        if (ra == NO_RAM)
+            continue;
+        ram = true;
+        if (!x->registered || code_page(x, ra)) {
+            uint64_t from = page < pa ? pa - page : 0, to = end - page < PAGE_SIZE ? end - page : PAGE_SIZE;
+            tb_invalidate_phys_range_riscv64(x->uc, ra + from, ra + to);
+            x->stats.outside_code++;
+        }
+        if (page + PAGE_SIZE < page)
+            break;
+    }
+    return ram;
+}
+
 /*
  * A TLB entry was filled. Unicorn marks every writable RAM entry "not dirty" (its dirty bitmap is a stub), so
  * that stores to it take the slow path; drop the mark when the page holds no code. tlb_set_dirty acts on the
@@ -290,8 +364,11 @@ riscv_cpu_exec_interrupt_riscv64(void *cs, int interrupt_request)
     ucx_set(x, UCX_MIE, 1ull << irq);
     bool taken = real.exec_interrupt(cs, interrupt_request);
     ucx_set(x, UCX_MIE, mie);
-    if (taken)
+    if (taken) {
         x->interrupts++;
+        if (x->irq_taken)
+            x->irq_taken(x->pick_opaque);
+    }
     return taken;
 }
 
@@ -585,6 +662,12 @@ static int layout(Error **errp)
     if (!wrappers_in_effect()) {
         error_setg(errp, "cpu: the hub's wrappers of Unicorn functions are not what the library calls: the "
                    "executable must export them (link plexus-hub-cpu into the executable, not a library)");
+        ret = -EIO;
+        goto out;
+    }
+    if (!parallel_flag.ok) {
+        error_setg(errp, "cpu: cannot make guest fences host barriers with this libunicorn (tcg_gen_mb does not "
+                   "start as Unicorn 2.0.1's does): devices sharing guest RAM would miss the guest's ordering");
         ret = -EIO;
         goto out;
     }

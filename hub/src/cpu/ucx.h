@@ -46,6 +46,7 @@ typedef struct ucx_stats {
     uint64_t store_code;        /* ... that hit a page holding code: the real invalidation ran */
     uint64_t code_pages;        /* pages marked as holding code */
     uint64_t fast_tlb;          /* TLB fills of RAM without code: stores to them take QEMU's fast path */
+    uint64_t outside_code;      /* pages written from outside the hart (DMA, debugger) that held code: dropped */
 } ucx_stats;
 
 /*
@@ -62,6 +63,7 @@ typedef struct ucx {
     ucx_stats stats;
     ucx_pick_irq *pick_irq;
     void *pick_opaque;
+    void (*irq_taken)(void *opaque);                /* Unicorn entered an interrupt (NULL: nobody asks) */
     void *(*ram_host)(void *opaque, uint64_t pa);   /* host address of guest-physical RAM, or NULL */
     void *ram_opaque;
     void (*csr_read)(void *opaque);     /* the hart is about to read mip or sip (a CSR instruction), or NULL */
@@ -90,6 +92,18 @@ static inline void ucx_set(ucx *x, ucx_field f, uint64_t v)
 {
     __builtin_memcpy(x->env + ucx_off[f], &v, sizeof(v));
 }
+
+/*
+ * Guest RAM [@pa, @pa + @len) was written from outside the hart (a device's DMA, the debugger): drop the translated
+ * code of the pages in it that hold some (Unicorn's own invalidation, on its RAM addresses, page by page), so the
+ * hart translates what is there now. Pages without code cost a bit test each. False if no part of the range is
+ * RAM (then nothing was done). Call on the CPU's thread, between slices or from inside an access (the block
+ * running then keeps running: its code is freed only when the cache is flushed).
+ */
+bool ucx_invalidate_code(ucx *x, uint64_t pa, uint64_t len);
+
+/* Guest fences translated with a host barrier so far, in this process (every engine). */
+uint64_t ucx_fences_translated(void);
 
 /* mip changed in place: let Unicorn's loop see it (interrupt_request follows mip != 0). */
 void ucx_mip_changed(ucx *x);

@@ -69,6 +69,11 @@ hub_dev_cfg_free(hub_device_config *c)
     free((char *)c->endpoint);
     free((char *)c->sandbox_policy);
     free_strv((char **)c->sandbox_allow, c->n_sandbox_allow);
+    for (size_t i = 0; c->files && i < c->n_files; i++) {
+        free((char *)c->files[i].name);
+        free((char *)c->files[i].path);
+    }
+    free((void *)c->files);
     free(c);
 }
 
@@ -117,6 +122,15 @@ hub_dev_cfg_dup(const hub_device_config *src)
     c->endpoint = dup_or_null(src->endpoint, &ok);
     c->sandbox_policy = dup_or_null(src->sandbox_policy, &ok);
     c->sandbox_allow = (const char *const *)dup_strv(src->sandbox_allow, src->n_sandbox_allow, &ok);
+    c->files = NULL;
+    if (src->n_files) {
+        hub_file *f = calloc(src->n_files, sizeof(*f));
+        ok = ok && f;
+        for (size_t i = 0; f && i < src->n_files; i++)
+            f[i] = (hub_file){ dup_or_null(src->files[i].name, &ok), dup_or_null(src->files[i].path, &ok),
+                               src->files[i].readonly };
+        c->files = f;
+    }
     if (!ok) {
         hub_dev_cfg_free(c);
         return NULL;

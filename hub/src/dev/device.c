@@ -29,6 +29,14 @@ hub_dev_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+uint64_t
+hub_dev_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 void
 hub_dev_log(hub_devmgr *m, const char *device, int level, const char *fmt, ...)
 {
@@ -67,6 +75,7 @@ hub_dev_fail(hub_device *d, const char *fmt, ...)
     va_end(ap);
     hub_dev_log(d->m, d->name, PLX_LOG_ERR, "%s; its accesses now fail%s", buf,
                 d->cfg && d->restarts < d->max_restarts ? " until it is restarted" : "");
+    hub_dev_observe(d->m, failed, d->name, buf, vclock_now(d->m->env.clock));
     d->failed_at = hub_dev_now_ms();
     for (unsigned i = 0; i < d->inc.n_timers; i++)
         if (d->inc.timers[i])
@@ -182,6 +191,11 @@ hub_dev_destroy(hub_device *d)
         free(r->mr_name);
     }
     hub_dev_decl_free(d);
+    for (unsigned i = 0; i < d->n_files; i++) {
+        close(d->files[i].fd);
+        free(d->files[i].name);
+    }
+    free(d->files);
     hub_dev_cfg_free(d->cfg);
     free(d->dma_buf);
     free(d->dma_window);

@@ -72,6 +72,7 @@ typedef struct hub_incarnation {
     bool ring_wanted;           /* move to the ring if the device can */
     bool ring_required;         /* ... and fail the handshake if it cannot */
     bool spawned, tcp, exited, said_goodbye, dma_self_logged;
+    bool poked;                 /* the hub sent it something since its last idle wait (hub_devmgr_wait) */
     char exit_desc[224];
     uint32_t capabilities, minor;
     hub_timer **timers;
@@ -122,6 +123,10 @@ struct hub_device {
     struct hub_posted *plog;    /* ring of HUB_PLOG_MAX */
     unsigned plog_head, plog_n;
     uint64_t plog_dropped;      /* posted writes that fell out of the log unconfirmed */
+
+    /* Files the machine gives it (files.c), open for the slot's life and passed to every process. */
+    struct hub_dev_file { char *name; int fd; bool readonly; } *files;
+    unsigned n_files;
 };
 
 #define HUB_PLOG_MAX 256
@@ -145,6 +150,14 @@ struct hub_devmgr {
 };
 
 uint64_t hub_dev_now_ms(void);
+uint64_t hub_dev_now_ns(void);      /* the host's monotonic clock */
+
+/* The observer's callback @cb, if there is an observer with one: `hub_dev_observe(m, dma, ...)`. */
+#define hub_dev_observe(m, cb, ...)                                                    \
+    do {                                                                             \
+        if ((m)->env.observer && (m)->env.observer->cb)                              \
+            (m)->env.observer->cb((m)->env.observer_opaque, __VA_ARGS__);            \
+    } while (0)
 /* A fresh incarnation (no process, no channel) in d->inc. */
 void hub_dev_inc_begin(hub_device *d);
 /* Take d->inc down: kill and reap the process, close the channel and sockets, drop timers and held writes. */

@@ -24,6 +24,7 @@
 #include "dev/declare.h"
 #include "dev/devcfg.h"
 #include "dev/device.h"
+#include "dev/files.h"
 #include "dev/handshake.h"
 #include "dev/link.h"
 #include "dev/lockstep.h"
@@ -180,6 +181,8 @@ hub_devmgr_add(hub_devmgr *m, const hub_device_config *cfg, Error **errp)
     }
     for (size_t i = 0; i < m->env.n_ram; i++)
         d->dma_window[i] = hub_dev_ram_granted(cfg, &m->env.ram[i]);
+    if (hub_dev_files_open(d, cfg, errp) < 0)
+        goto fail;
     if (hub_dev_start(d, cfg, false, errp) < 0)
         goto fail;
     if (map_regions(d, errp) < 0)
@@ -232,6 +235,15 @@ hub_devmgr_wait(hub_devmgr *m, int timeout_ms, int fd)
         m->cap_items = n;
     }
     hub_devmgr_flush(m);
+    /* A device the hub just sent something (a posted doorbell write) usually answers within its ring's spin
+     * budget (an interrupt for a disk read the host has cached): look for that before sleeping, which would
+     * make its answer wait for this thread to be woken. One device spins at most once per idle wait. */
+    for (hub_device *d = m->devs; d; d = d->next) {
+        bool poked = d->inc.poked;
+        d->inc.poked = false;
+        if (timeout_ms != 0 && poked && !d->failed && !d->lockstep && d->inc.ring && plx_chan_spin(d->inc.chan) != 0)
+            timeout_ms = 0;
+    }
     uint64_t deadline = timeout_ms > 0 ? hub_dev_now_ms() + (uint64_t)timeout_ms : 0;
 again:;
     unsigned k = 0;
@@ -483,6 +495,7 @@ hub_devmgr_get_stats(const hub_devmgr *m, hub_devmgr_stats *out)
         out->dma_refused += d->stats.dma_refused;
         out->grants += d->stats.grants;
         out->syncs += d->stats.syncs;
+        out->dma_written += d->stats.dma_written;
     }
 }
 

@@ -34,6 +34,24 @@ typedef struct hub_ram_block {
     bool readonly;
 } hub_ram_block;
 
+/*
+ * What the device layer tells an observer (plexus run --trace): each callback may be NULL; all run on the
+ * hub's thread. @host_ns is the host time the event took, @vtime_ns the virtual time it happened at.
+ */
+typedef struct hub_devmgr_observer {
+    /* A DMA by message was served (@ok) or refused. */
+    void (*dma)(void *opaque, const char *device, uint64_t addr, uint32_t len, bool write, bool ok,
+                uint64_t host_ns, uint64_t vtime_ns);
+    /* A device timer fired; @host_ns until the device said it ran its callback (0 if not waited for). */
+    void (*timer)(void *opaque, const char *device, uint32_t id, uint64_t host_ns, uint64_t vtime_ns);
+    /* A lockstep device was granted time up to @vtime_ns and named its next event (@next_ns, 0: none). */
+    void (*grant)(void *opaque, const char *device, uint64_t next_ns, uint64_t host_ns, uint64_t vtime_ns);
+    /* The device failed (@why), or a restart of it succeeded (@why NULL, @pid its new process) or failed. */
+    void (*failed)(void *opaque, const char *device, const char *why, uint64_t vtime_ns);
+    void (*restarted)(void *opaque, const char *device, unsigned count, bool ok, int pid, uint64_t host_ns,
+                      uint64_t vtime_ns);
+} hub_devmgr_observer;
+
 typedef struct hub_devmgr_env {
     MemoryRegion *sysmem;   /* device regions become subregions of this container */
     AddressSpace *as;       /* DMA by message is served through this address space */
@@ -64,6 +82,15 @@ typedef struct hub_devmgr_env {
     /* One line per guest access to a device, IRQ change, DMA by message and time grant, with its virtual time
      * (plexus run --event-log). NULL: none. */
     FILE *event_log;
+    /* A device wrote guest RAM [@addr, +@len): by a DMA message the hub carried out, or through its own mapping
+     * (its DmaWritten report, which arrives before anything else it sends after the write). The machine drops
+     * the CPU's translated code of those pages (hub_cpu_ram_written). The pages are also marked in the memory
+     * API's dirty log. NULL: nobody to tell. */
+    void (*ram_written)(void *opaque, uint64_t addr, uint64_t len);
+    void *ram_written_opaque;
+    /* The timeline's view of the devices (NULL: none). */
+    const hub_devmgr_observer *observer;
+    void *observer_opaque;
 } hub_devmgr_env;
 
 #define HUB_DEFAULT_QUANTUM_NS 10000u
@@ -74,6 +101,14 @@ typedef struct hub_prop { const char *key; const char *value; } hub_prop;
 typedef struct hub_region_map { const char *region; uint64_t base; } hub_region_map;
 /* Device IRQ line @line (index in its declaration) drives hub irq @irq. */
 typedef struct hub_irq_map { unsigned line; unsigned irq; } hub_irq_map;
+
+/* A host file the hub opens for the device and hands it as a descriptor (a disk image), so that the device
+ * never opens paths itself. */
+typedef struct hub_file {
+    const char *name;       /* what the device asks for (plx_dev_file); a name as for devices */
+    const char *path;
+    bool readonly;          /* opened read-only (and shared-locked); else read-write (exclusively locked) */
+} hub_file;
 
 /* The device channel's transport. */
 typedef enum hub_transport {
@@ -134,6 +169,10 @@ typedef struct hub_device_config {
     hub_transport transport;
     unsigned ring_slots;            /* slots per direction of a ring (64 bytes each); 0 = 1024 */
     unsigned ring_spin_us;          /* how long a side of the ring spins before it sleeps; 0 = 50 */
+    /* Files opened when the device is added (kept, and passed again to a restarted process), at most
+     * PLX_MAX_FILES. A device on another host (tcp://) gets no descriptors: files are refused for it. */
+    const hub_file *files;
+    size_t n_files;
 } hub_device_config;
 
 #define HUB_NS_NET 1u
@@ -150,6 +189,7 @@ typedef struct hub_devmgr_stats {
     uint64_t dma_refused;           /* DMA by message outside the device's RAM grants */
     uint64_t grants;                /* lockstep time grants answered */
     uint64_t syncs;                 /* Sync round trips: the guest looked at interrupt state after posted writes */
+    uint64_t dma_written;           /* ranges a device reported writing through its mapping (DmaWritten) */
 } hub_devmgr_stats;
 
 hub_devmgr *hub_devmgr_new(const hub_devmgr_env *env, Error **errp);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "dev/declare.h"
+#include "dev/files.h"
 #include "dev/link.h"
 #include "dev/serve.h"
 #include "dev/spawn.h"
@@ -171,7 +172,7 @@ hub_dev_handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello_de
 
     /* Build the Config. */
     bool local = !d->inc.tcp && !cfg->ram_by_message;
-    int passed[253];
+    int passed[PLX_MAX_PASSED_FDS];
     unsigned n_passed = 0;
     Plx__RamGrant *rg = calloc(m->env.n_ram ? m->env.n_ram : 1, sizeof(*rg));
     Plx__RamGrant **rgp = calloc(m->env.n_ram ? m->env.n_ram : 1, sizeof(*rgp));
@@ -260,6 +261,14 @@ hub_dev_handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello_de
         sgp[c.n_shadows++] = g;
     }
     c.shadows = sgp;
+    Plx__FileGrant fg[PLX_MAX_FILES], *fgp[PLX_MAX_FILES];
+    int nf = hub_dev_files_grant(d, fg, fgp, passed, &n_passed, errp);
+    if (nf < 0) {
+        r = nf;
+        goto out;
+    }
+    c.n_files = (size_t)nf;
+    c.files = fgp;
     c.n_passed_fds = n_passed;
     c.timeout_ms = d->timeout_ms;
     c.max_dma_len = PLX_MAX_DMA;

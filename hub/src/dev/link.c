@@ -23,6 +23,7 @@ hub_dev_send(hub_device *d, Plx__Envelope *env)
     int r = plx_wire_send(&d->inc.wire, env, 0);
     if (r < 0)
         hub_dev_send_failed(d, r);
+    d->inc.poked = true;
     return r;
 }
 
@@ -91,6 +92,7 @@ hub_dev_flush(hub_device *d)
     int r = plx_wire_batch_send(&d->inc.wire, &d->inc.batch, d->inc.batch_time, 0);
     if (r < 0)
         hub_dev_send_failed(d, r);
+    d->inc.poked = true;
 }
 
 /* Whether the device moves to the ring after the handshake: on this host unless the config or PLEXUS_TRANSPORT

@@ -49,13 +49,14 @@ static void grant_cb(void *opaque)
     Plx__Envelope env = PLX__ENVELOPE__INIT;
     env.msg_case = PLX__ENVELOPE__MSG_TIME_GRANT;
     env.time_grant = &g;
-    uint64_t next = VCLOCK_NEVER;
+    uint64_t next = VCLOCK_NEVER, t0 = hub_dev_now_ns();
     if (hub_dev_send(d, &env) < 0 || hub_dev_wait_reached(d, now, &next) < 0)
         return;
     d->stats.grants++;
     /* The device now stands at @now: an event it names at or before it is behind it. */
     bool idle = next == VCLOCK_NEVER || next <= now;
     hub_dev_event(d, "grant next %" PRIu64, idle ? 0 : next);
+    hub_dev_observe(d->m, grant, d->name, idle ? 0 : next, hub_dev_now_ns() - t0, now);
     if (idle)
         return;     /* nothing until it is accessed */
     uint64_t b = next_boundary(d->m, now);

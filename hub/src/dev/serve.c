@@ -32,6 +32,7 @@ static void timer_cb(void *opaque)
     Plx__Envelope env = PLX__ENVELOPE__INIT;
     env.msg_case = PLX__ENVELOPE__MSG_TIMER_FIRE;
     env.timer_fire = &f;
+    uint64_t t0 = hub_dev_now_ns();
     if (hub_dev_send(d, &env) < 0)
         return;
     /*
@@ -41,8 +42,10 @@ static void timer_cb(void *opaque)
      * Not from inside another wait on the same device (it could not answer). If the device dies meanwhile the
      * wait ends at once (its pidfd); it is restarted from the poll path, never from here.
      */
-    if ((d->inc.capabilities & PLX_CAP_TIMER_DONE) && !d->inc.in_wait && !d->dma_depth)
+    bool waited = (d->inc.capabilities & PLX_CAP_TIMER_DONE) && !d->inc.in_wait && !d->dma_depth;
+    if (waited)
         hub_dev_wait_timer_done(d, f.seq);
+    hub_dev_observe(d->m, timer, d->name, t->id, waited ? hub_dev_now_ns() - t0 : 0, f.deadline_ns);
 }
 
 static void timer_arm(hub_device *d, const Plx__TimerArm *a)
@@ -135,12 +138,50 @@ static bool in_dma_window(const hub_device *d, uint64_t addr, uint64_t len)
     return false;
 }
 
+/* Guest RAM a device wrote: the memory API's dirty log, then the machine (the CPU's translated code). */
+static void ram_written(hub_device *d, uint64_t addr, uint64_t len)
+{
+    hub_devmgr *m = d->m;
+    MemoryRegionSection sec = memory_region_find(m->env.sysmem, addr, len);
+    if (sec.mr) {
+        if (memory_region_is_ram(sec.mr))
+            memory_region_set_dirty(sec.mr, sec.offset_within_region, len);
+        memory_region_unref(sec.mr);
+    }
+    if (m->env.ram_written)
+        m->env.ram_written(m->env.ram_written_opaque, addr, len);
+}
+
+/* DmaWritten: ranges inside the device's RAM grants are acted on; the others are the device's error, logged. */
+static void serve_dma_written(hub_device *d, const Plx__DmaWritten *w)
+{
+    if (w->n_ranges > PLX_MAX_DMA_RANGES) {
+        hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "DmaWritten with %zu ranges (at most %u): dropped", w->n_ranges,
+                    PLX_MAX_DMA_RANGES);
+        return;
+    }
+    for (size_t i = 0; i < w->n_ranges; i++) {
+        uint64_t addr = w->ranges[i]->addr, len = w->ranges[i]->len;
+        if (!len || addr + len < addr || !in_dma_window(d, addr, len)) {
+            d->stats.dma_refused++;
+            if (d->stats.dma_refused <= 8)
+                hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "reported a write to 0x%" PRIx64 "+0x%" PRIx64
+                            " outside its RAM grants: ignored", addr, len);
+            continue;
+        }
+        d->stats.dma_written++;
+        hub_dev_event(d, "dma written 0x%" PRIx64 "+0x%" PRIx64, addr, len);
+        ram_written(d, addr, len);
+    }
+}
+
 static void serve_dma(hub_device *d, const Plx__DmaRequest *rq)
 {
     hub_devmgr *m = d->m;
     Plx__DmaReply rp = PLX__DMA_REPLY__INIT;
     rp.seq = rq->seq;
     rp.result = PLX__MEM_TX__MEMTX_ERROR;
+    uint64_t t0 = 0;        /* when the access began (0: refused before it) */
     if (rq->len > PLX_MAX_DMA || (rq->write && rq->data.len != rq->len) ||
         (!rq->write && rq->data.len != 0) || rq->addr + rq->len < rq->addr) {
         hub_dev_log(m, d->name, PLX_LOG_WARNING,
@@ -159,10 +200,13 @@ static void serve_dma(hub_device *d, const Plx__DmaRequest *rq)
         uint32_t len = rq->len;
         bool write = rq->write;
         MemTxResult res;
+        t0 = hub_dev_now_ns();
         d->dma_depth++;
         m->nest++;
         if (write) {
             res = address_space_write(m->env.as, addr, MEMTXATTRS_UNSPECIFIED, rq->data.data, (int)len);
+            if (res == MEMTX_OK && m->env.ram_written)
+                m->env.ram_written(m->env.ram_written_opaque, addr, len);      /* the write marked the dirty log */
         } else {
             /* Per device: serving this read may serve another device's DMA (nested accesses). */
             if (len > d->dma_cap) {
@@ -193,6 +237,8 @@ static void serve_dma(hub_device *d, const Plx__DmaRequest *rq)
 reply:;
     hub_dev_event(d, "dma %s 0x%" PRIx64 "+0x%x%s", rq->write ? "write" : "read", rq->addr, rq->len,
                   rp.result == PLX__MEM_TX__MEMTX_OK ? "" : " refused");
+    hub_dev_observe(m, dma, d->name, rq->addr, rq->len, rq->write, rp.result == PLX__MEM_TX__MEMTX_OK,
+                    t0 ? hub_dev_now_ns() - t0 : 0, vclock_now(m->env.clock));
     Plx__Envelope env = PLX__ENVELOPE__INIT;
     env.msg_case = PLX__ENVELOPE__MSG_DMA_REPLY;
     env.dma_reply = &rp;
@@ -227,6 +273,9 @@ hub_dev_serve(hub_device *d, Plx__Envelope *env)
         serve_dma(d, env->dma);
         break;
     }
+    case PLX__ENVELOPE__MSG_DMA_WRITTEN:
+        serve_dma_written(d, env->dma_written);
+        break;
     case PLX__ENVELOPE__MSG_TIMER_ARM:
         timer_arm(d, env->timer_arm);
         break;

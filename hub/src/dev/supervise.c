@@ -25,9 +25,12 @@ static void restart_device(hub_device *d)
     d->restarts++;
     hub_dev_replay rp;
     hub_dev_replay_take(d, &rp);
+    uint64_t t0 = hub_dev_now_ns();
     hub_dev_inc_end(d);
     Error *err = NULL;
     int r = hub_dev_start(d, cfg, true, &err);
+    hub_dev_observe(m, restarted, d->name, d->restarts, r >= 0, r >= 0 ? d->inc.pid : 0, hub_dev_now_ns() - t0,
+                    vclock_now(m->env.clock));
     if (r < 0) {
         hub_dev_log(m, d->name, PLX_LOG_ERR, "restart %u of %u failed: %s", d->restarts, d->max_restarts,
                     err ? error_get_pretty(err) : strerror(-r));

@@ -70,12 +70,15 @@ static const senum transports[] = { NAME("auto", HUB_TRANSPORT_AUTO), NAME("ring
                                     NAME("zeromq", HUB_TRANSPORT_ZMQ), { 0 } };
 static const senum syncs[] = { NAME("async", 0), NAME("lockstep", 1), { 0 } };
 static const senum dmas[] = { NAME("map", 0), NAME("message", 1), { 0 } };
+static const senum log_levels[] = { NAME("error", PLX_LOG_ERR), NAME("warning", PLX_LOG_WARNING),
+                                    NAME("notice", PLX_LOG_NOTICE), NAME("info", PLX_LOG_INFO),
+                                    NAME("debug", PLX_LOG_DEBUG), { 0 } };
 static const senum namespace_names[] = { NAME("net", HUB_NS_NET), NAME("mount", HUB_NS_MOUNT),
                                          NAME("pid", HUB_NS_PID), { 0 } };
 
 static const sval v_fw_format = ENUM(fw_formats), v_time = ENUM(time_modes), v_idle = ENUM(idle_modes),
                   v_restart_policy = ENUM(restart_policies), v_transport = ENUM(transports), v_sync = ENUM(syncs),
-                  v_dma = ENUM(dmas);
+                  v_dma = ENUM(dmas), v_log_level = ENUM(log_levels);
 
 static const skey ram_keys[] = { KEY("name", &v_str), REQUIRED("base", &v_str), REQUIRED("size", &v_str), { 0 } };
 static const skey fw_keys[] = { REQUIRED("file", &v_str), KEY("format", &v_fw_format), KEY("address", &v_str),
@@ -95,18 +98,21 @@ static const skey restart_keys[] = {
     KEY("policy", &v_restart_policy), KEY("max_restarts", &v_uint), KEY("backoff_ms", &v_uint), { 0 },
 };
 static const skey ring_keys[] = { KEY("slots", &v_uint), KEY("spin_us", &v_uint), { 0 } };
+static const skey file_keys[] = { REQUIRED("name", &v_str), REQUIRED("path", &v_str), KEY("readonly", &v_bool),
+                                  { 0 } };
+static const skey log_keys[] = { KEY("level", &v_log_level), KEY("mmio", &v_bool), { 0 } };
 static const sval v_ram_entry = MAP(ram_keys), v_fw_entry = MAP(fw_keys), v_cpu = MAP(cpu_keys),
                   v_builtin = MAP(builtin_keys), v_plic = MAP(plic_keys), v_region_entry = MAP(region_keys),
                   v_dt = MAP(dt_keys), v_sandbox = MAP(sandbox_keys), v_restart = MAP(restart_keys),
-                  v_ring = MAP(ring_keys);
-static const sval v_regions = SEQ(&v_region_entry);
+                  v_ring = MAP(ring_keys), v_file_entry = MAP(file_keys), v_log = MAP(log_keys);
+static const sval v_regions = SEQ(&v_region_entry), v_files = SEQ(&v_file_entry);
 static const skey dev_keys[] = {
     REQUIRED("name", &v_str), KEY("program", &v_str), KEY("plugin", &v_str), KEY("args", &v_strs),
     KEY("base", &v_str), KEY("regions", &v_regions), KEY("irq", &v_uint), KEY("irqs", &v_uints),
     KEY("props", &v_any), KEY("timeout_ms", &v_uint), KEY("endpoint", &v_str), KEY("attach", &v_bool),
     KEY("attach_timeout_ms", &v_uint), KEY("ram", &v_strs), KEY("dt", &v_dt), KEY("sandbox", &v_sandbox),
     KEY("restart", &v_restart), KEY("transport", &v_transport), KEY("ring", &v_ring), KEY("sync", &v_sync),
-    KEY("dma", &v_dma), { 0 },
+    KEY("dma", &v_dma), KEY("files", &v_files), KEY("log", &v_log), { 0 },
 };
 static const sval v_dev_entry = MAP(dev_keys);
 static const sval v_rams = { .type = T_SEQ, .item = &v_ram_entry, .min_items = 1 }, v_fws = SEQ(&v_fw_entry),
@@ -771,6 +777,48 @@ static int convert_dt(hub_mconfig *c, const ynode *dnode, size_t i, hub_mc_devic
     return 0;
 }
 
+/* `files:` become the device layer's files: each found like firmware, and writable unless read-only. */
+static int convert_files(hub_mconfig *c, const hub_mconfig_opts *o, const ynode *dnode, size_t i,
+                         hub_device_config *d, Error **errp)
+{
+    const ynode *files = ytree_map_get(dnode, "files");
+    if (!files || !files->n_items)
+        return 0;
+    char fp[96];
+    if (files->n_items > PLX_MAX_FILES)
+        return cfg_err(c, errp, (snprintf(fp, sizeof(fp), "devices.%zu.files", i), fp), "at most %u files; got %zu",
+                       PLX_MAX_FILES, files->n_items);
+    hub_file *f = calloc(files->n_items, sizeof(*f));
+    d->files = f;
+    for (size_t j = 0; j < files->n_items; j++) {
+        const ynode *e = files->items[j];
+        const char *nm = ystr(e, "name"), *path = ystr(e, "path");
+        f[j].name = strdup(nm);
+        f[j].readonly = ybool(e, "readonly", false);
+        d->n_files++;
+        snprintf(fp, sizeof(fp), "devices.%zu.files.%zu.name", i, j);
+        if (!valid_name(nm))
+            return cfg_err(c, errp, fp, "expected a name of letters, digits, '_' and '-'; got '%s'", nm);
+        for (size_t k = 0; k < j; k++)
+            if (!strcmp(f[k].name, nm))
+                return cfg_err(c, errp, fp, "duplicate file name '%s' (also files[%zu])", nm, k);
+        snprintf(fp, sizeof(fp), "devices.%zu.files.%zu.path", i, j);
+        char *looked = NULL;
+        char *found = find_data_file(c, o, path, &looked);
+        if (!found) {
+            int r = cfg_err(c, errp, fp, "file '%s' not found or not readable (looked in %s)", path, looked);
+            free(looked);
+            return r;
+        }
+        free(looked);
+        f[j].path = found;
+        if (!f[j].readonly && access(found, W_OK) < 0)
+            return cfg_err(c, errp, fp, "%s is not writable (%s); say readonly: true to give it read-only", found,
+                           strerror(errno));
+    }
+    return 0;
+}
+
 static int convert_device(hub_mconfig *c, const hub_mconfig_opts *o, const ynode *dnode, size_t i, hub_mc_device *md,
                           Error **errp)
 {
@@ -903,6 +951,9 @@ static int convert_device(hub_mconfig *c, const hub_mconfig_opts *o, const ynode
         d->endpoint = strdup(ep);
     }
     d->lockstep = yenum(dnode, "sync", syncs, 0) == 1;
+    const ynode *log = ytree_map_get(dnode, "log");
+    md->log_level = log && ytree_map_get(log, "level") ? yenum(log, "level", log_levels, -1) : -1;
+    md->log_mmio = log && ybool(log, "mmio", false);
     d->ram_by_message = yenum(dnode, "dma", dmas, 0) == 1;
     d->transport = (hub_transport)yenum(dnode, "transport", transports, HUB_TRANSPORT_AUTO);
     if (d->transport == HUB_TRANSPORT_RING && d->endpoint)
@@ -925,6 +976,8 @@ static int convert_device(hub_mconfig *c, const hub_mconfig_opts *o, const ynode
     }
 
     if ((r = convert_isolation(c, dnode, i, d, errp)) < 0)
+        return r;
+    if ((r = convert_files(c, o, dnode, i, d, errp)) < 0)
         return r;
 
     /* `ram:` absent: every block; present (even empty): those named */
@@ -1487,6 +1540,11 @@ void hub_mconfig_free(hub_mconfig *c)
         for (size_t j = 0; j < dc->n_sandbox_allow; j++)
             free((char *)dc->sandbox_allow[j]);
         free((void *)dc->sandbox_allow);
+        for (size_t j = 0; j < dc->n_files; j++) {
+            free((char *)dc->files[j].name);
+            free((char *)dc->files[j].path);
+        }
+        free((void *)dc->files);
         for (size_t j = 0; j < d->n_dt_compatible; j++)
             free(d->dt_compatible[j]);
         free(d->dt_compatible);

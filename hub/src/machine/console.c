@@ -20,7 +20,15 @@ struct hub_console {
     bool eof;
     unsigned char pending[4096];
     size_t n_pending;
+    /* the monitor prompt (Ctrl-A c) */
+    void (*mon_line)(void *opaque, const char *line);
+    void *mon_opaque;
+    bool in_monitor;
+    char line[256];
+    size_t line_len;
 };
+
+#define MONITOR_PROMPT "(plexus) "
 
 static struct termios saved_tio;
 static int saved_fd = -1;
@@ -49,6 +57,7 @@ void hub_console_help(FILE *f)
     fputs("\r\nplexus console escapes (Ctrl-A, then a key):\r\n"
           "  Ctrl-A x    quit plexus (exit status 0)\r\n"
           "  Ctrl-A s    print device and CPU statistics\r\n"
+          "  Ctrl-A c    switch between the guest's console and the monitor\r\n"
           "  Ctrl-A h    print this help\r\n"
           "  Ctrl-A Ctrl-A  send Ctrl-A to the guest\r\n", f);
 }
@@ -103,6 +112,51 @@ static void flush_pending(hub_console *c)
     }
 }
 
+void hub_console_set_monitor(hub_console *c, void (*line)(void *opaque, const char *line), void *opaque)
+{
+    c->mon_line = line;
+    c->mon_opaque = opaque;
+}
+
+static void toggle_monitor(hub_console *c)
+{
+    if (!c->mon_line)
+        return;
+    c->in_monitor = !c->in_monitor;
+    c->line_len = 0;
+    if (c->in_monitor)
+        fputs("\r\nplexus monitor: `help` lists the commands; Ctrl-A c returns to the guest\r\n" MONITOR_PROMPT,
+              stderr);
+    else
+        fputs("\r\n", stderr);
+    fflush(stderr);
+}
+
+/* A key typed at the monitor prompt: a small line editor (echo, backspace, Ctrl-U, Enter). */
+static void monitor_key(hub_console *c, unsigned char ch)
+{
+    if (ch == '\r' || ch == '\n') {
+        fputs("\r\n", stderr);
+        c->line[c->line_len] = 0;
+        c->line_len = 0;
+        c->mon_line(c->mon_opaque, c->line);
+        if (c->in_monitor)
+            fputs(MONITOR_PROMPT, stderr);
+    } else if (ch == 0x7f || ch == 0x08) {
+        if (c->line_len) {
+            c->line_len--;
+            fputs("\b \b", stderr);
+        }
+    } else if (ch == 0x15) {
+        for (; c->line_len; c->line_len--)
+            fputs("\b \b", stderr);
+    } else if (ch >= 0x20 && ch < 0x7f && c->line_len < sizeof(c->line) - 1) {
+        c->line[c->line_len++] = (char)ch;
+        fputc(ch, stderr);
+    }
+    fflush(stderr);
+}
+
 hub_console_event hub_console_service(hub_console *c)
 {
     if (!c)
@@ -132,6 +186,9 @@ hub_console_event hub_console_service(hub_console *c)
                 } else if (ch == 'h' || ch == 'H' || ch == '?') {
                     hub_console_help(stderr);
                     continue;
+                } else if (ch == 'c' || ch == 'C') {
+                    toggle_monitor(c);
+                    continue;
                 } else if (ch == 's' || ch == 'S') {
                     ev = HUB_CONSOLE_STATS;
                     /* keep the rest of this read for the guest */
@@ -145,6 +202,10 @@ hub_console_event hub_console_service(hub_console *c)
                 }
             } else if (ch == ESCAPE_CHAR) {
                 c->escape = true;
+                continue;
+            }
+            if (c->in_monitor) {
+                monitor_key(c, ch);
                 continue;
             }
             c->pending[c->n_pending++] = ch;

@@ -41,6 +41,9 @@ void hub_console_close(hub_console *c);
 /* Restore the terminal now (safe in a signal handler). */
 void hub_console_restore_tty(void);
 
+/* Ctrl-A c switches the keyboard to a monitor prompt and back; each line typed there goes to @line. */
+void hub_console_set_monitor(hub_console *c, void (*line)(void *opaque, const char *line), void *opaque);
+
 /* The escape help text. */
 void hub_console_help(FILE *f);
 

@@ -3,8 +3,10 @@
 #include "machine.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/random.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -17,8 +19,14 @@
 #include "plexus/protocol.h"
 #include "cpu/cpu.h"
 #include "dev/devmgr.h"
+#include "dlog.h"
+#include "gdb.h"
+#include "monitor.h"
+#include "observe.h"
+#include "trace.h"
 
 #define CONSOLE_CHECK_NS 2000000ULL     /* look at the keyboard every 2 ms of host time */
+#define CONSOLE_PIPE_SIZE (1 << 20)     /* the console device's output pipe (the default limit for a user) */
 
 struct hub_machine {
     const hub_mconfig *cfg;
@@ -56,6 +64,21 @@ struct hub_machine {
     volatile sig_atomic_t stop_status;
     bool quit;
     struct timespec t_start, t_end;
+    /* the console device's output passes through the hub, which knows whether a line is open */
+    int out_r;                  /* read end of its stdout, or -1 */
+    bool out_mid_line;
+    /* debugging */
+    int ep;                     /* epoll set of what wakes the idle or stopped hub besides devices */
+    int ep_console;             /* the console input fd in it, or -1 */
+    hub_gdb *gdb;
+    hub_monitor *monitor;
+    hub_monitor_host mon_host;
+    hub_dlog *dlog;
+    hub_trace *trace;
+    hub_observer_pair observers;
+    bool stopped;               /* stopped for the debugger or the monitor */
+    const char *ended_by;       /* the debugger or the monitor ended the run */
+    bool debug_io;              /* the debugger and x/xp may touch device registers */
 };
 
 /* hub_mconfig_where() for a printf-built key path. */
@@ -94,21 +117,75 @@ static int ram_write(void *opaque, uint64_t addr, const void *buf, size_t len)
     return -EFAULT;
 }
 
+/* The console device's output, to the hub's stdout: remember whether its last line is still open. */
+static void forward_output(hub_machine *m)
+{
+    char buf[4096];
+    while (m->out_r >= 0) {
+        ssize_t n = read(m->out_r, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+                if (m->ep >= 0)
+                    epoll_ctl(m->ep, EPOLL_CTL_DEL, m->out_r, NULL);
+                close(m->out_r);
+                m->out_r = -1;
+            }
+            return;
+        }
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(STDOUT_FILENO, buf + off, (size_t)(n - off));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                break;      /* nobody reads our stdout: the bytes are lost, as they would be for the device */
+            off += w;
+        }
+        m->out_mid_line = buf[n - 1] != '\n';
+        hub_trace_console(m->trace, buf, (size_t)n, vclock_now(&m->clock));
+    }
+}
+
+/* Hub messages start on a line of their own, never in the middle of a guest's console line. */
+static void begin_line(void *opaque)
+{
+    hub_machine *m = opaque;
+    forward_output(m);
+    if (m->out_mid_line) {
+        fputc('\n', stderr);
+        m->out_mid_line = false;
+    }
+}
+
 static void set_irq(void *opaque, unsigned irq, int level)
 {
     hub_machine *m = opaque;
+    hub_trace_irq(m->trace, irq, level);
     hub_plic_set_irq(m->plic, irq, level);
+}
+
+/* The level from which @device's log records are shown: `log.level`, else warnings and worse; -v: all. */
+static int log_threshold(const hub_machine *m, const char *device)
+{
+    if (m->opts.verbose)
+        return PLX_LOG_DEBUG;
+    for (size_t i = 0; device && i < m->cfg->n_devices; i++)
+        if (!strcmp(m->cfg->devices[i].dev.name, device) && m->cfg->devices[i].log_level >= 0)
+            return m->cfg->devices[i].log_level;
+    return PLX_LOG_WARNING;
 }
 
 static void dev_log(void *opaque, const char *device, int level, const char *msg)
 {
     hub_machine *m = opaque;
-    if (level > PLX_LOG_WARNING && !m->opts.verbose)     /* warnings and worse unless verbose */
+    if (level > log_threshold(m, device))
         return;
     const char *ln = plx_log_level_name(level);
-    if (m->console)
-        fprintf(stderr, "\r");
+    begin_line(m);
     fprintf(stderr, "plexus: %s: %s: %s\n", device ? device : "devices", ln, msg);
+    if (level <= 4)
+        hub_dlog_device(m->dlog, device ? device : "devices", ln, msg);
 }
 
 static void service_console(hub_machine *m)
@@ -116,9 +193,11 @@ static void service_console(hub_machine *m)
     switch (hub_console_service(m->console)) {
     case HUB_CONSOLE_QUIT:
         m->quit = true;
+        m->stopped = false;
         hub_cpu_stop(m->cpu, HUB_CONSOLE_QUIT_STATUS);
         break;
     case HUB_CONSOLE_STATS:
+        begin_line(m);
         hub_machine_print_stats(m, stderr);
         break;
     case HUB_CONSOLE_NONE:
@@ -126,16 +205,41 @@ static void service_console(hub_machine *m)
     }
 }
 
+/* Everything outside the devices that may want the hub: console input and output, debugger, monitor. */
+static void serve_io(hub_machine *m)
+{
+    forward_output(m);
+    if (m->console)
+        service_console(m);
+    hub_gdb_service(m->gdb);
+    hub_monitor_service(m->monitor);
+}
+
+/* Wait for a device message or anything else in serve_io(), at most @timeout_ms; then serve it. */
+static void wait_and_serve(hub_machine *m, int timeout_ms)
+{
+    int cfd = m->console ? hub_console_fd(m->console) : -1;
+    if (cfd != m->ep_console) {     /* the console input stops being polled once it ends or its buffer is full */
+        if (m->ep_console >= 0)
+            epoll_ctl(m->ep, EPOLL_CTL_DEL, m->ep_console, NULL);
+        struct epoll_event ev = { .events = EPOLLIN, .data.fd = cfd };
+        if (cfd >= 0 && epoll_ctl(m->ep, EPOLL_CTL_ADD, cfd, &ev) < 0)
+            cfd = -1;
+        m->ep_console = cfd;
+    }
+    serve_io(m);
+    hub_devmgr_wait(m->devmgr, timeout_ms, m->ep);
+    serve_io(m);
+}
+
 static void service(void *opaque)
 {
     hub_machine *m = opaque;
     hub_devmgr_poll(m->devmgr, 0);
-    if (m->console) {
-        uint64_t now = mono_ns();
-        if (now >= m->next_console_check) {
-            m->next_console_check = now + CONSOLE_CHECK_NS;
-            service_console(m);
-        }
+    uint64_t now = mono_ns();
+    if (now >= m->next_console_check) {
+        m->next_console_check = now + CONSOLE_CHECK_NS;
+        serve_io(m);
     }
     if (m->stop_requested)
         hub_cpu_stop(m->cpu, m->stop_status);
@@ -147,6 +251,14 @@ static void irq_sync(void *opaque)
     hub_machine *m = opaque;
     if (m->devmgr)
         hub_devmgr_sync(m->devmgr);
+}
+
+/* A device wrote guest RAM: the hart must not run what it translated from there before. */
+static void ram_written(void *opaque, uint64_t addr, uint64_t len)
+{
+    hub_machine *m = opaque;
+    if (m->cpu)
+        hub_cpu_ram_written(m->cpu, addr, len);
 }
 
 /* A guest access waits for its device's restart: the CPU makes it again after the next poll. */
@@ -167,13 +279,140 @@ static void charge_cpu(void *opaque, uint64_t ns)
 static void idle(void *opaque, int timeout_ms)
 {
     hub_machine *m = opaque;
-    if (m->console)
-        service_console(m);
-    hub_devmgr_wait(m->devmgr, timeout_ms, m->console ? hub_console_fd(m->console) : -1);
-    if (m->console)
-        service_console(m);
+    wait_and_serve(m, timeout_ms);
     if (m->stop_requested)
         hub_cpu_stop(m->cpu, m->stop_status);
+}
+
+/* ---- debugging: the hart stopped for the debugger or the monitor ---- */
+
+static const char *stop_reason(const hub_cpu_debug_event *ev)
+{
+    switch (ev->reason) {
+    case HUB_CPU_STOP_BREAKPOINT: return " at a breakpoint";
+    case HUB_CPU_STOP_STEP: return " after a step";
+    case HUB_CPU_STOP_WATCH: return " by a watchpoint";
+    default: return "";
+    }
+}
+
+/* Virtual time stands still: nothing runs but the devices' messages, the console, debugger and monitor. */
+static void debug_stop(void *opaque, const hub_cpu_debug_event *ev)
+{
+    hub_machine *m = opaque;
+    m->stopped = true;
+    hub_gdb_stopped(m->gdb, ev);
+    if (!hub_gdb_connected(m->gdb)) {
+        begin_line(m);
+        fprintf(stderr, "plexus: guest stopped%s at pc 0x%" PRIx64 " (%s)\n", stop_reason(ev), ev->pc,
+                m->gdb ? "waiting for the debugger" : "the monitor's cont resumes it");
+    }
+    while (m->stopped && !m->stop_requested && !m->quit)
+        wait_and_serve(m, 100);
+    m->stopped = false;
+    hub_gdb_running(m->gdb);
+    if (m->stop_requested)
+        hub_cpu_stop(m->cpu, m->stop_status);
+}
+
+static void dbg_resume(void *opaque)
+{
+    hub_machine *m = opaque;
+    m->stopped = false;
+}
+
+static void end_run(hub_machine *m, const char *who)
+{
+    begin_line(m);
+    fprintf(stderr, "plexus: ended by %s\n", who);
+    m->ended_by = who;
+    m->quit = true;
+    m->stopped = false;
+    hub_cpu_stop(m->cpu, HUB_CONSOLE_QUIT_STATUS);
+}
+
+static void dbg_kill(void *opaque)
+{
+    end_run(opaque, "the debugger");
+}
+
+static void mon_quit(void *opaque)
+{
+    end_run(opaque, "the monitor's quit");
+}
+
+static bool dbg_io_allowed(void *opaque)
+{
+    hub_machine *m = opaque;
+    return m->debug_io;
+}
+
+static void dbg_monitor(void *opaque, const char *cmd, FILE *out)
+{
+    hub_machine *m = opaque;
+    hub_monitor_exec(&m->mon_host, cmd, out);
+}
+
+static void mon_stop(void *opaque)
+{
+    hub_machine *m = opaque;
+    hub_cpu_debug_break(m->cpu);
+}
+
+static bool mon_stopped(void *opaque)
+{
+    hub_machine *m = opaque;
+    return m->stopped;
+}
+
+static void mon_reset(void *opaque, FILE *out);
+static void mon_info_devices(void *opaque, FILE *out);
+
+/* A monitor line typed on the console (Ctrl-A c). */
+static void console_monitor_line(void *opaque, const char *line)
+{
+    hub_machine *m = opaque;
+    hub_monitor_exec(&m->mon_host, line, stderr);
+}
+
+static int debug_setup(hub_machine *m, Error **errp)
+{
+    m->mon_host = (hub_monitor_host){
+        .cpu = m->cpu, .stop = mon_stop, .cont = dbg_resume, .stopped = mon_stopped, .reset = mon_reset,
+        .quit = mon_quit, .info_devices = mon_info_devices, .debug_io = &m->debug_io, .opaque = m,
+    };
+    m->ep = epoll_create1(EPOLL_CLOEXEC);
+    if (m->ep < 0) {
+        error_setg(errp, "epoll: %s", strerror(errno));
+        return -EMFILE;
+    }
+    struct epoll_event ev = { .events = EPOLLIN };
+    if (m->out_r >= 0) {
+        ev.data.fd = m->out_r;
+        epoll_ctl(m->ep, EPOLL_CTL_ADD, m->out_r, &ev);
+    }
+    int r;
+    if (m->opts.gdb) {
+        hub_gdb_host gh = { .cpu = m->cpu, .resume = dbg_resume, .kill = dbg_kill, .monitor = dbg_monitor,
+                            .io_allowed = dbg_io_allowed, .opaque = m };
+        if ((r = hub_gdb_open(m->opts.gdb, &gh, &m->gdb, errp)) < 0)
+            return r;
+        ev.data.fd = hub_gdb_fd(m->gdb);
+        epoll_ctl(m->ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
+        fprintf(stderr, "plexus: the GDB stub listens on %s%s\n", hub_gdb_where(m->gdb),
+                m->opts.gdb_wait ? "; the guest waits for the debugger" : "");
+    }
+    if (m->opts.monitor) {
+        if ((r = hub_monitor_open(m->opts.monitor, &m->mon_host, &m->monitor, errp)) < 0)
+            return r;
+        ev.data.fd = hub_monitor_fd(m->monitor);
+        epoll_ctl(m->ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
+    }
+    if (m->console)
+        hub_console_set_monitor(m->console, console_monitor_line, m);
+    if (m->opts.gdb_wait)
+        hub_cpu_debug_break(m->cpu);
+    return 0;
 }
 
 void hub_machine_request_stop(hub_machine *m, int status)
@@ -207,16 +446,26 @@ static int add_devices(hub_machine *m, Error **errp)
     const hub_mconfig *c = m->cfg;
     Error *e = NULL;
     m->devs = calloc(c->n_devices ? c->n_devices : 1, sizeof(*m->devs));
-    int console_fd = -1;
+    int console_fd = -1, console_out = -1;
     if (m->opts.console && c->console >= 0) {
         m->console = hub_console_open(STDIN_FILENO, &console_fd, errp);
         if (!m->console)
             return -EIO;
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) == 0) {
+            /* the device blocks when the pipe is full: room for far more than it can write between two of
+             * the hub's looks (every 2 ms of its run time, and whenever it waits) */
+            fcntl(p[0], F_SETPIPE_SZ, CONSOLE_PIPE_SIZE);
+            fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) | O_NONBLOCK);
+            m->out_r = p[0];
+            console_out = p[1];
+        }
     }
     for (size_t i = 0; i < c->n_devices; i++) {
         const hub_device_config *d = &c->devices[i].dev;
         hub_device_config dc = *d;
         dc.stdin_fd = (int)i == c->console ? console_fd : -1;
+        dc.stdout_fd = (int)i == c->console ? console_out : -1;
         if (d->attach && !d->endpoint)
             fprintf(stderr, "plexus: waiting %u ms for device '%s' to attach: start it with "
                     "--plexus-attach=%s --plexus-name=%s\n", d->attach_timeout_ms ? d->attach_timeout_ms : 10000,
@@ -232,11 +481,15 @@ static int add_devices(hub_machine *m, Error **errp)
             error_free(e);
             if (console_fd >= 0)
                 close(console_fd);
+            if (console_out >= 0)
+                close(console_out);
             return -EIO;
         }
     }
     if (console_fd >= 0)
         close(console_fd);
+    if (console_out >= 0)
+        close(console_out);
     return 0;
 }
 
@@ -550,12 +803,30 @@ static int place_dtb(hub_machine *m, Error **errp)
     return r;
 }
 
+/* The -d log, when -d asked for something or a device has `log.mmio`. False when out of memory. */
+static bool make_dlog(hub_machine *m)
+{
+    const hub_mconfig *c = m->cfg;
+    const char **devs = calloc(c->n_devices + 1, sizeof(*devs));
+    size_t n = 0;
+    if (!devs)
+        return false;
+    for (size_t i = 0; i < c->n_devices; i++)
+        if (c->devices[i].log_mmio)
+            devs[n++] = c->devices[i].dev.name;
+    if (m->opts.dlog || n)
+        m->dlog = hub_dlog_new(m->opts.dlog, m->opts.dlog_out ? m->opts.dlog_out : stderr, devs, begin_line, m);
+    free(devs);
+    return m->dlog || !(m->opts.dlog || n);
+}
+
 int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine **out, Error **errp)
 {
     hub_machine *m = calloc(1, sizeof(*m));
     m->cfg = c;
     if (o)
         m->opts = *o;
+    m->out_r = m->ep = m->ep_console = -1;
     Error *e = NULL;
     int r = -EINVAL;
 
@@ -645,6 +916,19 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
     }
 
     vclock_init(&m->clock);
+    if (!make_dlog(m)) {
+        error_setg(errp, "out of memory");
+        free(info);
+        r = -ENOMEM;
+        goto fail;
+    }
+    if (m->opts.trace && (r = hub_trace_open(m->opts.trace, &m->trace, errp)) < 0) {
+        free(info);
+        goto fail;
+    }
+    void *obs_opaque;
+    const hub_cpu_observer *obs = hub_observer_pair_init(&m->observers, hub_dlog_observer(m->dlog), m->dlog,
+                                                         hub_trace_observer(m->trace), m->trace, &obs_opaque);
     hub_cpu_config cc = {
         .as = &m->as,
         .clock = &m->clock,
@@ -659,6 +943,9 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
         .idle = idle,
         .irq_sync = irq_sync,
         .opaque = m,
+        .debug_stop = debug_stop,
+        .observer = obs,
+        .observer_opaque = obs_opaque,
     };
     m->cpu = hub_cpu_new(&cc, &e);
     if (!m->cpu) {
@@ -699,6 +986,10 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
         .defer_access = defer_access,
         .defer_opaque = m,
         .event_log = m->opts.event_log,
+        .ram_written = ram_written,
+        .ram_written_opaque = m,
+        .observer = hub_trace_devmgr_observer(m->trace),
+        .observer_opaque = m->trace,
     };
     m->devmgr = hub_devmgr_new(&env, &e);
     if (!m->devmgr) {
@@ -708,10 +999,12 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
         r = -EINVAL;
         goto fail;
     }
-    if ((r = add_devices(m, errp)) < 0 || (r = check_map(m, info, errp)) < 0) {
+    if ((r = add_devices(m, errp)) < 0 || (r = check_map(m, info, errp)) < 0 || (r = debug_setup(m, errp)) < 0) {
         free(info);
         goto fail;
     }
+    for (size_t i = 0; m->trace && i < c->n_devices; i++)
+        hub_trace_device(m->trace, c->devices[i].dev.name, hub_device_pid(m->devs[i]));
 
     void *dtb;
     size_t dtb_size;
@@ -744,17 +1037,35 @@ int hub_machine_run(hub_machine *m, int *status, Error **errp)
     m->next_console_check = 0;
     int r = hub_cpu_run(m->cpu, &e);
     clock_gettime(CLOCK_MONOTONIC, &m->t_end);
+    hub_gdb_exited(m->gdb, r, r < 0);
     if (m->console) {
         hub_console_close(m->console);
         m->console = NULL;
     }
     if (r < 0) {
-        error_setg(errp, "CPU stopped: %s", e ? error_get_pretty(e) : strerror(-r));
+        char *regs = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&regs, &len);
+        hub_cpu_trap_info t;
+        if (f && hub_cpu_first_fault(m->cpu, &t))
+            fprintf(f, "\nthe first fault that led there: %s %" PRIu64 " (%s) at pc 0x%" PRIx64 ", tval 0x%" PRIx64
+                    ", taken from %c-mode to %c-mode", t.interrupt ? "interrupt" : "exception", t.cause,
+                    hub_cause_name(t.interrupt, t.cause), t.epc, t.tval, "US?M"[t.from_priv & 3],
+                    "US?M"[t.to_priv & 3]);
+        if (f) {
+            fprintf(f, "\nregisters:\n");
+            hub_print_registers(m->cpu, f);
+            fclose(f);
+        }
+        begin_line(m);
+        error_setg(errp, "CPU stopped: %s%s", e ? error_get_pretty(e) : strerror(-r), regs ? regs : "");
+        free(regs);
         error_free(e);
         return r;
     }
-    if (m->quit)
-        fprintf(stderr, "\nplexus: quit (Ctrl-A x)\n");
+    begin_line(m);
+    if (m->quit && !m->ended_by)
+        fprintf(stderr, "plexus: quit (Ctrl-A x)\n");
     *status = r;
     return 0;
 }
@@ -783,6 +1094,7 @@ void hub_machine_print_stats(const hub_machine *m, FILE *f)
     if (!end.tv_sec)
         clock_gettime(CLOCK_MONOTONIC, &end);
     double wall = (double)(end.tv_sec - m->t_start.tv_sec) + (double)(end.tv_nsec - m->t_start.tv_nsec) / 1e9;
+    begin_line((void *)m);
     fprintf(f, "plexus stats:\n");
     fprintf(f, "  instructions       %" PRIu64 "\n", cs.instructions);
     fprintf(f, "  traps              %" PRIu64 "\n", cs.traps);
@@ -802,6 +1114,9 @@ void hub_machine_print_stats(const hub_machine *m, FILE *f)
     if (ds.syncs)
         fprintf(f, "  syncs              %" PRIu64 " (posted writes made complete before the guest looked)\n",
                 ds.syncs);
+    if (ds.dma_written)
+        fprintf(f, "  dma written        %" PRIu64 " ranges reported, %" PRIu64 " pages of code dropped\n",
+                ds.dma_written, cs.code_dropped);
     if (cs.mmio_deferred)
         fprintf(f, "  deferred accesses  %" PRIu64 " (made again after their device's restart)\n", cs.mmio_deferred);
     for (size_t i = 0; m->devs && i < m->cfg->n_devices; i++) {
@@ -821,13 +1136,98 @@ void hub_machine_print_stats(const hub_machine *m, FILE *f)
     fprintf(f, "  wall time s        %.3f\n", wall);
 }
 
+/* system_reset: the hart, the CLINT and the PLIC to their reset state, the firmware, kernel, initrd and device
+ * tree loaded again, every device process asked to reset. RAM keeps its contents, as on QEMU. */
+static void mon_reset(void *opaque, FILE *out)
+{
+    hub_machine *m = opaque;
+    const hub_mconfig *c = m->cfg;
+    Error *lerr = NULL;
+    int r = 0;
+    for (size_t i = 0; i < c->n_firmware && r >= 0; i++) {
+        hub_load_result res = { 0 };
+        const hub_mc_firmware *f = &c->firmware[i];
+        r = f->format == HUB_FW_ELF ? hub_load_elf(f->path, ram_write, m, &res, &lerr)
+                                    : hub_load_raw(f->path, f->address, ram_write, m, &res, &lerr);
+        hub_load_result_clear(&res);
+    }
+    if (r >= 0 && c->kernel) {
+        hub_load_result res = { 0 };
+        r = c->kernel_elf ? hub_load_elf(c->kernel, ram_write, m, &res, &lerr)
+                          : hub_load_raw(c->kernel, m->kernel_start, ram_write, m, &res, &lerr);
+        hub_load_result_clear(&res);
+    }
+    if (r >= 0 && c->initrd) {
+        hub_load_result res = { 0 };
+        r = hub_load_raw(c->initrd, m->boot.initrd_start, ram_write, m, &res, &lerr);
+        hub_load_result_clear(&res);
+    }
+    if (r >= 0)
+        r = ram_write(m, m->dtb_addr, m->dtb, m->dtb_size);
+    if (r >= 0 && m->info_addr)
+        r = write_fw_dynamic_info(m);
+    if (r < 0) {
+        fprintf(out, "system_reset: cannot load the images again: %s\n", lerr ? error_get_pretty(lerr) : strerror(-r));
+        error_free(lerr);
+        return;
+    }
+    for (size_t i = 0; m->devs && i < c->n_devices; i++)
+        if (m->devs[i] && hub_device_reset(m->devs[i]) < 0)
+            fprintf(out, "system_reset: device %s did not take the reset (it failed)\n", c->devices[i].dev.name);
+    if (m->clint)
+        hub_clint_reset(m->clint);
+    if (m->plic)
+        hub_plic_reset(m->plic);
+    hub_cpu_reset(m->cpu);
+    fprintf(out, "system_reset: the hart restarts at 0x%" PRIx64 "\n", m->reset_pc);
+}
+
+static void mon_info_devices(void *opaque, FILE *out)
+{
+    hub_machine *m = opaque;
+    if (!m->cfg->n_devices)
+        fprintf(out, "no device processes\n");
+    for (size_t i = 0; m->devs && i < m->cfg->n_devices; i++) {
+        if (!m->devs[i])
+            continue;
+        const hub_device *dev = m->devs[i];
+        const hub_device_config *mc = &m->cfg->devices[i].dev;
+        hub_devmgr_stats d = { 0 };
+        hub_device_get_stats(dev, &d);
+        const char *ep = hub_device_endpoint(dev);
+        int pid = hub_device_pid(dev);
+        char state[48];
+        if (hub_device_failed(dev))
+            snprintf(state, sizeof(state), "failed");
+        else if (pid > 0)
+            snprintf(state, sizeof(state), "running (pid %d)", pid);
+        else
+            snprintf(state, sizeof(state), "%s", mc->attach ? "attached" : "running");
+        fprintf(out, "%-10s %-7s %-18s restarts %u/%u%s\n"
+                "           round trips %" PRIu64 " (reads %" PRIu64 ", writes %" PRIu64 "), shadow reads %" PRIu64
+                ", posted writes %" PRIu64 ", irq events %" PRIu64 ", dma messages %" PRIu64 ", time grants %" PRIu64
+                "\n", mc->name, ep && !strcmp(ep, "ring") ? "ring" : "zeromq", state, hub_device_restarts(dev),
+                mc->max_restarts, mc->lockstep ? ", lockstep" : "", d.sync_reads + d.sync_writes, d.sync_reads,
+                d.sync_writes, d.shadow_reads, d.posted_writes, d.irq_events, d.dma_messages, d.grants);
+    }
+}
+
 void hub_machine_free(hub_machine *m)
 {
     if (!m)
         return;
     if (m->console)
         hub_console_close(m->console);
+    hub_gdb_close(m->gdb);
+    hub_monitor_close(m->monitor);
+    forward_output(m);          /* a device blocked on a full pipe could not end */
     hub_devmgr_free(m->devmgr);
+    /* what the console device wrote before it ended */
+    forward_output(m);
+    if (m->out_r >= 0)
+        close(m->out_r);
+    if (m->ep >= 0)
+        close(m->ep);
     free(m->devs);
     if (m->clint_mapped)
         memory_region_del_subregion(&m->sysmem, hub_clint_region(m->clint));
@@ -839,6 +1239,9 @@ void hub_machine_free(hub_machine *m)
     hub_plic_free(m->plic);
     hub_clint_free(m->clint);
     hub_cpu_free(m->cpu);
+    hub_dlog_free(m->dlog);
+    if (hub_trace_close(m->trace) < 0)
+        fprintf(stderr, "plexus: the trace %s could not be written whole\n", m->opts.trace);
     for (size_t i = 0; i < m->n_ram_inited; i++) {
         memory_region_del_subregion(&m->sysmem, &m->ram[i]);
         memory_region_destroy(&m->ram[i]);

@@ -73,6 +73,8 @@ typedef struct hub_mc_device {
     hub_dt_prop *dt_props;
     size_t n_dt_props;
     unsigned index;         /* position in `devices:` */
+    int log_level;          /* `log.level`: its log records shown from this syslog level up; -1: the default */
+    bool log_mmio;          /* `log.mmio`: every guest access to its registers in the -d log */
 } hub_mc_device;
 
 typedef struct hub_mconfig {
@@ -197,6 +199,12 @@ typedef struct hub_machine_opts {
     bool verbose;           /* show every device log record, not only warnings and errors */
     const char *run_dir;    /* where device endpoints and the attach socket live; NULL: a private temporary dir */
     FILE *event_log;        /* --event-log: device accesses, IRQs, DMA and grants with their virtual time */
+    const char *gdb;        /* --gdb: where the GDB stub listens (tcp::PORT, tcp:HOST:PORT, unix:PATH), or NULL */
+    bool gdb_wait;          /* -S: stop before the first instruction (for the debugger or the monitor's cont) */
+    const char *monitor;    /* --monitor unix:PATH, or NULL */
+    unsigned dlog;          /* -d: HUB_DLOG_* items */
+    FILE *dlog_out;         /* -D: where they go (NULL: stderr) */
+    const char *trace;      /* --trace: the timeline file (Chrome/Perfetto JSON), or NULL */
 } hub_machine_opts;
 
 /*

@@ -17,6 +17,7 @@
 #include <plexus/memory.h>
 
 #include "console.h"
+#include "dlog.h"
 #include "machine.h"
 #include "newdev.h"
 
@@ -72,7 +73,8 @@ static const char usage_common[] =
 
 static const char usage_run[] =
     "Usage: plexus run MACHINE [--firmware FILE] [--kernel FILE [--initrd FILE] [--append ARGS]]\n"
-    "                  [--set KEY=VALUE]... [--stats] [-v]\n"
+    "                  [--set KEY=VALUE]... [--stats] [-v] [--gdb SPEC [-S]] [--monitor unix:PATH]\n"
+    "                  [-d ITEMS [-D FILE]] [--trace FILE]\n"
     "\n"
     "Boot the machine MACHINE describes (a YAML file, or the name of an example): RAM, firmware, the\n"
     "RISC-V CPU with its CLINT, PLIC and poweroff device, and one process per device. The console device\n"
@@ -85,10 +87,21 @@ static const char usage_run[] =
     "  --event-log FILE  write one line per device access, IRQ change, DMA by message and lockstep\n"
     "                    time grant, each with its virtual time (two runs of a lockstep machine give\n"
     "                    the same file)\n"
+    "  --gdb SPEC        a GDB stub on tcp::PORT (127.0.0.1), tcp:HOST:PORT or unix:PATH; connect\n"
+    "                    with gdb-multiarch: target remote :PORT\n"
+    "  -S                stop before the first instruction until the debugger (or the monitor's\n"
+    "                    cont) lets the guest run\n"
+    "  --monitor unix:PATH  the monitor on a UNIX socket, one command per line (also Ctrl-A c)\n"
+    "  -d ITEMS          log guest diagnostics: guest_errors, unimp, int, exec, mmio (comma-separated;\n"
+    "                    -d help tells what each logs)\n"
+    "  -D FILE           write the -d log to FILE instead of stderr\n"
+    "  --trace FILE      write a timeline of the CPU and every device process (Chrome/Perfetto trace\n"
+    "                    JSON: open it in ui.perfetto.dev)\n"
     "\n"
     "Console keys (Ctrl-A, then a key):\n"
     "  Ctrl-A x   quit (exit status 0)       Ctrl-A s   print statistics\n"
-    "  Ctrl-A h   help                       Ctrl-A Ctrl-A   send Ctrl-A to the guest\n"
+    "  Ctrl-A c   monitor prompt and back    Ctrl-A h   help\n"
+    "  Ctrl-A Ctrl-A   send Ctrl-A to the guest\n"
     "Ctrl-C stops plexus (exit status 130).\n"
     "\n"
     "Exit status: the guest's poweroff code (sifive,test0: 0x5555 -> 0, 0x3333|code<<16 -> code);\n"
@@ -420,18 +433,23 @@ static int plexus_main(int argc, char **argv, const plexus_home *h)
         return EXIT_USAGE;
     }
 
+    enum { OPT_SET = 256, OPT_FIRMWARE, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_DTB, OPT_STATS, OPT_RUN_DIR,
+           OPT_EVENT_LOG, OPT_GDB, OPT_MONITOR, OPT_TRACE };
     static const struct option longopts[] = {
-        { "set", required_argument, NULL, 's' },
-        { "firmware", required_argument, NULL, 'f' },
-        { "kernel", required_argument, NULL, 'K' },
-        { "initrd", required_argument, NULL, 'I' },
-        { "append", required_argument, NULL, 'A' },
-        { "dtb", required_argument, NULL, 'D' },
-        { "stats", no_argument, NULL, 'S' },
+        { "set", required_argument, NULL, OPT_SET },
+        { "firmware", required_argument, NULL, OPT_FIRMWARE },
+        { "kernel", required_argument, NULL, OPT_KERNEL },
+        { "initrd", required_argument, NULL, OPT_INITRD },
+        { "append", required_argument, NULL, OPT_APPEND },
+        { "dtb", required_argument, NULL, OPT_DTB },
+        { "stats", no_argument, NULL, OPT_STATS },
         { "output", required_argument, NULL, 'o' },
         { "verbose", no_argument, NULL, 'v' },
-        { "run-dir", required_argument, NULL, 'r' },
-        { "event-log", required_argument, NULL, 'E' },
+        { "run-dir", required_argument, NULL, OPT_RUN_DIR },
+        { "event-log", required_argument, NULL, OPT_EVENT_LOG },
+        { "gdb", required_argument, NULL, OPT_GDB },
+        { "monitor", required_argument, NULL, OPT_MONITOR },
+        { "trace", required_argument, NULL, OPT_TRACE },
         { "help", no_argument, NULL, 'h' },
         { 0 }
     };
@@ -439,10 +457,12 @@ static int plexus_main(int argc, char **argv, const plexus_home *h)
     size_t n_sets = 0;
     const char *kernel = NULL, *initrd = NULL, *append = NULL, *dtb_file = NULL;
     const char *firmware = NULL, *output = NULL, *file = NULL, *run_dir = NULL, *event_log = NULL;
-    bool stats = false, verbose = false;
+    const char *gdb = NULL, *monitor = NULL, *dlog_file = NULL, *trace = NULL;
+    bool stats = false, verbose = false, gdb_wait = false;
+    unsigned dlog = 0;
     optind = 2;
     int ch;
-    while ((ch = getopt_long(argc, argv, "-o:vh", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "-o:vhSd:D:", longopts, NULL)) != -1) {
         switch (ch) {
         case 1:
             if (file) {
@@ -451,17 +471,35 @@ static int plexus_main(int argc, char **argv, const plexus_home *h)
             }
             file = optarg;
             break;
-        case 's': sets[n_sets++] = optarg; break;
-        case 'f': firmware = optarg; break;
-        case 'K': kernel = optarg; break;
-        case 'I': initrd = optarg; break;
-        case 'A': append = optarg; break;
-        case 'D': dtb_file = optarg; break;
-        case 'S': stats = true; break;
+        case OPT_SET: sets[n_sets++] = optarg; break;
+        case OPT_FIRMWARE: firmware = optarg; break;
+        case OPT_KERNEL: kernel = optarg; break;
+        case OPT_INITRD: initrd = optarg; break;
+        case OPT_APPEND: append = optarg; break;
+        case OPT_DTB: dtb_file = optarg; break;
+        case OPT_STATS: stats = true; break;
         case 'o': output = optarg; break;
         case 'v': verbose = true; break;
-        case 'r': run_dir = optarg; break;
-        case 'E': event_log = optarg; break;
+        case OPT_RUN_DIR: run_dir = optarg; break;
+        case OPT_EVENT_LOG: event_log = optarg; break;
+        case OPT_GDB: gdb = optarg; break;
+        case OPT_MONITOR: monitor = optarg; break;
+        case OPT_TRACE: trace = optarg; break;
+        case 'S': gdb_wait = true; break;
+        case 'D': dlog_file = optarg; break;
+        case 'd': {
+            Error *derr = NULL;
+            if (!strcmp(optarg, "help")) {
+                fputs(hub_dlog_help, stdout);
+                return 0;
+            }
+            if (hub_dlog_parse(optarg, &dlog, &derr) < 0) {
+                fprintf(stderr, "plexus %s: %s\n", cmd, error_get_pretty(derr));
+                error_free(derr);
+                return EXIT_USAGE;
+            }
+            break;
+        }
         case 'h': print_usage(stdout, cmd, h); return 0;
         default:
             fprintf(stderr, "Try 'plexus help %s'.\n", cmd);
@@ -475,6 +513,18 @@ static int plexus_main(int argc, char **argv, const plexus_home *h)
     }
     if (!strcmp(cmd, "dtb") && !output) {
         fprintf(stderr, "plexus dtb: missing -o OUT.dtb\n");
+        return EXIT_USAGE;
+    }
+    if (strcmp(cmd, "run") && (gdb || gdb_wait || monitor || dlog || dlog_file || trace)) {
+        fprintf(stderr, "plexus %s: --gdb, -S, --monitor, -d, -D and --trace are options of plexus run\n", cmd);
+        return EXIT_USAGE;
+    }
+    if (gdb_wait && !gdb && !monitor) {
+        fprintf(stderr, "plexus run: -S waits for a debugger or a monitor: add --gdb SPEC or --monitor unix:PATH\n");
+        return EXIT_USAGE;
+    }
+    if (dlog_file && !dlog) {
+        fprintf(stderr, "plexus run: -D FILE is where the -d log goes: add -d ITEMS\n");
         return EXIT_USAGE;
     }
     char *machine = resolve_machine(cmd, file, h);
@@ -497,7 +547,7 @@ static int plexus_main(int argc, char **argv, const plexus_home *h)
     };
     hub_mconfig *cfg = NULL;
     Error *err = NULL;
-    FILE *elog = NULL;
+    FILE *elog = NULL, *dlog_out = NULL;
     int status = EXIT_ERROR;
     if (hub_mconfig_load(file, &mo, &cfg, &err) < 0) {
         fprintf(stderr, "plexus: %s\n", error_get_pretty(err));
@@ -525,8 +575,13 @@ static int plexus_main(int argc, char **argv, const plexus_home *h)
         fprintf(stderr, "plexus: cannot write the event log %s: %s\n", event_log, strerror(errno));
         goto out;
     }
+    if (dlog_file && !(dlog_out = fopen(dlog_file, "w"))) {
+        fprintf(stderr, "plexus: cannot write the -D log %s: %s\n", dlog_file, strerror(errno));
+        goto out;
+    }
     hub_machine_opts ho = { .console = !strcmp(cmd, "run"), .verbose = verbose, .run_dir = run_dir,
-                            .event_log = elog };
+                            .event_log = elog, .gdb = gdb, .gdb_wait = gdb_wait, .monitor = monitor,
+                            .dlog = dlog, .dlog_out = dlog_out, .trace = trace };
     hub_machine *m = NULL;
     if (hub_machine_new(cfg, &ho, &m, &err) < 0) {
         fprintf(stderr, "plexus: %s\n", error_get_pretty(err));
@@ -566,6 +621,10 @@ static int plexus_main(int argc, char **argv, const plexus_home *h)
     g_machine = NULL;
     hub_machine_free(m);
 out:
+    if (dlog_out && fclose(dlog_out) != 0) {
+        fprintf(stderr, "plexus: cannot write the -D log %s: %s\n", dlog_file, strerror(errno));
+        status = EXIT_ERROR;
+    }
     if (elog && fclose(elog) != 0) {
         fprintf(stderr, "plexus: cannot write the event log %s: %s\n", event_log, strerror(errno));
         status = EXIT_ERROR;

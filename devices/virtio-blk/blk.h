@@ -1,0 +1,9 @@
+/* The virtio block device's ops table, shared by the program (main.c) and the plugin. */
+#ifndef PLEXUS_DEVICES_VIRTIO_BLK_H
+#define PLEXUS_DEVICES_VIRTIO_BLK_H
+
+#include <plexus/virtio.h>
+
+extern const plx_virtio_ops virtio_blk_ops;
+
+#endif
