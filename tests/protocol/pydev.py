@@ -45,6 +45,9 @@ class Ring:
     def __init__(self, fds):
         self.mem, self.hub_bell, self.dev_bell = fds
         self.m = mmap.mmap(self.mem, os.fstat(self.mem).st_size)
+        # The shared words through a view of 8-byte items: each is read and written by one 8-byte move (struct's
+        # pack_into and unpack_from go byte by byte, and the hub could see half of a new index).
+        self.words = memoryview(self.m).cast("Q")
         magic, version, slot, self.n = struct.unpack_from("<IIII", self.m, 0)
         off0, off1 = struct.unpack_from("<QQ", self.m, 16)
         if magic != 0x52584C50 or version != 1 or slot != 64:
@@ -55,10 +58,10 @@ class Ring:
         self.frame = b""
 
     def u64(self, off):
-        return struct.unpack_from("<Q", self.m, off)[0]
+        return self.words[off // 8]
 
     def put64(self, off, v):
-        struct.pack_into("<Q", self.m, off, v)
+        self.words[off // 8] = v
 
     def ring_hub(self):
         # Always ring: a spurious bell is harmless, and Python has no fence to make the sleep-word check safe.
