@@ -85,13 +85,6 @@ Test(fidelity, accesses_to_a_failed_device_are_access_faults)
     free(regdev);
 }
 
-/* The figure after @key in --stats output, 0 if absent. */
-static uint64_t stat_value(const char *out, const char *key)
-{
-    const char *p = strstr(out, key);
-    return p ? strtoull(p + strlen(key), NULL, 10) : 0;
-}
-
 /* A driver clears the device's interrupt with a posted write and completes it at the PLIC: the interrupt is not
  * taken again (it used to be: the clear was still in flight when the completion re-armed the source). */
 Test(fidelity, clearing_then_completing_never_interrupts_again)
@@ -144,18 +137,6 @@ Test(fidelity, mip_and_the_interrupt_check_after_a_posted_clear_see_the_line_dro
     }
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f, "%s", path);
-    char *buf = NULL;
-    size_t cap = 0;
-    ssize_t n = getdelim(&buf, &cap, '\0', f);
-    fclose(f);
-    cr_assert_geq(n, 0);
-    return buf;
-}
-
 /* Two back-to-back reads of the RTC return the instruction-count times of their instructions (10 and 20 ns);
  * the event log stamps them so; an alarm armed for 1000 ns after the first fires, and raises the line, at 1010. */
 Test(fidelity, accesses_and_the_timers_armed_from_them_carry_exact_times)
@@ -168,7 +149,8 @@ Test(fidelity, accesses_and_the_timers_armed_from_them_carry_exact_times)
         char *more[] = { "--event-log", path, NULL };
         run_result r;
         run_fw("rtctime", transports[t], "cpu.idle=jump", more, &r);
-        char *log = slurp(path);
+        char *log = read_whole_file(path, NULL);
+        cr_assert_not_null(log, "%s: no event log", transports[t]);
         unlink(path);
         cr_assert_eq(r.status, 0, "%s: status %d (1 first read not 10, 2 second not 20, 3 backwards):\n%s\n%s",
                      transports[t], r.status, r.out, log);

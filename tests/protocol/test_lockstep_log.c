@@ -12,25 +12,6 @@
 #include "../devices/run_capture.h"
 #include "../machine/common.h"
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f, "%s", path);
-    char *buf = NULL;
-    size_t cap = 0;
-    ssize_t n = getdelim(&buf, &cap, '\0', f);
-    fclose(f);
-    cr_assert_geq(n, 0);
-    *len = (size_t)n;
-    return buf;
-}
-
-static uint64_t stat_value(const char *out, const char *key)
-{
-    const char *p = strstr(out, key);
-    return p ? strtoull(p + strlen(key), NULL, 10) : 0;
-}
-
 /* One lockstep run of lockstep.elf with pydev on the ring or ZeroMQ: its event log; @grants from --stats. */
 static char *lockstep_run(bool ring, size_t *len, uint64_t *grants)
 {
@@ -59,7 +40,8 @@ static char *lockstep_run(bool ring, size_t *len, uint64_t *grants)
     cr_assert_eq(r.status, 0, "%s: status %d:\n%s", ring ? "ring" : "zeromq", r.status, r.out);
     cr_assert(strstr(r.out, ring ? " ring, round trips" : " zeromq, round trips"), "%s", r.out);
     *grants = stat_value(r.out, "lockstep grants");
-    char *log = slurp(events, len);
+    char *log = read_whole_file(events, len);
+    cr_assert_not_null(log, "no event log at %s", events);
     free(text);
     free(yaml);
     free(bin);

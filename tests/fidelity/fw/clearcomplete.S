@@ -18,10 +18,7 @@ _start:
     li s2, 0                        /* interrupts taken (the handler counts) */
     li s3, 0                        /* rounds done */
 round:
-    RTC_NOW a0
-    li t1, 20000
-    add a0, a0, t1                  /* 20 us from now */
-    RTC_ALARM a0
+    RTC_ALARM_IN 20000              /* 20 us from now */
     addi s4, s3, 1                  /* the interrupts there should be after this round */
     csrsi mstatus, 8
 1:  blt s2, s4, 1b

@@ -73,3 +73,17 @@
     sw t0, RTC_ALARM_HIGH(s0)
     sw \reg, RTC_ALARM_LOW(s0)
 .endm
+
+/* arm the alarm \ns from the RTC's now; clobbers a0, t0, t1 */
+.macro RTC_ALARM_IN ns
+    RTC_NOW a0
+    li t1, \ns
+    add a0, a0, t1
+    RTC_ALARM a0
+.endm
+
+/* poll until the RTC's interrupt status is set; clobbers t1 */
+.macro RTC_WAIT_INT
+1:  lw t1, RTC_INT_STATUS(s0)
+    beqz t1, 1b
+.endm

@@ -39,12 +39,8 @@ _start:
 
 /* arm the alarm 5 us ahead and poll until its interrupt is pending */
 pending:
-    RTC_NOW a0
-    li t1, 5000
-    add a0, a0, t1
-    RTC_ALARM a0
-1:  lw t1, RTC_INT_STATUS(s0)
-    beqz t1, 1b
+    RTC_ALARM_IN 5000
+    RTC_WAIT_INT
     ret
 
 not_set:

@@ -11,12 +11,8 @@ _start:
     PLIC_SETUP
     li t0, 1
     sw t0, RTC_IRQ_ENABLED(s0)
-    RTC_NOW a0
-    li t1, 5000
-    add a0, a0, t1
-    RTC_ALARM a0
-1:  lw t1, RTC_INT_STATUS(s0)
-    beqz t1, 1b
+    RTC_ALARM_IN 5000
+    RTC_WAIT_INT
     li s1, PLIC_PENDING
     lw t1, 0(s1)
     andi t1, t1, 1 << RTC_SOURCE
