@@ -520,32 +520,40 @@ Test(hub_dev, shadow_reads_see_timer_effects)
     cr_assert_eq(st.shadow_reads, 20);
 }
 
+/* An attached device, on the ring or on ZeroMQ (where the hub closed the attach connection after Ready), exits
+ * when the hub dies without a word (docs/protocol.md "Liveness"). */
 Test(hub_dev, device_exits_when_the_hub_goes_away)
 {
+    static const hub_transport transports[] = { HUB_TRANSPORT_RING, HUB_TRANSPORT_ZMQ };
     char *prog = test_build_path("bin/hubdev-regdev");
-    pid_t pid = fork();
-    if (pid == 0) {
-        setenv("PLEXUS_ATTACH", hub_devmgr_attach_socket(mgr), 1);
-        setenv("PLEXUS_DEVICE_NAME", "orphan", 1);
-        unsetenv("PLEXUS_ENDPOINT");
-        execl(prog, prog, (char *)NULL);
-        _exit(127);
+    for (unsigned t = 0; t < 2; t++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            setenv("PLEXUS_ATTACH", hub_devmgr_attach_socket(mgr), 1);
+            setenv("PLEXUS_DEVICE_NAME", "orphan", 1);
+            unsetenv("PLEXUS_ENDPOINT");
+            execl(prog, prog, (char *)NULL);
+            _exit(127);
+        }
+        /* A hub in a child process: it adds the attached device, then dies without a word. */
+        pid_t hub = fork();
+        if (hub == 0) {
+            hub_device_config c = regdev_config("orphan");
+            c.program = NULL;
+            c.attach = true;
+            c.attach_timeout_ms = 20000;
+            c.transport = transports[t];
+            Error *err = NULL;
+            hub_device *d = hub_devmgr_add(mgr, &c, &err);
+            bool ring = d && !strcmp(hub_device_endpoint(d), "ring");
+            _exit(!d ? 3 : ring != (transports[t] == HUB_TRANSPORT_RING) ? 4 : 0);
+        }
+        int st;
+        cr_assert_eq(waitpid(hub, &st, 0), hub);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "transport %u: the hub child added the device (%d)", t, st);
+        cr_assert_eq(waitpid(pid, &st, 0), pid, "the device noticed and exited");
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "transport %u: status %d", t, st);
     }
-    /* A hub in a child process: it adds the attached device, then dies without a word. */
-    pid_t hub = fork();
-    if (hub == 0) {
-        hub_device_config c = regdev_config("orphan");
-        c.program = NULL;
-        c.attach = true;
-        c.attach_timeout_ms = 20000;
-        Error *err = NULL;
-        _exit(hub_devmgr_add(mgr, &c, &err) ? 0 : 3);
-    }
-    int st;
-    cr_assert_eq(waitpid(hub, &st, 0), hub);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the hub child added the device");
-    cr_assert_eq(waitpid(pid, &st, 0), pid, "the device noticed and exited");
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "status %d", st);
     free(prog);
 }
 
