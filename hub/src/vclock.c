@@ -4,8 +4,14 @@
 
 void vclock_init(vclock *c)
 {
-    c->now = 0;
-    c->head = NULL;
+    *c = (vclock){ 0 };
+}
+
+void vclock_catch_up(vclock *c)
+{
+    uint64_t t = c->present(c->present_opaque);
+    if (t > c->now)
+        c->now = t;
 }
 
 uint64_t vclock_next_deadline(const vclock *c)
@@ -52,6 +58,9 @@ void vtimer_mod(vtimer *t, uint64_t deadline)
 
 void vclock_advance(vclock *c, uint64_t ns)
 {
+    /* Callbacks see their deadline, not the executing instruction's time. */
+    bool lagging = c->lagging;
+    c->lagging = false;
     while (c->head && c->head->deadline <= ns) {
         vtimer *t = c->head;
         c->head = t->next;
@@ -63,4 +72,5 @@ void vclock_advance(vclock *c, uint64_t ns)
     }
     if (ns > c->now)
         c->now = ns;
+    c->lagging = lagging;
 }

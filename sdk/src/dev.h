@@ -53,7 +53,7 @@ struct pending {
 };
 
 struct batched {
-    uint64_t seq, addr, data;
+    uint64_t seq, addr, data, at_ns;
     uint32_t region, size;
 };
 

@@ -117,14 +117,20 @@ void sdk_handle_env(plx_dev *dev, Plx__Envelope *env)
         }
         for (size_t i = 0; i < n; i++) {
             const Plx__MmioWrite *w = env->write_batch->writes[i];
-            dev->batch[i] = (struct batched){ w->seq, w->addr, w->data, w->region, w->size };
+            dev->batch[i] = (struct batched){ w->seq, w->addr, w->data, w->at_ns, w->region, w->size };
         }
         for (size_t i = 0; i < n && !dev->stop; i++) {
             struct batched *b = &dev->batch[i];
+            if (b->at_ns > dev->now)
+                dev->now = b->at_ns;    /* the time of the guest's instruction that made this write */
             mmio_write(dev, b->seq, b->region, b->addr, b->size, b->data, true);
         }
         break;
     }
+    case PLX__ENVELOPE__MSG_SYNC:
+        /* Everything before it is handled, and what that sent (IRQ changes) is on the channel ahead of this. */
+        reply(dev, env->sync->seq, 0, PLX__MEM_TX__MEMTX_OK);
+        break;
     case PLX__ENVELOPE__MSG_TIMER_FIRE: {
         Plx__TimerFire f = *env->timer_fire;
         sdk_timer_fire(dev, &f);

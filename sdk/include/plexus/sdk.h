@@ -291,7 +291,8 @@ PLX_EXPORT bool plx_dev_lockstep(plx_dev *dev);
 PLX_EXPORT void plx_set_access_busy(plx_dev *dev, uint64_t ns);
 
 /* How a guest access ended (QEMU's MemTxResult): the guest sees an error as a bus error (on RISC-V a load or
- * store access fault), its read as all-ones; the event log tells the two errors apart. */
+ * store access fault at the instruction; the load's register is not written); the event log tells the two
+ * errors apart. */
 enum plx_access_result {
     PLX_ACCESS_OK = 0,
     PLX_ACCESS_ERROR = 1,           /* the device failed the access (a slave error) */
