@@ -17,6 +17,28 @@ endif()
 set(PLEXUS_BARE_FIRMWARE_FLAGS -march=rv64gc -mabi=lp64d -mcmodel=medany -nostdlib -nostartfiles -Wl,-N
     -Wl,-Ttext=0x80000000 -Wl,--no-warn-rwx-segments)
 
+# plexus_enable_cxx(<standard>): C++ for the calling directory (the project is C): the standard, asserts kept as
+# in C, and the project's C-only warning options (-Wmissing-prototypes, -Wstrict-prototypes, which g++ rejects
+# under -Werror) restricted to C sources.
+macro(plexus_enable_cxx std)
+  enable_language(CXX)
+  set(CMAKE_CXX_STANDARD ${std})
+  set(CMAKE_CXX_STANDARD_REQUIRED ON)
+  set(CMAKE_CXX_EXTENSIONS OFF)
+  string(REPLACE "-DNDEBUG" "" CMAKE_CXX_FLAGS_RELWITHDEBINFO "${CMAKE_CXX_FLAGS_RELWITHDEBINFO}")
+  string(REPLACE "-DNDEBUG" "" CMAKE_CXX_FLAGS_RELEASE "${CMAKE_CXX_FLAGS_RELEASE}")
+  get_directory_property(_plx_opts COMPILE_OPTIONS)
+  set(_plx_new_opts)
+  foreach(_o IN LISTS _plx_opts)
+    if(_o STREQUAL "-Wmissing-prototypes" OR _o STREQUAL "-Wstrict-prototypes")
+      list(APPEND _plx_new_opts "$<$<COMPILE_LANGUAGE:C>:${_o}>")
+    else()
+      list(APPEND _plx_new_opts "${_o}")
+    endif()
+  endforeach()
+  set_directory_properties(PROPERTIES COMPILE_OPTIONS "${_plx_new_opts}")
+endmacro()
+
 # plexus_install_programs(<target>...): install executables into bin/ with a run path to the installed lib/,
 # relative to the program itself ($ORIGIN), so they find libplexus-sdk from any prefix.
 function(plexus_install_programs)
@@ -44,15 +66,15 @@ function(plexus_install_dir_var var dir)
 endfunction()
 
 # plexus_pkgconfig(<target> NAME <pc-name> DESCRIPTION <text> [LIBS_PRIVATE <flags>] [RUN_PATH]
-#                  [UNINSTALLED_INCLUDES <dirs>])
-# Installs <target> and <pc-name>.pc. The .pc file is relocatable: its prefix is found from the file's own place.
+#                  [UNINSTALLED_INCLUDES <dirs>] [REQUIRES <pc-names>])
+# Installs <target> and <pc-name>.pc (REQUIRES: what its users need too, e.g. its headers' libraries). The .pc file is relocatable: its prefix is found from the file's own place.
 # RUN_PATH (shared libraries): when the library is installed outside the loader's system search path, `Libs`
 # also carries -Wl,-rpath,${libdir}, so a program linked with `pkg-config --libs` runs without LD_LIBRARY_PATH;
 # in a system library folder (a Debian package, --prefix /usr) it does not. The choice is made at install time,
 # when the final prefix is known. UNINSTALLED_INCLUDES also writes <build>/lib/pkgconfig/<pc-name>-uninstalled.pc,
 # which pkg-config prefers when that folder is on PKG_CONFIG_PATH: the library of this build tree.
 function(plexus_pkgconfig target)
-  cmake_parse_arguments(P "RUN_PATH" "NAME;DESCRIPTION" "LIBS_PRIVATE;UNINSTALLED_INCLUDES" ${ARGN})
+  cmake_parse_arguments(P "RUN_PATH" "NAME;DESCRIPTION" "LIBS_PRIVATE;UNINSTALLED_INCLUDES;REQUIRES" ${ARGN})
   string(REPLACE ";" " " P_LIBS_PRIVATE "${P_LIBS_PRIVATE}")
   get_target_property(outname ${target} OUTPUT_NAME)
   if(NOT outname)
@@ -66,6 +88,10 @@ function(plexus_pkgconfig target)
   plexus_install_dir_var(bindir ${CMAKE_INSTALL_BINDIR})
   plexus_install_dir_var(plugindir ${PLEXUS_INSTALL_PLUGINDIR})
   set(body "Name: ${P_NAME}\nDescription: ${P_DESCRIPTION}\nVersion: ${PROJECT_VERSION}\n")
+  if(P_REQUIRES)
+    string(REPLACE ";" " " P_REQUIRES "${P_REQUIRES}")
+    string(APPEND body "Requires: ${P_REQUIRES}\n")
+  endif()
   foreach(variant plain rpath)
     set(rpath "")
     if(variant STREQUAL "rpath")

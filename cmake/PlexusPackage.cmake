@@ -7,7 +7,8 @@ set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "multi-process device co-simulation around
 set(CPACK_PACKAGE_DESCRIPTION
   "A hub process owns guest RAM, keeps a QEMU-style memory map and runs a RISC-V 64 CPU that boots real firmware;
 device models run as separate processes and talk to it over a shared-memory ring or ZeroMQ. Includes the device
-SDK (C, and C++ for Verilated RTL), example machines with their firmware, and plexus new-device.")
+SDK (C, C++ for Verilated RTL, and the SystemC TLM-2.0 bridge), example machines with their firmware, and plexus
+new-device.")
 set(CPACK_PACKAGE_CONTACT "plexus maintainers <plexus@localhost>")
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
@@ -21,7 +22,8 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS_PRIVATE_DIRS ${PROJECT_BINARY_DIR}/lib)
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
 # examples/u-boot boots Debian's U-Boot; building a device needs a C compiler, make and pkg-config (C++ and
-# Verilator for RTL devices); rebuilding example firmware needs the RISC-V toolchain.
+# Verilator for RTL devices, C++ and SystemC's headers for SystemC models); rebuilding example firmware needs the
+# RISC-V toolchain.
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "u-boot-qemu, gcc, make, pkg-config")
-set(CPACK_DEBIAN_PACKAGE_SUGGESTS "verilator, g++, gcc-riscv64-unknown-elf, device-tree-compiler")
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS "verilator, g++, libsystemc-dev, gcc-riscv64-unknown-elf, device-tree-compiler")
 include(CPack)

@@ -533,6 +533,12 @@ static int ring_poll_fd(const plx_chan *c)
     return c->my_bell;
 }
 
+/* A frame (or a damaged ring, which the next receive reports) is there to take. */
+static bool ring_ready(plx_chan *c)
+{
+    return c->bl_head || c->broken || (c->asm_complete && !c->asm_delivered) || rx_pending(c);
+}
+
 static bool ring_poll_prepare(plx_chan *c)
 {
     if (c->bl_head || c->broken || (c->asm_complete && !c->asm_delivered))
@@ -542,6 +548,7 @@ static bool ring_poll_prepare(plx_chan *c)
     return rx_pending(c);
 }
 
+/* The bell only says "look": what decides is whether a frame is there (a peer may ring when nothing is). */
 static bool ring_poll_done(plx_chan *c, short revents)
 {
     __atomic_store_n(c->my_sleep, 0, __ATOMIC_RELAXED);
@@ -549,7 +556,7 @@ static bool ring_poll_done(plx_chan *c, short revents)
     if ((revents & POLLIN) && read(c->my_bell, &v, sizeof(v)) < 0) {
         /* someone else took it: fine */
     }
-    return (revents & POLLIN) != 0;
+    return (revents & POLLIN) && ring_ready(c);
 }
 
 static int ring_peer_poll_fd(const plx_chan *c)

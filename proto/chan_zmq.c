@@ -226,6 +226,14 @@ static plx_chan *zmq_open(const char *endpoint, bool bind, int recv_ms, int ling
     zmq_setsockopt(sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
     zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
     zmq_setsockopt(sock, ZMQ_RCVTIMEO, &recv_ms, sizeof(recv_ms));
+    if (strncmp(endpoint, "tcp://", 6) == 0) {
+        /* Across hosts a peer can vanish without closing its end: ZeroMQ's heartbeats (docs/protocol.md
+         * "Liveness") close a connection that stays silent, and the monitor below reports it. */
+        int ivl = PLX_HEARTBEAT_IVL_MS, timeout = PLX_HEARTBEAT_TIMEOUT_MS;
+        zmq_setsockopt(sock, ZMQ_HEARTBEAT_IVL, &ivl, sizeof(ivl));
+        zmq_setsockopt(sock, ZMQ_HEARTBEAT_TIMEOUT, &timeout, sizeof(timeout));
+        zmq_setsockopt(sock, ZMQ_HEARTBEAT_TTL, &timeout, sizeof(timeout));
+    }
     plx_chan *c = plx_chan_alloc(PLX_CHAN_ZMQ, &zmq_ops);
     if (!c) {
         snprintf(err, err_len, "out of memory");
@@ -270,15 +278,15 @@ static plx_chan *zmq_open(const char *endpoint, bool bind, int recv_ms, int ling
     size_t ll = sizeof(c->endpoint);
     if (!bind || zmq_getsockopt(sock, ZMQ_LAST_ENDPOINT, c->endpoint, &ll) < 0 || ll <= 1)
         snprintf(c->endpoint, sizeof(c->endpoint), "%s", ep);
-    if (!bind) {
-        char mon_ep[64];
-        snprintf(mon_ep, sizeof(mon_ep), "inproc://plx-monitor-%p", (void *)c);
-        if (zmq_socket_monitor(sock, mon_ep, ZMQ_EVENT_DISCONNECTED) == 0) {
-            c->mon = zmq_socket(z, ZMQ_PAIR);
-            if (c->mon && zmq_connect(c->mon, mon_ep) < 0) {
-                zmq_close(c->mon);
-                c->mon = NULL;
-            }
+    /* Either side: the end of the connection, as ZeroMQ sees it (the peer's process closed it, or heartbeats
+     * stopped). */
+    char mon_ep[64];
+    snprintf(mon_ep, sizeof(mon_ep), "inproc://plx-monitor-%p", (void *)c);
+    if (zmq_socket_monitor(sock, mon_ep, ZMQ_EVENT_DISCONNECTED) == 0) {
+        c->mon = zmq_socket(z, ZMQ_PAIR);
+        if (c->mon && zmq_connect(c->mon, mon_ep) < 0) {
+            zmq_close(c->mon);
+            c->mon = NULL;
         }
     }
     return c;
@@ -307,7 +315,7 @@ plx_chan *plx_chan_zmq_connect_curve(const char *endpoint, int recv_ms, const pl
     return zmq_open(endpoint, false, recv_ms, 2000, curve, err, err_len);
 }
 
-/* Connect side: what the monitor reported since last asked. */
+/* What the monitor reported since last asked. */
 static bool zmq_peer_gone(plx_chan *c)
 {
     if (!c->mon)

@@ -13,8 +13,9 @@ _Static_assert(PLX_CAP_SHADOW == PLX__CAPABILITY__CAP_SHADOW && PLX_CAP_RAM_FDS 
                PLX_CAP_WRITE_BATCH == PLX__CAPABILITY__CAP_WRITE_BATCH &&
                PLX_CAP_TIMER_DONE == PLX__CAPABILITY__CAP_TIMER_DONE && PLX_CAP_RING == PLX__CAPABILITY__CAP_RING &&
                PLX_CAP_LOCKSTEP == PLX__CAPABILITY__CAP_LOCKSTEP &&
-               PLX_CAP_DMA_WRITTEN == PLX__CAPABILITY__CAP_DMA_WRITTEN && PLX_CAP_CONSOLE == PLX__CAPABILITY__CAP_CONSOLE,
-               "capability bits differ from plexus.proto");
+               PLX_CAP_DMA_WRITTEN == PLX__CAPABILITY__CAP_DMA_WRITTEN && PLX_CAP_SYNC == PLX__CAPABILITY__CAP_SYNC &&
+               PLX_CAP_WRITE_TIMES == PLX__CAPABILITY__CAP_WRITE_TIMES &&
+               PLX_CAP_CONSOLE == PLX__CAPABILITY__CAP_CONSOLE, "capability bits differ from plexus.proto");
 
 struct plx_arena_extra {
     plx_arena_extra *next;
@@ -60,9 +61,10 @@ void plx_wire_set_chan(plx_wire *w, plx_chan *chan)
 /* ---- fixed-layout frames (the ring's hot messages; docs/protocol.md "Fixed-layout frames") ---------------- */
 
 enum { FIX_READ = 1, FIX_REPLY = 2, FIX_WRITE = 3, FIX_IRQ = 4, FIX_DMA = 5, FIX_DMA_REPLY = 6, FIX_BATCH = 7,
-       FIX_REPLY_TIMED = 8 };
+       FIX_REPLY_TIMED = 8, FIX_BATCH_TIMED = 9, FIX_SYNC = 10 };
 #define FIX_HEAD 16u
 #define FIX_BATCH_ENTRY 32u
+#define FIX_BATCH_TIMED_ENTRY 40u
 #define FIX_POSTED 0x8000u
 
 static void put16(uint8_t *p, uint16_t v) { v = htole16(v); memcpy(p, &v, 2); }
@@ -97,6 +99,8 @@ static size_t fixed_size(const Plx__Envelope *env)
     case PLX__ENVELOPE__MSG_DMA_REPLY:
         return memtx_ok(env->dma_reply->result) && env->dma_reply->data.len <= UINT32_MAX
                    ? 24 + env->dma_reply->data.len : 0;
+    case PLX__ENVELOPE__MSG_SYNC:
+        return 24;
     default:
         return 0;
     }
@@ -154,6 +158,10 @@ static void fixed_pack(const Plx__Envelope *env, uint8_t *b, size_t len)
         put64(b + 16, env->dma_reply->seq);
         if (env->dma_reply->data.len)
             memcpy(b + 24, env->dma_reply->data.data, env->dma_reply->data.len);
+        break;
+    case PLX__ENVELOPE__MSG_SYNC:
+        b[1] = FIX_SYNC;
+        put64(b + 16, env->sync->seq);
         break;
     default:
         break;
@@ -268,25 +276,30 @@ static int fixed_decode(plx_wire *w, const uint8_t *b, size_t len, Plx__Envelope
         env->dma_reply = m;
         break;
     }
-    case FIX_BATCH: {
-        /* a writes of FIX_BATCH_ENTRY bytes: u64 seq, u64 addr, u64 data, u32 region, u16 size, u16 0 */
+    case FIX_BATCH:
+    case FIX_BATCH_TIMED: {
+        /* a writes of FIX_BATCH_ENTRY bytes: u64 seq, u64 addr, u64 data, u32 region, u16 size, u16 0; timed:
+         * FIX_BATCH_TIMED_ENTRY bytes, u64 at_ns after data */
+        bool timed = b[1] == FIX_BATCH_TIMED;
+        size_t esize = timed ? FIX_BATCH_TIMED_ENTRY : FIX_BATCH_ENTRY, tail = timed ? 32 : 24;
         Plx__MmioWriteBatch *m = arena_alloc(w, sizeof(*m));
         if (!m)
             return -ENOMEM;
-        if (a == 0 || u != 0 || len != FIX_HEAD + (size_t)a * FIX_BATCH_ENTRY)
+        if (a == 0 || u != 0 || len != FIX_HEAD + (size_t)a * esize)
             return -EBADMSG;
         *m = (Plx__MmioWriteBatch)PLX__MMIO_WRITE_BATCH__INIT;
         Plx__MmioWrite **v = arena_alloc(w, sizeof(*v) * a), *ws = arena_alloc(w, sizeof(*ws) * a);
         if (!v || !ws)
             return -ENOMEM;
         for (unsigned i = 0; i < a; i++) {
-            const uint8_t *e = b + FIX_HEAD + (size_t)i * FIX_BATCH_ENTRY;
+            const uint8_t *e = b + FIX_HEAD + (size_t)i * esize;
             ws[i] = (Plx__MmioWrite)PLX__MMIO_WRITE__INIT;
             ws[i].seq = get64(e);
             ws[i].addr = get64(e + 8);
             ws[i].data = get64(e + 16);
-            ws[i].region = get32(e + 24);
-            ws[i].size = get16(e + 28);
+            ws[i].at_ns = timed ? get64(e + 24) : 0;
+            ws[i].region = get32(e + tail);
+            ws[i].size = get16(e + tail + 4);
             ws[i].posted = true;
             v[i] = &ws[i];
         }
@@ -294,6 +307,16 @@ static int fixed_decode(plx_wire *w, const uint8_t *b, size_t len, Plx__Envelope
         m->writes = v;
         env->msg_case = PLX__ENVELOPE__MSG_WRITE_BATCH;
         env->write_batch = m;
+        break;
+    }
+    case FIX_SYNC: {
+        Plx__Sync *m = arena_alloc(w, sizeof(*m));
+        if (len != 24 || !m || a || u)
+            return m ? -EBADMSG : -ENOMEM;
+        *m = (Plx__Sync)PLX__SYNC__INIT;
+        m->seq = get64(b + 16);
+        env->msg_case = PLX__ENVELOPE__MSG_SYNC;
+        env->sync = m;
         break;
     }
     default:
@@ -306,25 +329,30 @@ static int fixed_decode(plx_wire *w, const uint8_t *b, size_t len, Plx__Envelope
 /* ---- posted-write batches (MmioWriteBatch) ------------------------------------------------------------------ */
 
 #define BATCH_HEAD 24u          /* room in front of the entries for the frame's header, either layout */
-#define BATCH_ENTRY_MAX 48u     /* one entry, either layout */
+#define BATCH_ENTRY_MAX 56u     /* one entry, either layout */
 
-/* The fixed layout (docs/protocol.md, type 7): a 16-byte header, then 32-byte entries. */
-static size_t fix_batch_entry(uint8_t *e, uint64_t seq, uint32_t region, uint64_t addr, uint32_t size,
-                              uint64_t data)
+/* The fixed layout (docs/protocol.md, types 7 and 9): a 16-byte header, then 32-byte entries, or 40-byte entries
+ * that carry the write's time. */
+static size_t fix_batch_entry(uint8_t *e, bool timed, uint64_t seq, uint32_t region, uint64_t addr, uint32_t size,
+                              uint64_t data, uint64_t at_ns)
 {
     put64(e, seq);
     put64(e + 8, addr);
     put64(e + 16, data);
+    if (timed) {
+        put64(e + 24, at_ns);
+        e += 8;
+    }
     put32(e + 24, region);
     put16(e + 28, (uint16_t)size);
     put16(e + 30, 0);
-    return 32;
+    return timed ? FIX_BATCH_TIMED_ENTRY : FIX_BATCH_ENTRY;
 }
 
-static size_t fix_batch_head(uint8_t *h, unsigned n, uint64_t now_ns)
+static size_t fix_batch_head(uint8_t *h, bool timed, unsigned n, uint64_t now_ns)
 {
     memset(h, 0, FIX_HEAD);
-    h[1] = FIX_BATCH;
+    h[1] = timed ? FIX_BATCH_TIMED : FIX_BATCH;
     put16(h + 2, (uint16_t)n);
     put64(h + 8, now_ns);
     return FIX_HEAD;
@@ -338,9 +366,9 @@ static size_t fix_batch_head(uint8_t *h, unsigned n, uint64_t now_ns)
 static struct {
     bool ready;
     uint32_t env_now, env_batch, batch_writes;
-    uint32_t seq, region, addr, size, data, posted;
+    uint32_t seq, region, addr, size, data, posted, at_ns;
     /* One-byte keys of the entry's fields (field number < 16, checked in pb_ready), for the hot path. */
-    uint8_t k_writes, k_seq, k_region, k_addr, k_size, k_data, k_posted;
+    uint8_t k_writes, k_seq, k_region, k_addr, k_size, k_data, k_posted, k_at_ns;
 } pb;
 
 static uint32_t field_id(const ProtobufCMessageDescriptor *d, const char *name)
@@ -362,7 +390,8 @@ static void pb_ready(void)
     pb.size = field_id(&plx__mmio_write__descriptor, "size");
     pb.data = field_id(&plx__mmio_write__descriptor, "data");
     pb.posted = field_id(&plx__mmio_write__descriptor, "posted");
-    const uint32_t ids[] = { pb.batch_writes, pb.seq, pb.region, pb.addr, pb.size, pb.data, pb.posted };
+    pb.at_ns = field_id(&plx__mmio_write__descriptor, "at_ns");
+    const uint32_t ids[] = { pb.batch_writes, pb.seq, pb.region, pb.addr, pb.size, pb.data, pb.posted, pb.at_ns };
     for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
         if (ids[i] == 0 || ids[i] >= 16)
             abort();        /* the .proto renumbered a batch field beyond one-byte keys: widen the keys here */
@@ -373,6 +402,7 @@ static void pb_ready(void)
     pb.k_size = (uint8_t)(pb.size << 3);
     pb.k_data = (uint8_t)(pb.data << 3);
     pb.k_posted = (uint8_t)(pb.posted << 3);
+    pb.k_at_ns = (uint8_t)(pb.at_ns << 3);
     __atomic_store_n(&pb.ready, true, __ATOMIC_RELEASE);
 }
 
@@ -404,8 +434,9 @@ static inline uint8_t *put_key_uint(uint8_t *p, uint8_t key, uint64_t v)
     return put_varint(p, v);
 }
 
-/* Written in place: the entry's body is at most 43 bytes, so its length is one byte. */
-static size_t pb_batch_entry(uint8_t *e, uint64_t seq, uint32_t region, uint64_t addr, uint32_t size, uint64_t data)
+/* Written in place: the entry's body is at most 54 bytes, so its length is one byte. */
+static size_t pb_batch_entry(uint8_t *e, bool timed, uint64_t seq, uint32_t region, uint64_t addr, uint32_t size,
+                             uint64_t data, uint64_t at_ns)
 {
     uint8_t *body = e + 2, *q = body;
     q = put_key_uint(q, pb.k_seq, seq);
@@ -415,6 +446,8 @@ static size_t pb_batch_entry(uint8_t *e, uint64_t seq, uint32_t region, uint64_t
     q = put_key_uint(q, pb.k_data, data);
     *q++ = pb.k_posted;
     *q++ = 1;
+    if (timed)
+        q = put_key_uint(q, pb.k_at_ns, at_ns);
     e[0] = pb.k_writes;
     e[1] = (uint8_t)(q - body);
     return (size_t)(q - e);
@@ -428,9 +461,10 @@ static size_t pb_batch_head(uint8_t *h, size_t body_len, uint64_t now_ns)
     return (size_t)(p - h);
 }
 
-int plx_wire_batch_init(plx_wire_batch *b)
+int plx_wire_batch_init(plx_wire_batch *b, bool timed)
 {
     memset(b, 0, sizeof(*b));
+    b->timed = timed;
     pb_ready();
     b->buf = malloc(BATCH_HEAD + PLX_WIRE_BATCH_MAX * BATCH_ENTRY_MAX);
     return b->buf ? 0 : -ENOMEM;
@@ -443,18 +477,18 @@ void plx_wire_batch_fini(plx_wire_batch *b)
 }
 
 void plx_wire_batch_add(const plx_wire *w, plx_wire_batch *b, uint64_t seq, uint32_t region, uint64_t addr,
-                        uint32_t size, uint64_t data)
+                        uint32_t size, uint64_t data, uint64_t at_ns)
 {
     uint8_t *e = b->buf + BATCH_HEAD + b->len;
-    b->len += w->fixed ? fix_batch_entry(e, seq, region, addr, size, data)
-                       : pb_batch_entry(e, seq, region, addr, size, data);
+    b->len += w->fixed ? fix_batch_entry(e, b->timed, seq, region, addr, size, data, at_ns)
+                       : pb_batch_entry(e, b->timed, seq, region, addr, size, data, at_ns);
     b->n++;
 }
 
 size_t plx_wire_batch_frame(const plx_wire *w, plx_wire_batch *b, uint64_t now_ns, const uint8_t **frame)
 {
     uint8_t head[BATCH_HEAD];
-    size_t hl = w->fixed ? fix_batch_head(head, b->n, now_ns) : pb_batch_head(head, b->len, now_ns);
+    size_t hl = w->fixed ? fix_batch_head(head, b->timed, b->n, now_ns) : pb_batch_head(head, b->len, now_ns);
     uint8_t *f = b->buf + BATCH_HEAD - hl;
     memcpy(f, head, hl);
     *frame = f;
@@ -570,6 +604,7 @@ const char *plx_wire_msg_name(int msg_case)
         [PLX__ENVELOPE__MSG_WRITE_BATCH] = "MmioWriteBatch", [PLX__ENVELOPE__MSG_TIMER_DONE] = "TimerDone",
         [PLX__ENVELOPE__MSG_TIME_GRANT] = "TimeGrant",      [PLX__ENVELOPE__MSG_TIME_REACHED] = "TimeReached",
         [PLX__ENVELOPE__MSG_DMA_WRITTEN] = "DmaWritten",
+        [PLX__ENVELOPE__MSG_SYNC] = "Sync",
         [PLX__ENVELOPE__MSG_CONSOLE_INPUT] = "ConsoleInput", [PLX__ENVELOPE__MSG_CONSOLE_OUTPUT] = "ConsoleOutput",
     };
     if (msg_case < 0 || (size_t)msg_case >= sizeof(names) / sizeof(names[0]) || !names[msg_case])

@@ -4,7 +4,7 @@ set -euo pipefail
 pkgs=(
   build-essential cmake pkg-config file
   libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libseccomp-dev libcriterion-dev
-  libunicorn-dev libyaml-dev libfdt-dev libelf-dev liburcu-dev verilator
+  libunicorn-dev libyaml-dev libfdt-dev libelf-dev liburcu-dev verilator libsystemc-dev
   gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf u-boot-qemu opensbi qemu-system-misc cpio xz-utils e2fsprogs
   clang libclang-rt-14-dev device-tree-compiler python3-zmq python3-protobuf protobuf-compiler
   gdb-multiarch libjson-c-dev acl

@@ -33,8 +33,8 @@ trap cleanup EXIT
 deb=$(echo "$work"/plexus_*.deb)
 depends=$(dpkg-deb -f "$deb" Depends)
 echo "test-package: $(basename "$deb"), Depends: $depends"
-# Computed from the binaries: the hub's libraries and the SDK's are there.
-for lib in libc6 libunicorn2 libzmq5 libprotobuf-c1 libseccomp2; do
+# Computed from the binaries: the hub's libraries, the SDK's and the SystemC bridge's are there.
+for lib in libc6 libunicorn2 libzmq5 libprotobuf-c1 libseccomp2 libsystemc; do
     case ", $depends" in
     *", $lib "* | *", $lib,"* | *", $lib") ;;
     *) echo "test-package: Depends lacks $lib" >&2; exit 1 ;;

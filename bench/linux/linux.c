@@ -6,7 +6,7 @@
  * CPU time of each (with its children: plexus's device processes) and the instruction count of a plexus boot.
  *
  * Usage: bench-linux [RUNS] [DIR]    (default 3 runs; DIR holds Image and initramfs.cpio.gz from
- *                                     examples/linux/fetch.sh, default BUILD/linux)
+ *                                     examples/linux/fetch.sh, default BUILD/examples/linux)
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -46,7 +46,7 @@ int main(int argc, char **argv)
     if (runs < 1)
         runs = 1;
     char *dir, *kernel, *initrd, *plexus, *yaml;
-    if ((argc > 2 ? asprintf(&dir, "%s", argv[2]) : asprintf(&dir, "%s/linux", PLEXUS_BUILD_DIR)) < 0 ||
+    if ((argc > 2 ? asprintf(&dir, "%s", argv[2]) : asprintf(&dir, "%s/examples/linux", PLEXUS_BUILD_DIR)) < 0 ||
         asprintf(&kernel, "%s/Image", dir) < 0 || asprintf(&initrd, "%s/initramfs.cpio.gz", dir) < 0 ||
         asprintf(&plexus, "%s/bin/plexus", PLEXUS_BUILD_DIR) < 0 ||
         asprintf(&yaml, "%s/examples/linux/machine.yaml", PLEXUS_SOURCE_DIR) < 0)

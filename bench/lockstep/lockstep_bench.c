@@ -70,18 +70,6 @@ static int run_once(const char *plexus, const char *yaml, const char *fw, struct
     return 0;
 }
 
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median_d(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp_d);
-    return v[n / 2];
-}
-
 int main(int argc, char **argv)
 {
     int runs = argc > 1 ? atoi(argv[1]) : 5;
@@ -110,15 +98,15 @@ int main(int argc, char **argv)
         for (int k = 0; k < N; k++)
             if (run_once(plexus, yaml, fw, &cs[(k + i) % N], i) < 0)
                 return 1;
-    double floor_loop = median_d(cs[0].loop_s, runs), floor_proc = median_d(cs[0].proc_s, runs);
+    double floor_loop = bench_median_double(cs[0].loop_s, runs), floor_proc = bench_median_double(cs[0].proc_s, runs);
     for (int k = 0; k < N; k++) {
-        double l = median_d(cs[k].loop_s, runs), p = median_d(cs[k].proc_s, runs);
+        double l = bench_median_double(cs[k].loop_s, runs), p = bench_median_double(cs[k].proc_s, runs);
         double per = l * 1e9 / (double)cs[k].round_trips, per0 = floor_loop * 1e9 / (double)cs[0].round_trips;
         printf("%-26s CPU loop %6.3f s (%4.2fx)  process %6.3f s (%4.2fx)  grants %6llu  round trips %6llu "
                "(%4.0f ns each, %4.2fx)  virtual %llu ns\n", cs[k].name, l, l / floor_loop, p, p / floor_proc,
                cs[k].grants, cs[k].round_trips, per, per / per0, cs[k].vtime);
     }
-    double r = median_d(cs[2].loop_s, runs) / floor_loop;
+    double r = bench_median_double(cs[2].loop_s, runs) / floor_loop;
     printf("lockstep at the default quantum: %.2fx free-running (goal <= 1.10x) %s\n", r, r <= 1.10 ? "ok" : "MISSED");
     printf("(lockstep charges each access's bus cycles to the guest's clock, so its polls cover more virtual time\n"
            " and there are fewer of them: the per-round-trip ratio is the cost of the synchronization itself)\n");

@@ -10,7 +10,7 @@
  * from memory). Prints every run, the medians, the ratios (goals: sequential >= 0.8x QEMU's throughput, random
  * >= 0.5x its requests per second) and the CPU time of each whole run.
  *
- * Usage: bench-virtio [RUNS] [DIR]     (default 3 runs; DIR = what fetch.sh wrote, default BUILD/linux)
+ * Usage: bench-virtio [RUNS] [DIR]     (default 3 runs; DIR = what fetch.sh wrote, default BUILD/examples/linux)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -118,7 +118,7 @@ int main(int argc, char **argv)
     if (runs < 1)
         runs = 1;
     char *dir, *kernel, *initrd, *plexus, *yaml, *randread, tmp[] = "/tmp/bench-virtio.XXXXXX";
-    if ((argc > 2 ? asprintf(&dir, "%s", argv[2]) : asprintf(&dir, "%s/linux", PLEXUS_BUILD_DIR)) < 0 ||
+    if ((argc > 2 ? asprintf(&dir, "%s", argv[2]) : asprintf(&dir, "%s/examples/linux", PLEXUS_BUILD_DIR)) < 0 ||
         asprintf(&kernel, "%s/Image", dir) < 0 || asprintf(&initrd, "%s/initramfs-virtio.cpio.gz", dir) < 0 ||
         asprintf(&plexus, "%s/bin/plexus", PLEXUS_BUILD_DIR) < 0 ||
         asprintf(&yaml, "%s/examples/linux/machine-virtio.yaml", PLEXUS_SOURCE_DIR) < 0 ||

@@ -2,7 +2,9 @@
 # Fetch Debian 13 (trixie)'s riscv64 Linux kernel and busybox, and build the initramfs images of the two
 # machines in examples/linux.
 #
-# Usage: examples/linux/fetch.sh [OUTDIR]        (default: build/linux in the source tree)
+# Usage: examples/linux/fetch.sh [OUTDIR]
+#   default OUTDIR: build/examples/linux in the source tree (where `plexus run linux` looks for the kernel and
+#   initramfs its machine file names), ./plexus-linux elsewhere (an installed copy of this script)
 #
 # Writes OUTDIR/Image (the kernel), OUTDIR/initramfs.cpio.gz (a shell in RAM, machine.yaml),
 # OUTDIR/initramfs-virtio.cpio.gz (loads the virtio and ext4 modules and switches to the root file system on
@@ -16,7 +18,8 @@
 # (PLEXUS_DEBIAN_MIRROR overrides it). apt checks the archive's signature with the system's
 # debian-archive-keyring and every package against the signed indexes.
 #
-# Nothing half-written: everything is built in OUTDIR.tmp.* and renamed to OUTDIR at the end.
+# Nothing half-written: everything is built in OUTDIR.tmp.* and renamed into OUTDIR at the end (versions last,
+# so an interrupted run leaves OUTDIR incomplete and the next run fetches again); other files in OUTDIR stay.
 set -euo pipefail
 
 suite=trixie
@@ -28,20 +31,31 @@ die() { echo "fetch.sh: $*" >&2; exit 1; }
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-out=${1:-$root/build/linux}
+if [ -f "$root/CMakeLists.txt" ] && [ -d "$root/hub" ]; then
+  out=${1:-$root/build/examples/linux}
+else
+  out=${1:-$PWD/plexus-linux}
+fi
 case $out in
-  -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
   -*) die "unknown option '$out' (usage: fetch.sh [OUTDIR])" ;;
 esac
 out=$(realpath -m "$out")
 
 print_command() {
   echo "Boot it (Ctrl-A x quits; 'poweroff' in the guest ends the run):"
-  echo "  build/bin/plexus run examples/linux/machine.yaml --kernel $out/Image --initrd $out/initramfs.cpio.gz"
-  echo "With the root file system on a virtio disk (examples/linux/mkrootfs.sh writes the image):"
-  echo "  examples/linux/mkrootfs.sh $out $out/rootfs.ext4"
-  echo "  PLEXUS_PATH=$out build/bin/plexus run examples/linux/machine-virtio.yaml --kernel $out/Image" \
-       "--initrd $out/initramfs-virtio.cpio.gz"
+  if [ "$out" = "$root/build/examples/linux" ]; then
+    echo "  build/bin/plexus run linux"
+    echo "With the root file system on a virtio disk (mkrootfs.sh writes $out/rootfs.ext4):"
+    echo "  examples/linux/mkrootfs.sh"
+    echo "  build/bin/plexus run examples/linux/machine-virtio.yaml"
+  else
+    echo "  plexus run linux --kernel $out/Image --initrd $out/initramfs.cpio.gz"
+    echo "With the root file system on a virtio disk (mkrootfs.sh writes the image):"
+    echo "  $here/mkrootfs.sh $out $out/rootfs.ext4"
+    echo "  PLEXUS_PATH=$out plexus run $here/machine-virtio.yaml --kernel $out/Image" \
+         "--initrd $out/initramfs-virtio.cpio.gz"
+  fi
 }
 
 if [ -s "$out/Image" ] && [ -s "$out/initramfs.cpio.gz" ] && [ -s "$out/initramfs-virtio.cpio.gz" ] &&
@@ -239,12 +253,16 @@ chmod 755 "$irv/init"
 
 printf '%s %s\nbusybox-static %s\nmirror %s\n' "$image_pkg" "$kver" "$bver" "$mirror" > "$tmp/versions"
 
-# Only the results stay; the rename makes them appear at once.
+# Only the results stay. Each appears by a rename, versions last: OUTDIR counts as complete only with it.
+# Nothing else in OUTDIR is touched (it may be a folder of the build tree).
 mkdir "$tmp/result"
-mv "$tmp/Image" "$tmp/initramfs.cpio.gz" "$tmp/initramfs-virtio.cpio.gz" "$tmp/versions" "$tmp/result/"
 install -m 755 "$bb" "$tmp/result/busybox"
-rm -rf "$out"
-mv "$tmp/result" "$out"
+mv "$tmp/Image" "$tmp/initramfs.cpio.gz" "$tmp/initramfs-virtio.cpio.gz" "$tmp/versions" "$tmp/result/"
+mkdir -p "$out"
+rm -f "$out/versions"
+for f in Image initramfs.cpio.gz initramfs-virtio.cpio.gz busybox versions; do
+  mv -f "$tmp/result/$f" "$out/$f"
+done
 echo "fetch.sh: wrote $out: Image ($image_pkg $kver), initramfs.cpio.gz and busybox (busybox-static $bver)," \
      "initramfs-virtio.cpio.gz (modules ${mods[*]})"
 print_command

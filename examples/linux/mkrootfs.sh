@@ -3,15 +3,22 @@
 # that mounts proc, sys and a tmpfs and prints a marker, and a shell on the console. mke2fs -d writes the files
 # straight into the image (Debian's e2fsprogs; no root, no loop device).
 #
-# Usage: examples/linux/mkrootfs.sh FETCHDIR IMAGE [SIZE]      (SIZE as mke2fs takes it, default 64M)
+# Usage: examples/linux/mkrootfs.sh [FETCHDIR [IMAGE [SIZE]]]      (SIZE as mke2fs takes it, default 64M)
 #
-# FETCHDIR is what examples/linux/fetch.sh wrote (it holds busybox). IMAGE is replaced.
+# FETCHDIR is what examples/linux/fetch.sh wrote (it holds busybox; default: fetch.sh's default folder in the
+# source tree, build/examples/linux). IMAGE (default FETCHDIR/rootfs.ext4) is replaced.
 set -euo pipefail
 die() { echo "mkrootfs.sh: $*" >&2; exit 1; }
 
-case ${1:-} in -h|--help|'') sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; [ -n "${1:-}" ] && exit 0 || exit 2 ;; esac
-[ $# -ge 2 ] && [ $# -le 3 ] || die "usage: mkrootfs.sh FETCHDIR IMAGE [SIZE]"
-src=$1 image=$2 size=${3:-64M}
+case ${1:-} in -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;; esac
+[ $# -le 3 ] || die "usage: mkrootfs.sh [FETCHDIR [IMAGE [SIZE]]]"
+root=$(cd "$(dirname "$0")/../.." && pwd)
+if [ $# -eq 0 ]; then
+  [ -f "$root/CMakeLists.txt" ] && [ -d "$root/hub" ] ||
+    die "usage: mkrootfs.sh FETCHDIR [IMAGE [SIZE]] (outside the source tree FETCHDIR has no default)"
+  set -- "$root/build/examples/linux"
+fi
+src=$1 image=${2:-$1/rootfs.ext4} size=${3:-64M}
 [ -x "$src/busybox" ] || die "$src/busybox is missing: run examples/linux/fetch.sh $src first"
 command -v mke2fs >/dev/null || die "mke2fs not found (on Debian: apt-get install e2fsprogs)"
 

@@ -4,11 +4,14 @@
 
 void vclock_init(vclock *c)
 {
-    c->now = 0;
-    c->head = NULL;
-    c->advance = 0;
-    c->depth = 0;
-    c->later = NULL;
+    *c = (vclock){ 0 };
+}
+
+void vclock_catch_up(vclock *c)
+{
+    uint64_t t = c->present(c->present_opaque);
+    if (t > c->now)
+        c->now = t;
 }
 
 uint64_t vclock_next_deadline(const vclock *c)
@@ -78,6 +81,9 @@ void vclock_advance(vclock *c, uint64_t ns)
 {
     if (c->depth++ == 0)        /* a callback may advance again: one advance all the same */
         c->advance++;
+    /* Callbacks see their deadline, not the executing instruction's time. */
+    bool lagging = c->lagging;
+    c->lagging = false;
     while (c->head && c->head->deadline <= ns) {
         vtimer *t = c->head;
         c->head = t->next;
@@ -97,4 +103,5 @@ void vclock_advance(vclock *c, uint64_t ns)
             insert(t, t->deadline);
         }
     }
+    c->lagging = lagging;
 }

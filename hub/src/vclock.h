@@ -34,18 +34,36 @@ typedef struct vclock {
     uint64_t advance;       /* private: count of vclock_advance() calls */
     unsigned depth;         /* private: > 0 while one runs */
     vtimer *later;          /* private: timers re-armed by their own callback for the next advance */
+    /*
+     * While the CPU executes a slice, `now` lags behind the instruction being executed. The CPU then sets
+     * @lagging and @present (the virtual time of that instruction, never earlier than before); vclock_now()
+     * moves `now` up to it, so whatever a guest access causes (a request to a device, an event-log line, a timer
+     * armed from it) carries the time of the instruction that made the access. Moving `now` this way fires no
+     * timer: the CPU fires them (vclock_advance) before it lets an access observe a time past their deadline.
+     */
+    bool lagging;
+    uint64_t (*present)(void *opaque);
+    void *present_opaque;
 } vclock;
 
 void vclock_init(vclock *c);
 
-static inline uint64_t vclock_now(const vclock *c) { return c->now; }
+void vclock_catch_up(vclock *c);
+
+static inline uint64_t vclock_now(vclock *c)
+{
+    if (__builtin_expect(c->lagging, 0))
+        vclock_catch_up(c);
+    return c->now;
+}
 
 /* Deadline of the earliest armed timer, or VCLOCK_NEVER. */
 uint64_t vclock_next_deadline(const vclock *c);
 
 /*
  * Move time forward to @ns (never backward: an earlier @ns is ignored), firing every timer whose deadline is
- * <= @ns in deadline order. While a callback runs, vclock_now() is that timer's deadline. A timer fires at most
+ * <= @ns in deadline order. While a callback runs, vclock_now() is that timer's deadline, or the time already
+ * reached if that is later (a timer armed for a time already past fires at the present). A timer fires at most
  * once per call at any one time: one that fired and is armed again (by its callback or while it runs) at or
  * before vclock_now() is due 1 ns later and waits for the next call, so time always moves on between its fires.
  */

@@ -53,7 +53,7 @@ struct pending {
 };
 
 struct batched {
-    uint64_t seq, addr, data;
+    uint64_t seq, addr, data, at_ns;
     uint32_t region, size;
 };
 
@@ -103,6 +103,7 @@ struct plx_dev {
     void *console_opaque;
     uint64_t next_event;        /* lockstep: plx_set_next_event() */
     uint64_t access_busy;       /* lockstep: plx_set_access_busy() for the reply being built */
+    int access_result;          /* plx_set_access_result() for the reply being built */
     bool stop;
     int status;
     int epfd;                   /* plx_dev_open(): the poll descriptor (epoll) handed to the caller's loop */

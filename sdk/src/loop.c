@@ -51,6 +51,7 @@ static void mmio_read(plx_dev *dev, const Plx__MmioRead *rd)
 {
     uint64_t seq = rd->seq;
     dev->access_busy = 0;
+    dev->access_result = PLX_ACCESS_OK;
     if (!access_ok(dev, rd->region, rd->addr, rd->size)) {
         plx_log(dev, PLX_LOG_WARNING, "read of %u bytes at 0x%" PRIx64 " outside region %u", rd->size, rd->addr,
                 rd->region);
@@ -64,13 +65,14 @@ static void mmio_read(plx_dev *dev, const Plx__MmioRead *rd)
     uint64_t v = ops && ops->read ? ops->read(dev->opaque, addr, size) : 0;
     if (size < 8)
         v &= (UINT64_C(1) << (8 * size)) - 1;
-    reply(dev, seq, v, PLX__MEM_TX__MEMTX_OK);
+    reply(dev, seq, v, (Plx__MemTx)dev->access_result);
 }
 
 static void mmio_write(plx_dev *dev, uint64_t seq, uint32_t region, uint64_t addr, uint32_t size, uint64_t data,
                        bool posted)
 {
     dev->access_busy = 0;
+    dev->access_result = PLX_ACCESS_OK;
     if (!access_ok(dev, region, addr, size)) {
         plx_log(dev, PLX_LOG_WARNING, "write of %u bytes at 0x%" PRIx64 " outside region %u", size, addr, region);
         sdk_publish_applied(dev, seq);
@@ -87,7 +89,7 @@ static void mmio_write(plx_dev *dev, uint64_t seq, uint32_t region, uint64_t add
         ops->write(dev->opaque, addr, data, size);
     sdk_publish_applied(dev, seq);
     if (!posted)
-        reply(dev, seq, 0, PLX__MEM_TX__MEMTX_OK);
+        reply(dev, seq, 0, (Plx__MemTx)dev->access_result);
 }
 
 void sdk_handle_env(plx_dev *dev, Plx__Envelope *env)
@@ -115,14 +117,20 @@ void sdk_handle_env(plx_dev *dev, Plx__Envelope *env)
         }
         for (size_t i = 0; i < n; i++) {
             const Plx__MmioWrite *w = env->write_batch->writes[i];
-            dev->batch[i] = (struct batched){ w->seq, w->addr, w->data, w->region, w->size };
+            dev->batch[i] = (struct batched){ w->seq, w->addr, w->data, w->at_ns, w->region, w->size };
         }
         for (size_t i = 0; i < n && !dev->stop; i++) {
             struct batched *b = &dev->batch[i];
+            if (b->at_ns > dev->now)
+                dev->now = b->at_ns;    /* the time of the guest's instruction that made this write */
             mmio_write(dev, b->seq, b->region, b->addr, b->size, b->data, true);
         }
         break;
     }
+    case PLX__ENVELOPE__MSG_SYNC:
+        /* Everything before it is handled, and what that sent (IRQ changes) is on the channel ahead of this. */
+        reply(dev, env->sync->seq, 0, PLX__MEM_TX__MEMTX_OK);
+        break;
     case PLX__ENVELOPE__MSG_TIMER_FIRE: {
         Plx__TimerFire f = *env->timer_fire;
         sdk_timer_fire(dev, &f);
@@ -314,18 +322,20 @@ plx_dev_open(const plx_device_ops *ops, int argc, char **argv)
     if (!dev)
         return NULL;
     *dev = (plx_dev){ .ops = ops, .fdsock = -1, .epfd = -1, .kickfd = -1, .next_event = PLX_NEVER, .heap = true };
+    /* Created before the handshake: a sandbox the machine asks for goes on at its end, and allows neither. */
+    dev->epfd = epoll_create1(EPOLL_CLOEXEC);
+    dev->kickfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (dev->epfd < 0 || dev->kickfd < 0 || sdk_watch_add(dev, dev->kickfd) < 0) {
+        sdk_log(dev, PLX_LOG_ERR, "cannot set up the poll descriptor: %s", strerror(errno));
+        goto fail;
+    }
     if (sdk_dev_setup(dev, argc, argv) < 0)
         goto fail;
-    dev->epfd = epoll_create1(EPOLL_CLOEXEC);
     int chan_fd = plx_chan_poll_fd(dev->chan), peer_fd = plx_chan_peer_poll_fd(dev->chan);
-    if (dev->epfd < 0 || chan_fd < 0 || sdk_watch_add(dev, chan_fd) < 0 ||
-        (peer_fd >= 0 && sdk_watch_add(dev, peer_fd) < 0)) {
+    if (chan_fd < 0 || sdk_watch_add(dev, chan_fd) < 0 || (peer_fd >= 0 && sdk_watch_add(dev, peer_fd) < 0)) {
         sdk_send_error(dev, EIO, "cannot set up the poll descriptor: %s", strerror(errno));
         goto fail;
     }
-    dev->kickfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (dev->kickfd < 0 || sdk_watch_add(dev, dev->kickfd) < 0)
-        goto fail;
     for (unsigned i = 0; i < dev->n_watches; i++)
         if (sdk_watch_add(dev, dev->watches[i].fd) < 0)
             goto fail;
@@ -364,7 +374,19 @@ plx_dev_dispatch(plx_dev *dev, int timeout_ms)
 {
     struct epoll_event evs[16];
     int chan_fd = plx_chan_poll_fd(dev->chan), peer_fd = plx_chan_peer_poll_fd(dev->chan);
-    int n = epoll_wait(dev->epfd, evs, 16, timeout_ms);
+    /* A caller willing to wait, on the ring: the next request usually comes within the ring's spin budget (what
+     * plx_dev_main()'s loop finds), and spinning for it spares this side a wake-up. With a frame there and no
+     * watched descriptor there is nothing else to look at: no system call at all, as in plx_dev_main()'s loop. */
+    bool spun = false;
+    int n = 0;
+    if (timeout_ms != 0 && dev->ring && !dev->pend_head) {
+        plx_chan_poll_done(dev->chan, 0);       /* the arm of the previous call: awake while spinning */
+        spun = plx_chan_spin(dev->chan) != 0;
+        if (spun || plx_chan_poll_prepare(dev->chan))
+            timeout_ms = 0;
+    }
+    if (!spun || dev->n_watches)
+        n = epoll_wait(dev->epfd, evs, 16, timeout_ms);
     if (n < 0 && errno != EINTR)
         return -EIO;
     short chan_rev = 0;
@@ -403,7 +425,7 @@ plx_dev_dispatch(plx_dev *dev, int timeout_ms)
     }
     if (dev->stop)
         return 1;
-    if ((peer || n <= 0) && sdk_hub_gone(dev)) {
+    if ((peer || (n <= 0 && !spun)) && sdk_hub_gone(dev)) {
         dev->connected = false;
         return -ECONNRESET;
     }

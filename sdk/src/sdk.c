@@ -361,6 +361,16 @@ plx_dma_map(plx_dev *dev, uint64_t addr, size_t len, bool write)
 }
 
 PLX_EXPORT int
+plx_dma_window_at(plx_dev *dev, uint64_t addr, plx_dma_window *out)
+{
+    struct ram_map *r = ram_lookup(dev, addr, 1);
+    if (!r)
+        return -ENOENT;
+    *out = (plx_dma_window){ .base = r->base, .size = r->size, .ptr = r->ptr, .readonly = r->readonly };
+    return 0;
+}
+
+PLX_EXPORT int
 plx_dma_read(plx_dev *dev, uint64_t addr, void *buf, size_t len)
 {
     if (len == 0)
@@ -438,6 +448,17 @@ PLX_EXPORT void
 plx_set_access_busy(plx_dev *dev, uint64_t ns)
 {
     dev->access_busy = ns;
+}
+
+_Static_assert((int)PLX_ACCESS_OK == (int)PLX__MEM_TX__MEMTX_OK &&
+               (int)PLX_ACCESS_ERROR == (int)PLX__MEM_TX__MEMTX_ERROR &&
+               (int)PLX_ACCESS_DECODE_ERROR == (int)PLX__MEM_TX__MEMTX_DECODE_ERROR, "access results are MemTx values");
+
+PLX_EXPORT void
+plx_set_access_result(plx_dev *dev, enum plx_access_result result)
+{
+    if (result == PLX_ACCESS_OK || result == PLX_ACCESS_ERROR || result == PLX_ACCESS_DECODE_ERROR)
+        dev->access_result = result;
 }
 
 /* TimeGrant: advance the device's own time to @until, then say so. */

@@ -45,7 +45,7 @@ static uint64_t testdev_read(void *opaque, hwaddr addr, unsigned size)
     if (size < 8)
         v &= (1ull << (size * 8)) - 1;
     if (m->nlog < TM_LOG_MAX)
-        m->log[m->nlog++] = (tm_access){ addr, size, v, 0 };
+        m->log[m->nlog++] = (tm_access){ addr, size, v, 0, vclock_now(&m->clock) };
     if (addr == 0x180)
         hub_plic_set_irq(m->plic, 6, 1);
     if (addr == 0x310)
@@ -61,7 +61,7 @@ static void testdev_write(void *opaque, hwaddr addr, uint64_t data, unsigned siz
         return;
     }
     if (m->nlog < TM_LOG_MAX)
-        m->log[m->nlog++] = (tm_access){ addr, size, data, 1 };
+        m->log[m->nlog++] = (tm_access){ addr, size, data, 1, vclock_now(&m->clock) };
     if (addr == 0x100)
         hub_plic_set_irq(m->plic, 5, data != 0);
     if (addr == 0x180)

@@ -27,6 +27,7 @@ typedef struct tm_access {
     unsigned size;
     uint64_t data;
     int is_write;
+    uint64_t t;         /* virtual time the device saw */
 } tm_access;
 
 typedef struct test_machine {

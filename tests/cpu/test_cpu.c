@@ -44,7 +44,7 @@ Test(cpu, mmio_reaches_io_region_with_address_size_and_data, .fini = fini)
     tm_init(&M, "mmio.bin", NULL);
     cr_assert_eq(tm_run(&M), 0);
     /* Unicorn hands 8-byte MMIO accesses over as two 4-byte halves, low address first */
-    static const tm_access want[] = {
+    static const struct { uint64_t addr; unsigned size; uint64_t data; int is_write; } want[] = {
         { 0x01, 1, 0xab, 1 }, { 0x12, 2, 0xbeef, 1 }, { 0x24, 4, 0xdeadbeef, 1 },
         { 0x38, 4, 0x89abcdef, 1 }, { 0x3c, 4, 0x01234567, 1 },
         { 0x40, 1, 0, 0 }, { 0x42, 2, 0, 0 }, { 0x44, 4, 0, 0 }, { 0x48, 4, 0, 0 }, { 0x4c, 4, 0, 0 },
@@ -67,6 +67,27 @@ Test(cpu, mmio_reaches_io_region_with_address_size_and_data, .fini = fini)
     hub_cpu_get_stats(M.cpu, &st);
     cr_assert_eq(st.mmio_reads, 5);
     cr_assert_geq(st.mmio_writes, 6);   /* 5 to the test device, 1 to the finisher */
+}
+
+/* Every access carries the virtual time of its own instruction, not its slice's; a deadline inside a block fires
+ * before the access after it, whose instruction then waits for the interrupt. */
+Test(cpu, accesses_carry_the_time_of_their_instruction, .fini = fini)
+{
+    tm_init(&M, "vtime.bin", NULL);
+    cr_assert_eq(tm_run(&M), 0);
+    static const struct { uint64_t addr, t; } want[] = {
+        { 0x10, 10 }, { 0x14, 40 }, { 0x18, 50 }, { 0x18, 60 }, { 0x20, 70 }, { 0x24, 70 }, { 0x28, 90 },
+    };
+    cr_assert_geq(M.nlog, 8, "%u accesses", M.nlog);
+    for (unsigned i = 0; i < 7; i++) {
+        cr_assert_eq(M.log[i].addr, want[i].addr, "access %u", i);
+        cr_assert_eq(M.log[i].t, want[i].t, "access %u at 0x%lx: %lu ns", i, M.log[i].addr, M.log[i].t);
+    }
+    cr_assert_eq(tm_result(&M, 1), (1ull << 63) | 7, "a machine timer interrupt");
+    cr_assert_eq(tm_result(&M, 0), tm_result(&M, 2), "taken before the access past the deadline (mepc 0x%lx)",
+                 tm_result(&M, 0));
+    cr_assert_eq(M.log[7].addr, 0x30);
+    cr_assert_eq(M.nlog, 8, "the access was made once, after the handler");
 }
 
 /* A deferred access is abandoned and made again in the next slice: what came before it in its block ran once,

@@ -257,9 +257,9 @@ int main(int argc, char **argv)
     /* a posted-write batch of one entry (hub -> device only: the hub drops it, after decoding it) */
     plx_wire fw = { .fixed = true };
     plx_wire_batch b;
-    if (plx_wire_batch_init(&b) < 0)
+    if (plx_wire_batch_init(&b, true) < 0)
         return 1;
-    plx_wire_batch_add(&fw, &b, 7, 0, 0x10, 4, 0xabcd);
+    plx_wire_batch_add(&fw, &b, 7, 0, 0x10, 4, 0xabcd, 100);
     const uint8_t *frame;
     size_t flen = plx_wire_batch_frame(&fw, &b, 100, &frame);
     uint8_t lenb[2] = { (uint8_t)flen, (uint8_t)(flen >> 8) };

@@ -12,7 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <plexus/memory.h>
@@ -317,6 +321,44 @@ Test(hub_dev, dma_outside_grants_is_refused_and_logged)
     cr_assert_eq(rd32(DEV_BASE + 0x98, NULL) & 0xffff0000u, 0, "DMA into the granted block");
 }
 
+/* A device answers an access with an error of its own (plx_set_access_result): the access fails with that
+ * result, a read's value is all-ones, and the next access is answered normally again. */
+Test(hub_dev, device_answers_an_access_with_its_own_error)
+{
+    hub_device_config c = regdev_config("regdev");
+    hub_device *d = add(&c);
+    MemTxResult r;
+    cr_assert_eq(rd32(DEV_BASE + 0xd8, &r), 0xffffffffu);
+    cr_assert_eq(r, MEMTX_DECODE_ERROR);
+    cr_assert_eq(rd32(DEV_BASE + 0xdc, &r), 0xffffffffu);
+    cr_assert_eq(r, MEMTX_ERROR);
+    uint8_t b[4] = { 1, 2, 3, 4 };
+    cr_assert_eq(address_space_write(&as, DEV_BASE + 0xd8, MEMTXATTRS_UNSPECIFIED, b, 4), MEMTX_DECODE_ERROR);
+    cr_assert_eq(address_space_write(&as, DEV_BASE + 0xdc, MEMTXATTRS_UNSPECIFIED, b, 4), MEMTX_ERROR);
+    wr32(DEV_BASE + 0x10, 0x55aa);
+    cr_assert_eq(rd32(DEV_BASE + 0x10, NULL), 0x55aa, "the result holds for one access only");
+    cr_assert_not(hub_device_failed(d), "an error answer is not a device failure");
+}
+
+/* plx_dma_window_at(): the whole mapped grant around an address, nothing for RAM that is not granted. */
+Test(hub_dev, dma_window_is_the_whole_mapped_grant)
+{
+    hub_device_config c = regdev_config("scoped");
+    const char *grants[] = { "ram" };
+    c.ram_grants = grants;
+    c.n_ram_grants = 1;
+    add(&c);
+    wr32(DEV_BASE + 0x88, RAM_BASE + 0x12345);
+    wr32(DEV_BASE + 0x8c, 0);
+    cr_assert_eq(rd32(DEV_BASE + 0xe0, NULL), RAM_SIZE >> 10);
+    wr32(DEV_BASE + 0x88, RAM_BASE + RAM_SIZE - 1);
+    cr_assert_eq(rd32(DEV_BASE + 0xe0, NULL), RAM_SIZE >> 10, "its last byte");
+    wr32(DEV_BASE + 0x88, RAM2_BASE);
+    cr_assert_eq(rd32(DEV_BASE + 0xe0, NULL), 0, "ram2 is not granted");
+    wr32(DEV_BASE + 0x88, RAM_BASE + RAM_SIZE);
+    cr_assert_eq(rd32(DEV_BASE + 0xe0, NULL), 0, "one past the grant");
+}
+
 Test(hub_dev, device_dmas_while_answering_a_read)
 {
     hub_device_config c = regdev_config("regdev");
@@ -477,33 +519,124 @@ Test(hub_dev, shadow_reads_see_timer_effects)
     cr_assert_eq(st.shadow_reads, 20);
 }
 
+/* An attached device, on the ring or on ZeroMQ (where the hub closed the attach connection after Ready), exits
+ * when the hub dies without a word (docs/protocol.md "Liveness"). */
 Test(hub_dev, device_exits_when_the_hub_goes_away)
+{
+    static const hub_transport transports[] = { HUB_TRANSPORT_RING, HUB_TRANSPORT_ZMQ };
+    char *prog = test_build_path("bin/hubdev-regdev");
+    for (unsigned t = 0; t < 2; t++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            setenv("PLEXUS_ATTACH", hub_devmgr_attach_socket(mgr), 1);
+            setenv("PLEXUS_DEVICE_NAME", "orphan", 1);
+            unsetenv("PLEXUS_ENDPOINT");
+            execl(prog, prog, (char *)NULL);
+            _exit(127);
+        }
+        /* A hub in a child process: it adds the attached device, then dies without a word. */
+        pid_t hub = fork();
+        if (hub == 0) {
+            hub_device_config c = regdev_config("orphan");
+            c.program = NULL;
+            c.attach = true;
+            c.attach_timeout_ms = 20000;
+            c.transport = transports[t];
+            Error *err = NULL;
+            hub_device *d = hub_devmgr_add(mgr, &c, &err);
+            bool ring = d && !strcmp(hub_device_endpoint(d), "ring");
+            _exit(!d ? 3 : ring != (transports[t] == HUB_TRANSPORT_RING) ? 4 : 0);
+        }
+        int st;
+        cr_assert_eq(waitpid(hub, &st, 0), hub);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "transport %u: the hub child added the device (%d)", t, st);
+        cr_assert_eq(waitpid(pid, &st, 0), pid, "the device noticed and exited");
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "transport %u: status %d", t, st);
+    }
+    free(prog);
+}
+
+/* Start hubdev-regdev as an outside process attaching as @name (over @endpoint if given: tcp). */
+static pid_t start_attached(const char *name, const char *endpoint)
 {
     char *prog = test_build_path("bin/hubdev-regdev");
     pid_t pid = fork();
     if (pid == 0) {
-        setenv("PLEXUS_ATTACH", hub_devmgr_attach_socket(mgr), 1);
-        setenv("PLEXUS_DEVICE_NAME", "orphan", 1);
-        unsetenv("PLEXUS_ENDPOINT");
+        setenv("PLEXUS_DEVICE_NAME", name, 1);
+        if (endpoint) {
+            unsetenv("PLEXUS_ATTACH");
+            setenv("PLEXUS_ENDPOINT", endpoint, 1);
+        } else {
+            setenv("PLEXUS_ATTACH", hub_devmgr_attach_socket(mgr), 1);
+            unsetenv("PLEXUS_ENDPOINT");
+        }
         execl(prog, prog, (char *)NULL);
         _exit(127);
     }
-    /* A hub in a child process: it adds the attached device, then dies without a word. */
-    pid_t hub = fork();
-    if (hub == 0) {
-        hub_device_config c = regdev_config("orphan");
-        c.program = NULL;
-        c.attach = true;
-        c.attach_timeout_ms = 20000;
-        Error *err = NULL;
-        _exit(hub_devmgr_add(mgr, &c, &err) ? 0 : 3);
-    }
-    int st;
-    cr_assert_eq(waitpid(hub, &st, 0), hub);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the hub child added the device");
-    cr_assert_eq(waitpid(pid, &st, 0), pid, "the device noticed and exited");
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "status %d", st);
     free(prog);
+    return pid;
+}
+
+/* Poll the manager until @d failed, for at most @ms of wall time; true if it did. */
+static bool failed_within(hub_device *d, unsigned ms)
+{
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        hub_devmgr_poll(mgr, 50);
+        if (hub_device_failed(d))
+            return true;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < ms);
+    return false;
+}
+
+/* A device the hub did not spawn has no pidfd to watch: the end of its connection tells the hub it is gone (the
+ * ring's descriptor socket, or ZeroMQ's disconnection in the -zmq run), without any access to it. */
+Test(hub_dev, hub_notices_an_attached_device_that_dies)
+{
+    pid_t pid = start_attached("gone", NULL);
+    hub_device_config c = regdev_config("gone");
+    c.program = NULL;
+    c.attach = true;
+    c.attach_timeout_ms = 20000;
+    hub_device *d = add(&c);
+    wr32(DEV_BASE + 0x4, 1);
+    cr_assert_eq(rd32(DEV_BASE + 0x4, NULL), 1);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    cr_assert(failed_within(d, 10000), "the hub did not notice; log:\n%s", logbuf);
+    cr_assert(strstr(logbuf, "the connection to the device ended"), "%s", logbuf);
+}
+
+/* Across hosts a peer can vanish without closing its connection (its host died): ZeroMQ's heartbeats end a
+ * connection that stays silent for PLX_HEARTBEAT_TIMEOUT_MS. A stopped device process answers no heartbeat. */
+Test(hub_dev, heartbeats_end_the_connection_of_a_silent_tcp_device, .timeout = 60)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t al = sizeof(a);
+    cr_assert_eq(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+    cr_assert_eq(getsockname(s, (struct sockaddr *)&a, &al), 0);
+    close(s);
+    char ep[64];
+    snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%u", ntohs(a.sin_port));
+    pid_t pid = start_attached("far", ep);
+    hub_device_config c = regdev_config("far");
+    c.program = NULL;
+    c.attach = true;
+    c.attach_timeout_ms = 20000;
+    c.endpoint = ep;
+    hub_device *d = add(&c);
+    cr_assert_eq(rd32(DEV_BASE + 0xb4, NULL), 0x1234, "the device answers over tcp");
+    for (int i = 0; i < 10; i++)
+        hub_devmgr_poll(mgr, 100);     /* a second of heartbeats: an idle, live device stays */
+    cr_assert_not(hub_device_failed(d), "%s", logbuf);
+    kill(pid, SIGSTOP);
+    cr_assert(failed_within(d, PLX_HEARTBEAT_TIMEOUT_MS + 10000), "a silent peer was not dropped; log:\n%s", logbuf);
+    cr_assert(strstr(logbuf, "the connection to the device ended"), "%s", logbuf);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
 }
 
 Test(hub_dev, posted_writes_are_ordered_before_a_read)
@@ -841,6 +974,24 @@ Test(hub_dev, device_driven_from_a_foreign_poll_loop)
     mgr = NULL;
     cr_assert_null(strstr(logbuf, "did not exit"), "log: %s", logbuf);
     cr_assert_null(strstr(logbuf, "error"), "log: %s", logbuf);
+    free(prog);
+}
+
+/* The caller's loop under the machine's sandbox: the SDK sets its poll descriptor up before the filter goes on
+ * (epoll_create1 and eventfd are outside the allowlist); the program's own timerfd is in its allow list. */
+Test(hub_dev, foreign_poll_loop_under_the_sandbox)
+{
+    char *prog = test_build_path("bin/hubdev-foreignloop");
+    static const hub_region_map rm[] = { { "regs", DEV_BASE } };
+    static const char *const allow[] = { "timerfd_create", "timerfd_settime" };
+    hub_device_config c = { .name = "foreign", .program = prog, .regions = rm, .n_regions = 1, .stdin_fd = -1,
+                            .stdout_fd = -1, .timeout_ms = 5000, .sandbox = true, .sandbox_allow = allow,
+                            .n_sandbox_allow = 2 };
+    hub_device *d = add(&c);
+    wr32(DEV_BASE, 0x600df00d);
+    cr_assert_eq(rd32(DEV_BASE, NULL), 0x600df00d, "log: %s", logbuf);
+    cr_assert_gt(rd32(DEV_BASE + 8, NULL), 0, "served through plx_dev_dispatch()");
+    cr_assert_not(hub_device_failed(d), "log: %s", logbuf);
     free(prog);
 }
 

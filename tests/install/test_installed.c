@@ -311,28 +311,112 @@ Test(installed, uboot_reaches_its_prompt)
 
 /* ---- devices built outside the tree ---- */
 
+/* As its README says: copy the installed out-of-tree example to <tmp>/counter and build it with the installed
+ * pkg-config file. Returns the folder (malloc'd); @pcpath gets the PKG_CONFIG_PATH=... that found it. */
+static char *build_counter_example(char *pcpath, size_t cap)
+{
+    char *example = path_in(prefix, "share/plexus/examples/out-of-tree-device"), *dir = path_in(tmp, "counter");
+    char *cp[] = { "cp", "-r", example, dir, NULL };
+    cr_assert_eq(run_in(tmp, cp, NULL, 30), 0, "%s", res->out);
+    snprintf(pcpath, cap, "PKG_CONFIG_PATH=%s/%s/pkgconfig", prefix, PLEXUS_INSTALL_LIBDIR);
+    char *make[] = { "make", "-C", dir, pcpath, NULL };
+    cr_assert_eq(run_in(tmp, make, build_env(), 120), 0, "make failed:\n%s", res->out);
+    cr_expect_not_null(strstr(res->out, prefix), "the build did not use the installed SDK:\n%s", res->out);
+    free(example);
+    return dir;
+}
+
 Test(installed, out_of_tree_example_builds_and_runs)
 {
 #if !PLEXUS_TEST_FIRMWARE
     skip_test("this build has no RISC-V firmware");
 #endif
     install();
-    /* As its README says: copy it, build it with the installed pkg-config file, run its machine. */
-    char *example = path_in(prefix, "share/plexus/examples/out-of-tree-device"), *dir = path_in(tmp, "counter");
-    char *cp[] = { "cp", "-r", example, dir, NULL };
-    cr_assert_eq(run_in(tmp, cp, NULL, 30), 0, "%s", res->out);
     char pcpath[700];
-    snprintf(pcpath, sizeof(pcpath), "PKG_CONFIG_PATH=%s/%s/pkgconfig", prefix, PLEXUS_INSTALL_LIBDIR);
-    char *make[] = { "make", "-C", dir, pcpath, NULL };
-    cr_assert_eq(run_in(tmp, make, build_env(), 120), 0, "make failed:\n%s", res->out);
-    cr_expect_not_null(strstr(res->out, prefix), "the build did not use the installed SDK:\n%s", res->out);
-
+    char *dir = build_counter_example(pcpath, sizeof(pcpath));
     cr_assert_eq(plexus("run", "counter", NULL, NULL), 0, "output:\n%s", res->out);
     expect_lines(res->out, (const char *const[]){ "counter-test: counter0 (program): ID, SCRATCH, COUNT, CLEAR ok",
                                                   "counter-test: counter1 (plugin): ID, SCRATCH, COUNT, CLEAR ok",
                                                   "counter-test: all checks passed", NULL });
-    free(example);
     free(dir);
+}
+
+#if PLEXUS_TEST_SYSTEMC
+/* The counter of examples/out-of-tree-device as a SystemC TLM-2.0 model behind plexus::bridge. */
+static const char sc_counter[] =
+    "#include <cstring>\n"
+    "#include <plexus/systemc.hpp>\n"
+    "#include <tlm_utils/simple_target_socket.h>\n"
+    "struct counter : sc_core::sc_module {\n"
+    "    tlm_utils::simple_target_socket<counter> socket;\n"
+    "    uint32_t scratch = 0, count = 0;\n"
+    "    explicit counter(sc_core::sc_module_name n) : sc_module(n), socket(\"socket\")\n"
+    "    {\n"
+    "        socket.register_b_transport(this, &counter::b_transport);\n"
+    "    }\n"
+    "    void b_transport(tlm::tlm_generic_payload &t, sc_core::sc_time &)\n"
+    "    {\n"
+    "        uint32_t v = 0, a = (uint32_t)t.get_address();\n"
+    "        if (t.is_write()) {\n"
+    "            std::memcpy(&v, t.get_data_ptr(), 4);\n"
+    "            if (a == 4) { scratch = v; count++; } else if (a == 0xc) count = 0;\n"
+    "        } else {\n"
+    "            v = a == 0 ? 0x434e5452 : a == 4 ? scratch : a == 8 ? count : 0;\n"
+    "            std::memcpy(t.get_data_ptr(), &v, 4);\n"
+    "        }\n"
+    "        t.set_response_status(tlm::TLM_OK_RESPONSE);\n"
+    "    }\n"
+    "};\n"
+    "int sc_main(int argc, char **argv)\n"
+    "{\n"
+    "    plexus::device_info info;\n"
+    "    info.model = \"example,counter\";\n"
+    "    plexus::region r;\n"
+    "    r.name = \"regs\";\n"
+    "    r.size = 0x10;\n"
+    "    r.min_access = r.max_access = 4;\n"
+    "    info.regions = {r};\n"
+    "    plexus::bridge bridge(\"bridge\", info, argc, argv);\n"
+    "    counter c(\"counter\");\n"
+    "    bridge.mmio.bind(c.socket);\n"
+    "    bridge.on_reset([&c] { c.scratch = c.count = 0; });\n"
+    "    return bridge.run();\n"
+    "}\n";
+#endif
+
+/* The SystemC example by name, and a SystemC model built with nothing but the installed pkg-config file. */
+Test(installed, systemc_model_builds_against_the_installed_bridge_and_runs)
+{
+#if !PLEXUS_TEST_FIRMWARE
+    skip_test("this build has no RISC-V firmware");
+#endif
+#if !PLEXUS_TEST_SYSTEMC
+    skip_test("this build has no SystemC bridge (libsystemc-dev is not installed)");
+#else
+    install();
+    cr_assert_eq(plexus("run", "systemc", NULL, NULL), 0, "output:\n%s", res->out);
+    expect_lines(res->out, (const char *const[]){ "dma: all checks passed", NULL });
+
+    /* The counter example's machine, its counter0 a SystemC model; counter1 stays the C plugin. */
+    char pcpath[700];
+    char *dir = build_counter_example(pcpath, sizeof(pcpath));
+    char *src = path_in(dir, "sc_counter.cpp");
+    write_text(src, sc_counter);
+    const char *env[] = { pcpath, PLEXUS_TEST_SANITIZE ? "CXXFLAGS=-O1 -g " SANITIZE_FLAGS : "CXXFLAGS=-O1 -g",
+                          PLEXUS_TEST_SANITIZE ? "LDFLAGS=-fsanitize=address,undefined" : "LDFLAGS=", NULL };
+    char *cxx[] = { "sh", "-c",
+                    "c++ -std=c++17 $CXXFLAGS sc_counter.cpp -o sc-counter $LDFLAGS "
+                    "$(pkg-config --cflags --libs plexus-systemc) && pkg-config --libs plexus-systemc", NULL };
+    cr_assert_eq(run_in(dir, cxx, env, 240), 0, "the SystemC model did not build:\n%s", res->out);
+    cr_expect_not_null(strstr(res->out, prefix), "the build did not use the installed bridge:\n%s", res->out);
+    char *yaml = path_in(dir, "machine.yaml");
+    cr_assert_eq(plexus("run", yaml, "--set", "devices.counter0.program=./sc-counter"), 0, "output:\n%s", res->out);
+    expect_lines(res->out, (const char *const[]){ "counter-test: counter0 (program): ID, SCRATCH, COUNT, CLEAR ok",
+                                                  "counter-test: all checks passed", NULL });
+    free(yaml);
+    free(src);
+    free(dir);
+#endif
 }
 
 static const char *const new_device_lines[] = { "firmware: VALUE reads 0x12345678 after reset ok",

@@ -1,4 +1,4 @@
-/* Helpers shared by the machine suites: temporary folders and files. */
+/* Helpers shared by the machine suites: temporary folders and files, a run's --stats figures. */
 #ifndef PLEXUS_TEST_MACHINE_COMMON_H
 #define PLEXUS_TEST_MACHINE_COMMON_H
 
@@ -29,6 +29,32 @@ static inline char *write_file(const char *dir, const char *name, const char *te
     fclose(f);
     chmod(p, (mode_t)mode);
     return p;
+}
+
+/* The whole of the file at @path, NUL-terminated (NULL if it cannot be read); its length in *@len if given. */
+static inline char *read_whole_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t cap = 0;
+    ssize_t n = getdelim(&buf, &cap, '\0', f);
+    fclose(f);
+    if (n < 0) {
+        free(buf);
+        return NULL;
+    }
+    if (len)
+        *len = (size_t)n;
+    return buf;
+}
+
+/* The number after @key in a run's output (`--stats`), 0 if the key is absent. */
+static inline unsigned long long stat_value(const char *out, const char *key)
+{
+    const char *p = strstr(out, key);
+    return p ? strtoull(p + strlen(key), NULL, 10) : 0;
 }
 
 static inline void tmpdir_remove(char *dir)

@@ -13,9 +13,13 @@ One IO region "regs" (0x100 bytes, 4-byte accesses), one IRQ line "done":
   0x1c IRQ_ACK   write: lower IRQ line 0
   0x20 BASE      guest physical base of "regs" (low 32 bits) from Config.placement
   0x24 RAM       number of RAM grants in Config (all FD_NONE: this device does not announce CAP_RAM_FDS)
-Anything else is a decode error. Usage: pydev.py [--ring] [--done FILE] (FILE gets "goodbye" after a clean
-shutdown). With --ring the device offers CAP_RING and, when the hub's Config says so, carries on over the
-shared-memory ring of docs/protocol.md section 12 (reading the hub's fixed-layout frames, sending protobuf).
+  0x28 PERIOD    write p: a tick every p ns of virtual time from now (0: none); with --lockstep only
+  0x2c TICKS     ticks so far; IRQ line 0 rises at every 4th tick and drops two ticks later
+Anything else is a decode error. Usage: pydev.py [--ring] [--lockstep] [--done FILE] (FILE gets "goodbye"
+after a clean shutdown). With --ring the device offers CAP_RING and, when the hub's Config says so, carries on
+over the shared-memory ring of docs/protocol.md section 12 (reading the hub's fixed-layout frames, sending
+protobuf, and ringing the hub's bell after every frame). With --lockstep it offers CAP_LOCKSTEP and keeps its
+ticks on the time the hub grants it (section 8, "Lockstep").
 """
 import collections
 import mmap
@@ -31,6 +35,8 @@ import plexus_pb2 as P
 
 REGION_SIZE = 0x100
 CAP_RING = 32
+CAP_LOCKSTEP = 64
+NEVER = (1 << 64) - 1
 
 
 class Ring:
@@ -39,6 +45,9 @@ class Ring:
     def __init__(self, fds):
         self.mem, self.hub_bell, self.dev_bell = fds
         self.m = mmap.mmap(self.mem, os.fstat(self.mem).st_size)
+        # The shared words through a view of 8-byte items: each is read and written by one 8-byte move (struct's
+        # pack_into and unpack_from go byte by byte, and the hub could see half of a new index).
+        self.words = memoryview(self.m).cast("Q")
         magic, version, slot, self.n = struct.unpack_from("<IIII", self.m, 0)
         off0, off1 = struct.unpack_from("<QQ", self.m, 16)
         if magic != 0x52584C50 or version != 1 or slot != 64:
@@ -49,10 +58,10 @@ class Ring:
         self.frame = b""
 
     def u64(self, off):
-        return struct.unpack_from("<Q", self.m, off)[0]
+        return self.words[off // 8]
 
     def put64(self, off, v):
-        struct.pack_into("<Q", self.m, off, v)
+        self.words[off // 8] = v
 
     def ring_hub(self):
         # Always ring: a spurious bell is harmless, and Python has no fence to make the sleep-word check safe.
@@ -132,9 +141,11 @@ def decode_fixed(b):
 
 
 class Device:
-    def __init__(self, endpoint, ring=False):
+    def __init__(self, endpoint, ring=False, lockstep=False):
         self.want_ring = ring
+        self.lockstep = lockstep
         self.ring = None
+        self.now = 0
         self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.PAIR)
         self.sock.setsockopt(zmq.LINGER, 2000)
@@ -151,6 +162,9 @@ class Device:
         self.dma_len = 0
         self.status = 0
         self.irq_level = 0
+        self.period = 0
+        self.ticks = 0
+        self.next_tick = 0
 
     def send(self, **kw):
         frame = P.Envelope(**kw).SerializeToString()
@@ -182,10 +196,25 @@ class Device:
     def log(self, level, text):
         self.send(log=P.Log(level=level, text=text))
 
-    def set_irq(self, level):
+    def set_irq(self, level, at_ns=0):
         if level != self.irq_level:
             self.irq_level = level
-            self.send(irq=P.Irq(line=0, op=P.IRQ_SET, level=level))
+            self.send(irq=P.Irq(line=0, op=P.IRQ_SET, level=level, at_ns=at_ns))
+
+    def next_event(self):
+        return self.next_tick if self.period else NEVER
+
+    def grant(self, until):
+        """TimeGrant: do the ticks due up to `until` (lines stamped with their time), then say when the next is."""
+        while self.period and self.next_tick <= until:
+            self.ticks += 1
+            if self.ticks % 4 == 0:
+                self.set_irq(1, self.next_tick)
+            elif self.ticks % 4 == 2:
+                self.set_irq(0, self.next_tick)
+            self.next_tick += self.period
+        self.now = until
+        self.send(time_reached=P.TimeReached(now_ns=until, next_event_ns=self.next_event()))
 
     def dma_write(self, addr, data):
         self.dma_seq += 1
@@ -200,6 +229,8 @@ class Device:
     # --- handshake -------------------------------------------------------------------------------------------
     def handshake(self):
         caps = P.CAP_DMA_MESSAGE | (CAP_RING if self.want_ring and os.environ.get("PLEXUS_FD_SOCKET") else 0)
+        if self.lockstep:
+            caps |= CAP_LOCKSTEP
         self.send(hello=P.Hello(major=1, minor=0, capabilities=caps,
                                 name=os.environ.get("PLEXUS_DEVICE_NAME", ""), model="plexus,py-scratch",
                                 pid=os.getpid()))
@@ -268,6 +299,8 @@ class Device:
             return self.base & 0xffffffff, P.MEMTX_OK
         if addr == 0x24:
             return self.n_ram, P.MEMTX_OK
+        if addr == 0x2c and self.lockstep:
+            return self.ticks, P.MEMTX_OK
         return 0, P.MEMTX_DECODE_ERROR
 
     def write(self, addr, value):
@@ -290,6 +323,9 @@ class Device:
                 self.set_irq(1)
         elif addr == 0x1c:
             self.set_irq(0)
+        elif addr == 0x28 and self.lockstep:
+            self.period = value
+            self.next_tick = self.now + value
         else:
             return P.MEMTX_DECODE_ERROR
         return P.MEMTX_OK
@@ -298,15 +334,21 @@ class Device:
     def handle(self, env):
         """Handle one hub message; returns False when the device should exit."""
         kind = env.WhichOneof("msg")
+        self.now = max(self.now, env.now_ns)
+        # in lockstep a reply says when the device next needs time (0 when not in lockstep: not given)
+        nxt = self.next_event() if self.lockstep else 0
         if kind == "read":
             r = env.read
             data, res = self.read(r.addr) if r.region == 0 else (0, P.MEMTX_DECODE_ERROR)
-            self.send(reply=P.MmioReply(seq=r.seq, data=data, result=res))
+            self.send(reply=P.MmioReply(seq=r.seq, data=data, result=res, next_event_ns=nxt))
         elif kind == "write":
             w = env.write
             res = self.write(w.addr, w.data) if w.region == 0 else P.MEMTX_DECODE_ERROR
             if not w.posted:
-                self.send(reply=P.MmioReply(seq=w.seq, result=res))
+                nxt = self.next_event() if self.lockstep else 0
+                self.send(reply=P.MmioReply(seq=w.seq, result=res, next_event_ns=nxt))
+        elif kind == "time_grant":
+            self.grant(env.time_grant.until_ns)
         elif kind == "write_batch":
             for w in env.write_batch.writes:
                 self.write(w.addr, w.data)
@@ -335,14 +377,15 @@ class Device:
 def main(argv):
     done = None
     ring = "--ring" in argv
-    argv = [a for a in argv if a != "--ring"]
+    lockstep = "--lockstep" in argv
+    argv = [a for a in argv if a not in ("--ring", "--lockstep")]
     if len(argv) >= 3 and argv[1] == "--done":
         done = argv[2]
     endpoint = os.environ.get("PLEXUS_ENDPOINT")
     if not endpoint:
         sys.stderr.write("pydev: PLEXUS_ENDPOINT is not set (run me from the plexus hub)\n")
         return 2
-    dev = Device(endpoint, ring)
+    dev = Device(endpoint, ring, lockstep)
     dev.handshake()
     dev.run()
     dev.close()

@@ -203,6 +203,19 @@ static void every_hot_message_round_trips(bool fixed)
     cr_assert(o->timer_arm->id == 3 && o->timer_arm->deadline_ns == 123456 && o->timer_arm->generation == 2);
     cr_assert_neq(raw[0], 0);
     plx_wire_release(&whub);
+
+    Plx__Sync sy = PLX__SYNC__INIT;
+    sy.seq = 0x0102030405060708ull;
+    e.msg_case = PLX__ENVELOPE__MSG_SYNC;
+    e.sync = &sy;
+    o = travel(&whub, &wdev, &e, raw, &n);
+    cr_assert_eq(o->sync->seq, sy.seq);
+    if (fixed) {
+        /* type 10: 24 bytes, seq at 16 */
+        cr_assert(n == 24 && raw[0] == 0 && raw[1] == 10 && raw[2] == 0 && raw[4] == 0);
+        cr_assert_eq(le64_at(raw + 16), sy.seq);
+    }
+    plx_wire_release(&wdev);
 }
 
 Test(wire, every_hot_message_round_trips_in_the_fixed_layout)
@@ -219,8 +232,10 @@ Test(wire, every_hot_message_round_trips_as_protobuf)
     close_pair();
 }
 
-/* Three posted writes gathered into a batch decode as the same three writes, in order, on either layout. */
-static void check_batch(const Plx__Envelope *o, uint64_t now)
+/* Three posted writes gathered into a batch decode as the same three writes, in order, on either layout; in a
+ * timed batch each keeps its own time. */
+#define AT(i) (1000000000000ull + 37 * (i))
+static void check_batch(const Plx__Envelope *o, uint64_t now, bool timed)
 {
     cr_assert_eq(o->msg_case, PLX__ENVELOPE__MSG_WRITE_BATCH);
     cr_assert_eq(o->now_ns, now);
@@ -229,41 +244,49 @@ static void check_batch(const Plx__Envelope *o, uint64_t now)
         const Plx__MmioWrite *w = o->write_batch->writes[i];
         cr_assert(w->seq == 100 + i && w->region == i && w->addr == 0x10 * i + 4 && w->size == 1u << i &&
                   w->data == 0xab00u + i && w->posted, "write %u", i);
+        cr_assert_eq(w->at_ns, timed ? AT(i) : 0, "write %u", i);
     }
 }
 
-static void fill_batch(plx_wire *w, plx_wire_batch *b)
+static void fill_batch(plx_wire *w, plx_wire_batch *b, bool timed)
 {
-    cr_assert_eq(plx_wire_batch_init(b), 0);
+    cr_assert_eq(plx_wire_batch_init(b, timed), 0);
     for (unsigned i = 0; i < 3; i++)
-        plx_wire_batch_add(w, b, 100 + i, i, 0x10 * i + 4, 1u << i, 0xab00u + i);
+        plx_wire_batch_add(w, b, 100 + i, i, 0x10 * i + 4, 1u << i, 0xab00u + i, AT(i));
 }
 
 Test(wire, a_batch_decodes_as_its_writes_in_both_layouts)
 {
     for (int fixed = 0; fixed < 2; fixed++) {
-        plx_wire w = { .fixed = fixed };
-        plx_wire_batch b;
-        fill_batch(&w, &b);
-        const uint8_t *frame;
-        size_t len = plx_wire_batch_frame(&w, &b, 777, &frame);
-        if (fixed)
-            cr_assert_eq(len, 16 + 3 * 32, "the fixed layout: a 16-byte header and 32-byte entries");
-        Plx__Envelope *o;
-        cr_assert_eq(plx_wire_decode(&w, frame, len, &o), 0);
-        check_batch(o, 777);
-        plx_wire_release(&w);
-        plx_wire_batch_fini(&b);
-        plx_wire_fini(&w);
+        for (int timed = 0; timed < 2; timed++) {
+            plx_wire w = { .fixed = fixed };
+            plx_wire_batch b;
+            fill_batch(&w, &b, timed);
+            const uint8_t *frame;
+            size_t len = plx_wire_batch_frame(&w, &b, 777, &frame);
+            if (fixed && !timed)
+                cr_assert_eq(len, 16 + 3 * 32, "the fixed layout: a 16-byte header and 32-byte entries");
+            if (fixed && timed) {
+                cr_assert_eq(len, 16 + 3 * 40, "timed: 40-byte entries");
+                cr_assert_eq(frame[1], 9);
+                cr_assert_eq(le64_at(frame + 16 + 40 + 24), AT(1), "the time after the data");
+            }
+            Plx__Envelope *o;
+            cr_assert_eq(plx_wire_decode(&w, frame, len, &o), 0);
+            check_batch(o, 777, timed);
+            plx_wire_release(&w);
+            plx_wire_batch_fini(&b);
+            plx_wire_fini(&w);
+        }
     }
 }
 
 /* The protobuf batch is written directly, without a message per write: its bytes are protobuf-c's. */
-Test(wire, a_protobuf_batch_is_byte_for_byte_what_protobuf_c_packs)
+static void protobuf_batch_is_what_protobuf_c_packs(bool timed)
 {
     plx_wire w = { .fixed = false };
     plx_wire_batch b;
-    fill_batch(&w, &b);
+    fill_batch(&w, &b, timed);
     const uint8_t *frame;
     size_t len = plx_wire_batch_frame(&w, &b, 777, &frame);
 
@@ -276,6 +299,7 @@ Test(wire, a_protobuf_batch_is_byte_for_byte_what_protobuf_c_packs)
         ws[i].size = 1u << i;
         ws[i].data = 0xab00u + i;
         ws[i].posted = true;
+        ws[i].at_ns = timed ? AT(i) : 0;
         wp[i] = &ws[i];
     }
     Plx__MmioWriteBatch mb = PLX__MMIO_WRITE_BATCH__INIT;
@@ -294,18 +318,24 @@ Test(wire, a_protobuf_batch_is_byte_for_byte_what_protobuf_c_packs)
     plx_wire_batch_fini(&b);
 }
 
+Test(wire, a_protobuf_batch_is_byte_for_byte_what_protobuf_c_packs)
+{
+    protobuf_batch_is_what_protobuf_c_packs(false);
+    protobuf_batch_is_what_protobuf_c_packs(true);
+}
+
 /* A batch goes out as one frame and empties; an empty batch sends nothing. */
 Test(wire, a_batch_is_sent_as_one_frame)
 {
     ring_pair();
     plx_wire_batch b;
-    fill_batch(&whub, &b);
+    fill_batch(&whub, &b, false);
     cr_assert_eq(plx_wire_batch_send(&whub, &b, 42, 0), 0);
     cr_assert_eq(b.n, 0);
     cr_assert_eq(plx_wire_batch_send(&whub, &b, 43, 0), 0, "nothing to send");
     Plx__Envelope *o;
     cr_assert_eq(plx_wire_recv(&wdev, &o, 5000), 0);
-    check_batch(o, 42);
+    check_batch(o, 42, false);
     plx_wire_release(&wdev);
     cr_assert_eq(plx_wire_recv(&wdev, &o, 0), -EAGAIN, "one frame only");
     plx_wire_batch_fini(&b);
@@ -345,7 +375,7 @@ Test(wire, malformed_fixed_frames_are_refused)
     uint8_t b[64 + 16];
     /* each type at its right length decodes; one byte short or long does not */
     static const struct { uint8_t type; uint16_t a; size_t len; } ok[] = {
-        { 1, 4, 32 }, { 2, 0, 32 }, { 8, 0, 48 }, { 3, 4, 40 }, { 4, 1, 24 },
+        { 1, 4, 32 }, { 2, 0, 32 }, { 8, 0, 48 }, { 3, 4, 40 }, { 4, 1, 24 }, { 10, 0, 24 }, { 9, 1, 16 + 40 },
     };
     for (unsigned i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         fixed_head(b, ok[i].type, ok[i].a, 0);
@@ -385,6 +415,12 @@ Test(wire, malformed_fixed_frames_are_refused)
     cr_assert_eq(decode_copy(b, 16 + 32), -EBADMSG, "fewer entries than its count");
     fixed_head(b, 7, 1, 1);
     cr_assert_eq(decode_copy(b, 16 + 32), -EBADMSG, "reserved word set");
+    fixed_head(b, 9, 1, 0);
+    cr_assert_eq(decode_copy(b, 16 + 32), -EBADMSG, "a timed batch with an untimed entry");
+    fixed_head(b, 9, 0, 0);
+    cr_assert_eq(decode_copy(b, 16), -EBADMSG, "an empty timed batch");
+    fixed_head(b, 10, 1, 0);
+    cr_assert_eq(decode_copy(b, 24), -EBADMSG, "a Sync with a reserved field set");
 }
 
 /* Random frames in the fixed layout's space decode or are refused; nothing is read past them (ASan). */

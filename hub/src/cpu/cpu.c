@@ -44,6 +44,7 @@
 #define DEFAULT_SLICE 10000
 #define IDLE_POLL_MS 100
 #define ICACHE_SIZE 65536                   /* blocks whose instruction count is remembered (a power of 2) */
+#define RA_CACHE_SIZE 1024                  /* access sites whose place in their block is remembered */
 #define MAX_BREAKPOINTS 64
 #define MAX_WATCHPOINTS 16
 #define NO_ADDR UINT64_MAX
@@ -110,6 +111,22 @@ typedef struct icount_entry {
     uint16_t size, insns;
 } icount_entry;
 
+/* An MMIO access site in translated code (its host return address) and how many instructions of its block come
+ * before the accessing one. */
+typedef struct ra_entry {
+    uintptr_t ra;
+    uint64_t blk_pc;
+    uint32_t blk_insns, before;
+} ra_entry;
+
+/* What the hart is doing when someone asks for the present (the virtual time of the instruction executing). */
+enum where {
+    AT_BLOCK,       /* between blocks, or in a hook: every instruction of the blocks entered is done */
+    IN_ACCESS,      /* an MMIO access: the accessing instruction (its place found from the host return address) */
+    IN_CSR,         /* a CSR access: the last instruction of its block */
+    AT_PC,          /* the instruction at at_pc, in the current block (an exception's) */
+};
+
 struct hub_cpu {
     hub_cpu_config cfg;
     ucx x;
@@ -125,6 +142,7 @@ struct hub_cpu {
     size_t last_ram;        /* index in maps of the last RAM mapping found by ram_host() */
 
     uint64_t mip_ext;       /* levels driven through hub_cpu_set_irq */
+    bool running;           /* inside uc_emu_start */
     bool in_access;         /* an MMIO access is being dispatched */
     bool irq_raised;        /* ... and a line rose during it */
     hwaddr last_read;       /* the last MMIO read and its value (the low half of a split 8-byte load) */
@@ -148,6 +166,20 @@ struct hub_cpu {
     bool budget_stop;       /* the block hook ended the slice */
     bool irq_stop;          /* an MMIO access raised an interrupt that is taken at the next block */
     icount_entry *icount;
+
+    /* the block executing, from the block hook: instructions of an access are counted from its start */
+    uint64_t blk_pc;
+    icount_entry blk;       /* its size and instruction count */
+
+    /* the present during a slice (present()), and the next timer deadline in instructions (plan_deadline()) */
+    enum where where;
+    uint64_t at_pc;
+    bool present_ok;
+    uint64_t present_ns;
+    bool due_ok;
+    uint64_t due_dl;        /* the deadline due_at is for */
+    uint64_t due_at;        /* executed count at which it comes due (UINT64_MAX: never) */
+    ra_entry *ra_cache;
 
     /* virtual time: time = base_ns + insns_since_base / insns_per_ns */
     uint64_t base_ns;
@@ -416,6 +448,153 @@ static __attribute__((noinline)) uint32_t icount_miss(hub_cpu *cpu, uint64_t pc,
     return n;
 }
 
+/* ------------------------------------------------------------------------------------------------------ */
+/* The present: the virtual time of the instruction executing                                              */
+/* ------------------------------------------------------------------------------------------------------ */
+
+static uint64_t mono_ns(void);
+
+/* Virtual time after @insns instructions since base_ns (what advance_time() computes at the end of a slice). */
+static uint64_t time_of(const hub_cpu *cpu, uint64_t insns)
+{
+    return cpu->base_ns + cpu->charged_ns + (uint64_t)((double)insns / cpu->cfg.insns_per_ns);
+}
+
+/* Instructions of the current block before the one at @pc. */
+static uint32_t before_in_block(hub_cpu *cpu, uint64_t pc)
+{
+    if (pc < cpu->blk_pc || pc - cpu->blk_pc >= cpu->blk.size)
+        return cpu->blk.insns ? cpu->blk.insns - 1 : 0;     /* not in it (never seen): its last instruction */
+    return count_insns(cpu, cpu->blk_pc, (uint32_t)(pc - cpu->blk_pc));
+}
+
+/* The same for the instruction making the MMIO access in progress: found from the access's host return address
+ * (cpu_restore_state) the first time an access site is seen in a block, then remembered. */
+static uint32_t access_before(hub_cpu *cpu)
+{
+    uintptr_t ra = ucx_access_ra(&cpu->x);
+    ra_entry *e = &cpu->ra_cache[(ra >> 2) & (RA_CACHE_SIZE - 1)];
+    if (e->ra == ra && e->blk_pc == cpu->blk_pc && e->blk_insns == cpu->blk.insns)
+        return e->before;
+    if (!ucx_sync_pc(&cpu->x, false))
+        return cpu->blk.insns ? cpu->blk.insns - 1 : 0;
+    uint32_t n = before_in_block(cpu, ucx_get(&cpu->x, UCX_PC));
+    *e = (ra_entry){ ra, cpu->blk_pc, cpu->blk.insns, n };
+    return n;
+}
+
+/* Instructions of this slice done before the one executing now. */
+static uint64_t slice_insns_now(hub_cpu *cpu)
+{
+    uint64_t before_block = cpu->executed >= cpu->blk.insns ? cpu->executed - cpu->blk.insns : 0;
+    switch (cpu->where) {
+    case IN_ACCESS:
+        return before_block + access_before(cpu);
+    case AT_PC:
+        return before_block + before_in_block(cpu, cpu->at_pc);
+    case IN_CSR:
+        return cpu->executed ? cpu->executed - 1 : 0;
+    default:
+        return cpu->executed;
+    }
+}
+
+/*
+ * The clock's present while a slice runs (vclock.h): the virtual time of the instruction executing, so that an
+ * access, what a device does during it (an IRQ, DMA, a timer it arms) and its event-log line carry the time of
+ * the instruction that made it. Computed once per access (or CSR access, or interrupt check).
+ */
+static uint64_t present(void *opaque)
+{
+    hub_cpu *cpu = opaque;
+    if (cpu->cfg.wallclock)
+        return mono_ns() - cpu->wall_origin;
+    if (!cpu->present_ok) {
+        cpu->present_ns = time_of(cpu, cpu->insns_since_base + slice_insns_now(cpu));
+        cpu->present_ok = true;
+    }
+    return cpu->present_ns;
+}
+
+static void set_where(hub_cpu *cpu, enum where w)
+{
+    cpu->where = w;
+    cpu->present_ok = false;
+}
+
+/* Instructions from the start of this slice until virtual time @t: 0 if it is already reached, UINT64_MAX for
+ * VCLOCK_NEVER. */
+static uint64_t insns_until(const hub_cpu *cpu, uint64_t t)
+{
+    if (t == VCLOCK_NEVER)
+        return UINT64_MAX;
+    uint64_t base = cpu->base_ns + cpu->charged_ns;
+    if (t <= base)
+        return 0;
+    double need = ceil((double)(t - base) * cpu->cfg.insns_per_ns) - (double)cpu->insns_since_base;
+    if (need < 1)
+        return 0;
+    return need >= 0x1p63 ? UINT64_MAX : (uint64_t)need;
+}
+
+/*
+ * The next timer deadline is new (the slice began, or a device armed a timer from an access): note the
+ * instruction count at which it comes due, and end the slice at the first block boundary at or after it.
+ */
+static void plan_deadline(hub_cpu *cpu)
+{
+    cpu->due_dl = vclock_next_deadline(cpu->cfg.clock);
+    cpu->due_ok = true;
+    cpu->due_at = cpu->cfg.wallclock ? UINT64_MAX : insns_until(cpu, cpu->due_dl);
+    if (cpu->due_at < cpu->budget)
+        cpu->budget = cpu->due_at;
+}
+
+static inline void watch_deadline(hub_cpu *cpu)
+{
+    if (unlikely(!cpu->due_ok || vclock_next_deadline(cpu->cfg.clock) != cpu->due_dl))
+        plan_deadline(cpu);
+}
+
+static int deliverable_irq(hub_cpu *cpu);
+
+/*
+ * An MMIO access in a block that runs past a timer deadline: if the accessing instruction comes at or after
+ * it, the timers fire first (the access must not observe a time past a deadline whose timer did not fire), and
+ * an interrupt they make deliverable is taken before the instruction: the access is not made, the pc stays on
+ * it, and Unicorn's loop enters the interrupt.
+ */
+static __attribute__((noinline)) void fire_due(hub_cpu *cpu)
+{
+    uint64_t t = present(cpu);
+    if (t < cpu->due_dl)
+        return;
+    cpu->in_access = true;      /* a stop asked for by a callback waits for the block's end */
+    vclock_advance(cpu->cfg.clock, t);
+    cpu->in_access = false;
+    cpu->irq_raised = false;
+    plan_deadline(cpu);
+    if (deliverable_irq(cpu) >= 0 && ucx_sync_pc(&cpu->x, true)) {
+        set_where(cpu, AT_BLOCK);
+        ucx_leave(&cpu->x);
+    }
+}
+
+/* An MMIO access begins (before the address space dispatches it) and ends. */
+static inline void access_begin(hub_cpu *cpu)
+{
+    set_where(cpu, IN_ACCESS);
+    watch_deadline(cpu);
+    if (unlikely(cpu->executed >= cpu->due_at))
+        fire_due(cpu);
+}
+
+static inline void access_end(hub_cpu *cpu)
+{
+    set_where(cpu, AT_BLOCK);
+    watch_deadline(cpu);
+}
+
 /*
  * rdtime: Unicorn has no time CSR. In the M view (@priv the real privilege): if @insn (at @epc) reads time
  * and the counter-enable bits allow it at @priv, write the time into rd and step over it.
@@ -454,7 +633,11 @@ static void on_exception(uc_engine *uc, uint32_t intno, void *opaque)
         /* xtval = the instruction's encoding, as QEMU does; 0 if the hub cannot read it from RAM */
         hub_mmu_regs r = mmu_regs(cpu, priv);
         uint32_t insn = 0;
-        if (fetch_insn(cpu, &r, epc, &insn) && emulate_rdtime(cpu, priv, epc, insn)) {
+        cpu->at_pc = epc;
+        set_where(cpu, AT_PC);      /* rdtime reads the time of its own instruction */
+        bool emulated = fetch_insn(cpu, &r, epc, &insn) && emulate_rdtime(cpu, priv, epc, insn);
+        set_where(cpu, AT_BLOCK);
+        if (emulated) {
             set_priv(cpu, priv);
             return;
         }
@@ -547,10 +730,33 @@ static int deliverable_irq(hub_cpu *cpu)
     return irq >= 0 ? irq : highest(s_on ? pending & mideleg : 0);
 }
 
+/*
+ * Unicorn's loop is about to take an interrupt: the guest must not take one that a posted write it made earlier
+ * has already lowered, so the devices' lines catch up first (hub_cpu_config.irq_sync).
+ */
 static int pick_irq_cb(void *opaque)
 {
     hub_cpu *cpu = opaque;
-    return cpu->stepping ? -1 : deliverable_irq(cpu);   /* a debugger's step holds interrupts off */
+    if (cpu->stepping)
+        return -1;      /* a debugger's step holds interrupts off */
+    int irq = deliverable_irq(cpu);
+    if (irq >= 0 && cpu->cfg.irq_sync) {
+        set_where(cpu, AT_BLOCK);
+        hub_cpu_irq_sync(cpu);
+        irq = deliverable_irq(cpu);
+    }
+    return irq;
+}
+
+/* The guest reads mip or sip: the same, before it sees their value. The CSR instruction ends its block. */
+static void csr_read_cb(void *opaque)
+{
+    hub_cpu *cpu = opaque;
+    if (!cpu->running || !cpu->cfg.irq_sync)
+        return;
+    set_where(cpu, IN_CSR);
+    hub_cpu_irq_sync(cpu);
+    set_where(cpu, AT_BLOCK);
 }
 
 /* WFI wakes on any interrupt pending and enabled in mie, whatever the global enables and delegation say. */
@@ -771,10 +977,12 @@ static uint64_t mmio_read(uc_engine *uc, uint64_t offset, unsigned size, void *o
     hwaddr addr = m->start + offset;
     uint64_t v = 0;
     cpu->stats.mmio_reads++;
+    access_begin(cpu);
     uint64_t t0 = unlikely(cpu->obs_mmio) ? mono_ns() : 0;
     cpu->in_access = true;
     MemTxResult r = cpu_access(cpu, addr, &v, size, false);
     cpu->in_access = false;
+    access_end(cpu);
     if (unlikely(cpu->deferred))
         abandon(cpu, addr);
     if (unlikely(cpu->obs_mmio))
@@ -797,10 +1005,12 @@ static void mmio_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t v
     hub_cpu *cpu = m->cpu;
     hwaddr addr = m->start + offset;
     cpu->stats.mmio_writes++;
+    access_begin(cpu);
     uint64_t t0 = unlikely(cpu->obs_mmio) ? mono_ns() : 0;
     cpu->in_access = true;
     MemTxResult r = cpu_access(cpu, addr, &value, size, true);
     cpu->in_access = false;
+    access_end(cpu);
     if (unlikely(cpu->deferred))
         abandon(cpu, addr);
     if (unlikely(cpu->obs_mmio))
@@ -1140,6 +1350,21 @@ static void on_commit(MemoryListener *l)
 /* Slices                                                                                                 */
 /* ------------------------------------------------------------------------------------------------------ */
 
+/* The block at @pc (its count in @e) runs now: counted to the slice, remembered for the time of its accesses. */
+static inline void enter_block(hub_cpu *cpu, uint64_t pc, const icount_entry *e)
+{
+    cpu->blk_pc = pc;
+    cpu->blk = *e;
+    cpu->executed += e->insns;
+}
+
+/* Out of line, so that the block hook's common path saves no registers. */
+static __attribute__((noinline)) void block_miss(hub_cpu *cpu, uint64_t pc, uint32_t size)
+{
+    icount_miss(cpu, pc, size);
+    enter_block(cpu, pc, icount_slot(cpu, pc));
+}
+
 /*
  * At the start of every block: count its instructions, and end the slice (before the block runs) once the
  * budget is spent. The slice thus ends at the first block boundary at or after the budget.
@@ -1154,10 +1379,11 @@ static void on_block(uc_engine *uc, uint64_t address, uint32_t size, void *opaqu
         return;
     }
     const icount_entry *e = icount_slot(cpu, address);
-    if (e->tag == (uint32_t)(address >> 1) && e->size == size)
-        cpu->executed += e->insns;
-    else
-        cpu->executed += icount_miss(cpu, address, size);
+    if (unlikely(e->tag != (uint32_t)(address >> 1) || e->size != size)) {
+        block_miss(cpu, address, size);
+        return;
+    }
+    enter_block(cpu, address, e);
 }
 
 /* ------------------------------------------------------------------------------------------------------ */
@@ -1191,7 +1417,8 @@ hub_cpu_new(const hub_cpu_config *cfg, Error **errp)
     cpu->cfg = *cfg;
     cpu->slice = cfg->slice_insns ? cfg->slice_insns : DEFAULT_SLICE;
     cpu->icount = calloc(ICACHE_SIZE, sizeof(*cpu->icount));
-    if (!cpu->icount) {
+    cpu->ra_cache = calloc(RA_CACHE_SIZE, sizeof(*cpu->ra_cache));
+    if (!cpu->icount || !cpu->ra_cache) {
         error_setg(errp, "cpu: out of memory");
         goto fail;
     }
@@ -1201,6 +1428,8 @@ hub_cpu_new(const hub_cpu_config *cfg, Error **errp)
     cpu->x.pick_opaque = cpu;
     cpu->x.ram_host = ram_host_cb;
     cpu->x.ram_opaque = cpu;
+    cpu->x.csr_read = csr_read_cb;
+    cpu->x.csr_opaque = cpu;
     cpu->skip_bp = cpu->skip_watch = NO_ADDR;
     uc_engine *uc = cpu->x.uc;
     if (uc_hook_add(uc, &cpu->h_intr, UC_HOOK_INTR, on_exception, cpu, 1, 0) != UC_ERR_OK ||
@@ -1240,6 +1469,8 @@ hub_cpu_new(const hub_cpu_config *cfg, Error **errp)
     }
     cpu->base_ns = vclock_now(cfg->clock);
     cpu->wall_origin = mono_ns() - vclock_now(cfg->clock);
+    cfg->clock->present = present;
+    cfg->clock->present_opaque = cpu;
     return cpu;
 
 fail:
@@ -1264,6 +1495,11 @@ hub_cpu_free(hub_cpu *cpu)
     free(cpu->maps);
     free(cpu->secs);
     free(cpu->icount);
+    free(cpu->ra_cache);
+    if (cpu->cfg.clock->present_opaque == cpu) {
+        cpu->cfg.clock->present = NULL;
+        cpu->cfg.clock->present_opaque = NULL;
+    }
     free(cpu);
 }
 
@@ -1283,6 +1519,24 @@ hub_cpu_set_irq(hub_cpu *cpu, unsigned bit, int level)
     ucx_mip_changed(&cpu->x);
     if (cpu->in_access && level)
         cpu->irq_raised = true;
+}
+
+void
+hub_cpu_irq_sync(hub_cpu *cpu)
+{
+    if (!cpu->cfg.irq_sync)
+        return;
+    if (cpu->in_access) {
+        cpu->cfg.irq_sync(cpu->cfg.opaque);
+        return;
+    }
+    /* As inside an access: a stop asked for meanwhile waits for the block's end, never abandons it. */
+    cpu->in_access = true;
+    cpu->cfg.irq_sync(cpu->cfg.opaque);
+    cpu->in_access = false;
+    cpu->irq_raised = false;
+    if (cpu->running)
+        watch_deadline(cpu);
 }
 
 void
@@ -1859,16 +2113,8 @@ static uint64_t slice_budget(hub_cpu *cpu)
 {
     if (cpu->cfg.wallclock)
         return cpu->slice;
-    uint64_t dl = vclock_next_deadline(cpu->cfg.clock);
-    if (dl == VCLOCK_NEVER)
-        return cpu->slice;
-    uint64_t base = cpu->base_ns + cpu->charged_ns;
-    if (dl <= base)
-        return 1;
-    double need = ceil((double)(dl - base) * cpu->cfg.insns_per_ns) - (double)cpu->insns_since_base;
-    if (need < 1)
-        return 1;
-    return need < (double)cpu->slice ? (uint64_t)need : cpu->slice;
+    uint64_t need = insns_until(cpu, vclock_next_deadline(cpu->cfg.clock));
+    return need == 0 ? 1 : need < cpu->slice ? need : cpu->slice;
 }
 
 static void advance_time(hub_cpu *cpu, uint64_t insns)
@@ -1879,15 +2125,17 @@ static void advance_time(hub_cpu *cpu, uint64_t insns)
         return;
     }
     cpu->insns_since_base += insns;
-    uint64_t t = cpu->base_ns + cpu->charged_ns + (uint64_t)((double)cpu->insns_since_base / cpu->cfg.insns_per_ns);
-    vclock_advance(c, t);
+    vclock_advance(c, time_of(cpu, cpu->insns_since_base));
 }
 
 void
 hub_cpu_charge(hub_cpu *cpu, uint64_t ns)
 {
-    if (!cpu->cfg.wallclock)
+    if (!cpu->cfg.wallclock) {
         cpu->charged_ns += ns;
+        cpu->present_ok = false;
+        cpu->due_ok = false;
+    }
 }
 
 /* Time jumps (WFI): instruction counting restarts from the new time. */
@@ -1939,6 +2187,8 @@ static void wait_for_interrupt(hub_cpu *cpu)
 {
     vclock *c = cpu->cfg.clock;
     bool counted = false;
+    /* Neither time nor the hart goes on before the lines reflect what the guest wrote */
+    hub_cpu_irq_sync(cpu);
     for (;;) {
         if (cpu->stop || cpu->dbg_pending || irq_pending(cpu))
             return;
@@ -2049,8 +2299,15 @@ hub_cpu_run(hub_cpu *cpu, Error **errp)
         cpu->fault_seen = false;
         cpu->retry = false;
         cpu->deferred = false;
+        cpu->blk = (icount_entry){ 0 };
+        cpu->due_ok = false;
+        set_where(cpu, AT_BLOCK);
         /* Unicorn's loop enters a pending, enabled interrupt before the first block (ucx.h) */
+        cpu->running = true;
+        cpu->cfg.clock->lagging = true;
         uc_err err = uc_emu_start(cpu->x.uc, ucx_get(&cpu->x, UCX_PC), 0, 0, 0);
+        cpu->cfg.clock->lagging = false;
+        cpu->running = false;
         cpu->stats.slices++;
         cpu->stats.instructions += cpu->executed;
         if (cpu->fatal)

@@ -47,6 +47,13 @@ typedef struct hub_cpu_config {
      * message, console input) may have raised one, or @timeout_ms (>= 0) runs out.
      */
     void (*idle)(void *opaque, int timeout_ms);
+    /*
+     * The guest is about to observe interrupt state: it accesses the PLIC, reads mip or sip, is about to take an
+     * interrupt, or waits in WFI (and virtual time may jump). Bring the interrupt lines up to date with every
+     * write the guest made before (posted writes applied, the line changes they cause made), so it never sees
+     * interrupt state older than its own earlier writes. NULL: nothing to do.
+     */
+    void (*irq_sync)(void *opaque);
     void *opaque;
     /*
      * Instructions per execution slice (0: 10000). Device messages that arrive on their own (IRQs, DMA) are
@@ -79,6 +86,10 @@ void hub_cpu_charge(hub_cpu *cpu, uint64_t ns);
  * otherwise at the start of the next slice.
  */
 void hub_cpu_set_irq(hub_cpu *cpu, unsigned bit, int level);
+
+/* For the interrupt controllers (the PLIC before every access the guest makes to it): call the configuration's
+ * irq_sync. */
+void hub_cpu_irq_sync(hub_cpu *cpu);
 
 /*
  * Run until hub_cpu_stop() (from a device model, the poweroff device, or a hook) or a fatal CPU error.

@@ -75,6 +75,7 @@ static void update(hub_plic *p)
 static uint64_t plic_read(void *opaque, hwaddr addr, unsigned size)
 {
     hub_plic *p = opaque;
+    hub_cpu_irq_sync(p->cpu);   /* what the guest reads follows from what it wrote before */
     if (addr < REG_PENDING) {
         unsigned s = (unsigned)(addr / 4);
         return s >= 1 && s <= p->n ? p->priority[s] : 0;
@@ -109,6 +110,7 @@ static uint64_t plic_read(void *opaque, hwaddr addr, unsigned size)
 static void plic_write(void *opaque, hwaddr addr, uint64_t data, unsigned size)
 {
     hub_plic *p = opaque;
+    hub_cpu_irq_sync(p->cpu);   /* a completion re-arms a source whose line the guest may just have lowered */
     uint32_t v = (uint32_t)data;
     if (addr < REG_PENDING) {
         unsigned s = (unsigned)(addr / 4);

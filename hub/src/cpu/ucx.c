@@ -23,6 +23,8 @@
 #define MMU_IDX_S 1
 #define MSTATUS_MPRV (1ull << 17)
 #define CPU_INTERRUPT_HARD 0x2          /* QEMU's include/hw/core/cpu.h */
+#define CSR_SIP 0x144                   /* the privileged spec's CSR numbers */
+#define CSR_MIP 0x344
 #define ENV_SEARCH_MAX (1u << 20)       /* how far into RISCVCPU the CPU state may start */
 
 /* The library's own functions (not in its public API; exported from libunicorn.so.2). */
@@ -42,6 +44,7 @@ typedef void *page_lock_fn(void *uc, uint64_t start, uint64_t end);
 typedef void page_unlock_fn(void *set);
 typedef void invalidate_fast_fn(void *uc, void *pages, uint64_t start, int len, uintptr_t retaddr);
 typedef void set_page_fn(void *cpu, uint64_t vaddr, uint64_t paddr, int prot, int mmu_idx, uint64_t size);
+typedef int csrrw_fn(void *env, int csrno, uint64_t *ret, uint64_t new_value, uint64_t write_mask);
 typedef void gen_mb_fn(void *tcg_ctx, int mb_type);
 
 /* The wrappers: these names are what the library's own calls reach. */
@@ -52,6 +55,7 @@ EXPORT page_lock_fn page_collection_lock_riscv64;
 EXPORT page_unlock_fn page_collection_unlock_riscv64;
 EXPORT invalidate_fast_fn tb_invalidate_phys_page_fast_riscv64;
 EXPORT set_page_fn tlb_set_page_riscv64;
+EXPORT csrrw_fn riscv_csrrw_riscv64;
 EXPORT gen_mb_fn tcg_gen_mb_riscv64;
 
 static struct {
@@ -62,6 +66,7 @@ static struct {
     page_unlock_fn *page_unlock;
     invalidate_fast_fn *invalidate_fast;
     set_page_fn *set_page;
+    csrrw_fn *csrrw;
     gen_mb_fn *gen_mb;
 } real;
 
@@ -122,6 +127,7 @@ static void find_real(void)
     real.page_unlock = (page_unlock_fn *)dlsym(RTLD_NEXT, "page_collection_unlock_riscv64");
     real.invalidate_fast = (invalidate_fast_fn *)dlsym(RTLD_NEXT, "tb_invalidate_phys_page_fast_riscv64");
     real.set_page = (set_page_fn *)dlsym(RTLD_NEXT, "tlb_set_page_riscv64");
+    real.csrrw = (csrrw_fn *)dlsym(RTLD_NEXT, "riscv_csrrw_riscv64");
     real.gen_mb = (gen_mb_fn *)dlsym(RTLD_NEXT, "tcg_gen_mb_riscv64");
     find_parallel_flag();
 }
@@ -130,7 +136,7 @@ static bool have_real(void)
 {
     pthread_once(&real_once, find_real);
     return real.update_mip && real.exec_interrupt && real.protect_code && real.page_lock && real.page_unlock &&
-           real.invalidate_fast && real.set_page;
+           real.invalidate_fast && real.set_page && real.csrrw;
 }
 
 /* ------------------------------------------------------------------------------------------------------ */
@@ -371,12 +377,45 @@ void ucx_mip_changed(ucx *x)
     real.update_mip(x->cs, 0, 0);
 }
 
+static ucx *by_env(const void *env)
+{
+    unsigned n = atomic_load_explicit(&nslots, memory_order_acquire);
+    for (unsigned i = 0; i < n; i++) {
+        ucx *x = atomic_load_explicit(&engines[i], memory_order_acquire);
+        if (x && x->env == env)
+            return x;
+    }
+    return NULL;
+}
+
+/*
+ * Every CSR access of the hart (helper_csrrw/csrrs/csrrc) and of uc_reg_read/write goes through here. Before a
+ * read of mip or sip the hart's owner may bring the interrupt lines up to date (it writes mip in place).
+ */
+EXPORT int
+riscv_csrrw_riscv64(void *env, int csrno, uint64_t *ret, uint64_t new_value, uint64_t write_mask)
+{
+    if (csrno == CSR_MIP || csrno == CSR_SIP) {
+        ucx *x = by_env(env);
+        if (x && x->csr_read)
+            x->csr_read(x->csr_opaque);
+    }
+    return real.csrrw(env, csrno, ret, new_value, write_mask);
+}
+
 /* ------------------------------------------------------------------------------------------------------ */
 /* Precise state inside MMIO callbacks                                                                    */
 /* ------------------------------------------------------------------------------------------------------ */
 
 static size_t off_env, off_mem_io_pc;
 size_t ucx_off[UCX_NFIELDS];
+
+uintptr_t ucx_access_ra(const ucx *x)
+{
+    uintptr_t host_pc;
+    memcpy(&host_pc, x->cs + off_mem_io_pc, sizeof(host_pc));
+    return host_pc;
+}
 
 bool ucx_sync_pc(ucx *x, bool leaving)
 {
@@ -598,6 +637,7 @@ static bool wrappers_in_effect(void)
         { "page_collection_unlock_riscv64", (void *)page_collection_unlock_riscv64 },
         { "tb_invalidate_phys_page_fast_riscv64", (void *)tb_invalidate_phys_page_fast_riscv64 },
         { "tlb_set_page_riscv64", (void *)tlb_set_page_riscv64 },
+        { "riscv_csrrw_riscv64", (void *)riscv_csrrw_riscv64 },
     };
     for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++)
         if (dlsym(RTLD_DEFAULT, w[i].name) != w[i].fn)

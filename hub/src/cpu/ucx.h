@@ -66,6 +66,8 @@ typedef struct ucx {
     void (*irq_taken)(void *opaque);                /* Unicorn entered an interrupt (NULL: nobody asks) */
     void *(*ram_host)(void *opaque, uint64_t pa);   /* host address of guest-physical RAM, or NULL */
     void *ram_opaque;
+    void (*csr_read)(void *opaque);     /* the hart is about to read mip or sip (a CSR instruction), or NULL */
+    void *csr_opaque;
     uint64_t interrupts;    /* interrupts Unicorn entered */
     bool registered;
 } ucx;
@@ -111,6 +113,9 @@ void ucx_mip_changed(ucx *x);
  * @leaving: the caller will ucx_leave() next.
  */
 bool ucx_sync_pc(ucx *x, bool leaving);
+
+/* Inside an MMIO callback: the host return address of the access, which identifies its site in translated code. */
+uintptr_t ucx_access_ra(const ucx *x);
 
 /* Inside an MMIO callback: abandon the rest of the current block and resume at env's pc (no return). */
 __attribute__((noreturn)) void ucx_leave(ucx *x);

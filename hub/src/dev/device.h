@@ -64,7 +64,9 @@ typedef struct hub_incarnation {
     uint64_t last_posted;       /* seq of the last posted write, timer fire or reset */
     uint64_t seq;               /* last request sequence number used */
     unsigned in_wait;           /* > 0 while the hub waits for this device's answer */
-    uint64_t batch_time;        /* virtual time of the batched writes */
+    uint64_t batch_time;        /* virtual time of the first batched write (the frame's now_ns) */
+    uint64_t answered;          /* seq of the last request the device answered: everything up to it is handled and
+                                   what handling it sent (IRQ changes) has been served */
     plx_chan *chan;
     plx_wire wire;
     char *endpoint, *ipc_path;

@@ -237,6 +237,17 @@ fail:
     return NULL;
 }
 
+/* A device the hub did not spawn: fail it once its connection ended (true then). */
+static bool peer_lost(hub_device *d)
+{
+    if (d->failed || !plx_chan_peer_gone(d->inc.chan))
+        return false;
+    hub_dev_drain(d);       /* its last words (a Goodbye, a log record) first */
+    hub_dev_fail(d, "the connection to the device ended (%s)",
+                 d->inc.ring ? "its descriptor socket hung up" : "ZeroMQ reports it disconnected");
+    return true;
+}
+
 int
 hub_devmgr_poll(hub_devmgr *m, int timeout_ms)
 {
@@ -276,6 +287,8 @@ hub_devmgr_wait(hub_devmgr *m, int timeout_ms, int fd)
         if (timeout_ms != 0 && poked && !d->failed && !d->lockstep && d->inc.ring && plx_chan_spin(d->inc.chan) != 0)
             timeout_ms = 0;
     }
+    uint64_t deadline = timeout_ms > 0 ? hub_dev_now_ms() + (uint64_t)timeout_ms : 0;
+again:;
     unsigned k = 0;
     bool ready = false;
     for (hub_device *d = m->devs; d; d = d->next) {
@@ -292,15 +305,21 @@ hub_devmgr_wait(hub_devmgr *m, int timeout_ms, int fd)
             ready |= pending;
         m->item_kind[k] = HUB_ITEM_CHAN;
         m->item_dev[k++] = d;
-        if (d->inc.pidfd >= 0) {
-            m->items[k] = (struct pollfd){ .fd = d->inc.pidfd, .events = POLLIN };
-            m->item_kind[k] = HUB_ITEM_PID;
+        /* A process of ours: its pidfd. Otherwise the connection's end (docs/protocol.md "Liveness"). */
+        int peer = d->inc.pidfd >= 0 ? d->inc.pidfd : plx_chan_peer_poll_fd(d->inc.chan);
+        if (peer >= 0) {
+            m->items[k] = (struct pollfd){ .fd = peer, .events = POLLIN };
+            m->item_kind[k] = d->inc.pidfd >= 0 ? HUB_ITEM_PID : HUB_ITEM_PEER;
             m->item_dev[k++] = d;
+            if (d->inc.pidfd < 0 && peer_lost(d))
+                ready = true;
         }
         if (d->inc.out_fd >= 0) {
             m->items[k] = (struct pollfd){ .fd = d->inc.out_fd, .events = POLLIN };
             m->item_kind[k] = HUB_ITEM_OUT;
             m->item_dev[k++] = d;
+            if (d->inc.pidfd < 0 && peer_lost(d))
+                ready = true;
         }
     }
     unsigned nchan = k;
@@ -329,27 +348,57 @@ hub_devmgr_wait(hub_devmgr *m, int timeout_ms, int fd)
     if (r < 0)
         return e == EINTR ? 0 : -e;
     int served = 0;
+    bool event = r == 0 || (fd >= 0 && m->items[nchan].revents);
     for (unsigned i = 0; i < k; i++) {
         hub_device *d = m->item_dev[i];
         short rev = m->items[i].revents;
         switch (m->item_kind[i]) {
         case HUB_ITEM_CHAN:
-            if (d->lockstep && (rev & POLLIN))
+            if (d->lockstep && (rev & POLLIN)) {
                 hub_dev_lockstep_touch(d);
-            else if (!d->lockstep && (ready || (rev & POLLIN)))
+                event = true;
+            } else if (!d->lockstep && (ready || (rev & POLLIN))) {
                 served += hub_dev_drain(d);
+            }
             break;
         case HUB_ITEM_PID:
-            if ((rev & (POLLIN | POLLHUP)) && (d->lockstep || !hub_dev_drain(d)))
-                hub_dev_reap(d);
+            if (rev & (POLLIN | POLLHUP | POLLERR)) {
+                event = true;
+                if (d->lockstep || !hub_dev_drain(d))
+                    hub_dev_reap(d);
+            }
             break;
-        case HUB_ITEM_OUT:
+        case HUB_ITEM_PEER:
+            if (rev & (POLLIN | POLLHUP | POLLERR)) {
+                event = true;
+                peer_lost(d);
+            }
+            break;
+        case HUB_ITEM_OUT:      /* what it writes is shown, but is no event of the machine's */
             if (rev & (POLLIN | POLLHUP | POLLERR))
                 hub_dev_output_drain(d);
             break;
         }
     }
+    /* A bell without a frame (a device may ring whenever it likes) is no event: the wait goes on, so a guest
+     * idling for a time the hub knows wakes at that time, whatever the devices' bells did. */
+    if (!served && !event && timeout_ms != 0) {
+        uint64_t now = hub_dev_now_ms();
+        if (timeout_ms < 0 || now < deadline) {
+            timeout_ms = timeout_ms < 0 ? -1 : (int)(deadline - now);
+            goto again;
+        }
+    }
     return served;
+}
+
+void
+hub_devmgr_sync(hub_devmgr *m)
+{
+    if (m->nest || m->shutting_down)
+        return;
+    for (hub_device *d = m->devs; d; d = d->next)
+        hub_dev_sync(d);
 }
 
 void
@@ -526,6 +575,7 @@ hub_devmgr_get_stats(const hub_devmgr *m, hub_devmgr_stats *out)
         out->dma_messages += d->stats.dma_messages;
         out->dma_refused += d->stats.dma_refused;
         out->grants += d->stats.grants;
+        out->syncs += d->stats.syncs;
         out->dma_written += d->stats.dma_written;
     }
 }

@@ -224,6 +224,7 @@ typedef struct hub_devmgr_stats {
     uint64_t dma_messages;
     uint64_t dma_refused;           /* DMA by message outside the device's RAM grants */
     uint64_t grants;                /* lockstep time grants answered */
+    uint64_t syncs;                 /* Sync round trips: the guest looked at interrupt state after posted writes */
     uint64_t dma_written;           /* ranges a device reported writing through its mapping (DmaWritten) */
 } hub_devmgr_stats;
 
@@ -250,6 +251,15 @@ int hub_devmgr_wait(hub_devmgr *m, int timeout_ms, int fd);
  * hub_devmgr_poll(), and here. Call hub_devmgr_poll() or this from the CPU loop between execution slices.
  */
 void hub_devmgr_flush(hub_devmgr *m);
+
+/*
+ * The guest is about to observe interrupt state (hub_cpu_config.irq_sync): every posted write, timer fire and
+ * reset sent to a device so far is applied and the IRQ changes it caused are made before this returns. A device
+ * with such requests unanswered gets its held writes and a Sync (PLX_CAP_SYNC), and the hub waits for the answer,
+ * serving what the device sends before it; a device without the capability gets its held writes and what it
+ * already sent is served. Not from inside a wait on a device (does nothing then).
+ */
+void hub_devmgr_sync(hub_devmgr *m);
 
 /* Orderly shutdown of every device, then free. Accepts NULL. */
 void hub_devmgr_free(hub_devmgr *m);

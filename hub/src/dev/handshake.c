@@ -578,7 +578,8 @@ hub_dev_start(hub_device *d, const hub_device_config *cfg, bool restart, Error *
         close(d->inc.fdsock);
         d->inc.fdsock = -1;
     }
-    if ((d->inc.capabilities & PLX_CAP_WRITE_BATCH) && plx_wire_batch_init(&d->inc.batch) < 0) {
+    if ((d->inc.capabilities & PLX_CAP_WRITE_BATCH) &&
+        plx_wire_batch_init(&d->inc.batch, (d->inc.capabilities & PLX_CAP_WRITE_TIMES) != 0) < 0) {
         error_setg(errp, "device '%s': out of memory", d->name);
         return -ENOMEM;
     }

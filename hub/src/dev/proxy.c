@@ -141,14 +141,22 @@ static MemTxResult read_once(hub_region *r, hwaddr addr, uint64_t *data, unsigne
         return d->failed || d->dma_depth ? MEMTX_ERROR : MEMTX_DECODE_ERROR;
     }
     if (r->shadow_data && !in_read_through(r, addr, size)) {
-        if (d->inc.batch.n)
-            hub_dev_flush(d);
-        if (__atomic_load_n(&r->shadow_hdr->applied_seq, __ATOMIC_ACQUIRE) < d->inc.last_posted) {
-            if (wait_shadow(d, r) < 0) {
+        if (d->inc.capabilities & PLX_CAP_SYNC) {
+            /* The writes applied and what they caused (IRQ changes, timers armed) in, on every transport. */
+            if (hub_dev_sync(d) < 0) {
                 *data = ones(size);
                 return MEMTX_ERROR;
             }
-            hub_dev_confirm(d, d->inc.last_posted + 1);
+        } else {
+            if (d->inc.batch.n)
+                hub_dev_flush(d);
+            if (__atomic_load_n(&r->shadow_hdr->applied_seq, __ATOMIC_ACQUIRE) < d->inc.last_posted) {
+                if (wait_shadow(d, r) < 0) {
+                    *data = ones(size);
+                    return MEMTX_ERROR;
+                }
+                hub_dev_confirm(d, d->inc.last_posted + 1);
+            }
         }
         *data = shadow_load(r->shadow_data + addr, size);
         d->stats.shadow_reads++;
@@ -224,13 +232,14 @@ static MemTxResult write_once(hub_region *r, hwaddr addr, uint64_t data, unsigne
                   posted ? " posted" : "");
     hub_dev_lockstep_touch(d);
     if (posted && d->inc.batch.buf) {
+        /* Held until the next message to the device, a poll, or the guest looking at interrupt state; each write
+         * carries the time of its instruction (the frame: the first write's). */
         uint64_t now = vclock_now(m->env.clock);
-        if (d->inc.batch.n && d->inc.batch_time != now)
-            hub_dev_flush(d);
-        d->inc.batch_time = now;
+        if (!d->inc.batch.n)
+            d->inc.batch_time = now;
         d->inc.last_posted = ++d->inc.seq;
         hub_dev_log_posted(d, d->inc.seq, r->index, addr, size, data & ones(size));
-        plx_wire_batch_add(&d->inc.wire, &d->inc.batch, d->inc.seq, r->index, addr, size, data & ones(size));
+        plx_wire_batch_add(&d->inc.wire, &d->inc.batch, d->inc.seq, r->index, addr, size, data & ones(size), now);
         if (d->inc.batch.n == PLX_WIRE_BATCH_MAX)
             hub_dev_flush(d);
         d->stats.posted_writes++;
@@ -280,6 +289,38 @@ static MemTxResult proxy_write(void *opaque, hwaddr addr, uint64_t data, unsigne
         (r->kind != PLX__REGION_KIND__REGION_IO || defer(d)))
         res = MEMTX_OK;
     return res;
+}
+
+/*
+ * Posted writes complete for the guest when they are taken, but the guest must never see interrupt state older
+ * than them: before it looks (hub_devmgr_sync), the device applies every request still unanswered and the hub
+ * serves what that made the device send, up to the Sync's answer that comes after it on the ordered channel.
+ */
+int
+hub_dev_sync(hub_device *d)
+{
+    if (d->failed)
+        return -EIO;
+    if (d->lockstep || d->inc.in_wait || (!d->inc.batch.n && d->inc.answered >= d->inc.last_posted))
+        return 0;
+    if (!(d->inc.capabilities & PLX_CAP_SYNC)) {
+        /* it cannot say when it is done: what it sent so far is what there is */
+        hub_dev_flush(d);
+        hub_dev_drain(d);
+        return 0;
+    }
+    Plx__Sync s = PLX__SYNC__INIT;
+    s.seq = ++d->inc.seq;
+    Plx__Envelope env = PLX__ENVELOPE__INIT;
+    env.msg_case = PLX__ENVELOPE__MSG_SYNC;
+    env.sync = &s;
+    d->stats.syncs++;
+    hub_dev_reply o = { 0 };
+    if (hub_dev_send(d, &env) < 0 || hub_dev_wait_reply(d, s.seq, &o, "a sync") < 0)
+        return -EIO;
+    hub_dev_confirm(d, s.seq);
+    hub_dev_event(d, "sync");
+    return 0;
 }
 
 void

@@ -7,4 +7,8 @@
 /* Point @ops (a device region's, with its access rules filled in; opaque: its hub_region) at the proxy. */
 void hub_dev_proxy_set_ops(MemoryRegionOps *ops);
 
+/* hub_devmgr_sync() for one device; also before a shadow read that follows posted writes. 0, or -EIO if the
+ * device failed (before or during it). */
+int hub_dev_sync(hub_device *d);
+
 #endif

@@ -399,6 +399,14 @@ static bool wait_expired(hub_device *d, uint64_t *deadline, const char *what)
     return true;
 }
 
+/* The device answered request @seq: it handled everything sent before it, in order, and what it sent meanwhile
+ * (IRQ changes) came before the answer and has been served. */
+static void answered(hub_device *d, uint64_t seq)
+{
+    if (seq > d->inc.answered)
+        d->inc.answered = seq;
+}
+
 /* What a wait is for: an MmioReply, a TimerDone, or (lockstep) a TimeReached, each matched by @key. */
 enum wait_kind { WAIT_REPLY, WAIT_TIMER_DONE, WAIT_REACHED };
 
@@ -419,6 +427,7 @@ static int wait_for(hub_device *d, enum wait_kind kind, uint64_t key, hub_dev_re
             if (kind == WAIT_TIMER_DONE && env->msg_case == PLX__ENVELOPE__MSG_TIMER_DONE &&
                 env->timer_done->seq == key) {
                 plx_wire_release(&d->inc.wire);
+                answered(d, key);
                 return 0;
             }
             if (kind == WAIT_REACHED && env->msg_case == PLX__ENVELOPE__MSG_TIME_REACHED &&
@@ -437,6 +446,7 @@ static int wait_for(hub_device *d, enum wait_kind kind, uint64_t key, hub_dev_re
                 default: out->res = MEMTX_ERROR; break;
                 }
                 plx_wire_release(&d->inc.wire);
+                answered(d, key);
                 return 0;
             }
             hub_dev_serve(d, env);

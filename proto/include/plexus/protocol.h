@@ -14,7 +14,7 @@
 
 /* ---- version (Hello.major / Hello.minor): majors must match; the minor used is the smaller of the two ---- */
 #define PLX_PROTOCOL_MAJOR 1
-#define PLX_PROTOCOL_MINOR 1
+#define PLX_PROTOCOL_MINOR 2
 
 /* ---- capability bits (Hello.capabilities; the values of enum plx.Capability) ----------------------------- */
 #define PLX_CAP_SHADOW 1u           /* understands SHADOW regions and the shadow page header */
@@ -25,13 +25,17 @@
 #define PLX_CAP_RING 32u            /* can move to the shared-memory ring after the handshake */
 #define PLX_CAP_LOCKSTEP 64u        /* answers TimeGrant with TimeReached */
 #define PLX_CAP_DMA_WRITTEN 128u    /* hub: takes DmaWritten reports; device: sends them */
-#define PLX_CAP_CONSOLE 256u        /* hub: carries the machine's console; device: can be it */
+#define PLX_CAP_SYNC 256u           /* answers Sync with MmioReply once everything sent before it is handled */
+#define PLX_CAP_WRITE_TIMES 512u    /* takes each batched write's own virtual time (MmioWrite.at_ns) */
+#define PLX_CAP_CONSOLE 1024u       /* hub: carries the machine's console; device: can be it */
 /* What the hub offers in its Hello. */
 #define PLX_CAPS_HUB (PLX_CAP_SHADOW | PLX_CAP_RAM_FDS | PLX_CAP_DMA_MESSAGE | PLX_CAP_WRITE_BATCH |             \
-                      PLX_CAP_TIMER_DONE | PLX_CAP_RING | PLX_CAP_LOCKSTEP | PLX_CAP_DMA_WRITTEN | PLX_CAP_CONSOLE)
+                      PLX_CAP_TIMER_DONE | PLX_CAP_RING | PLX_CAP_LOCKSTEP | PLX_CAP_DMA_WRITTEN | PLX_CAP_SYNC | \
+                      PLX_CAP_WRITE_TIMES | PLX_CAP_CONSOLE)
 /* What the C SDK offers (PLX_CAP_RING only with an fd socket to receive the ring on). */
 #define PLX_CAPS_SDK (PLX_CAP_SHADOW | PLX_CAP_RAM_FDS | PLX_CAP_DMA_MESSAGE | PLX_CAP_WRITE_BATCH |             \
-                      PLX_CAP_TIMER_DONE | PLX_CAP_LOCKSTEP | PLX_CAP_DMA_WRITTEN | PLX_CAP_CONSOLE)
+                      PLX_CAP_TIMER_DONE | PLX_CAP_LOCKSTEP | PLX_CAP_DMA_WRITTEN | PLX_CAP_SYNC |                \
+                      PLX_CAP_WRITE_TIMES | PLX_CAP_CONSOLE)
 
 /* ---- limits (a message past one is refused, and the device with it) --------------------------------------- */
 #define PLX_MAX_FRAME (4u << 20)            /* bytes of one frame, on every transport */
@@ -48,6 +52,10 @@
 #define PLX_MAX_BUSY_NS 1000000u            /* MmioReply.busy_ns the hub charges at most (lockstep) */
 #define PLX_MAX_FILES 16                    /* files given to one device (Config.files) */
 #define PLX_MAX_DMA_RANGES 64               /* ranges in one DmaWritten */
+
+/* ---- liveness of a ZeroMQ connection across hosts (tcp://): ZMTP heartbeats both sides enable -------------- */
+#define PLX_HEARTBEAT_IVL_MS 1000           /* a PING when nothing else was sent for this long */
+#define PLX_HEARTBEAT_TIMEOUT_MS 5000       /* a connection silent for this long is closed (its peer is gone) */
 
 /* ---- shadow page: header at offset 0 of every shadow mapping (docs/protocol.md, "Shadow pages") ------------ */
 #define PLX_SHADOW_MAGIC 0x53584c50u   /* "PLXS" little-endian */

@@ -34,7 +34,7 @@ typedef struct plx_wire {
 
 void plx_wire_init(plx_wire *w, plx_chan *chan);
 /* Carry on over another channel (the move to the ring); what is decoded stays valid. On the ring, MmioRead,
- * MmioReply, MmioWrite, Irq, DmaRequest, DmaReply and posted-write batches (plx_wire_batch_*) travel in their
+ * MmioReply, MmioWrite, Irq, DmaRequest, DmaReply, Sync and posted-write batches (plx_wire_batch_*) travel in their
  * fixed layout, the rest as protobuf. */
 void plx_wire_set_chan(plx_wire *w, plx_chan *chan);
 void plx_wire_fini(plx_wire *w);
@@ -59,21 +59,23 @@ void plx_wire_release(plx_wire *w);
 /*
  * Posted writes gathered into one MmioWriteBatch frame (to a device with PLX_CAP_WRITE_BATCH), encoded as they
  * are added, in the layout of the wire they go out on (the ring's fixed layout, or protobuf): the hot path
- * builds no message per write. plx_wire_batch_init() allocates room for PLX_WIRE_BATCH_MAX writes;
- * plx_wire_batch_add() appends one (the caller sends before the batch is full); plx_wire_batch_send() sends
- * them as one frame stamped @now_ns and empties the batch (also when the send fails). Returns what
- * plx_chan_send() returns; 0 for an empty batch.
+ * builds no message per write. plx_wire_batch_init() allocates room for PLX_WIRE_BATCH_MAX writes, @timed for a
+ * device with PLX_CAP_WRITE_TIMES (each write carries its own virtual time, @at_ns of plx_wire_batch_add(); other
+ * devices see every write at the frame's now_ns); plx_wire_batch_add() appends one (the caller sends before the
+ * batch is full); plx_wire_batch_send() sends them as one frame stamped @now_ns and empties the batch (also when
+ * the send fails). Returns what plx_chan_send() returns; 0 for an empty batch.
  */
 #define PLX_WIRE_BATCH_MAX 64u
 typedef struct plx_wire_batch {
     unsigned n;                 /* writes in the batch (first: a guest access tests it) */
+    bool timed;
     size_t len;                 /* bytes of encoded writes */
     uint8_t *buf;
 } plx_wire_batch;
-int plx_wire_batch_init(plx_wire_batch *b);
+int plx_wire_batch_init(plx_wire_batch *b, bool timed);
 void plx_wire_batch_fini(plx_wire_batch *b);
 void plx_wire_batch_add(const plx_wire *w, plx_wire_batch *b, uint64_t seq, uint32_t region, uint64_t addr,
-                        uint32_t size, uint64_t data);
+                        uint32_t size, uint64_t data, uint64_t at_ns);
 int plx_wire_batch_send(plx_wire *w, plx_wire_batch *b, uint64_t now_ns, int flags);
 /* The frame plx_wire_batch_send() would send (*@frame valid until the batch changes), without sending it or
  * emptying the batch; its length. */

@@ -244,6 +244,18 @@ PLX_EXPORT void *plx_dma_map(plx_dev *dev, uint64_t addr, size_t len, bool write
  */
 PLX_EXPORT void plx_dma_written(plx_dev *dev, uint64_t addr, size_t len);
 
+/* A block of guest RAM granted to the device and mapped into this process. */
+typedef struct plx_dma_window {
+    uint64_t base;          /* guest physical address of its first byte */
+    uint64_t size;          /* bytes */
+    void *ptr;              /* where that first byte is mapped here; valid until fini() returns */
+    bool readonly;          /* the grant is read-only: DMA writes are refused */
+} plx_dma_window;
+/* The mapped grant that holds guest address @addr, whole (for handing out direct access to a range larger than
+ * one transfer, as TLM-2.0's DMI does). Returns 0, or -ENOENT if @addr is in no mapped grant (outside the
+ * device's grants, or granted without its descriptor: DMA by message), leaving *@out untouched. */
+PLX_EXPORT int plx_dma_window_at(plx_dev *dev, uint64_t addr, plx_dma_window *out);
+
 /* --- interrupts ------------------------------------------------------------------------------------------- */
 
 /* Drive IRQ line @line (index into ops->irq_names) to @level (0 or 1). Only changes are sent. */
@@ -279,6 +291,18 @@ PLX_EXPORT bool plx_dev_lockstep(plx_dev *dev);
 /* Lockstep, from a read or write callback of an IO region: the access kept the device's bus busy for @ns of
  * virtual time (an RTL transfer's setup and wait cycles). The hub charges it to the guest's clock. */
 PLX_EXPORT void plx_set_access_busy(plx_dev *dev, uint64_t ns);
+
+/* How a guest access ended (QEMU's MemTxResult): the guest sees an error as a bus error (on RISC-V a load or
+ * store access fault at the instruction; the load's register is not written); the event log tells the two
+ * errors apart. */
+enum plx_access_result {
+    PLX_ACCESS_OK = 0,
+    PLX_ACCESS_ERROR = 1,           /* the device failed the access (a slave error) */
+    PLX_ACCESS_DECODE_ERROR = 2,    /* nothing answers at that address */
+};
+/* From a read or write callback: answer the access with @result instead of success (the value a read callback
+ * returns is then ignored). A posted write has no answer: its result is dropped. Reset before every access. */
+PLX_EXPORT void plx_set_access_result(plx_dev *dev, enum plx_access_result result);
 /* plx_irq_set() with the virtual time the line changed (inside advance(): a time up to its @until_ns); the
  * hub's event log records it. */
 PLX_EXPORT void plx_irq_set_at(plx_dev *dev, unsigned line, int level, uint64_t at_ns);
@@ -359,8 +383,11 @@ PLX_EXPORT void plx_dev_stop(plx_dev *dev, int status);
  * plx_dev_dispatch(): serve what is there (hub messages, watched descriptors), waiting at most @timeout_ms for
  * something to come (0: never wait; -1: until something comes); before it returns it arms the channel so that
  * the next frame makes the descriptor readable. Callbacks (region, timer, watch) run inside it. It blocks longer
- * only where the device asked for it: DMA by message inside a callback waits for the hub's reply. Returns 0
- * (call again when the descriptor is readable), 1 (the device stopped), or -ECONNRESET (the hub is gone) / -EIO.
+ * only where the device asked for it: DMA by message inside a callback waits for the hub's reply. On the
+ * shared-memory ring a call that may wait (@timeout_ms not 0) first spins for the ring's spin budget (50 us by
+ * default) before it sleeps, as plx_dev_main()'s loop does: a request that comes meanwhile costs no wake-up (the
+ * other descriptors wait that long at most). Returns 0 (call again when the descriptor is readable), 1 (the
+ * device stopped), or -ECONNRESET (the hub is gone) / -EIO.
  *
  * plx_dev_close(): fini(), Goodbye to the hub if it is still there, free. Returns the exit status the device
  * asked for (plx_dev_stop), else 0. Accepts NULL.

@@ -10,8 +10,8 @@
 #   add_executable(my-device src/main.cpp)
 #   target_link_libraries(my-device PRIVATE my-model plexus-sdk-rtl plexus-sdk)
 #
-# The project is C-only; plexus_rtl_enable() enables C++ for the calling directory, keeps the C-only warning
-# options away from C++ sources, and makes sure the sdk/rtl targets exist:
+# The project is C-only; plexus_rtl_enable() enables C++ 20 for the calling directory (plexus_enable_cxx) and
+# makes sure the sdk/rtl targets exist:
 #   plexus-verilated  the Verilator runtime (verilated.cpp, VCD writer, threads), built once, with the project's flags
 #   plexus-sdk-rtl    interface library: include path of <plexus/rtl-sim.hpp> (SDK independent) and
 #                     <plexus/sdk-rtl.hpp> (device glue), and the Verilator runtime
@@ -23,23 +23,7 @@ macro(plexus_rtl_enable)
     message(STATUS "plexus: verilator not found; skipping RTL co-simulation in ${CMAKE_CURRENT_SOURCE_DIR}")
   else()
     set(PLEXUS_RTL_FOUND TRUE)
-    enable_language(CXX)
-    set(CMAKE_CXX_STANDARD 20)
-    set(CMAKE_CXX_STANDARD_REQUIRED ON)
-    set(CMAKE_CXX_EXTENSIONS OFF)
-    string(REPLACE "-DNDEBUG" "" CMAKE_CXX_FLAGS_RELWITHDEBINFO "${CMAKE_CXX_FLAGS_RELWITHDEBINFO}")
-    string(REPLACE "-DNDEBUG" "" CMAKE_CXX_FLAGS_RELEASE "${CMAKE_CXX_FLAGS_RELEASE}")
-    # -Wmissing-prototypes and -Wstrict-prototypes are C-only (g++ rejects them under -Werror).
-    get_directory_property(_plx_opts COMPILE_OPTIONS)
-    set(_plx_new_opts)
-    foreach(_o IN LISTS _plx_opts)
-      if(_o STREQUAL "-Wmissing-prototypes" OR _o STREQUAL "-Wstrict-prototypes")
-        list(APPEND _plx_new_opts "$<$<COMPILE_LANGUAGE:C>:${_o}>")
-      else()
-        list(APPEND _plx_new_opts "${_o}")
-      endif()
-    endforeach()
-    set_directory_properties(PROPERTIES COMPILE_OPTIONS "${_plx_new_opts}")
+    plexus_enable_cxx(20)
     get_property(_plx_rtl_added GLOBAL PROPERTY PLEXUS_SDK_RTL_ADDED)
     if(NOT _plx_rtl_added)
       add_subdirectory(${PROJECT_SOURCE_DIR}/sdk/rtl ${PROJECT_BINARY_DIR}/sdk/rtl)

@@ -44,6 +44,10 @@ enum {
     R_EXEC_MAP = 0xcc,  /* read: map an anonymous page PROT_READ|PROT_EXEC; 1 if that worked */
     R_FD_OPEN = 0xd0,   /* write n: remember descriptor n; read: 1 if descriptor n is open */
     R_TIMER_DIE = 0xd4, /* write v: arm the timer at now + v; its callback then kills the process (SIGKILL) */
+    R_DECODE_ERR = 0xd8,/* read or write: answered with a decode error */
+    R_SLAVE_ERR = 0xdc, /* read or write: answered with an error */
+    R_WINDOW = 0xe0,    /* read: the mapped grant holding R_DMA_ADDR: its size in KiB (| 1 << 31 if read-only), 0 if
+                           there is none, 0xbad if its pointer is not plx_dma_map()'s */
 };
 
 struct st {
@@ -127,6 +131,20 @@ static uint64_t regs_read(void *opaque, uint64_t addr, unsigned size)
     case R_FIRE_NOW: return s->fire_now;
     case R_IDENT: return (uint32_t)s->ident;
     case R_READS: return s->reads;
+    case R_DECODE_ERR:
+        plx_set_access_result(s->dev, PLX_ACCESS_DECODE_ERROR);
+        return 0x1234;
+    case R_SLAVE_ERR:
+        plx_set_access_result(s->dev, PLX_ACCESS_ERROR);
+        return 0x1234;
+    case R_WINDOW: {
+        plx_dma_window w;
+        if (plx_dma_window_at(s->dev, s->dma_addr, &w) < 0)
+            return 0;
+        if (w.ptr != plx_dma_map(s->dev, w.base, 1, false) || s->dma_addr - w.base >= w.size)
+            return 0xbad;
+        return (uint32_t)(w.size >> 10) | (w.readonly ? 1u << 31 : 0);
+    }
     case R_ABORT:
         abort();
     case R_TRUNCATE:
@@ -164,6 +182,8 @@ static void regs_write(void *opaque, uint64_t addr, uint64_t data, unsigned size
         raise(SIGSEGV);
         break;
     case R_FD_OPEN: s->probe_fd = (uint32_t)data; break;
+    case R_DECODE_ERR: plx_set_access_result(s->dev, PLX_ACCESS_DECODE_ERROR); break;
+    case R_SLAVE_ERR: plx_set_access_result(s->dev, PLX_ACCESS_ERROR); break;
     case R_DMA_ADDR: s->dma_addr = (s->dma_addr & ~0xffffffffull) | (uint32_t)data; break;
     case R_DMA_ADDR + 4: s->dma_addr = (s->dma_addr & 0xffffffffull) | (data << 32); break;
     case R_DMA_LEN: s->dma_len = (uint32_t)data; break;
