@@ -984,9 +984,8 @@ Test(hub_dev, foreign_poll_loop_under_the_sandbox)
     char *prog = test_build_path("bin/hubdev-foreignloop");
     static const hub_region_map rm[] = { { "regs", DEV_BASE } };
     static const char *const allow[] = { "timerfd_create", "timerfd_settime" };
-    hub_device_config c = { .name = "foreign", .program = prog, .regions = rm, .n_regions = 1, .stdin_fd = -1,
-                            .stdout_fd = -1, .timeout_ms = 5000, .sandbox = true, .sandbox_allow = allow,
-                            .n_sandbox_allow = 2 };
+    hub_device_config c = { .name = "foreign", .program = prog, .regions = rm, .n_regions = 1, .timeout_ms = 5000,
+                            .sandbox = true, .sandbox_allow = allow, .n_sandbox_allow = 2 };
     hub_device *d = add(&c);
     wr32(DEV_BASE, 0x600df00d);
     cr_assert_eq(rd32(DEV_BASE, NULL), 0x600df00d, "log: %s", logbuf);

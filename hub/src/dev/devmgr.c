@@ -254,7 +254,7 @@ hub_devmgr_poll(hub_devmgr *m, int timeout_ms)
     return hub_devmgr_wait(m, timeout_ms, -1);
 }
 
-enum { HUB_ITEM_CHAN, HUB_ITEM_PID, HUB_ITEM_OUT, HUB_ITEM_CALLER };
+enum { HUB_ITEM_CHAN, HUB_ITEM_PID, HUB_ITEM_PEER, HUB_ITEM_OUT, HUB_ITEM_CALLER };
 
 int
 hub_devmgr_wait(hub_devmgr *m, int timeout_ms, int fd)
