@@ -112,18 +112,6 @@ static hub_device *add_unconfined(hub_devmgr *m, hub_device_config c, const char
     return d;
 }
 
-static void sample_reads(hwaddr a, uint32_t want, uint64_t *v, int n)
-{
-    for (int i = 0; i < n; i++) {
-        uint64_t t = bench_now_ns();
-        if (bench_rd32(a) != want) {
-            fprintf(stderr, "bench: read at 0x%lx returned a wrong value\n", (unsigned long)a);
-            exit(1);
-        }
-        v[i] = bench_now_ns() - t;
-    }
-}
-
 int main(int argc, char **argv)
 {
     int n_dev = argc > 1 ? atoi(argv[1]) : 64, n = argc > 2 ? atoi(argv[2]) : 20000;
@@ -180,13 +168,13 @@ int main(int argc, char **argv)
         return 1;
     bench_wr32(JAILED_BASE, 0x1234);
     bench_wr32(FREE_BASE, 0x1234);
-    sample_reads(JAILED_BASE, 0x1234, vj, WARMUP);
-    sample_reads(FREE_BASE, 0x1234, vf, WARMUP);
+    bench_sample_reads(JAILED_BASE, 0x1234, vj, WARMUP);
+    bench_sample_reads(FREE_BASE, 0x1234, vf, WARMUP);
     enum { BLOCKS = 10 };
     int per = n / BLOCKS;
     for (int k = 0; k < BLOCKS; k++) {
-        sample_reads(JAILED_BASE, 0x1234, vj + k * per, per);
-        sample_reads(FREE_BASE, 0x1234, vf + k * per, per);
+        bench_sample_reads(JAILED_BASE, 0x1234, vj + k * per, per);
+        bench_sample_reads(FREE_BASE, 0x1234, vf + k * per, per);
     }
     uint64_t rj = bench_median(vj, per * BLOCKS), rf = bench_median(vf, per * BLOCKS);
     snprintf(a, sizeof(a), "%.2f us", (double)rj / 1e3);

@@ -11,6 +11,7 @@
 #include <criterion/criterion.h>
 
 #include "../common/hub_test.h"
+#include "../common/free_port.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -797,17 +798,6 @@ Test(confine, attaching_needs_the_hubs_user)
     cr_assert(strstr(logbuf, "[outsider] attach as 'outsider' refused: another user (pid"), "log:\n%.3000s", logbuf);
 }
 
-static unsigned free_port(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t l = sizeof(a);
-    cr_assert_eq(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
-    cr_assert_eq(getsockname(s, (struct sockaddr *)&a, &l), 0);
-    close(s);
-    return ntohs(a.sin_port);
-}
-
 /* A stranger connecting first to a tcp:// endpoint with another key gets nothing, not even the handshake; the
  * device with its key gets through. */
 Test(confine, a_tcp_endpoint_lets_in_only_the_devices_key)
@@ -822,7 +812,7 @@ Test(confine, a_tcp_endpoint_lets_in_only_the_devices_key)
     rig.mgr = hub_devmgr_new(&env, &err);
     cr_assert_not_null(rig.mgr);
     char ep[64], zdev[PLX_CURVE_Z85], zdsec[PLX_CURVE_Z85], zhub[PLX_CURVE_Z85];
-    snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%u", free_port());
+    snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%u", test_free_tcp_port());
     plx_curve_encode(dev_pub, zdev);
     plx_curve_encode(dev_sec, zdsec);
     plx_curve_encode(hub_pub, zhub);
@@ -881,7 +871,7 @@ Test(confine, a_tcp_endpoint_lets_in_only_the_devices_key)
 Test(confine, a_tcp_endpoint_without_a_key_is_loopback_only)
 {
     char ep[64], local[64];
-    unsigned port = free_port();
+    unsigned port = test_free_tcp_port();
     snprintf(ep, sizeof(ep), "tcp://0.0.0.0:%u", port);
     snprintf(local, sizeof(local), "tcp://127.0.0.1:%u", port);
     char *prog = test_build_path("bin/hubdev-regdev");

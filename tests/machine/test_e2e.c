@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "common.h"
+#include "../common/free_port.h"
 
 static char *plexus_bin(void)
 {
@@ -113,18 +114,6 @@ static run_result run(char *const argv[], double timeout_s)
     close(p[0]);
     r.status = reap(pid, r.timed_out ? 0 : 30);
     return r;
-}
-
-/* A TCP port nobody listens on at the moment. */
-static unsigned free_tcp_port(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t l = sizeof(a);
-    cr_assert_eq(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
-    cr_assert_eq(getsockname(s, (struct sockaddr *)&a, &l), 0);
-    close(s);
-    return ntohs(a.sin_port);
 }
 
 /* The device tree `plexus dtb -o @path` wrote, into @buf. Returns its size. */
@@ -372,7 +361,7 @@ Test(machine_e2e, tcp_device_keys_from_keygen)
 
     char ep[64], set_ep[96], set_pub[600], set_sec[600];
     for (unsigned round = 0; round < 2; round++) {
-        snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%u", free_tcp_port());
+        snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%u", test_free_tcp_port());
         snprintf(set_ep, sizeof(set_ep), "devices.uart0.endpoint=%s", ep);
         snprintf(set_pub, sizeof(set_pub), "devices.uart0.curve_key_file=%s/uart0.pub", dir);
         snprintf(set_sec, sizeof(set_sec), "curve.secret_key_file=%s", key);
