@@ -510,6 +510,47 @@ Test(confine, a_restart_does_not_allocate_the_shadow_region)
     cr_assert_lt(grown, 4 * 1024, "the hub grew by %ld KiB", grown);
 }
 
+/* The same attacks from init(), before the device is ready: the jail is there from its first instruction. */
+static hub_device *add_attacking_in_init(const char *reg, Error **errp)
+{
+    static char *prog;
+    if (!prog)
+        prog = test_build_path("bin/hubdev-hostile");
+    static char pid[16], fd[16];
+    snprintf(pid, sizeof(pid), "%d", (int)getpid());
+    snprintf(fd, sizeof(fd), "%d", rig.blocks[1].fd);
+    static hub_prop props[3];
+    props[0] = (hub_prop){ "hub_pid", pid };
+    props[1] = (hub_prop){ "hub_fd", fd };
+    props[2] = (hub_prop){ "init_attack", reg };
+    static const hub_region_map rm[] = { { "regs", HOSTILE_BASE }, { "big", HOSTILE_BASE + 0x10000000 } };
+    hub_device_config c = { .name = "early", .program = prog, .props = props, .n_props = 3, .regions = rm,
+                            .n_regions = 2, .ram_grants = ram_only, .n_ram_grants = 1, .timeout_ms = 5000 };
+    return hub_devmgr_add(rig.mgr, &c, errp);
+}
+
+Test(confine, a_device_cannot_reach_the_hubs_memory_from_init)
+{
+    Error *err = NULL;
+    hub_device *d = add_attacking_in_init("0x10", &err);       /* /proc/HUB/fd/N of ram2, mapped and written */
+    cr_assert_not_null(d, "%s\nlog:\n%.3000s", err ? error_get_pretty(err) : "", logbuf);
+    uint32_t e = rd(HOSTILE_BASE + 0x50, NULL);
+    cr_assert(e == ENOENT || e == EACCES || e == EPERM, "open /proc/HUB/fd/N in init(): %u", e);
+    ram2_intact();
+    victim_alive();
+}
+
+Test(confine, a_device_that_attacks_the_hub_from_init_never_starts)
+{
+    Error *err = NULL;
+    cr_assert_null(add_attacking_in_init("0x00", &err), "tgkill(hub) in init() went through");
+    cr_assert(strstr(error_get_pretty(err), "device 'early': process exited with status 159 (sandbox: denied "
+                                            "system call tgkill ("), "%s", error_get_pretty(err));
+    error_free(err);
+    victim_alive();
+    ram2_intact();
+}
+
 /* ---- rogue.c: attacks through the protocol ---------------------------------------------------------------- */
 
 static hub_device *add_rogue(const char *name, const char *const *argv, uint64_t region_bytes, bool lockstep,

@@ -14,7 +14,8 @@
  * Writes: 0x40 arm a timer at now + v whose callback arms it again at plx_now() (0x40 reads its fires);
  * 0x44 log a line with a forged hub line after a newline and terminal escapes, and print the same on stdout;
  * 0x48 log v records of 200 bytes.
- * A timer armed in init() at init_timer_ns (if not 0) counts its fires at 0x4c.
+ * A timer armed in init() at init_timer_ns (if not 0) counts its fires at 0x4c. init_attack (if given) names a
+ * register whose attack init() makes, before the device is ready; 0x50 reads what it met.
  * Region "big" (SHADOW, --big=SIZE bytes, default 4 KiB) has nothing in it but its size.
  * Properties: hub_pid, victim_pid, hub_fd, probe_path, init_timer_ns.
  */
@@ -43,10 +44,10 @@
 
 struct st {
     plx_dev *dev;
-    uint64_t hub_pid, victim_pid, hub_fd, init_timer_ns;
+    uint64_t hub_pid, victim_pid, hub_fd, init_timer_ns, init_attack;
     const char *probe_path;
     plx_timer *timer, *init_timer;
-    uint32_t fires, init_fires;
+    uint32_t fires, init_fires, init_result;
 };
 
 static uint32_t err_of(long r)
@@ -125,6 +126,7 @@ static uint64_t regs_read(void *opaque, uint64_t addr, unsigned size)
     case 0x38: return err_of(open("/dev/tty", O_RDWR | O_CLOEXEC));
     case 0x40: return s->fires;
     case 0x4c: return s->init_fires;
+    case 0x50: return s->init_result;
     default: return 0;
     }
 }
@@ -177,7 +179,7 @@ static plx_region_info regions[] = {
 };
 static const plx_prop_info props[] = {
     { "hub_pid", "0", NULL }, { "victim_pid", "0", NULL }, { "hub_fd", "0", NULL }, { "probe_path", NULL, NULL },
-    { "init_timer_ns", "0", NULL },
+    { "init_timer_ns", "0", NULL }, { "init_attack", "0xffff", NULL },
 };
 
 static int init(plx_dev *dev, void **opaque)
@@ -195,6 +197,9 @@ static int init(plx_dev *dev, void **opaque)
     s->init_timer = plx_timer_new(dev, init_fired, s);
     if (s->init_timer_ns)
         plx_timer_mod(s->init_timer, s->init_timer_ns);     /* armed before Ready */
+    plx_dev_prop_u64(dev, "init_attack", &s->init_attack);
+    if (s->init_attack < 0x40)
+        s->init_result = (uint32_t)regs_read(s, s->init_attack, 4);      /* from init(), before Ready */
     *opaque = s;
     return 0;
 }
