@@ -225,6 +225,10 @@ hub_dev_destroy(hub_device *d)
     free(d->dma_buf);
     free(d->dma_window);
     free(d->model);
+    if (d->key_path) {
+        unlink(d->key_path);
+        free(d->key_path);
+    }
     free(d->name);
     free(d);
 }
