@@ -198,7 +198,10 @@ plx_hs_attach(const char *path, const char *name, const char *key, const char *k
                     *sock = s;
                     return 0;
                 }
-                if (strncmp(rep, ATTACH_RETRY, 5) != 0) {
+                /* A key read from its file may be a hub's before this one (left by one that died): the hub
+                 * writes the new one when it adds the device, so read it again rather than give up. */
+                bool stale = !key && strncmp(rep, "error: refused", 14) == 0;
+                if (strncmp(rep, ATTACH_RETRY, 5) != 0 && !stale) {
                     snprintf(err, err_len, "attach refused: %s", rep);
                     close(s);
                     return -ECONNREFUSED;
