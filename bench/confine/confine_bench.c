@@ -119,11 +119,7 @@ int main(int argc, char **argv)
         n_dev = 64;
     if (n < 1000)
         n = 1000;
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
+    bench_raise_fd_limit();
     hub_devmgr *m = bench_hub_new(RAM_BASE, RAM_SIZE);
     char *prog = bench_sibling("plexus-test-scaledev");
     static pid_t free_pid[MAX_DEV];

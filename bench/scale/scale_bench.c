@@ -101,11 +101,7 @@ int main(int argc, char **argv)
     if (n < 100)
         n = 100;
 
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
+    bench_raise_fd_limit();
 
     hub_devmgr *m = bench_hub_new(RAM_BASE, RAM_SIZE);
     char *prog = bench_sibling("plexus-test-scaledev");

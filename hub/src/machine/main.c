@@ -352,6 +352,17 @@ static int write_new(const char *path, const char *text, mode_t mode)
     return 0;
 }
 
+/* The one NAME a command takes (getopt's non-option argument @arg); -1, said, if it has one already. */
+static int take_name(const char *cmd, const char **name, const char *arg)
+{
+    if (*name) {
+        fprintf(stderr, "plexus %s: one NAME only ('%s' and '%s')\n", cmd, *name, arg);
+        return -1;
+    }
+    *name = arg;
+    return 0;
+}
+
 static int keygen(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -363,11 +374,8 @@ static int keygen(int argc, char **argv)
     while ((ch = getopt_long(argc, argv, "-h", longopts, NULL)) != -1) {
         switch (ch) {
         case 1:
-            if (name) {
-                fprintf(stderr, "plexus keygen: one NAME only ('%s' and '%s')\n", name, optarg);
+            if (take_name("keygen", &name, optarg) < 0)
                 return EXIT_USAGE;
-            }
-            name = optarg;
             break;
         case 'd': dir = optarg; break;
         case 'h': fputs(usage_keygen, stdout); return 0;
@@ -416,11 +424,8 @@ static int new_device(int argc, char **argv, const plexus_home *h)
     while ((ch = getopt_long(argc, argv, "-h", longopts, NULL)) != -1) {
         switch (ch) {
         case 1:
-            if (name) {
-                fprintf(stderr, "plexus new-device: one NAME only ('%s' and '%s')\n", name, optarg);
+            if (take_name("new-device", &name, optarg) < 0)
                 return EXIT_USAGE;
-            }
-            name = optarg;
             break;
         case 'l': lang = optarg; break;
         case 'd': dir = optarg; break;
