@@ -17,6 +17,7 @@ plx_chan *plx_chan_alloc(plx_chan_kind kind, const plx_chan_ops *ops)
         c->fds[i] = -1;
     c->my_bell = c->peer_bell = -1;
     c->zfd = -1;
+    c->zap_slot = -1;
     return c;
 }
 

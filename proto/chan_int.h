@@ -49,6 +49,7 @@ struct plx_chan {
     bool msg_live;
     int rcvtimeo;
     char endpoint[256];
+    int zap_slot;               /* CURVE bind side: its entry in the ZAP table, or -1 */
 
     /* ring */
     int side;                   /* 0: hub, 1: device */

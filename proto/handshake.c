@@ -3,6 +3,7 @@
 #include "plexus/handshake.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -138,9 +139,36 @@ plx_hs_ring_accept(int sock, int timeout_ms, char *err, size_t err_len)
     return ring;
 }
 
+/* The key the device presents: @key itself, else the first line of @key_file (read now: the hub may write it
+ * only once it adds the device). */
+static int attach_key(const char *key, const char *key_file, char *out, size_t len, char *err, size_t err_len)
+{
+    if (key) {
+        if (strlen(key) != PLX_ATTACH_KEY_LEN) {
+            snprintf(err, err_len, "the attach key must be %u hex digits", PLX_ATTACH_KEY_LEN);
+            return -EINVAL;
+        }
+        snprintf(out, len, "%s", key);
+        return 0;
+    }
+    int fd = open(key_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        snprintf(err, err_len, "cannot read the attach key %s: %s", key_file, strerror(errno));
+        return -errno;
+    }
+    ssize_t n = read(fd, out, len - 1);
+    close(fd);
+    if (n < (ssize_t)PLX_ATTACH_KEY_LEN) {
+        snprintf(err, err_len, "the attach key file %s holds no key", key_file);
+        return -EINVAL;
+    }
+    out[PLX_ATTACH_KEY_LEN] = 0;
+    return 0;
+}
+
 int
-plx_hs_attach(const char *path, const char *name, int timeout_ms, char *endpoint, size_t ep_len, int *sock,
-              char *err, size_t err_len)
+plx_hs_attach(const char *path, const char *name, const char *key, const char *key_file, int timeout_ms,
+              char *endpoint, size_t ep_len, int *sock, char *err, size_t err_len)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     if (strlen(path) >= sizeof(sa.sun_path)) {
@@ -150,12 +178,16 @@ plx_hs_attach(const char *path, const char *name, int timeout_ms, char *endpoint
     strcpy(sa.sun_path, path);
     uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
     for (;;) {
-        int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-        if (s < 0)
+        char k[PLX_ATTACH_KEY_LEN + 2];
+        int kr = attach_key(key, key_file, k, sizeof(k), err, err_len);
+        if (kr == -EINVAL)
+            return kr;
+        int s = kr == 0 ? socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0) : -1;
+        if (kr == 0 && s < 0)
             return -errno;
-        if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-            char req[PLX_MAX_NAME + 16];
-            int n = snprintf(req, sizeof(req), ATTACH_PREFIX "%s", name);
+        if (s >= 0 && connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+            char req[PLX_MAX_NAME + PLX_ATTACH_KEY_LEN + 16];
+            int n = snprintf(req, sizeof(req), ATTACH_PREFIX "%s %s", name, k);
             char rep[512];
             ssize_t got;
             if (n < (int)sizeof(req) && send(s, req, (size_t)n, MSG_NOSIGNAL) == n &&
@@ -166,16 +198,21 @@ plx_hs_attach(const char *path, const char *name, int timeout_ms, char *endpoint
                     *sock = s;
                     return 0;
                 }
-                if (strncmp(rep, ATTACH_RETRY, 5) != 0) {
+                /* A key read from its file may be a hub's before this one (left by one that died): the hub
+                 * writes the new one when it adds the device, so read it again rather than give up. */
+                bool stale = !key && strncmp(rep, "error: refused", 14) == 0;
+                if (strncmp(rep, ATTACH_RETRY, 5) != 0 && !stale) {
                     snprintf(err, err_len, "attach refused: %s", rep);
                     close(s);
                     return -ECONNREFUSED;
                 }
             }
         }
-        close(s);
+        if (s >= 0)
+            close(s);
         if (mono_ms() > deadline) {
-            snprintf(err, err_len, "no hub accepted the attach on %s", path);
+            if (kr == 0)
+                snprintf(err, err_len, "no hub accepted the attach on %s", path);
             return -ETIMEDOUT;
         }
         struct timespec ts = { 0, 50 * 1000000 };
@@ -184,21 +221,20 @@ plx_hs_attach(const char *path, const char *name, int timeout_ms, char *endpoint
 }
 
 int
-plx_hs_attach_read(int conn, char *name, size_t name_len, int timeout_ms)
+plx_hs_attach_parse(const char *req, size_t len, char *name, size_t name_len, char *key, size_t key_len)
 {
-    struct pollfd pc = { .fd = conn, .events = POLLIN };
-    char req[PLX_MAX_NAME + 16];
-    ssize_t n = -1;
-    if (poll(&pc, 1, timeout_ms) > 0)
-        n = recv(conn, req, sizeof(req) - 1, 0);
     size_t pl = strlen(ATTACH_PREFIX);
-    if (n <= (ssize_t)pl || strncmp(req, ATTACH_PREFIX, pl) != 0 || (size_t)n - pl >= name_len) {
-        static const char bad[] = "error: expected '" ATTACH_PREFIX "NAME'";
-        send(conn, bad, sizeof(bad) - 1, MSG_NOSIGNAL);
+    if (len <= pl || strncmp(req, ATTACH_PREFIX, pl) != 0)
         return -EPROTO;
-    }
-    req[n] = 0;
-    strcpy(name, req + pl);
+    const char *n = req + pl, *end = req + len;
+    const char *sp = memchr(n, ' ', (size_t)(end - n));
+    if (!sp || (size_t)(sp - n) >= name_len || (size_t)(end - sp - 1) != PLX_ATTACH_KEY_LEN ||
+        key_len <= PLX_ATTACH_KEY_LEN)
+        return -EPROTO;
+    memcpy(name, n, (size_t)(sp - n));
+    name[sp - n] = 0;
+    memcpy(key, sp + 1, PLX_ATTACH_KEY_LEN);
+    key[PLX_ATTACH_KEY_LEN] = 0;
     return 0;
 }
 
@@ -210,5 +246,5 @@ plx_hs_attach_answer(int conn, const char *endpoint)
                        : snprintf(rep, sizeof(rep), ATTACH_RETRY);
     if (len < 0 || len >= (int)sizeof(rep))
         return -ENAMETOOLONG;
-    return send(conn, rep, (size_t)len, MSG_NOSIGNAL) == len ? 0 : -EIO;
+    return send(conn, rep, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT) == len ? 0 : -EIO;
 }

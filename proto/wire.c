@@ -14,7 +14,8 @@ _Static_assert(PLX_CAP_SHADOW == PLX__CAPABILITY__CAP_SHADOW && PLX_CAP_RAM_FDS 
                PLX_CAP_TIMER_DONE == PLX__CAPABILITY__CAP_TIMER_DONE && PLX_CAP_RING == PLX__CAPABILITY__CAP_RING &&
                PLX_CAP_LOCKSTEP == PLX__CAPABILITY__CAP_LOCKSTEP &&
                PLX_CAP_DMA_WRITTEN == PLX__CAPABILITY__CAP_DMA_WRITTEN && PLX_CAP_SYNC == PLX__CAPABILITY__CAP_SYNC &&
-               PLX_CAP_WRITE_TIMES == PLX__CAPABILITY__CAP_WRITE_TIMES, "capability bits differ from plexus.proto");
+               PLX_CAP_WRITE_TIMES == PLX__CAPABILITY__CAP_WRITE_TIMES &&
+               PLX_CAP_CONSOLE == PLX__CAPABILITY__CAP_CONSOLE, "capability bits differ from plexus.proto");
 
 struct plx_arena_extra {
     plx_arena_extra *next;
@@ -604,6 +605,7 @@ const char *plx_wire_msg_name(int msg_case)
         [PLX__ENVELOPE__MSG_TIME_GRANT] = "TimeGrant",      [PLX__ENVELOPE__MSG_TIME_REACHED] = "TimeReached",
         [PLX__ENVELOPE__MSG_DMA_WRITTEN] = "DmaWritten",
         [PLX__ENVELOPE__MSG_SYNC] = "Sync",
+        [PLX__ENVELOPE__MSG_CONSOLE_INPUT] = "ConsoleInput", [PLX__ENVELOPE__MSG_CONSOLE_OUTPUT] = "ConsoleOutput",
     };
     if (msg_case < 0 || (size_t)msg_case >= sizeof(names) / sizeof(names[0]) || !names[msg_case])
         return "unknown";

@@ -7,7 +7,7 @@ pkgs=(
   libunicorn-dev libyaml-dev libfdt-dev libelf-dev liburcu-dev verilator libsystemc-dev
   gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf u-boot-qemu opensbi qemu-system-misc cpio xz-utils e2fsprogs
   clang libclang-rt-14-dev device-tree-compiler python3-zmq python3-protobuf protobuf-compiler
-  gdb-multiarch libjson-c-dev
+  gdb-multiarch libjson-c-dev acl
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -74,4 +74,17 @@ static inline void bench_wr32(hwaddr a, uint32_t v)
     }
 }
 
+/* Read round trips on the register at @a (expected to hold @want): @n samples (ns) into @v. */
+static inline void bench_sample_reads(hwaddr a, uint32_t want, uint64_t *v, int n)
+{
+    for (int i = 0; i < n; i++) {
+        uint64_t t = bench_now_ns();
+        if (bench_rd32(a) != want) {
+            fprintf(stderr, "bench: read at 0x%lx returned a wrong value\n", (unsigned long)a);
+            exit(1);
+        }
+        v[i] = bench_now_ns() - t;
+    }
+}
+
 #endif

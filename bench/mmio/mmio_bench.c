@@ -94,7 +94,7 @@ int main(int argc, char **argv)
     char *prog = bench_sibling("plexus-bench-mmio-dev");
     hub_region_map maps[] = { { "io", IO_BASE }, { "posted", POSTED_BASE }, { "shadow", SHADOW_BASE } };
     hub_device_config cfg = { .name = "bench", .program = prog, .regions = maps, .n_regions = 3,
-                              .stdin_fd = -1, .stdout_fd = -1, .timeout_ms = 5000,
+                               .timeout_ms = 5000,
                               .transport = HUB_TRANSPORT_ZMQ };
     hub_device *d = hub_devmgr_add(m, &cfg, &err);
     if (!d) {

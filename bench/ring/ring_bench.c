@@ -239,8 +239,8 @@ static hub_device *add_dev(hub_devmgr *m, const char *name, const char *prog, hw
 {
     hub_region_map maps[] = { { "io", base }, { "posted", base + 0x1000 }, { "shadow", base + 0x2000 } };
     const char *spin = getenv("PLEXUS_BENCH_SPIN_US");
-    hub_device_config cfg = { .name = name, .program = prog, .regions = maps, .n_regions = 3, .stdin_fd = -1,
-                              .stdout_fd = -1, .timeout_ms = 5000, .transport = t,
+    hub_device_config cfg = { .name = name, .program = prog, .regions = maps, .n_regions = 3, .timeout_ms = 5000,
+                              .transport = t,
                               .ring_spin_us = spin ? (unsigned)atoi(spin) : 0 };
     Error *err = NULL;
     hub_device *d = hub_devmgr_add(m, &cfg, &err);

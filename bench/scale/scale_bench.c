@@ -63,19 +63,6 @@ static double proc_cpu_s(int pid)
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
-/* Read round trips on the scratch register at @a (expected to hold @want): @n samples into @v. */
-static void sample_reads(hwaddr a, uint32_t want, uint64_t *v, int n)
-{
-    for (int i = 0; i < n; i++) {
-        uint64_t t = bench_now_ns();
-        if (bench_rd32(a) != want) {
-            fprintf(stderr, "bench: read at 0x%lx returned a wrong value\n", (unsigned long)a);
-            exit(1);
-        }
-        v[i] = bench_now_ns() - t;
-    }
-}
-
 static uint64_t *alloc_samples(int n)
 {
     uint64_t *v = malloc(sizeof(*v) * (size_t)n);
@@ -95,7 +82,7 @@ static hub_device *add(hub_devmgr *m, const char *prog, hwaddr base, int i)
     maps[i][0] = (hub_region_map){ "regs", base + (hwaddr)i * DEV_STRIDE };
     maps[i][1] = (hub_region_map){ "busy", base + (hwaddr)i * DEV_STRIDE + 0x800 };
     hub_device_config c = { .name = names[i], .program = prog, .regions = maps[i], .n_regions = 2,
-                            .stdin_fd = -1, .stdout_fd = -1, .timeout_ms = 10000 };
+                             .timeout_ms = 10000 };
     Error *err = NULL;
     hub_device *d = hub_devmgr_add(m, &c, &err);
     if (!d) {
@@ -114,11 +101,7 @@ int main(int argc, char **argv)
     if (n < 100)
         n = 100;
 
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
+    bench_raise_fd_limit();
 
     hub_devmgr *m = bench_hub_new(RAM_BASE, RAM_SIZE);
     char *prog = bench_sibling("plexus-test-scaledev");
@@ -131,8 +114,8 @@ int main(int argc, char **argv)
     add(solo_m, prog, SOLO_BASE, 0);
     uint64_t *va = alloc_samples(n), *vb = alloc_samples(n);
     bench_wr32(SOLO_BASE, 0x1234);
-    sample_reads(SOLO_BASE, 0x1234, va, WARMUP);
-    sample_reads(SOLO_BASE, 0x1234, va, n);
+    bench_sample_reads(SOLO_BASE, 0x1234, va, WARMUP);
+    bench_sample_reads(SOLO_BASE, 0x1234, va, n);
     uint64_t rtt_first = bench_median(va, n);
 
     for (int i = 0; i < N_DEV; i++)
@@ -147,7 +130,7 @@ int main(int argc, char **argv)
     /* Then, in alternating blocks so that load changes hit both alike: the solo device (its manager has no
      * other device) and device 0 of the manager with 64. */
     bench_wr32(DEV_BASE, 0x1234);
-    sample_reads(DEV_BASE, 0x1234, vb, WARMUP);
+    bench_sample_reads(DEV_BASE, 0x1234, vb, WARMUP);
     enum { BLOCKS = 10 };
     int per = n / BLOCKS;
     /* Between blocks, a pause longer than a ring device's spin budget: the device read in the previous block is
@@ -155,9 +138,9 @@ int main(int argc, char **argv)
     struct timespec pause = { 0, 2000000 };
     for (int b = 0; b < BLOCKS; b++) {
         nanosleep(&pause, NULL);
-        sample_reads(SOLO_BASE, 0x1234, va + b * per, per);
+        bench_sample_reads(SOLO_BASE, 0x1234, va + b * per, per);
         nanosleep(&pause, NULL);
-        sample_reads(DEV_BASE, 0x1234, vb + b * per, per);
+        bench_sample_reads(DEV_BASE, 0x1234, vb + b * per, per);
     }
     uint64_t rtt_alone = bench_median(va, per * BLOCKS), rtt_busy = bench_median(vb, per * BLOCKS);
     free(va);

@@ -25,8 +25,8 @@ static void on_log(void *opaque, const char *device, int level, const char *msg)
 
 static hub_device *add(hub_devmgr *m, const char *name, const char *prog, const hub_region_map *maps, size_t n)
 {
-    hub_device_config cfg = { .name = name, .program = prog, .regions = maps, .n_regions = n, .stdin_fd = -1,
-                              .stdout_fd = -1, .timeout_ms = 5000, .transport = HUB_TRANSPORT_RING };
+    hub_device_config cfg = { .name = name, .program = prog, .regions = maps, .n_regions = n,
+                              .timeout_ms = 5000, .transport = HUB_TRANSPORT_RING };
     Error *err = NULL;
     hub_device *d = hub_devmgr_add(m, &cfg, &err);
     if (!d) {

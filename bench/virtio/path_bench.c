@@ -81,7 +81,7 @@ int main(int argc, char **argv)
     hub_region_map rm = { "regs", DEV_BASE };
     hub_irq_map im = { 0, IRQ };
     hub_device_config c = { .name = "stamp", .program = prog, .regions = &rm, .n_regions = 1, .irqs = &im,
-                            .n_irqs = 1, .stdin_fd = -1, .stdout_fd = -1, .timeout_ms = 5000 };
+                            .n_irqs = 1, .timeout_ms = 5000 };
     Error *err = NULL;
     if (!hub_devmgr_add(m, &c, &err)) {
         fprintf(stderr, "bench: %s\n", error_get_pretty(err));

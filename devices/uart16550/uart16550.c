@@ -1,13 +1,16 @@
 /*
- * ns16550a UART device: the register logic of uart_regs.c wired to the plexus SDK. Transmitted bytes go to
- * stdout, a file or a pty; received bytes come from stdin, a file or the pty. Built both into the
- * plexus-uart16550 program (main.c) and into the plexus-uart16550.so plugin for plexus-device-runner.
+ * ns16550a UART device: the register logic of uart_regs.c wired to the plexus SDK. Transmitted bytes go to the
+ * machine's console (when this UART is it), stdout, a file or a pty; received bytes come from the console, a
+ * file or the pty. Built both into the plexus-uart16550 program (main.c) and into the plexus-uart16550.so plugin
+ * for plexus-device-runner.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <plexus/sdk.h>
@@ -25,6 +28,9 @@ typedef struct uart_dev {
     bool rx_watched;
     bool rx_eof;
     bool tx_failed;
+    bool tx_console, rx_console;    /* the machine's console, over the channel */
+    bool pty_given;                 /* pty_master is the SDK's (the machine's file "pty"): not closed here */
+    unsigned granted;               /* console input the hub may still send: never more than the FIFO's room */
 } uart_dev;
 
 static void on_rx(void *opaque, int fd);
@@ -66,11 +72,34 @@ static void on_rx(void *opaque, int fd)
         rx_watch(s, false);
 }
 
+/* Console input: the hub sends at most what was granted, and the FIFO had that much room. */
+static void on_console_input(void *opaque, const uint8_t *buf, size_t len)
+{
+    uart_dev *s = opaque;
+
+    for (size_t i = 0; i < len; i++)
+        uart_rx_push(s->regs, buf[i]);
+    s->granted -= len < s->granted ? (unsigned)len : s->granted;
+}
+
+/* Grant the hub the FIFO's room that is not granted yet (after the guest read from it). */
+static void console_grant(uart_dev *s)
+{
+    unsigned room = uart_rx_room(s->regs);
+
+    if (s->rx_console && room > s->granted && plx_console_grant(s->dev, room - s->granted) == 0)
+        s->granted = room;
+}
+
 static void hook_tx(void *opaque, uint8_t byte)
 {
     uart_dev *s = opaque;
     ssize_t n;
 
+    if (s->tx_console) {
+        plx_console_write(s->dev, &byte, 1);
+        return;
+    }
     if (s->tx_fd < 0)
         return;
     do
@@ -101,6 +130,7 @@ static void hook_shadow(void *opaque, unsigned offset, uint8_t value)
 static void hook_rx_room(void *opaque)
 {
     rx_watch(opaque, true);
+    console_grant(opaque);
 }
 
 static const uart_hooks hooks = {
@@ -110,8 +140,10 @@ static const uart_hooks hooks = {
 static uint64_t region_read(void *opaque, uint64_t addr, unsigned size)
 {
     uart_dev *s = opaque;
+    uint64_t v = uart_read(s->regs, (unsigned)addr);
 
-    return uart_read(s->regs, (unsigned)addr);
+    console_grant(s);
+    return v;
 }
 
 static void region_write(void *opaque, uint64_t addr, uint64_t data, unsigned size)
@@ -150,17 +182,26 @@ static const plx_region_info regions[] = {
 static const char *const irq_names[] = { "irq" };
 
 static const plx_prop_info props[] = {
-    { "tx", "stdout", "where transmitted bytes go: stdout, file:PATH (created or truncated), pty, or none" },
-    { "rx", "stdin", "where received bytes come from: stdin, file:PATH, pty, or none" },
+    { "tx", "auto", "where transmitted bytes go: console, stdout, file:PATH (created or truncated), pty, none, or "
+      "auto (the console if this UART is the machine's, else stdout)" },
+    { "rx", "auto", "where received bytes come from: console, stdin, file:PATH, pty, none, or auto (the console "
+      "if this UART is the machine's, else none)" },
 };
 
+/*
+ * A pseudo-terminal. In its jail the device cannot open /dev/ptmx itself: the machine gives it the multiplexer
+ * as the file "pty" (files: [{name: pty, path: /dev/ptmx}]), which the hub opened outside the jail, and the slave
+ * comes from the master (TIOCGPTPEER) rather than from a path. A device started by hand opens /dev/ptmx.
+ */
 static int open_pty(uart_dev *s)
 {
     const char *path;
+    int given = plx_dev_file(s->dev, "pty", NULL);
 
     if (s->pty_master >= 0)
         return 0;
-    s->pty_master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    s->pty_given = given >= 0;
+    s->pty_master = given >= 0 ? given : posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (s->pty_master < 0 || grantpt(s->pty_master) < 0 || unlockpt(s->pty_master) < 0 ||
         !(path = ptsname(s->pty_master))) {
         int e = errno;
@@ -169,7 +210,9 @@ static int open_pty(uart_dev *s)
         return -e;
     }
     /* Holding the slave open keeps the master from reporting hang-ups while no terminal is attached. */
-    s->pty_slave = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    s->pty_slave = ioctl(s->pty_master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (s->pty_slave < 0)
+        s->pty_slave = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (s->pty_slave < 0) {
         int e = errno;
 
@@ -185,7 +228,15 @@ static int setup_tx(uart_dev *s, const char *spec)
 {
     int r;
 
-    if (!strcmp(spec, "stdout")) {
+    if (!strcmp(spec, "auto"))
+        spec = plx_console_attached(s->dev) ? "console" : "stdout";
+    if (!strcmp(spec, "console")) {
+        if (!plx_console_attached(s->dev)) {
+            plx_log(s->dev, PLX_LOG_ERR, "property tx: console, but this UART is not the machine's console");
+            return -EINVAL;
+        }
+        s->tx_console = true;
+    } else if (!strcmp(spec, "stdout")) {
         s->tx_fd = STDOUT_FILENO;
     } else if (!strcmp(spec, "none")) {
         s->tx_fd = -1;
@@ -204,7 +255,8 @@ static int setup_tx(uart_dev *s, const char *spec)
         }
         s->tx_fd = s->file_tx;
     } else {
-        plx_log(s->dev, PLX_LOG_ERR, "property tx: '%s' is not stdout, file:PATH, pty or none", spec);
+        plx_log(s->dev, PLX_LOG_ERR, "property tx: '%s' is not console, stdout, file:PATH, pty, none or auto",
+                spec);
         return -EINVAL;
     }
     return 0;
@@ -214,7 +266,16 @@ static int setup_rx(uart_dev *s, const char *spec)
 {
     int r;
 
-    if (!strcmp(spec, "stdin")) {
+    if (!strcmp(spec, "auto"))
+        spec = plx_console_attached(s->dev) ? "console" : "none";
+    if (!strcmp(spec, "console")) {
+        if (!plx_console_attached(s->dev)) {
+            plx_log(s->dev, PLX_LOG_ERR, "property rx: console, but this UART is not the machine's console");
+            return -EINVAL;
+        }
+        s->rx_console = true;
+        plx_console_set_input(s->dev, on_console_input, s);
+    } else if (!strcmp(spec, "stdin")) {
         s->rx_fd = STDIN_FILENO;
     } else if (!strcmp(spec, "none")) {
         s->rx_fd = -1;
@@ -232,7 +293,8 @@ static int setup_rx(uart_dev *s, const char *spec)
         }
         s->rx_fd = s->file_rx;
     } else {
-        plx_log(s->dev, PLX_LOG_ERR, "property rx: '%s' is not stdin, file:PATH, pty or none", spec);
+        plx_log(s->dev, PLX_LOG_ERR, "property rx: '%s' is not console, stdin, file:PATH, pty, none or auto",
+                spec);
         return -EINVAL;
     }
     return 0;
@@ -256,7 +318,8 @@ static void uart_fini(void *opaque)
     close_fd(&s->file_tx);
     close_fd(&s->file_rx);
     close_fd(&s->pty_slave);
-    close_fd(&s->pty_master);
+    if (!s->pty_given)
+        close_fd(&s->pty_master);
     free(s);
 }
 
@@ -278,7 +341,7 @@ static int uart_init_dev(plx_dev *dev, void **opaque)
     }
     tx = plx_dev_prop(dev, "tx");
     rx = plx_dev_prop(dev, "rx");
-    if ((r = setup_tx(s, tx ? tx : "stdout")) < 0 || (r = setup_rx(s, rx ? rx : "stdin")) < 0) {
+    if ((r = setup_tx(s, tx ? tx : "auto")) < 0 || (r = setup_rx(s, rx ? rx : "auto")) < 0) {
         uart_fini(s);
         return r;
     }
@@ -289,6 +352,7 @@ static int uart_init_dev(plx_dev *dev, void **opaque)
         uart_reset(s->regs);
     }
     rx_watch(s, true);
+    console_grant(s);
     *opaque = s;
     return 0;
 }
@@ -299,6 +363,7 @@ static void uart_reset_dev(void *opaque)
 
     uart_reset(s->regs);
     rx_watch(s, true);
+    console_grant(s);
 }
 
 const plx_device_ops uart16550_ops = {

@@ -25,11 +25,15 @@ struct vtimer {
     void *opaque;
     struct vclock *clock;
     vtimer *next;           /* private: the clock's list, sorted by deadline */
+    uint64_t fired_in;      /* private: the advance it last fired in */
 };
 
 typedef struct vclock {
     uint64_t now;
     vtimer *head;           /* private */
+    uint64_t advance;       /* private: count of vclock_advance() calls */
+    unsigned depth;         /* private: > 0 while one runs */
+    vtimer *later;          /* private: timers re-armed by their own callback for the next advance */
     /*
      * While the CPU executes a slice, `now` lags behind the instruction being executed. The CPU then sets
      * @lagging and @present (the virtual time of that instruction, never earlier than before); vclock_now()
@@ -59,7 +63,9 @@ uint64_t vclock_next_deadline(const vclock *c);
 /*
  * Move time forward to @ns (never backward: an earlier @ns is ignored), firing every timer whose deadline is
  * <= @ns in deadline order. While a callback runs, vclock_now() is that timer's deadline, or the time already
- * reached if that is later (a timer armed for a time already past fires at the present).
+ * reached if that is later (a timer armed for a time already past fires at the present). A timer fires at most
+ * once per call at any one time: one that fired and is armed again (by its callback or while it runs) at or
+ * before vclock_now() is due 1 ns later and waits for the next call, so time always moves on between its fires.
  */
 void vclock_advance(vclock *c, uint64_t ns);
 

@@ -32,17 +32,31 @@ static const char *arg_value(int argc, char **argv, const char *key)
     return NULL;
 }
 
-/* Attach mode: ask the hub's attach socket for our channel; the socket then stays open to carry the fds. */
-static int attach(plx_dev *dev, const char *path, char *endpoint, size_t ep_len)
+/*
+ * Attach mode: ask the hub's attach socket for our channel; the socket then stays open to carry the fds. The key
+ * comes from PLEXUS_ATTACH_KEY, else from --plexus-key-file=, else from NAME.key next to the attach socket,
+ * where the hub writes it.
+ */
+static int attach(plx_dev *dev, const char *path, const char *key_file, char *endpoint, size_t ep_len)
 {
     if (!dev->name || !dev->name[0]) {
         sdk_log(dev, PLX_LOG_ERR, "attach needs the device name (--plexus-name= or " PLX_ENV_DEVICE_NAME ")");
         return -EINVAL;
     }
+    const char *key = getenv(PLX_ENV_ATTACH_KEY);
+    char *own = NULL;
+    if (!key && !key_file) {
+        const char *slash = strrchr(path, '/');
+        if (asprintf(&own, "%.*s%s" PLX_ATTACH_KEY_SUFFIX, slash ? (int)(slash - path + 1) : 0, path, dev->name) < 0)
+            return -ENOMEM;
+        key_file = own;
+    }
     char err[300];
-    int r = plx_hs_attach(path, dev->name, 30000, endpoint, ep_len, &dev->fdsock, err, sizeof(err));
+    int r = plx_hs_attach(path, dev->name, key, key_file, 30000, endpoint, ep_len, &dev->fdsock, err, sizeof(err));
     if (r < 0)
         sdk_log(dev, PLX_LOG_ERR, "%s", err);
+    unsetenv(PLX_ENV_ATTACH_KEY);
+    free(own);
     return r;
 }
 
@@ -187,6 +201,7 @@ static int apply_config(plx_dev *dev, const Plx__Config *cfg)
     }
     dev->max_dma_len = cfg->max_dma_len;
     dev->lockstep = cfg->lockstep;
+    dev->console = cfg->console;
     if (cfg->sandbox && cfg->sandbox->enabled) {
         dev->sandbox = true;
         dev->sandbox_policy = strdup(cfg->sandbox->policy ? cfg->sandbox->policy : "");
@@ -415,11 +430,59 @@ static int move_to_ring(plx_dev *dev)
     return 0;
 }
 
-/* The handshake's channel: a ZeroMQ socket connected to @endpoint. */
-static int connect_hub(plx_dev *dev, const char *endpoint)
+/* A Z85 key from @text, or from the first line of the file @text names when it is not a key itself. */
+static int key_from(const char *text, uint8_t key[PLX_CURVE_KEY])
+{
+    if (plx_curve_decode(text, key) == 0)
+        return 0;
+    char line[PLX_CURVE_Z85 + 2] = "";
+    FILE *f = fopen(text, "re");
+    if (!f)
+        return -errno;
+    if (!fgets(line, sizeof(line), f))
+        line[0] = 0;
+    fclose(f);
+    line[strcspn(line, "\r\n")] = 0;
+    return plx_curve_decode(line, key);
+}
+
+/*
+ * The CURVE keys for a tcp endpoint: the device's secret key (env PLEXUS_CURVE_SECRET, or --plexus-curve-key=
+ * naming it or the file `plexus keygen` wrote) and the hub's public key (env PLEXUS_CURVE_SERVER, or
+ * --plexus-hub-key=, a key or a .pub file). 1 with both, 0 with neither (a plain connection), -1 on a bad one.
+ */
+static int curve_keys(plx_dev *dev, int argc, char **argv, plx_curve *cv)
+{
+    const char *sec = arg_value(argc, argv, "--plexus-curve-key"), *serv = arg_value(argc, argv, "--plexus-hub-key");
+    if (!sec)
+        sec = getenv(PLX_ENV_CURVE_SECRET);
+    if (!serv)
+        serv = getenv(PLX_ENV_CURVE_SERVER);
+    if (!sec && !serv)
+        return 0;
+    if (!sec || !serv) {
+        sdk_log(dev, PLX_LOG_ERR, "CURVE needs both the device's secret key (--plexus-curve-key=) and the hub's "
+                "public key (--plexus-hub-key=)");
+        return -1;
+    }
+    if (key_from(sec, cv->secret_key) < 0 || plx_curve_public(cv->secret_key, cv->public_key) < 0) {
+        sdk_log(dev, PLX_LOG_ERR, "the device's CURVE secret key is not a key, nor a file holding one: %.64s", sec);
+        return -1;
+    }
+    if (key_from(serv, cv->peer_key) < 0) {
+        sdk_log(dev, PLX_LOG_ERR, "the hub's CURVE public key is not a key, nor a file holding one: %.64s", serv);
+        return -1;
+    }
+    unsetenv(PLX_ENV_CURVE_SECRET);
+    return 1;
+}
+
+/* The handshake's channel: a ZeroMQ socket connected to @endpoint (over CURVE with @cv). */
+static int connect_hub(plx_dev *dev, const char *endpoint, const plx_curve *cv)
 {
     char err[300];
-    dev->chan = plx_chan_zmq_connect(endpoint, RECV_IDLE_MS, err, sizeof(err));
+    dev->chan = cv ? plx_chan_zmq_connect_curve(endpoint, RECV_IDLE_MS, cv, err, sizeof(err))
+                   : plx_chan_zmq_connect(endpoint, RECV_IDLE_MS, err, sizeof(err));
     if (!dev->chan) {
         sdk_log(dev, PLX_LOG_ERR, "%s", err);
         return -EIO;
@@ -460,6 +523,11 @@ int sdk_dev_setup(plx_dev *dev, int argc, char **argv)
         }
     }
     unsetenv(PLX_ENV_FD_SOCKET);
+    /* A started device runs under its jail's filter from its first instruction: a call it denies is named. */
+    if (dev->fdsock >= 0) {
+        dev->jailed = true;
+        plx_sandbox_report(dev->fdsock);
+    }
     const char *statefd = getenv(PLX_ENV_STATE_FD);
     if (statefd && *statefd) {
         char *end;
@@ -481,7 +549,7 @@ int sdk_dev_setup(plx_dev *dev, int argc, char **argv)
 
     char ep[512];
     if (!endpoint && attach_path) {
-        if (attach(dev, attach_path, ep, sizeof(ep)) < 0)
+        if (attach(dev, attach_path, arg_value(argc, argv, "--plexus-key-file"), ep, sizeof(ep)) < 0)
             return -1;
         endpoint = ep;
     }
@@ -491,7 +559,9 @@ int sdk_dev_setup(plx_dev *dev, int argc, char **argv)
         return -1;
     }
 
-    if (connect_hub(dev, endpoint) < 0)
+    plx_curve cv;
+    int curve = strncmp(endpoint, "tcp://", 6) == 0 ? curve_keys(dev, argc, argv, &cv) : 0;
+    if (curve < 0 || connect_hub(dev, endpoint, curve ? &cv : NULL) < 0)
         return -1;
 
     if (send_hello_declare(dev) < 0)
@@ -519,7 +589,7 @@ int sdk_dev_setup(plx_dev *dev, int argc, char **argv)
         return -1;
     }
     plx_wire_release(&dev->wire);
-    if (dev->fdsock >= 0 && !dev->sandbox && !dev->ring) {
+    if (dev->fdsock >= 0 && !dev->sandbox && !dev->ring && !dev->jailed) {
         close(dev->fdsock);
         dev->fdsock = -1;
     }

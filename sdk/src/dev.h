@@ -65,6 +65,7 @@ struct plx_dev {
     bool ring;                  /* the channel is a shared-memory ring; fdsock's hang-up says the hub is gone */
     plx_wire wire;
     int fdsock;                 /* UNIX socket that carries SCM_RIGHTS fds, or -1 */
+    bool jailed;                /* started by the hub: its jail's filter reports a denied call on fdsock */
     bool connected, initialized;
     uint64_t now;
 
@@ -97,6 +98,9 @@ struct plx_dev {
     uint64_t dma_seq;
     uint32_t max_dma_len;
     bool lockstep;              /* Config.lockstep: the hub grants time */
+    bool console;               /* Config.console: this device is the machine's console */
+    void (*console_cb)(void *opaque, const uint8_t *buf, size_t len);
+    void *console_opaque;
     uint64_t next_event;        /* lockstep: plx_set_next_event() */
     uint64_t access_busy;       /* lockstep: plx_set_access_busy() for the reply being built */
     int access_result;          /* plx_set_access_result() for the reply being built */

@@ -161,6 +161,10 @@ void sdk_handle_env(plx_dev *dev, Plx__Envelope *env)
     case PLX__ENVELOPE__MSG_TIME_GRANT:
         sdk_time_grant(dev, env->time_grant->until_ns);
         break;
+    case PLX__ENVELOPE__MSG_CONSOLE_INPUT:
+        if (dev->console && dev->console_cb)
+            dev->console_cb(dev->console_opaque, env->console_input->data.data, env->console_input->data.len);
+        break;
     case PLX__ENVELOPE__MSG_ERROR:
         sdk_log(dev, PLX_LOG_ERR, "hub reports: %s", env->error->text ? env->error->text : "");
         break;

@@ -685,3 +685,50 @@ plx_dev_state(plx_dev *dev, size_t size, bool *restored)
     return data;
 }
 
+
+/* ---- the machine's console ------------------------------------------------------------------------------- */
+
+PLX_EXPORT bool
+plx_console_attached(plx_dev *dev)
+{
+    return dev->console;
+}
+
+static int console_send(plx_dev *dev, const void *buf, size_t len, uint32_t room)
+{
+    if (!dev->console)
+        return -ENOTSUP;
+    Plx__ConsoleOutput co = PLX__CONSOLE_OUTPUT__INIT;
+    co.data.data = (uint8_t *)buf;
+    co.data.len = len;
+    co.input_room = room;
+    Plx__Envelope env = PLX__ENVELOPE__INIT;
+    env.msg_case = PLX__ENVELOPE__MSG_CONSOLE_OUTPUT;
+    env.console_output = &co;
+    return sdk_send_env(dev, &env) < 0 ? -EIO : 0;
+}
+
+PLX_EXPORT int
+plx_console_write(plx_dev *dev, const void *buf, size_t len)
+{
+    int r = 0;
+    /* In pieces well below the frame limit. */
+    for (size_t off = 0; off < len && r == 0; off += 65536)
+        r = console_send(dev, (const uint8_t *)buf + off, len - off < 65536 ? len - off : 65536, 0);
+    return r;
+}
+
+PLX_EXPORT void
+plx_console_set_input(plx_dev *dev, void (*cb)(void *opaque, const uint8_t *buf, size_t len), void *opaque)
+{
+    dev->console_cb = cb;
+    dev->console_opaque = opaque;
+}
+
+PLX_EXPORT int
+plx_console_grant(plx_dev *dev, size_t bytes)
+{
+    if (!bytes)
+        return dev->console ? 0 : -ENOTSUP;
+    return console_send(dev, NULL, 0, bytes > UINT32_MAX ? UINT32_MAX : (uint32_t)bytes);
+}

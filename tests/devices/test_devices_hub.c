@@ -35,7 +35,15 @@ static struct rig {
     unsigned raised[MAX_IRQ];
     char log[16384];
     size_t log_len;
-    int out[2], in[2];      /* the UART's stdout and stdin */
+    char out[4096];         /* what the UART, the console, showed */
+    size_t out_len;
+    char in[4096];          /* keyboard bytes the UART has not taken yet */
+    size_t in_len;
+    hub_device *uart;
+    const char *const *uart_paths;  /* files the UART may write (its jail) */
+    size_t n_uart_paths;
+    const hub_file *uart_files;     /* files the hub opens for it */
+    size_t n_uart_files;
     char path[4][4096];
     bool sandbox;           /* devices added from now on confine themselves with the default seccomp policy */
     bool by_message;        /* devices added from now on get RAM windows without descriptors */
@@ -55,6 +63,36 @@ static void on_log(void *o, const char *device, int level, const char *msg)
 
     if (n > 0 && (size_t)n < sizeof(R.log) - R.log_len)
         R.log_len += (size_t)n;
+}
+
+static void on_console(void *o, const uint8_t *data, size_t len)
+{
+    size_t n = len < sizeof(R.out) - 1 - R.out_len ? len : sizeof(R.out) - 1 - R.out_len;
+
+    memcpy(R.out + R.out_len, data, n);
+    R.out_len += n;
+}
+
+/* Serve the devices for up to @ms, and hand the UART the keyboard bytes it has room for. */
+static void pump(int ms)
+{
+    hub_devmgr_poll(R.m, ms);
+    if (R.uart && R.in_len) {
+        int n = hub_device_console_input(R.uart, (const uint8_t *)R.in, R.in_len);
+
+        cr_assert_geq(n, 0, "console input refused: %d", n);
+        memmove(R.in, R.in + n, R.in_len - (size_t)n);
+        R.in_len -= (size_t)n;
+    }
+}
+
+/* Type @text on the console (the UART takes it as its FIFO has room). */
+static void type(const char *text, size_t len)
+{
+    cr_assert_leq(len, sizeof(R.in) - R.in_len);
+    memcpy(R.in + R.in_len, text, len);
+    R.in_len += len;
+    pump(0);
 }
 
 static void rig_up(void)
@@ -77,13 +115,10 @@ static void rig_up(void)
     hub_devmgr_env env = {
         .sysmem = &R.sysmem, .as = &R.as, .clock = &R.clock,
         .ram = &R.block, .n_ram = 1,
-        .set_irq = on_irq, .log = on_log,
+        .set_irq = on_irq, .log = on_log, .console_output = on_console,
     };
     R.m = hub_devmgr_new(&env, &err);
     cr_assert_not_null(R.m, "hub_devmgr_new: %s", err ? error_get_pretty(err) : "");
-    cr_assert_eq(pipe2(R.out, O_CLOEXEC), 0);
-    cr_assert_eq(pipe2(R.in, O_CLOEXEC), 0);
-    fcntl(R.out[0], F_SETFL, O_NONBLOCK);
     snprintf(R.path[0], sizeof(R.path[0]), "%s/bin/plexus-uart16550", build);
     snprintf(R.path[1], sizeof(R.path[1]), "%s/lib/plexus-uart16550.so", build);
     snprintf(R.path[2], sizeof(R.path[2]), "%s/bin/plexus-dma", build);
@@ -109,10 +144,6 @@ static void rig_down(void)
     memory_region_del_subregion(&R.sysmem, &R.ram);
     memory_region_destroy(&R.ram);
     memory_region_destroy(&R.sysmem);
-    for (int i = 0; i < 2; i++) {
-        close(R.out[i]);
-        close(R.in[i]);
-    }
 }
 
 /* The seccomp mode of process @pid (0 none, 2 filter), from /proc. */
@@ -143,11 +174,13 @@ static hub_device *add_uart(bool plugin, const hub_prop *props, size_t n_props, 
         .props = props, .n_props = n_props,
         .regions = &reg, .n_regions = 1,
         .irqs = &irq, .n_irqs = 1,
-        .stdin_fd = R.in[0], .stdout_fd = R.out[1],
+        .console = true,
         .sandbox = R.sandbox,
+        .sandbox_write = R.uart_paths, .n_sandbox_write = R.n_uart_paths,
+        .files = R.uart_files, .n_files = R.n_uart_files,
     };
 
-    return hub_devmgr_add(R.m, &cfg, errp);
+    return R.uart = hub_devmgr_add(R.m, &cfg, errp);
 }
 
 static hub_device *add_dma_as(bool plugin, const hub_prop *props, size_t n_props)
@@ -161,8 +194,7 @@ static hub_device *add_dma_as(bool plugin, const hub_prop *props, size_t n_props
         .props = props, .n_props = n_props,
         .regions = &reg, .n_regions = 1,
         .irqs = &irq, .n_irqs = 1,
-        .stdin_fd = -1, .stdout_fd = -1,
-        .sandbox = R.sandbox,
+         .sandbox = R.sandbox,
         .ram_by_message = R.by_message,
     };
     Error *err = NULL;
@@ -229,7 +261,7 @@ static bool wait_until(bool (*cond)(void *), void *arg)
     while (!cond(arg)) {
         if (run_now_ms() > deadline)
             return false;
-        hub_devmgr_poll(R.m, 10);
+        pump(10);
     }
     return true;
 }
@@ -243,20 +275,17 @@ static void expect_irq(unsigned irq, int level)
     cr_assert(wait_until(irq_is, want), "irq %u did not go to %d\nlog:\n%s", irq, level, R.log);
 }
 
-/* What the UART wrote to its stdout, until @want bytes arrived (or 5 s passed). */
+/* What the UART showed on the console, until @want bytes arrived (or 5 s passed); taken from R.out. */
 static size_t uart_output(char *buf, size_t want)
 {
     long long deadline = run_now_ms() + 5000;
-    size_t got = 0;
 
-    while (got < want && run_now_ms() < deadline) {
-        ssize_t n = read(R.out[0], buf + got, want - got);
-
-        if (n > 0)
-            got += (size_t)n;
-        else
-            hub_devmgr_poll(R.m, 10);
-    }
+    while (R.out_len < want && run_now_ms() < deadline)
+        pump(10);
+    size_t got = R.out_len < want ? R.out_len : want;
+    memcpy(buf, R.out, got);
+    memmove(R.out, R.out + got, R.out_len - got);
+    R.out_len -= got;
     buf[got] = '\0';
     return got;
 }
@@ -281,17 +310,17 @@ static void uart_transmit_and_receive(bool plugin)
 
     wr8(UART_BASE + 2, 0x07);       /* FIFOs on (switching FIFO mode empties them, as on a 16550) */
     rd8(UART_BASE + 2);             /* a synchronous read: the FCR write has been applied before input arrives */
-    cr_assert_eq(write(R.in[1], "abc", 3), 3);
+    type("abc", 3);
     long long deadline = run_now_ms() + 5000;
     while (!(rd8(UART_BASE + 5) & 0x01) && run_now_ms() < deadline)
-        hub_devmgr_poll(R.m, 10);
+        pump(10);
     uint8_t c = rd8(UART_BASE + 0);
     cr_assert_eq(c, 'a', "first byte 0x%02x, LSR 0x%02x\nlog:\n%s", c, rd8(UART_BASE + 5), R.log);
     while (!(rd8(UART_BASE + 5) & 0x01) && run_now_ms() < deadline)
-        hub_devmgr_poll(R.m, 10);
+        pump(10);
     cr_assert_eq(rd8(UART_BASE + 0), 'b');
     while (!(rd8(UART_BASE + 5) & 0x01) && run_now_ms() < deadline)
-        hub_devmgr_poll(R.m, 10);
+        pump(10);
     cr_assert_eq(rd8(UART_BASE + 0), 'c');
     cr_assert_eq(rd8(UART_BASE + 5) & 0x01, 0, "FIFO empty again");
     rig_down();
@@ -362,7 +391,7 @@ Test(devices_hub, uart_interrupts_reach_the_hub)
     expect_irq(UART_IRQ, 0);
 
     wr8(UART_BASE + 1, 0x01);       /* ERBFI */
-    cr_assert_eq(write(R.in[1], "x", 1), 1);
+    type("x", 1);
     expect_irq(UART_IRQ, 1);
     cr_assert_eq(rd8(UART_BASE + 2) & 0x0f, 0x04, "IIR reports received data");
     cr_assert_eq(rd8(UART_BASE + 0), 'x');
@@ -381,12 +410,12 @@ Test(devices_hub, uart_does_not_lose_input_larger_than_its_fifo)
     rd8(UART_BASE + 2);
     for (size_t i = 0; i < sizeof(text); i++)
         text[i] = (char)('!' + i % 90);
-    cr_assert_eq(write(R.in[1], text, sizeof(text)), (ssize_t)sizeof(text));
+    type(text, sizeof(text));
     long long deadline = run_now_ms() + 10000;
     for (size_t i = 0; i < sizeof(got); i++) {
         while (!(rd8(UART_BASE + 5) & 0x01)) {
             cr_assert_lt(run_now_ms(), deadline, "only %zu of %zu bytes arrived", i, sizeof(text));
-            hub_devmgr_poll(R.m, 1);
+            pump(1);
         }
         got[i] = (char)rd8(UART_BASE + 0);
         cr_assert_eq(rd8(UART_BASE + 5) & 0x02, 0, "overrun at byte %zu", i);
@@ -426,7 +455,10 @@ Test(devices_hub, uart_tx_to_file)
     cr_assert_geq(fd, 0);
     snprintf(prop, sizeof(prop), "file:%s", path);
     hub_prop props[] = { { "tx", prop }, { "rx", "none" } };
+    const char *paths[] = { path };
     rig_up();
+    R.uart_paths = paths;           /* the file it may write, in its jail */
+    R.n_uart_paths = 1;
     cr_assert_not_null(add_uart(false, props, 2, &err), "%s\n%s", err ? error_get_pretty(err) : "", R.log);
     for (const char *p = "to a file"; *p; p++)
         wr8(UART_BASE, (uint8_t)*p);
@@ -442,12 +474,15 @@ Test(devices_hub, uart_tx_to_pty)
 {
     Error *err = NULL;
     hub_prop props[] = { { "tx", "pty" }, { "rx", "pty" } };
+    static const hub_file ptmx = { .name = "pty", .path = "/dev/ptmx" };
     char pty[256] = { 0 }, buf[8] = { 0 };
     const char *at;
     int fd;
     struct termios t;
 
     rig_up();
+    R.uart_files = &ptmx;           /* its jail has no /dev/ptmx: the hub opens it */
+    R.n_uart_files = 1;
     cr_assert_not_null(add_uart(false, props, 2, &err), "%s\n%s", err ? error_get_pretty(err) : "", R.log);
     long long deadline = run_now_ms() + 5000;
     while (!(at = strstr(R.log, "serial console on pty ")) && run_now_ms() < deadline)
@@ -498,7 +533,7 @@ Test(devices_hub, uart_runs_in_the_default_sandbox)
     /* FCR's FIFO reset empties the receive FIFO: make sure the device applied both posted writes (a read of
        IER is a round trip ordered after them) before input arrives, or the FIFO reset may eat the byte. */
     cr_assert_eq(rd8(UART_BASE + 1), 0x01);
-    cr_assert_eq(write(R.in[1], "k", 1), 1);
+    type("k", 1);
     expect_irq(UART_IRQ, 1);
     cr_assert_eq(rd8(UART_BASE), 'k');
     cr_assert_eq(hub_device_reset(d), 0);
@@ -720,8 +755,7 @@ Test(devices_hub, dma_bad_property_fails_add)
     rig_up();
     hub_device_config cfg = {
         .name = "dma0", .program = R.path[2], .props = props, .n_props = 1,
-        .regions = &reg, .n_regions = 1, .stdin_fd = -1, .stdout_fd = -1,
-    };
+        .regions = &reg, .n_regions = 1 };
     cr_assert_null(hub_devmgr_add(R.m, &cfg, &err));
     cr_assert_not_null(err);
     error_free(err);

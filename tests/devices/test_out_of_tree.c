@@ -70,8 +70,7 @@ static void run_behind_hub(const char *prog)
     hub_devmgr *m = hub_devmgr_new(&env, &err);
     cr_assert_not_null(m, "%s", err ? error_get_pretty(err) : "");
     hub_region_map reg = { .region = "regs", .base = 0x20000000 };
-    hub_device_config cfg = { .name = "counter0", .program = prog, .regions = &reg, .n_regions = 1,
-                              .stdin_fd = -1, .stdout_fd = -1 };
+    hub_device_config cfg = { .name = "counter0", .program = prog, .regions = &reg, .n_regions = 1 };
     hub_device *d = hub_devmgr_add(m, &cfg, &err);
     cr_assert_not_null(d, "%s", err ? error_get_pretty(err) : "");
     cr_assert_str_eq(hub_device_model(d), "example,counter");

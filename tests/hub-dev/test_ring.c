@@ -45,8 +45,8 @@ static hub_device *add_regdev(const char *name, uint64_t base, int timeout_ms)
     for (int i = 0; i < 4; i++)
         regions[i] = (hub_region_map){ names[i], base + 0x1000u * (unsigned)i };
     char *path = test_build_path("bin/hubdev-regdev");
-    hub_device_config c = { .name = name, .program = path, .regions = regions, .n_regions = 4, .stdin_fd = -1,
-                            .stdout_fd = -1, .timeout_ms = timeout_ms };
+    hub_device_config c = { .name = name, .program = path, .regions = regions, .n_regions = 4,
+                            .timeout_ms = timeout_ms };
     Error *err = NULL;
     hub_device *d = hub_devmgr_add(rig.mgr, &c, &err);
     cr_assert_not_null(d, "add %s: %s\nlog:\n%s", name, err ? error_get_pretty(err) : "?", logbuf);

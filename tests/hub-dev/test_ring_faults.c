@@ -30,8 +30,8 @@ static hub_device *add(const char *name, const char *prog, const hub_region_map 
     char rel[128];
     snprintf(rel, sizeof(rel), "bin/%s", prog);
     char *path = test_build_path(rel);
-    hub_device_config c = { .name = name, .program = path, .regions = regions, .n_regions = n, .stdin_fd = -1,
-                            .stdout_fd = -1, .timeout_ms = 2000, .transport = HUB_TRANSPORT_RING };
+    hub_device_config c = { .name = name, .program = path, .regions = regions, .n_regions = n, .timeout_ms = 2000,
+                            .transport = HUB_TRANSPORT_RING };
     Error *err = NULL;
     hub_device *d = hub_devmgr_add(mgr, &c, &err);
     cr_assert_not_null(d, "add %s: %s\nlog:\n%s", name, err ? error_get_pretty(err) : "?", logbuf);

@@ -401,13 +401,31 @@ Test(machine_config, sandbox_and_restart_values)
     cr_expect_str_eq(d->dev.sandbox_allow[1], "socket");
     cr_expect_eq(d->dev.max_restarts, 3, "on-failure defaults to 3 restarts");
     cr_expect_eq(d->dev.restart_backoff_ms, 20);
-    cr_expect_eq(d->dev.namespaces, 0);
+    cr_expect_not(d->dev.strict);
+    cr_expect_eq(d->dev.n_sandbox_read, 0);
     hub_mconfig_free(c);
 
-    y = edited("    ram: [main]\n", "    ram: [main]\n    sandbox:\n      namespaces: [net, pid, mount]\n");
+    y = edited("    ram: [main]\n", "    ram: [main]\n    jail:\n      read: [/srv/a, /srv/b]\n      write: [/tmp/u.txt]\n"
+               "      strict: true\n    limits:\n      region_bytes: 64M\n      log_bytes_per_s: 4096\n");
     cr_assert_null(load(y, NULL, 0, &c));
     free(y);
-    cr_expect_eq(c->devices[1].dev.namespaces, HUB_NS_NET | HUB_NS_MOUNT | HUB_NS_PID);
+    d = &c->devices[1];
+    cr_expect_not(d->dev.sandbox, "a jail alone does not add the SDK's filter");
+    cr_assert_eq(d->dev.n_sandbox_read, 2);
+    cr_expect_str_eq(d->dev.sandbox_read[1], "/srv/b");
+    cr_assert_eq(d->dev.n_sandbox_write, 1);
+    cr_expect_str_eq(d->dev.sandbox_write[0], "/tmp/u.txt");
+    cr_expect(d->dev.strict);
+    cr_expect_not(c->devices[0].dev.strict);
+    cr_expect_eq(d->dev.limits.region_bytes, 64u << 20);
+    cr_expect_eq(d->dev.limits.log_bytes_per_s, 4096);
+    cr_expect_eq(d->dev.limits.shadow_bytes, 0, "not given: the default");
+    hub_mconfig_free(c);
+
+    y = edited("ram:\n", "sandbox: strict\nram:\n");
+    cr_assert_null(load(y, NULL, 0, &c));
+    free(y);
+    cr_expect(c->devices[0].dev.strict && c->devices[1].dev.strict, "sandbox: strict holds every device to it");
     hub_mconfig_free(c);
 
     y = edited("    ram: [main]\n", "    ram: [main]\n    sandbox:\n      enabled: false\n    restart:\n      policy: never\n");
@@ -448,14 +466,19 @@ Test(machine_config, sandbox_and_restart_errors)
     expect_error(y, NULL, 0, ":29: key 'devices[1].restart.max_restarts': expected at least 1 with policy "
                  "on-failure (or policy: never)");
     free(y);
-    y = edited("    ram: [main]\n", "    ram: [main]\n    sandbox:\n      namespaces: [net, user]\n");
-    expect_error(y, NULL, 0, ":29: key 'devices[1].sandbox.namespaces[1]': expected one of: net, mount, pid; got "
-                 "'user'");
+    y = edited("    ram: [main]\n", "    ram: [main]\n    sandbox:\n      namespaces: [net, pid]\n");
+    expect_error(y, NULL, 0, ":29: key 'devices[1].sandbox.namespaces': namespaces are not chosen per device any "
+                 "more: every device plexus starts runs in pid, mount, ipc and uts namespaces of its own (and a "
+                 "network namespace unless its endpoint is tcp); remove the key");
     free(y);
-    y = edited("    ram: [main]\n", "    ram: [main]\n    endpoint: tcp://127.0.0.1:0\n    sandbox:\n"
-               "      namespaces: [net]\n");
-    expect_error(y, NULL, 0, ":30: key 'devices[1].sandbox.namespaces': namespaces need the ipc channel (a tcp "
-                 "endpoint is not reachable from a new network namespace)");
+    y = edited("    ram: [main]\n", "    ram: [main]\n    jail:\n      read: [relative/path]\n");
+    expect_error(y, NULL, 0, ":29: key 'devices[1].jail.read[0]': expected an absolute path; got 'relative/path'");
+    free(y);
+    y = edited("    ram: [main]\n", "    ram: [main]\n    limits:\n      log_bytes_per_s: 0\n");
+    expect_error(y, NULL, 0, ":29: key 'devices[1].limits.log_bytes_per_s': expected 1..4G; got '0'");
+    free(y);
+    y = edited("ram:\n", "sandbox: paranoid\nram:\n");
+    expect_error(y, NULL, 0, ":2: key 'sandbox': expected one of: normal, strict; got 'paranoid'");
     free(y);
     y = edited("    ram: [main]\n", "    ram: [main]\n    restart:\n      backoff_ms: 999999\n");
     expect_error(y, NULL, 0, ":29: key 'devices[1].restart.backoff_ms': expected 0..60000 ms; got 999999");

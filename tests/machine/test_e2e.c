@@ -9,15 +9,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libfdt.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pty.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <sys/wait.h>
 #include <time.h>
 
 #include "common.h"
+#include "../common/free_port.h"
 
 static char *plexus_bin(void)
 {
@@ -277,7 +281,9 @@ Test(machine_e2e, attached_device_started_by_someone_else)
     run_result r = run(argv, 120);
     cr_expect_eq(exit_code(r.status), 0, "output:\n%s", r.out);
     cr_expect(strstr(r.out, "to attach: start it with --plexus-attach=") != NULL, "output:\n%s", r.out);
-    /* the attached UART printed the firmware's lines on its own stdout */
+    /* the attached UART, the machine's console, showed the firmware's lines on the hub's console */
+    cr_expect(strstr(r.out, "hello: all checks passed") != NULL, "output:\n%s", r.out);
+    /* and nothing on its own stdout */
     static char out[16384];
     size_t n = 0;
     double end = now_s() + 30;
@@ -292,7 +298,7 @@ Test(machine_e2e, attached_device_started_by_someone_else)
     }
     out[n] = 0;
     close(p[0]);
-    cr_expect(strstr(out, "hello: all checks passed") != NULL, "device output:\n%s", out);
+    cr_expect_eq(n, 0, "device output:\n%s", out);
     int st = reap(dpid, 10);
     cr_expect_eq(exit_code(st), 0, "the attached device should end when the hub shuts it down");
     free(r.out);
@@ -300,6 +306,88 @@ Test(machine_e2e, attached_device_started_by_someone_else)
     free(yaml);
     free(sock);
     free(dev);
+    tmpdir_remove(dir);
+}
+
+/* A UART started by hand on tcp:// @ep with the secret key file @key (and the hub's public key in @dir). */
+static pid_t start_tcp_uart(const char *dir, const char *ep, const char *key)
+{
+    char *dev, *a_ep, *a_key, *a_hub;
+    cr_assert(asprintf(&dev, "%s/bin/plexus-uart16550", getenv("PLEXUS_BUILD_DIR")) > 0);
+    cr_assert(asprintf(&a_ep, "--plexus-endpoint=%s", ep) > 0);
+    cr_assert(asprintf(&a_key, "--plexus-curve-key=%s/%s", dir, key) > 0);
+    cr_assert(asprintf(&a_hub, "--plexus-hub-key=%s/hub.pub", dir) > 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        setpgid(0, 0);
+        int nul = open("/dev/null", O_RDWR);
+        dup2(nul, 0);
+        dup2(nul, 1);
+        execl(dev, dev, a_ep, a_key, a_hub, (char *)NULL);
+        _exit(127);
+    }
+    setpgid(pid, pid);
+    free(dev);
+    free(a_ep);
+    free(a_key);
+    free(a_hub);
+    return pid;
+}
+
+/* `plexus keygen` makes the key pairs; the hub's secret and the device's public key come from the machine; the
+ * device with its key is the console over CURVE; one with another key never gets a handshake. */
+Test(machine_e2e, tcp_device_keys_from_keygen)
+{
+    char *dir = tmpdir_new(), *bin = plexus_bin(), *yaml = source_path("examples/hello/machine.yaml");
+    static const char *const names[] = { "hub", "uart0", "stranger" };
+    for (unsigned i = 0; i < 3; i++) {
+        char *argv[] = { bin, "keygen", (char *)names[i], "--dir", dir, NULL };
+        run_result k = run(argv, 30);
+        cr_assert_eq(exit_code(k.status), 0, "%s", k.out);
+        free(k.out);
+    }
+    char *key, *pub;
+    cr_assert(asprintf(&key, "%s/hub.key", dir) > 0 && asprintf(&pub, "%s/hub.pub", dir) > 0);
+    struct stat st;
+    cr_assert_eq(stat(key, &st), 0);
+    cr_assert_eq(st.st_mode & 0777, 0600, "the secret key is for its owner only");
+    cr_assert_eq(stat(pub, &st), 0);
+    cr_assert_eq(st.st_size, 41, "a Z85 key and a newline");
+    char *argv_again[] = { bin, "keygen", "hub", "--dir", dir, NULL };
+    run_result again = run(argv_again, 30);
+    cr_expect_neq(exit_code(again.status), 0, "an existing key is never overwritten");
+    free(again.out);
+
+    char ep[64], set_ep[96], set_pub[600], set_sec[600];
+    for (unsigned round = 0; round < 2; round++) {
+        snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%u", test_free_tcp_port());
+        snprintf(set_ep, sizeof(set_ep), "devices.uart0.endpoint=%s", ep);
+        snprintf(set_pub, sizeof(set_pub), "devices.uart0.curve_key_file=%s/uart0.pub", dir);
+        snprintf(set_sec, sizeof(set_sec), "curve.secret_key_file=%s", key);
+        pid_t dev = start_tcp_uart(dir, ep, round == 0 ? "uart0.key" : "stranger.key");
+        char *argv[] = { bin, "run", yaml, "--set", "devices.uart0.attach=true", "--set",
+                         "devices.uart0.attach_timeout_ms=2000", "--set", set_ep, "--set", set_pub, "--set", set_sec,
+                         NULL };
+        run_result r = run(argv, 60);
+        if (round == 0) {
+            cr_expect_eq(exit_code(r.status), 0, "output:\n%s", r.out);
+            cr_expect(strstr(r.out, "hello: all checks passed") != NULL, "output:\n%s", r.out);
+            cr_expect_eq(exit_code(reap(dev, 10)), 0, "the device ends with the hub");
+        } else {
+            cr_expect_neq(exit_code(r.status), 0, "output:\n%s", r.out);
+            cr_expect(strstr(r.out, "uart0: warning: ") && strstr(r.out, "offering another CURVE key than the "
+                      "device's refused on tcp://127.0.0.1:"), "output:\n%s", r.out);
+            cr_expect(strstr(r.out, "connections with another CURVE key refused)") != NULL, "output:\n%s", r.out);
+            cr_expect_null(strstr(r.out, "hello: "), "the guest ran with a device it never met:\n%s", r.out);
+            reap(dev, 0);
+        }
+        free(r.out);
+    }
+    free(key);
+    free(pub);
+    free(bin);
+    free(yaml);
     tmpdir_remove(dir);
 }
 
@@ -311,7 +399,7 @@ Test(machine_e2e, cpu_fault_is_an_error)
     char *argv[] = { bin, "run", yaml, "--firmware", fw, NULL };
     run_result r = run(argv, 60);
     cr_expect_eq(exit_code(r.status), 1, "output:\n%s", r.out);
-    cr_expect(strncmp(r.out, "plexus: CPU stopped: ", 21) == 0, "output:\n%s", r.out);
+    cr_expect(strstr(r.out, "plexus: CPU stopped: ") != NULL, "output:\n%s", r.out);
     cr_expect(strstr(r.out, "0x0") != NULL, "output:\n%s", r.out);
     free(r.out);
     free(bin);
@@ -592,8 +680,8 @@ Test(machine_e2e, sandboxed_devices_run_hello)
     cr_assert(asprintf(&fw, "%s/examples/hello/hello.elf", getenv("PLEXUS_BUILD_DIR")) > 0);
     /* both devices confined; the firmware by absolute path */
     char *t1 = replaced(text, "file: hello.elf", "file: ", fw);
-    char *t2 = replaced(t1, "    dt:\n      compatible: ns16550a", "    sandbox: { enabled: true, policy: default, namespaces: [net, mount, pid] }\n",
-                        "    dt:\n      compatible: ns16550a");
+    char *t2 = replaced(t1, "    dt:\n      compatible: ns16550a", "    sandbox: { enabled: true, policy: default }\n"
+                        "    jail: { strict: true }\n", "    dt:\n      compatible: ns16550a");
     char *boxed = replaced(t2, "    ram: [ram]", "    sandbox: { policy: default, allow: [openat] }\n", "    ram: [ram]");
     free(t1);
     free(t2);
@@ -602,9 +690,15 @@ Test(machine_e2e, sandboxed_devices_run_hello)
     char *argv[] = { bin, "run", yaml, NULL };
     run_result r = run(argv, 120);
     cr_expect_not(r.timed_out, "output:\n%s", r.out);
-    cr_expect_eq(exit_code(r.status), 0, "exit status %d; output:\n%s", exit_code(r.status), r.out);
-    cr_expect(strstr(r.out, "hello: all checks passed") != NULL, "output:\n%s", r.out);
-    cr_expect(strstr(r.out, "denied") == NULL, "output:\n%s", r.out);
+    if (strstr(r.out, "sandbox: strict, but the kernel refuses user namespaces")) {
+        /* this user may not make namespaces here: the UART's jail cannot be whole, and strict refuses it */
+        cr_expect_eq(exit_code(r.status), 1, "output:\n%s", r.out);
+        cr_expect(strstr(r.out, "device 'uart0' did not start") != NULL, "output:\n%s", r.out);
+    } else {
+        cr_expect_eq(exit_code(r.status), 0, "exit status %d; output:\n%s", exit_code(r.status), r.out);
+        cr_expect(strstr(r.out, "hello: all checks passed") != NULL, "output:\n%s", r.out);
+        cr_expect(strstr(r.out, "denied") == NULL, "output:\n%s", r.out);
+    }
     free(r.out);
     free(bin);
     free(yaml);
@@ -686,30 +780,38 @@ Test(machine_e2e, denied_system_call_names_device_and_call)
     tmpdir_remove(dir);
 }
 
-/* Pid of a live child of @parent whose command name starts with @comm, other than @not; 0 if none. */
+/* The parent pid and state of process @pid, and whether its command name starts with @comm. */
+static bool proc_stat(pid_t pid, const char *comm, pid_t *ppid, char *state)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *open = strchr(buf, '('), *close = strrchr(buf, ')');
+    int pp;
+    if (!open || !close || sscanf(close + 1, " %c %d", state, &pp) != 2)
+        return false;
+    *ppid = pp;
+    return !comm || !strncmp(open + 1, comm, strlen(comm));
+}
+
+/* Pid of a live process under @parent (its child, or the child of its child: a device in its jail) whose
+ * command name starts with @comm, other than @not; 0 if none. */
 static pid_t find_child(pid_t parent, const char *comm, pid_t not)
 {
     DIR *proc = opendir("/proc");
     pid_t found = 0;
     struct dirent *e;
     while (proc && !found && (e = readdir(proc))) {
-        char path[64], buf[512];
-        pid_t pid = (pid_t)atoi(e->d_name);
-        if (pid <= 0 || pid == not)
+        pid_t pid = (pid_t)atoi(e->d_name), ppid, gppid;
+        char state, st2;
+        if (pid <= 0 || pid == not || !proc_stat(pid, comm, &ppid, &state) || state == 'Z')
             continue;
-        snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-        fclose(f);
-        buf[n] = 0;
-        char *open = strchr(buf, '('), *close = strrchr(buf, ')');
-        char state;
-        int ppid;
-        if (!open || !close || sscanf(close + 1, " %c %d", &state, &ppid) != 2)
-            continue;
-        if (ppid == parent && state != 'Z' && !strncmp(open + 1, comm, strlen(comm)))
+        if (ppid == parent || (proc_stat(ppid, NULL, &gppid, &st2) && gppid == parent))
             found = pid;
     }
     if (proc)
@@ -724,9 +826,9 @@ Test(machine_e2e, uart_killed_mid_run_is_restarted_and_output_is_complete)
     cr_assert(asprintf(&fw, "%s/tests/machine/chatter.elf", b) > 0);
     cr_assert(asprintf(&uart, "%s/bin/plexus-uart16550", b) > 0);
     cr_assert(asprintf(&text, "name: chatter\nram:\n  - name: ram\n    base: 0x80000000\n    size: 16M\n"
-                       "firmware:\n  - file: %s\ndevices:\n  - name: uart0\n    program: %s\n    base: 0x10000000\n"
-                       "    irq: 10\n    restart: { policy: on-failure, max_restarts: 5, backoff_ms: 10 }\n",
-                       fw, uart) > 0);
+                       "firmware:\n  - file: %s\nconsole: uart0\ndevices:\n  - name: uart0\n    program: %s\n"
+                       "    base: 0x10000000\n    irq: 10\n"
+                       "    restart: { policy: on-failure, max_restarts: 5, backoff_ms: 10 }\n", fw, uart) > 0);
     char *yaml = write_file(dir, "chatter.yaml", text, strlen(text), 0644), *errpath;
     cr_assert(asprintf(&errpath, "%s/stderr.txt", dir) > 0);
     char *bin = plexus_bin();
@@ -777,12 +879,29 @@ Test(machine_e2e, uart_killed_mid_run_is_restarted_and_output_is_complete)
     cr_expect_eq(kills, 3, "killed %u times; output:\n%s", kills, out);
     cr_expect_eq(exit_code(st), 0, "exit status %d", exit_code(st));
 
-    /* every line exactly once, with the registers the guest programmed before the kills */
+    /* every line exactly once, with the registers the guest programmed before the kills. Over ZeroMQ, the
+     * ConsoleOutput messages still queued in either side's ZeroMQ when the process was killed are lost with its
+     * connection (at most the high-water mark each way, PLX_ZMQ_HWM frames of one byte); the ring is shared
+     * memory, where what the device wrote survives it. Either way nothing is repeated or out of order. */
     char want[8192];
     size_t wl = 0;
     for (unsigned i = 0; i < 60; i++)
         wl += (size_t)snprintf(want + wl, sizeof(want) - wl, "line %03u lcr=03 scr=5a iir=c1\n", i);
-    cr_expect_str_eq(out, want);
+    const char *tr = getenv("PLEXUS_TRANSPORT");
+    if (tr && !strcmp(tr, "zmq")) {
+        size_t w = 0, lost = 0;
+        for (size_t o = 0; out[o]; o++, w++) {
+            while (want[w] && want[w] != out[o]) {
+                w++;
+                lost++;
+            }
+            cr_assert(want[w], "output repeats or reorders at byte %zu:\n%s", o, out);
+        }
+        lost += wl - w;
+        cr_expect_leq(lost, 3 * 2 * 16, "%zu bytes lost in 3 kills; output:\n%s", lost, out);
+    } else {
+        cr_expect_str_eq(out, want);
+    }
 
     FILE *f = fopen(errpath, "r");
     cr_assert_not_null(f);

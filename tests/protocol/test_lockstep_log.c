@@ -29,8 +29,10 @@ static char *lockstep_run(bool ring, size_t *len, uint64_t *grants)
                        "    irq: 7\n"
                        "    ram: []\n"
                        "    sync: lockstep\n"
-                       "    transport: %s\n",
-                       FW_DIR, PYDEV_WRAPPER, ring ? "--ring, " : "", ring ? "ring" : "zeromq") > 0);
+                       "    transport: %s\n"
+                       "    jail: { read: [%s, %s] }\n",        /* its script and bindings */
+                       FW_DIR, PYDEV_WRAPPER, ring ? "--ring, " : "", ring ? "ring" : "zeromq", PYDEV_SCRIPT_DIR,
+                       PYDEV_GEN_DIR) > 0);
     char *yaml = write_file(dir, "machine.yaml", text, strlen(text), 0644);
     cr_assert(asprintf(&bin, "%s/bin/plexus", getenv("PLEXUS_BUILD_DIR")) > 0);
     cr_assert(asprintf(&events, "%s/events.log", dir) > 0);

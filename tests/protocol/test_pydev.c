@@ -44,6 +44,10 @@ static int irq_level[16];
 static unsigned n_irq_events;
 static char logbuf[16384];
 static char done_path[256];
+/* What the Python device needs in its jail besides the system: its script and bindings, and its marker file. */
+static const char *const pydev_read[] = { PYDEV_SCRIPT_DIR, PYDEV_GEN_DIR };
+static const char *pydev_write[1];
+#define PYDEV_JAIL .sandbox_read = pydev_read, .n_sandbox_read = 2, .sandbox_write = pydev_write, .n_sandbox_write = 1
 
 static void on_irq(void *opaque, unsigned irq, int level)
 {
@@ -77,6 +81,7 @@ static void setup(void)
     logbuf[0] = 0;
     snprintf(done_path, sizeof(done_path), "/tmp/plexus-pydev-%d.done", (int)getpid());
     unlink(done_path);
+    pydev_write[0] = done_path;
 }
 
 static void teardown(void)
@@ -90,6 +95,7 @@ static void teardown(void)
 }
 
 static const hub_region_map regions[] = { { "regs", DEV_BASE } };
+
 static const hub_irq_map irqs[] = { { 0, DEV_IRQ } };
 
 /* The Python device, on ZeroMQ, or (@ring) told to offer the ring, which the hub then insists on. */
@@ -102,8 +108,8 @@ static hub_device *add_pydev_on(const hub_prop *props, size_t n_props, bool ring
     argv[3] = NULL;
     hub_device_config c = {
         .name = "pydev", .program = PYDEV_WRAPPER, .argv = argv, .props = props, .n_props = n_props,
-        .regions = regions, .n_regions = 1, .irqs = irqs, .n_irqs = 1, .stdin_fd = -1, .stdout_fd = -1,
-        .timeout_ms = 5000, .transport = ring ? HUB_TRANSPORT_RING : HUB_TRANSPORT_AUTO,
+        .regions = regions, .n_regions = 1, .irqs = irqs, .n_irqs = 1, .timeout_ms = 5000,
+        .transport = ring ? HUB_TRANSPORT_RING : HUB_TRANSPORT_AUTO, PYDEV_JAIL,
     };
     Error *err = NULL;
     hub_device *d = hub_devmgr_add(mgr, &c, &err);
@@ -230,7 +236,7 @@ Test(protocol_pydev, error_instead_of_ready_fails_the_add_with_its_text)
     hub_prop p = { "ident", "bogus" };
     hub_device_config c = {
         .name = "pydev", .program = PYDEV_WRAPPER, .props = &p, .n_props = 1, .regions = regions, .n_regions = 1,
-        .irqs = irqs, .n_irqs = 1, .stdin_fd = -1, .stdout_fd = -1, .timeout_ms = 5000,
+        .irqs = irqs, .n_irqs = 1, .timeout_ms = 5000, PYDEV_JAIL,
     };
     Error *err = NULL;
     cr_assert_null(hub_devmgr_add(mgr, &c, &err));
@@ -247,7 +253,7 @@ Test(protocol_pydev, lockstep_needs_the_capability)
     argv[1] = done_path;
     hub_device_config c = {
         .name = "pydev", .program = PYDEV_WRAPPER, .argv = argv, .regions = regions, .n_regions = 1, .irqs = irqs,
-        .n_irqs = 1, .stdin_fd = -1, .stdout_fd = -1, .timeout_ms = 5000, .lockstep = true,
+        .n_irqs = 1, .timeout_ms = 5000, .lockstep = true, PYDEV_JAIL,
     };
     Error *err = NULL;
     cr_assert_null(hub_devmgr_add(mgr, &c, &err));

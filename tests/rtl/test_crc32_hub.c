@@ -111,9 +111,16 @@ static void rig_up(const char *program, const hub_prop *props, size_t n_props)
     static const hub_region_map reg = { .region = "regs", .base = CRC_BASE };
     static const hub_irq_map irq = { .line = 0, .irq = CRC_IRQ };
     snprintf(path, sizeof(path), "%s/bin/%s", build, program);
+    /* The VCD file it writes is the one path its jail lets it write. */
+    const char *writes[1];
+    size_t n_writes = 0;
+    for (size_t i = 0; i < n_props && n_writes < 1; i++)
+        if (!strcmp(props[i].key, "vcd"))
+            writes[n_writes++] = props[i].value;
     hub_device_config cfg = {
         .name = "crc0", .program = path, .props = props, .n_props = n_props,
-        .regions = &reg, .n_regions = 1, .irqs = &irq, .n_irqs = 1, .stdin_fd = -1, .stdout_fd = -1,
+        .regions = &reg, .n_regions = 1, .irqs = &irq, .n_irqs = 1,
+        .sandbox_write = writes, .n_sandbox_write = n_writes,
     };
     dev = hub_devmgr_add(R.m, &cfg, &err);
     cr_assert_not_null(dev, "%s: %s\nlog:\n%s", program, err ? error_get_pretty(err) : "", R.log);
@@ -342,7 +349,7 @@ Test(crc32_hub, rtl_rejects_bad_properties)
     static const hub_region_map reg = { .region = "regs", .base = CRC_BASE };
     snprintf(path, sizeof(path), "%s/bin/%s", build, programs[0]);
     hub_device_config cfg = { .name = "crc0", .program = path, .props = props, .n_props = 1,
-                              .regions = &reg, .n_regions = 1, .stdin_fd = -1, .stdout_fd = -1 };
+                              .regions = &reg, .n_regions = 1 };
     cr_assert_null(hub_devmgr_add(R.m, &cfg, &err));
     cr_assert_not_null(err);
     const char *msg = error_get_pretty(err);

@@ -69,9 +69,10 @@ Test(rtl_e2e, rtl_device_writes_a_vcd)
     int fd = mkstemp(vcd);
     cr_assert_geq(fd, 0);
     close(fd);
-    char set[PATH_MAX + 64];
+    char set[PATH_MAX + 64], grant[PATH_MAX + 64];
     snprintf(set, sizeof set, "devices.crc0.props.vcd=%s", vcd);
-    const char *extra[] = { "--set", set, NULL };
+    snprintf(grant, sizeof grant, "devices.crc0.jail.write=[%s]", vcd);    /* the one file its jail may write */
+    const char *extra[] = { "--set", set, "--set", grant, NULL };
     run_machine("machine.yaml", extra, &rtl_run);
     cr_assert_eq(rtl_run.status, 0, "exited %d:\n%s\n%s", rtl_run.status, rtl_run.out, rtl_run.err);
 

@@ -8,12 +8,13 @@
  *       0x54       write v: IRQ line 0 = v & 1
  *       0x58       number of completed "busy" writes
  *       0x5c       property ident
- *   1 "busy" POSTED, 0x10, impl 4, valid 4: a write at 0x0 writes 'B' to the device's stdout, then blocks the
- *       device until one byte arrives on its stdin (or stdin ends), then counts a completed busy write. Stands
- *       for a device busy inside a callback.
- * IRQ line "irq0". Property "ident" (default 0).
+ *   1 "busy" POSTED, 0x10, impl 4, valid 4: a write at 0x0 logs "busy", then blocks the device until one
+ *       byte arrives on the FIFO named by the property "busy_fifo" (or it ends), then counts a completed busy
+ *       write. Stands for a device busy inside a callback.
+ * IRQ line "irq0". Properties "ident" (default 0), "busy_fifo" (default none: busy writes return at once).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -83,13 +84,16 @@ static uint64_t busy_read(void *opaque, uint64_t addr, unsigned size)
 static void busy_write(void *opaque, uint64_t addr, uint64_t data, unsigned size)
 {
     struct st *s = opaque;
+    const char *fifo = plx_dev_prop(s->dev, "busy_fifo");
     char c;
     if (addr != 0)
         return;
-    while (write(STDOUT_FILENO, "B", 1) < 0 && errno == EINTR)
+    plx_log(s->dev, PLX_LOG_NOTICE, "busy");
+    int fd = fifo ? open(fifo, O_RDONLY | O_CLOEXEC) : -1;
+    while (fd >= 0 && read(fd, &c, 1) < 0 && errno == EINTR)
         ;
-    while (read(STDIN_FILENO, &c, 1) < 0 && errno == EINTR)
-        ;
+    if (fd >= 0)
+        close(fd);
     s->busy_done++;
 }
 
@@ -108,6 +112,7 @@ static const plx_region_info regions[] = {
 static const char *const irqs[] = { "irq0" };
 static const plx_prop_info props[] = {
     { "ident", "0", "value of the IDENT register; also the DMA fill pattern" },
+    { "busy_fifo", NULL, "a FIFO a busy write waits on for one byte" },
 };
 
 static int init(plx_dev *dev, void **opaque)
@@ -134,7 +139,7 @@ static const plx_device_ops ops = {
     .model = "plexus,test-scaledev",
     .regions = regions, .n_regions = 2,
     .irq_names = irqs, .n_irqs = 1,
-    .props = props, .n_props = 1,
+    .props = props, .n_props = 2,
     .init = init, .fini = fini,
 };
 

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -191,13 +192,15 @@ static int wait_irqs(int level, unsigned ms)
     }
 }
 
-/* Start the 64 devices; device 0's stdin is @stdin0 (its "busy" register waits on it), its stdout @stdout0. */
-static void add_all(int stdin0, int stdout0)
+/* Start the 64 devices; device 0's "busy" register waits on the FIFO @fifo0 (in its jail). */
+static void add_all(const char *fifo0)
 {
     static hub_region_map maps[N_DEV][2];
     static hub_irq_map irqs[N_DEV];
     static char names[N_DEV][24], idents[N_DEV][24];
-    static hub_prop props[N_DEV];
+    static hub_prop props[N_DEV][2];
+    static const char *paths[1];
+    paths[0] = fifo0;
     char *prog = test_build_path("bin/plexus-test-scaledev");
     for (int i = 0; i < N_DEV; i++) {
         snprintf(names[i], sizeof(names[i]), "scale%02d", i);
@@ -205,11 +208,12 @@ static void add_all(int stdin0, int stdout0)
         maps[i][0] = (hub_region_map){ "regs", regs(i) };
         maps[i][1] = (hub_region_map){ "busy", regs(i) + BUSY_OFF };
         irqs[i] = (hub_irq_map){ 0, IRQ_BASE + (unsigned)i };
-        props[i] = (hub_prop){ "ident", idents[i] };
+        props[i][0] = (hub_prop){ "ident", idents[i] };
+        props[i][1] = (hub_prop){ "busy_fifo", fifo0 };
         hub_device_config c = {
-            .name = names[i], .program = prog, .props = &props[i], .n_props = 1,
-            .regions = maps[i], .n_regions = 2, .irqs = &irqs[i], .n_irqs = 1,
-            .stdin_fd = i == 0 ? stdin0 : -1, .stdout_fd = i == 0 ? stdout0 : -1, .timeout_ms = 10000,
+            .name = names[i], .program = prog, .props = props[i], .n_props = i == 0 ? 2 : 1,
+            .regions = maps[i], .n_regions = 2, .irqs = &irqs[i], .n_irqs = 1, .timeout_ms = 10000,
+            .sandbox_write = paths, .n_sandbox_write = i == 0 ? 1 : 0,
         };
         Error *err = NULL;
         devs[i] = hub_devmgr_add(mgr, &c, &err);
@@ -223,17 +227,16 @@ TestSuite(scale, .init = setup, .fini = teardown, .timeout = 120);
 
 Test(scale, sixty_four_devices_on_one_hub)
 {
-    int busy_pipe[2], note_pipe[2];
-    cr_assert_eq(pipe2(busy_pipe, O_CLOEXEC), 0);
-    cr_assert_eq(pipe2(note_pipe, O_CLOEXEC), 0);
+    char fifo[64];
+    snprintf(fifo, sizeof(fifo), "/tmp/plexus-scale-%d.fifo", (int)getpid());
+    unlink(fifo);
+    cr_assert_eq(mkfifo(fifo, 0600), 0, "mkfifo %s: %s", fifo, strerror(errno));
 
     long rss0 = rss_kib(0);
     int fds0 = count_fds(), thr0 = count_threads();
     uint64_t t0 = now_ms();
-    add_all(busy_pipe[0], note_pipe[1]);
+    add_all(fifo);
     uint64_t t_add = now_ms() - t0;
-    close(busy_pipe[0]);
-    close(note_pipe[1]);
     hub_devmgr_poll(mgr, 0);
     long rss1 = rss_kib(0);
     int fds1 = count_fds(), thr1 = count_threads();
@@ -299,15 +302,15 @@ Test(scale, sixty_four_devices_on_one_hub)
             cr_assert_eq(buf[j], (uint8_t)(j ^ ident), "device %d DMA byte %u", dma_devs[k], j);
     }
 
-    /* Device 0 blocks inside a callback until the test writes to its stdin: every other device still answers
+    /* Device 0 blocks inside a callback until the test writes to its FIFO: every other device still answers
      * (the hub does not wait for it), and device 0 completes once released. */
     wr32(regs(0) + BUSY_OFF, 1);
     hub_devmgr_flush(mgr);
-    struct pollfd pn = { .fd = note_pipe[0], .events = POLLIN };
-    cr_assert_eq(poll(&pn, 1, 20000), 1, "device 0 did not enter its busy callback");
-    char note = 0;
-    cr_assert_eq(read(note_pipe[0], &note, 1), 1);
-    cr_assert_eq(note, 'B', "device 0 wrote '%c' on stdout", note);
+    uint64_t until = now_ms() + 20000;
+    while (!strstr(logbuf, "[scale00] busy") && now_ms() < until)
+        hub_devmgr_poll(mgr, 10);
+    cr_assert_not_null(strstr(logbuf, "[scale00] busy"), "device 0 did not enter its busy callback\nlog:\n%.3000s",
+                       logbuf);
     for (int i = 1; i < N_DEV; i++) {
         wr32(regs(i) + 0x4, 0x5100u + (uint32_t)i);
         cr_assert_eq(rd32(regs(i) + 0x4), 0x5100u + (uint32_t)i, "device %d while device 0 is busy", i);
@@ -315,10 +318,12 @@ Test(scale, sixty_four_devices_on_one_hub)
     }
     for (int i = 1; i < N_DEV; i++)
         cr_assert_not(hub_device_failed(devs[i]), "device %d failed", i);
-    cr_assert_eq(write(busy_pipe[1], "x", 1), 1);
+    int wfd = open(fifo, O_WRONLY | O_CLOEXEC);      /* the device holds the other end open */
+    cr_assert_geq(wfd, 0);
+    cr_assert_eq(write(wfd, "x", 1), 1);
     cr_assert_eq(rd32(regs(0) + 0x58), 1, "device 0 finished its busy write");
-    close(busy_pipe[1]);
-    close(note_pipe[0]);
+    close(wfd);
+    unlink(fifo);
     for (int i = 0; i < N_DEV; i++)
         cr_assert_not(hub_device_failed(devs[i]), "device %d failed\nlog:\n%.3000s", i, logbuf);
 

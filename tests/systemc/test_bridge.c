@@ -106,7 +106,7 @@ static hub_device_config probe_config(void)
     if (!prog)
         prog = test_build_path("bin/plexus-test-systemc-probe");
     return (hub_device_config){ .name = "probe", .program = prog, .regions = maps, .n_regions = 5, .irqs = irqs,
-                                .n_irqs = 2, .stdin_fd = -1, .stdout_fd = -1, .timeout_ms = 5000 };
+                                .n_irqs = 2, .timeout_ms = 5000 };
 }
 
 static hub_device *add(const hub_device_config *c)

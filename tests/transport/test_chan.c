@@ -353,15 +353,46 @@ Test(chan, zeromq_channel_keeps_frames_in_order)
     cr_assert_not_null(cb, "%s", err);
     cr_assert_eq(plx_chan_get_kind(ca), PLX_CHAN_ZMQ);
     cr_assert_str_eq(plx_chan_endpoint(ca), "inproc://chan-test");
-    for (unsigned i = 0; i < 40; i++) {
+    /* As many as the high-water mark lets wait unread (the next test fills it). */
+    for (unsigned i = 0; i < PLX_ZMQ_HWM; i++) {
         fill(big, frame_len(i), i);
         cr_assert_eq(plx_chan_send(ca, big, frame_len(i), 0), 0);
     }
-    check_frames(cb, 40);
+    check_frames(cb, PLX_ZMQ_HWM);
     const void *d;
     size_t len;
     cr_assert_eq(plx_chan_recv(cb, &d, &len, 0), -EAGAIN);
     cr_assert_eq(plx_chan_spin(cb), 0, "ZeroMQ does not spin");
+    plx_chan_close(ca);
+    plx_chan_close(cb);
+}
+
+/* A peer that takes nothing holds at most the high-water marks' worth: then a send waits for room up to its
+ * timeout and fails, or fails at once with PLX_CHAN_DONTWAIT; once the peer reads, sends go through again. */
+Test(chan, zeromq_channel_queues_are_bounded)
+{
+    char err[200];
+    plx_chan *ca = plx_chan_zmq_bind("inproc://chan-full", -1, err, sizeof(err));
+    cr_assert_not_null(ca, "%s", err);
+    plx_chan *cb = plx_chan_zmq_connect("inproc://chan-full", -1, err, sizeof(err));
+    cr_assert_not_null(cb, "%s", err);
+    plx_chan_set_send_timeout(ca, 50);
+    unsigned sent = 0;
+    int r;
+    while ((r = plx_chan_send(ca, "x", 1, 0)) == 0 && sent < 1000)
+        sent++;
+    cr_assert_eq(r, -ETIMEDOUT, "send %u: %d", sent, r);
+    cr_assert_geq(sent, PLX_ZMQ_HWM, "at least one high-water mark's worth waits");
+    cr_assert_leq(sent, 2 * PLX_ZMQ_HWM + 2, "%u frames queued: more than both high-water marks", sent);
+    cr_assert_eq(plx_chan_send(ca, "x", 1, PLX_CHAN_DONTWAIT), -EAGAIN);
+    const void *d;
+    size_t len;
+    for (unsigned i = 0; i < sent; i++)
+        cr_assert_eq(plx_chan_recv(cb, &d, &len, 1000), 0, "frame %u of %u", i, sent);
+    cr_assert_eq(plx_chan_send(ca, "y", 1, 0), 0, "room again");
+    cr_assert_eq(plx_chan_recv(cb, &d, &len, 1000), 0);
+    cr_assert_eq(len, 1);
+    cr_assert_eq(*(const char *)d, 'y');
     plx_chan_close(ca);
     plx_chan_close(cb);
 }

@@ -80,7 +80,7 @@ static hub_device *add_vtest(const char *name, uint64_t base, unsigned irq, unsi
     *im = (hub_irq_map){ 0, irq };
     hub_device_config c = {
         .name = name, .program = prog, .regions = rm, .n_regions = 1, .irqs = im, .n_irqs = 1,
-        .ram_grants = grants, .n_ram_grants = 1, .stdin_fd = -1, .stdout_fd = -1, .timeout_ms = 5000,
+        .ram_grants = grants, .n_ram_grants = 1, .timeout_ms = 5000,
         .max_restarts = max_restarts, .restart_backoff_ms = 10,
     };
     Error *err = NULL;

@@ -75,7 +75,7 @@ static hub_device *try_blk(const char *name, uint64_t base, const hub_file *file
     hub_irq_map im = { 0, IRQ };
     hub_device_config c = {
         .name = name, .program = prog, .regions = &rm, .n_regions = 1, .irqs = &im, .n_irqs = 1,
-        .files = files, .n_files = n_files, .stdin_fd = -1, .stdout_fd = -1, .timeout_ms = 5000,
+        .files = files, .n_files = n_files, .timeout_ms = 5000,
         .max_restarts = max_restarts, .restart_backoff_ms = 10,
     };
     return hub_devmgr_add(rig.mgr, &c, err);

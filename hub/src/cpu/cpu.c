@@ -40,6 +40,7 @@
 #define HOLE_CHUNK (2ull << 20)             /* unmapping costs ~100 ns per page in Unicorn: keep holes small */
 #define HOLE_PIECE (64ull << 20)
 #define PHYS_PREMAP_MAX (64ull << 30)
+#define LAZY_IO HOLE_PIECE                  /* I/O sections larger than this are mapped as they are used */
 #define DEFAULT_SLICE 10000
 #define IDLE_POLL_MS 100
 #define ICACHE_SIZE 65536                   /* blocks whose instruction count is remembered (a power of 2) */
@@ -1094,8 +1095,8 @@ static hwaddr page_up(hwaddr a)
  */
 static void resync(hub_cpu *cpu)
 {
-    range *io = NULL;
-    size_t nio = 0, capio = 0;
+    range *io = NULL, *lazy = NULL;
+    size_t nio = 0, capio = 0, nlazy = 0, caplazy = 0;
     cpu_map *want = NULL;
     size_t nwant = 0, capwant = 0;
     bool ok = true;
@@ -1119,6 +1120,10 @@ static void resync(hub_cpu *cpu)
                 ok = push_range(&io, &nio, &capio, s->base & PAGE_MASK, a) &&
                      push_range(&io, &nio, &capio, b, page_up(end));
             }
+        } else if (s->size > LAZY_IO) {
+            /* Large I/O space (a device may declare up to 2^40 bytes): mapped as the guest uses it, a hole's
+             * chunk at a time (map_hole), never whole, so what it costs follows what is touched. */
+            ok = push_range(&lazy, &nlazy, &caplazy, s->base & PAGE_MASK, page_up(end));
         } else {
             ok = push_range(&io, &nio, &capio, s->base & PAGE_MASK, page_up(end));
         }
@@ -1186,14 +1191,15 @@ static void resync(hub_cpu *cpu)
     }
     for (hwaddr at = 0; at < phys_top && ok;) {
         hwaddr end = (at & ~(HOLE_PIECE - 1)) + HOLE_PIECE;
-        for (size_t j = 0; j < nsec; j++) {
-            if (want[j].start <= at && at < want[j].end) {
+        for (size_t j = 0; j < nsec + nlazy; j++) {
+            hwaddr ws = j < nsec ? want[j].start : lazy[j - nsec].start, we = j < nsec ? want[j].end : lazy[j - nsec].end;
+            if (ws <= at && at < we) {
                 end = 0;
-                at = want[j].end;
+                at = we;
                 break;
             }
-            if (want[j].start > at && want[j].start < end)
-                end = want[j].start;
+            if (ws > at && ws < end)
+                end = ws;
         }
         if (!end)
             continue;
@@ -1203,6 +1209,7 @@ static void resync(hub_cpu *cpu)
     ok = ok && push_map(&want, &nwant, &capwant, (cpu_map){ .start = UPPER_HALF, .end = ADDR_TOP, .mmio = true,
                                                             .hole = true });
     free(io);
+    free(lazy);
     if (!ok) {
         free(want);
         set_fatal(cpu, "cpu: out of memory while following the memory map");

@@ -175,6 +175,26 @@ int
 hub_dev_decl_check(hub_device *d, const hub_device_config *cfg, Error **errp)
 {
     hub_devmgr *m = d->m;
+    /* What its regions cost the hub: address space for every region, memory for SHADOW ones (allocated as the
+     * device writes them, but bounded here). */
+    uint64_t total = 0, shadow = 0;
+    for (unsigned j = 0; j < d->n_regions; j++) {
+        total += d->regions[j].size;
+        if (d->regions[j].kind == PLX__REGION_KIND__REGION_SHADOW)
+            shadow += d->regions[j].size;
+    }
+    uint64_t max_total = cfg->limits.region_bytes ? cfg->limits.region_bytes : HUB_LIMIT_REGION_BYTES;
+    uint64_t max_shadow = cfg->limits.shadow_bytes ? cfg->limits.shadow_bytes : HUB_LIMIT_SHADOW_BYTES;
+    if (total > max_total) {
+        error_setg(errp, "device '%s' declares 0x%" PRIx64 " bytes of regions (limit region_bytes: 0x%" PRIx64 ")",
+                   d->name, total, max_total);
+        return -EINVAL;
+    }
+    if (shadow > max_shadow) {
+        error_setg(errp, "device '%s' declares 0x%" PRIx64 " bytes of SHADOW regions (limit shadow_bytes: 0x%" PRIx64
+                   ")", d->name, shadow, max_shadow);
+        return -EINVAL;
+    }
     for (size_t i = 0; i < cfg->n_props; i++) {
         bool found = false;
         for (unsigned j = 0; j < d->n_props && !found; j++)

@@ -10,6 +10,7 @@
 
 #include "dev/declare.h"
 #include "dev/link.h"
+#include "dev/output.h"
 #include "dev/serve.h"
 
 hub_device *
@@ -50,7 +51,7 @@ hub_dev_feed(hub_device *d, const void *frame, size_t len)
     Plx__Envelope *env;
     int r = plx_wire_decode(&d->inc.wire, frame, len, &env);
     if (r == -EBADMSG) {
-        hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "undecodable frame dropped");
+        hub_dev_complain(d, "undecodable frame dropped");
         return r;
     }
     if (r < 0)

@@ -67,8 +67,11 @@ hub_dev_cfg_free(hub_device_config *c)
     free((void *)c->irqs);
     free_strv((char **)c->ram_grants, c->n_ram_grants);
     free((char *)c->endpoint);
+    free((char *)c->curve_key);
     free((char *)c->sandbox_policy);
     free_strv((char **)c->sandbox_allow, c->n_sandbox_allow);
+    free_strv((char **)c->sandbox_read, c->n_sandbox_read);
+    free_strv((char **)c->sandbox_write, c->n_sandbox_write);
     for (size_t i = 0; c->files && i < c->n_files; i++) {
         free((char *)c->files[i].name);
         free((char *)c->files[i].path);
@@ -120,8 +123,11 @@ hub_dev_cfg_dup(const hub_device_config *src)
     }
     c->ram_grants = (const char *const *)dup_strv(src->ram_grants, src->n_ram_grants, &ok);
     c->endpoint = dup_or_null(src->endpoint, &ok);
+    c->curve_key = dup_or_null(src->curve_key, &ok);
     c->sandbox_policy = dup_or_null(src->sandbox_policy, &ok);
     c->sandbox_allow = (const char *const *)dup_strv(src->sandbox_allow, src->n_sandbox_allow, &ok);
+    c->sandbox_read = (const char *const *)dup_strv(src->sandbox_read, src->n_sandbox_read, &ok);
+    c->sandbox_write = (const char *const *)dup_strv(src->sandbox_write, src->n_sandbox_write, &ok);
     c->files = NULL;
     if (src->n_files) {
         hub_file *f = calloc(src->n_files, sizeof(*f));

@@ -7,7 +7,9 @@
 
 #include "dev/declare.h"
 #include "dev/devcfg.h"
+#include "dev/output.h"
 
+#include <seccomp.h>
 #include <ctype.h>
 #include <stdarg.h>
 #include <sys/socket.h>
@@ -90,6 +92,23 @@ hub_dev_fail(hub_device *d, const char *fmt, ...)
     }
 }
 
+/* The words a device ended by a denied system call sends on its fd socket ("sandbox: denied system call NAME
+ * (NR)"): the number, which the hub names itself. -1 if there are none. */
+static int denied_call(hub_device *d)
+{
+    char words[128];
+    ssize_t n = d->inc.fdsock >= 0 ? recv(d->inc.fdsock, words, sizeof(words) - 1, MSG_DONTWAIT) : -1;
+    if (n <= 0)
+        return -1;
+    words[n] = 0;
+    const char *open = strrchr(words, '(');
+    int nr = -1;
+    static const char prefix[] = "sandbox: denied system call ";
+    if (strncmp(words, prefix, sizeof(prefix) - 1) || !open || sscanf(open, "(%d)", &nr) != 1)
+        return -1;
+    return nr;
+}
+
 /* Reap the process if it exited. Returns true if it is gone. */
 bool
 hub_dev_reap(hub_device *d)
@@ -106,23 +125,24 @@ hub_dev_reap(hub_device *d)
         d->inc.pidfd = -1;
     }
     d->inc.exited = true;
-    if (WIFSIGNALED(st))
-        snprintf(d->inc.exit_desc, sizeof(d->inc.exit_desc), "was killed by signal %d (%s)", WTERMSIG(st),
-                 strsignal(WTERMSIG(st)));
+    /* In a pid namespace the process reaped is the jail's first: the device's own end is on the status pipe. */
+    char why[256];
+    hub_jail_read_status(d->inc.status_fd, &st, why, sizeof(why));
+    hub_dev_output_end(d);      /* its last words come before the line about its end */
+    if (why[0])
+        snprintf(d->inc.exit_desc, sizeof(d->inc.exit_desc), "could not be started in its jail: %s", why);
+    else if (WIFSIGNALED(st))
+        snprintf(d->inc.exit_desc, sizeof(d->inc.exit_desc), "was killed by signal %d (%s)%s", WTERMSIG(st),
+                 strsignal(WTERMSIG(st)), WTERMSIG(st) == SIGSYS ? ": a system call its jail denies" : "");
     else
         snprintf(d->inc.exit_desc, sizeof(d->inc.exit_desc), "exited with status %d", WEXITSTATUS(st));
-    if (d->inc.fdsock >= 0) {
-        /* A sandboxed device says on its fd socket which system call ended it. */
-        char words[128];
-        ssize_t n = recv(d->inc.fdsock, words, sizeof(words) - 1, MSG_DONTWAIT);
-        if (n > 0) {
-            words[n] = 0;
-            for (ssize_t i = 0; i < n; i++)
-                if (!isprint((unsigned char)words[i]))
-                    words[i] = '?';
-            size_t l = strlen(d->inc.exit_desc);
-            snprintf(d->inc.exit_desc + l, sizeof(d->inc.exit_desc) - l, " (%s)", words);
-        }
+    int nr = denied_call(d);
+    if (nr >= 0) {
+        char *name = seccomp_syscall_resolve_num_arch(seccomp_arch_native(), nr);
+        size_t l = strlen(d->inc.exit_desc);
+        snprintf(d->inc.exit_desc + l, sizeof(d->inc.exit_desc) - l, " (sandbox: denied system call %s (%d))",
+                 name ? name : "?", nr);
+        free(name);
     }
     if (!d->m->shutting_down)
         hub_dev_fail(d, "device process %s", d->inc.exit_desc);
@@ -133,7 +153,7 @@ hub_dev_reap(hub_device *d)
 void
 hub_dev_inc_begin(hub_device *d)
 {
-    d->inc = (hub_incarnation){ .fdsock = -1, .pidfd = -1 };
+    d->inc = (hub_incarnation){ .fdsock = -1, .pidfd = -1, .out_fd = -1, .status_fd = -1 };
 }
 
 void
@@ -148,6 +168,11 @@ hub_dev_inc_end(hub_device *d)
         close(in->pidfd);
     if (in->fdsock >= 0)
         close(in->fdsock);
+    hub_dev_output_end(d);
+    if (in->out_fd >= 0)
+        close(in->out_fd);
+    if (in->status_fd >= 0)
+        close(in->status_fd);
     for (unsigned i = 0; i < in->n_timers; i++) {
         if (in->timers[i]) {
             vtimer_del(&in->timers[i]->vt);
@@ -200,6 +225,10 @@ hub_dev_destroy(hub_device *d)
     free(d->dma_buf);
     free(d->dma_window);
     free(d->model);
+    if (d->key_path) {
+        unlink(d->key_path);
+        free(d->key_path);
+    }
     free(d->name);
     free(d);
 }

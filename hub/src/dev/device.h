@@ -11,6 +11,8 @@
 #include <sys/types.h>
 
 #include "dev/devmgr.h"
+#include "dev/jail.h"
+#include "plexus/chan.h"
 #include "plexus/wire.h"
 
 #define HUB_IRQ_UNMAPPED UINT32_MAX
@@ -19,6 +21,8 @@
 #define HUB_RECV_SLICE_MS 20        /* receive timeout of device sockets: how often a wait looks around */
 
 #define HUB_RING_SPIN_NS 50000u     /* default spin budget of both sides of a ring */
+#define HUB_LOG_LINE_BUF 512u       /* output.h: HUB_LOG_LINE_MAX */
+#define HUB_CONSOLE_ROOM_MAX 65536u /* keyboard bytes a console device may have granted at once */
 
 typedef struct hub_region {
     /* What a shadow read touches comes first, read-through ranges inline: few cache lines per poll. */
@@ -45,6 +49,8 @@ typedef struct hub_timer {
     hub_device *d;
     uint32_t id;
     uint64_t generation;
+    bool fired;
+    uint64_t fired_at;          /* virtual time of its last fire */
 } hub_timer;
 
 /*
@@ -73,10 +79,23 @@ typedef struct hub_incarnation {
     bool ring_required;         /* ... and fail the handshake if it cannot */
     bool spawned, tcp, exited, said_goodbye, dma_self_logged;
     bool poked;                 /* the hub sent it something since its last idle wait (hub_devmgr_wait) */
-    char exit_desc[224];
+    char exit_desc[400];
     uint32_t capabilities, minor;
     hub_timer **timers;
     unsigned n_timers;
+    unsigned n_armed;           /* timers armed now */
+    unsigned jail;              /* the jail's layers (HUB_JAIL_*) */
+    int status_fd;              /* the jail's status pipe (read end), -1 if none */
+    int out_fd;                 /* the process's stdout and stderr (read end), -1 once closed */
+    bool flooded;               /* failed for its log: nothing more is shown */
+    bool console_warned, busy_capped, rearm_warned;
+    uint32_t console_room;      /* keyboard bytes the console device can take now */
+    bool curve_given;           /* a tcp device the hub starts: its CURVE secret key, made for this process */
+    uint8_t curve_secret[PLX_CURVE_KEY];
+    unsigned curve_refused;     /* peers with other keys turned away, as logged so far */
+    uint64_t curve_said_ms;     /* when they were last logged (at most once a second) */
+    unsigned out_len;
+    char out_line[HUB_LOG_LINE_BUF];    /* the line being read from out_fd */
 } hub_incarnation;
 
 /*
@@ -95,6 +114,7 @@ struct hub_device {
     bool *dma_window;           /* per env RAM block: granted (DMA by message allowed); NULL = all (detached) */
     char *name, *model;
     bool lockstep;              /* time is granted (hub_device_config.lockstep) */
+    bool console;               /* the machine's console (hub_device_config.console) */
     vtimer grant_vt;            /* the next grant, while armed */
     bool irq_unmapped_logged;
     unsigned timeout_ms;
@@ -107,6 +127,8 @@ struct hub_device {
     char **props;
     unsigned n_props;
     char *dt_node;              /* the device-tree node name it declared, or NULL */
+    char attach_key[PLX_ATTACH_KEY_LEN + 1];    /* attach mode: what it must present ("" otherwise) */
+    char *key_path;             /* ... written there (0600), removed with the slot */
 
     int8_t *irq_level;          /* last level the device drove on each line */
     hub_device_config *cfg;     /* own copy, kept for restarts (NULL if never restarted) */
@@ -115,6 +137,10 @@ struct hub_device {
 
     uint8_t *dma_buf;           /* data of DMA reads by message */
     size_t dma_cap;
+    hub_device_limits limits;   /* as configured (0: the default) */
+    struct hub_output_limit {   /* output.c: this second's log bytes, and what was not shown */
+        uint64_t window_ms, shown, total, hidden_lines, hidden_bytes;
+    } out_limit;
 
     /* Restarts keep state: the state block outlives the process, and posted writes the process may not have
      * applied are logged until it has, to be delivered again to the next process. */
@@ -142,11 +168,14 @@ struct hub_devmgr {
     unsigned n_devs, next_id;
     struct pollfd *items;
     hub_device **item_dev;
-    bool *item_chan;            /* the item is the device's channel (else its pidfd) */
+    uint8_t *item_kind;         /* the item is the device's channel, its pidfd or its output (HUB_ITEM_*) */
     unsigned cap_items;
     unsigned nest;              /* > 0 while the hub waits on a device or serves its DMA: an access now is not the
                                    CPU's own, and cannot be deferred */
     bool restart_wanted;        /* an access was deferred until its device is restarted */
+    hub_jail_env jail;          /* what the kernel offers device jails */
+    plx_curve curve;            /* the hub's CURVE pair for tcp devices (peer_key unused) */
+    bool curve_ready;
 };
 
 uint64_t hub_dev_now_ms(void);

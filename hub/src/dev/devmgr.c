@@ -6,12 +6,15 @@
 #define _GNU_SOURCE
 #include "dev/devmgr.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +31,7 @@
 #include "dev/handshake.h"
 #include "dev/link.h"
 #include "dev/lockstep.h"
+#include "dev/output.h"
 #include "dev/proxy.h"
 #include "dev/serve.h"
 #include "dev/spawn.h"
@@ -47,6 +51,9 @@ hub_devmgr_new(const hub_devmgr_env *env, Error **errp)
         error_setg(errp, "device manager: out of memory");
         return NULL;
     }
+    /* Nothing of the hub's may be read through /proc or ptrace by a process of the same user without
+     * privileges: a device (whose jail drops them) included. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     m->env = *env;
     m->attach_fd = -1;
     m->env.ram = NULL;
@@ -83,6 +90,7 @@ hub_devmgr_new(const hub_devmgr_env *env, Error **errp)
         }
         m->own_run_dir = true;
     }
+    hub_jail_env_init(&m->jail, m->run_dir);
     if (asprintf(&m->attach_path, "%s/attach.sock", m->run_dir) < 0) {
         m->attach_path = NULL;
         goto fail;
@@ -106,6 +114,35 @@ fail:
 fail_quiet:
     hub_devmgr_free(m);
     return NULL;
+}
+
+/* The key an attaching device must present: random, kept in the slot and in a file only this user can read,
+ * NAME.key next to the attach socket, where a device started by hand finds it (or is given it). */
+static int make_attach_key(hub_device *d, Error **errp)
+{
+    uint8_t raw[PLX_ATTACH_KEY_LEN / 2];
+    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+        error_setg(errp, "device '%s': no random bytes for its attach key: %s", d->name, strerror(errno));
+        return -EIO;
+    }
+    for (size_t i = 0; i < sizeof(raw); i++)
+        snprintf(d->attach_key + 2 * i, 3, "%02x", raw[i]);
+    if (asprintf(&d->key_path, "%s/%s" PLX_ATTACH_KEY_SUFFIX, d->m->run_dir, d->name) < 0) {
+        d->key_path = NULL;
+        error_setg(errp, "device '%s': out of memory", d->name);
+        return -ENOMEM;
+    }
+    unlink(d->key_path);
+    int fd = open(d->key_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    ssize_t w = fd >= 0 ? write(fd, d->attach_key, PLX_ATTACH_KEY_LEN) : -1;
+    int e = errno;
+    if (fd >= 0)
+        close(fd);
+    if (w != (ssize_t)PLX_ATTACH_KEY_LEN) {
+        error_setg(errp, "device '%s': cannot write its attach key %s: %s", d->name, d->key_path, strerror(e));
+        return -e;
+    }
+    return 0;
 }
 
 static int map_regions(hub_device *d, Error **errp)
@@ -142,8 +179,8 @@ hub_devmgr_add(hub_devmgr *m, const hub_device_config *cfg, Error **errp)
         error_setg(errp, "device '%s': give a program, a plugin, or attach mode", cfg->name);
         return NULL;
     }
-    if (cfg->namespaces && (cfg->attach || (cfg->endpoint && strncmp(cfg->endpoint, "ipc://", 6)))) {
-        error_setg(errp, "device '%s': namespaces apply to devices the hub spawns on an ipc channel only",
+    if (cfg->attach && (cfg->n_sandbox_read || cfg->n_sandbox_write)) {
+        error_setg(errp, "device '%s': sandbox paths apply to devices the hub starts, not to attached ones",
                    cfg->name);
         return NULL;
     }
@@ -157,6 +194,8 @@ hub_devmgr_add(hub_devmgr *m, const hub_device_config *cfg, Error **errp)
     d->state_fd = -1;
     d->name = strdup(cfg->name);
     d->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 1000;
+    d->limits = cfg->limits;
+    d->console = cfg->console;
     d->lockstep = cfg->lockstep;
     hub_dev_lockstep_init(d);
     if (cfg->max_restarts) {
@@ -182,6 +221,8 @@ hub_devmgr_add(hub_devmgr *m, const hub_device_config *cfg, Error **errp)
     for (size_t i = 0; i < m->env.n_ram; i++)
         d->dma_window[i] = hub_dev_ram_granted(cfg, &m->env.ram[i]);
     if (hub_dev_files_open(d, cfg, errp) < 0)
+        goto fail;
+    if (cfg->attach && !(cfg->endpoint && strncmp(cfg->endpoint, "ipc://", 6)) && make_attach_key(d, errp) < 0)
         goto fail;
     if (hub_dev_start(d, cfg, false, errp) < 0)
         goto fail;
@@ -213,24 +254,26 @@ hub_devmgr_poll(hub_devmgr *m, int timeout_ms)
     return hub_devmgr_wait(m, timeout_ms, -1);
 }
 
+enum { HUB_ITEM_CHAN, HUB_ITEM_PID, HUB_ITEM_PEER, HUB_ITEM_OUT, HUB_ITEM_CALLER };
+
 int
 hub_devmgr_wait(hub_devmgr *m, int timeout_ms, int fd)
 {
     hub_dev_supervise(m);
     unsigned n = 1;
     for (hub_device *d = m->devs; d; d = d->next)
-        n += 2;
+        n += 3;
     if (n > m->cap_items) {
         struct pollfd *it = realloc(m->items, sizeof(*it) * n);
         hub_device **who = realloc(m->item_dev, sizeof(*who) * n);
-        bool *chan = realloc(m->item_chan, sizeof(*chan) * n);
+        uint8_t *kind = realloc(m->item_kind, sizeof(*kind) * n);
         if (it)
             m->items = it;
         if (who)
             m->item_dev = who;
-        if (chan)
-            m->item_chan = chan;
-        if (!it || !who || !chan)
+        if (kind)
+            m->item_kind = kind;
+        if (!it || !who || !kind)
             return -ENOMEM;
         m->cap_items = n;
     }
@@ -260,13 +303,20 @@ again:;
             hub_dev_lockstep_touch(d);
         else
             ready |= pending;
-        m->item_chan[k] = true;
+        m->item_kind[k] = HUB_ITEM_CHAN;
         m->item_dev[k++] = d;
         /* A process of ours: its pidfd. Otherwise the connection's end (docs/protocol.md "Liveness"). */
         int peer = d->inc.pidfd >= 0 ? d->inc.pidfd : plx_chan_peer_poll_fd(d->inc.chan);
         if (peer >= 0) {
             m->items[k] = (struct pollfd){ .fd = peer, .events = POLLIN };
-            m->item_chan[k] = false;
+            m->item_kind[k] = d->inc.pidfd >= 0 ? HUB_ITEM_PID : HUB_ITEM_PEER;
+            m->item_dev[k++] = d;
+            if (d->inc.pidfd < 0 && peer_lost(d))
+                ready = true;
+        }
+        if (d->inc.out_fd >= 0) {
+            m->items[k] = (struct pollfd){ .fd = d->inc.out_fd, .events = POLLIN };
+            m->item_kind[k] = HUB_ITEM_OUT;
             m->item_dev[k++] = d;
             if (d->inc.pidfd < 0 && peer_lost(d))
                 ready = true;
@@ -275,7 +325,7 @@ again:;
     unsigned nchan = k;
     if (fd >= 0) {
         m->items[k] = (struct pollfd){ .fd = fd, .events = POLLIN };
-        m->item_chan[k] = false;
+        m->item_kind[k] = HUB_ITEM_CALLER;
         m->item_dev[k++] = NULL;
     }
     if (k == 0) {
@@ -289,7 +339,7 @@ again:;
     int e = errno;
     k = nchan;      /* the caller's fd is the caller's to read */
     for (unsigned i = 0; i < k; i++) {
-        if (m->item_chan[i]) {
+        if (m->item_kind[i] == HUB_ITEM_CHAN) {
             /* the channel's word on whether a frame may be there replaces what poll() saw */
             bool frame = plx_chan_poll_done(m->item_dev[i]->inc.chan, r > 0 ? m->items[i].revents : 0);
             m->items[i].revents = frame ? POLLIN : 0;
@@ -301,17 +351,33 @@ again:;
     bool event = r == 0 || (fd >= 0 && m->items[nchan].revents);
     for (unsigned i = 0; i < k; i++) {
         hub_device *d = m->item_dev[i];
-        if (m->item_chan[i] && d->lockstep && (m->items[i].revents & POLLIN)) {
-            hub_dev_lockstep_touch(d);
-            event = true;
-        } else if (m->item_chan[i] && !d->lockstep && (ready || (m->items[i].revents & POLLIN))) {
-            served += hub_dev_drain(d);
-        } else if (!m->item_chan[i] && (m->items[i].revents & (POLLIN | POLLHUP | POLLERR))) {
-            event = true;
-            if (m->items[i].fd != d->inc.pidfd)
+        short rev = m->items[i].revents;
+        switch (m->item_kind[i]) {
+        case HUB_ITEM_CHAN:
+            if (d->lockstep && (rev & POLLIN)) {
+                hub_dev_lockstep_touch(d);
+                event = true;
+            } else if (!d->lockstep && (ready || (rev & POLLIN))) {
+                served += hub_dev_drain(d);
+            }
+            break;
+        case HUB_ITEM_PID:
+            if (rev & (POLLIN | POLLHUP | POLLERR)) {
+                event = true;
+                if (d->lockstep || !hub_dev_drain(d))
+                    hub_dev_reap(d);
+            }
+            break;
+        case HUB_ITEM_PEER:
+            if (rev & (POLLIN | POLLHUP | POLLERR)) {
+                event = true;
                 peer_lost(d);
-            else if (d->lockstep || !hub_dev_drain(d))
-                hub_dev_reap(d);
+            }
+            break;
+        case HUB_ITEM_OUT:      /* what it writes is shown, but is no event of the machine's */
+            if (rev & (POLLIN | POLLHUP | POLLERR))
+                hub_dev_output_drain(d);
+            break;
         }
     }
     /* A bell without a frame (a device may ring whenever it likes) is no event: the wait goes on, so a guest
@@ -385,13 +451,14 @@ hub_devmgr_free(hub_devmgr *m)
     }
     free(m->items);
     free(m->item_dev);
-    free(m->item_chan);
+    free(m->item_kind);
     if (m->attach_fd >= 0)
         close(m->attach_fd);
     if (m->attach_path) {
         unlink(m->attach_path);
         free(m->attach_path);
     }
+    hub_jail_env_fini(&m->jail);
     if (m->own_run_dir)
         rmdir(m->run_dir);
     free(m->run_dir);
@@ -450,7 +517,21 @@ hub_device_endpoint(const hub_device *d)
 int
 hub_device_pid(const hub_device *d)
 {
-    return d->inc.pid > 0 ? d->inc.pid : 0;
+    if (d->inc.pid <= 0)
+        return 0;
+    if (!(d->inc.jail & HUB_JAIL_PID))
+        return d->inc.pid;
+    /* The process the hub started is the pid namespace's first, the device its only child. */
+    char path[64], buf[32];
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/children", d->inc.pid, d->inc.pid);
+    FILE *f = fopen(path, "re");
+    int child = 0;
+    if (f) {
+        if (fgets(buf, sizeof(buf), f))
+            child = atoi(buf);
+        fclose(f);
+    }
+    return child > 0 ? child : d->inc.pid;
 }
 
 unsigned
@@ -503,6 +584,34 @@ void
 hub_device_get_stats(const hub_device *d, hub_devmgr_stats *out)
 {
     *out = d->stats;
+}
+
+const char *
+hub_device_confinement(const hub_device *d, char *buf, size_t len)
+{
+    return hub_jail_describe(d->inc.jail, buf, len);
+}
+
+int
+hub_device_console_input(hub_device *d, const uint8_t *data, size_t len)
+{
+    if (!d->console || !(d->inc.capabilities & PLX_CAP_CONSOLE))
+        return -ENOTSUP;
+    if (d->failed)
+        return -EIO;
+    size_t n = len < d->inc.console_room ? len : d->inc.console_room;
+    if (!n)
+        return 0;
+    Plx__ConsoleInput ci = PLX__CONSOLE_INPUT__INIT;
+    ci.data.data = (uint8_t *)data;
+    ci.data.len = n;
+    Plx__Envelope env = PLX__ENVELOPE__INIT;
+    env.msg_case = PLX__ENVELOPE__MSG_CONSOLE_INPUT;
+    env.console_input = &ci;
+    if (hub_dev_send(d, &env) < 0)
+        return -EIO;
+    d->inc.console_room -= (uint32_t)n;
+    return (int)n;
 }
 
 int

@@ -61,10 +61,19 @@ typedef struct hub_devmgr_env {
     /* An IRQ line of a device changed: @irq is the hub-wide number from hub_irq_map.irq (a PLIC source). */
     void (*set_irq)(void *opaque, unsigned irq, int level);
     void *irq_opaque;
-    /* Log records from devices and the layer's own diagnostics, @level a PLX_LOG_* (plexus/protocol.h); the
-     * layer never prints on its own. NULL: dropped. */
+    /* Log records from devices and the layer's own diagnostics, @level a PLX_LOG_* (plexus/protocol.h) or
+     * HUB_LOG_OUTPUT; the layer never prints on its own. @msg is one line of printable ASCII (what a device sent
+     * is split into lines and escaped first), @device NULL for the layer's own words about all devices. NULL:
+     * dropped. */
     void (*log)(void *opaque, const char *device, int level, const char *msg);
     void *log_opaque;
+    /* The hub's CURVE secret key (PLX_CURVE_KEY bytes) for tcp:// devices; NULL: a pair made for this run, which
+     * only devices the hub starts itself can know. */
+    const uint8_t *curve_secret;
+    /* Bytes the console device (hub_device_config.console) sends for the console: the guest's output, shown as
+     * it is. NULL: dropped. */
+    void (*console_output)(void *opaque, const uint8_t *data, size_t len);
+    void *console_opaque;
     const char *run_dir;    /* ipc endpoints and the attach socket live here; NULL: a private temporary dir */
     /* Lockstep devices get time granted at multiples of @quantum_ns (0: HUB_DEFAULT_QUANTUM_NS). */
     uint64_t quantum_ns;
@@ -94,6 +103,20 @@ typedef struct hub_devmgr_env {
 } hub_devmgr_env;
 
 #define HUB_DEFAULT_QUANTUM_NS 10000u
+
+/* env.log's level for a line a device process wrote to its stdout or stderr. */
+#define HUB_LOG_OUTPUT 8
+
+/* What one device may make the hub hold or do; 0 in a field means its default. Going past one fails the device
+ * with a line naming the limit, never the hub. (Fixed bounds: docs/reliability.md, "Limits".) */
+typedef struct hub_device_limits {
+    uint64_t region_bytes;          /* total size of the regions it declares (address space) */
+    uint64_t shadow_bytes;          /* total size of its SHADOW regions (memory, allocated as it is used) */
+    uint32_t log_bytes_per_s;       /* bytes of log and output in one second */
+} hub_device_limits;
+#define HUB_LIMIT_REGION_BYTES (UINT64_C(1) << 30)
+#define HUB_LIMIT_SHADOW_BYTES (UINT64_C(16) << 20)
+#define HUB_LIMIT_LOG_BYTES_PER_S (1u << 20)
 
 typedef struct hub_prop { const char *key; const char *value; } hub_prop;
 /* Where a region the device declares (by name; NULL = the first region it declares) appears in guest physical
@@ -136,16 +159,36 @@ typedef struct hub_device_config {
     size_t n_ram_grants;
     unsigned timeout_ms;            /* per synchronous request; 0 = 1000 */
     const char *endpoint;           /* NULL = ipc in run_dir; "tcp://host:port" = bind there (no fds: DMA by message) */
+    /* tcp:// only: the device's CURVE public key (40 characters of Z85): only a peer proving it gets through the
+     * ZeroMQ handshake. NULL: a device the hub starts gets a pair made for it; an attaching one is heard on the
+     * loopback interface only (the endpoint's host is replaced), and the log says so. */
+    const char *curve_key;
     bool attach;                    /* do not spawn: wait for an external process to connect */
     unsigned attach_timeout_ms;     /* 0 = 10000 */
-    int stdin_fd;                   /* child's stdin; -1 = /dev/null */
-    int stdout_fd;                  /* child's stdout; -1 = inherit the hub's */
+    /* The machine's console: the device gets the keyboard (hub_device_console_input) and its console output goes
+     * to env.console_output, both over its channel (a device without CAP_CONSOLE has neither). */
+    bool console;
     /* Confine the device process with a system-call allowlist (seccomp) once its init() is done: the SDK's
-     * policy @sandbox_policy plus @sandbox_allow (names). A call outside it ends the device; the log names it. */
+     * policy @sandbox_policy plus @sandbox_allow (names). A call outside it ends the device; the log names it.
+     * (Every spawned device is jailed before its code runs whatever this says: see "Jail" below.) */
     bool sandbox;
     const char *sandbox_policy;     /* NULL (the default) or a PLX_SANDBOX_POLICY_* name (plexus/protocol.h) */
     const char *const *sandbox_allow;
     size_t n_sandbox_allow;
+    /*
+     * Jail. A device the hub spawns runs in new pid, mount, ipc and uts namespaces (a user namespace too when the
+     * hub is unprivileged; a network namespace unless its endpoint is tcp://), in a private read-only root with
+     * /usr, its program, plugin and their libraries, its own /proc and /dev/null, /dev/zero, /dev/urandom, with
+     * every capability dropped, no_new_privs, Landlock and a seccomp filter of what no device needs, all before
+     * its code runs (docs/reliability.md, "Threat model"). Host paths it may read (@sandbox_read) or read and
+     * write (@sandbox_write; a missing file is created empty) appear at the same place. A layer the kernel
+     * refuses is logged once and left out, or, with @strict, the device is refused.
+     */
+    const char *const *sandbox_read;
+    size_t n_sandbox_read;
+    const char *const *sandbox_write;
+    size_t n_sandbox_write;
+    bool strict;
     /* Supervision: a device that failed (died, hung, broke the protocol) is started again, fresh, from
      * hub_devmgr_poll() after @restart_backoff_ms (0 = 100), at most @max_restarts times (0 = never). Its
      * regions stay mapped (accesses are deferred, see env.defer_access, or fail until it is back); the new
@@ -154,10 +197,6 @@ typedef struct hub_device_config {
      * hub_devmgr_poll() call.) */
     unsigned max_restarts;
     unsigned restart_backoff_ms;
-    /* Start a spawned device in new namespaces (HUB_NS_* bits): no network (only loopback, down), a private
-     * mount table, its own pid space. Without privileges a user namespace is added. If the kernel refuses,
-     * hub_devmgr_add() fails and says so. Not with tcp endpoints or attach mode. */
-    unsigned namespaces;
     /* Grant the RAM windows without their descriptors: the device maps nothing and every DMA goes by
      * message (what a tcp device gets anyway). */
     bool ram_by_message;
@@ -166,6 +205,7 @@ typedef struct hub_device_config {
      * the hub waits on it, so everything it does happens at a virtual time the hub decides. The device must
      * offer CAP_LOCKSTEP (the C SDK does). */
     bool lockstep;
+    hub_device_limits limits;
     hub_transport transport;
     unsigned ring_slots;            /* slots per direction of a ring (64 bytes each); 0 = 1024 */
     unsigned ring_spin_us;          /* how long a side of the ring spins before it sleeps; 0 = 50 */
@@ -174,10 +214,6 @@ typedef struct hub_device_config {
     const hub_file *files;
     size_t n_files;
 } hub_device_config;
-
-#define HUB_NS_NET 1u
-#define HUB_NS_MOUNT 2u
-#define HUB_NS_PID 4u
 
 typedef struct hub_devmgr_stats {
     uint64_t sync_reads;            /* read round trips */
@@ -248,7 +284,8 @@ const char *hub_device_model(const hub_device *d);
 const char *hub_device_dt_node(const hub_device *d);
 /* The endpoint of the device's channel (for tcp:// with port 0 or *, the port actually bound). */
 const char *hub_device_endpoint(const hub_device *d);
-/* Process id of a spawned device while it runs; 0 for attached devices or after it exited. */
+/* Process id of a spawned device while it runs (the device's own process, inside its jail); 0 for attached
+ * devices or after it exited. */
 int hub_device_pid(const hub_device *d);
 /* True once the device died, timed out or broke the protocol: its accesses then fail with MEMTX_ERROR. */
 bool hub_device_failed(const hub_device *d);
@@ -258,5 +295,14 @@ int hub_device_reset(hub_device *d);
 unsigned hub_device_restarts(const hub_device *d);
 /* Statistics of one device. */
 void hub_device_get_stats(const hub_device *d, hub_devmgr_stats *out);
+/* The layers of the jail its current process runs in, as words ("user pid mount ipc uts net landlock seccomp
+ * caps no_new_privs"; "" for an attached device), in @buf of @len bytes. */
+const char *hub_device_confinement(const hub_device *d, char *buf, size_t len);
+/*
+ * Keyboard input for the console device: up to @len bytes of @data, as many as it can take now (it grants
+ * room as its guest reads). Returns the number taken (0: no room now), -ENOTSUP if the device does not take the
+ * console over its channel (no CAP_CONSOLE) or is not the console, -EIO if it failed.
+ */
+int hub_device_console_input(hub_device *d, const uint8_t *data, size_t len);
 
 #endif

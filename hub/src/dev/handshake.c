@@ -17,22 +17,32 @@
 #include "dev/declare.h"
 #include "dev/files.h"
 #include "dev/link.h"
+#include "dev/output.h"
 #include "dev/serve.h"
 #include "dev/spawn.h"
 #include "plexus/handshake.h"
 
 /* ---- handshake ------------------------------------------------------------------------------------------- */
 
-/* Wait for the next handshake message; Log messages are forwarded meanwhile. */
-static int hs_recv(hub_device *d, uint64_t deadline, Plx__Envelope **out, Error **errp, const char *what)
+/* Wait for the next handshake message. Log messages are forwarded meanwhile, and once the device has its Config
+ * (@live) everything it may send on its own is served too (a timer or an interrupt its init() sets up). */
+static int hs_recv(hub_device *d, uint64_t deadline, Plx__Envelope **out, Error **errp, const char *what, bool live)
 {
     for (;;) {
         Plx__Envelope *env;
+        hub_dev_output_drain(d);
+        hub_dev_check_refused(d);
         int r = plx_wire_recv(&d->inc.wire, &env, 0);
         if (r == 0) {
-            if (env->msg_case == PLX__ENVELOPE__MSG_LOG) {
-                hub_dev_serve_log(d, env->log);
-                plx_wire_release(&d->inc.wire);
+            bool hs = env->msg_case == PLX__ENVELOPE__MSG_HELLO || env->msg_case == PLX__ENVELOPE__MSG_DECLARE ||
+                      env->msg_case == PLX__ENVELOPE__MSG_READY || env->msg_case == PLX__ENVELOPE__MSG_ERROR;
+            if (env->msg_case == PLX__ENVELOPE__MSG_LOG || (live && !hs)) {
+                bool was_failed = d->failed;    /* a slot being restarted stays failed until it is back */
+                hub_dev_serve(d, env);      /* releases it */
+                if ((d->failed && !was_failed) || d->inc.flooded || d->inc.said_goodbye) {
+                    error_setg(errp, "device '%s': failed before sending %s", d->name, what);
+                    return -EIO;
+                }
                 if (hub_dev_now_ms() >= deadline) {
                     error_setg(errp, "device '%s': no %s within the handshake timeout", d->name, what);
                     return -ETIMEDOUT;
@@ -40,7 +50,9 @@ static int hs_recv(hub_device *d, uint64_t deadline, Plx__Envelope **out, Error 
                 continue;
             }
             if (env->msg_case == PLX__ENVELOPE__MSG_ERROR) {
-                error_setg(errp, "device '%s': %s", d->name, env->error->text ? env->error->text : "error");
+                char text[512];
+                const char *t = env->error->text ? env->error->text : "error";
+                error_setg(errp, "device '%s': %s", d->name, hub_dev_clean(t, strnlen(t, 120), text, sizeof(text)));
                 plx_wire_release(&d->inc.wire);
                 return -EPROTO;
             }
@@ -59,8 +71,11 @@ static int hs_recv(hub_device *d, uint64_t deadline, Plx__Envelope **out, Error 
         if (now >= deadline) {
             if (hub_dev_reap(d) || d->inc.exited)
                 error_setg(errp, "device '%s': process %s before sending %s", d->name, d->inc.exit_desc, what);
+            else if (d->inc.tcp && d->inc.chan && plx_chan_curve_refused(d->inc.chan))
+                error_setg(errp, "device '%s': did not send %s within the handshake timeout (%u connections with "
+                           "another CURVE key refused)", d->name, what, plx_chan_curve_refused(d->inc.chan));
             else
-                error_setg(errp, "device '%s': no %s within the handshake timeout", d->name, what);
+                error_setg(errp, "device '%s': did not send %s within the handshake timeout", d->name, what);
             return -ETIMEDOUT;
         }
         uint64_t left = deadline - now;
@@ -119,7 +134,7 @@ hub_dev_handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello_de
     hub_devmgr *m = d->m;
     Plx__Envelope *env;
     plx_chan *ring = NULL, *zchan = NULL;
-    int r = hs_recv(d, hello_deadline, &env, errp, "its Hello");
+    int r = hs_recv(d, hello_deadline, &env, errp, "its Hello", false);
     if (r < 0)
         return r;
     if (env->msg_case != PLX__ENVELOPE__MSG_HELLO) {
@@ -141,7 +156,7 @@ hub_dev_handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello_de
         return r;
     }
 
-    r = hs_recv(d, hub_dev_now_ms() + d->timeout_ms + 5000, &env, errp, "its Declare");
+    r = hs_recv(d, hub_dev_now_ms() + d->timeout_ms + 5000, &env, errp, "its Declare", false);
     if (r < 0)
         return r;
     if (env->msg_case != PLX__ENVELOPE__MSG_DECLARE) {
@@ -247,7 +262,12 @@ hub_dev_handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello_de
                 goto out;
         } else {
             /* A restarted device starts from a blank page and sequence 0. */
-            memset(reg->shadow_data, 0, reg->size);
+            /* Zeroed by giving the pages back (they are allocated again as the device writes them), not by
+             * touching every page the region might have. */
+            size_t data = reg->shadow_len - PLX_SHADOW_HEADER_SIZE;
+            if (fallocate(reg->shadow_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, PLX_SHADOW_HEADER_SIZE,
+                          (off_t)data) < 0)
+                memset(reg->shadow_data, 0, reg->size);
             __atomic_store_n(&reg->shadow_hdr->applied_seq, 0, __ATOMIC_RELEASE);
         }
         Plx__ShadowGrant *g = &sg[c.n_shadows];
@@ -305,6 +325,10 @@ hub_dev_handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello_de
     }
 
     c.lockstep = cfg->lockstep;
+    c.console = cfg->console && (d->inc.capabilities & PLX_CAP_CONSOLE);
+    if (cfg->console && !c.console && !restart)
+        hub_dev_log(m, d->name, PLX_LOG_WARNING, "the console device does not take the console over its channel "
+                    "(no CAP_CONSOLE in its Hello): it gets no keyboard input, and its output shows as its log");
     Plx__Hello h;
     plx_hs_hello_init(&h, PLX_CAPS_HUB, NULL, NULL);
     h.minor = d->inc.minor;
@@ -346,7 +370,7 @@ hub_dev_handshake(hub_device *d, const hub_device_config *cfg, uint64_t hello_de
         goto out;
     }
     unsigned init_ms = d->timeout_ms > HUB_HELLO_TIMEOUT_MS ? d->timeout_ms : HUB_HELLO_TIMEOUT_MS;
-    r = hs_recv(d, hub_dev_now_ms() + init_ms, &env, errp, "Ready (init)");
+    r = hs_recv(d, hub_dev_now_ms() + init_ms, &env, errp, "Ready (init)", true);
     if (r < 0)
         goto out;
     if (env->msg_case != PLX__ENVELOPE__MSG_READY) {
@@ -370,46 +394,164 @@ out:
     return r;
 }
 
-/* Wait on the attach socket for the device called d->name; hand it the endpoint. */
+/* Connections to the attach socket being heard: each gets a short deadline to say who it is, and all are heard
+ * at once, so silent ones cannot hold a real device up. */
+#define ATTACH_CONNS 32
+#define ATTACH_SAY_MS 1000
+
+static bool key_equal(const char *a, const char *b)
+{
+    unsigned diff = 0;
+    for (unsigned i = 0; i < PLX_ATTACH_KEY_LEN; i++)
+        diff |= (unsigned char)a[i] ^ (unsigned char)b[i];
+    return diff == 0;
+}
+
+/* One request on @c: 1 if it is d's (answered with the endpoint), 0 if done with it (answered, or refused), -1 if
+ * nothing came yet. */
+static int attach_request(hub_device *d, int c)
+{
+    char req[PLX_MAX_NAME + PLX_ATTACH_KEY_LEN + 16], name[PLX_MAX_NAME + 1], key[PLX_ATTACH_KEY_LEN + 1];
+    ssize_t n = recv(c, req, sizeof(req), MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return -1;
+    if (n <= 0 || plx_hs_attach_parse(req, (size_t)n, name, sizeof(name), key, sizeof(key)) < 0) {
+        static const char bad[] = "error: expected 'attach NAME KEY'";
+        send(c, bad, sizeof(bad) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        return 0;
+    }
+    if (strcmp(name, d->name) != 0) {
+        plx_hs_attach_answer(c, NULL);      /* another device, perhaps added later: it retries */
+        return 0;
+    }
+    struct ucred cr = { 0 };
+    socklen_t cl = sizeof(cr);
+    bool uid_ok = getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0 && (cr.uid == geteuid() || cr.uid == 0);
+    if (!uid_ok || !key_equal(key, d->attach_key)) {
+        hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "attach as '%s' refused: %s (pid %d, uid %u)", d->name,
+                    uid_ok ? "wrong key" : "another user", (int)cr.pid, (unsigned)cr.uid);
+        static const char no[] = "error: refused";
+        send(c, no, sizeof(no) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        return 0;
+    }
+    if (plx_hs_attach_answer(c, d->inc.endpoint) < 0)
+        return 0;
+    d->inc.peer_pid = cr.pid;
+    return 1;
+}
+
+/* Wait on the attach socket for the device called d->name, with its key and of this user; hand it the
+ * endpoint. */
 int
 hub_dev_accept_attach(hub_device *d, uint64_t deadline, Error **errp)
 {
     hub_devmgr *m = d->m;
+    struct pollfd p[1 + ATTACH_CONNS];
+    uint64_t until[ATTACH_CONNS];
+    unsigned n = 0;
+    int r = -ETIMEDOUT;
     for (;;) {
         uint64_t now = hub_dev_now_ms();
-        if (now >= deadline) {
-            error_setg(errp, "device '%s': nothing attached on %s in time", d->name, m->attach_path);
-            return -ETIMEDOUT;
+        for (unsigned i = 0; i < n;) {      /* silent too long: dropped */
+            if (now >= until[i]) {
+                close(p[1 + i].fd);
+                p[1 + i] = p[n];
+                until[i] = until[n - 1];
+                n--;
+            } else {
+                i++;
+            }
         }
-        struct pollfd p = { .fd = m->attach_fd, .events = POLLIN };
-        int r = poll(&p, 1, (int)(deadline - now));
-        if (r <= 0)
-            continue;
-        int c = accept4(m->attach_fd, NULL, NULL, SOCK_CLOEXEC);
-        if (c < 0)
-            continue;
-        char name[PLX_MAX_NAME + 1];
-        if (plx_hs_attach_read(c, name, sizeof(name), 2000) < 0) {
-            close(c);
-            continue;
+        if (now >= deadline)
+            break;
+        p[0] = (struct pollfd){ .fd = m->attach_fd, .events = POLLIN };
+        uint64_t wait = deadline - now;
+        for (unsigned i = 0; i < n; i++) {
+            p[1 + i].events = POLLIN;
+            if (until[i] - now < wait)
+                wait = until[i] - now;
         }
-        if (strcmp(name, d->name) != 0) {
-            /* Another device, perhaps added later: it retries. */
-            plx_hs_attach_answer(c, NULL);
-            close(c);
+        if (poll(p, 1 + n, (int)wait) <= 0)
             continue;
+        if (p[0].revents & POLLIN) {
+            int c = accept4(m->attach_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+            if (c >= 0 && n == ATTACH_CONNS) {
+                close(p[1].fd);             /* a waiting one makes room */
+                p[1] = p[n];
+                until[0] = until[n - 1];
+                n--;
+            }
+            if (c >= 0) {
+                p[1 + n] = (struct pollfd){ .fd = c, .events = POLLIN };
+                until[n++] = hub_dev_now_ms() + ATTACH_SAY_MS;
+            }
         }
-        if (plx_hs_attach_answer(c, d->inc.endpoint) < 0) {
-            close(c);
-            continue;
+        for (unsigned i = 0; i < n;) {
+            int a = p[1 + i].revents ? attach_request(d, p[1 + i].fd) : -1;
+            if (a < 0) {
+                i++;
+                continue;
+            }
+            if (a == 1) {
+                int c = p[1 + i].fd;
+                fcntl(c, F_SETFL, fcntl(c, F_GETFL) & ~O_NONBLOCK);
+                d->inc.fdsock = c;
+                p[1 + i] = p[n];
+                until[i] = until[n - 1];
+                n--;
+                r = 0;
+                break;
+            }
+            close(p[1 + i].fd);
+            p[1 + i] = p[n];
+            until[i] = until[n - 1];
+            n--;
         }
-        struct ucred cr;
-        socklen_t cl = sizeof(cr);
-        if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0)
-            d->inc.peer_pid = cr.pid;
-        d->inc.fdsock = c;
-        return 0;
+        if (r == 0)
+            break;
     }
+    for (unsigned i = 0; i < n; i++)
+        close(p[1 + i].fd);
+    if (r < 0)
+        error_setg(errp, "device '%s': nothing attached on %s in time", d->name, m->attach_path);
+    return r;
+}
+
+/* The number of seccomp filters process @pid runs under, from /proc; -1 if it cannot be read. */
+static int seccomp_filters(int pid)
+{
+    char path[64], line[128];
+    snprintf(path, sizeof(path), "/proc/%d/status", pid);
+    FILE *f = fopen(path, "re");
+    int n = -1;
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "Seccomp_filters: %d", &n) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/*
+ * The machine asks for the device's own sandbox, which the device installs (docs/protocol.md, Config.sandbox):
+ * by Ready it has one more seccomp filter than its jail gave it. One that did not is said (a strict device is
+ * refused): its jail still confines it.
+ */
+static int check_filter(hub_device *d, const hub_device_config *cfg, Error **errp)
+{
+    int pid = d->inc.spawned ? hub_device_pid(d) : d->inc.peer_pid;
+    int n = pid > 0 ? seccomp_filters(pid) : -1;
+    int jail = d->inc.jail & HUB_JAIL_SECCOMP ? 1 : 0;
+    if (n < 0 || n > jail)
+        return 0;
+    if (cfg->strict) {
+        error_setg(errp, "device '%s': sandbox enabled, but the device did not install its system-call filter "
+                   "(strict)", d->name);
+        return -EPERM;
+    }
+    hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "sandbox enabled, but the device did not install its system-call "
+                "filter: only its jail confines it");
+    return 0;
 }
 
 int
@@ -426,9 +568,13 @@ hub_dev_start(hub_device *d, const hub_device_config *cfg, bool restart, Error *
     }
     if (r == 0)
         r = hub_dev_handshake(d, cfg, deadline, restart, errp);
+    if (r == 0 && cfg->sandbox)
+        r = check_filter(d, cfg, errp);
     if (r < 0)
         return r;
-    if (d->inc.fdsock >= 0 && !cfg->sandbox && !d->inc.ring) {
+    /* The fd socket stays open where a denied system call may be reported on it: a sandboxed device, and every
+     * device in a jail (its seccomp filter is on from the start). */
+    if (d->inc.fdsock >= 0 && !cfg->sandbox && !d->inc.ring && !(d->inc.jail & HUB_JAIL_SECCOMP)) {
         close(d->inc.fdsock);
         d->inc.fdsock = -1;
     }

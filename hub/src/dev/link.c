@@ -44,8 +44,11 @@ hub_dev_send_failed(hub_device *d, int r)
         if (poll(&p, 1, 100) > 0 && hub_dev_reap(d))
             return;
     }
-    /* ZeroMQ's queue is unbounded: EAGAIN means the device is no longer connected. */
-    hub_dev_fail(d, "cannot send to the device: %s", r == -EAGAIN ? "not connected" : hub_dev_chan_strerror(d, r));
+    if (r == -ETIMEDOUT && !d->inc.ring)
+        hub_dev_fail(d, "cannot send to the device: it took none of the %u frames queued to it within %u ms "
+                     "(limit: the ZeroMQ high-water mark)", PLX_ZMQ_HWM, d->timeout_ms);
+    else
+        hub_dev_fail(d, "cannot send to the device: %s", r == -EAGAIN ? "not connected" : hub_dev_chan_strerror(d, r));
 }
 
 int
@@ -95,6 +98,64 @@ hub_dev_flush(hub_device *d)
     d->inc.poked = true;
 }
 
+static bool loopback_host(const char *h, size_t n)
+{
+    return (n >= 4 && !strncmp(h, "127.", 4)) || (n == 9 && !strncmp(h, "localhost", 9)) ||
+           (n == 5 && !strncmp(h, "[::1]", 5)) || (n == 3 && !strncmp(h, "::1", 3));
+}
+
+/*
+ * A tcp:// channel is CURVE-encrypted and lets in only the device's key: the one the machine gives for it, or for
+ * a device the hub starts itself a pair made for this process (handed to it in its environment). The hub's own
+ * pair is the machine's, else made once per manager. Without a device key the endpoint is bound to the loopback
+ * interface only (rewritten in @ep), and the log says so. 1: CURVE in @cv; 0: plain; -1 with @errp set.
+ */
+static int tcp_keys(hub_device *d, const hub_device_config *cfg, plx_curve *cv, char *ep, size_t ep_len,
+                    Error **errp)
+{
+    hub_devmgr *m = d->m;
+    uint8_t dev_public[PLX_CURVE_KEY];
+    if (cfg->curve_key) {
+        if (plx_curve_decode(cfg->curve_key, dev_public) < 0) {
+            error_setg(errp, "device '%s': its CURVE key '%.48s' is not 40 characters of Z85", d->name,
+                       cfg->curve_key);
+            return -1;
+        }
+    } else if (!cfg->attach) {
+        if (plx_curve_keypair(dev_public, d->inc.curve_secret) < 0) {
+            error_setg(errp, "device '%s': cannot make a CURVE key pair: %s", d->name, strerror(errno));
+            return -1;
+        }
+        d->inc.curve_given = true;
+    } else {
+        const char *h = ep + 6, *colon = strrchr(h, ':');
+        if (colon && !loopback_host(h, (size_t)(colon - h))) {
+            char port[16];
+            snprintf(port, sizeof(port), "%s", colon + 1);
+            snprintf(ep, ep_len, "tcp://127.0.0.1:%s", port);
+            hub_dev_log(m, d->name, PLX_LOG_WARNING, "no CURVE key for the device (curve_key): its endpoint is "
+                        "bound to the loopback interface only, %s, where any local process may connect as it", ep);
+        }
+        return 0;
+    }
+    if (!m->curve_ready) {
+        if (m->env.curve_secret) {
+            memcpy(m->curve.secret_key, m->env.curve_secret, PLX_CURVE_KEY);
+            if (plx_curve_public(m->curve.secret_key, m->curve.public_key) < 0) {
+                error_setg(errp, "device '%s': the hub's CURVE secret key is not usable", d->name);
+                return -1;
+            }
+        } else if (plx_curve_keypair(m->curve.public_key, m->curve.secret_key) < 0) {
+            error_setg(errp, "device '%s': cannot make the hub's CURVE key pair: %s", d->name, strerror(errno));
+            return -1;
+        }
+        m->curve_ready = true;
+    }
+    *cv = m->curve;
+    memcpy(cv->peer_key, dev_public, PLX_CURVE_KEY);
+    return 1;
+}
+
 /* Whether the device moves to the ring after the handshake: on this host unless the config or PLEXUS_TRANSPORT
  * says otherwise (and if the device can; see handshake()); never for tcp:// and explicit endpoints. */
 static int choose_transport(hub_device *d, const hub_device_config *cfg, Error **errp)
@@ -138,12 +199,33 @@ hub_dev_bind_channel(hub_device *d, const hub_device_config *cfg, Error **errp)
         }
         snprintf(ep, sizeof(ep), "ipc://%s", d->inc.ipc_path);
     }
-    d->inc.chan = plx_chan_zmq_bind(ep, HUB_RECV_SLICE_MS, err, sizeof(err));
+    plx_curve cv;
+    bool curve = d->inc.tcp && tcp_keys(d, cfg, &cv, ep, sizeof(ep), errp) == 1;
+    if (d->inc.tcp && !curve && errp && *errp)
+        return -EINVAL;
+    d->inc.chan = curve ? plx_chan_zmq_bind_curve(ep, HUB_RECV_SLICE_MS, &cv, err, sizeof(err))
+                        : plx_chan_zmq_bind(ep, HUB_RECV_SLICE_MS, err, sizeof(err));
     if (!d->inc.chan) {
         error_setg(errp, "device '%s': %s", d->name, err);
         return -EIO;
     }
+    plx_chan_set_send_timeout(d->inc.chan, (int)d->timeout_ms);
     plx_wire_init(&d->inc.wire, d->inc.chan);
     d->inc.endpoint = strdup(plx_chan_endpoint(d->inc.chan));
     return d->inc.endpoint ? 0 : -ENOMEM;
+}
+
+void
+hub_dev_check_refused(hub_device *d)
+{
+    unsigned n = d->inc.tcp && d->inc.chan ? plx_chan_curve_refused(d->inc.chan) : 0;
+    if (n <= d->inc.curve_refused)
+        return;
+    uint64_t now = hub_dev_now_ms();
+    if (now - d->inc.curve_said_ms < 1000)
+        return;             /* a stranger retrying is said once a second, with the count */
+    d->inc.curve_said_ms = now;
+    hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "%u connection%s offering another CURVE key than the "
+                "device's refused on %s", n - d->inc.curve_refused, n - d->inc.curve_refused == 1 ? "" : "s", d->inc.endpoint);
+    d->inc.curve_refused = n;
 }

@@ -4,9 +4,11 @@
 
 #include "dev/device.h"
 
-/* Bind the device's ZeroMQ channel (an ipc endpoint in the run dir, or cfg->endpoint) and decide whether it
- * moves to the ring after the handshake. */
+/* Bind the device's ZeroMQ channel (an ipc endpoint in the run dir, or cfg->endpoint: tcp:// over CURVE, or
+ * loopback only without the device's key) and decide whether it moves to the ring after the handshake. */
 int hub_dev_bind_channel(hub_device *d, const hub_device_config *cfg, Error **errp);
+/* A tcp device's channel turned peers with other keys away since last asked: say so. */
+void hub_dev_check_refused(hub_device *d);
 
 /* Send @env stamped with the virtual time, after the posted writes held for the device. A failed send fails the
  * device. 0 or -errno. */

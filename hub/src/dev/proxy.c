@@ -114,8 +114,16 @@ static void charge_busy(hub_device *d, const hub_dev_reply *o)
 {
     if (!d->lockstep)
         return;
-    if (o->busy_ns && d->m->env.charge)
-        d->m->env.charge(d->m->env.charge_opaque, o->busy_ns);
+    uint64_t busy = o->busy_ns;
+    if (busy > PLX_MAX_BUSY_NS) {       /* one access cannot push the guest's time far */
+        if (!d->inc.busy_capped)
+            hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "an access it said kept its bus busy %" PRIu64 " ns: "
+                        "charged %u ns (limit PLX_MAX_BUSY_NS)", busy, PLX_MAX_BUSY_NS);
+        d->inc.busy_capped = true;
+        busy = PLX_MAX_BUSY_NS;
+    }
+    if (busy && d->m->env.charge)
+        d->m->env.charge(d->m->env.charge_opaque, busy);
     hub_dev_lockstep_next(d, o->next_event);
 }
 

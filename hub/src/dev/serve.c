@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "dev/link.h"
+#include "dev/output.h"
 
 /* ---- timers ---------------------------------------------------------------------------------------------- */
 
@@ -26,6 +27,8 @@ static void timer_cb(void *opaque)
     Plx__TimerFire f = PLX__TIMER_FIRE__INIT;
     f.id = t->id;
     f.deadline_ns = vclock_now(d->m->env.clock);   /* inside a vtimer callback: the deadline */
+    t->fired = true;
+    t->fired_at = f.deadline_ns;
     f.generation = t->generation;
     /* Shadow reads after this fire must see its effects, as they see posted writes. */
     f.seq = d->inc.last_posted = ++d->inc.seq;
@@ -51,7 +54,7 @@ static void timer_cb(void *opaque)
 static void timer_arm(hub_device *d, const Plx__TimerArm *a)
 {
     if (a->id >= PLX_MAX_TIMERS) {
-        hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "TimerArm with id %u (limit %u) dropped", a->id, PLX_MAX_TIMERS);
+        hub_dev_complain(d, "TimerArm with id %u (limit %u) dropped", a->id, PLX_MAX_TIMERS);
         return;
     }
     if (a->id >= d->inc.n_timers) {
@@ -74,6 +77,11 @@ static void timer_arm(hub_device *d, const Plx__TimerArm *a)
         d->inc.timers[a->id] = t;
     }
     t->generation = a->generation;
+    if (t->fired && a->deadline_ns <= t->fired_at && !d->inc.rearm_warned) {
+        d->inc.rearm_warned = true;
+        hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "timer %u armed again for %" PRIu64 " ns, when it last fired (or "
+                    "before): it fires at most once per advance of virtual time, 1 ns later", a->id, a->deadline_ns);
+    }
     vtimer_mod(&t->vt, a->deadline_ns);
 }
 
@@ -88,13 +96,11 @@ static void timer_cancel(hub_device *d, const Plx__TimerCancel *c)
 static void serve_irq(hub_device *d, const Plx__Irq *irq)
 {
     if (irq->line >= d->n_irqs) {
-        hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "Irq on line %u, but the device declared %u lines: dropped",
-                    irq->line,
-                    d->n_irqs);
+        hub_dev_complain(d, "Irq on line %u, but the device declared %u lines: dropped", irq->line, d->n_irqs);
         return;
     }
     if (irq->op != PLX__IRQ_OP__IRQ_SET && irq->op != PLX__IRQ_OP__IRQ_PULSE) {
-        hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "Irq with unknown op %d dropped", (int)irq->op);
+        hub_dev_complain(d, "Irq with unknown op %d dropped", (int)irq->op);
         return;
     }
     unsigned hub_irq = d->irq_map[irq->line];
@@ -156,8 +162,7 @@ static void ram_written(hub_device *d, uint64_t addr, uint64_t len)
 static void serve_dma_written(hub_device *d, const Plx__DmaWritten *w)
 {
     if (w->n_ranges > PLX_MAX_DMA_RANGES) {
-        hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "DmaWritten with %zu ranges (at most %u): dropped", w->n_ranges,
-                    PLX_MAX_DMA_RANGES);
+        hub_dev_complain(d, "DmaWritten with %zu ranges (at most %u): dropped", w->n_ranges, PLX_MAX_DMA_RANGES);
         return;
     }
     for (size_t i = 0; i < w->n_ranges; i++) {
@@ -248,13 +253,23 @@ reply:;
 void
 hub_dev_serve_log(hub_device *d, const Plx__Log *lg)
 {
-    char text[1024];
     const char *s = lg->text ? lg->text : "";
-    size_t i;
-    for (i = 0; s[i] && i < sizeof(text) - 1; i++)
-        text[i] = (s[i] == '\n' || s[i] == '\t' || isprint((unsigned char)s[i])) ? s[i] : '?';
-    text[i] = 0;
-    hub_dev_log(d->m, d->name, lg->level > 7 ? 7 : (int)lg->level, "%s", text);
+    hub_dev_output_text(d, lg->level > PLX_LOG_DEBUG ? PLX_LOG_DEBUG : (int)lg->level, s, strlen(s));
+}
+
+/* The guest's output through the console device, and room for more keyboard input. */
+static void serve_console(hub_device *d, const Plx__ConsoleOutput *co)
+{
+    if (!d->console) {
+        if (!d->inc.console_warned)
+            hub_dev_complain(d, "ConsoleOutput, but the device is not the console: dropped");
+        d->inc.console_warned = true;
+        return;
+    }
+    if (co->data.len && d->m->env.console_output)
+        d->m->env.console_output(d->m->env.console_opaque, co->data.data, co->data.len);
+    uint64_t room = (uint64_t)d->inc.console_room + co->input_room;
+    d->inc.console_room = room > HUB_CONSOLE_ROOM_MAX ? HUB_CONSOLE_ROOM_MAX : (uint32_t)room;
 }
 
 /*
@@ -285,32 +300,59 @@ hub_dev_serve(hub_device *d, Plx__Envelope *env)
     case PLX__ENVELOPE__MSG_LOG:
         hub_dev_serve_log(d, env->log);
         break;
+    case PLX__ENVELOPE__MSG_CONSOLE_OUTPUT:
+        serve_console(d, env->console_output);
+        break;
     case PLX__ENVELOPE__MSG_GOODBYE:
         d->inc.said_goodbye = true;
         if (!d->m->shutting_down)
             hub_dev_fail(d, "device left (Goodbye, status %d)", env->goodbye->status);
         break;
-    case PLX__ENVELOPE__MSG_ERROR:
+    case PLX__ENVELOPE__MSG_ERROR: {
+        char text[512];
+        const char *t = env->error->text ? env->error->text : "";
         hub_dev_log(d->m, d->name, PLX_LOG_ERR, "device reports an error: %s",
-                    env->error->text ? env->error->text : "");
+                    hub_dev_clean(t, strnlen(t, 120), text, sizeof(text)));
         break;
+    }
     case PLX__ENVELOPE__MSG_REPLY:
-        hub_dev_log(d->m, d->name, PLX_LOG_WARNING,
-                    "MmioReply with seq %" PRIu64 " that no request is waiting for: dropped",
-                    env->reply->seq);
+        hub_dev_complain(d, "MmioReply with seq %" PRIu64 " that no request is waiting for: dropped",
+                         env->reply->seq);
         break;
     case PLX__ENVELOPE__MSG_TIMER_DONE:
         break;      /* for a fire the hub did not wait for (sent from inside another wait) */
     case PLX__ENVELOPE__MSG_TIME_REACHED:
-        hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "TimeReached for %" PRIu64 " that no grant is waiting for: dropped",
-                    env->time_reached->now_ns);
+        hub_dev_complain(d, "TimeReached for %" PRIu64 " that no grant is waiting for: dropped",
+                         env->time_reached->now_ns);
         break;
     default:
-        hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "unexpected %s message after the handshake: dropped",
-                    plx_wire_msg_name(env->msg_case));
+        hub_dev_complain(d, "unexpected %s message after the handshake: dropped", plx_wire_msg_name(env->msg_case));
         break;
     }
     plx_wire_release(&d->inc.wire);
+}
+
+void
+hub_dev_last_words(hub_device *d)
+{
+    if (!d->inc.chan)
+        return;
+    /* ZeroMQ may still be carrying what the process sent last: a moment for it (the ring holds it already). */
+    if (!d->inc.ring)
+        hub_dev_wait(d, 20);
+    for (unsigned n = 0; n < 4096; n++) {
+        Plx__Envelope *env;
+        int r = plx_wire_recv(&d->inc.wire, &env, 0);
+        if (r == -EBADMSG)
+            continue;
+        if (r < 0)
+            break;
+        if (env->msg_case == PLX__ENVELOPE__MSG_LOG)
+            hub_dev_serve_log(d, env->log);
+        else if (env->msg_case == PLX__ENVELOPE__MSG_CONSOLE_OUTPUT)
+            serve_console(d, env->console_output);
+        plx_wire_release(&d->inc.wire);
+    }
 }
 
 /* Serve what the device has queued, without blocking, up to a bound (a flooding device must not starve the
@@ -319,7 +361,7 @@ int
 hub_dev_drain(hub_device *d)
 {
     int n = 0;
-    while ((!d->failed || d->m->shutting_down) && n < 4096) {
+    while ((!d->failed || d->m->shutting_down) && d->inc.chan && n < 4096) {
         Plx__Envelope *env;
         int r = plx_wire_recv(&d->inc.wire, &env, 0);
         if (r == -EAGAIN)
@@ -327,7 +369,7 @@ hub_dev_drain(hub_device *d)
         if (r == -EINTR)
             continue;
         if (r == -EBADMSG) {
-            hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "undecodable frame dropped");
+            hub_dev_complain(d, "undecodable frame dropped");
             n++;
             continue;
         }
@@ -413,7 +455,7 @@ static int wait_for(hub_device *d, enum wait_kind kind, uint64_t key, hub_dev_re
             continue;
         }
         if (r == -EBADMSG) {
-            hub_dev_log(d->m, d->name, PLX_LOG_WARNING, "undecodable frame dropped");
+            hub_dev_complain(d, "undecodable frame dropped");
             continue;
         }
         if (r == -EINTR)

@@ -8,6 +8,9 @@
 void hub_dev_serve(hub_device *d, Plx__Envelope *env);
 /* Serve what the device has queued, without blocking, up to a bound. Returns the number served. */
 int hub_dev_drain(hub_device *d);
+/* A process that ended: what it sent last that is only words (its log, the console's output), taken from its
+ * channel before the channel goes; the rest is dropped. */
+void hub_dev_last_words(hub_device *d);
 /* A Log record from the device, escaped and bounded, to the hub's log. */
 void hub_dev_serve_log(hub_device *d, const Plx__Log *lg);
 

@@ -1,5 +1,5 @@
-/* Starting a device process: find the program, build its environment and descriptors, confine it (namespaces,
- * every descriptor it is not granted closed), exec. */
+/* Starting a device process: find the program, build its environment and descriptors, and start it in its jail
+ * (jail.c). */
 #define _GNU_SOURCE
 #include "dev/spawn.h"
 
@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "dev/declare.h"
+#include "dev/jail.h"
 #include "util.h"
 
 extern char **environ;
@@ -83,64 +84,107 @@ hub_dev_make_state_block(hub_device *d)
     d->state_hdr = p;
 }
 
+/* What of the hub's environment a device gets: the search paths, the locale, the time zone, sanitizer options
+ * and plexus's own variables (not the ones set here). Nothing else: the hub's environment may hold secrets. */
+static bool env_passed(const char *e)
+{
+    static const char *const names[] = { "PATH=", "LANG=", "LANGUAGE=", "TZ=", "LD_LIBRARY_PATH=", "PYTHONPATH=" };
+    static const char *const prefixes[] = { "LC_", "ASAN_", "UBSAN_", "LSAN_", "MSAN_", "TSAN_", "PLEXUS_" };
+    static const char *const ours[] = { PLX_ENV_ENDPOINT "=", PLX_ENV_DEVICE_NAME "=", PLX_ENV_FD_SOCKET "=",
+                                        PLX_ENV_ATTACH "=", PLX_ENV_STATE_FD "=", PLX_ENV_ATTACH_KEY "=",
+                                        PLX_ENV_CURVE_SECRET "=", PLX_ENV_CURVE_SERVER "=" };
+    for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++)
+        if (!strncmp(e, ours[i], strlen(ours[i])))
+            return false;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (!strncmp(e, names[i], strlen(names[i])))
+            return true;
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+        if (!strncmp(e, prefixes[i], strlen(prefixes[i])))
+            return true;
+    return false;
+}
+
 int
 hub_dev_spawn(hub_device *d, const hub_device_config *cfg, Error **errp)
 {
     hub_devmgr *m = d->m;
-    char *runner = NULL, *path = NULL;
+    char *runner = NULL, *found = NULL, *path = NULL, *plugin = NULL;
     const char *prog = cfg->program;
     if (!prog) {
         runner = find_runner();
         prog = runner;
     }
-    path = prog ? resolve_program(prog) : NULL;
+    found = prog ? resolve_program(prog) : NULL;
+    /* Absolute and resolved: the jail shows the program at this path. */
+    path = found ? realpath(found, NULL) : NULL;
     if (!path) {
         error_setg(errp, "device '%s': cannot find the program '%s'%s", d->name, prog ? prog : "(none)",
                    cfg->program ? "" : " (set PLEXUS_DEVICE_RUNNER or install plexus-device-runner)");
         free(runner);
+        free(found);
+        return -ENOENT;
+    }
+    if (cfg->plugin && !(plugin = realpath(cfg->plugin, NULL))) {
+        error_setg(errp, "device '%s': plugin '%s': %s", d->name, cfg->plugin, strerror(errno));
+        free(runner);
+        free(found);
+        free(path);
         return -ENOENT;
     }
 
-    int sv[2] = { -1, -1 };
-    if (!d->inc.tcp && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-        error_setg(errp, "device '%s': socketpair: %s", d->name, strerror(errno));
-        free(runner);
-        free(path);
-        return -errno;
+    int sv[2] = { -1, -1 }, out[2] = { -1, -1 }, status[2] = { -1, -1 };
+    int devnull = -1, ret = -ENOMEM;
+    char **argv = NULL, **envp = NULL;
+    char *e_ep = NULL, *e_name = NULL, *e_fd = NULL, *e_state = NULL, *e_csec = NULL, *e_cserv = NULL;
+    hub_jail *jail = NULL;
+    if ((!d->inc.tcp && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) ||
+        pipe2(out, O_CLOEXEC) < 0 || pipe2(status, O_CLOEXEC | O_NONBLOCK) < 0 ||
+        (devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
+        error_setg(errp, "device '%s': cannot make its descriptors: %s", d->name, strerror(errno));
+        ret = -errno;
+        goto out;
     }
+    fcntl(out[0], F_SETFL, O_NONBLOCK);
 
-    /* argv and environment, built before fork. */
+    /* argv and environment, built before the clone. */
     size_t n_extra = 0;
     while (cfg->argv && cfg->argv[n_extra])
         n_extra++;
-    char **argv = calloc(n_extra + 3, sizeof(char *));
+    argv = calloc(n_extra + 3, sizeof(char *));
     size_t n_env = 0;
     while (environ[n_env])
         n_env++;
-    char **envp = calloc(n_env + 6, sizeof(char *));
-    char *e_ep = NULL, *e_name = NULL, *e_fd = NULL, *e_state = NULL;
+    envp = calloc(n_env + 8, sizeof(char *));
     if (!d->inc.tcp)
         hub_dev_make_state_block(d);
-    if (d->state_fd >= 0 && asprintf(&e_state, "PLEXUS_STATE_FD=%d", d->state_fd) < 0)
+    if (d->state_fd >= 0 && asprintf(&e_state, PLX_ENV_STATE_FD "=%d", d->state_fd) < 0)
         e_state = NULL;
-    int devnull = -1, ret = -ENOMEM;
-    if (!argv || !envp || asprintf(&e_ep, "PLEXUS_ENDPOINT=%s", d->inc.endpoint) < 0 ||
-        asprintf(&e_name, "PLEXUS_DEVICE_NAME=%s", d->name) < 0 ||
-        asprintf(&e_fd, "PLEXUS_FD_SOCKET=%d", sv[1]) < 0) {
+    if (d->inc.curve_given) {
+        /* A tcp device the hub starts: the CURVE keys of this process, and the hub's public key. */
+        char sec[PLX_CURVE_Z85], serv[PLX_CURVE_Z85];
+        plx_curve_encode(d->inc.curve_secret, sec);
+        plx_curve_encode(m->curve.public_key, serv);
+        if (asprintf(&e_csec, PLX_ENV_CURVE_SECRET "=%s", sec) < 0)
+            e_csec = NULL;
+        if (asprintf(&e_cserv, PLX_ENV_CURVE_SERVER "=%s", serv) < 0)
+            e_cserv = NULL;
+    }
+    if (!argv || !envp || asprintf(&e_ep, PLX_ENV_ENDPOINT "=%s", d->inc.endpoint) < 0 ||
+        asprintf(&e_name, PLX_ENV_DEVICE_NAME "=%s", d->name) < 0 ||
+        asprintf(&e_fd, PLX_ENV_FD_SOCKET "=%d", sv[1]) < 0) {
         error_setg(errp, "device '%s': out of memory", d->name);
         goto out;
     }
     size_t a = 0;
     argv[a++] = (char *)prog;
-    if (!cfg->program)
-        argv[a++] = (char *)cfg->plugin;
+    if (plugin)
+        argv[a++] = plugin;
     for (size_t i = 0; i < n_extra; i++)
         argv[a++] = (char *)cfg->argv[i];
     size_t k = 0;
     for (size_t i = 0; i < n_env; i++)
-        if (strncmp(environ[i], "PLEXUS_ENDPOINT=", 16) && strncmp(environ[i], "PLEXUS_DEVICE_NAME=", 19) &&
-            strncmp(environ[i], "PLEXUS_FD_SOCKET=", 17) && strncmp(environ[i], "PLEXUS_ATTACH=", 14) &&
-            strncmp(environ[i], "PLEXUS_STATE_FD=", 16))
+        if (env_passed(environ[i]))
             envp[k++] = environ[i];
     envp[k++] = e_ep;
     envp[k++] = e_name;
@@ -148,16 +192,14 @@ hub_dev_spawn(hub_device *d, const hub_device_config *cfg, Error **errp)
         envp[k++] = e_fd;
     if (e_state)
         envp[k++] = e_state;
-    int in_fd = cfg->stdin_fd;
-    if (in_fd < 0) {
-        devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        in_fd = devnull;
+    if (e_csec && e_cserv) {
+        envp[k++] = e_csec;
+        envp[k++] = e_cserv;
     }
-    int out_fd = cfg->stdout_fd;
-    int inherit[64];
+    int inherit[HUB_JAIL_MAX_INHERIT];
     unsigned n_inherit = 0;
     if (!d->inc.tcp && !cfg->ram_by_message)
-        for (size_t i = 0; i < m->env.n_ram && n_inherit < 62; i++)
+        for (size_t i = 0; i < m->env.n_ram && n_inherit < HUB_JAIL_MAX_INHERIT - 2; i++)
             if (hub_dev_ram_granted(cfg, &m->env.ram[i]) && m->env.ram[i].fd > 2)
                 inherit[n_inherit++] = m->env.ram[i].fd;
     if (sv[1] >= 0)
@@ -171,87 +213,58 @@ hub_dev_spawn(hub_device *d, const hub_device_config *cfg, Error **errp)
             inherit[j - 1] = t;
         }
 
-    pid_t pid;
-    if (cfg->namespaces) {
-        /* clone() with no new stack behaves as fork(), in new namespaces; unprivileged: with a user namespace */
-        unsigned long fl = SIGCHLD | (cfg->namespaces & HUB_NS_NET ? CLONE_NEWNET : 0) |
-                           (cfg->namespaces & HUB_NS_MOUNT ? CLONE_NEWNS : 0) |
-                           (cfg->namespaces & HUB_NS_PID ? CLONE_NEWPID : 0);
-        pid = (pid_t)syscall(SYS_clone, fl, NULL, NULL, NULL, NULL);
-        if (pid < 0 && errno == EPERM)
-            pid = (pid_t)syscall(SYS_clone, fl | CLONE_NEWUSER, NULL, NULL, NULL, NULL);
-        if (pid < 0) {
-            error_setg(errp, "device '%s': the kernel refuses new namespaces (%s%s%s): %s", d->name,
-                       cfg->namespaces & HUB_NS_NET ? " net" : "", cfg->namespaces & HUB_NS_MOUNT ? " mount" : "",
-                       cfg->namespaces & HUB_NS_PID ? " pid" : "", strerror(errno));
-            ret = -errno;
-            goto out;
-        }
-    } else {
-        pid = fork();
-    }
-    if (pid < 0) {
-        error_setg(errp, "device '%s': fork: %s", d->name, strerror(errno));
-        ret = -errno;
+    const char *sock = d->inc.ipc_path ? d->inc.ipc_path
+                       : cfg->endpoint && !strncmp(cfg->endpoint, "ipc://", 6) ? cfg->endpoint + 6 : NULL;
+    jail = hub_jail_plan(d, cfg, path, plugin, sock, d->inc.tcp, errp);
+    if (!jail) {
+        ret = -EPERM;
         goto out;
     }
-    if (pid == 0) {
-        /* Child: only async-signal-safe calls until execve. */
-        if (cfg->namespaces & HUB_NS_MOUNT)
-            mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);   /* nothing it mounts leaks out */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        /* Its own process group: a Ctrl-C at the terminal reaches the hub, which shuts devices down in order. */
-        setpgid(0, 0);
-        static const int dfl[] = { SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGCHLD, SIGPIPE };
-        struct sigaction sa = { .sa_handler = SIG_DFL };
-        for (unsigned i = 0; i < sizeof(dfl) / sizeof(dfl[0]); i++)
-            sigaction(dfl[i], &sa, NULL);
-        if (in_fd >= 0 && in_fd != 0)
-            dup2(in_fd, 0);
-        if (out_fd >= 0 && out_fd != 1)
-            dup2(out_fd, 1);
-        /* Every descriptor the device is not granted is closed before its code runs, whatever the hub
-           process holds without O_CLOEXEC (stdio stays). inherit[] is sorted ascending above. */
-        unsigned lo = 3;
-        for (unsigned i = 0; i < n_inherit; i++) {
-            if ((unsigned)inherit[i] > lo)
-                syscall(SYS_close_range, lo, (unsigned)inherit[i] - 1, 0);
-            if ((unsigned)inherit[i] + 1 > lo)
-                lo = (unsigned)inherit[i] + 1;
-        }
-        syscall(SYS_close_range, lo, ~0u, 0);
-        for (unsigned i = 0; i < n_inherit; i++)
-            fcntl(inherit[i], F_SETFD, 0);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        execve(path, argv, envp);
-        _exit(127);
+    hub_jail_exec x = { .path = path, .argv = argv, .envp = envp, .in_fd = devnull, .out_fd = out[1],
+                        .inherit = inherit, .n_inherit = n_inherit, .status_fd = status[1] };
+    pid_t pid = hub_jail_clone(jail, errp);
+    if (pid == 0)
+        hub_jail_run(jail, &x);
+    if (pid < 0) {
+        ret = pid;
+        goto out;
     }
     d->inc.pid = pid;
     d->inc.spawned = true;
+    d->inc.jail = hub_jail_layers(jail);
     d->inc.pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    d->inc.out_fd = out[0];
+    out[0] = -1;
+    d->inc.status_fd = status[0];
+    status[0] = -1;
     if (sv[1] >= 0) {
-        close(sv[1]);
-        sv[1] = -1;
         d->inc.fdsock = sv[0];
         sv[0] = -1;
     }
     ret = 0;
 out:
-    if (sv[0] >= 0)
-        close(sv[0]);
-    if (sv[1] >= 0)
-        close(sv[1]);
+    for (int i = 0; i < 2; i++) {
+        if (sv[i] >= 0)
+            close(sv[i]);
+        if (out[i] >= 0)
+            close(out[i]);
+        if (status[i] >= 0)
+            close(status[i]);
+    }
     if (devnull >= 0)
         close(devnull);
+    hub_jail_free(jail);
     free(e_ep);
     free(e_name);
     free(e_fd);
     free(e_state);
+    free(e_csec);
+    free(e_cserv);
     free(argv);
     free(envp);
     free(runner);
+    free(found);
     free(path);
+    free(plugin);
     return ret;
 }

@@ -16,6 +16,7 @@
 #include "dev/handshake.h"
 #include "dev/link.h"
 #include "dev/replay.h"
+#include "dev/serve.h"
 #include "dev/spawn.h"
 
 static void restart_device(hub_device *d)
@@ -56,6 +57,7 @@ hub_dev_supervise(hub_devmgr *m)
     m->restart_wanted = false;
     uint64_t now = 0;
     for (hub_device *d = m->devs; d; d = d->next) {
+        hub_dev_check_refused(d);
         if (!hub_dev_restartable(d))
             continue;
         if (!now)

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "plexus/chan.h"
 #include "plexus/protocol.h"
 #include "util.h"
 
@@ -73,12 +74,11 @@ static const senum dmas[] = { NAME("map", 0), NAME("message", 1), { 0 } };
 static const senum log_levels[] = { NAME("error", PLX_LOG_ERR), NAME("warning", PLX_LOG_WARNING),
                                     NAME("notice", PLX_LOG_NOTICE), NAME("info", PLX_LOG_INFO),
                                     NAME("debug", PLX_LOG_DEBUG), { 0 } };
-static const senum namespace_names[] = { NAME("net", HUB_NS_NET), NAME("mount", HUB_NS_MOUNT),
-                                         NAME("pid", HUB_NS_PID), { 0 } };
+static const senum sandbox_levels[] = { NAME("normal", 0), NAME("strict", 1), { 0 } };
 
 static const sval v_fw_format = ENUM(fw_formats), v_time = ENUM(time_modes), v_idle = ENUM(idle_modes),
                   v_restart_policy = ENUM(restart_policies), v_transport = ENUM(transports), v_sync = ENUM(syncs),
-                  v_dma = ENUM(dmas), v_log_level = ENUM(log_levels);
+                  v_dma = ENUM(dmas), v_log_level = ENUM(log_levels), v_sandbox_level = ENUM(sandbox_levels);
 
 static const skey ram_keys[] = { KEY("name", &v_str), REQUIRED("base", &v_str), REQUIRED("size", &v_str), { 0 } };
 static const skey fw_keys[] = { REQUIRED("file", &v_str), KEY("format", &v_fw_format), KEY("address", &v_str),
@@ -92,7 +92,12 @@ static const skey plic_keys[] = { KEY("base", &v_str), KEY("enabled", &v_bool), 
 static const skey region_keys[] = { REQUIRED("name", &v_str), REQUIRED("base", &v_str), { 0 } };
 static const skey dt_keys[] = { KEY("compatible", &v_any), KEY("node", &v_str), KEY("properties", &v_any), { 0 } };
 static const skey sandbox_keys[] = {
-    KEY("enabled", &v_bool), KEY("policy", &v_str), KEY("allow", &v_strs), KEY("namespaces", &v_strs), { 0 },
+    KEY("enabled", &v_bool), KEY("policy", &v_str), KEY("allow", &v_strs), KEY("namespaces", &v_any), { 0 },
+};
+static const skey curve_keys[] = { REQUIRED("secret_key_file", &v_str), { 0 } };
+static const skey jail_keys[] = { KEY("read", &v_strs), KEY("write", &v_strs), KEY("strict", &v_bool), { 0 } };
+static const skey limits_keys[] = {
+    KEY("region_bytes", &v_str), KEY("shadow_bytes", &v_str), KEY("log_bytes_per_s", &v_str), { 0 },
 };
 static const skey restart_keys[] = {
     KEY("policy", &v_restart_policy), KEY("max_restarts", &v_uint), KEY("backoff_ms", &v_uint), { 0 },
@@ -104,7 +109,8 @@ static const skey log_keys[] = { KEY("level", &v_log_level), KEY("mmio", &v_bool
 static const sval v_ram_entry = MAP(ram_keys), v_fw_entry = MAP(fw_keys), v_cpu = MAP(cpu_keys),
                   v_builtin = MAP(builtin_keys), v_plic = MAP(plic_keys), v_region_entry = MAP(region_keys),
                   v_dt = MAP(dt_keys), v_sandbox = MAP(sandbox_keys), v_restart = MAP(restart_keys),
-                  v_ring = MAP(ring_keys), v_file_entry = MAP(file_keys), v_log = MAP(log_keys);
+                  v_ring = MAP(ring_keys), v_jail = MAP(jail_keys), v_limits = MAP(limits_keys),
+                  v_file_entry = MAP(file_keys), v_log = MAP(log_keys), v_curve = MAP(curve_keys);
 static const sval v_regions = SEQ(&v_region_entry), v_files = SEQ(&v_file_entry);
 static const skey dev_keys[] = {
     REQUIRED("name", &v_str), KEY("program", &v_str), KEY("plugin", &v_str), KEY("args", &v_strs),
@@ -112,7 +118,8 @@ static const skey dev_keys[] = {
     KEY("props", &v_any), KEY("timeout_ms", &v_uint), KEY("endpoint", &v_str), KEY("attach", &v_bool),
     KEY("attach_timeout_ms", &v_uint), KEY("ram", &v_strs), KEY("dt", &v_dt), KEY("sandbox", &v_sandbox),
     KEY("restart", &v_restart), KEY("transport", &v_transport), KEY("ring", &v_ring), KEY("sync", &v_sync),
-    KEY("dma", &v_dma), KEY("files", &v_files), KEY("log", &v_log), { 0 },
+    KEY("dma", &v_dma), KEY("jail", &v_jail), KEY("limits", &v_limits), KEY("files", &v_files),
+    KEY("log", &v_log), KEY("curve_key", &v_str), KEY("curve_key_file", &v_str), { 0 },
 };
 static const sval v_dev_entry = MAP(dev_keys);
 static const sval v_rams = { .type = T_SEQ, .item = &v_ram_entry, .min_items = 1 }, v_fws = SEQ(&v_fw_entry),
@@ -122,7 +129,7 @@ static const skey machine_keys[] = {
     KEY("cpu", &v_cpu), KEY("clint", &v_builtin), KEY("plic", &v_plic), KEY("poweroff", &v_builtin),
     KEY("console", &v_str), KEY("bootargs", &v_str), KEY("kernel", &v_str), KEY("kernel_address", &v_str),
     KEY("initrd", &v_str), KEY("dtb", &v_str), KEY("chosen", &v_any), KEY("rng_seed", &v_str),
-    KEY("devices", &v_devs), { 0 },
+    KEY("sandbox", &v_sandbox_level), KEY("curve", &v_curve), KEY("devices", &v_devs), { 0 },
 };
 static const sval v_machine = MAP(machine_keys);
 
@@ -677,27 +684,49 @@ static int convert_isolation(hub_mconfig *c, const ynode *dnode, size_t i, hub_d
                 return cfg_err(c, errp, Q("devices.%zu.sandbox.allow.%zu", i, j),
                                "expected a system call name of this architecture (e.g. openat); got '%s'",
                                allow[j]);
-        const ynode *ns = ytree_map_get(sb, "namespaces");
-        for (size_t j = 0; ns && j < ns->n_items; j++) {
-            int bit;
-            if (!parse_enum(namespace_names, ns->items[j]->scalar, &bit)) {
-                char *words = enum_words(namespace_names);
-                int r = cfg_err(c, errp, Q("devices.%zu.sandbox.namespaces.%zu", i, j), "expected one of: %s; got '%s'",
-                                words, ns->items[j]->scalar);
-                free(words);
+        if (ytree_map_get(sb, "namespaces"))
+            return cfg_err(c, errp, Q("devices.%zu.sandbox.namespaces", i),
+                           "namespaces are not chosen per device any more: every device plexus starts runs in "
+                           "pid, mount, ipc and uts namespaces of its own (and a network namespace unless its "
+                           "endpoint is tcp); remove the key");
+    }
+    const ynode *jl = ytree_map_get(dnode, "jail");
+    if (jl) {
+        size_t n;
+        char **v = ystrs(jl, "read", &n);
+        d->sandbox_read = (const char *const *)v;
+        d->n_sandbox_read = n;
+        v = ystrs(jl, "write", &n);
+        d->sandbox_write = (const char *const *)v;
+        d->n_sandbox_write = n;
+        d->strict = ybool(jl, "strict", false);
+        if (d->attach && (d->n_sandbox_read || d->n_sandbox_write))
+            return cfg_err(c, errp, Q("devices.%zu.jail", i), "a jail is for devices plexus starts, not for "
+                           "attached ones");
+        const char *kinds[2] = { "read", "write" };
+        const char *const *lists[2] = { d->sandbox_read, d->sandbox_write };
+        size_t ns[2] = { d->n_sandbox_read, d->n_sandbox_write };
+        for (int k = 0; k < 2; k++)
+            for (size_t j = 0; j < ns[k]; j++)
+                if (lists[k][j][0] != '/')
+                    return cfg_err(c, errp, Q("devices.%zu.jail.%s.%zu", i, kinds[k], j),
+                                   "expected an absolute path; got '%s'", lists[k][j]);
+    }
+    const ynode *lm = ytree_map_get(dnode, "limits");
+    if (lm) {
+        static const char *const keys[] = { "region_bytes", "shadow_bytes", "log_bytes_per_s" };
+        uint64_t v[3] = { 0 };
+        for (int k = 0; k < 3; k++) {
+            const char *s = ystr(lm, keys[k]);
+            int r;
+            if (s && (r = parse_addr(c, errp, Q("devices.%zu.limits.%s", i, keys[k]), s, &v[k])) < 0)
                 return r;
-            }
-            if (d->sandbox)
-                d->namespaces |= (unsigned)bit;
+            if (s && (v[k] == 0 || (k == 2 && v[k] > UINT32_MAX)))
+                return cfg_err(c, errp, Q("devices.%zu.limits.%s", i, keys[k]), "expected 1..%s; got '%s'",
+                               k == 2 ? "4G" : "2^64-1", s);
         }
-        if (d->namespaces && d->attach)
-            return cfg_err(c, errp, Q("devices.%zu.sandbox.namespaces", i),
-                           "namespaces apply to devices plexus starts, not to attached ones");
-        const char *ep = ystr(dnode, "endpoint");
-        if (d->namespaces && ep && strcmp(ep, "ipc"))
-            return cfg_err(c, errp, Q("devices.%zu.sandbox.namespaces", i),
-                           "namespaces need the ipc channel (a tcp endpoint is not reachable from a new network "
-                           "namespace)");
+        d->limits = (hub_device_limits){ .region_bytes = v[0], .shadow_bytes = v[1],
+                                         .log_bytes_per_s = (uint32_t)v[2] };
     }
     const ynode *rs = ytree_map_get(dnode, "restart");
     if (rs) {
@@ -777,6 +806,68 @@ static int convert_dt(hub_mconfig *c, const ynode *dnode, size_t i, hub_mc_devic
     return 0;
 }
 
+/* A CURVE key (40 characters of Z85) from the first line of the file @name, found like firmware; its Z85 in
+ * @z85. The file is checked to hold only what it should (a secret key readable by others is refused). */
+static int read_key_file(hub_mconfig *c, const hub_mconfig_opts *o, const char *path, const char *name, bool secret,
+                         char z85[PLX_CURVE_Z85], Error **errp)
+{
+    char *looked = NULL, *found = find_data_file(c, o, name, &looked);
+    if (!found) {
+        int r = cfg_err(c, errp, path, "key file '%s' not found or not readable (looked in %s)", name, looked);
+        free(looked);
+        return r;
+    }
+    free(looked);
+    struct stat st;
+    FILE *f = fopen(found, "re");
+    char line[PLX_CURVE_Z85 + 2] = "";
+    if (f && (!fgets(line, sizeof(line), f) || fstat(fileno(f), &st) < 0))
+        line[0] = 0;
+    if (f)
+        fclose(f);
+    line[strcspn(line, "\r\n")] = 0;
+    uint8_t key[PLX_CURVE_KEY];
+    int r = 0;
+    if (plx_curve_decode(line, key) < 0)
+        r = cfg_err(c, errp, path, "%s holds no CURVE key (40 characters of Z85, as `plexus keygen` writes)", found);
+    else if (secret && (st.st_mode & 077))
+        r = cfg_err(c, errp, path, "%s is readable by others (mode %03o): a secret key must be 0600", found,
+                    (unsigned)(st.st_mode & 0777));
+    else
+        memcpy(z85, line, PLX_CURVE_Z85);
+    explicit_bzero(line, sizeof(line));
+    free(found);
+    return r;
+}
+
+/* `curve_key` / `curve_key_file`: the public key a tcp:// device must prove. */
+static int convert_curve(hub_mconfig *c, const hub_mconfig_opts *o, const ynode *dnode, size_t i,
+                         hub_device_config *d, Error **errp)
+{
+    char path[96], z85[PLX_CURVE_Z85];
+    const char *key = ystr(dnode, "curve_key"), *file = ystr(dnode, "curve_key_file");
+    uint8_t raw[PLX_CURVE_KEY];
+    if (key && file)
+        return cfg_err(c, errp, (snprintf(path, sizeof(path), "devices.%zu.curve_key_file", i), path),
+                       "give either 'curve_key' or 'curve_key_file', not both");
+    if (key && plx_curve_decode(key, raw) < 0)
+        return cfg_err(c, errp, (snprintf(path, sizeof(path), "devices.%zu.curve_key", i), path),
+                       "expected a CURVE public key (40 characters of Z85); got '%.48s'", key);
+    if (file) {
+        int r = read_key_file(c, o, (snprintf(path, sizeof(path), "devices.%zu.curve_key_file", i), path), file,
+                              false, z85, errp);
+        if (r < 0)
+            return r;
+        key = z85;
+    }
+    const char *ep = ystr(dnode, "endpoint");
+    if (key && (!ep || strncmp(ep, "tcp://", 6)))
+        return cfg_err(c, errp, (snprintf(path, sizeof(path), "devices.%zu.%s", i, file ? "curve_key_file" :
+                                          "curve_key"), path), "a CURVE key is for a tcp:// endpoint");
+    d->curve_key = key ? strdup(key) : NULL;
+    return 0;
+}
+
 /* `files:` become the device layer's files: each found like firmware, and writable unless read-only. */
 static int convert_files(hub_mconfig *c, const hub_mconfig_opts *o, const ynode *dnode, size_t i,
                          hub_device_config *d, Error **errp)
@@ -827,7 +918,6 @@ static int convert_device(hub_mconfig *c, const hub_mconfig_opts *o, const ynode
     int r;
     hub_device_config *d = &md->dev;
     md->index = (unsigned)i;
-    d->stdin_fd = d->stdout_fd = -1;
     const char *name = ystr(dnode, "name");
     d->name = strdup(name);
     if (!valid_name(name))
@@ -976,6 +1066,8 @@ static int convert_device(hub_mconfig *c, const hub_mconfig_opts *o, const ynode
     }
 
     if ((r = convert_isolation(c, dnode, i, d, errp)) < 0)
+        return r;
+    if ((r = convert_curve(c, o, dnode, i, d, errp)) < 0)
         return r;
     if ((r = convert_files(c, o, dnode, i, d, errp)) < 0)
         return r;
@@ -1318,7 +1410,20 @@ static int convert(hub_mconfig *c, const hub_mconfig_opts *o, Error **errp)
                 c->console = (int)i;
         if (c->console < 0)
             return cfg_err(c, errp, "console", "no device named '%s' (expected a device name or 'none')", console);
+        c->devices[c->console].dev.console = true;
     }
+    const ynode *cv = ytree_map_get(m, "curve");
+    if (cv) {
+        char z85[PLX_CURVE_Z85];
+        if ((r = read_key_file(c, o, "curve.secret_key_file", ystr(cv, "secret_key_file"), true, z85, errp)) < 0)
+            return r;
+        plx_curve_decode(z85, c->curve_secret);
+        c->has_curve_secret = true;
+        explicit_bzero(z85, sizeof(z85));
+    }
+    if (yenum(m, "sandbox", sandbox_levels, 0))
+        for (size_t i = 0; i < c->n_devices; i++)
+            c->devices[i].dev.strict = true;
 
     /* What is known before the devices start: RAM and the built-in devices must not overlap. */
     named_range rs[64];
@@ -1536,10 +1641,17 @@ void hub_mconfig_free(hub_mconfig *c)
             free((char *)dc->ram_grants[j]);
         free((void *)dc->ram_grants);
         free((char *)dc->endpoint);
+        free((char *)dc->curve_key);
         free((char *)dc->sandbox_policy);
         for (size_t j = 0; j < dc->n_sandbox_allow; j++)
             free((char *)dc->sandbox_allow[j]);
         free((void *)dc->sandbox_allow);
+        for (size_t j = 0; j < dc->n_sandbox_read; j++)
+            free((char *)dc->sandbox_read[j]);
+        free((void *)dc->sandbox_read);
+        for (size_t j = 0; j < dc->n_sandbox_write; j++)
+            free((char *)dc->sandbox_write[j]);
+        free((void *)dc->sandbox_write);
         for (size_t j = 0; j < dc->n_files; j++) {
             free((char *)dc->files[j].name);
             free((char *)dc->files[j].path);

@@ -15,10 +15,11 @@
 
 struct hub_console {
     int in_fd;
-    int pipe_w;
+    hub_console_sink *sink;
+    void *sink_opaque;
     bool escape;            /* the previous byte was Ctrl-A */
     bool eof;
-    unsigned char pending[4096];
+    unsigned char pending[HUB_CONSOLE_PENDING];
     size_t n_pending;
     /* the monitor prompt (Ctrl-A c) */
     void (*mon_line)(void *opaque, const char *line);
@@ -62,19 +63,16 @@ void hub_console_help(FILE *f)
           "  Ctrl-A Ctrl-A  send Ctrl-A to the guest\r\n", f);
 }
 
-hub_console *hub_console_open(int in_fd, int *device_fd, Error **errp)
+hub_console *hub_console_open(int in_fd, hub_console_sink *sink, void *opaque, Error **errp)
 {
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) < 0) {
-        error_setg(errp, "console: pipe: %s", strerror(errno));
+    hub_console *c = calloc(1, sizeof(*c));
+    if (!c) {
+        error_setg(errp, "console: out of memory");
         return NULL;
     }
-    /* The read end goes to the device (the spawner dup2()s it onto stdin); the hub writes without blocking. */
-    fcntl(p[1], F_SETFL, fcntl(p[1], F_GETFL) | O_NONBLOCK);
-    hub_console *c = calloc(1, sizeof(*c));
     c->in_fd = in_fd;
-    c->pipe_w = p[1];
-    *device_fd = p[0];
+    c->sink = sink;
+    c->sink_opaque = opaque;
     if (in_fd >= 0 && isatty(in_fd) && saved_fd < 0 && tcgetattr(in_fd, &saved_tio) == 0) {
         saved_fd = in_fd;
         atexit(restore_at_exit);
@@ -104,9 +102,11 @@ int hub_console_fd(const hub_console *c)
 static void flush_pending(hub_console *c)
 {
     while (c->n_pending) {
-        ssize_t w = write(c->pipe_w, c->pending, c->n_pending);
+        int w = c->sink(c->sink_opaque, c->pending, c->n_pending);
+        if (w < 0)
+            c->n_pending = 0;       /* nobody takes input: dropped */
         if (w <= 0)
-            return;     /* the device is not reading: keep the bytes, stop reading the keyboard */
+            return;     /* the device has no room: keep the bytes, stop reading the keyboard */
         memmove(c->pending, c->pending + w, c->n_pending - (size_t)w);
         c->n_pending -= (size_t)w;
     }
@@ -221,8 +221,5 @@ void hub_console_close(hub_console *c)
         hub_console_restore_tty();
         saved_fd = -1;
     }
-    if (!c)
-        return;
-    close(c->pipe_w);
     free(c);
 }

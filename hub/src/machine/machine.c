@@ -26,7 +26,6 @@
 #include "trace.h"
 
 #define CONSOLE_CHECK_NS 2000000ULL     /* look at the keyboard every 2 ms of host time */
-#define CONSOLE_PIPE_SIZE (1 << 20)     /* the console device's output pipe (the default limit for a user) */
 
 struct hub_machine {
     const hub_mconfig *cfg;
@@ -65,7 +64,6 @@ struct hub_machine {
     bool quit;
     struct timespec t_start, t_end;
     /* the console device's output passes through the hub, which knows whether a line is open */
-    int out_r;                  /* read end of its stdout, or -1 */
     bool out_mid_line;
     /* debugging */
     int ep;                     /* epoll set of what wakes the idle or stopped hub besides devices */
@@ -117,41 +115,29 @@ static int ram_write(void *opaque, uint64_t addr, const void *buf, size_t len)
     return -EFAULT;
 }
 
-/* The console device's output, to the hub's stdout: remember whether its last line is still open. */
-static void forward_output(hub_machine *m)
+/* The guest's output, through the console device (over its channel): to the hub's stdout as it is, a serial
+ * line's; remember whether its last line is still open. */
+static void console_output(void *opaque, const uint8_t *data, size_t len)
 {
-    char buf[4096];
-    while (m->out_r >= 0) {
-        ssize_t n = read(m->out_r, buf, sizeof(buf));
-        if (n < 0 && errno == EINTR)
+    hub_machine *m = opaque;
+    if (!len)
+        return;
+    for (size_t off = 0; off < len;) {
+        ssize_t w = write(STDOUT_FILENO, data + off, len - off);
+        if (w < 0 && errno == EINTR)
             continue;
-        if (n <= 0) {
-            if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
-                if (m->ep >= 0)
-                    epoll_ctl(m->ep, EPOLL_CTL_DEL, m->out_r, NULL);
-                close(m->out_r);
-                m->out_r = -1;
-            }
-            return;
-        }
-        for (ssize_t off = 0; off < n;) {
-            ssize_t w = write(STDOUT_FILENO, buf + off, (size_t)(n - off));
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0)
-                break;      /* nobody reads our stdout: the bytes are lost, as they would be for the device */
-            off += w;
-        }
-        m->out_mid_line = buf[n - 1] != '\n';
-        hub_trace_console(m->trace, buf, (size_t)n, vclock_now(&m->clock));
+        if (w <= 0)
+            break;      /* nobody reads our stdout: the bytes are lost */
+        off += (size_t)w;
     }
+    m->out_mid_line = data[len - 1] != '\n';
+    hub_trace_console(m->trace, (const char *)data, len, vclock_now(&m->clock));
 }
 
 /* Hub messages start on a line of their own, never in the middle of a guest's console line. */
 static void begin_line(void *opaque)
 {
     hub_machine *m = opaque;
-    forward_output(m);
     if (m->out_mid_line) {
         fputc('\n', stderr);
         m->out_mid_line = false;
@@ -179,9 +165,9 @@ static int log_threshold(const hub_machine *m, const char *device)
 static void dev_log(void *opaque, const char *device, int level, const char *msg)
 {
     hub_machine *m = opaque;
-    if (level > log_threshold(m, device))
+    if (level > log_threshold(m, device) && level != HUB_LOG_OUTPUT)     /* a device's own output: always */
         return;
-    const char *ln = plx_log_level_name(level);
+    const char *ln = level == HUB_LOG_OUTPUT ? "output" : plx_log_level_name(level);
     begin_line(m);
     fprintf(stderr, "plexus: %s: %s: %s\n", device ? device : "devices", ln, msg);
     if (level <= 4)
@@ -208,7 +194,6 @@ static void service_console(hub_machine *m)
 /* Everything outside the devices that may want the hub: console input and output, debugger, monitor. */
 static void serve_io(hub_machine *m)
 {
-    forward_output(m);
     if (m->console)
         service_console(m);
     hub_gdb_service(m->gdb);
@@ -387,10 +372,6 @@ static int debug_setup(hub_machine *m, Error **errp)
         return -EMFILE;
     }
     struct epoll_event ev = { .events = EPOLLIN };
-    if (m->out_r >= 0) {
-        ev.data.fd = m->out_r;
-        epoll_ctl(m->ep, EPOLL_CTL_ADD, m->out_r, &ev);
-    }
     int r;
     if (m->opts.gdb) {
         hub_gdb_host gh = { .cpu = m->cpu, .resume = dbg_resume, .kill = dbg_kill, .monitor = dbg_monitor,
@@ -441,55 +422,43 @@ static int check_overlaps(hub_machine *m, mrange *r, size_t n, Error **errp)
     return 0;
 }
 
+/* Keyboard input for the console device; it takes what its receiver has room for. */
+static int console_sink(void *opaque, const uint8_t *buf, size_t len)
+{
+    hub_machine *m = opaque;
+    hub_device *d = m->cfg->console >= 0 ? m->devs[m->cfg->console] : NULL;
+    return d ? hub_device_console_input(d, buf, len) : -ENODEV;
+}
+
 static int add_devices(hub_machine *m, Error **errp)
 {
     const hub_mconfig *c = m->cfg;
     Error *e = NULL;
     m->devs = calloc(c->n_devices ? c->n_devices : 1, sizeof(*m->devs));
-    int console_fd = -1, console_out = -1;
     if (m->opts.console && c->console >= 0) {
-        m->console = hub_console_open(STDIN_FILENO, &console_fd, errp);
+        m->console = hub_console_open(STDIN_FILENO, console_sink, m, errp);
         if (!m->console)
             return -EIO;
-        int p[2];
-        if (pipe2(p, O_CLOEXEC) == 0) {
-            /* the device blocks when the pipe is full: room for far more than it can write between two of
-             * the hub's looks (every 2 ms of its run time, and whenever it waits) */
-            fcntl(p[0], F_SETPIPE_SZ, CONSOLE_PIPE_SIZE);
-            fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) | O_NONBLOCK);
-            m->out_r = p[0];
-            console_out = p[1];
-        }
     }
     for (size_t i = 0; i < c->n_devices; i++) {
         const hub_device_config *d = &c->devices[i].dev;
-        hub_device_config dc = *d;
-        dc.stdin_fd = (int)i == c->console ? console_fd : -1;
-        dc.stdout_fd = (int)i == c->console ? console_out : -1;
         if (d->attach && !d->endpoint)
             fprintf(stderr, "plexus: waiting %u ms for device '%s' to attach: start it with "
-                    "--plexus-attach=%s --plexus-name=%s\n", d->attach_timeout_ms ? d->attach_timeout_ms : 10000,
-                    d->name, hub_devmgr_attach_socket(m->devmgr), d->name);
+                    "--plexus-attach=%s --plexus-name=%s (it reads its key from %s.key there)\n",
+                    d->attach_timeout_ms ? d->attach_timeout_ms : 10000, d->name,
+                    hub_devmgr_attach_socket(m->devmgr), d->name, d->name);
         else if (d->attach)
             fprintf(stderr, "plexus: waiting %u ms for device '%s' to connect to %s\n",
                     d->attach_timeout_ms ? d->attach_timeout_ms : 10000, d->name, d->endpoint);
-        m->devs[i] = hub_devmgr_add(m->devmgr, &dc, &e);
+        m->devs[i] = hub_devmgr_add(m->devmgr, d, &e);
         if (!m->devs[i]) {
             char *w = wheref(c, "devices.%zu.name", i);
             error_setg(errp, "%s: device '%s' did not start: %s", w, d->name, e ? error_get_pretty(e) : "?");
             free(w);
             error_free(e);
-            if (console_fd >= 0)
-                close(console_fd);
-            if (console_out >= 0)
-                close(console_out);
             return -EIO;
         }
     }
-    if (console_fd >= 0)
-        close(console_fd);
-    if (console_out >= 0)
-        close(console_out);
     return 0;
 }
 
@@ -826,7 +795,7 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
     m->cfg = c;
     if (o)
         m->opts = *o;
-    m->out_r = m->ep = m->ep_console = -1;
+    m->ep = m->ep_console = -1;
     Error *e = NULL;
     int r = -EINVAL;
 
@@ -979,6 +948,9 @@ int hub_machine_new(const hub_mconfig *c, const hub_machine_opts *o, hub_machine
         .irq_opaque = m,
         .log = dev_log,
         .log_opaque = m,
+        .console_output = console_output,
+        .console_opaque = m,
+        .curve_secret = c->has_curve_secret ? c->curve_secret : NULL,
         .run_dir = m->opts.run_dir,
         .quantum_ns = c->quantum_ns,
         .charge = charge_cpu,
@@ -1063,9 +1035,10 @@ int hub_machine_run(hub_machine *m, int *status, Error **errp)
         error_free(e);
         return r;
     }
-    begin_line(m);
-    if (m->quit && !m->ended_by)
+    if (m->quit && !m->ended_by) {
+        begin_line(m);
         fprintf(stderr, "plexus: quit (Ctrl-A x)\n");
+    }
     *status = r;
     return 0;
 }
@@ -1220,12 +1193,7 @@ void hub_machine_free(hub_machine *m)
         hub_console_close(m->console);
     hub_gdb_close(m->gdb);
     hub_monitor_close(m->monitor);
-    forward_output(m);          /* a device blocked on a full pipe could not end */
     hub_devmgr_free(m->devmgr);
-    /* what the console device wrote before it ended */
-    forward_output(m);
-    if (m->out_r >= 0)
-        close(m->out_r);
     if (m->ep >= 0)
         close(m->ep);
     free(m->devs);

@@ -63,7 +63,7 @@ int hub_image_probe(const char *path, hub_image_info *info, Error **errp);
 
 /*
  * A device: what the device layer is given (its own hub_device_config: every string and array in it is owned
- * by the description; stdin_fd and stdout_fd are -1, the machine sets the console's), and its device-tree node.
+ * by the description; the console device has `console` set), and its device-tree node.
  */
 typedef struct hub_mc_device {
     hub_device_config dev;
@@ -98,6 +98,8 @@ typedef struct hub_mconfig {
     int console;                        /* index into devices, or -1 */
     char *bootargs;                     /* /chosen/bootargs (`bootargs:`, --append); NULL or "": none */
     /* the next boot stage, as QEMU's -kernel/-initrd/-dtb give it */
+    uint8_t curve_secret[32];           /* the hub's CURVE secret key (`curve.secret_key_file`), if has_ */
+    bool has_curve_secret;
     char *kernel;                       /* resolved path, or NULL */
     bool kernel_elf;                    /* an ELF; else a RISC-V Linux Image described by kernel_image */
     hub_image_info kernel_image;
@@ -195,7 +197,7 @@ uint64_t hub_dtb_address(const hub_mconfig *c, size_t dtb_size);
 typedef struct hub_machine hub_machine;
 
 typedef struct hub_machine_opts {
-    bool console;           /* give the console device the terminal (stdin through a pipe); else /dev/null */
+    bool console;           /* forward the terminal's keyboard to the console device (over its channel) */
     bool verbose;           /* show every device log record, not only warnings and errors */
     const char *run_dir;    /* where device endpoints and the attach socket live; NULL: a private temporary dir */
     FILE *event_log;        /* --event-log: device accesses, IRQs, DMA and grants with their virtual time */

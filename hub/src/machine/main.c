@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <libgen.h>
@@ -20,6 +21,8 @@
 #include "dlog.h"
 #include "machine.h"
 #include "newdev.h"
+#include "plexus/chan.h"
+#include "util.h"
 
 #define EXIT_ERROR 1
 #define EXIT_USAGE 2
@@ -33,6 +36,7 @@ static const char usage_main[] =
     "  plexus dtb MACHINE -o OUT.dtb      start the devices, write the generated device tree, stop\n"
     "  plexus check MACHINE [options]     only validate the description (no device is started)\n"
     "  plexus new-device NAME [--lang L]  write a device project of your own, ready to build and run\n"
+    "  plexus keygen NAME [--dir DIR]     make a CURVE key pair for a tcp:// device or the hub\n"
     "  plexus help [COMMAND]              help on a command\n"
     "  plexus --version\n"
     "\n"
@@ -53,9 +57,20 @@ static const char usage_new_device[] =
     "\n"
     "NAME: letters, digits, '-' and '_', starting with a letter.\n";
 
+static const char usage_keygen[] =
+    "Usage: plexus keygen NAME [--dir DIR]\n"
+    "\n"
+    "Make a CURVE key pair (ZeroMQ's encryption and authentication of tcp:// channels): DIR/NAME.key holds the\n"
+    "secret key (readable by you only), DIR/NAME.pub the public key (DIR: the current folder). Both are one\n"
+    "line of 40 characters (Z85). The public key is printed too.\n"
+    "\n"
+    "The hub's pair: the machine's `curve: {secret_key_file: hub.key}`; a device on another host starts with\n"
+    "--plexus-curve-key=dev.key --plexus-hub-key=hub.pub, and its entry in the machine says\n"
+    "`curve_key_file: dev.pub` (or `curve_key: KEY`). Only a device proving that key gets through.\n";
+
 static const char usage_common[] =
     "  --set KEY=VALUE   override a key of the description, e.g. --set cpu.insns_per_ns=0.5,\n"
-    "                    --set devices.uart0.props.tx=file:/tmp/out.txt, --set ram.0.size=256M.\n"
+    "                    --set 'devices.uart0.jail.write=[/tmp/out.txt]', --set ram.0.size=256M.\n"
     "                    KEY is dot-separated; in a list, use the entry's index or its name.\n"
     "                    VALUE is YAML: [10, 11] is a list. May be repeated; applied in order.\n"
     "  --firmware FILE   boot FILE instead of the description's firmware list (ELF, or raw\n"
@@ -112,7 +127,8 @@ static const char usage_run[] =
     "  plexus run hello\n"
     "  plexus run u-boot --stats\n"
     "  plexus run linux --kernel Image --initrd initramfs.cpio.gz\n"
-    "  plexus run hello --set devices.uart0.props.tx=file:/tmp/uart.txt\n"
+    "  plexus run hello --set devices.uart0.props.tx=file:/tmp/uart.txt \\\n"
+    "                   --set 'devices.uart0.jail.write=[/tmp/uart.txt]'\n"
     "  plexus run my-machine.yaml --firmware build/fw.elf\n";
 
 static const char usage_mtree[] =
@@ -277,6 +293,8 @@ static void print_usage(FILE *f, const char *cmd, const plexus_home *h)
         fprintf(f, usage_check, usage_common);
     else if (!strcmp(cmd, "new-device"))
         fputs(usage_new_device, f);
+    else if (!strcmp(cmd, "keygen"))
+        fputs(usage_keygen, f);
     else
         print_main_usage(f, h);
 }
@@ -317,6 +335,80 @@ static char *resolve_machine(const char *cmd, const char *arg, const plexus_home
     return NULL;
 }
 
+/* Write @text to @path with @mode, which must not exist yet. */
+static int write_new(const char *path, const char *text, mode_t mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    if (fd < 0) {
+        fprintf(stderr, "plexus keygen: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    size_t n = strlen(text);
+    bool ok = write(fd, text, n) == (ssize_t)n;
+    if (close(fd) < 0 || !ok) {
+        fprintf(stderr, "plexus keygen: %s: cannot write\n", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* The one NAME a command takes (getopt's non-option argument @arg); -1, said, if it has one already. */
+static int take_name(const char *cmd, const char **name, const char *arg)
+{
+    if (*name) {
+        fprintf(stderr, "plexus %s: one NAME only ('%s' and '%s')\n", cmd, *name, arg);
+        return -1;
+    }
+    *name = arg;
+    return 0;
+}
+
+static int keygen(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "dir", required_argument, NULL, 'd' }, { "help", no_argument, NULL, 'h' }, { 0 },
+    };
+    const char *name = NULL, *dir = ".";
+    int ch;
+    optind = 2;
+    while ((ch = getopt_long(argc, argv, "-h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 1:
+            if (take_name("keygen", &name, optarg) < 0)
+                return EXIT_USAGE;
+            break;
+        case 'd': dir = optarg; break;
+        case 'h': fputs(usage_keygen, stdout); return 0;
+        default:
+            fprintf(stderr, "Try 'plexus help keygen'.\n");
+            return EXIT_USAGE;
+        }
+    }
+    if (!name || !name[0] || strchr(name, '/')) {
+        fprintf(stderr, "plexus keygen: %s\n\n%s", name ? "NAME must not contain '/'" : "missing NAME", usage_keygen);
+        return EXIT_USAGE;
+    }
+    uint8_t pub[PLX_CURVE_KEY], sec[PLX_CURVE_KEY];
+    char zp[PLX_CURVE_Z85 + 1], zs[PLX_CURVE_Z85 + 1];
+    if (plx_curve_keypair(pub, sec) < 0) {
+        fprintf(stderr, "plexus keygen: cannot make a key pair: %s\n", strerror(errno));
+        return EXIT_ERROR;
+    }
+    plx_curve_encode(pub, zp);
+    plx_curve_encode(sec, zs);
+    strcat(zp, "\n");
+    strcat(zs, "\n");
+    char *key = hub_xasprintf("%s/%s.key", dir, name), *pubf = hub_xasprintf("%s/%s.pub", dir, name);
+    int r = write_new(key, zs, 0600) == 0 && write_new(pubf, zp, 0644) == 0 ? 0 : EXIT_ERROR;
+    if (r == 0)
+        printf("plexus: wrote %s (secret) and %s; public key %s", key, pubf, zp);
+    explicit_bzero(zs, sizeof(zs));
+    explicit_bzero(sec, sizeof(sec));
+    free(key);
+    free(pubf);
+    return r;
+}
+
 static int new_device(int argc, char **argv, const plexus_home *h)
 {
     static const struct option longopts[] = {
@@ -332,11 +424,8 @@ static int new_device(int argc, char **argv, const plexus_home *h)
     while ((ch = getopt_long(argc, argv, "-h", longopts, NULL)) != -1) {
         switch (ch) {
         case 1:
-            if (name) {
-                fprintf(stderr, "plexus new-device: one NAME only ('%s' and '%s')\n", name, optarg);
+            if (take_name("new-device", &name, optarg) < 0)
                 return EXIT_USAGE;
-            }
-            name = optarg;
             break;
         case 'l': lang = optarg; break;
         case 'd': dir = optarg; break;
@@ -427,6 +516,8 @@ static int plexus_main(int argc, char **argv, const plexus_home *h)
     }
     if (!strcmp(cmd, "new-device"))
         return new_device(argc, argv, h);
+    if (!strcmp(cmd, "keygen"))
+        return keygen(argc, argv);
     if (strcmp(cmd, "run") && strcmp(cmd, "mtree") && strcmp(cmd, "dtb") && strcmp(cmd, "check")) {
         fprintf(stderr, "plexus: unknown command '%s'\n\n", cmd);
         print_usage(stderr, NULL, h);

@@ -30,7 +30,7 @@ typedef enum plx_chan_kind {
     PLX_CHAN_RING,
 } plx_chan_kind;
 
-/* Flag of plx_chan_send(): fail with -EAGAIN rather than wait for room (the ring only; ZeroMQ never waits). */
+/* Flag of plx_chan_send(): fail with -EAGAIN rather than wait for room (on ZeroMQ: past the high-water mark). */
 #define PLX_CHAN_DONTWAIT 1
 
 /* ---- the shared-memory ring's layout (docs/protocol.md) ---------------------------------------------------- */
@@ -62,6 +62,33 @@ struct plx_ring_header {                   /* offset 0, written by the hub befor
  */
 plx_chan *plx_chan_zmq_bind(const char *endpoint, int recv_ms, char *err, size_t err_len);
 plx_chan *plx_chan_zmq_connect(const char *endpoint, int recv_ms, char *err, size_t err_len);
+
+/*
+ * ZeroMQ's CURVE (docs/protocol.md, "Remote devices"): the traffic is encrypted and each side proves its key.
+ * Keys are 32 bytes; on paper 40 characters of Z85.
+ */
+#define PLX_CURVE_KEY 32
+#define PLX_CURVE_Z85 41            /* 40 characters and the terminating 0 */
+typedef struct plx_curve {
+    uint8_t public_key[PLX_CURVE_KEY], secret_key[PLX_CURVE_KEY];    /* this side's pair */
+    uint8_t peer_key[PLX_CURVE_KEY];   /* hub: the one device key it lets in; device: the hub's public key */
+} plx_curve;
+
+/* As above, over CURVE: the hub's side accepts only a peer proving @curve->peer_key (a peer with any other key
+ * never gets through the ZeroMQ handshake, and is counted: plx_chan_curve_refused()); a device's side talks only
+ * to a hub proving @curve->peer_key. */
+plx_chan *plx_chan_zmq_bind_curve(const char *endpoint, int recv_ms, const plx_curve *curve, char *err,
+                                  size_t err_len);
+plx_chan *plx_chan_zmq_connect_curve(const char *endpoint, int recv_ms, const plx_curve *curve, char *err,
+                                     size_t err_len);
+/* Peers with another key turned away so far on this (CURVE, bind side) channel. */
+unsigned plx_chan_curve_refused(const plx_chan *c);
+
+/* A new key pair; the public key of a secret key; Z85 text to a key (-EINVAL if it is not one) and back. */
+int plx_curve_keypair(uint8_t public_key[PLX_CURVE_KEY], uint8_t secret_key[PLX_CURVE_KEY]);
+int plx_curve_public(const uint8_t secret_key[PLX_CURVE_KEY], uint8_t public_key[PLX_CURVE_KEY]);
+int plx_curve_decode(const char *z85, uint8_t key[PLX_CURVE_KEY]);
+void plx_curve_encode(const uint8_t key[PLX_CURVE_KEY], char z85[PLX_CURVE_Z85]);
 
 /* A channel over a ZeroMQ socket the caller made (a void * to a ZMQ_PAIR; not owned: close it after
  * plx_chan_close()). For tests and tools that set up the socket themselves. */

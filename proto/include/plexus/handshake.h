@@ -45,17 +45,18 @@ plx_chan *plx_hs_ring_accept(int sock, int timeout_ms, char *err, size_t err_len
 
 /*
  * Device: connect to the hub's attach socket @path and ask for the channel of the configured device @name,
- * retrying ("retry": the hub is setting up another device first) until @timeout_ms passed. On success the
- * endpoint is in @endpoint and *@sock is the connection, which stays open as the descriptor socket.
- * -ECONNREFUSED (the hub said no: its words in @err), -ETIMEDOUT, -ENAMETOOLONG.
+ * presenting its key (docs/protocol.md, "Attach socket"): @key (PLX_ATTACH_KEY_LEN hex digits), else read from
+ * @key_file at each try (the hub writes it when it adds the device). Retries ("retry": the hub is setting up
+ * another device first; or no key file yet) until @timeout_ms passed. On success the endpoint is in @endpoint and
+ * *@sock is the connection, which stays open as the descriptor socket. -ECONNREFUSED (the hub said no: its
+ * words in @err), -ETIMEDOUT, -ENAMETOOLONG, -EINVAL (a malformed key).
  */
-int plx_hs_attach(const char *path, const char *name, int timeout_ms, char *endpoint, size_t ep_len, int *sock,
-                  char *err, size_t err_len);
+int plx_hs_attach(const char *path, const char *name, const char *key, const char *key_file, int timeout_ms,
+                  char *endpoint, size_t ep_len, int *sock, char *err, size_t err_len);
 
-/* Hub: read the request on the accepted connection @conn into @name (waits up to @timeout_ms). -EPROTO when it
- * is not "attach NAME" (the peer was told). */
-int plx_hs_attach_read(int conn, char *name, size_t name_len, int timeout_ms);
-/* Hub: answer it: the channel's @endpoint, or NULL to say "retry" (another device's turn). */
+/* Hub: split a request "attach NAME KEY" (@len bytes of @req) into @name and @key. -EPROTO if it is not one. */
+int plx_hs_attach_parse(const char *req, size_t len, char *name, size_t name_len, char *key, size_t key_len);
+/* Hub: answer it: the channel's @endpoint, or NULL to say "retry" (another device's turn). Never waits. */
 int plx_hs_attach_answer(int conn, const char *endpoint);
 
 #endif

@@ -14,7 +14,7 @@
 
 /* ---- version (Hello.major / Hello.minor): majors must match; the minor used is the smaller of the two ---- */
 #define PLX_PROTOCOL_MAJOR 1
-#define PLX_PROTOCOL_MINOR 1
+#define PLX_PROTOCOL_MINOR 2
 
 /* ---- capability bits (Hello.capabilities; the values of enum plx.Capability) ----------------------------- */
 #define PLX_CAP_SHADOW 1u           /* understands SHADOW regions and the shadow page header */
@@ -27,14 +27,15 @@
 #define PLX_CAP_DMA_WRITTEN 128u    /* hub: takes DmaWritten reports; device: sends them */
 #define PLX_CAP_SYNC 256u           /* answers Sync with MmioReply once everything sent before it is handled */
 #define PLX_CAP_WRITE_TIMES 512u    /* takes each batched write's own virtual time (MmioWrite.at_ns) */
+#define PLX_CAP_CONSOLE 1024u       /* hub: carries the machine's console; device: can be it */
 /* What the hub offers in its Hello. */
 #define PLX_CAPS_HUB (PLX_CAP_SHADOW | PLX_CAP_RAM_FDS | PLX_CAP_DMA_MESSAGE | PLX_CAP_WRITE_BATCH |             \
                       PLX_CAP_TIMER_DONE | PLX_CAP_RING | PLX_CAP_LOCKSTEP | PLX_CAP_DMA_WRITTEN | PLX_CAP_SYNC | \
-                      PLX_CAP_WRITE_TIMES)
+                      PLX_CAP_WRITE_TIMES | PLX_CAP_CONSOLE)
 /* What the C SDK offers (PLX_CAP_RING only with an fd socket to receive the ring on). */
 #define PLX_CAPS_SDK (PLX_CAP_SHADOW | PLX_CAP_RAM_FDS | PLX_CAP_DMA_MESSAGE | PLX_CAP_WRITE_BATCH |             \
                       PLX_CAP_TIMER_DONE | PLX_CAP_LOCKSTEP | PLX_CAP_DMA_WRITTEN | PLX_CAP_SYNC |                \
-                      PLX_CAP_WRITE_TIMES)
+                      PLX_CAP_WRITE_TIMES | PLX_CAP_CONSOLE)
 
 /* ---- limits (a message past one is refused, and the device with it) --------------------------------------- */
 #define PLX_MAX_FRAME (4u << 20)            /* bytes of one frame, on every transport */
@@ -47,6 +48,8 @@
 #define PLX_MAX_NAME 128                    /* bytes of a region, IRQ line, property or device name */
 #define PLX_MAX_TIMERS 256                  /* timer ids 0..PLX_MAX_TIMERS-1 */
 #define PLX_MAX_PASSED_FDS 253              /* descriptors in one SCM_RIGHTS message (Config.n_passed_fds) */
+#define PLX_ZMQ_HWM 16                      /* frames ZeroMQ queues each way before a sender waits (both sides) */
+#define PLX_MAX_BUSY_NS 1000000u            /* MmioReply.busy_ns the hub charges at most (lockstep) */
 #define PLX_MAX_FILES 16                    /* files given to one device (Config.files) */
 #define PLX_MAX_DMA_RANGES 64               /* ranges in one DmaWritten */
 
@@ -105,5 +108,12 @@ static inline const char *plx_log_level_name(int level)
 #define PLX_ENV_FD_SOCKET "PLEXUS_FD_SOCKET"        /* inherited fd of the handshake's descriptor socket */
 #define PLX_ENV_STATE_FD "PLEXUS_STATE_FD"          /* inherited fd of the state block */
 #define PLX_ENV_ATTACH "PLEXUS_ATTACH"              /* attach mode: the hub's attach socket */
+#define PLX_ENV_ATTACH_KEY "PLEXUS_ATTACH_KEY"      /* attach mode: the device's key (else read from its file) */
+#define PLX_ENV_CURVE_SECRET "PLEXUS_CURVE_SECRET"  /* tcp: the device's CURVE secret key (Z85) */
+#define PLX_ENV_CURVE_SERVER "PLEXUS_CURVE_SERVER"  /* tcp: the hub's CURVE public key (Z85) */
+
+/* ---- attach (docs/protocol.md, "Attach socket") --------------------------------------------------------------- */
+#define PLX_ATTACH_KEY_LEN 64u      /* hex digits of a device's attach key (32 random bytes) */
+#define PLX_ATTACH_KEY_SUFFIX ".key" /* the hub writes NAME.key (0600) next to its attach socket */
 
 #endif

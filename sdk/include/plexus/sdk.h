@@ -165,7 +165,9 @@ typedef struct plx_device_ops {
  *
  * Where the hub is: argument --plexus-endpoint=URL or env PLEXUS_ENDPOINT (the hub sets it when it spawns the
  * device); or, for a device started by someone else, --plexus-attach=PATH (env PLEXUS_ATTACH) naming the hub's
- * attach socket, with --plexus-name=NAME (env PLEXUS_DEVICE_NAME) saying which configured device this is.
+ * attach socket, with --plexus-name=NAME (env PLEXUS_DEVICE_NAME) saying which configured device this is and the
+ * key the hub made for it: env PLEXUS_ATTACH_KEY, else the file --plexus-key-file=PATH, else NAME.key next to the
+ * attach socket (the hub writes it there, readable by its user only).
  * Arguments starting with --plexus- are consumed; the rest are ignored by the SDK.
  */
 PLX_EXPORT int plx_dev_main(const plx_device_ops *ops, int argc, char **argv);
@@ -337,6 +339,23 @@ PLX_EXPORT void plx_log(plx_dev *dev, int level, const char *fmt, ...) __attribu
  */
 typedef void plx_log_handler(void *opaque, int level, const char *device, const char *text);
 PLX_EXPORT void plx_set_log_handler(plx_log_handler *fn, void *opaque);
+
+/*
+ * ---- the machine's console ----
+ * The device the machine names as its `console:` gets the keyboard and shows the guest's output through the
+ * hub, over its channel (docs/protocol.md, "Console"): never through the terminal, which a device never holds.
+ *
+ * plx_console_attached(): true when the hub made this device the console (known from init() on).
+ * plx_console_write(): show @len bytes on the hub's console as they are. 0, -ENOTSUP (not the console) or -EIO.
+ * plx_console_set_input(): @cb gets the keyboard's bytes on the run loop, never more than granted.
+ * plx_console_grant(): the device can take @bytes more input now (e.g. the room its receive FIFO has left); the
+ * hub sends at most what was granted and not yet sent. 0 or -ENOTSUP.
+ */
+PLX_EXPORT bool plx_console_attached(plx_dev *dev);
+PLX_EXPORT int plx_console_write(plx_dev *dev, const void *buf, size_t len);
+PLX_EXPORT void plx_console_set_input(plx_dev *dev, void (*cb)(void *opaque, const uint8_t *buf, size_t len),
+                                      void *opaque);
+PLX_EXPORT int plx_console_grant(plx_dev *dev, size_t bytes);
 
 /* Leave the run loop after the current callback; plx_dev_main() then calls fini() and returns @status
  * (plx_dev_dispatch() returns 1, and plx_dev_close() returns @status). */

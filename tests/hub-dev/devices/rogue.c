@@ -5,13 +5,20 @@
  *          "bad-decl" - declares a region of size 0.
  *          "bad-major"- says protocol 9.0 in its Hello.
  *          "fuzz"     - valid handshake; before answering each MmioRead it sends 3000 randomly damaged frames.
- *          "flood"    - valid handshake; answers a read with an endless stream of Log messages.
+ *          "flood"    - valid handshake; answers a read with an endless stream of TimerCancel messages.
  *          "close"    - valid handshake; on the first MmioRead it closes its channel and stays alive.
  *          "oversized"- valid handshake; answers each MmioRead after a frame above PLX_MAX_FRAME.
  *          "no-grant" - offers CAP_LOCKSTEP, answers reads with 0xc0ffee, never answers a TimeGrant.
+ *          "huge"     - valid handshake; its region is argv[2] bytes; reads answer 0xc0ffee.
+ *          "dmaflood" - valid handshake; on a read, asks for 200 DMA reads of 1 MiB (argv[2]: the address) and
+ *                       takes none of the replies (its own queue holds one).
+ *          "busy"     - offers CAP_LOCKSTEP; answers reads with 0xc0ffee and a bus time of 2^62 ns, grants at once.
+ *          "complain" - valid handshake; on a read, sends 20000 TimerArm with an id past the limit (each one a
+ *                       warning from the hub), then answers 0xc0ffee.
  */
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,8 +168,12 @@ int main(int argc, char **argv)
     Plx__Hello h = PLX__HELLO__INIT;
     h.major = strcmp(mode, "bad-major") == 0 ? 9 : 1;
     h.model = "plexus,test-rogue";
-    if (strcmp(mode, "no-grant") == 0)
+    if (strcmp(mode, "no-grant") == 0 || strcmp(mode, "busy") == 0)
         h.capabilities = PLX__CAPABILITY__CAP_LOCKSTEP;     /* offers lockstep, then never answers a grant */
+    if (strcmp(mode, "dmaflood") == 0) {
+        int one = 1;
+        zmq_setsockopt(sock, ZMQ_RCVHWM, &one, sizeof(one));
+    }
     env.msg_case = PLX__ENVELOPE__MSG_HELLO;
     env.hello = &h;
     send_env(&env);
@@ -173,6 +184,8 @@ int main(int argc, char **argv)
     Plx__RegionDecl rd = PLX__REGION_DECL__INIT;
     rd.name = "regs";
     rd.size = strcmp(mode, "bad-decl") == 0 ? 0 : 0x10;
+    if (strcmp(mode, "huge") == 0 && argc > 2)
+        rd.size = strtoull(argv[2], NULL, 0);      /* a region of the size given */
     rd.valid = &rules;
     rd.impl = &rules;
     Plx__RegionDecl *rds[] = { &rd };
@@ -199,15 +212,46 @@ int main(int argc, char **argv)
             send_env(&out);
             break;
         }
+        case PLX__ENVELOPE__MSG_TIME_GRANT: {
+            Plx__TimeReached tr = PLX__TIME_REACHED__INIT;
+            tr.now_ns = in->time_grant->until_ns;
+            Plx__Envelope out = PLX__ENVELOPE__INIT;
+            out.msg_case = PLX__ENVELOPE__MSG_TIME_REACHED;
+            out.time_reached = &tr;
+            if (strcmp(mode, "busy") == 0)
+                send_env(&out);
+            break;
+        }
         case PLX__ENVELOPE__MSG_READ: {
+            if (strcmp(mode, "dmaflood") == 0) {
+                Plx__DmaRequest dma = PLX__DMA_REQUEST__INIT;
+                dma.addr = argc > 2 ? strtoull(argv[2], NULL, 0) : 0x80000000u;
+                dma.len = 1u << 20;
+                Plx__Envelope out = PLX__ENVELOPE__INIT;
+                out.msg_case = PLX__ENVELOPE__MSG_DMA;
+                out.dma = &dma;
+                for (unsigned i = 0; i < 200; i++) {
+                    dma.seq = i + 1;
+                    send_env(&out);
+                }
+                for (;;)
+                    pause();
+            }
+            if (strcmp(mode, "complain") == 0) {
+                Plx__TimerArm ta = PLX__TIMER_ARM__INIT;
+                ta.id = 100000;
+                Plx__Envelope out = PLX__ENVELOPE__INIT;
+                out.msg_case = PLX__ENVELOPE__MSG_TIMER_ARM;
+                out.timer_arm = &ta;
+                for (unsigned i = 0; i < 20000; i++)
+                    send_env(&out);
+            }
             if (strcmp(mode, "flood") == 0) {
                 /* Never answer; keep the hub busy with messages it must serve. */
-                Plx__Log lg = PLX__LOG__INIT;
-                lg.level = 7;
-                lg.text = "flood";
+                Plx__TimerCancel tc = PLX__TIMER_CANCEL__INIT;
                 Plx__Envelope out = PLX__ENVELOPE__INIT;
-                out.msg_case = PLX__ENVELOPE__MSG_LOG;
-                out.log = &lg;
+                out.msg_case = PLX__ENVELOPE__MSG_TIMER_CANCEL;
+                out.timer_cancel = &tc;
                 for (;;)
                     send_env(&out);
             }
@@ -225,11 +269,13 @@ int main(int argc, char **argv)
                 free(junk);
             } else if (strcmp(mode, "fuzz") == 0)
                 send_mutants(3000, &rng);
-            else if (strcmp(mode, "no-grant") != 0)
+            else if (strcmp(mode, "no-grant") != 0 && strcmp(mode, "busy") != 0)
                 send_garbage(in->read->seq);
             Plx__MmioReply rp = PLX__MMIO_REPLY__INIT;
             rp.seq = in->read->seq;
             rp.data = 0xc0ffee;
+            if (strcmp(mode, "busy") == 0)
+                rp.busy_ns = UINT64_C(1) << 62;
             Plx__Envelope out = PLX__ENVELOPE__INIT;
             out.msg_case = PLX__ENVELOPE__MSG_REPLY;
             out.reply = &rp;
