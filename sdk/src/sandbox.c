@@ -159,7 +159,7 @@ plx_sandbox_apply(const char *policy, char *const *allow, size_t n_allow, int re
     for (size_t i = 0; i < sizeof(default_policy) / sizeof(default_policy[0]) && r == 0; i++)
         r = allow_name(ctx, default_policy[i], false, err, errlen);
     if (r == 0 && (r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-                                        SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME))) < 0)
+                                        SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME, 0))) < 0)
         snprintf(err, errlen, "sandbox: cannot allow prctl(PR_SET_NAME): %s", strerror(-r));
     /* No executable mappings: a device cannot load or generate code once it runs. */
     if (r == 0 && (r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
@@ -170,7 +170,7 @@ plx_sandbox_apply(const char *policy, char *const *allow, size_t n_allow, int re
         snprintf(err, errlen, "sandbox: cannot allow mprotect without PROT_EXEC: %s", strerror(-r));
     /* ... and re-apply the normal policy to themselves: SCHED_OTHER only, nothing real-time. */
     if (r == 0 && (r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sched_setscheduler), 1,
-                                        SCMP_A1(SCMP_CMP_EQ, SCHED_OTHER))) < 0)
+                                        SCMP_A1(SCMP_CMP_EQ, SCHED_OTHER, 0))) < 0)
         snprintf(err, errlen, "sandbox: cannot allow sched_setscheduler(SCHED_OTHER): %s", strerror(-r));
 #ifdef PLX_SANITIZER
     for (size_t i = 0; i < sizeof(sanitizer_extra) / sizeof(sanitizer_extra[0]) && r == 0; i++)

@@ -162,7 +162,7 @@ static int build_filter(bool pidns, struct sock_filter **out, unsigned short *le
     /* Signals to itself only (tgkill reaches only the threads of the process named first). */
     static const char *const sig_calls[] = { "kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo" };
     for (size_t i = 0; i < sizeof(sig_calls) / sizeof(sig_calls[0]) && r == 0; i++)
-        r = add(ctx, SCMP_ACT_TRAP, sig_calls[i], 1, SCMP_A0(SCMP_CMP_NE, SELF_MAGIC), none);
+        r = add(ctx, SCMP_ACT_TRAP, sig_calls[i], 1, SCMP_A0(SCMP_CMP_NE, SELF_MAGIC, 0), none);
     for (size_t i = 0; i < sizeof(denied_ioctls) / sizeof(denied_ioctls[0]) && r == 0; i++)
         r = add(ctx, SCMP_ACT_TRAP, "ioctl", 1, SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, denied_ioctls[i]), none);
     /* SIGIO to another process: F_SETOWN, and O_ASYNC */
@@ -184,15 +184,15 @@ static int build_filter(bool pidns, struct sock_filter **out, unsigned short *le
         static const char *const by_pid[] = { "sched_setaffinity", "sched_setparam", "sched_setattr",
                                               "prlimit64" };
         for (size_t i = 0; i < sizeof(by_pid) / sizeof(by_pid[0]) && r == 0; i++)
-            r = add(ctx, SCMP_ACT_TRAP, by_pid[i], 1, SCMP_A0(SCMP_CMP_NE, 0), none);
+            r = add(ctx, SCMP_ACT_TRAP, by_pid[i], 1, SCMP_A0(SCMP_CMP_NE, 0, 0), none);
         /* ZeroMQ's threads set their own policy by thread id (and abort if refused): SCHED_OTHER, the policy
          * every process starts with and no change of its niceness, may be set on any */
         if (r == 0)
-            r = add(ctx, SCMP_ACT_TRAP, "sched_setscheduler", 2, SCMP_A0(SCMP_CMP_NE, 0),
-                    SCMP_A1(SCMP_CMP_NE, SCHED_OTHER));
+            r = add(ctx, SCMP_ACT_TRAP, "sched_setscheduler", 2, SCMP_A0(SCMP_CMP_NE, 0, 0),
+                    SCMP_A1(SCMP_CMP_NE, SCHED_OTHER, 0));
         static const char *const by_who[] = { "setpriority", "ioprio_set" };
         for (size_t i = 0; i < 2 && r == 0; i++)
-            r = add(ctx, SCMP_ACT_TRAP, by_who[i], 1, SCMP_A1(SCMP_CMP_NE, 0), none);
+            r = add(ctx, SCMP_ACT_TRAP, by_who[i], 1, SCMP_A1(SCMP_CMP_NE, 0, 0), none);
     }
     int fd = -1;
     if (r == 0 && (fd = memfd_create("plexus-jail-bpf", MFD_CLOEXEC)) < 0)
