@@ -153,6 +153,14 @@ Test(installed, layout_version_and_help_name_the_installed_folders)
         cr_expect_eq(access(p, R_OK), 0, "%s is not installed", p);
         free(p);
     }
+    /* the scripts an example tells its user to run keep their execute bits */
+    static const char *const scripts[] = { "share/plexus/examples/linux/fetch.sh",
+                                           "share/plexus/examples/linux/mkrootfs.sh", NULL };
+    for (const char *const *f = scripts; *f; f++) {
+        char *p = path_in(prefix, *f);
+        cr_expect_eq(access(p, X_OK), 0, "%s is not executable", p);
+        free(p);
+    }
     char pc[600];
     snprintf(pc, sizeof(pc), "%s/%s/pkgconfig/plexus-sdk.pc", prefix, PLEXUS_INSTALL_LIBDIR);
     cr_expect_eq(access(pc, R_OK), 0, "%s is not installed", pc);
