@@ -9,15 +9,6 @@ using sc_core::SC_ZERO_TIME;
 
 namespace {
 
-enum : uint64_t {
-    R_ID = 0x00, R_VERSION = 0x04, R_SRC_LO = 0x08, R_SRC_HI = 0x0c, R_DST_LO = 0x10, R_DST_HI = 0x14,
-    R_LEN = 0x18, R_CTRL = 0x1c, R_STATUS = 0x20, R_COUNT = 0x24,
-};
-enum : uint32_t {
-    ID_VALUE = 0x504c444d, VERSION_VALUE = 0x00010000,
-    CTRL_START = 1, CTRL_IE = 2,
-    ST_BUSY = 1, ST_DONE = 2, ST_ERROR = 4,
-};
 constexpr unsigned chunk = 4096;
 
 } // namespace
@@ -47,7 +38,7 @@ void dma_engine::reset()
 /* Registers change from the initiators' processes and the engine's; the output has one driver (SystemC's rule). */
 void dma_engine::update_irq()
 {
-    irq_level_ = (ctrl_ & CTRL_IE) && (status_ & (ST_DONE | ST_ERROR));
+    irq_level_ = (ctrl_ & DMA_CTRL_IE) && (status_ & (DMA_STATUS_DONE | DMA_STATUS_ERROR));
     irq_changed_.notify(SC_ZERO_TIME);
 }
 
@@ -61,16 +52,16 @@ void dma_engine::drive_irq()
 uint32_t dma_engine::read_reg(uint64_t offset) const
 {
     switch (offset) {
-    case R_ID: return ID_VALUE;
-    case R_VERSION: return VERSION_VALUE;
-    case R_SRC_LO: return (uint32_t)src_;
-    case R_SRC_HI: return (uint32_t)(src_ >> 32);
-    case R_DST_LO: return (uint32_t)dst_;
-    case R_DST_HI: return (uint32_t)(dst_ >> 32);
-    case R_LEN: return len_;
-    case R_CTRL: return ctrl_;
-    case R_STATUS: return status_;
-    case R_COUNT: return count_;
+    case DMA_ID: return DMA_ID_VALUE;
+    case DMA_VERSION: return DMA_VERSION_VALUE;
+    case DMA_SRC_LO: return (uint32_t)src_;
+    case DMA_SRC_HI: return (uint32_t)(src_ >> 32);
+    case DMA_DST_LO: return (uint32_t)dst_;
+    case DMA_DST_HI: return (uint32_t)(dst_ >> 32);
+    case DMA_LEN: return len_;
+    case DMA_CTRL: return ctrl_;
+    case DMA_STATUS: return status_;
+    case DMA_COUNT: return count_;
     default: return 0;
     }
 }
@@ -78,22 +69,22 @@ uint32_t dma_engine::read_reg(uint64_t offset) const
 void dma_engine::write_reg(uint64_t offset, uint32_t value)
 {
     switch (offset) {
-    case R_SRC_LO: src_ = (src_ & ~0xffffffffull) | value; break;
-    case R_SRC_HI: src_ = (src_ & 0xffffffffull) | (uint64_t)value << 32; break;
-    case R_DST_LO: dst_ = (dst_ & ~0xffffffffull) | value; break;
-    case R_DST_HI: dst_ = (dst_ & 0xffffffffull) | (uint64_t)value << 32; break;
-    case R_LEN: len_ = value; break;
-    case R_CTRL:
-        ctrl_ = value & CTRL_IE;
-        if ((value & CTRL_START) && !(status_ & ST_BUSY)) {     /* one transfer at a time */
-            status_ = ST_BUSY;
+    case DMA_SRC_LO: src_ = (src_ & ~0xffffffffull) | value; break;
+    case DMA_SRC_HI: src_ = (src_ & 0xffffffffull) | (uint64_t)value << 32; break;
+    case DMA_DST_LO: dst_ = (dst_ & ~0xffffffffull) | value; break;
+    case DMA_DST_HI: dst_ = (dst_ & 0xffffffffull) | (uint64_t)value << 32; break;
+    case DMA_LEN: len_ = value; break;
+    case DMA_CTRL:
+        ctrl_ = value & DMA_CTRL_IE;
+        if ((value & DMA_CTRL_START) && !(status_ & DMA_STATUS_BUSY)) {     /* one transfer at a time */
+            status_ = DMA_STATUS_BUSY;
             job_src_ = src_;
             job_dst_ = dst_;
             job_len_ = len_;
             start_.notify(SC_ZERO_TIME);
         }
         break;
-    case R_STATUS: status_ &= ~(value & (ST_DONE | ST_ERROR)); break;
+    case DMA_STATUS: status_ &= ~(value & (DMA_STATUS_DONE | DMA_STATUS_ERROR)); break;
     default: break;     /* ID, VERSION, COUNT are read-only; the rest is reserved */
     }
     update_irq();
@@ -146,7 +137,7 @@ void dma_engine::engine()
         bool wraps = len && (src + len - 1 < src || dst + len - 1 < dst);
         if (wraps || (len && !copy(dst, src, len, delay))) {
             if (gen == generation_) {
-                status_ = ST_ERROR;
+                status_ = DMA_STATUS_ERROR;
                 update_irq();
             }
             continue;
@@ -156,7 +147,7 @@ void dma_engine::engine()
             wait(delay, cancel_);
         if (gen != generation_)
             continue;       /* reset meanwhile */
-        status_ = ST_DONE;
+        status_ = DMA_STATUS_DONE;
         count_++;
         update_irq();
     }
@@ -214,11 +205,9 @@ bool dma_engine::copy(uint64_t dst, uint64_t src, uint64_t len, sc_time &delay)
             std::memmove(to, from, len);
             if (cfg_.written)
                 cfg_.written(dst, len);
-            dmi_copies_++;
             return true;
         }
     }
-    transport_copies_++;
     std::vector<unsigned char> buf(chunk);
     bool backward = dst > src && dst - src < len;
     for (uint64_t done = 0; done < len;) {

@@ -20,10 +20,11 @@
 #include <tlm>
 #include <tlm_utils/simple_initiator_socket.h>
 #include <tlm_utils/simple_target_socket.h>
+#include "../dma/dma_regs.h"   /* the register map, shared with the C model (devices/dma) */
 
 class dma_engine : public sc_core::sc_module {
 public:
-    static constexpr uint64_t region_size = 0x1000;
+    static constexpr uint64_t region_size = DMA_REGION_SIZE;
 
     tlm_utils::simple_target_socket<dma_engine> regs;
     tlm_utils::simple_initiator_socket<dma_engine> mem;
@@ -44,8 +45,6 @@ public:
     void reset();
 
     /* Transfers copied through DMI, and through b_transport. */
-    uint64_t dmi_copies() const { return dmi_copies_; }
-    uint64_t transport_copies() const { return transport_copies_; }
 
 private:
     void b_transport(tlm::tlm_generic_payload &txn, sc_core::sc_time &delay);
@@ -68,7 +67,6 @@ private:
     sc_core::sc_event start_, cancel_, irq_changed_;
     bool irq_level_ = false;
     std::vector<tlm::tlm_dmi> dmi_;     /* regions the memory granted DMI for, until it invalidates them */
-    uint64_t dmi_copies_ = 0, transport_copies_ = 0;
 };
 
 #endif

@@ -323,8 +323,8 @@ static int apply_config(plx_dev *dev, const Plx__Config *cfg)
         bool owned;
         int fd = fd_for(g->fd_kind, g->fd, passed, n_passed, &owned);
         fd = fd < 0 ? -1 : owned ? fd : fcntl(fd, F_DUPFD_CLOEXEC, 3);     /* the batch is closed below */
-        if (fd < 0 || !g->name) {
-            sdk_send_error(dev, EPROTO, "file grant '%s' has no usable descriptor", g->name ? g->name : "");
+        if (fd < 0) {
+            sdk_send_error(dev, EPROTO, "file grant '%s' has no usable descriptor", g->name);
             ret = -EPROTO;
             goto out;
         }

@@ -218,6 +218,19 @@ bool sdk_hub_gone(plx_dev *dev)
     return plx_chan_peer_gone(dev->chan);
 }
 
+/* The callback watching @fd, if it still does (watches may change from inside callbacks), then the DMA it
+ * reported goes out. */
+static void call_watch(plx_dev *dev, int fd)
+{
+    for (unsigned j = 0; j < dev->n_watches; j++) {
+        if (dev->watches[j].fd == fd) {
+            dev->watches[j].cb(dev->watches[j].opaque, fd);
+            sdk_dma_flush(dev);
+            return;
+        }
+    }
+}
+
 int sdk_run_loop(plx_dev *dev)
 {
     while (!dev->stop) {
@@ -289,14 +302,7 @@ int sdk_run_loop(plx_dev *dev)
         for (unsigned i = 1; i < n && !dev->stop; i++) {
             if (!(dev->items[i].revents & (POLLIN | POLLERR | POLLHUP)))
                 continue;
-            int fd = dev->items[i].fd;
-            for (unsigned j = 0; j < dev->n_watches; j++) {
-                if (dev->watches[j].fd == fd) {
-                    dev->watches[j].cb(dev->watches[j].opaque, fd);
-                    sdk_dma_flush(dev);
-                    break;
-                }
-            }
+            call_watch(dev, dev->items[i].fd);
         }
     }
     return 0;
@@ -336,9 +342,6 @@ plx_dev_open(const plx_device_ops *ops, int argc, char **argv)
         sdk_send_error(dev, EIO, "cannot set up the poll descriptor: %s", strerror(errno));
         goto fail;
     }
-    for (unsigned i = 0; i < dev->n_watches; i++)
-        if (sdk_watch_add(dev, dev->watches[i].fd) < 0)
-            goto fail;
     sdk_arm(dev);
     return dev;
 fail:
@@ -413,15 +416,8 @@ plx_dev_dispatch(plx_dev *dev, int timeout_ms)
     /* Watches may change from inside callbacks: look each fd up again before calling it. */
     for (int i = 0; i < n && !dev->stop; i++) {
         int fd = evs[i].data.fd;
-        if (fd == chan_fd || fd == peer_fd || fd == dev->kickfd)
-            continue;
-        for (unsigned j = 0; j < dev->n_watches; j++) {
-            if (dev->watches[j].fd == fd) {
-                dev->watches[j].cb(dev->watches[j].opaque, fd);
-                sdk_dma_flush(dev);
-                break;
-            }
-        }
+        if (fd != chan_fd && fd != peer_fd && fd != dev->kickfd)
+            call_watch(dev, fd);
     }
     if (dev->stop)
         return 1;

@@ -101,7 +101,8 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
 }
 
 /* The handler that reports a denied call: on from the start (the hub's jail filters before the device runs). */
-static void report_denials(int rep_fd)
+void
+plx_sandbox_report(int rep_fd)
 {
     report_fd = rep_fd;
     struct sigaction sa = { .sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO };
@@ -111,12 +112,6 @@ static void report_denials(int rep_fd)
     sigemptyset(&set);
     sigaddset(&set, SIGSYS);
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-}
-
-void
-plx_sandbox_report(int rep_fd)
-{
-    report_denials(rep_fd);
 }
 
 static int allow_name(scmp_filter_ctx ctx, const char *name, bool must_exist, char *err, size_t errlen)
@@ -190,7 +185,7 @@ plx_sandbox_apply(const char *policy, char *const *allow, size_t n_allow, int re
         for (int nr = 0; nr < MAX_NR; nr++)
             if (!nr_names[nr])
                 nr_names[nr] = seccomp_syscall_resolve_num_arch(arch, nr);
-        report_denials(rep_fd);
+        plx_sandbox_report(rep_fd);
         if ((r = seccomp_load(ctx)) < 0)
             snprintf(err, errlen, "sandbox: the kernel refused the filter: %s", strerror(-r));
     }
