@@ -189,11 +189,10 @@ static void serve_dma(hub_device *d, const Plx__DmaRequest *rq)
     uint64_t t0 = 0;        /* when the access began (0: refused before it) */
     if (rq->len > PLX_MAX_DMA || (rq->write && rq->data.len != rq->len) ||
         (!rq->write && rq->data.len != 0) || rq->addr + rq->len < rq->addr) {
-        hub_dev_log(m, d->name, PLX_LOG_WARNING,
-                    "malformed DmaRequest (addr 0x%" PRIx64 ", len %u, %zu data bytes) refused",
-                    rq->addr, rq->len, rq->data.len);
+        hub_dev_complain(d, "malformed DmaRequest (addr 0x%" PRIx64 ", len %u, %zu data bytes) refused",
+                         rq->addr, rq->len, rq->data.len);
     } else if (!m->env.as) {
-        hub_dev_log(m, d->name, PLX_LOG_WARNING, "DMA by message without an address space: refused");
+        hub_dev_complain(d, "DMA by message without an address space: refused");
     } else if (!in_dma_window(d, rq->addr, rq->len)) {
         d->stats.dma_refused++;
         if (d->stats.dma_refused <= 8)
@@ -309,10 +308,11 @@ hub_dev_serve(hub_device *d, Plx__Envelope *env)
             hub_dev_fail(d, "device left (Goodbye, status %d)", env->goodbye->status);
         break;
     case PLX__ENVELOPE__MSG_ERROR: {
-        char text[512];
+        /* the device's words: cleaned and limited like its Log lines */
+        char text[160];
         const char *t = env->error->text ? env->error->text : "";
-        hub_dev_log(d->m, d->name, PLX_LOG_ERR, "device reports an error: %s",
-                    hub_dev_clean(t, strnlen(t, 120), text, sizeof(text)));
+        int n = snprintf(text, sizeof(text), "device reports an error: %.120s", t);
+        hub_dev_output_text(d, PLX_LOG_ERR, text, n > 0 && (size_t)n < sizeof(text) ? (size_t)n : sizeof(text) - 1);
         break;
     }
     case PLX__ENVELOPE__MSG_REPLY:

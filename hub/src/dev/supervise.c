@@ -27,6 +27,7 @@ static void restart_device(hub_device *d)
     hub_dev_replay rp;
     hub_dev_replay_take(d, &rp);
     uint64_t t0 = hub_dev_now_ns();
+    hub_dev_last_words(d);          /* its last console output and log lines, before the channel goes */
     hub_dev_inc_end(d);
     Error *err = NULL;
     int r = hub_dev_start(d, cfg, true, &err);
