@@ -638,6 +638,7 @@ static bool wrappers_in_effect(void)
         { "tb_invalidate_phys_page_fast_riscv64", (void *)tb_invalidate_phys_page_fast_riscv64 },
         { "tlb_set_page_riscv64", (void *)tlb_set_page_riscv64 },
         { "riscv_csrrw_riscv64", (void *)riscv_csrrw_riscv64 },
+        { "tcg_gen_mb_riscv64", (void *)tcg_gen_mb_riscv64 },
     };
     for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++)
         if (dlsym(RTLD_DEFAULT, w[i].name) != w[i].fn)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -37,7 +38,9 @@ static int listen_unix(const char *what, const char *spec, char **where, Error *
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return fail(errp, errno, "%s: %s: %s", what, spec, strerror(errno));
-    unlink(path);
+    struct stat st;     /* a socket left by an earlier run goes; any other file at PATH is an error, kept */
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+        unlink(path);
     if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
         int e = errno;
         close(fd);

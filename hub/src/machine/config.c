@@ -922,6 +922,9 @@ static int convert_device(hub_mconfig *c, const hub_mconfig_opts *o, const ynode
     d->name = strdup(name);
     if (!valid_name(name))
         return cfg_err(c, errp, P("name"), "expected a name of letters, digits, '_' and '-'; got '%s'", name);
+    if (strlen(name) > PLX_MAX_NAME)
+        return cfg_err(c, errp, P("name"), "a device name has at most %d bytes; got %zu", PLX_MAX_NAME,
+                       strlen(name));
     for (size_t j = 0; j < i; j++)
         if (!strcmp(c->devices[j].dev.name, name))
             return cfg_err(c, errp, P("name"), "duplicate device name '%s' (also devices[%zu])", name, j);
