@@ -915,8 +915,6 @@ at_block_end:
     cpu->irq_stop = true;
 }
 
-static uint64_t mono_ns(void);
-
 /* Tell the observer about one MMIO access (only with an observer that asked for accesses). */
 static __attribute__((noinline)) void observe_access(hub_cpu *cpu, hwaddr addr, unsigned size, bool is_write,
                                                      uint64_t value, MemTxResult r, uint64_t t0)
@@ -970,6 +968,26 @@ static void abandon(hub_cpu *cpu, hwaddr addr)
     ucx_leave(&cpu->x);
 }
 
+/* One guest access to I/O space, read or write: timed, observed and faulted alike. */
+static inline MemTxResult mmio_access(hub_cpu *cpu, hwaddr addr, uint64_t *v, unsigned size, bool is_write)
+{
+    access_begin(cpu);
+    uint64_t t0 = unlikely(cpu->obs_mmio) ? mono_ns() : 0;
+    cpu->in_access = true;
+    MemTxResult r = cpu_access(cpu, addr, v, size, is_write);
+    cpu->in_access = false;
+    access_end(cpu);
+    if (unlikely(cpu->deferred))
+        abandon(cpu, addr);
+    if (unlikely(cpu->obs_mmio || (r != MEMTX_OK && cpu->obs_errors)))
+        observe_access(cpu, addr, size, is_write, *v, r, t0);
+    if (r != MEMTX_OK)
+        mmio_fault(cpu, addr, is_write);
+    if (unlikely(cpu->irq_raised))
+        after_access(cpu, addr, size, *v, is_write);
+    return r;
+}
+
 static uint64_t mmio_read(uc_engine *uc, uint64_t offset, unsigned size, void *opaque)
 {
     cpu_mmio *m = opaque;
@@ -977,23 +995,7 @@ static uint64_t mmio_read(uc_engine *uc, uint64_t offset, unsigned size, void *o
     hwaddr addr = m->start + offset;
     uint64_t v = 0;
     cpu->stats.mmio_reads++;
-    access_begin(cpu);
-    uint64_t t0 = unlikely(cpu->obs_mmio) ? mono_ns() : 0;
-    cpu->in_access = true;
-    MemTxResult r = cpu_access(cpu, addr, &v, size, false);
-    cpu->in_access = false;
-    access_end(cpu);
-    if (unlikely(cpu->deferred))
-        abandon(cpu, addr);
-    if (unlikely(cpu->obs_mmio))
-        observe_access(cpu, addr, size, false, v, r, t0);
-    if (r != MEMTX_OK) {
-        if (cpu->obs_errors && !cpu->obs_mmio)
-            observe_access(cpu, addr, size, false, v, r, 0);
-        mmio_fault(cpu, addr, false);
-    }
-    if (unlikely(cpu->irq_raised))
-        after_access(cpu, addr, size, v, false);
+    mmio_access(cpu, addr, &v, size, false);
     cpu->last_read = addr;
     cpu->last_value = v;
     return v;
@@ -1002,26 +1004,8 @@ static uint64_t mmio_read(uc_engine *uc, uint64_t offset, unsigned size, void *o
 static void mmio_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t value, void *opaque)
 {
     cpu_mmio *m = opaque;
-    hub_cpu *cpu = m->cpu;
-    hwaddr addr = m->start + offset;
-    cpu->stats.mmio_writes++;
-    access_begin(cpu);
-    uint64_t t0 = unlikely(cpu->obs_mmio) ? mono_ns() : 0;
-    cpu->in_access = true;
-    MemTxResult r = cpu_access(cpu, addr, &value, size, true);
-    cpu->in_access = false;
-    access_end(cpu);
-    if (unlikely(cpu->deferred))
-        abandon(cpu, addr);
-    if (unlikely(cpu->obs_mmio))
-        observe_access(cpu, addr, size, true, value, r, t0);
-    if (r != MEMTX_OK) {
-        if (cpu->obs_errors && !cpu->obs_mmio)
-            observe_access(cpu, addr, size, true, value, r, 0);
-        mmio_fault(cpu, addr, true);
-    }
-    if (unlikely(cpu->irq_raised))
-        after_access(cpu, addr, size, value, true);
+    m->cpu->stats.mmio_writes++;
+    mmio_access(m->cpu, m->start + offset, &value, size, true);
 }
 
 static bool section_direct(const cpu_section *s, uint8_t **host)
@@ -2099,8 +2083,7 @@ hub_cpu_vtime(hub_cpu *cpu)
 {
     if (cpu->cfg.wallclock)
         return mono_ns() - cpu->wall_origin;
-    uint64_t insns = cpu->insns_since_base + cpu->executed;
-    uint64_t t = cpu->base_ns + cpu->charged_ns + (uint64_t)((double)insns / cpu->cfg.insns_per_ns);
+    uint64_t t = time_of(cpu, cpu->insns_since_base + cpu->executed);
     uint64_t now = vclock_now(cpu->cfg.clock);
     return t > now ? t : now;
 }

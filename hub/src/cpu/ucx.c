@@ -419,9 +419,7 @@ uintptr_t ucx_access_ra(const ucx *x)
 
 bool ucx_sync_pc(ucx *x, bool leaving)
 {
-    uintptr_t host_pc;
-    memcpy(&host_pc, x->cs + off_mem_io_pc, sizeof(host_pc));
-    return cpu_restore_state_riscv64(x->cs, host_pc, leaving);
+    return cpu_restore_state_riscv64(x->cs, ucx_access_ra(x), leaving);
 }
 
 void ucx_leave(ucx *x)
