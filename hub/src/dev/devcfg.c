@@ -48,10 +48,8 @@ static size_t argv_len(const char *const *v)
 }
 
 void
-hub_dev_cfg_free(hub_device_config *c)
+hub_device_config_clear(hub_device_config *c)
 {
-    if (!c)
-        return;
     free((char *)c->name);
     free((char *)c->program);
     free((char *)c->plugin);
@@ -77,6 +75,14 @@ hub_dev_cfg_free(hub_device_config *c)
         free((char *)c->files[i].path);
     }
     free((void *)c->files);
+}
+
+void
+hub_dev_cfg_free(hub_device_config *c)
+{
+    if (!c)
+        return;
+    hub_device_config_clear(c);
     free(c);
 }
 

@@ -215,6 +215,9 @@ typedef struct hub_device_config {
     size_t n_files;
 } hub_device_config;
 
+/* Free everything @c points to (the strings and arrays of a description built on the heap), not @c itself. */
+void hub_device_config_clear(hub_device_config *c);
+
 typedef struct hub_devmgr_stats {
     uint64_t sync_reads;            /* read round trips */
     uint64_t sync_writes;           /* write round trips */

@@ -1624,42 +1624,7 @@ void hub_mconfig_free(hub_mconfig *c)
     free(c->firmware);
     for (size_t i = 0; i < c->n_devices; i++) {
         hub_mc_device *d = &c->devices[i];
-        hub_device_config *dc = &d->dev;
-        free((char *)dc->name);
-        free((char *)dc->program);
-        free((char *)dc->plugin);
-        for (const char *const *a = dc->argv; a && *a; a++)
-            free((char *)*a);
-        free((void *)dc->argv);
-        for (size_t j = 0; j < dc->n_props; j++) {
-            free((char *)dc->props[j].key);
-            free((char *)dc->props[j].value);
-        }
-        free((void *)dc->props);
-        for (size_t j = 0; j < dc->n_regions; j++)
-            free((char *)dc->regions[j].region);
-        free((void *)dc->regions);
-        free((void *)dc->irqs);
-        for (size_t j = 0; j < dc->n_ram_grants; j++)
-            free((char *)dc->ram_grants[j]);
-        free((void *)dc->ram_grants);
-        free((char *)dc->endpoint);
-        free((char *)dc->curve_key);
-        free((char *)dc->sandbox_policy);
-        for (size_t j = 0; j < dc->n_sandbox_allow; j++)
-            free((char *)dc->sandbox_allow[j]);
-        free((void *)dc->sandbox_allow);
-        for (size_t j = 0; j < dc->n_sandbox_read; j++)
-            free((char *)dc->sandbox_read[j]);
-        free((void *)dc->sandbox_read);
-        for (size_t j = 0; j < dc->n_sandbox_write; j++)
-            free((char *)dc->sandbox_write[j]);
-        free((void *)dc->sandbox_write);
-        for (size_t j = 0; j < dc->n_files; j++) {
-            free((char *)dc->files[j].name);
-            free((char *)dc->files[j].path);
-        }
-        free((void *)dc->files);
+        hub_device_config_clear(&d->dev);
         for (size_t j = 0; j < d->n_dt_compatible; j++)
             free(d->dt_compatible[j]);
         free(d->dt_compatible);
