@@ -111,22 +111,8 @@ int main(int argc, char **argv)
     int done = 0;
     for (int b = 0; b < blocks; b++) {
         int k = (n - done) / (blocks - b);
-        for (int i = 0; i < k; i++) {
-            uint64_t t0 = bench_now_ns();
-            uint32_t v = bench_rd32(C_BASE);
-            vc[done + i] = bench_now_ns() - t0;
-            if (v != 0x1234)
-                exit(1);
-        }
-        for (int i = 0; i < k; i++) {
-            uint64_t t0 = bench_now_ns();
-            uint32_t v = bench_rd32(SC_BASE);
-            vs[done + i] = bench_now_ns() - t0;
-            if (v != 0x5678) {
-                fprintf(stderr, "bench: the SystemC device read 0x%x\n", v);
-                exit(1);
-            }
-        }
+        bench_sample_reads(C_BASE, 0x1234, vc + done, k);
+        bench_sample_reads(SC_BASE, 0x5678, vs + done, k);
         done += k;
     }
     uint64_t mc = bench_median(vc, n), ms = bench_median(vs, n);
